@@ -1,0 +1,201 @@
+//go:build wasip1
+
+package task
+
+import (
+	"fmt"
+	"runtime/debug"
+	"unsafe"
+)
+
+// abiVersion is the guest ABI version this SDK implements.
+const abiVersion = 1
+
+//go:wasmimport fusionize output
+func hostOutput(ptr unsafe.Pointer, n uint32) int32
+
+//go:wasmimport fusionize call
+func hostCall(taskPtr unsafe.Pointer, taskLen uint32, inPtr unsafe.Pointer, inLen uint32, outPtr unsafe.Pointer, outCap uint32) int32
+
+//go:wasmimport fusionize call_async
+func hostCallAsync(taskPtr unsafe.Pointer, taskLen uint32, inPtr unsafe.Pointer, inLen uint32) int32
+
+//go:wasmimport fusionize call_start
+func hostCallStart(taskPtr unsafe.Pointer, taskLen uint32, inPtr unsafe.Pointer, inLen uint32) int32
+
+//go:wasmimport fusionize call_wait
+func hostCallWait(h int32, outPtr unsafe.Pointer, outCap uint32) int32
+
+//go:wasmimport fusionize take
+func hostTake(outPtr unsafe.Pointer, outCap uint32) int32
+
+//go:wasmimport fusionize log
+func hostLog(level int32, ptr unsafe.Pointer, n uint32)
+
+//go:wasmimport fusionize kv_put
+func hostKVPut(keyPtr unsafe.Pointer, keyLen uint32, valPtr unsafe.Pointer, valLen uint32) int32
+
+//go:wasmimport fusionize kv_get
+func hostKVGet(keyPtr unsafe.Pointer, keyLen uint32, outPtr unsafe.Pointer, outCap uint32) int32
+
+var (
+	inBuf   []byte // input region handed to the host by fusionize_alloc
+	scratch = make([]byte, 0, 4096)
+)
+
+//go:wasmexport fusionize_abi_version
+func exportABIVersion() int32 { return abiVersion }
+
+//go:wasmexport fusionize_alloc
+func exportAlloc(size uint32) unsafe.Pointer {
+	if uint32(cap(inBuf)) < size || cap(inBuf) == 0 {
+		inBuf = make([]byte, max(size, 64))
+	}
+	inBuf = inBuf[:size]
+	return unsafe.Pointer(unsafe.SliceData(inBuf[:cap(inBuf)]))
+}
+
+//go:wasmexport fusionize_handle
+func exportHandle(ptr unsafe.Pointer, n uint32) (status int32) {
+	if handler == nil {
+		setOutput([]byte("task: no handler registered (call task.Handle in an init function)"))
+		return 1
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			setOutput(fmt.Appendf(nil, "panic: %v\n%s", r, debug.Stack()))
+			status = 1
+		}
+	}()
+	in := unsafe.Slice((*byte)(ptr), n)
+	out, err := handler(in)
+	if err != nil {
+		setOutput([]byte(err.Error()))
+		return 1
+	}
+	if code := setOutput(out); code < 0 {
+		return 1
+	}
+	return 0
+}
+
+func setOutput(b []byte) int32 {
+	return hostOutput(ptrOf(b), uint32(len(b)))
+}
+
+func ptrOf(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }
+
+func strPtr(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringData(s)) }
+
+// finish turns an import's return value n into a result written to dst's
+// spare capacity, taking held bytes when they did not fit.
+func finish(dst []byte, n int32, name string) ([]byte, error) {
+	if n < 0 {
+		return dst, &CallError{Task: name, Code: Code(n), Message: string(takeAll())}
+	}
+	if int(n) <= cap(dst) {
+		return dst[:n], nil
+	}
+	dst = make([]byte, n)
+	hostTake(ptrOf(dst), uint32(n))
+	return dst, nil
+}
+
+func takeAll() []byte {
+	n := hostTake(nil, 0)
+	if n <= 0 {
+		return nil
+	}
+	b := make([]byte, n)
+	hostTake(ptrOf(b), uint32(n))
+	return b
+}
+
+// CallInto calls task name synchronously and writes the result into dst's
+// capacity, growing it if needed; it returns the result slice. With a dst of
+// enough capacity it allocates nothing.
+func CallInto(dst []byte, name string, input []byte) ([]byte, error) {
+	dst = dst[:0]
+	n := hostCall(strPtr(name), uint32(len(name)), ptrOf(input), uint32(len(input)), ptrOf(dst[:cap(dst)]), uint32(cap(dst)))
+	return finish(dst, n, name)
+}
+
+// Call calls task name synchronously and returns a copy of its result.
+func Call(name string, input []byte) ([]byte, error) {
+	res, err := CallInto(scratch, name, input)
+	if err != nil {
+		return nil, err
+	}
+	if cap(res) > cap(scratch) {
+		scratch = res[:0]
+	}
+	return append([]byte(nil), res...), nil
+}
+
+// CallAsync starts task name and does not wait. It returns once the host has
+// accepted the call; the callee's failure is recorded by the host, not
+// returned here.
+func CallAsync(name string, input []byte) error {
+	if n := hostCallAsync(strPtr(name), uint32(len(name)), ptrOf(input), uint32(len(input))); n < 0 {
+		return &CallError{Task: name, Code: Code(n), Message: string(takeAll())}
+	}
+	return nil
+}
+
+// Start starts a sync call to task name that runs in parallel with the
+// caller; collect its result with Wait.
+func Start(name string, input []byte) (Pending, error) {
+	h := hostCallStart(strPtr(name), uint32(len(name)), ptrOf(input), uint32(len(input)))
+	if h < 0 {
+		return Pending{}, &CallError{Task: name, Code: Code(h), Message: string(takeAll())}
+	}
+	return Pending{name: name, handle: h}, nil
+}
+
+// WaitInto waits for the call and writes its result into dst's capacity.
+func (p Pending) WaitInto(dst []byte) ([]byte, error) {
+	dst = dst[:0]
+	n := hostCallWait(p.handle, ptrOf(dst[:cap(dst)]), uint32(cap(dst)))
+	return finish(dst, n, p.name)
+}
+
+// Wait waits for the call and returns a copy of its result.
+func (p Pending) Wait() ([]byte, error) {
+	res, err := p.WaitInto(scratch)
+	if err != nil {
+		return nil, err
+	}
+	if cap(res) > cap(scratch) {
+		scratch = res[:0]
+	}
+	return append([]byte(nil), res...), nil
+}
+
+// Log writes msg to the host's log at level.
+func Log(level int32, msg string) {
+	hostLog(level, strPtr(msg), uint32(len(msg)))
+}
+
+// Put stores val under key in the host's key-value store.
+func Put(key string, val []byte) error {
+	if n := hostKVPut(strPtr(key), uint32(len(key)), ptrOf(val), uint32(len(val))); n < 0 {
+		return &CallError{Task: key, Code: Code(n), Message: string(takeAll())}
+	}
+	return nil
+}
+
+// Get reads key from the host's key-value store. ok is false when the key is
+// absent.
+func Get(key string) (val []byte, ok bool, err error) {
+	dst := scratch[:0]
+	n := hostKVGet(strPtr(key), uint32(len(key)), ptrOf(dst[:cap(dst)]), uint32(cap(dst)))
+	if Code(n) == CodeNotFound {
+		takeAll()
+		return nil, false, nil
+	}
+	res, err := finish(dst, n, key)
+	if err != nil {
+		return nil, false, err
+	}
+	return append([]byte(nil), res...), true, nil
+}

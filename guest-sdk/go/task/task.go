@@ -1,0 +1,129 @@
+// Package task is the Go SDK for Fusionize tasks. A task is one Go main
+// package built as a WebAssembly reactor:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o build/A.wasm ./tasks/a
+//
+// (or `fusionize build <app>`). The package registers the exports of the
+// Fusionize guest ABI (guest-sdk/ABI.md) and wraps its imports:
+//
+//	package main
+//
+//	import "github.com/fusionize/fusionize/guest-sdk/go/task"
+//
+//	func init() {
+//		task.Handle(func(in []byte) ([]byte, error) {
+//			out, err := task.Call("B", in) // sync: in memory or remote, the host decides
+//			if err != nil {
+//				return nil, err
+//			}
+//			_ = task.CallAsync("C", in) // fire and forget
+//			return out, nil
+//		})
+//	}
+//
+//	func main() {}
+//
+// Register the handler in init: a reactor's main is never run.
+//
+// The per-call path reuses its buffers: CallInto, Pending.WaitInto and the
+// input buffer allocate nothing once warm. Call and Wait return a fresh copy
+// of the result, one allocation of its size. Everything here is for one
+// instance, which runs one invocation at a time; it is not safe for use by
+// several goroutines.
+package task
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Handler runs one invocation. The input slice is reused by the next
+// invocation: copy it to keep it. Returning an error fails the invocation with
+// the error's message.
+type Handler func(input []byte) ([]byte, error)
+
+var handler Handler
+
+// Handle registers h as the task's handler. Call it from an init function.
+func Handle(h Handler) { handler = h }
+
+// Code is an ABI error code (see guest-sdk/ABI.md).
+type Code int32
+
+// Error codes of the ABI.
+const (
+	CodeUnknownTask Code = -1
+	CodeFailed      Code = -2
+	CodeTooLarge    Code = -3
+	CodeDepth       Code = -4
+	CodeDeadline    Code = -5
+	CodeUnavailable Code = -6
+	CodeBadArgument Code = -7
+	CodeInternal    Code = -8
+	CodeNotFound    Code = -9
+	CodeTooMany     Code = -10
+)
+
+// Sentinel errors, matched by errors.Is against a *CallError.
+var (
+	ErrUnknownTask = errors.New("unknown task")
+	ErrFailed      = errors.New("task failed")
+	ErrTooLarge    = errors.New("payload too large")
+	ErrDepth       = errors.New("call depth exceeded")
+	ErrDeadline    = errors.New("deadline exceeded")
+	ErrUnavailable = errors.New("task unavailable")
+	ErrBadArgument = errors.New("bad argument")
+	ErrInternal    = errors.New("host internal error")
+	ErrNotFound    = errors.New("not found")
+	ErrTooMany     = errors.New("too many outstanding calls")
+)
+
+var sentinels = map[Code]error{
+	CodeUnknownTask: ErrUnknownTask,
+	CodeFailed:      ErrFailed,
+	CodeTooLarge:    ErrTooLarge,
+	CodeDepth:       ErrDepth,
+	CodeDeadline:    ErrDeadline,
+	CodeUnavailable: ErrUnavailable,
+	CodeBadArgument: ErrBadArgument,
+	CodeInternal:    ErrInternal,
+	CodeNotFound:    ErrNotFound,
+	CodeTooMany:     ErrTooMany,
+}
+
+// CallError is the error of a failed call, kv access or start.
+type CallError struct {
+	Task    string // the callee, or the key for kv errors
+	Code    Code
+	Message string // the host's or callee's message
+}
+
+func (e *CallError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("call %s: %v", e.Task, sentinels[e.Code])
+	}
+	return fmt.Sprintf("call %s: %s", e.Task, e.Message)
+}
+
+// Unwrap returns the sentinel for e.Code.
+func (e *CallError) Unwrap() error {
+	if s, ok := sentinels[e.Code]; ok {
+		return s
+	}
+	return ErrInternal
+}
+
+// Pending is a sync call started with Start, running in parallel with the
+// caller. Wait for every Pending before the handler returns.
+type Pending struct {
+	name   string
+	handle int32
+}
+
+// Log levels.
+const (
+	LevelDebug int32 = iota
+	LevelInfo
+	LevelWarn
+	LevelError
+)
