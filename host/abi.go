@@ -1,0 +1,337 @@
+package host
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+)
+
+// hostFuncs are the imports of module "fusionize" with their signatures.
+var hostFuncs = map[string]signature{
+	"output":     {[]api.ValueType{i32, i32}, []api.ValueType{i32}},
+	"call":       {[]api.ValueType{i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}},
+	"call_async": {[]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}},
+	"call_start": {[]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}},
+	"call_wait":  {[]api.ValueType{i32, i32, i32}, []api.ValueType{i32}},
+	"take":       {[]api.ValueType{i32, i32}, []api.ValueType{i32}},
+	"log":        {[]api.ValueType{i32, i32, i32}, nil},
+	"kv_put":     {[]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}},
+	"kv_get":     {[]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}},
+}
+
+const (
+	maxPending = 64
+	maxKeyLen  = 1024
+)
+
+// instantiateHostModule defines module "fusionize" in the runtime.
+func (h *Host) instantiateHostModule(ctx context.Context) error {
+	impls := map[string]api.GoModuleFunc{
+		"output":     h.fnOutput,
+		"call":       h.fnCall,
+		"call_async": h.fnCallAsync,
+		"call_start": h.fnCallStart,
+		"call_wait":  h.fnCallWait,
+		"take":       h.fnTake,
+		"log":        h.fnLog,
+		"kv_put":     h.fnKVPut,
+		"kv_get":     h.fnKVGet,
+	}
+	b := h.rt.NewHostModuleBuilder(importModule)
+	for name, sig := range hostFuncs {
+		b.NewFunctionBuilder().WithGoModuleFunction(impls[name], sig.params, sig.results).Export(name)
+	}
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+func ret(stack []uint64, v int32) { stack[0] = api.EncodeI32(v) }
+
+// caller finds the instance that made an import call.
+func (h *Host) caller(m api.Module) *instance {
+	v, ok := h.instances.Load(m)
+	if !ok {
+		return nil
+	}
+	return v.(*instance)
+}
+
+func (h *Host) fnOutput(_ context.Context, m api.Module, stack []uint64) {
+	inst := h.caller(m)
+	if inst == nil {
+		ret(stack, int32(CodeInternal))
+		return
+	}
+	ptr, n := uint32(stack[0]), uint32(stack[1])
+	if int(n) > h.cfg.MaxPayload {
+		inst.outLimit = true
+		ret(stack, int32(CodeTooLarge))
+		return
+	}
+	b, ok := inst.read(ptr, n)
+	if !ok {
+		ret(stack, int32(CodeBadArgument))
+		return
+	}
+	inst.out = append(inst.out[:0], b...)
+	inst.outLimit = false
+	ret(stack, 0)
+}
+
+// callArgs reads the task name and input of a call import.
+func (h *Host) callArgs(inst *instance, stack []uint64) (name, in []byte, code Code) {
+	name, ok := inst.read(uint32(stack[0]), uint32(stack[1]))
+	if !ok || len(name) == 0 {
+		return nil, nil, CodeBadArgument
+	}
+	in, ok = inst.read(uint32(stack[2]), uint32(stack[3]))
+	if !ok {
+		return nil, nil, CodeBadArgument
+	}
+	return name, in, CodeOK
+}
+
+func (h *Host) fnCall(ctx context.Context, m api.Module, stack []uint64) {
+	inst := h.caller(m)
+	if inst == nil {
+		ret(stack, int32(CodeInternal))
+		return
+	}
+	name, in, code := h.callArgs(inst, stack)
+	if code != CodeOK {
+		ret(stack, int32(code))
+		return
+	}
+	outPtr, outCap := uint32(stack[4]), uint32(stack[5])
+	start := time.Now()
+	c := Call{Caller: inst.t.name, Input: in, TraceID: inst.traceID, ParentID: inst.spanID, Depth: inst.depth + 1}
+	n := h.callSync(ctx, inst, name, &c, outPtr, outCap)
+	inst.wait += time.Since(start)
+	ret(stack, n)
+}
+
+// callSync runs a sync call for inst and delivers its result.
+func (h *Host) callSync(ctx context.Context, inst *instance, name []byte, c *Call, outPtr, outCap uint32) int32 {
+	r, err := h.resolve(name)
+	if err != nil {
+		return inst.deliver(nil, err, 0, 0)
+	}
+	c.Task = r.name
+	if r.local != nil {
+		callee, out, err := h.runLocal(ctx, r.local, c)
+		n := inst.deliver(out, err, outPtr, outCap)
+		if callee != nil {
+			r.local.release(callee)
+		}
+		return n
+	}
+	out, err := h.remote(ctx, r, c)
+	return inst.deliver(out, err, outPtr, outCap)
+}
+
+func (h *Host) fnCallAsync(ctx context.Context, m api.Module, stack []uint64) {
+	inst := h.caller(m)
+	if inst == nil {
+		ret(stack, int32(CodeInternal))
+		return
+	}
+	name, in, code := h.callArgs(inst, stack)
+	if code != CodeOK {
+		ret(stack, int32(code))
+		return
+	}
+	r, err := h.resolve(name)
+	if err == nil {
+		err = h.spawnAsync(ctx, r, Call{
+			Task: r.name, Input: in, Async: true, Caller: inst.t.name,
+			TraceID: inst.traceID, ParentID: inst.spanID, Depth: inst.depth + 1,
+		})
+	}
+	if err != nil {
+		ret(stack, inst.deliver(nil, err, 0, 0))
+		return
+	}
+	ret(stack, 0)
+}
+
+func (h *Host) fnCallStart(ctx context.Context, m api.Module, stack []uint64) {
+	inst := h.caller(m)
+	if inst == nil {
+		ret(stack, int32(CodeInternal))
+		return
+	}
+	name, in, code := h.callArgs(inst, stack)
+	if code != CodeOK {
+		ret(stack, int32(code))
+		return
+	}
+	if len(inst.pending) >= maxPending {
+		inst.hold([]byte("more than 64 started calls in one invocation"))
+		ret(stack, int32(CodeTooMany))
+		return
+	}
+	r, err := h.resolve(name)
+	if err != nil {
+		ret(stack, inst.deliver(nil, err, 0, 0))
+		return
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	p := &pendingCall{task: r.name, done: make(chan struct{}), cancel: cancel}
+	c := Call{
+		Task: r.name, Input: append([]byte(nil), in...), Caller: inst.t.name,
+		TraceID: inst.traceID, ParentID: inst.spanID, Depth: inst.depth + 1,
+	}
+	go func() {
+		defer close(p.done)
+		defer cancel()
+		if r.local != nil {
+			callee, out, err := h.runLocal(cctx, r.local, &c)
+			p.out, p.err = append([]byte(nil), out...), err
+			if callee != nil {
+				r.local.release(callee)
+			}
+			return
+		}
+		out, err := h.remote(cctx, r, &c)
+		p.out, p.err = append([]byte(nil), out...), err
+	}()
+	inst.pending = append(inst.pending, p)
+	ret(stack, int32(len(inst.pending)-1))
+}
+
+func (h *Host) fnCallWait(ctx context.Context, m api.Module, stack []uint64) {
+	inst := h.caller(m)
+	if inst == nil {
+		ret(stack, int32(CodeInternal))
+		return
+	}
+	i := int32(stack[0])
+	if i < 0 || int(i) >= len(inst.pending) || inst.pending[i].waited {
+		inst.hold([]byte("call_wait: unknown or already waited handle"))
+		ret(stack, int32(CodeBadArgument))
+		return
+	}
+	p := inst.pending[i]
+	start := time.Now()
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		p.cancel()
+		<-p.done
+	}
+	inst.wait += time.Since(start)
+	p.waited = true
+	ret(stack, inst.deliver(p.out, p.err, uint32(stack[1]), uint32(stack[2])))
+}
+
+func (h *Host) fnTake(_ context.Context, m api.Module, stack []uint64) {
+	inst := h.caller(m)
+	if inst == nil {
+		ret(stack, int32(CodeInternal))
+		return
+	}
+	if !inst.hasHeld {
+		ret(stack, 0)
+		return
+	}
+	n := uint32(len(inst.held))
+	if n <= uint32(stack[1]) {
+		if n > 0 && !inst.mem.Write(uint32(stack[0]), inst.held) {
+			ret(stack, int32(CodeBadArgument))
+			return
+		}
+		inst.held = inst.held[:0]
+		inst.hasHeld = false
+	}
+	ret(stack, int32(n))
+}
+
+func (h *Host) fnLog(ctx context.Context, m api.Module, stack []uint64) {
+	inst := h.caller(m)
+	if inst == nil {
+		return
+	}
+	b, ok := inst.read(uint32(stack[1]), uint32(stack[2]))
+	if !ok {
+		return
+	}
+	if len(b) > maxLogLine {
+		b = b[:maxLogLine]
+	}
+	level := slog.LevelInfo
+	switch int32(stack[0]) {
+	case 0:
+		level = slog.LevelDebug
+	case 2:
+		level = slog.LevelWarn
+	case 3:
+		level = slog.LevelError
+	}
+	h.cfg.Logger.Log(ctx, level, string(b), "task", inst.t.name, "trace", inst.traceID)
+}
+
+func (h *Host) kvKey(inst *instance, ptr, n uint32) (string, int32) {
+	if n == 0 || n > maxKeyLen {
+		inst.hold([]byte("kv key must be 1 to 1024 bytes"))
+		return "", int32(CodeBadArgument)
+	}
+	k, ok := inst.read(ptr, n)
+	if !ok {
+		return "", int32(CodeBadArgument)
+	}
+	return h.cfg.App + "/" + string(k), 0
+}
+
+func (h *Host) fnKVPut(ctx context.Context, m api.Module, stack []uint64) {
+	inst := h.caller(m)
+	if inst == nil {
+		ret(stack, int32(CodeInternal))
+		return
+	}
+	key, code := h.kvKey(inst, uint32(stack[0]), uint32(stack[1]))
+	if code != 0 {
+		ret(stack, code)
+		return
+	}
+	if int(stack[3]) > h.cfg.MaxPayload {
+		inst.hold([]byte("kv value exceeds the payload limit"))
+		ret(stack, int32(CodeTooLarge))
+		return
+	}
+	val, ok := inst.read(uint32(stack[2]), uint32(stack[3]))
+	if !ok {
+		ret(stack, int32(CodeBadArgument))
+		return
+	}
+	if err := h.cfg.KV.Put(ctx, key, val); err != nil {
+		inst.hold([]byte(err.Error()))
+		ret(stack, int32(CodeInternal))
+		return
+	}
+	ret(stack, 0)
+}
+
+func (h *Host) fnKVGet(ctx context.Context, m api.Module, stack []uint64) {
+	inst := h.caller(m)
+	if inst == nil {
+		ret(stack, int32(CodeInternal))
+		return
+	}
+	key, code := h.kvKey(inst, uint32(stack[0]), uint32(stack[1]))
+	if code != 0 {
+		ret(stack, code)
+		return
+	}
+	val, ok, err := h.cfg.KV.Get(ctx, key)
+	switch {
+	case err != nil:
+		ret(stack, inst.deliver(nil, err, 0, 0))
+	case !ok:
+		inst.hold(nil)
+		ret(stack, int32(CodeNotFound))
+	default:
+		ret(stack, inst.deliver(val, nil, uint32(stack[2]), uint32(stack[3])))
+	}
+}

@@ -1,0 +1,95 @@
+package host
+
+import (
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/fusionize/fusionize/host/span"
+)
+
+// Config configures a Host. The zero value of every field selects the
+// documented default.
+type Config struct {
+	// Name identifies the host in spans and errors. Default "local".
+	Name string
+	// Group is the fusion group this host serves. With a Setup, tasks of
+	// other groups are called through Transport.
+	Group string
+	// App scopes the key-value store's keys.
+	App string
+
+	// CacheDir holds wazero's compilation cache. Empty: compile in memory
+	// every time the process starts.
+	CacheDir string
+
+	// PoolSize is the number of idle instances kept per task. Default
+	// 2 × GOMAXPROCS.
+	PoolSize int
+	// MaxConcurrent bounds invocations arriving through Invoke or Serve that
+	// run at once; in-memory calls between tasks don't count, so a chain of
+	// calls can never deadlock on it. Default 128.
+	MaxConcurrent int
+	// MaxAsync bounds accepted async calls still running; past it an async
+	// call is refused with CodeTooMany. Default 10,000.
+	MaxAsync int
+
+	// MaxPayload bounds inputs, outputs, call results and kv values, in
+	// bytes. Default 4 MiB.
+	MaxPayload int
+	// MemoryLimitPages caps each instance's linear memory, in 64 KiB pages.
+	// Default 4096 (256 MiB).
+	MemoryLimitPages uint32
+	// MaxDepth bounds chains of calls (A→B→C is depth 2). Default 32.
+	MaxDepth int
+	// Timeout is the deadline of a request whose context has none. Default 30 s.
+	Timeout time.Duration
+
+	// Recorder receives a span per invocation. Default span.Discard.
+	Recorder span.Recorder
+	// Transport carries calls to tasks outside this host. Nil: such calls
+	// fail with CodeUnavailable (or CodeUnknownTask without a Setup).
+	Transport Transport
+	// KV is the store behind kv_get and kv_put. Default a new MemKV.
+	KV KV
+	// Logger receives task logs and host events. Default slog.Default().
+	Logger *slog.Logger
+	// MemoryMB is the memory size of the group, written into spans.
+	MemoryMB int
+}
+
+func (c *Config) withDefaults() {
+	if c.Name == "" {
+		c.Name = "local"
+	}
+	if c.PoolSize <= 0 {
+		c.PoolSize = 2 * runtime.GOMAXPROCS(0)
+	}
+	if c.MaxConcurrent <= 0 {
+		c.MaxConcurrent = 128
+	}
+	if c.MaxAsync <= 0 {
+		c.MaxAsync = 10_000
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = 4 << 20
+	}
+	if c.MemoryLimitPages == 0 {
+		c.MemoryLimitPages = 4096
+	}
+	if c.MaxDepth <= 0 {
+		c.MaxDepth = 32
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 30 * time.Second
+	}
+	if c.Recorder == nil {
+		c.Recorder = span.Discard
+	}
+	if c.KV == nil {
+		c.KV = NewMemKV()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}

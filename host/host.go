@@ -1,0 +1,645 @@
+package host
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/fusionize/fusionize/host/manifest"
+	"github.com/fusionize/fusionize/host/setup"
+	"github.com/fusionize/fusionize/host/span"
+)
+
+// Call is one invocation request as it arrives at a host: from a client, from
+// another host over a transport, or from a guest.
+type Call struct {
+	Task     string
+	Input    []byte // read during the call only; never retained
+	Async    bool   // fire and forget: accepted, then run in the background
+	Caller   string // calling task; "" for a client request
+	TraceID  string // "" starts a new trace
+	ParentID uint64 // the caller's span ID
+	Depth    int    // 0 for a client request; each hop adds one
+	Remote   bool   // arrived over a transport (set by servers)
+}
+
+// Transport carries calls to tasks that this host does not run. group is the
+// callee's fusion group from the setup ("" without a setup). For an async
+// call, Invoke returns once the remote host has accepted it. Implementations
+// must not retain c.Input after Invoke returns, and should return *Error
+// values (or errors wrapping the sentinels) so codes survive the trip.
+type Transport interface {
+	Invoke(ctx context.Context, group string, c Call) ([]byte, error)
+}
+
+// TransportFunc adapts a function to Transport.
+type TransportFunc func(ctx context.Context, group string, c Call) ([]byte, error)
+
+// Invoke calls f.
+func (f TransportFunc) Invoke(ctx context.Context, group string, c Call) ([]byte, error) {
+	return f(ctx, group, c)
+}
+
+// Host runs the tasks of one fusion group in wazero and routes their calls.
+// It is safe for concurrent use.
+type Host struct {
+	cfg   Config
+	rt    wazero.Runtime
+	cache wazero.CompilationCache
+
+	tasksMu sync.Mutex
+	tasks   map[string]*task
+	routes  atomic.Pointer[routeTable]
+	setup   atomic.Pointer[setup.Setup]
+
+	instances sync.Map // api.Module → *instance
+	sem       chan struct{}
+
+	closeMu  sync.RWMutex
+	closed   bool
+	inflight sync.WaitGroup // sync invocations and async calls
+	asyncN   atomic.Int64
+
+	baseCtx    context.Context // parent of async calls; canceled when Close gives up
+	baseCancel context.CancelFunc
+
+	idBase uint64
+	nextID atomic.Uint64
+
+	stats stats
+}
+
+type stats struct {
+	invocations   atomic.Uint64
+	failures      atomic.Uint64
+	traps         atomic.Uint64
+	deadlines     atomic.Uint64
+	coldStarts    atomic.Uint64
+	asyncAccepted atomic.Uint64
+	asyncFailed   atomic.Uint64
+	remoteCalls   atomic.Uint64
+}
+
+// Stats is a snapshot of a host's counters.
+type Stats struct {
+	Invocations   uint64 // task invocations run on this host
+	Failures      uint64 // invocations that failed, for any reason
+	Traps         uint64 // invocations whose instance trapped or exited
+	Deadlines     uint64 // invocations stopped by their deadline
+	ColdStarts    uint64 // instances created
+	AsyncAccepted uint64 // async calls accepted
+	AsyncFailed   uint64 // accepted async calls that failed
+	AsyncInflight int64  // accepted async calls still running
+	RemoteCalls   uint64 // calls sent through the transport
+	Instances     int    // live instances over all tasks
+}
+
+// New creates a host. Close it to release the runtime.
+func New(ctx context.Context, cfg Config) (*Host, error) {
+	cfg.withDefaults()
+	rc := wazero.NewRuntimeConfigCompiler().
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(cfg.MemoryLimitPages)
+	var cache wazero.CompilationCache
+	if cfg.CacheDir != "" {
+		if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
+			return nil, fmt.Errorf("host: compilation cache: %w", err)
+		}
+		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("host: compilation cache %s: %w", cfg.CacheDir, err)
+		}
+		cache = c
+		rc = rc.WithCompilationCache(c)
+	}
+	h := &Host{
+		cfg:   cfg,
+		rt:    wazero.NewRuntimeWithConfig(ctx, rc),
+		cache: cache,
+		tasks: make(map[string]*task),
+		sem:   make(chan struct{}, cfg.MaxConcurrent),
+	}
+	h.baseCtx, h.baseCancel = context.WithCancel(context.Background())
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	h.idBase = binary.LittleEndian.Uint64(b[:]) &^ 0xffffffff
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, h.rt); err != nil {
+		return nil, fmt.Errorf("host: wasi: %w", err)
+	}
+	if err := h.instantiateHostModule(ctx); err != nil {
+		return nil, fmt.Errorf("host: host module: %w", err)
+	}
+	h.rebuildRoutes()
+	return h, nil
+}
+
+// Name returns the host's name.
+func (h *Host) Name() string { return h.cfg.Name }
+
+// Group returns the fusion group the host serves.
+func (h *Host) Group() string { return h.cfg.Group }
+
+// LoadFile loads the module at path as task name. A non-empty digest
+// ("sha256:<hex>") must match the file's content.
+func (h *Host) LoadFile(ctx context.Context, name, path, digest string) error {
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("task %q: %w", name, err)
+	}
+	return h.load(ctx, name, path, wasm, digest)
+}
+
+// Load loads wasm as task name. A non-empty digest must match.
+func (h *Host) Load(ctx context.Context, name string, wasm []byte, digest string) error {
+	return h.load(ctx, name, "module of task "+name, wasm, digest)
+}
+
+func (h *Host) load(ctx context.Context, name, source string, wasm []byte, digest string) error {
+	if !manifest.ValidTaskName(name) {
+		return fmt.Errorf("%w: %q", ErrInvalidTask, name)
+	}
+	if h.isClosed() {
+		return ErrClosed
+	}
+	h.tasksMu.Lock()
+	_, dup := h.tasks[name]
+	h.tasksMu.Unlock()
+	if dup {
+		return fmt.Errorf("task %q: %w", name, ErrDuplicate)
+	}
+	cm, err := h.compile(ctx, source, wasm, digest)
+	if err != nil {
+		return err
+	}
+	t := &task{h: h, name: name, digest: Digest(wasm), compiled: cm}
+	// Instantiate one instance now: it checks the ABI version and makes the
+	// first invocation warm.
+	inst, _, err := t.borrow(ctx)
+	if err != nil {
+		_ = cm.Close(ctx)
+		return fmt.Errorf("%s: %w", source, err)
+	}
+	t.release(inst)
+	h.tasksMu.Lock()
+	defer h.tasksMu.Unlock()
+	if _, dup := h.tasks[name]; dup {
+		t.closeIdle()
+		_ = cm.Close(ctx)
+		return fmt.Errorf("task %q: %w", name, ErrDuplicate)
+	}
+	h.tasks[name] = t
+	h.rebuildRoutesLocked()
+	return nil
+}
+
+// Tasks returns the names of the loaded tasks, sorted.
+func (h *Host) Tasks() []string {
+	h.tasksMu.Lock()
+	defer h.tasksMu.Unlock()
+	out := make([]string, 0, len(h.tasks))
+	for n := range h.tasks {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Digest returns the digest of a loaded task's module.
+func (h *Host) Digest(task string) (string, bool) {
+	h.tasksMu.Lock()
+	defer h.tasksMu.Unlock()
+	t, ok := h.tasks[task]
+	if !ok {
+		return "", false
+	}
+	return t.digest, true
+}
+
+// SetSetup switches routing to s. Calls already running finish on the
+// routes they started with. A nil s routes every loaded task locally and
+// everything else through the transport.
+func (h *Host) SetSetup(s *setup.Setup) error {
+	if s != nil {
+		if err := s.Validate(nil); err != nil {
+			return err
+		}
+		s = s.Clone()
+	}
+	h.setup.Store(s)
+	h.rebuildRoutes()
+	return nil
+}
+
+// Setup returns the setup the host routes by, or nil.
+func (h *Host) Setup() *setup.Setup { return h.setup.Load() }
+
+// routeTable maps task names to where they run, for one setup version.
+type routeTable struct {
+	version   int64
+	routes    map[string]*route
+	fallback  bool // no setup: unknown names go to the transport
+	transport bool
+}
+
+type route struct {
+	name     string
+	local    *task  // nil: remote
+	group    string // the callee's group
+	memoryMB int
+}
+
+func (h *Host) rebuildRoutes() {
+	h.tasksMu.Lock()
+	defer h.tasksMu.Unlock()
+	h.rebuildRoutesLocked()
+}
+
+func (h *Host) rebuildRoutesLocked() {
+	s := h.setup.Load()
+	rt := &routeTable{routes: make(map[string]*route), transport: h.cfg.Transport != nil}
+	if s == nil {
+		rt.fallback = true
+		for n, t := range h.tasks {
+			rt.routes[n] = &route{name: n, local: t, group: h.cfg.Group, memoryMB: h.cfg.MemoryMB}
+		}
+	} else {
+		rt.version = s.Version
+		for _, g := range s.Groups {
+			for _, n := range g.Tasks {
+				r := &route{name: n, group: g.Name, memoryMB: g.MemoryMB}
+				if g.Name == h.cfg.Group {
+					r.local = h.tasks[n]
+				}
+				rt.routes[n] = r
+			}
+		}
+	}
+	h.routes.Store(rt)
+}
+
+// resolve finds where task name runs.
+func (h *Host) resolve(name []byte) (*route, error) {
+	rt := h.routes.Load()
+	if r, ok := rt.routes[string(name)]; ok {
+		if r.local == nil && r.group == h.cfg.Group {
+			return nil, newError(string(name), h.cfg.Name, CodeUnavailable, "assigned to this host's group %q but not loaded", r.group)
+		}
+		return r, nil
+	}
+	if rt.fallback && rt.transport {
+		return &route{name: string(name)}, nil
+	}
+	return nil, newError(string(name), h.cfg.Name, CodeUnknownTask, "no such task in setup version %d", rt.version)
+}
+
+// Invoke runs task with input as a client request and returns its output.
+func (h *Host) Invoke(ctx context.Context, task string, input []byte) ([]byte, error) {
+	return h.Serve(ctx, Call{Task: task, Input: input})
+}
+
+// Serve runs a call that arrived from outside the host: a client request or
+// a call from another host. Async calls return once accepted. The output is
+// the caller's to keep.
+func (h *Host) Serve(ctx context.Context, c Call) ([]byte, error) {
+	if !h.enter() {
+		return nil, newError(c.Task, h.cfg.Name, CodeUnavailable, "host is shutting down")
+	}
+	defer h.inflight.Done()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.cfg.Timeout)
+		defer cancel()
+	}
+	select {
+	case h.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, newError(c.Task, h.cfg.Name, CodeDeadline, "waiting for a free slot: %v", ctx.Err())
+	}
+	defer func() { <-h.sem }()
+	if len(c.Input) > h.cfg.MaxPayload {
+		return nil, newError(c.Task, h.cfg.Name, CodeTooLarge, "input of %d bytes exceeds the payload limit of %d bytes", len(c.Input), h.cfg.MaxPayload)
+	}
+	if c.TraceID == "" {
+		c.TraceID = newTraceID()
+	}
+	r, err := h.resolve([]byte(c.Task))
+	if err != nil {
+		return nil, err
+	}
+	c.Task = r.name
+	if c.Async {
+		return nil, h.spawnAsync(ctx, r, c)
+	}
+	if r.local == nil {
+		return h.remote(ctx, r, &c)
+	}
+	inst, out, err := h.runLocal(ctx, r.local, &c)
+	res := append([]byte(nil), out...)
+	if inst != nil {
+		r.local.release(inst)
+	}
+	return res, err
+}
+
+// enter registers an invocation unless the host is closed.
+func (h *Host) enter() bool {
+	h.closeMu.RLock()
+	defer h.closeMu.RUnlock()
+	if h.closed {
+		return false
+	}
+	h.inflight.Add(1)
+	return true
+}
+
+func (h *Host) isClosed() bool {
+	h.closeMu.RLock()
+	defer h.closeMu.RUnlock()
+	return h.closed
+}
+
+func newTraceID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// runLocal runs c on an instance of t. On success it returns the instance,
+// which the caller must release after reading out (a view of the instance's
+// output buffer). On failure the instance is already discarded or released.
+func (h *Host) runLocal(ctx context.Context, t *task, c *Call) (*instance, []byte, error) {
+	if c.Depth > h.cfg.MaxDepth {
+		return nil, nil, newError(t.name, h.cfg.Name, CodeDepth, "call from %q exceeds the maximum call depth of %d (a call cycle?)", c.Caller, h.cfg.MaxDepth)
+	}
+	if len(c.Input) > h.cfg.MaxPayload {
+		return nil, nil, newError(t.name, h.cfg.Name, CodeTooLarge, "input of %d bytes exceeds the payload limit of %d bytes", len(c.Input), h.cfg.MaxPayload)
+	}
+	start := time.Now()
+	h.stats.invocations.Add(1)
+	inst, cold, err := t.borrow(ctx)
+	if err != nil {
+		h.stats.failures.Add(1)
+		h.record(c, t.name, start, 0, cold, 0, err)
+		return nil, nil, err
+	}
+	if cold {
+		h.stats.coldStarts.Add(1)
+	}
+	inst.depth = c.Depth
+	inst.traceID = c.TraceID
+	inst.spanID = h.idBase | (h.nextID.Add(1) & 0xffffffff)
+	out, err := h.execute(ctx, inst, c.Input)
+	if n := inst.waitPending(); n > 0 && err == nil {
+		err = newError(t.name, h.cfg.Name, CodeFailed, "returned with %d started calls not waited for", n)
+	}
+	if err != nil {
+		h.stats.failures.Add(1)
+		h.recordInst(c, inst, t.name, start, cold, 0, err)
+		if isTrap(err) {
+			t.discard(inst)
+		} else {
+			t.release(inst)
+		}
+		return nil, nil, err
+	}
+	h.recordInst(c, inst, t.name, start, cold, len(out), nil)
+	return inst, out, nil
+}
+
+// trapError marks errors after which an instance must not be reused.
+type trapError struct{ e *Error }
+
+func (e trapError) Error() string { return e.e.Error() }
+func (e trapError) Unwrap() error { return e.e }
+
+func isTrap(err error) bool {
+	var t trapError
+	return errors.As(err, &t)
+}
+
+// execute writes input into the instance and runs its handler.
+func (h *Host) execute(ctx context.Context, inst *instance, input []byte) ([]byte, error) {
+	t := inst.t
+	inst.stack[0] = uint64(len(input))
+	if err := inst.alloc.CallWithStack(ctx, inst.stack); err != nil {
+		return nil, h.callFailure(ctx, t, exportAlloc, err)
+	}
+	ptr := uint32(inst.stack[0])
+	if ptr == 0 && len(input) > 0 {
+		return nil, newError(t.name, h.cfg.Name, CodeTooLarge, "%s(%d) returned 0: the guest is out of memory", exportAlloc, len(input))
+	}
+	if len(input) > 0 && !inst.mem.Write(ptr, input) {
+		return nil, trapError{newError(t.name, h.cfg.Name, CodeBadArgument, "%s(%d) returned %#x, outside its memory", exportAlloc, len(input), ptr)}
+	}
+	inst.stack[0], inst.stack[1] = uint64(ptr), uint64(len(input))
+	if err := inst.handle.CallWithStack(ctx, inst.stack); err != nil {
+		return nil, h.callFailure(ctx, t, exportHandle, err)
+	}
+	switch status := uint32(inst.stack[0]); {
+	case inst.outLimit:
+		return nil, newError(t.name, h.cfg.Name, CodeTooLarge, "output exceeds the payload limit of %d bytes", h.cfg.MaxPayload)
+	case status == 0:
+		return inst.out, nil
+	default:
+		return nil, newError(t.name, h.cfg.Name, CodeFailed, "%s", inst.out)
+	}
+}
+
+// callFailure classifies an error from calling into a guest.
+func (h *Host) callFailure(ctx context.Context, t *task, fn string, err error) error {
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch exit.ExitCode() {
+		case sys.ExitCodeDeadlineExceeded:
+			h.stats.deadlines.Add(1)
+			return trapError{newError(t.name, h.cfg.Name, CodeDeadline, "stopped by its deadline")}
+		case sys.ExitCodeContextCanceled:
+			h.stats.deadlines.Add(1)
+			return trapError{newError(t.name, h.cfg.Name, CodeDeadline, "canceled: %v", context.Cause(ctx))}
+		}
+		h.stats.traps.Add(1)
+		return trapError{newError(t.name, h.cfg.Name, CodeFailed, "exited with code %d in %s", exit.ExitCode(), fn)}
+	}
+	h.stats.traps.Add(1)
+	return trapError{newError(t.name, h.cfg.Name, CodeFailed, "trapped in %s: %v", fn, err)}
+}
+
+// remote sends c to the callee's group through the transport.
+func (h *Host) remote(ctx context.Context, r *route, c *Call) ([]byte, error) {
+	if h.cfg.Transport == nil {
+		return nil, newError(r.name, h.cfg.Name, CodeUnavailable, "in group %q, and this host has no transport", r.group)
+	}
+	if c.Depth > h.cfg.MaxDepth {
+		return nil, newError(r.name, h.cfg.Name, CodeDepth, "call from %q exceeds the maximum call depth of %d (a call cycle?)", c.Caller, h.cfg.MaxDepth)
+	}
+	if len(c.Input) > h.cfg.MaxPayload {
+		return nil, newError(r.name, h.cfg.Name, CodeTooLarge, "input of %d bytes exceeds the payload limit of %d bytes", len(c.Input), h.cfg.MaxPayload)
+	}
+	h.stats.remoteCalls.Add(1)
+	return h.cfg.Transport.Invoke(ctx, r.group, *c)
+}
+
+// spawnAsync accepts an async call and runs it in the background. The call
+// is detached from the caller's cancellation but not from host shutdown.
+func (h *Host) spawnAsync(ctx context.Context, r *route, c Call) error {
+	if c.Depth > h.cfg.MaxDepth {
+		return newError(r.name, h.cfg.Name, CodeDepth, "async call from %q exceeds the maximum call depth of %d (a call cycle?)", c.Caller, h.cfg.MaxDepth)
+	}
+	if len(c.Input) > h.cfg.MaxPayload {
+		return newError(r.name, h.cfg.Name, CodeTooLarge, "input of %d bytes exceeds the payload limit of %d bytes", len(c.Input), h.cfg.MaxPayload)
+	}
+	if h.asyncN.Add(1) > int64(h.cfg.MaxAsync) {
+		h.asyncN.Add(-1)
+		return newError(r.name, h.cfg.Name, CodeTooMany, "more than %d async calls running", h.cfg.MaxAsync)
+	}
+	if !h.enter() {
+		h.asyncN.Add(-1)
+		return newError(r.name, h.cfg.Name, CodeUnavailable, "host is shutting down")
+	}
+	h.stats.asyncAccepted.Add(1)
+	c.Input = append([]byte(nil), c.Input...)
+	c.Async = true
+	go func() {
+		defer h.inflight.Done()
+		defer h.asyncN.Add(-1)
+		actx, cancel := context.WithTimeout(h.baseCtx, h.cfg.Timeout)
+		defer cancel()
+		var err error
+		if r.local != nil {
+			var inst *instance
+			inst, _, err = h.runLocal(actx, r.local, &c)
+			if inst != nil {
+				r.local.release(inst)
+			}
+		} else {
+			_, err = h.remote(actx, r, &c)
+			if err != nil {
+				// The callee never ran: record the failed delivery so the
+				// loss is visible in the spans.
+				h.record(&c, r.name, time.Now(), 0, false, 0, err)
+			}
+		}
+		if err != nil {
+			h.stats.asyncFailed.Add(1)
+			h.cfg.Logger.Warn("async call failed", "task", r.name, "caller", c.Caller, "trace", c.TraceID, "err", err)
+		}
+	}()
+	return nil
+}
+
+func (h *Host) recordInst(c *Call, inst *instance, task string, start time.Time, cold bool, outBytes int, err error) {
+	var wait time.Duration
+	var id uint64
+	if inst != nil {
+		wait, id = inst.wait, inst.spanID
+	}
+	h.recordSpan(c, task, id, start, wait, cold, outBytes, err)
+}
+
+func (h *Host) record(c *Call, task string, start time.Time, wait time.Duration, cold bool, outBytes int, err error) {
+	h.recordSpan(c, task, h.idBase|(h.nextID.Add(1)&0xffffffff), start, wait, cold, outBytes, err)
+}
+
+func (h *Host) recordSpan(c *Call, task string, id uint64, start time.Time, wait time.Duration, cold bool, outBytes int, err error) {
+	d := time.Since(start)
+	s := span.Span{
+		TraceID:      c.TraceID,
+		ID:           id,
+		ParentID:     c.ParentID,
+		Caller:       c.Caller,
+		Task:         task,
+		Async:        c.Async,
+		Remote:       c.Remote,
+		Group:        h.cfg.Group,
+		Host:         h.cfg.Name,
+		SetupVersion: h.routes.Load().version,
+		Start:        start,
+		Duration:     d,
+		Wait:         min(wait, d),
+		MemoryMB:     h.cfg.MemoryMB,
+		Cold:         cold,
+		InputBytes:   len(c.Input),
+		OutputBytes:  outBytes,
+	}
+	if err != nil {
+		s.Err = err.Error()
+	}
+	h.cfg.Recorder.Record(s)
+}
+
+// Stats returns a snapshot of the host's counters.
+func (h *Host) Stats() Stats {
+	s := Stats{
+		Invocations:   h.stats.invocations.Load(),
+		Failures:      h.stats.failures.Load(),
+		Traps:         h.stats.traps.Load(),
+		Deadlines:     h.stats.deadlines.Load(),
+		ColdStarts:    h.stats.coldStarts.Load(),
+		AsyncAccepted: h.stats.asyncAccepted.Load(),
+		AsyncFailed:   h.stats.asyncFailed.Load(),
+		AsyncInflight: h.asyncN.Load(),
+		RemoteCalls:   h.stats.remoteCalls.Load(),
+	}
+	h.tasksMu.Lock()
+	for _, t := range h.tasks {
+		t.mu.Lock()
+		s.Instances += t.live
+		t.mu.Unlock()
+	}
+	h.tasksMu.Unlock()
+	return s
+}
+
+// Close stops accepting calls, waits for running invocations and accepted
+// async calls to finish (or ctx to end, which cancels them), and releases
+// the runtime. It returns ctx's error if it had to cancel work.
+func (h *Host) Close(ctx context.Context) error {
+	h.closeMu.Lock()
+	if h.closed {
+		h.closeMu.Unlock()
+		return nil
+	}
+	h.closed = true
+	h.closeMu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		h.inflight.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("host %s: close: %w (%d async calls canceled)", h.cfg.Name, ctx.Err(), h.asyncN.Load())
+		h.baseCancel()
+		<-done
+	}
+	h.baseCancel()
+	h.tasksMu.Lock()
+	for _, t := range h.tasks {
+		t.closeIdle()
+	}
+	h.tasksMu.Unlock()
+	if cerr := h.rt.Close(context.Background()); cerr != nil && err == nil {
+		err = cerr
+	}
+	if h.cache != nil {
+		if cerr := h.cache.Close(context.Background()); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	return err
+}

@@ -1,0 +1,233 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// task is one loaded module with its pool of instances.
+type task struct {
+	h        *Host
+	name     string
+	digest   string
+	compiled wazero.CompiledModule
+
+	mu   sync.Mutex
+	idle []*instance
+	live int
+}
+
+// instance is one reactor instance of a task. It runs one invocation at a
+// time; the fields below the line describe the invocation in progress.
+type instance struct {
+	t      *task
+	mod    api.Module
+	mem    api.Memory
+	alloc  api.Function
+	handle api.Function
+	stack  []uint64
+
+	// The invocation in progress.
+	depth    int
+	traceID  string
+	spanID   uint64
+	wait     time.Duration
+	out      []byte // last bytes passed to output
+	held     []byte // bytes waiting for take
+	hasHeld  bool
+	pending  []*pendingCall
+	outLimit bool // output was refused as too large
+}
+
+// pendingCall is a sync call started with call_start.
+type pendingCall struct {
+	task   string
+	done   chan struct{}
+	out    []byte
+	err    error
+	waited bool
+	cancel context.CancelFunc
+}
+
+// borrow returns an idle instance or creates one; cold reports creation.
+func (t *task) borrow(ctx context.Context) (inst *instance, cold bool, err error) {
+	t.mu.Lock()
+	if n := len(t.idle); n > 0 {
+		inst = t.idle[n-1]
+		t.idle[n-1] = nil
+		t.idle = t.idle[:n-1]
+		t.mu.Unlock()
+		return inst, false, nil
+	}
+	t.live++
+	t.mu.Unlock()
+	inst, err = t.instantiate(ctx)
+	if err != nil {
+		t.mu.Lock()
+		t.live--
+		t.mu.Unlock()
+		return nil, true, err
+	}
+	return inst, true, nil
+}
+
+// release returns inst to the pool, or closes it when the pool is full.
+func (t *task) release(inst *instance) {
+	inst.reset()
+	t.mu.Lock()
+	if len(t.idle) < t.h.cfg.PoolSize && !t.h.isClosed() {
+		t.idle = append(t.idle, inst)
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+	t.discard(inst)
+}
+
+// discard closes inst for good: after a trap, a deadline, or when the pool
+// is full.
+func (t *task) discard(inst *instance) {
+	t.h.instances.Delete(inst.mod)
+	// A module closed by its context is already closed; closing again is harmless.
+	_ = inst.mod.Close(context.Background())
+	t.mu.Lock()
+	t.live--
+	t.mu.Unlock()
+}
+
+// closeIdle closes every idle instance.
+func (t *task) closeIdle() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = nil
+	t.mu.Unlock()
+	for _, inst := range idle {
+		t.discard(inst)
+	}
+}
+
+func (t *task) instantiate(ctx context.Context) (*instance, error) {
+	h := t.h
+	logw := newLogWriter(h.cfg.Logger, t.name)
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions(exportInitialize).
+		WithStdout(logw).
+		WithStderr(logw).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep().
+		WithRandSource(cryptoRand{})
+	mod, err := h.rt.InstantiateModule(ctx, t.compiled, cfg)
+	if err != nil {
+		return nil, classifyInstantiate(t.name, h.cfg.Name, err)
+	}
+	inst := &instance{
+		t:      t,
+		mod:    mod,
+		mem:    mod.Memory(),
+		alloc:  mod.ExportedFunction(exportAlloc),
+		handle: mod.ExportedFunction(exportHandle),
+		stack:  make([]uint64, 2),
+		out:    make([]byte, 0, 1024),
+	}
+	v, err := mod.ExportedFunction(exportABIVersion).Call(ctx)
+	if err != nil {
+		_ = mod.Close(ctx)
+		return nil, newError(t.name, h.cfg.Name, CodeInternal, "%s trapped: %v", exportABIVersion, err)
+	}
+	if got := int32(v[0]); got != ABIVersion {
+		_ = mod.Close(ctx)
+		return nil, fmt.Errorf("task %q: %w: module speaks ABI version %d, host speaks %d", t.name, ErrABIVersion, got, ABIVersion)
+	}
+	h.instances.Store(mod, inst)
+	return inst, nil
+}
+
+func classifyInstantiate(task, host string, err error) error {
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch exit.ExitCode() {
+		case sys.ExitCodeDeadlineExceeded:
+			return newError(task, host, CodeDeadline, "deadline exceeded while initializing an instance")
+		case sys.ExitCodeContextCanceled:
+			return newError(task, host, CodeDeadline, "canceled while initializing an instance")
+		}
+		return newError(task, host, CodeFailed, "initialization exited with code %d", exit.ExitCode())
+	}
+	return newError(task, host, CodeFailed, "instantiate: %v", err)
+}
+
+// reset clears the state of the finished invocation.
+func (inst *instance) reset() {
+	inst.out = inst.out[:0]
+	inst.held = inst.held[:0]
+	inst.hasHeld = false
+	inst.wait = 0
+	inst.traceID = ""
+	inst.outLimit = false
+	for i := range inst.pending {
+		inst.pending[i] = nil
+	}
+	inst.pending = inst.pending[:0]
+	// Drop large buffers so an idle instance doesn't pin a big payload.
+	if cap(inst.out) > 1<<20 {
+		inst.out = make([]byte, 0, 1024)
+	}
+	if cap(inst.held) > 1<<20 {
+		inst.held = nil
+	}
+}
+
+// read returns a view of guest memory, or false if out of range.
+func (inst *instance) read(ptr, n uint32) ([]byte, bool) {
+	if n == 0 {
+		return nil, true
+	}
+	return inst.mem.Read(ptr, n)
+}
+
+// hold keeps b for a later take.
+func (inst *instance) hold(b []byte) {
+	inst.held = append(inst.held[:0], b...)
+	inst.hasHeld = true
+}
+
+// deliver writes a call's result to the guest's buffer or holds it, and
+// returns the ABI return value.
+func (inst *instance) deliver(out []byte, err error, outPtr, outCap uint32) int32 {
+	if err != nil {
+		inst.hold([]byte(err.Error()))
+		return int32(CodeOf(err))
+	}
+	if uint32(len(out)) <= outCap {
+		if len(out) > 0 && !inst.mem.Write(outPtr, out) {
+			return int32(CodeBadArgument)
+		}
+		return int32(len(out))
+	}
+	inst.hold(out)
+	return int32(len(out))
+}
+
+// waitPending cancels and waits for started calls the guest did not wait
+// for, and reports how many there were.
+func (inst *instance) waitPending() int {
+	n := 0
+	for _, p := range inst.pending {
+		if p == nil || p.waited {
+			continue
+		}
+		n++
+		p.cancel()
+		<-p.done
+	}
+	return n
+}

@@ -1,0 +1,7 @@
+;; command: a command module (exports _start), not a reactor.
+(module
+  (memory (export "memory") 1)
+  (func (export "_start"))
+  (func (export "fusionize_abi_version") (result i32) (i32.const 1))
+  (func (export "fusionize_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "fusionize_handle") (param i32 i32) (result i32) (i32.const 0)))

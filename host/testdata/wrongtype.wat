@@ -1,0 +1,6 @@
+;; wrongtype: fusionize_handle takes one parameter instead of two.
+(module
+  (memory (export "memory") 1)
+  (func (export "fusionize_abi_version") (result i32) (i32.const 1))
+  (func (export "fusionize_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "fusionize_handle") (param i32) (result i32) (i32.const 0)))
