@@ -1,0 +1,38 @@
+# Fusionize make targets. Each target is self-contained; add new ones (test,
+# bench, ...) in their own section below and list them in .PHONY.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+
+GOBIN := $(or $(shell go env GOBIN),$(shell go env GOPATH)/bin)
+# The pinned local plugins and buf come first on PATH.
+export PATH := $(GOBIN):$(PATH)
+
+BUF := buf
+
+.PHONY: help
+help: ## list targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+# ---- protobuf ---------------------------------------------------------------
+
+# Generated files under proto/, removed before generating so that a deleted
+# .proto leaves nothing stale behind.
+PROTO_GENERATED = find proto -type f \( -name '*.pb.go' -o -name '*.pb.gw.go' -o -name '*.swagger.json' \)
+
+.PHONY: tools
+tools: ## install the pinned code generators (scripts/install-tools.sh)
+	scripts/install-tools.sh
+
+.PHONY: generate
+generate: tools ## regenerate Go code and the OpenAPI spec from proto/, offline
+	$(PROTO_GENERATED) -delete
+	$(BUF) generate
+
+.PHONY: lint
+lint: tools ## buf lint the protos
+	$(BUF) lint
+
+.PHONY: check-generate
+check-generate: ## fail if regenerating changes anything under proto/
+	scripts/check-generate.sh
