@@ -1,0 +1,738 @@
+// Package analytics turns spans into the figures the optimizer learns from:
+// each task's own time, each call edge's count, sync share and payload, billed
+// time per group, end-to-end latency per setup version, the cold-start rate
+// and the measured overhead of remote calls.
+//
+// Spans come from many hosts and clocks, so Analyze first rejects and counts
+// bad ones (unknown task, negative or absurd durations, Wait > Duration,
+// duplicate ids, clock skew against the parent) and learns only from the rest.
+//
+//	r := analytics.Analyze(spans, analytics.Options{Tasks: app.TaskNames(), Setups: []*setup.Setup{current}})
+//	fmt.Println(r.Rejected.Total(), "bad spans")
+//	fmt.Println(r.Latency[current.Version].P95)
+//	for _, e := range r.EdgeList() { fmt.Println(e.Caller, "->", e.Callee, e.SyncShare()) }
+//
+// Analyze is a single pass plus one sort per trace; it handles a million
+// spans in a few hundred milliseconds (see fuser/BENCHMARKS.fuser.md).
+package analytics
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/fusionize/fusionize/host/setup"
+	"github.com/fusionize/fusionize/host/span"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxDuration   = 15 * time.Minute
+	DefaultSkewTolerance = time.Second
+)
+
+// Options tell Analyze what is valid and where groups ran.
+type Options struct {
+	// Tasks, when set, is the app's task set: spans naming another task (as
+	// task or caller) are rejected.
+	Tasks []string
+	// Setups give the place of each group by setup version; spans of groups
+	// not found get the place "?".
+	Setups []*setup.Setup
+	// MaxDuration bounds a plausible span; 0 means DefaultMaxDuration.
+	MaxDuration time.Duration
+	// SkewTolerance is how far a child may start before its parent, or a sync
+	// child end after it; 0 means DefaultSkewTolerance.
+	SkewTolerance time.Duration
+}
+
+// Reason says why a span was rejected.
+type Reason string
+
+// Rejection reasons.
+const (
+	UnknownTask Reason = "unknown task"
+	BadDuration Reason = "negative or absurd duration"
+	WaitTooLong Reason = "wait exceeds duration"
+	DuplicateID Reason = "duplicate (trace, id)"
+	ClockSkew   Reason = "clock skew against parent"
+)
+
+var reasons = [...]Reason{"", UnknownTask, BadDuration, WaitTooLong, DuplicateID, ClockSkew}
+
+// Rejections counts rejected spans by reason.
+type Rejections map[Reason]int
+
+// Total returns the number of rejected spans.
+func (r Rejections) Total() int {
+	n := 0
+	for _, c := range r {
+		n += c
+	}
+	return n
+}
+
+// Dist summarizes a distribution of durations.
+type Dist struct {
+	Count               int
+	Mean, P50, P95, P99 time.Duration
+}
+
+// Config is where a task ran: its group's place and memory size.
+type Config struct {
+	Place    string // "provider/region", "?" when unknown
+	MemoryMB int
+}
+
+// ConfigStats is a task's own time in one Config.
+type ConfigStats struct {
+	Config
+	Count int
+	Mean  time.Duration
+}
+
+// TaskStats describes one task.
+type TaskStats struct {
+	Task        string
+	Invocations int
+	Self        Dist          // own time: Duration − Wait
+	ByConfig    []ConfigStats // own time per place and memory size
+}
+
+// Edge is a caller→callee pair.
+type Edge struct{ Caller, Callee string }
+
+// EdgeStats describes the calls along one edge.
+type EdgeStats struct {
+	Edge
+	Calls        int
+	Sync         int   // calls the caller waited on
+	Remote       int   // calls that crossed a group boundary
+	Overlapped   int   // sync calls that ran concurrently with a sibling sync call
+	PayloadBytes int64 // input + output bytes, summed
+	// PerRequest is Calls per request; PerInvocation is Calls per invocation
+	// of the caller.
+	PerRequest, PerInvocation float64
+}
+
+// SyncShare is the fraction of calls that were sync.
+func (e *EdgeStats) SyncShare() float64 { return ratio(e.Sync, e.Calls) }
+
+// ParallelShare is the fraction of sync calls that overlapped a sibling.
+func (e *EdgeStats) ParallelShare() float64 { return ratio(e.Overlapped, e.Sync) }
+
+// MeanPayload is the mean input + output bytes of a call.
+func (e *EdgeStats) MeanPayload() float64 { return ratio64(e.PayloadBytes, e.Calls) }
+
+// GroupStats describes the platform invocations of one group.
+type GroupStats struct {
+	Group       string
+	Invocations int
+	Cold        int
+	Busy        time.Duration // summed wall time of its invocations (what is billed, before rounding)
+	Billed      time.Duration // summed Billed as recorded by the hosts
+}
+
+// Link is a pair of places ("provider/region") a remote call crossed.
+type Link struct{ From, To string }
+
+// OverheadStats is the measured overhead of remote calls over one link.
+type OverheadStats struct {
+	Link
+	Count int
+	Mean  time.Duration
+}
+
+// Report is what Analyze learned.
+type Report struct {
+	Spans    int // spans given
+	Accepted int // spans learned from
+	Rejected Rejections
+	Orphans  int // accepted spans whose parent is not among the spans
+	Requests int // accepted entry spans
+
+	Tasks  map[string]*TaskStats
+	Edges  map[Edge]*EdgeStats
+	Groups map[string]*GroupStats
+	// Latency is the end-to-end latency (entry span duration) per setup version.
+	Latency map[int64]Dist
+
+	Invocations int // platform invocations: remote or entry spans
+	ColdStarts  int
+	ColdRate    float64
+
+	// Overhead is the measured overhead of a remote call per link:
+	// for each caller span, Wait minus the time covered by its sync
+	// children's own spans, shared equally among its remote calls (a cluster
+	// of overlapping remote sync calls counts once; each remote async call
+	// counts once, for its dispatch). It includes invoke overhead, round trip
+	// and payload transfer; callers with a cold child are left out (the cold
+	// start would hide in the wait). It is approximate when a caller mixes
+	// in-memory and remote children that overlap.
+	Overhead map[Link]*OverheadStats
+}
+
+// TaskNames returns the tasks seen, sorted.
+func (r *Report) TaskNames() []string {
+	out := make([]string, 0, len(r.Tasks))
+	for t := range r.Tasks {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// EdgeList returns the edges sorted by caller, then callee.
+func (r *Report) EdgeList() []*EdgeStats {
+	out := make([]*EdgeStats, 0, len(r.Edges))
+	for _, e := range r.Edges {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Caller != out[j].Caller {
+			return out[i].Caller < out[j].Caller
+		}
+		return out[i].Callee < out[j].Callee
+	})
+	return out
+}
+
+// OverheadInto returns the mean measured overhead of remote calls into the
+// place to, over all links, and how many calls it is based on.
+func (r *Report) OverheadInto(to string) (time.Duration, int) {
+	var sum float64
+	n := 0
+	for l, o := range r.Overhead {
+		if l.To == to {
+			sum += float64(o.Mean) * float64(o.Count)
+			n += o.Count
+		}
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	return time.Duration(sum / float64(n)), n
+}
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func ratio64(a int64, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// Validate returns the spans that pass every check and counts the others.
+func Validate(spans []span.Span, opt Options) ([]span.Span, Rejections) {
+	a := newAnalyzer(spans, opt)
+	a.validate()
+	out := make([]span.Span, 0, len(spans)-a.rejected)
+	for i := range spans {
+		if a.bad[i] == 0 {
+			out = append(out, spans[i])
+		}
+	}
+	return out, a.rejections()
+}
+
+// Analyze validates spans and summarizes the good ones.
+func Analyze(spans []span.Span, opt Options) *Report {
+	a := newAnalyzer(spans, opt)
+	a.validate()
+	return a.summarize()
+}
+
+type analyzer struct {
+	spans []span.Span
+	opt   Options
+
+	taskIdx map[string]int32
+	names   []string
+	fixed   bool
+	task    []int32 // per span: task index
+	caller  []int32 // per span: caller index, -1 for the entry
+	bad     []uint8 // per span: reason index, 0 when good
+
+	order    []int32 // span indices grouped by trace, sorted by ID within
+	traceOff []int32 // trace t holds order[traceOff[t]:traceOff[t+1]]
+	parent   []int32 // per span: index of its parent span, -1 when absent
+	rejected int
+}
+
+func newAnalyzer(spans []span.Span, opt Options) *analyzer {
+	if opt.MaxDuration <= 0 {
+		opt.MaxDuration = DefaultMaxDuration
+	}
+	if opt.SkewTolerance <= 0 {
+		opt.SkewTolerance = DefaultSkewTolerance
+	}
+	a := &analyzer{spans: spans, opt: opt, taskIdx: make(map[string]int32)}
+	for _, t := range opt.Tasks {
+		if _, ok := a.taskIdx[t]; !ok {
+			a.taskIdx[t] = int32(len(a.names))
+			a.names = append(a.names, t)
+		}
+	}
+	a.fixed = len(opt.Tasks) > 0
+	return a
+}
+
+func (a *analyzer) lookup(name string) int32 {
+	if i, ok := a.taskIdx[name]; ok {
+		return i
+	}
+	if a.fixed {
+		return -2
+	}
+	i := int32(len(a.names))
+	a.taskIdx[name] = i
+	a.names = append(a.names, name)
+	return i
+}
+
+func (a *analyzer) reject(i int, r uint8) {
+	if a.bad[i] == 0 {
+		a.bad[i] = r
+		a.rejected++
+	}
+}
+
+func (a *analyzer) rejections() Rejections {
+	r := Rejections{}
+	for _, b := range a.bad {
+		if b != 0 {
+			r[reasons[b]]++
+		}
+	}
+	return r
+}
+
+const (
+	rUnknown uint8 = iota + 1
+	rDuration
+	rWait
+	rDup
+	rSkew
+)
+
+func (a *analyzer) validate() {
+	n := len(a.spans)
+	a.task = make([]int32, n)
+	a.caller = make([]int32, n)
+	a.bad = make([]uint8, n)
+	a.parent = make([]int32, n)
+	traceOf := make([]int32, n)
+	traces := make(map[string]int32)
+	var counts []int32
+	lastTrace, lastT := "", int32(-1)
+	lastTask, lastTaskIdx := "", int32(-1)
+	for i := range a.spans {
+		s := &a.spans[i]
+		// Task names repeat in runs (a host batches one group's spans).
+		if lastTaskIdx == -1 || s.Task != lastTask {
+			lastTask, lastTaskIdx = s.Task, a.lookup(s.Task)
+		}
+		a.task[i] = lastTaskIdx
+		a.caller[i] = -1
+		if s.Caller != "" {
+			a.caller[i] = a.lookup(s.Caller)
+		}
+		switch {
+		case a.task[i] < 0 || a.caller[i] == -2:
+			a.reject(i, rUnknown)
+		case s.Duration < 0 || s.Wait < 0 || s.Duration > a.opt.MaxDuration:
+			a.reject(i, rDuration)
+		case s.Wait > s.Duration:
+			a.reject(i, rWait)
+		}
+		if lastT < 0 || s.TraceID != lastTrace {
+			t, ok := traces[s.TraceID]
+			if !ok {
+				t = int32(len(counts))
+				traces[s.TraceID] = t
+				counts = append(counts, 0)
+			}
+			lastTrace, lastT = s.TraceID, t
+		}
+		traceOf[i] = lastT
+		counts[lastT]++
+	}
+	// Counting sort of span indices by trace.
+	a.traceOff = make([]int32, len(counts)+1)
+	for t, c := range counts {
+		a.traceOff[t+1] = a.traceOff[t] + c
+	}
+	next := slices.Clone(a.traceOff[:len(counts)])
+	a.order = make([]int32, n)
+	for i, t := range traceOf {
+		a.order[next[t]] = int32(i)
+		next[t]++
+	}
+	tol := a.opt.SkewTolerance
+	for t := 0; t < len(counts); t++ {
+		sub := a.order[a.traceOff[t]:a.traceOff[t+1]]
+		slices.SortFunc(sub, func(x, y int32) int {
+			ix, iy := a.spans[x].ID, a.spans[y].ID
+			switch {
+			case ix < iy:
+				return -1
+			case ix > iy:
+				return 1
+			}
+			return int(x - y)
+		})
+		for k := 1; k < len(sub); k++ {
+			if a.spans[sub[k]].ID == a.spans[sub[k-1]].ID {
+				a.reject(int(sub[k]), rDup)
+			}
+		}
+		for _, i := range sub {
+			s := &a.spans[i]
+			a.parent[i] = -1
+			if s.ParentID == 0 || s.ParentID == s.ID {
+				continue
+			}
+			k, found := slices.BinarySearchFunc(sub, s.ParentID, func(x int32, id uint64) int {
+				switch xi := a.spans[x].ID; {
+				case xi < id:
+					return -1
+				case xi > id:
+					return 1
+				}
+				return 0
+			})
+			if !found {
+				continue
+			}
+			pi := sub[k]
+			a.parent[i] = pi
+			p := &a.spans[pi]
+			if s.Start.Before(p.Start.Add(-tol)) ||
+				(!s.Async && s.Start.Add(s.Duration).After(p.Start.Add(p.Duration+tol))) {
+				a.reject(int(i), rSkew)
+			}
+		}
+	}
+}
+
+// kid is a child span of a caller, collected per trace.
+type kid struct {
+	parent     int32
+	idx        int32
+	start, end int64
+	remote     bool
+	async      bool
+	cold       bool
+}
+
+type placeKey struct {
+	v int64
+	g string
+}
+
+func (a *analyzer) summarize() *Report {
+	r := &Report{
+		Spans:    len(a.spans),
+		Accepted: len(a.spans) - a.rejected,
+		Rejected: a.rejections(),
+		Tasks:    make(map[string]*TaskStats),
+		Edges:    make(map[Edge]*EdgeStats),
+		Groups:   make(map[string]*GroupStats),
+		Latency:  make(map[int64]Dist),
+		Overhead: make(map[Link]*OverheadStats),
+	}
+	places := make(map[placeKey]string)
+	for _, s := range a.opt.Setups {
+		if s == nil {
+			continue
+		}
+		for _, g := range s.Groups {
+			places[placeKey{s.Version, g.Name}] = g.Place.String()
+		}
+	}
+	lastPK, lastPlace := placeKey{v: -1 << 62}, ""
+	placeOf := func(s *span.Span) string {
+		if s.SetupVersion == lastPK.v && s.Group == lastPK.g {
+			return lastPlace
+		}
+		p, ok := places[placeKey{s.SetupVersion, s.Group}]
+		if !ok {
+			p = "?"
+		}
+		lastPK, lastPlace = placeKey{s.SetupVersion, s.Group}, p
+		return p
+	}
+
+	nt := len(a.names)
+	selfs := make([][]int64, nt)
+	invocations := make([]int, nt)
+	type cfgAcc struct {
+		cfg Config
+		n   int
+		sum float64
+	}
+	cfgs := make([][]cfgAcc, nt)
+	edgeIdx := make(map[uint64]int32)
+	type edgeAcc struct {
+		caller, callee                  int32
+		calls, sync, remote, overlapped int
+		payload                         int64
+	}
+	var edges []edgeAcc
+	groupIdx := make(map[string]int32)
+	var groups []*GroupStats
+	lastGroup, lastG := "", int32(-1)
+	latency := make(map[int64][]int64)
+
+	for i := range a.spans {
+		if a.bad[i] != 0 {
+			continue
+		}
+		s := &a.spans[i]
+		t := a.task[i]
+		self := int64(s.Self())
+		selfs[t] = append(selfs[t], self)
+		invocations[t]++
+		pl := placeOf(s)
+		cs := cfgs[t]
+		found := false
+		for k := range cs {
+			if cs[k].cfg.MemoryMB == s.MemoryMB && cs[k].cfg.Place == pl {
+				cs[k].n++
+				cs[k].sum += float64(self)
+				found = true
+				break
+			}
+		}
+		if !found {
+			cfgs[t] = append(cs, cfgAcc{Config{pl, s.MemoryMB}, 1, float64(self)})
+		}
+		if c := a.caller[i]; c >= 0 {
+			key := uint64(uint32(c))<<32 | uint64(uint32(t))
+			e, ok := edgeIdx[key]
+			if !ok {
+				e = int32(len(edges))
+				edgeIdx[key] = e
+				edges = append(edges, edgeAcc{caller: c, callee: t})
+			}
+			ea := &edges[e]
+			ea.calls++
+			if !s.Async {
+				ea.sync++
+			}
+			if s.Remote {
+				ea.remote++
+			}
+			ea.payload += int64(s.InputBytes + s.OutputBytes)
+		}
+		if s.ParentID != 0 && a.parent[i] < 0 {
+			r.Orphans++
+		}
+		if s.Remote || s.Caller == "" {
+			if lastG < 0 || s.Group != lastGroup {
+				g, ok := groupIdx[s.Group]
+				if !ok {
+					g = int32(len(groups))
+					groupIdx[s.Group] = g
+					groups = append(groups, &GroupStats{Group: s.Group})
+				}
+				lastGroup, lastG = s.Group, g
+			}
+			gs := groups[lastG]
+			gs.Invocations++
+			gs.Busy += s.Duration
+			gs.Billed += s.Billed
+			r.Invocations++
+			if s.Cold {
+				gs.Cold++
+				r.ColdStarts++
+			}
+		}
+		if s.Caller == "" {
+			r.Requests++
+			latency[s.SetupVersion] = append(latency[s.SetupVersion], int64(s.Duration))
+		}
+	}
+
+	// Per trace: overlap of sync siblings and the overhead of remote calls.
+	var kids []kid
+	for t := 0; t+1 < len(a.traceOff); t++ {
+		kids = kids[:0]
+		for _, i := range a.order[a.traceOff[t]:a.traceOff[t+1]] {
+			p := a.parent[i]
+			if a.bad[i] != 0 || p < 0 || a.bad[p] != 0 {
+				continue
+			}
+			s := &a.spans[i]
+			if s.Async && !s.Remote {
+				continue // runs beside its caller; the caller does not wait
+			}
+			st := s.Start.UnixNano()
+			kids = append(kids, kid{parent: p, idx: i, start: st, end: st + int64(s.Duration), remote: s.Remote, async: s.Async, cold: s.Cold})
+		}
+		if len(kids) == 0 {
+			continue
+		}
+		slices.SortFunc(kids, func(x, y kid) int {
+			if x.parent != y.parent {
+				return int(x.parent - y.parent)
+			}
+			switch {
+			case x.start < y.start:
+				return -1
+			case x.start > y.start:
+				return 1
+			}
+			return int(x.idx - y.idx)
+		})
+		for lo := 0; lo < len(kids); {
+			hi := lo
+			for hi < len(kids) && kids[hi].parent == kids[lo].parent {
+				hi++
+			}
+			a.caller1(r, kids[lo:hi], edgeIdx, placeOf, func(e int32) { edges[e].overlapped++ })
+			lo = hi
+		}
+	}
+
+	for t := 0; t < nt; t++ {
+		if invocations[t] == 0 {
+			continue
+		}
+		ts := &TaskStats{Task: a.names[t], Invocations: invocations[t], Self: dist(selfs[t])}
+		for _, c := range cfgs[t] {
+			ts.ByConfig = append(ts.ByConfig, ConfigStats{Config: c.cfg, Count: c.n, Mean: time.Duration(c.sum / float64(c.n))})
+		}
+		sort.Slice(ts.ByConfig, func(i, j int) bool {
+			x, y := ts.ByConfig[i], ts.ByConfig[j]
+			if x.Place != y.Place {
+				return x.Place < y.Place
+			}
+			return x.MemoryMB < y.MemoryMB
+		})
+		r.Tasks[ts.Task] = ts
+	}
+	for _, e := range edges {
+		es := &EdgeStats{
+			Edge:  Edge{a.names[e.caller], a.names[e.callee]},
+			Calls: e.calls, Sync: e.sync, Remote: e.remote, Overlapped: e.overlapped, PayloadBytes: e.payload,
+			PerRequest:    ratio(e.calls, r.Requests),
+			PerInvocation: ratio(e.calls, invocations[e.caller]),
+		}
+		r.Edges[es.Edge] = es
+	}
+	for _, g := range groups {
+		r.Groups[g.Group] = g
+	}
+	for v, l := range latency {
+		r.Latency[v] = dist(l)
+	}
+	r.ColdRate = ratio(r.ColdStarts, r.Invocations)
+	for _, o := range r.Overhead {
+		o.Mean = time.Duration(float64(o.Mean) / float64(o.Count)) // summed until here
+	}
+	return r
+}
+
+// caller1 handles the children of one caller span, sorted by start.
+func (a *analyzer) caller1(r *Report, kids []kid, edgeIdx map[uint64]int32, placeOf func(*span.Span) string, overlapped func(int32)) {
+	p := &a.spans[kids[0].parent]
+	var union int64
+	events := 0
+	curEnd := int64(math.MinInt64)
+	clusterStart := 0
+	clusterRemote := false
+	clusterSize := 0
+	var clusterLen int64
+	closeCluster := func(end int) {
+		if clusterSize > 1 {
+			for _, k := range kids[clusterStart:end] {
+				if !k.async {
+					e := edgeIdx[uint64(uint32(a.caller[k.idx]))<<32|uint64(uint32(a.task[k.idx]))]
+					overlapped(e)
+				}
+			}
+		}
+		if clusterRemote {
+			events++
+		}
+		union += clusterLen
+	}
+	syncSeen := false
+	for j, k := range kids {
+		if k.async { // a remote async dispatch: one event, no overlap
+			events++
+			continue
+		}
+		if syncSeen && k.start < curEnd {
+			if k.end > curEnd {
+				clusterLen += k.end - curEnd
+				curEnd = k.end
+			}
+			clusterRemote = clusterRemote || k.remote
+			clusterSize++
+			continue
+		}
+		if syncSeen {
+			closeCluster(j)
+		}
+		syncSeen = true
+		clusterStart, curEnd, clusterLen, clusterRemote, clusterSize = j, k.end, k.end-k.start, k.remote, 1
+	}
+	if syncSeen {
+		// close the last cluster: it ends at the last sync kid; async kids in
+		// between were skipped, so count overlap only among sync kids.
+		closeCluster(len(kids))
+	}
+	if events == 0 {
+		return
+	}
+	for _, k := range kids {
+		if k.cold {
+			return // a cold start hides in the wait; the cold-start rate covers it
+		}
+	}
+	transport := int64(p.Wait) - union
+	if transport < 0 {
+		return
+	}
+	per := float64(transport) / float64(events)
+	from := placeOf(p)
+	for _, k := range kids {
+		if !k.remote {
+			continue
+		}
+		l := Link{from, placeOf(&a.spans[k.idx])}
+		o := r.Overhead[l]
+		if o == nil {
+			o = &OverheadStats{Link: l}
+			r.Overhead[l] = o
+		}
+		o.Count++
+		o.Mean += time.Duration(per)
+	}
+}
+
+// dist sorts v and summarizes it (nearest-rank percentiles).
+func dist(v []int64) Dist {
+	if len(v) == 0 {
+		return Dist{}
+	}
+	slices.Sort(v)
+	var sum float64
+	for _, x := range v {
+		sum += float64(x)
+	}
+	q := func(p float64) time.Duration {
+		i := int(math.Ceil(p*float64(len(v)))) - 1
+		return time.Duration(v[max(i, 0)])
+	}
+	return Dist{Count: len(v), Mean: time.Duration(sum / float64(len(v))), P50: q(0.50), P95: q(0.95), P99: q(0.99)}
+}

@@ -1,0 +1,129 @@
+package analytics_test
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/fusionize/fusionize/fuser/analytics"
+	"github.com/fusionize/fusionize/fuser/internal/simulate"
+	"github.com/fusionize/fusionize/fuser/profile"
+	"github.com/fusionize/fusionize/host/setup"
+	"github.com/fusionize/fusionize/host/span"
+)
+
+var aws = setup.Place{Provider: "aws", Region: "us-east-1"}
+
+func good(t0 time.Time) []span.Span {
+	return []span.Span{
+		{TraceID: "t", ID: 1, Task: "A", Group: "A", Start: t0, Duration: 100 * time.Millisecond, Wait: 50 * time.Millisecond},
+		{TraceID: "t", ID: 2, ParentID: 1, Caller: "A", Task: "B", Remote: true, Group: "B", Start: t0.Add(20 * time.Millisecond), Duration: 30 * time.Millisecond},
+	}
+}
+
+func TestValidateRejectsAndCounts(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	bad := func(mut func(*span.Span)) []span.Span {
+		s := good(t0)
+		mut(&s[1])
+		return s
+	}
+	for _, tc := range []struct {
+		name  string
+		spans []span.Span
+		want  analytics.Reason
+	}{
+		{"unknown task", bad(func(s *span.Span) { s.Task = "Z" }), analytics.UnknownTask},
+		{"unknown caller", bad(func(s *span.Span) { s.Caller = "Z" }), analytics.UnknownTask},
+		{"negative duration", bad(func(s *span.Span) { s.Duration = -1 }), analytics.BadDuration},
+		{"negative wait", bad(func(s *span.Span) { s.Wait = -1 }), analytics.BadDuration},
+		{"longer than 15 min", bad(func(s *span.Span) { s.Duration = 16 * time.Minute }), analytics.BadDuration},
+		{"wait exceeds duration", bad(func(s *span.Span) { s.Wait = time.Second }), analytics.WaitTooLong},
+		{"duplicate id", append(good(t0), good(t0)[1]), analytics.DuplicateID},
+		{"child starts before parent", bad(func(s *span.Span) { s.Start = t0.Add(-2 * time.Second) }), analytics.ClockSkew},
+		{"sync child ends after parent", bad(func(s *span.Span) { s.Duration = 2 * time.Second }), analytics.ClockSkew},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ok, rej := analytics.Validate(tc.spans, analytics.Options{Tasks: []string{"A", "B"}})
+			if rej[tc.want] != 1 || rej.Total() != 1 || len(ok) != len(tc.spans)-1 {
+				t.Fatalf("rejections %v, kept %d of %d; want one %q", rej, len(ok), len(tc.spans), tc.want)
+			}
+		})
+	}
+	t.Run("within tolerance and async outliving parent", func(t *testing.T) {
+		s := good(t0)
+		s[1].Start = t0.Add(-500 * time.Millisecond)
+		s = append(s, span.Span{TraceID: "t", ID: 3, ParentID: 1, Caller: "A", Task: "B", Async: true, Remote: true, Group: "B", Start: t0.Add(90 * time.Millisecond), Duration: 5 * time.Second})
+		if _, rej := analytics.Validate(s, analytics.Options{Tasks: []string{"A", "B"}}); rej.Total() != 0 {
+			t.Fatalf("rejected %v", rej)
+		}
+	})
+}
+
+func TestAnalyzeHandMadeTrace(t *testing.T) {
+	s := &setup.Setup{Version: 3, Groups: []setup.Group{{Name: "A", Place: aws}, {Name: "B", Place: aws}}}
+	spans := good(time.Unix(1000, 0))
+	spans[0].SetupVersion, spans[1].SetupVersion = 3, 3
+	r := analytics.Analyze(spans, analytics.Options{Setups: []*setup.Setup{s}})
+	if r.Requests != 1 || r.Latency[3].P50 != 100*time.Millisecond {
+		t.Fatalf("requests %d latency %+v", r.Requests, r.Latency)
+	}
+	if got := r.Tasks["A"].Self.Mean; got != 50*time.Millisecond {
+		t.Errorf("A self = %v", got)
+	}
+	e := r.Edges[analytics.Edge{Caller: "A", Callee: "B"}]
+	if e == nil || e.Calls != 1 || e.SyncShare() != 1 || e.PerRequest != 1 || e.Remote != 1 {
+		t.Fatalf("edge %+v", e)
+	}
+	// A waited 50 ms on a 30 ms callee: 20 ms of remote-call overhead.
+	o := r.Overhead[analytics.Link{From: "aws/us-east-1", To: "aws/us-east-1"}]
+	if o == nil || o.Mean != 20*time.Millisecond {
+		t.Fatalf("overhead %+v", o)
+	}
+}
+
+func TestAnalyzeSimulatedIoT(t *testing.T) {
+	g := simulate.IoT()
+	env := simulate.New(g, profile.Default(), 7)
+	env.ColdRate = 0.05
+	s := setup.Separate(1, g.TaskNames(), aws, 1769)
+	spans := env.Run(s, 400)
+	r := analytics.Analyze(spans, analytics.Options{Tasks: g.TaskNames(), Setups: []*setup.Setup{s}})
+	if r.Rejected.Total() != 0 || r.Requests != 400 || r.Accepted != len(spans) {
+		t.Fatalf("rejected %v, requests %d", r.Rejected, r.Requests)
+	}
+	for _, c := range g.Calls {
+		e := r.Edges[analytics.Edge{Caller: c.From, Callee: c.To}]
+		if e == nil || e.PerRequest != 1 {
+			t.Fatalf("edge %s->%s: %+v", c.From, c.To, e)
+		}
+		if want := map[bool]float64{true: 0, false: 1}[c.Async]; e.SyncShare() != want {
+			t.Errorf("edge %s->%s sync share %v", c.From, c.To, e.SyncShare())
+		}
+		if par := e.ParallelShare() > 0.9; par != c.Parallel {
+			t.Errorf("edge %s->%s parallel share %v", c.From, c.To, e.ParallelShare())
+		}
+	}
+	// Own time at one full vCPU is the ground-truth CPU + I/O time (±10% noise, mean 1).
+	for _, task := range g.Tasks {
+		want := task.CPUMs + task.IOMs
+		got := float64(r.Tasks[task.Name].Self.Mean) / 1e6
+		if math.Abs(got-want)/want > 0.05 {
+			t.Errorf("%s own time %.2f ms, want ~%.2f", task.Name, got, want)
+		}
+	}
+	// Overhead: invoke 12 ms + rtt 0.5 ms + ~1 KB payload.
+	o, n := r.OverheadInto("aws/us-east-1")
+	if n == 0 || o < 12*time.Millisecond || o > 13*time.Millisecond {
+		t.Errorf("overhead into aws = %v from %d calls, want ~12.5ms", o, n)
+	}
+	if r.ColdRate < 0.02 || r.ColdRate > 0.09 {
+		t.Errorf("cold rate %v, want ~0.05", r.ColdRate)
+	}
+	if d := r.Latency[1]; !(d.P50 <= d.P95 && d.P95 <= d.P99 && d.P50 > 0) {
+		t.Errorf("latency %+v", d)
+	}
+	if gs := r.Groups["I"]; gs == nil || gs.Invocations != 400 || gs.Billed < gs.Busy {
+		t.Errorf("group I: %+v", gs)
+	}
+}
