@@ -105,6 +105,11 @@ func (h *Host) fnCall(ctx context.Context, m api.Module, stack []uint64) {
 		return
 	}
 	outPtr, outCap := uint32(stack[4]), uint32(stack[5])
+	if err := ctx.Err(); err != nil {
+		inst.hold([]byte("deadline exceeded before calling " + string(name)))
+		ret(stack, int32(CodeDeadline))
+		return
+	}
 	start := time.Now()
 	c := Call{Caller: inst.t.name, Input: in, TraceID: inst.traceID, ParentID: inst.spanID, Depth: inst.depth + 1}
 	n := h.callSync(ctx, inst, name, &c, outPtr, outCap)

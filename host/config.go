@@ -45,6 +45,14 @@ type Config struct {
 	// Timeout is the deadline of a request whose context has none. Default 30 s.
 	Timeout time.Duration
 
+	// DisablePreemption turns off the interruption of running guest code
+	// when an invocation's deadline passes. With it on (the default) wazero
+	// watches the context of every call into a guest, which costs a
+	// goroutine per call; with it off a guest that never calls the host
+	// can run past its deadline, and deadlines are enforced only when the
+	// guest calls an import. Only for trusted tasks.
+	DisablePreemption bool
+
 	// Recorder receives a span per invocation. Default span.Discard.
 	Recorder span.Recorder
 	// Transport carries calls to tasks outside this host. Nil: such calls

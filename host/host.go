@@ -110,7 +110,7 @@ type Stats struct {
 func New(ctx context.Context, cfg Config) (*Host, error) {
 	cfg.withDefaults()
 	rc := wazero.NewRuntimeConfigCompiler().
-		WithCloseOnContextDone(true).
+		WithCloseOnContextDone(!cfg.DisablePreemption).
 		WithMemoryLimitPages(cfg.MemoryLimitPages)
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "" {
@@ -432,13 +432,20 @@ func isTrap(err error) bool {
 // execute writes input into the instance and runs its handler.
 func (h *Host) execute(ctx context.Context, inst *instance, input []byte) ([]byte, error) {
 	t := inst.t
-	inst.stack[0] = uint64(len(input))
-	if err := inst.alloc.CallWithStack(ctx, inst.stack); err != nil {
-		return nil, h.callFailure(ctx, t, exportAlloc, err)
-	}
-	ptr := uint32(inst.stack[0])
-	if ptr == 0 && len(input) > 0 {
-		return nil, newError(t.name, h.cfg.Name, CodeTooLarge, "%s(%d) returned 0: the guest is out of memory", exportAlloc, len(input))
+	ptr := inst.inPtr
+	if !inst.hasIn || uint32(len(input)) > inst.inCap {
+		// The region from the last fusionize_alloc is too small (or there
+		// is none): ask for a new one. The ABI lets the host reuse a region
+		// for later inputs that fit, which saves a call per invocation.
+		inst.stack[0] = uint64(len(input))
+		if err := inst.alloc.CallWithStack(ctx, inst.stack); err != nil {
+			return nil, h.callFailure(ctx, t, exportAlloc, err)
+		}
+		ptr = uint32(inst.stack[0])
+		if ptr == 0 && len(input) > 0 {
+			return nil, newError(t.name, h.cfg.Name, CodeTooLarge, "%s(%d) returned 0: the guest is out of memory", exportAlloc, len(input))
+		}
+		inst.inPtr, inst.inCap, inst.hasIn = ptr, uint32(len(input)), true
 	}
 	if len(input) > 0 && !inst.mem.Write(ptr, input) {
 		return nil, trapError{newError(t.name, h.cfg.Name, CodeBadArgument, "%s(%d) returned %#x, outside its memory", exportAlloc, len(input), ptr)}

@@ -34,6 +34,10 @@ type instance struct {
 	handle api.Function
 	stack  []uint64
 
+	// The input region from the last fusionize_alloc.
+	inPtr, inCap uint32
+	hasIn        bool
+
 	// The invocation in progress.
 	depth    int
 	traceID  string
