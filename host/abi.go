@@ -300,7 +300,7 @@ func (h *Host) fnKVPut(ctx context.Context, m api.Module, stack []uint64) {
 		ret(stack, code)
 		return
 	}
-	if int(stack[3]) > h.cfg.MaxPayload {
+	if int(uint32(stack[3])) > h.cfg.MaxPayload {
 		inst.hold([]byte("kv value exceeds the payload limit"))
 		ret(stack, int32(CodeTooLarge))
 		return

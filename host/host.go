@@ -511,7 +511,12 @@ func (h *Host) spawnAsync(ctx context.Context, r *route, c Call) error {
 		h.asyncN.Add(-1)
 		return newError(r.name, h.cfg.Name, CodeTooMany, "more than %d async calls running", h.cfg.MaxAsync)
 	}
-	if !h.enter() {
+	if c.Caller != "" {
+		// Called from a running invocation, which holds the in-flight count
+		// above zero: accept even while closing, so that Close drains the
+		// whole tree of work a request started.
+		h.inflight.Add(1)
+	} else if !h.enter() {
 		h.asyncN.Add(-1)
 		return newError(r.name, h.cfg.Name, CodeUnavailable, "host is shutting down")
 	}
