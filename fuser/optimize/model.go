@@ -1,0 +1,567 @@
+package optimize
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fusionize/fusionize/fuser/analytics"
+	"github.com/fusionize/fusionize/fuser/cost"
+	"github.com/fusionize/fusionize/fuser/profile"
+	"github.com/fusionize/fusionize/host/setup"
+)
+
+// Learned is a model of an application learned from spans: it predicts the
+// latency and cost of any setup without deploying it.
+//
+// What it knows, and from where:
+//   - each task's own time as a + b/speed, speed being the CPU share of its
+//     group's memory on its place (capped at one vCPU): fitted by least
+//     squares over every place and memory size the task was measured in; with
+//     a single measurement it assumes all of it is CPU time (a = 0);
+//   - each call edge's calls per invocation, sync or async, parallel or not
+//     (sync siblings whose spans overlapped) and mean payload;
+//   - each place's invoke overhead: measured remote-call overhead minus the
+//     profile's round trip, else the profile's figure;
+//   - the cold-start rate (measured) times the profile's cold-start delay,
+//     added to every remote sync call;
+//   - prices from package cost, round trips and CPU shares from package profile;
+//   - the measured p95/p50 ratio and, once a setup it predicted was
+//     measured, a correction factor for latency and one for cost.
+//
+// Latency is the critical path of sync calls from the entry: a task's own
+// time, plus each sync call (the callee's latency, and for a remote call
+// the invoke overhead + round trip + payload transfer + expected cold
+// start), parallel sync calls counting once at their maximum, plus the
+// dispatch of each remote async call (invoke overhead + round trip). In-memory
+// calls cost nothing extra; async callees do not add to the caller's
+// latency. Cost is, for every platform invocation (the entry and every
+// remote call), the request fee plus its billed time × the price of its
+// memory on its place, where billed time is the invocation's latency
+// (callers are billed while they wait) plus however long in-memory async
+// tasks under it outlast it. Those are assumed to start once the caller's
+// sync calls are done, before the second half of its own time, and to run
+// beside it without slowing it down (optimistic on a fraction of a vCPU).
+type Learned struct {
+	obj     App
+	tasks   []string
+	idx     map[string]int
+	entry   int
+	a, b    []float64 // own time in ms: a + b/speed
+	out     [][]medge // outgoing edges, back edges of cycles removed
+	in      [][]inEdge
+	adj     [][]int // undirected neighbours, for search moves and connectivity
+	post    []int   // callees before callers
+	prof    *profile.Profile
+	prices  cost.Prices
+	places  []setup.Place
+	inv     []float64 // ms per place
+	coldMs  []float64 // expected cold-start ms per remote call, per place
+	rtt     [][]float64
+	fee     []float64
+	granMs  []float64
+	mems    [][]int // memory sizes to search, per place
+	cfgs    []cfgT  // every (place, memory) the search may pick
+	own     [][]float64
+	p95     float64
+	latCorr float64
+	costCor float64
+	notes   []string
+}
+
+type medge struct {
+	to        int
+	n         float64 // calls per invocation of the caller
+	sync, par bool
+	xferMs    float64
+}
+
+type inEdge struct {
+	from   int
+	perReq float64
+}
+
+type cfgT struct {
+	place  int
+	mem    int
+	speed  float64
+	perSec float64
+}
+
+func (l *Learned) placeIndex(p setup.Place) int {
+	for i, q := range l.places {
+		if q == p {
+			return i
+		}
+	}
+	return -1
+}
+
+// parsePlace reads "provider/region" as written by setup.Place.String.
+func parsePlace(s string) (setup.Place, bool) {
+	if s == "" || s == "?" {
+		return setup.Place{}, false
+	}
+	prov, region, _ := strings.Cut(s, "/")
+	return setup.Place{Provider: prov, Region: region}, true
+}
+
+// learn fits a model from the input's reports.
+func (m *Model) learn(in Input) (*Learned, error) {
+	cfg := m.cfg
+	l := &Learned{obj: in.App, tasks: in.App.Tasks, idx: map[string]int{}, prof: cfg.Profile, prices: *cfg.Prices,
+		p95: 1.3, latCorr: 1, costCor: 1}
+	for i, t := range l.tasks {
+		l.idx[t] = i
+	}
+	l.entry = l.idx[in.App.Entry]
+	n := len(l.tasks)
+
+	// Reports: the current one first, then the history's, each once.
+	var reports []*analytics.Report
+	if in.Report != nil {
+		reports = append(reports, in.Report)
+	}
+	for i := len(in.History) - 1; i >= 0; i-- {
+		if r := in.History[i].Report; r != nil && !slices.Contains(reports, r) {
+			reports = append(reports, r)
+		}
+	}
+	if len(reports) == 0 {
+		return nil, fmt.Errorf("model: %w", ErrNoData)
+	}
+	primary := reports[0]
+
+	// Places: candidates, then every place seen in the setups.
+	addPlace := func(p setup.Place) {
+		if l.placeIndex(p) < 0 {
+			l.places = append(l.places, p)
+		}
+	}
+	for _, p := range cfg.Places {
+		addPlace(p)
+	}
+	candidates := len(l.places)
+	if in.Current != nil {
+		for _, g := range in.Current.Groups {
+			addPlace(g.Place)
+		}
+	}
+	if candidates == 0 {
+		candidates = len(l.places)
+	}
+	for _, it := range in.History {
+		if it.Setup != nil {
+			for _, g := range it.Setup.Groups {
+				addPlace(g.Place)
+			}
+		}
+	}
+	if len(l.places) == 0 {
+		return nil, fmt.Errorf("%w: no place to deploy to (set ModelConfig.Places)", ErrBadInput)
+	}
+
+	// Own time per task.
+	l.a, l.b = make([]float64, n), make([]float64, n)
+	fitted2 := 0
+	for t, name := range l.tasks {
+		var xs, ys, ws []float64
+		for _, r := range reports {
+			ts := r.Tasks[name]
+			if ts == nil {
+				continue
+			}
+			for _, c := range ts.ByConfig {
+				p, ok := parsePlace(c.Place)
+				if !ok || c.Count == 0 {
+					continue
+				}
+				xs = append(xs, 1/l.prof.Speed(p, c.MemoryMB))
+				ys = append(ys, float64(c.Mean)/1e6)
+				ws = append(ws, float64(c.Count))
+			}
+		}
+		var two bool
+		l.a[t], l.b[t], two = fitOwn(xs, ys, ws)
+		if two {
+			fitted2++
+		}
+	}
+	l.notes = append(l.notes, fmt.Sprintf("own time of %d tasks learned, %d from two or more CPU shares", n, fitted2))
+
+	// Edges from the primary report.
+	l.out, l.in, l.adj = make([][]medge, n), make([][]inEdge, n), make([][]int, n)
+	bw := l.prof.BandwidthMBps
+	for _, e := range primary.EdgeList() {
+		f, ok1 := l.idx[e.Caller]
+		t, ok2 := l.idx[e.Callee]
+		if !ok1 || !ok2 || f == t {
+			continue
+		}
+		me := medge{to: t, n: e.PerInvocation, sync: e.SyncShare() >= 0.5, par: e.ParallelShare() >= 0.5}
+		if bw > 0 {
+			me.xferMs = e.MeanPayload() / (bw * 1e6) * 1e3
+		}
+		l.out[f] = append(l.out[f], me)
+		l.in[t] = append(l.in[t], inEdge{from: f, perReq: e.PerRequest})
+		if !slices.Contains(l.adj[f], t) {
+			l.adj[f] = append(l.adj[f], t)
+			l.adj[t] = append(l.adj[t], f)
+		}
+	}
+	l.order()
+
+	// Platforms.
+	np := len(l.places)
+	l.inv, l.coldMs, l.fee, l.granMs = make([]float64, np), make([]float64, np), make([]float64, np), make([]float64, np)
+	l.rtt = make([][]float64, np)
+	for i, p := range l.places {
+		l.rtt[i] = make([]float64, np)
+		for j, q := range l.places {
+			l.rtt[i][j] = ms(l.prof.RTT(p, q))
+		}
+	}
+	learned := map[int][2]float64{} // place -> sum, count
+	for _, r := range reports {
+		for link, o := range r.Overhead {
+			from, ok1 := parsePlace(link.From)
+			to, ok2 := parsePlace(link.To)
+			if !ok1 || !ok2 {
+				continue
+			}
+			j := l.placeIndex(to)
+			if j < 0 {
+				continue
+			}
+			v := learned[j]
+			v[0] += (ms(o.Mean) - ms(l.prof.RTT(from, to))) * float64(o.Count)
+			v[1] += float64(o.Count)
+			learned[j] = v
+		}
+	}
+	for i, p := range l.places {
+		l.inv[i] = ms(l.prof.InvokeOverhead(p))
+		if v := learned[i]; v[1] >= 10 {
+			l.inv[i] = max(v[0]/v[1], 0)
+			l.notes = append(l.notes, fmt.Sprintf("invoke overhead %s: %.1f ms measured over %d calls (profile says %.1f ms, emulated)",
+				p, l.inv[i], int(v[1]), ms(l.prof.InvokeOverhead(p))))
+		}
+		l.coldMs[i] = primary.ColdRate * ms(l.prof.ColdStart(p))
+		fee, err := l.prices.RequestFee(p)
+		if err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
+		l.fee[i] = fee
+		g, _ := l.prices.Billed(p, time.Nanosecond)
+		l.granMs[i] = ms(g)
+	}
+	l.notes = append(l.notes, fmt.Sprintf("cold-start rate %.1f%%", 100*primary.ColdRate))
+
+	// Configurations the search may pick: candidate places × their memories.
+	l.mems = make([][]int, np)
+	for i, p := range l.places {
+		if i >= candidates {
+			continue
+		}
+		l.mems[i] = cfg.memories(p.Provider)
+		for _, mem := range l.mems[i] {
+			ps, err := l.prices.PerSecond(p, mem)
+			if err != nil {
+				return nil, fmt.Errorf("model: %w", err)
+			}
+			l.cfgs = append(l.cfgs, cfgT{place: i, mem: mem, speed: l.prof.Speed(p, mem), perSec: ps})
+		}
+	}
+	l.own = make([][]float64, n)
+	for t := range l.own {
+		l.own[t] = make([]float64, len(l.cfgs))
+		for c, cf := range l.cfgs {
+			l.own[t][c] = l.a[t] + l.b[t]/cf.speed
+		}
+	}
+
+	// Percentile ratio and corrections from the current setup's measurements.
+	if in.Current != nil {
+		if d, ok := primary.Latency[in.Current.Version]; ok && d.P50 > 0 {
+			l.p95 = min(max(float64(d.P95)/float64(d.P50), 1), 5)
+		}
+		if n := len(in.History); n > 0 {
+			it := in.History[n-1]
+			if it.Measured() && it.Setup != nil && Key(it.Setup) == Key(in.Current) {
+				lat, c, err := l.raw(in.Current)
+				if err == nil && lat > 0 && c > 0 {
+					l.latCorr = min(max(ms(it.P50)/lat, 0.8), 1.25)
+					l.costCor = min(max(it.CostPerMillion/(c*1e6), 0.8), 1.25)
+					l.notes = append(l.notes, fmt.Sprintf("correction from measured setup: latency ×%.3f, cost ×%.3f", l.latCorr, l.costCor))
+				}
+			}
+		}
+	}
+	return l, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// fitOwn fits y = a + b·x by weighted least squares, a, b ≥ 0; with one
+// distinct x it returns a = 0. two reports whether x varied.
+func fitOwn(xs, ys, ws []float64) (a, b float64, two bool) {
+	if len(xs) == 0 {
+		return 0, 0, false
+	}
+	var W, sx, sy float64
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i := range xs {
+		W += ws[i]
+		sx += ws[i] * xs[i]
+		sy += ws[i] * ys[i]
+		lo, hi = min(lo, xs[i]), max(hi, xs[i])
+	}
+	xm, ym := sx/W, sy/W
+	if hi <= lo*1.05 {
+		return 0, ym / xm, false
+	}
+	var sxx, sxy, sxy0, sxx0 float64
+	for i := range xs {
+		dx := xs[i] - xm
+		sxx += ws[i] * dx * dx
+		sxy += ws[i] * dx * (ys[i] - ym)
+		sxx0 += ws[i] * xs[i] * xs[i]
+		sxy0 += ws[i] * xs[i] * ys[i]
+	}
+	b = sxy / sxx
+	a = ym - b*xm
+	switch {
+	case b < 0:
+		return ym, 0, true
+	case a < 0:
+		return 0, sxy0 / sxx0, true
+	}
+	return a, b, true
+}
+
+// order computes a post-order from the entry and drops edges that close a
+// cycle, so every prediction is one pass over tasks.
+func (l *Learned) order() {
+	n := len(l.tasks)
+	state := make([]uint8, n) // 0 new, 1 on stack, 2 done
+	l.post = l.post[:0]
+	type frame struct{ t, i int }
+	visit := func(root int) {
+		stack := []frame{{root, 0}}
+		state[root] = 1
+		for len(stack) > 0 {
+			f := &stack[len(stack)-1]
+			if f.i < len(l.out[f.t]) {
+				e := l.out[f.t][f.i]
+				switch state[e.to] {
+				case 1: // back edge: drop it
+					l.out[f.t] = slices.Delete(l.out[f.t], f.i, f.i+1)
+					continue
+				case 0:
+					state[e.to] = 1
+					f.i++
+					stack = append(stack, frame{e.to, 0})
+					continue
+				}
+				f.i++
+				continue
+			}
+			state[f.t] = 2
+			l.post = append(l.post, f.t)
+			stack = stack[:len(stack)-1]
+		}
+	}
+	visit(l.entry)
+	for t := 0; t < n; t++ {
+		if state[t] == 0 {
+			visit(t)
+		}
+	}
+}
+
+// gparam is one group's configuration during an evaluation.
+type gparam struct {
+	place  int
+	cfg    int // index into cfgs, or -1
+	speed  float64
+	perSec float64
+}
+
+type evalBuf struct {
+	d, x []float64
+}
+
+// eval returns the expected latency (ms, uncorrected) and cost per request
+// ($, uncorrected) of tasks assigned to groups (group[t]) with params gp.
+func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float64) {
+	n := len(l.tasks)
+	if cap(buf.d) < n {
+		buf.d, buf.x = make([]float64, n), make([]float64, n)
+	}
+	d, x := buf.d[:n], buf.x[:n]
+	for _, t := range l.post {
+		g := &gp[group[t]]
+		var own float64
+		if g.cfg >= 0 {
+			own = l.own[t][g.cfg]
+		} else {
+			own = l.a[t] + l.b[t]/g.speed
+		}
+		dur, tail, par := own, 0.0, 0.0
+		for i := range l.out[t] {
+			e := &l.out[t][i]
+			u := e.to
+			if group[u] == group[t] {
+				switch {
+				case !e.sync:
+					tail = max(tail, d[u]+x[u])
+				case e.par:
+					par = max(par, d[u])
+					tail = max(tail, x[u])
+				default:
+					dur += e.n * d[u]
+					tail = max(tail, x[u])
+				}
+				continue
+			}
+			pu := gp[group[u]].place
+			hop := l.inv[pu] + l.rtt[g.place][pu] + e.xferMs
+			switch {
+			case !e.sync:
+				dur += e.n * hop
+			case e.par:
+				par = max(par, d[u]+hop+l.coldMs[pu])
+			default:
+				dur += e.n * (d[u] + hop + l.coldMs[pu])
+			}
+		}
+		d[t] = dur + par
+		// In-memory async work starts, at the latest, where the caller's
+		// last half of own time begins, and runs beside it.
+		x[t] = max(tail-own/2, 0)
+	}
+	var costReq float64
+	for t := 0; t < n; t++ {
+		g := &gp[group[t]]
+		r := 0.0
+		if t == l.entry {
+			r = 1
+		}
+		for _, e := range l.in[t] {
+			if group[e.from] != group[t] {
+				r += e.perReq
+			}
+		}
+		if r == 0 {
+			continue
+		}
+		billed := d[t] + x[t]
+		if gr := l.granMs[g.place]; gr > 0 {
+			billed = math.Ceil(billed/gr-1e-9) * gr
+		}
+		costReq += r * (l.fee[g.place] + billed/1e3*g.perSec)
+	}
+	return d[l.entry], costReq
+}
+
+// compile turns a setup into the group assignment and params eval takes.
+func (l *Learned) compile(s *setup.Setup) ([]int32, []gparam, error) {
+	group := make([]int32, len(l.tasks))
+	for i := range group {
+		group[i] = -1
+	}
+	gp := make([]gparam, len(s.Groups))
+	for gi, g := range s.Groups {
+		p := l.placeIndex(g.Place)
+		if p < 0 {
+			return nil, nil, fmt.Errorf("%w: group %q: place %s is not known to the model", ErrBadInput, g.Name, g.Place)
+		}
+		ps, err := l.prices.PerSecond(g.Place, g.MemoryMB)
+		if err != nil {
+			return nil, nil, fmt.Errorf("model: group %q: %w", g.Name, err)
+		}
+		gp[gi] = gparam{place: p, cfg: -1, speed: l.prof.Speed(g.Place, g.MemoryMB), perSec: ps}
+		for _, t := range g.Tasks {
+			i, ok := l.idx[t]
+			if !ok {
+				return nil, nil, fmt.Errorf("%w: group %q holds unknown task %q", ErrBadInput, g.Name, t)
+			}
+			group[i] = int32(gi)
+		}
+	}
+	for i, g := range group {
+		if g < 0 {
+			return nil, nil, fmt.Errorf("%w: task %q is in no group", ErrBadInput, l.tasks[i])
+		}
+	}
+	return group, gp, nil
+}
+
+// raw returns the uncorrected expected latency (ms) and cost per request.
+func (l *Learned) raw(s *setup.Setup) (float64, float64, error) {
+	group, gp, err := l.compile(s)
+	if err != nil {
+		return 0, 0, err
+	}
+	lat, c := l.eval(group, gp, &evalBuf{})
+	return lat, c, nil
+}
+
+// finishPrediction applies the percentile, the corrections and the objective.
+func (l *Learned) finishPrediction(latMs, costReq float64) Prediction {
+	latMs *= l.latCorr
+	if l.obj.Objective.Latency == "p95" {
+		latMs *= l.p95
+	}
+	p := Prediction{Latency: time.Duration(latMs * 1e6), CostPerMillion: costReq * 1e6 * l.costCor}
+	p.Score = Score(l.obj.Objective, p.Latency, p.CostPerMillion)
+	return p
+}
+
+// Evaluate predicts s at the objective's latency percentile.
+func (l *Learned) Evaluate(s *setup.Setup) (Prediction, error) {
+	lat, c, err := l.raw(s)
+	if err != nil {
+		return Prediction{}, err
+	}
+	return l.finishPrediction(lat, c), nil
+}
+
+// Predict returns the predicted latency (at the objective's percentile) and
+// cost per million requests of s. For a setup the model cannot evaluate
+// (unknown task or place) it returns the largest duration and +Inf; use
+// Evaluate to get the reason.
+func (l *Learned) Predict(s *setup.Setup) (time.Duration, float64) {
+	p, err := l.Evaluate(s)
+	if err != nil {
+		return time.Duration(math.MaxInt64), math.Inf(1)
+	}
+	return p.Latency, p.CostPerMillion
+}
+
+// Notes describes what the model learned.
+func (l *Learned) Notes() []string { return slices.Clone(l.notes) }
+
+// OwnTime returns the learned own time of task at a speed (1 = one vCPU).
+func (l *Learned) OwnTime(task string, speed float64) time.Duration {
+	i, ok := l.idx[task]
+	if !ok || speed <= 0 {
+		return 0
+	}
+	return time.Duration((l.a[i] + l.b[i]/speed) * 1e6)
+}
+
+// describe returns a one-line summary of a setup.
+func describe(s *setup.Setup) string {
+	c := s.Clone()
+	c.Normalize(false)
+	parts := make([]string, len(c.Groups))
+	for i, g := range c.Groups {
+		parts[i] = fmt.Sprintf("(%s)%dMB@%s", strings.Join(g.Tasks, ","), g.MemoryMB, g.Place)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
