@@ -1,0 +1,162 @@
+package examples_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fusionize/fusionize/guest-sdk/build"
+	"github.com/fusionize/fusionize/host"
+	"github.com/fusionize/fusionize/host/manifest"
+	"github.com/fusionize/fusionize/host/setup"
+	"github.com/fusionize/fusionize/host/span"
+)
+
+// cacheDir is a compilation cache shared by the hosts of this test binary, so
+// each module compiles once.
+var cacheDir = filepath.Join(os.TempDir(), "fusionize-examples-test-cache")
+
+// buildApp builds app's modules (skipping fresh ones) and returns it.
+func buildApp(t *testing.T, name string) *manifest.App {
+	t.Helper()
+	app, err := manifest.Load(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := build.Build(context.Background(), app, build.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+func newHost(t *testing.T, cfg host.Config) *host.Host {
+	t.Helper()
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.CacheDir = cacheDir
+	h, err := host.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func closeHosts(t *testing.T, hs ...*host.Host) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, h := range hs {
+		if err := h.Close(ctx); err != nil {
+			t.Errorf("close %s: %v", h.Name(), err)
+		}
+		if st := h.Stats(); st.AsyncFailed != 0 {
+			t.Errorf("host %s: %d async calls failed", h.Name(), st.AsyncFailed)
+		}
+	}
+}
+
+// peers is the test transport: it hands a call to the host of the callee's
+// group, in process, marked remote as a network server would.
+type peers map[string]*host.Host
+
+func (p peers) Invoke(ctx context.Context, group string, c host.Call) ([]byte, error) {
+	h, ok := p[group]
+	if !ok {
+		return nil, &host.Error{Task: c.Task, Code: host.CodeUnavailable, Msg: "no host for group " + group}
+	}
+	c.Remote = true
+	return h.Serve(ctx, c)
+}
+
+// observed returns the call edges seen in spans, in the notation of graphs.
+func observed(spans []span.Span) []string {
+	seen := map[string]bool{}
+	for _, s := range spans {
+		if s.Caller == "" {
+			continue
+		}
+		arrow := "->"
+		if s.Async {
+			arrow = "~>"
+		}
+		seen[s.Caller+arrow+s.Task] = true
+	}
+	var out []string
+	for e := range seen {
+		out = append(out, e)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestFusedAndSeparateAgree runs each app with every task fused in one host
+// and with every task in its own host behind the test transport: both must
+// return the same result, and the spans must show the documented call graph.
+func TestFusedAndSeparateAgree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs every example app")
+	}
+	for _, name := range apps {
+		t.Run(name, func(t *testing.T) {
+			app := buildApp(t, name)
+			ctx := context.Background()
+			input := []byte(app.Input)
+
+			fusedRec := span.NewBuffer(1 << 12)
+			fused := newHost(t, host.Config{Name: "fused", Group: "all", App: app.Name, Recorder: fusedRec})
+			if err := fused.LoadApp(ctx, app, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			want, err := fused.Invoke(ctx, app.Entry, input)
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeHosts(t, fused)
+
+			sep := setup.Separate(1, app.TaskNames(), setup.Place{Provider: "local"}, 128)
+			p := peers{}
+			var mu sync.Mutex
+			var sepSpans []span.Span
+			rec := span.RecorderFunc(func(s span.Span) { mu.Lock(); sepSpans = append(sepSpans, s); mu.Unlock() })
+			var hosts []*host.Host
+			for _, g := range sep.Groups {
+				h := newHost(t, host.Config{Name: "host-" + g.Name, Group: g.Name, App: app.Name, Transport: p, Recorder: rec})
+				hosts = append(hosts, h)
+				if err := h.LoadApp(ctx, app, g.Tasks, nil); err != nil {
+					t.Fatal(err)
+				}
+				if err := h.SetSetup(sep); err != nil {
+					t.Fatal(err)
+				}
+				p[g.Name] = h
+			}
+			got, err := p[app.Entry].Invoke(ctx, app.Entry, input)
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeHosts(t, hosts...)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("separate hosts returned\n%s\nfused returned\n%s", got, want)
+			}
+
+			wantEdges := slices.Sorted(slices.Values(graphs[name]))
+			if e := observed(fusedRec.Drain()); !slices.Equal(e, wantEdges) {
+				t.Errorf("fused call graph %v, want %v", e, wantEdges)
+			}
+			if e := observed(sepSpans); !slices.Equal(e, wantEdges) {
+				t.Errorf("separate call graph %v, want %v", e, wantEdges)
+			}
+			for _, s := range sepSpans {
+				if s.Caller != "" && !s.Remote {
+					t.Errorf("span %s→%s crossed groups but is not marked remote", s.Caller, s.Task)
+				}
+			}
+		})
+	}
+}
