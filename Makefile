@@ -36,3 +36,30 @@ lint: tools ## buf lint the protos
 .PHONY: check-generate
 check-generate: ## fail if regenerating changes anything under proto/
 	scripts/check-generate.sh
+
+# ---- set-up, build, test ----------------------------------------------------
+
+.PHONY: setup
+setup: ## install what building and testing need: the pinned generators and wabt
+	scripts/install-tools.sh --with-wabt
+
+.PHONY: cli
+cli: ## build the fusionize command into bin/
+	go build -o bin/fusionize ./cmd/fusionize
+
+.PHONY: demo
+demo: setup cli ## the main job: the feedback loop on the IoT app, locally
+	bin/fusionize demo examples/iot
+
+.PHONY: test
+test: setup ## vet and run every test (go test ./...)
+	go vet ./...
+	go test ./...
+
+.PHONY: test-race
+test-race: setup ## the fast tests under the race detector
+	go test -race -short ./...
+
+.PHONY: bench
+bench: setup ## the benchmarks of BENCHMARKS.md
+	go test ./host/ -run '^$$' -bench . -benchmem -count 1
