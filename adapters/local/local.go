@@ -312,6 +312,13 @@ func (a *Adapter) supervise(p *proc) {
 			a.opts.Logger.Error("restart failed", "group", id, "err", err)
 			// The exited channel of the failed start is closed: loop to
 			// count it as another restart.
+			continue
+		}
+		a.mu.Lock()
+		stopping = p.stopping
+		a.mu.Unlock()
+		if stopping { // removed while restarting: stop the new process too
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 		}
 	}
 }
