@@ -263,6 +263,7 @@ type analyzer struct {
 	order    []int32 // span indices grouped by trace, sorted by ID within
 	traceOff []int32 // trace t holds order[traceOff[t]:traceOff[t+1]]
 	parent   []int32 // per span: index of its parent span, -1 when absent
+	pos      []int32 // per span: its position in its trace's part of order
 	rejected int
 }
 
@@ -376,22 +377,19 @@ func (a *analyzer) validate() {
 		next[t]++
 	}
 	tol := a.opt.SkewTolerance
+	a.pos = make([]int32, n)
+	var slot []int32
 	for t := 0; t < len(counts); t++ {
 		sub := a.order[a.traceOff[t]:a.traceOff[t+1]]
-		slices.SortFunc(sub, func(x, y int32) int {
-			ix, iy := a.spans[x].ID, a.spans[y].ID
-			switch {
-			case ix < iy:
-				return -1
-			case ix > iy:
-				return 1
-			}
-			return int(x - y)
-		})
+		slot = a.sortByID(sub, slot)
 		for k := 1; k < len(sub); k++ {
 			if a.spans[sub[k]].ID == a.spans[sub[k-1]].ID {
 				a.reject(int(sub[k]), rDup)
 			}
+		}
+		first := a.spans[sub[0]].ID
+		for k, i := range sub {
+			a.pos[i] = int32(k)
 		}
 		for _, i := range sub {
 			s := &a.spans[i]
@@ -399,15 +397,20 @@ func (a *analyzer) validate() {
 			if s.ParentID == 0 || s.ParentID == s.ID {
 				continue
 			}
-			k, found := slices.BinarySearchFunc(sub, s.ParentID, func(x int32, id uint64) int {
-				switch xi := a.spans[x].ID; {
-				case xi < id:
-					return -1
-				case xi > id:
-					return 1
-				}
-				return 0
-			})
+			k, found := 0, false
+			if d := s.ParentID - first; s.ParentID >= first && d < uint64(len(sub)) && a.spans[sub[d]].ID == s.ParentID {
+				k, found = int(d), true
+			} else {
+				k, found = slices.BinarySearchFunc(sub, s.ParentID, func(x int32, id uint64) int {
+					switch xi := a.spans[x].ID; {
+					case xi < id:
+						return -1
+					case xi > id:
+						return 1
+					}
+					return 0
+				})
+			}
 			if !found {
 				continue
 			}
@@ -420,6 +423,57 @@ func (a *analyzer) validate() {
 			}
 		}
 	}
+}
+
+// sortByID sorts the span indices of one trace by span ID (then index). IDs
+// are usually dense (1…n), so a counting placement does it in linear time;
+// sparse or duplicate IDs fall back to a comparison sort.
+func (a *analyzer) sortByID(sub, slot []int32) []int32 {
+	lo, hi := uint64(math.MaxUint64), uint64(0)
+	for _, i := range sub {
+		id := a.spans[i].ID
+		lo, hi = min(lo, id), max(hi, id)
+	}
+	if width := hi - lo; width < uint64(4*len(sub)) {
+		w := int(width) + 1
+		if cap(slot) < w {
+			slot = make([]int32, w)
+		}
+		slot = slot[:w]
+		for k := range slot {
+			slot[k] = -1
+		}
+		dense := true
+		for _, i := range sub {
+			k := a.spans[i].ID - lo
+			if slot[k] >= 0 {
+				dense = false
+				break
+			}
+			slot[k] = i
+		}
+		if dense {
+			j := 0
+			for _, i := range slot {
+				if i >= 0 {
+					sub[j] = i
+					j++
+				}
+			}
+			return slot
+		}
+	}
+	slices.SortFunc(sub, func(x, y int32) int {
+		ix, iy := a.spans[x].ID, a.spans[y].ID
+		switch {
+		case ix < iy:
+			return -1
+		case ix > iy:
+			return 1
+		}
+		return int(x - y)
+	})
+	return slot
 }
 
 // kid is a child span of a caller, collected per trace.
@@ -448,6 +502,7 @@ func (a *analyzer) summarize() *Report {
 		Latency:  make(map[int64]Dist),
 		Overhead: make(map[Link]*OverheadStats),
 	}
+	nt := len(a.names)
 	places := make(map[placeKey]string)
 	for _, s := range a.opt.Setups {
 		if s == nil {
@@ -457,22 +512,41 @@ func (a *analyzer) summarize() *Report {
 			places[placeKey{s.Version, g.Name}] = g.Place.String()
 		}
 	}
-	lastPK, lastPlace := placeKey{v: -1 << 62}, ""
-	placeOf := func(s *span.Span) string {
-		if s.SetupVersion == lastPK.v && s.Group == lastPK.g {
-			return lastPlace
+	// A task's group rarely changes within a batch: cache its place per task.
+	type placeCache struct {
+		v     int64
+		g     string
+		place string
+		ok    bool
+	}
+	pcache := make([]placeCache, nt)
+	placeOf := func(i int32) string {
+		s := &a.spans[i]
+		c := &pcache[a.task[i]]
+		if c.ok && c.v == s.SetupVersion && c.g == s.Group {
+			return c.place
 		}
 		p, ok := places[placeKey{s.SetupVersion, s.Group}]
 		if !ok {
 			p = "?"
 		}
-		lastPK, lastPlace = placeKey{s.SetupVersion, s.Group}, p
+		*c = placeCache{s.SetupVersion, s.Group, p, true}
 		return p
 	}
 
-	nt := len(a.names)
-	selfs := make([][]int64, nt)
+	// Own times of all tasks in one array, a slice per task.
 	invocations := make([]int, nt)
+	for i, t := range a.task {
+		if a.bad[i] == 0 {
+			invocations[t]++
+		}
+	}
+	backing := make([]int64, 0, len(a.spans)-a.rejected)
+	selfs := make([][]int64, nt)
+	for t := range selfs {
+		selfs[t] = backing[len(backing) : len(backing) : len(backing)+invocations[t]]
+		backing = backing[:len(backing)+invocations[t]]
+	}
 	type cfgAcc struct {
 		cfg Config
 		n   int
@@ -491,113 +565,123 @@ func (a *analyzer) summarize() *Report {
 	lastGroup, lastG := "", int32(-1)
 	latency := make(map[int64][]int64)
 
-	for i := range a.spans {
-		if a.bad[i] != 0 {
-			continue
-		}
-		s := &a.spans[i]
-		t := a.task[i]
-		self := int64(s.Self())
-		selfs[t] = append(selfs[t], self)
-		invocations[t]++
-		pl := placeOf(s)
-		cs := cfgs[t]
-		found := false
-		for k := range cs {
-			if cs[k].cfg.MemoryMB == s.MemoryMB && cs[k].cfg.Place == pl {
-				cs[k].n++
-				cs[k].sum += float64(self)
-				found = true
-				break
-			}
-		}
-		if !found {
-			cfgs[t] = append(cs, cfgAcc{Config{pl, s.MemoryMB}, 1, float64(self)})
-		}
-		if c := a.caller[i]; c >= 0 {
-			key := uint64(uint32(c))<<32 | uint64(uint32(t))
-			e, ok := edgeIdx[key]
-			if !ok {
-				e = int32(len(edges))
-				edgeIdx[key] = e
-				edges = append(edges, edgeAcc{caller: c, callee: t})
-			}
-			ea := &edges[e]
-			ea.calls++
-			if !s.Async {
-				ea.sync++
-			}
-			if s.Remote {
-				ea.remote++
-			}
-			ea.payload += int64(s.InputBytes + s.OutputBytes)
-		}
-		if s.ParentID != 0 && a.parent[i] < 0 {
-			r.Orphans++
-		}
-		if s.Remote || s.Caller == "" {
-			if lastG < 0 || s.Group != lastGroup {
-				g, ok := groupIdx[s.Group]
-				if !ok {
-					g = int32(len(groups))
-					groupIdx[s.Group] = g
-					groups = append(groups, &GroupStats{Group: s.Group})
-				}
-				lastGroup, lastG = s.Group, g
-			}
-			gs := groups[lastG]
-			gs.Invocations++
-			gs.Busy += s.Duration
-			gs.Billed += s.Billed
-			r.Invocations++
-			if s.Cold {
-				gs.Cold++
-				r.ColdStarts++
-			}
-		}
-		if s.Caller == "" {
-			r.Requests++
-			latency[s.SetupVersion] = append(latency[s.SetupVersion], int64(s.Duration))
-		}
-	}
-
-	// Per trace: overlap of sync siblings and the overhead of remote calls.
-	var kids []kid
-	for t := 0; t+1 < len(a.traceOff); t++ {
+	var kids, sorted []kid
+	var counts []int32
+	for tr := 0; tr+1 < len(a.traceOff); tr++ {
+		sub := a.order[a.traceOff[tr]:a.traceOff[tr+1]]
 		kids = kids[:0]
-		for _, i := range a.order[a.traceOff[t]:a.traceOff[t+1]] {
-			p := a.parent[i]
-			if a.bad[i] != 0 || p < 0 || a.bad[p] != 0 {
+		for _, i := range sub {
+			if a.bad[i] != 0 {
 				continue
 			}
 			s := &a.spans[i]
-			if s.Async && !s.Remote {
-				continue // runs beside its caller; the caller does not wait
+			t := a.task[i]
+			self := int64(s.Self())
+			selfs[t] = append(selfs[t], self)
+			pl := placeOf(i)
+			cs := cfgs[t]
+			found := false
+			for k := range cs {
+				if cs[k].cfg.MemoryMB == s.MemoryMB && cs[k].cfg.Place == pl {
+					cs[k].n++
+					cs[k].sum += float64(self)
+					found = true
+					break
+				}
 			}
-			st := s.Start.UnixNano()
-			kids = append(kids, kid{parent: p, idx: i, start: st, end: st + int64(s.Duration), remote: s.Remote, async: s.Async, cold: s.Cold})
+			if !found {
+				cfgs[t] = append(cs, cfgAcc{Config{pl, s.MemoryMB}, 1, float64(self)})
+			}
+			if c := a.caller[i]; c >= 0 {
+				key := uint64(uint32(c))<<32 | uint64(uint32(t))
+				e, ok := edgeIdx[key]
+				if !ok {
+					e = int32(len(edges))
+					edgeIdx[key] = e
+					edges = append(edges, edgeAcc{caller: c, callee: t})
+				}
+				ea := &edges[e]
+				ea.calls++
+				if !s.Async {
+					ea.sync++
+				}
+				if s.Remote {
+					ea.remote++
+				}
+				ea.payload += int64(s.InputBytes + s.OutputBytes)
+			}
+			p := a.parent[i]
+			if s.ParentID != 0 && p < 0 {
+				r.Orphans++
+			}
+			if p >= 0 && a.bad[p] == 0 && (s.Remote || !s.Async) {
+				// A child its caller waited on (sync) or dispatched (remote async).
+				st := s.Start.UnixNano()
+				kids = append(kids, kid{parent: p, idx: i, start: st, end: st + int64(s.Duration), remote: s.Remote, async: s.Async, cold: s.Cold})
+			}
+			if s.Remote || s.Caller == "" {
+				if lastG < 0 || s.Group != lastGroup {
+					g, ok := groupIdx[s.Group]
+					if !ok {
+						g = int32(len(groups))
+						groupIdx[s.Group] = g
+						groups = append(groups, &GroupStats{Group: s.Group})
+					}
+					lastGroup, lastG = s.Group, g
+				}
+				gs := groups[lastG]
+				gs.Invocations++
+				gs.Busy += s.Duration
+				gs.Billed += s.Billed
+				r.Invocations++
+				if s.Cold {
+					gs.Cold++
+					r.ColdStarts++
+				}
+			}
+			if s.Caller == "" {
+				r.Requests++
+				latency[s.SetupVersion] = append(latency[s.SetupVersion], int64(s.Duration))
+			}
 		}
 		if len(kids) == 0 {
 			continue
 		}
-		slices.SortFunc(kids, func(x, y kid) int {
-			if x.parent != y.parent {
-				return int(x.parent - y.parent)
-			}
-			switch {
-			case x.start < y.start:
-				return -1
-			case x.start > y.start:
-				return 1
-			}
-			return int(x.idx - y.idx)
-		})
-		for lo := 0; lo < len(kids); {
-			hi := lo
-			for hi < len(kids) && kids[hi].parent == kids[lo].parent {
+		// Group the children by their caller's position in the trace
+		// (counting sort), then order each caller's children by start;
+		// they mostly arrive in start order already.
+		if cap(counts) < len(sub)+1 {
+			counts = make([]int32, len(sub)+1)
+		}
+		counts = counts[:len(sub)+1]
+		clear(counts)
+		for _, k := range kids {
+			counts[a.pos[k.parent]+1]++
+		}
+		for j := 1; j < len(counts); j++ {
+			counts[j] += counts[j-1]
+		}
+		if cap(sorted) < len(kids) {
+			sorted = make([]kid, len(kids))
+		}
+		sorted = sorted[:len(kids)]
+		for _, k := range kids {
+			p := a.pos[k.parent]
+			sorted[counts[p]] = k
+			counts[p]++
+		}
+		for lo := 0; lo < len(sorted); {
+			hi := lo + 1
+			for hi < len(sorted) && sorted[hi].parent == sorted[lo].parent {
 				hi++
 			}
-			a.caller1(r, kids[lo:hi], edgeIdx, placeOf, func(e int32) { edges[e].overlapped++ })
+			g := sorted[lo:hi]
+			for x := 1; x < len(g); x++ { // insertion sort by (start, idx)
+				for y := x; y > 0 && (g[y].start < g[y-1].start || (g[y].start == g[y-1].start && g[y].idx < g[y-1].idx)); y-- {
+					g[y], g[y-1] = g[y-1], g[y]
+				}
+			}
+			a.caller1(r, g, edgeIdx, placeOf, func(e int32) { edges[e].overlapped++ })
 			lo = hi
 		}
 	}
@@ -642,7 +726,7 @@ func (a *analyzer) summarize() *Report {
 }
 
 // caller1 handles the children of one caller span, sorted by start.
-func (a *analyzer) caller1(r *Report, kids []kid, edgeIdx map[uint64]int32, placeOf func(*span.Span) string, overlapped func(int32)) {
+func (a *analyzer) caller1(r *Report, kids []kid, edgeIdx map[uint64]int32, placeOf func(int32) string, overlapped func(int32)) {
 	p := &a.spans[kids[0].parent]
 	var union int64
 	events := 0
@@ -704,12 +788,12 @@ func (a *analyzer) caller1(r *Report, kids []kid, edgeIdx map[uint64]int32, plac
 		return
 	}
 	per := float64(transport) / float64(events)
-	from := placeOf(p)
+	from := placeOf(kids[0].parent)
 	for _, k := range kids {
 		if !k.remote {
 			continue
 		}
-		l := Link{from, placeOf(&a.spans[k.idx])}
+		l := Link{from, placeOf(k.idx)}
 		o := r.Overhead[l]
 		if o == nil {
 			o = &OverheadStats{Link: l}

@@ -242,7 +242,27 @@ func (s *searcher) tuneConfigs(c *cand, passes int) float64 {
 	return best
 }
 
-// starts tunes c from several uniform starting configs (each place's
+// tuneUniform gives all groups of c the same config, the best one; when
+// keep is set, c's own configs compete too.
+func (s *searcher) tuneUniform(c *cand, keep bool) float64 {
+	best := math.Inf(1)
+	var bestCfg []int32
+	if keep {
+		best, bestCfg = s.score(c), slices.Clone(c.cfg)
+	}
+	for k := range s.l.cfgs {
+		for g := range c.cfg {
+			c.cfg[g] = int32(k)
+		}
+		if sc := s.score(c); sc < best {
+			best, bestCfg = sc, slices.Clone(c.cfg)
+		}
+	}
+	copy(c.cfg, bestCfg)
+	return best
+}
+
+// tuneFromStarts tunes c from several uniform starting configs (each place's
 // fastest and cheapest memory) and keeps the best.
 func (s *searcher) tuneFromStarts(c *cand, passes int) float64 {
 	groups := used(c)
@@ -446,13 +466,20 @@ func (s *searcher) local(ctx context.Context, in Input, cfg ModelConfig) (cand, 
 			starts = append(starts, cur)
 		}
 	}
+	// Coordinate descent over every group's config costs groups × configs
+	// evaluations a pass; for large apps only uniform configs are tried here
+	// and the annealing below changes single groups' configs.
+	small := n*len(l.cfgs)*2 <= cfg.SearchBudget/4
 	best, bestScore := cand{}, math.Inf(1)
 	for i := range starts {
 		c := &starts[i]
 		var sc float64
-		if i == len(starts)-1 && in.Current != nil && len(starts) == 3 {
+		switch {
+		case !small:
+			sc = s.tuneUniform(c, i == 2)
+		case i == 2:
 			sc = s.tuneConfigs(c, 2)
-		} else {
+		default:
 			sc = s.tuneFromStarts(c, 2)
 		}
 		if sc < bestScore {
@@ -549,6 +576,8 @@ func (s *searcher) local(ctx context.Context, in Input, cfg ModelConfig) (cand, 
 			size[u.group]++
 		}
 	}
-	bestScore = s.tuneConfigs(&best, 2)
+	if small {
+		bestScore = s.tuneConfigs(&best, 2)
+	}
 	return best, bestScore, nil
 }
