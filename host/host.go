@@ -69,6 +69,9 @@ type Host struct {
 
 	closeMu  sync.RWMutex
 	closed   bool
+	draining atomic.Bool
+	active   atomic.Int64 // calls running in Serve
+	lastCall atomic.Int64 // unix nanos of the last call to arrive in Serve
 	inflight sync.WaitGroup // sync invocations and async calls
 	asyncN   atomic.Int64
 
@@ -313,10 +316,16 @@ func (h *Host) Invoke(ctx context.Context, task string, input []byte) ([]byte, e
 // a call from another host. Async calls return once accepted. The output is
 // the caller's to keep.
 func (h *Host) Serve(ctx context.Context, c Call) ([]byte, error) {
+	if c.Caller == "" && h.draining.Load() {
+		return nil, newError(c.Task, h.cfg.Name, CodeUnavailable, "host is draining: send new requests to the current setup's hosts")
+	}
 	if !h.enter() {
 		return nil, newError(c.Task, h.cfg.Name, CodeUnavailable, "host is shutting down")
 	}
 	defer h.inflight.Done()
+	h.active.Add(1)
+	defer h.active.Add(-1)
+	h.lastCall.Store(time.Now().UnixNano())
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, h.cfg.Timeout)
@@ -589,6 +598,24 @@ func (h *Host) recordSpan(c *Call, task string, id uint64, start time.Time, wait
 		s.Err = err.Error()
 	}
 	h.cfg.Recorder.Record(s)
+}
+
+// Drain makes the host refuse new client requests (calls without a caller)
+// with CodeUnavailable while it keeps serving calls from other hosts, so
+// requests that already started elsewhere can finish. Use Quiet to learn
+// when it is idle, then Close.
+func (h *Host) Drain() { h.draining.Store(true) }
+
+// Draining reports whether Drain was called.
+func (h *Host) Draining() bool { return h.draining.Load() }
+
+// Quiet reports whether no call is running (sync or async) and none arrived
+// within the last d.
+func (h *Host) Quiet(d time.Duration) bool {
+	if h.active.Load() != 0 || h.asyncN.Load() != 0 {
+		return false
+	}
+	return time.Since(time.Unix(0, h.lastCall.Load())) >= d
 }
 
 // Stats returns a snapshot of the host's counters.

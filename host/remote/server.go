@@ -1,0 +1,277 @@
+package remote
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/fusionize/fusionize/host"
+	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
+)
+
+// ServerOptions configures a Server. The zero value of every field selects
+// the documented default.
+type ServerOptions struct {
+	// MaxPayload is the largest input the server receives and output it
+	// sends, in bytes; set it to the host's Config.MaxPayload. Default
+	// DefaultMaxPayload.
+	MaxPayload int
+	// Overhead is added to MaxPayload for the gRPC message size limits.
+	// Default DefaultOverhead.
+	Overhead int
+
+	// TLS, if set, makes the gRPC server serve TLS. Default plaintext
+	// (bind the listener to loopback or a private network).
+	TLS *tls.Config
+
+	// Keepalive configures server pings. Default: ping a connection idle
+	// for 60 s, 20 s to answer.
+	Keepalive keepalive.ServerParameters
+	// KeepalivePolicy bounds client pings. Default: at most one per 15 s,
+	// also without running calls (Transport pings every 30 s).
+	KeepalivePolicy keepalive.EnforcementPolicy
+
+	// Registry receives the server's metrics (a host collector and the
+	// request latency histogram). Default a new registry, served by the
+	// HTTP handler's /metrics.
+	Registry *prometheus.Registry
+
+	// GRPCOptions are appended to the server's own options.
+	GRPCOptions []grpc.ServerOption
+}
+
+// Serving states of a Server, as reported by Health and /healthz.
+const (
+	stateServing int32 = iota
+	stateDraining
+	stateStopped
+)
+
+// Server serves a host's HostService over gRPC: Invoke runs calls from
+// clients and other hosts on the host, Health describes it. It maps host
+// errors to gRPC status codes (see the package comment) and records a
+// latency histogram per task. Create it with NewServer.
+type Server struct {
+	fusionizev1.UnimplementedHostServiceServer
+
+	h        *host.Host
+	opts     ServerOptions
+	grpc     *grpc.Server
+	reg      *prometheus.Registry
+	latency  *prometheus.HistogramVec
+	state    atomic.Int32
+	inflight atomic.Int64
+}
+
+var _ fusionizev1.HostServiceServer = (*Server)(nil)
+
+// NewServer returns a Server for h, with its *grpc.Server (GRPCServer)
+// ready to serve. It registers its metrics in opts.Registry.
+func NewServer(h *host.Host, opts ServerOptions) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("remote: NewServer needs a host")
+	}
+	if opts.MaxPayload <= 0 {
+		opts.MaxPayload = DefaultMaxPayload
+	}
+	if opts.Overhead <= 0 {
+		opts.Overhead = DefaultOverhead
+	}
+	if opts.Keepalive == (keepalive.ServerParameters{}) {
+		opts.Keepalive = keepalive.ServerParameters{Time: 60 * time.Second, Timeout: 20 * time.Second}
+	}
+	if opts.KeepalivePolicy == (keepalive.EnforcementPolicy{}) {
+		opts.KeepalivePolicy = keepalive.EnforcementPolicy{MinTime: 15 * time.Second, PermitWithoutStream: true}
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{h: h, opts: opts, reg: opts.Registry}
+	labels := prometheus.Labels{"host": h.Name(), "group": h.Group()}
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:        "fusionize_request_duration_seconds",
+		Help:        "Duration of HostService.Invoke requests served, by task and gRPC status code.",
+		ConstLabels: labels,
+		Buckets:     prometheus.ExponentialBuckets(100e-6, 4, 10), // 100 µs … 26 s
+	}, []string{"task", "code"})
+	if err := s.reg.Register(NewCollector(h)); err != nil {
+		return nil, err
+	}
+	if err := s.reg.Register(s.latency); err != nil {
+		return nil, err
+	}
+	limit := opts.MaxPayload + opts.Overhead
+	var creds credentials.TransportCredentials = insecure.NewCredentials()
+	if opts.TLS != nil {
+		creds = credentials.NewTLS(opts.TLS)
+	}
+	gopts := []grpc.ServerOption{
+		grpc.Creds(creds),
+		grpc.MaxRecvMsgSize(limit),
+		grpc.MaxSendMsgSize(limit),
+		grpc.KeepaliveParams(opts.Keepalive),
+		grpc.KeepaliveEnforcementPolicy(opts.KeepalivePolicy),
+	}
+	s.grpc = grpc.NewServer(append(gopts, opts.GRPCOptions...)...)
+	fusionizev1.RegisterHostServiceServer(s.grpc, s)
+	return s, nil
+}
+
+// GRPCServer returns the *grpc.Server with the HostService registered.
+// Register more services on it before serving, if any.
+func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
+
+// Registry returns the registry holding the server's metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Serve accepts gRPC connections on lis until Shutdown. It returns nil
+// after a Shutdown.
+func (s *Server) Serve(lis net.Listener) error {
+	err := s.grpc.Serve(lis)
+	if errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}
+
+// Serving reports whether the server accepts invocations (not draining or
+// stopped).
+func (s *Server) Serving() bool { return s.state.Load() == stateServing }
+
+// Shutdown stops the server gracefully: Health and /healthz turn to
+// draining, no new calls are accepted and running calls may finish. When
+// ctx ends first, the remaining calls are canceled and Shutdown returns
+// ctx's error. It does not close the host.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.state.CompareAndSwap(stateServing, stateDraining)
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.grpc.Stop()
+		<-done
+		err = ctx.Err()
+	}
+	s.state.Store(stateStopped)
+	return err
+}
+
+// Invoke runs a task on the host. Trace id, parent span, caller and depth
+// come from the request, overridden by the fusionize-* metadata when
+// present. A call with a caller arrived from another host and is recorded
+// as remote; a client request (no caller) is not.
+func (s *Server) Invoke(ctx context.Context, req *fusionizev1.InvokeRequest) (*fusionizev1.InvokeResponse, error) {
+	start := time.Now()
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
+	c := host.Call{
+		Task:     req.GetTask(),
+		Input:    req.GetInput(),
+		Async:    req.GetAsync(),
+		Caller:   req.GetCaller(),
+		TraceID:  req.GetTraceId(),
+		ParentID: req.GetParentSpanId(),
+		Depth:    int(req.GetDepth()),
+	}
+	if v := mdValue(ctx, MDTraceID); v != "" {
+		c.TraceID = v
+	}
+	if v := mdValue(ctx, MDCaller); v != "" {
+		c.Caller = v
+	}
+	if v := mdValue(ctx, MDParentSpan); v != "" {
+		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+			c.ParentID = n
+		}
+	}
+	if v := mdValue(ctx, MDDepth); v != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			c.Depth = n
+		}
+	}
+	c.Remote = c.Caller != ""
+	var (
+		out  []byte
+		err  error
+		code host.Code
+	)
+	if c.Depth < 0 {
+		err = &host.Error{Task: c.Task, Host: s.h.Name(), Code: host.CodeBadArgument, Msg: "negative call depth " + strconv.Itoa(c.Depth)}
+	} else {
+		out, err = s.h.Serve(ctx, c)
+	}
+	if err == nil {
+		s.observe(c.Task, codes.OK, start)
+		return &fusionizev1.InvokeResponse{Output: out}, nil
+	}
+	st, code := toStatus(err, c.Task, s.h.Name())
+	_ = grpc.SetTrailer(ctx, metadata.Pairs(MDCode, strconv.Itoa(int(code))))
+	task := c.Task
+	if code == host.CodeUnknownTask {
+		task = "" // keep unknown names out of the metric labels
+	}
+	s.observe(task, st.Code(), start)
+	return nil, st.Err()
+}
+
+func (s *Server) observe(task string, code codes.Code, start time.Time) {
+	if task == "" {
+		task = "-"
+	}
+	s.latency.WithLabelValues(task, code.String()).Observe(time.Since(start).Seconds())
+}
+
+// mdValue returns the first value of key in ctx's incoming metadata.
+func mdValue(ctx context.Context, key string) string {
+	if v := metadata.ValueFromIncomingContext(ctx, key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Health describes the host: serving state, name, group, setup version,
+// tasks and the invocations in flight (requests being served plus accepted
+// async calls still running).
+func (s *Server) Health(context.Context, *fusionizev1.HealthRequest) (*fusionizev1.HealthResponse, error) {
+	var version int64
+	if su := s.h.Setup(); su != nil {
+		version = su.Version
+	}
+	return &fusionizev1.HealthResponse{
+		Status:       s.servingStatus(),
+		Host:         s.h.Name(),
+		Group:        s.h.Group(),
+		SetupVersion: version,
+		Tasks:        s.h.Tasks(),
+		Inflight:     s.inflight.Load() + s.h.Stats().AsyncInflight,
+	}, nil
+}
+
+func (s *Server) servingStatus() fusionizev1.ServingStatus {
+	switch s.state.Load() {
+	case stateServing:
+		return fusionizev1.ServingStatus_SERVING_STATUS_SERVING
+	case stateDraining:
+		return fusionizev1.ServingStatus_SERVING_STATUS_DRAINING
+	default:
+		return fusionizev1.ServingStatus_SERVING_STATUS_NOT_SERVING
+	}
+}
+
