@@ -114,6 +114,9 @@ type EdgeStats struct {
 	// PerRequest is Calls per request; PerInvocation is Calls per invocation
 	// of the caller.
 	PerRequest, PerInvocation float64
+	// StartShare is where in the caller's duration the callee starts, on
+	// average: 0 at the caller's start, 1 at its end (0.5 when unknown).
+	StartShare float64
 }
 
 // SyncShare is the fraction of calls that were sync.
@@ -558,6 +561,8 @@ func (a *analyzer) summarize() *Report {
 		caller, callee                  int32
 		calls, sync, remote, overlapped int
 		payload                         int64
+		at                              float64
+		atN                             int
 	}
 	var edges []edgeAcc
 	groupIdx := make(map[string]int32)
@@ -613,6 +618,13 @@ func (a *analyzer) summarize() *Report {
 			p := a.parent[i]
 			if s.ParentID != 0 && p < 0 {
 				r.Orphans++
+			}
+			if c := a.caller[i]; c >= 0 && p >= 0 {
+				if ps := &a.spans[p]; ps.Duration > 0 {
+					ea := &edges[edgeIdx[uint64(uint32(c))<<32|uint64(uint32(t))]]
+					ea.at += min(max(float64(s.Start.Sub(ps.Start))/float64(ps.Duration), 0), 1)
+					ea.atN++
+				}
 			}
 			if p >= 0 && a.bad[p] == 0 && (s.Remote || !s.Async) {
 				// A child its caller waited on (sync) or dispatched (remote async).
@@ -709,6 +721,10 @@ func (a *analyzer) summarize() *Report {
 			Calls: e.calls, Sync: e.sync, Remote: e.remote, Overlapped: e.overlapped, PayloadBytes: e.payload,
 			PerRequest:    ratio(e.calls, r.Requests),
 			PerInvocation: ratio(e.calls, invocations[e.caller]),
+			StartShare:    0.5,
+		}
+		if e.atN > 0 {
+			es.StartShare = e.at / float64(e.atN)
 		}
 		r.Edges[es.Edge] = es
 	}

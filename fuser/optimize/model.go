@@ -33,7 +33,8 @@ import (
 //     measured, a correction factor for latency and one for cost.
 //
 // Latency is the critical path of sync calls from the entry: a task's own
-// time, plus each sync call (the callee's latency, and for a remote call
+// time (half before its calls, half after; calls in the order the spans
+// show), plus each sync call (the callee's latency, and for a remote call
 // the invoke overhead + round trip + payload transfer + expected cold
 // start), parallel sync calls counting once at their maximum, plus the
 // dispatch of each remote async call (invoke overhead + round trip). In-memory
@@ -42,9 +43,8 @@ import (
 // remote call), the request fee plus its billed time × the price of its
 // memory on its place, where billed time is the invocation's latency
 // (callers are billed while they wait) plus however long in-memory async
-// tasks under it outlast it. Those are assumed to start once the caller's
-// sync calls are done, before the second half of its own time, and to run
-// beside it without slowing it down (optimistic on a fraction of a vCPU).
+// tasks under it outlast it; those run beside their caller without slowing
+// it down (optimistic on a fraction of a vCPU).
 type Learned struct {
 	obj     App
 	tasks   []string
@@ -77,6 +77,7 @@ type medge struct {
 	n         float64 // calls per invocation of the caller
 	sync, par bool
 	xferMs    float64
+	at        float64 // where in the caller's duration the call starts (0…1)
 }
 
 type inEdge struct {
@@ -201,7 +202,16 @@ func (m *Model) learn(in Input) (*Learned, error) {
 		if !ok1 || !ok2 || f == t {
 			continue
 		}
-		me := medge{to: t, n: e.PerInvocation, sync: e.SyncShare() >= 0.5, par: e.ParallelShare() >= 0.5}
+		// Where a call starts: averaged over every report, since a setup
+		// where calls do not block (in memory, async) hides their order.
+		var atSum, atW float64
+		for _, r := range reports {
+			if re := r.Edges[e.Edge]; re != nil {
+				atSum += re.StartShare * float64(re.Calls)
+				atW += float64(re.Calls)
+			}
+		}
+		me := medge{to: t, n: e.PerInvocation, sync: e.SyncShare() >= 0.5, par: e.ParallelShare() >= 0.5, at: atSum / atW}
 		if bw > 0 {
 			me.xferMs = e.MeanPayload() / (bw * 1e6) * 1e3
 		}
@@ -211,6 +221,17 @@ func (m *Model) learn(in Input) (*Learned, error) {
 			l.adj[f] = append(l.adj[f], t)
 			l.adj[t] = append(l.adj[t], f)
 		}
+	}
+	for f := range l.out { // calls in the order they start
+		slices.SortStableFunc(l.out[f], func(a, b medge) int {
+			switch {
+			case a.at < b.at:
+				return -1
+			case a.at > b.at:
+				return 1
+			}
+			return 0
+		})
 	}
 	l.order()
 
@@ -410,38 +431,54 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 		} else {
 			own = l.a[t] + l.b[t]/g.speed
 		}
-		dur, tail, par := own, 0.0, 0.0
+		// Own time splits around the calls, which run in the order the
+		// spans showed (learn sorts edges by StartShare); consecutive
+		// parallel sync calls block once, for the longest.
+		cursor := own / 2
+		end := 0.0
+		parStart, parMax, inPar := 0.0, 0.0, false
 		for i := range l.out[t] {
 			e := &l.out[t][i]
 			u := e.to
-			if group[u] == group[t] {
-				switch {
-				case !e.sync:
-					tail = max(tail, d[u]+x[u])
-				case e.par:
-					par = max(par, d[u])
-					tail = max(tail, x[u])
-				default:
-					dur += e.n * d[u]
-					tail = max(tail, x[u])
-				}
-				continue
+			if inPar && !(e.sync && e.par) {
+				cursor, inPar = parStart+parMax, false
 			}
-			pu := gp[group[u]].place
-			hop := l.inv[pu] + l.rtt[g.place][pu] + e.xferMs
-			switch {
-			case !e.sync:
-				dur += e.n * hop
-			case e.par:
-				par = max(par, d[u]+hop+l.coldMs[pu])
-			default:
-				dur += e.n * (d[u] + hop + l.coldMs[pu])
+			local := group[u] == group[t]
+			var block float64
+			if local {
+				if e.sync {
+					block = d[u]
+				}
+			} else {
+				pu := gp[group[u]].place
+				hop := l.inv[pu] + l.rtt[g.place][pu] + e.xferMs
+				if e.sync {
+					block = d[u] + hop + l.coldMs[pu]
+				} else {
+					block = hop
+				}
+			}
+			at := cursor
+			if e.sync && e.par {
+				if !inPar {
+					parStart, parMax, inPar = cursor, 0, true
+				}
+				at = parStart
+				parMax = max(parMax, block)
+			} else {
+				cursor += e.n * block
+			}
+			if local && (!e.sync || x[u] > 0) {
+				// In-memory work that may outlast t: an async callee, or
+				// what an in-memory callee left running.
+				end = max(end, at+d[u]+x[u])
 			}
 		}
-		d[t] = dur + par
-		// In-memory async work starts, at the latest, where the caller's
-		// last half of own time begins, and runs beside it.
-		x[t] = max(tail-own/2, 0)
+		if inPar {
+			cursor = parStart + parMax
+		}
+		d[t] = cursor + own - own/2
+		x[t] = max(end-d[t], 0)
 	}
 	var costReq float64
 	for t := 0; t < n; t++ {
