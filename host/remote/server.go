@@ -274,4 +274,3 @@ func (s *Server) servingStatus() fusionizev1.ServingStatus {
 		return fusionizev1.ServingStatus_SERVING_STATUS_NOT_SERVING
 	}
 }
-

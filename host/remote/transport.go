@@ -52,7 +52,9 @@ type Resolver interface {
 type ResolverFunc func(ctx context.Context, group string) (string, error)
 
 // Resolve calls f.
-func (f ResolverFunc) Resolve(ctx context.Context, group string) (string, error) { return f(ctx, group) }
+func (f ResolverFunc) Resolve(ctx context.Context, group string) (string, error) {
+	return f(ctx, group)
+}
 
 // Addrs is a static Resolver: fusion group → "host:port" (any gRPC target).
 type Addrs map[string]string
