@@ -64,6 +64,18 @@ type Config struct {
 	Logger *slog.Logger
 	// MemoryMB is the memory size of the group, written into spans.
 	MemoryMB int
+
+	// Platform emulation, for local hosts that stand in for a cloud
+	// (fuser/profile). Zero values emulate nothing.
+	//
+	// ColdStartDelay is added to every invocation that creates an instance,
+	// and Load then keeps no warm instance, so a new deployment's first
+	// request is cold, as on a serverless platform.
+	ColdStartDelay time.Duration
+	// CPUShare in (0, 1) stretches each invocation's own time (its duration
+	// minus its waits) by 1/CPUShare, as a function with that share of a
+	// vCPU would run. 0 or >= 1: no stretching.
+	CPUShare float64
 }
 
 func (c *Config) withDefaults() {

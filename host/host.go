@@ -70,8 +70,8 @@ type Host struct {
 	closeMu  sync.RWMutex
 	closed   bool
 	draining atomic.Bool
-	active   atomic.Int64 // calls running in Serve
-	lastCall atomic.Int64 // unix nanos of the last call to arrive in Serve
+	active   atomic.Int64   // calls running in Serve
+	lastCall atomic.Int64   // unix nanos of the last call to arrive in Serve
 	inflight sync.WaitGroup // sync invocations and async calls
 	asyncN   atomic.Int64
 
@@ -194,7 +194,11 @@ func (h *Host) load(ctx context.Context, name, source string, wasm []byte, diges
 		_ = cm.Close(ctx)
 		return fmt.Errorf("%s: %w", source, err)
 	}
-	t.release(inst)
+	if h.cfg.ColdStartDelay > 0 {
+		t.discard(inst) // emulating a platform: the first request is cold
+	} else {
+		t.release(inst)
+	}
 	h.tasksMu.Lock()
 	defer h.tasksMu.Unlock()
 	if _, dup := h.tasks[name]; dup {
@@ -405,11 +409,19 @@ func (h *Host) runLocal(ctx context.Context, t *task, c *Call) (*instance, []byt
 	}
 	if cold {
 		h.stats.coldStarts.Add(1)
+		if d := h.cfg.ColdStartDelay; d > 0 {
+			sleepCtx(ctx, d)
+		}
 	}
 	inst.depth = c.Depth
 	inst.traceID = c.TraceID
 	inst.spanID = h.idBase | (h.nextID.Add(1) & 0xffffffff)
+	ran := time.Now()
 	out, err := h.execute(ctx, inst, c.Input)
+	if share := h.cfg.CPUShare; share > 0 && share < 1 && err == nil {
+		self := time.Since(ran) - inst.wait
+		sleepCtx(ctx, time.Duration(float64(self)*(1/share-1)))
+	}
 	if n := inst.waitPending(); n > 0 && err == nil {
 		err = newError(t.name, h.cfg.Name, CodeFailed, "returned with %d started calls not waited for", n)
 	}
@@ -681,4 +693,17 @@ func (h *Host) Close(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// sleepCtx sleeps for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }

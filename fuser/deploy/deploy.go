@@ -1,0 +1,204 @@
+// Package deploy switches an application from one fusion setup to the next
+// through an adapter, without failing requests: it deploys every group of the
+// new setup version, waits until all are healthy, makes the new version the
+// active one (clients route new requests by it), waits a grace period, then
+// drains and removes the previous version's groups. If any group of the new
+// version fails to deploy, the ones that started are removed and the previous
+// version keeps serving.
+//
+//	d := deploy.New(st, adapter, deploy.Options{App: "iot", ControlPlane: addr, Token: tok})
+//	go d.Run(ctx) // applies every setup the store receives
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/fusionize/fusionize/adapters"
+	"github.com/fusionize/fusionize/fuser/store"
+	"github.com/fusionize/fusionize/host/setup"
+)
+
+// Options configure a Deployer.
+type Options struct {
+	App          string
+	ControlPlane string // address hosts reach the control plane at
+	Token        string
+	// Profile is passed to adapters that emulate platforms ("" for none).
+	Profile string
+	// Grace is the wait between activating a new version and draining the
+	// old one, so clients that resolved the old version finish their
+	// requests there. Default 1 s.
+	Grace  time.Duration
+	Logger *slog.Logger
+}
+
+// Deployer deploys setup versions through an adapter, one switch at a time.
+type Deployer struct {
+	st   *store.Store
+	ad   adapters.Adapter
+	opts Options
+
+	mu       sync.Mutex // serializes switches
+	deployed map[int64]*setup.Setup
+
+	stateMu sync.Mutex
+	lastErr map[int64]error
+	changed chan struct{} // closed and replaced after every switch
+}
+
+// New returns a Deployer.
+func New(st *store.Store, ad adapters.Adapter, opts Options) *Deployer {
+	if opts.Grace <= 0 {
+		opts.Grace = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Deployer{st: st, ad: ad, opts: opts, deployed: map[int64]*setup.Setup{}, lastErr: map[int64]error{}, changed: make(chan struct{})}
+}
+
+// Run deploys the active version (after a restart) and then every newly
+// applied setup, until ctx ends. It does not remove groups when it returns;
+// close the adapter for that.
+func (d *Deployer) Run(ctx context.Context) error {
+	active, err := d.st.ActiveVersion()
+	if err != nil {
+		return err
+	}
+	after := active
+	if active > 0 {
+		if err := d.Switch(ctx, active); err != nil {
+			d.opts.Logger.Error("redeploy of the active setup failed", "version", active, "err", err)
+		}
+	} else if cur, err := d.st.CurrentVersion(); err == nil && cur > 0 {
+		after = cur - 1 // a setup applied before the deployer ran
+	}
+	for su := range d.st.WatchSetup(ctx, after) {
+		if err := d.Switch(ctx, su.Version); err != nil {
+			d.opts.Logger.Error("setup switch failed; the previous setup keeps serving", "version", su.Version, "err", err)
+		}
+	}
+	return ctx.Err()
+}
+
+// Switch deploys setup version v and makes it active. On failure the
+// previous active version stays active and nothing of v is left running.
+func (d *Deployer) Switch(ctx context.Context, v int64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	err := d.switchLocked(ctx, v)
+	d.stateMu.Lock()
+	d.lastErr[v] = err
+	close(d.changed)
+	d.changed = make(chan struct{})
+	d.stateMu.Unlock()
+	return err
+}
+
+func (d *Deployer) switchLocked(ctx context.Context, v int64) error {
+	su, err := d.st.Setup(v)
+	if err != nil {
+		return fmt.Errorf("deploy: setup version %d: %w", v, err)
+	}
+	prev, err := d.st.ActiveVersion()
+	if err != nil {
+		return err
+	}
+	if _, ok := d.deployed[v]; ok && prev == v {
+		return nil
+	}
+	log := d.opts.Logger.With("version", v)
+	start := time.Now()
+	eps, err := d.deployAll(ctx, su)
+	if err != nil {
+		return fmt.Errorf("deploy: setup version %d: %w", v, err)
+	}
+	d.deployed[v] = su
+	if err := d.st.SetActiveVersion(v); err != nil {
+		return err
+	}
+	log.Info("setup active", "groups", len(eps), "took", time.Since(start).Round(time.Millisecond))
+	if old, ok := d.deployed[prev]; ok && prev != v {
+		select {
+		case <-time.After(d.opts.Grace):
+		case <-ctx.Done():
+		}
+		d.removeAll(context.WithoutCancel(ctx), old)
+		delete(d.deployed, prev)
+	}
+	return nil
+}
+
+// deployAll deploys every group of su in parallel; on any failure it
+// removes the groups that did start.
+func (d *Deployer) deployAll(ctx context.Context, su *setup.Setup) ([]adapters.Endpoint, error) {
+	var mu sync.Mutex
+	var eps []adapters.Endpoint
+	var errs []error
+	var wg sync.WaitGroup
+	for _, g := range su.Groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ep, err := d.ad.Deploy(ctx, adapters.Deployment{
+				App: d.opts.App, Version: su.Version, Group: g,
+				ControlPlane: d.opts.ControlPlane, Token: d.opts.Token, Profile: d.opts.Profile,
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("group %s: %w", g.Name, err))
+				return
+			}
+			eps = append(eps, ep)
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		for _, ep := range eps {
+			if err := d.ad.Remove(context.WithoutCancel(ctx), ep.Group, ep.Version); err != nil {
+				d.opts.Logger.Warn("cleanup after failed deploy", "group", ep.Group, "err", err)
+			}
+		}
+		return nil, errors.Join(errs...)
+	}
+	return eps, nil
+}
+
+func (d *Deployer) removeAll(ctx context.Context, su *setup.Setup) {
+	var wg sync.WaitGroup
+	for _, g := range su.Groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.ad.Remove(ctx, g.Name, su.Version); err != nil && !errors.Is(err, adapters.ErrNotFound) {
+				d.opts.Logger.Warn("remove old group", "group", g.Name, "version", su.Version, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Wait blocks until version v has been switched to (returning nil) or has
+// failed (returning its error), or ctx ends.
+func (d *Deployer) Wait(ctx context.Context, v int64) error {
+	for {
+		d.stateMu.Lock()
+		err, done := d.lastErr[v]
+		ch := d.changed
+		d.stateMu.Unlock()
+		if done {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
