@@ -820,19 +820,63 @@ func (a *analyzer) caller1(r *Report, kids []kid, edgeIdx map[uint64]int32, plac
 	}
 }
 
-// dist sorts v and summarizes it (nearest-rank percentiles).
+// dist summarizes v (nearest-rank percentiles), reordering it. It selects
+// the three ranks in linear time rather than sorting.
 func dist(v []int64) Dist {
 	if len(v) == 0 {
 		return Dist{}
 	}
-	slices.Sort(v)
 	var sum float64
 	for _, x := range v {
 		sum += float64(x)
 	}
-	q := func(p float64) time.Duration {
-		i := int(math.Ceil(p*float64(len(v)))) - 1
-		return time.Duration(v[max(i, 0)])
+	rank := func(p float64) int { return max(int(math.Ceil(p*float64(len(v))))-1, 0) }
+	k99, k95, k50 := rank(0.99), rank(0.95), rank(0.50)
+	sel(v, k99)
+	sel(v[:k99+1], k95)
+	sel(v[:k95+1], k50)
+	return Dist{Count: len(v), Mean: time.Duration(sum / float64(len(v))),
+		P50: time.Duration(v[k50]), P95: time.Duration(v[k95]), P99: time.Duration(v[k99])}
+}
+
+// sel reorders v so that v[k] is the k-th smallest, everything before it no
+// larger and everything after no smaller (quickselect, median of three).
+func sel(v []int64, k int) {
+	lo, hi := 0, len(v)-1
+	for hi-lo > 16 {
+		mid := lo + (hi-lo)/2
+		if v[mid] < v[lo] {
+			v[mid], v[lo] = v[lo], v[mid]
+		}
+		if v[hi] < v[lo] {
+			v[hi], v[lo] = v[lo], v[hi]
+		}
+		if v[hi] < v[mid] {
+			v[hi], v[mid] = v[mid], v[hi]
+		}
+		pivot := v[mid]
+		i, j := lo, hi
+		for i <= j {
+			for v[i] < pivot {
+				i++
+			}
+			for v[j] > pivot {
+				j--
+			}
+			if i <= j {
+				v[i], v[j] = v[j], v[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return
+		}
 	}
-	return Dist{Count: len(v), Mean: time.Duration(sum / float64(len(v))), P50: q(0.50), P95: q(0.95), P99: q(0.99)}
+	slices.Sort(v[lo : hi+1])
 }

@@ -127,3 +127,21 @@ func TestAnalyzeSimulatedIoT(t *testing.T) {
 		t.Errorf("group I: %+v", gs)
 	}
 }
+
+func TestPercentilesMatchSorting(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 17, 100, 1001, 5000} {
+		var spans []span.Span
+		for i := 0; i < n; i++ {
+			d := time.Duration((i*7919)%n+1) * time.Millisecond // a permutation of 1..n ms
+			spans = append(spans, span.Span{TraceID: string(rune('a'+i%26)) + time.Duration(i).String(), ID: 1, Task: "A", Duration: d})
+		}
+		r := analytics.Analyze(spans, analytics.Options{})
+		rank := func(p float64) time.Duration {
+			return time.Duration(max(int(math.Ceil(p*float64(n)))-1, 0)+1) * time.Millisecond
+		}
+		got := r.Tasks["A"].Self
+		if got.P50 != rank(0.5) || got.P95 != rank(0.95) || got.P99 != rank(0.99) {
+			t.Errorf("n=%d: p50/p95/p99 = %v/%v/%v, want %v/%v/%v", n, got.P50, got.P95, got.P99, rank(0.5), rank(0.95), rank(0.99))
+		}
+	}
+}
