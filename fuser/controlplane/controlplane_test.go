@@ -646,6 +646,22 @@ func TestRESTGateway(t *testing.T) {
 			t.Errorf("401 message = %v", m["message"])
 		}
 	}
+	// Writes go through the gateway too: POST /v1/setup takes the Setup.
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", base+"/v1/setup",
+		strings.NewReader(`{"groups":[{"name":"AB","tasks":["A","B"],"memoryMb":256,"place":{"provider":"local"}}]}`))
+	req.Header.Set("Authorization", bearer)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"version":"2"`) {
+		t.Fatalf("POST /v1/setup: %d %s", resp.StatusCode, body)
+	}
+	if su, err := c.Setup(t.Context(), 0); err != nil || su.Partition() != "(A,B)" || su.Groups[0].MemoryMB != 256 {
+		t.Fatalf("setup applied over REST: %+v, %v", su, err)
+	}
 	if code, _ := get("/healthz", ""); code != 200 {
 		t.Fatalf("GET /healthz: %d", code)
 	}

@@ -217,6 +217,8 @@ func StatusFromProto(p *fusionizev1.StatusResponse) Status {
 		Modules:      p.GetModules(),
 		Hosts:        p.GetHosts(),
 		Spans:        p.GetSpans(),
+
+		ActiveVersion: p.GetActiveSetupVersion(),
 	}
 }
 
@@ -260,4 +262,7 @@ type Status struct {
 	Modules      int64  // stored modules (latest per task)
 	Hosts        int64  // hosts seen within the liveness window
 	Spans        int64  // stored spans
+	// ActiveVersion is the setup version serving client requests, 0
+	// before the first deployment.
+	ActiveVersion int64
 }

@@ -478,12 +478,17 @@ func (s *Server) Status(ctx context.Context, _ *fusionizev1.StatusRequest) (*fus
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	active, err := s.st.ActiveVersion()
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	return &fusionizev1.StatusResponse{
-		App:          s.cfg.App,
-		SetupVersion: v,
-		Modules:      int64(len(mods)),
-		Hosts:        int64(len(s.st.Hosts(time.Now().Add(-s.cfg.HostTTL)))),
-		Spans:        n,
+		App:                s.cfg.App,
+		ActiveSetupVersion: active,
+		SetupVersion:       v,
+		Modules:            int64(len(mods)),
+		Hosts:              int64(len(s.st.Hosts(time.Now().Add(-s.cfg.HostTTL)))),
+		Spans:              n,
 	}, nil
 }
 
