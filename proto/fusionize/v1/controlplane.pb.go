@@ -1208,9 +1208,12 @@ type StatusResponse struct {
 	// Number of registered hosts.
 	Hosts int64 `protobuf:"varint,4,opt,name=hosts,proto3" json:"hosts,omitempty"`
 	// Number of stored spans.
-	Spans         int64 `protobuf:"varint,5,opt,name=spans,proto3" json:"spans,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Spans int64 `protobuf:"varint,5,opt,name=spans,proto3" json:"spans,omitempty"`
+	// The setup version whose hosts serve client requests: every group of it
+	// is deployed and healthy. 0 before the first deployment.
+	ActiveSetupVersion int64 `protobuf:"varint,6,opt,name=active_setup_version,json=activeSetupVersion,proto3" json:"active_setup_version,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -1274,6 +1277,13 @@ func (x *StatusResponse) GetHosts() int64 {
 func (x *StatusResponse) GetSpans() int64 {
 	if x != nil {
 		return x.Spans
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetActiveSetupVersion() int64 {
+	if x != nil {
+		return x.ActiveSetupVersion
 	}
 	return 0
 }
@@ -1418,13 +1428,14 @@ const file_fusionize_v1_controlplane_proto_rawDesc = "" +
 	"\x12ListGroupsResponse\x12#\n" +
 	"\rsetup_version\x18\x01 \x01(\x03R\fsetupVersion\x12+\n" +
 	"\x06groups\x18\x02 \x03(\v2\x13.fusionize.v1.GroupR\x06groups\"\x0f\n" +
-	"\rStatusRequest\"\x8d\x01\n" +
+	"\rStatusRequest\"\xbf\x01\n" +
 	"\x0eStatusResponse\x12\x10\n" +
 	"\x03app\x18\x01 \x01(\tR\x03app\x12#\n" +
 	"\rsetup_version\x18\x02 \x01(\x03R\fsetupVersion\x12\x18\n" +
 	"\amodules\x18\x03 \x01(\x03R\amodules\x12\x14\n" +
 	"\x05hosts\x18\x04 \x01(\x03R\x05hosts\x12\x14\n" +
-	"\x05spans\x18\x05 \x01(\x03R\x05spans\"\x17\n" +
+	"\x05spans\x18\x05 \x01(\x03R\x05spans\x120\n" +
+	"\x14active_setup_version\x18\x06 \x01(\x03R\x12activeSetupVersion\"\x17\n" +
 	"\x15ListIterationsRequest\"Q\n" +
 	"\x16ListIterationsResponse\x127\n" +
 	"\n" +
