@@ -1,0 +1,521 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/fusionize/fusionize/adapters/local"
+	"github.com/fusionize/fusionize/fuser/controlplane"
+	"github.com/fusionize/fusionize/fuser/deploy"
+	"github.com/fusionize/fusionize/guest-sdk/build"
+	"github.com/fusionize/fusionize/host/manifest"
+	"github.com/fusionize/fusionize/host/node"
+	"github.com/fusionize/fusionize/host/setup"
+	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
+)
+
+func init() {
+	extraCommands = append(extraCommands, newServeCmd, newHostCmd, newUpCmd, newDownCmd,
+		newInvokeCmd, newStatusCmd, newSetupCmd)
+}
+
+// cpFlags are the flags of commands that talk to the control plane.
+type cpFlags struct {
+	addr  string
+	token string
+}
+
+func (f *cpFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.addr, "control-plane", controlplane.DefaultAddr, "control-plane gRPC address")
+	cmd.Flags().StringVar(&f.token, "token", "", "control-plane bearer token (default: read from <data-dir>/token)")
+}
+
+func (f *cpFlags) dial(ctx context.Context) (*controlplane.Client, error) {
+	tok := f.token
+	if tok == "" {
+		t, err := controlplane.ReadToken(g.dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("no token: pass --token or run where %s holds the control plane's data (%w)", g.dataDir, err)
+		}
+		tok = t
+	}
+	return controlplane.Dial(ctx, f.addr, tok)
+}
+
+func pidFile() string { return filepath.Join(g.dataDir, "serve.pid") }
+
+func newServeCmd() *cobra.Command {
+	var app, addr, httpAddr, profile string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the control plane with the local adapter in the foreground",
+		Long: `Runs the control plane (module store, setup store, span store, host
+registry; gRPC with reflection, and REST) and the deployer, which starts one
+local host process per fusion group of each applied setup and switches between
+setups without failing requests. 'fusionize up' starts it in the background.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			log := logger()
+			cp, err := controlplane.New(controlplane.Options{DataDir: g.dataDir, App: app, Addr: addr, HTTPAddr: httpAddr, Logger: log})
+			if err != nil {
+				return err
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			hostCmd := []string{exe, "host", "--data-dir", g.dataDir}
+			if g.verbose {
+				hostCmd = append(hostCmd, "--verbose")
+			}
+			ad := local.New(local.Options{Command: hostCmd, Dir: filepath.Join(g.dataDir, "local"), Logger: log})
+			dep := deploy.New(cp.Store(), ad, deploy.Options{App: app, ControlPlane: cp.Addr(), Token: cp.Token(), Profile: profile, Logger: log})
+			if err := os.WriteFile(pidFile(), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+				return err
+			}
+			defer os.Remove(pidFile())
+			fmt.Fprintf(cmd.OutOrStdout(), "control plane: grpc %s, http http://%s (token in %s)\n", cp.Addr(), cp.HTTPAddr(), controlplane.TokenPath(g.dataDir))
+			errc := make(chan error, 1)
+			go func() { errc <- cp.Serve(ctx) }()
+			depErr := dep.Run(ctx)
+			closeCtx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			adErr := ad.Close(closeCtx)
+			cpErr := <-errc
+			if errors.Is(depErr, context.Canceled) {
+				depErr = nil
+			}
+			return errors.Join(depErr, adErr, cpErr)
+		},
+	}
+	cmd.Flags().StringVar(&app, "app", "", "application name")
+	cmd.Flags().StringVar(&addr, "addr", controlplane.DefaultAddr, "control-plane gRPC listen address")
+	cmd.Flags().StringVar(&httpAddr, "http-addr", controlplane.DefaultHTTPAddr, "REST, /healthz and /metrics listen address")
+	cmd.Flags().StringVar(&profile, "profile", "", `emulated platform profile for hosts: "default" or a JSON file ("" emulates nothing)`)
+	return cmd
+}
+
+func newHostCmd() *cobra.Command {
+	var o node.Options
+	cmd := &cobra.Command{
+		Use:   "host",
+		Short: "Run one host process for one fusion group (started by adapters)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Token == "" {
+				o.Token = os.Getenv("FUSIONIZE_TOKEN")
+			}
+			o.CacheDir = filepath.Join(g.dataDir, "cache")
+			o.Logger = logger()
+			return node.Run(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.App, "app", "", "application name")
+	f.StringVar(&o.Group, "group", "", "fusion group to serve")
+	f.Int64Var(&o.SetupVersion, "setup-version", 0, "setup version (0: the current one)")
+	f.StringVar(&o.ControlPlane, "control-plane", controlplane.DefaultAddr, "control-plane address")
+	f.StringVar(&o.Token, "token", "", "control-plane token (default $FUSIONIZE_TOKEN)")
+	f.StringVar(&o.Listen, "listen", "127.0.0.1:0", "gRPC listen address")
+	f.StringVar(&o.HTTPListen, "http-listen", "127.0.0.1:0", "REST, /healthz and /metrics listen address")
+	f.StringVar(&o.ReadyFile, "ready-file", "", "write the bound addresses here once serving")
+	f.StringVar(&o.Profile, "profile", "", "emulated platform profile")
+	return cmd
+}
+
+func newUpCmd() *cobra.Command {
+	var cf cpFlags
+	var httpAddr, profile string
+	var memory int
+	cmd := &cobra.Command{
+		Use:   "up <app-dir>",
+		Short: "Build an app, start the control plane and one local host per task, and print the endpoints",
+		Long: `Builds the app if needed, starts 'fusionize serve' in the background (logs in
+<data-dir>/serve.log), uploads the modules, applies the paper's initial setup
+(every task in its own group) unless a setup exists, waits until every group's
+host is healthy, and prints the endpoints. Stop everything with 'fusionize down'.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			w := cmd.OutOrStdout()
+			app, err := manifest.Load(args[0])
+			if err != nil {
+				return err
+			}
+			results, err := buildApp(cmd, app, build.Options{}, w)
+			if err != nil {
+				return err
+			}
+			if err := startServe(ctx, w, app.Name, cf.addr, httpAddr, profile); err != nil {
+				return err
+			}
+			cp, err := cf.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer cp.Close()
+			for _, r := range results {
+				if _, err := cp.UploadModuleFile(ctx, r.Task, r.Module); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(w, "uploaded %d modules\n", len(results))
+			st, err := cp.Status(ctx)
+			if err != nil {
+				return err
+			}
+			v := st.SetupVersion
+			if v == 0 {
+				su := setup.Separate(0, app.TaskNames(), setup.Place{Provider: "local"}, memory)
+				if v, err = cp.ApplySetup(ctx, su); err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "applied setup version %d: every task in its own group\n", v)
+			}
+			if err := waitActive(ctx, cp, v, 3*time.Minute); err != nil {
+				return err
+			}
+			return printStatus(ctx, w, cp, cf.addr)
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().StringVar(&httpAddr, "http-addr", controlplane.DefaultHTTPAddr, "control-plane REST listen address")
+	cmd.Flags().StringVar(&profile, "profile", "", `emulated platform profile for hosts: "default" or a JSON file`)
+	cmd.Flags().IntVar(&memory, "memory", 128, "memory size (MB) of the initial groups")
+	return cmd
+}
+
+// startServe starts `fusionize serve` in the background unless one runs.
+func startServe(ctx context.Context, w io.Writer, app, addr, httpAddr, profile string) error {
+	if pid, ok := runningServe(); ok {
+		fmt.Fprintf(w, "control plane already running (pid %d)\n", pid)
+		return nil
+	}
+	if err := os.MkdirAll(g.dataDir, 0o700); err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logPath := filepath.Join(g.dataDir, "serve.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	args := []string{"serve", "--data-dir", g.dataDir, "--app", app, "--addr", addr, "--http-addr", httpAddr, "--verbose"}
+	if profile != "" {
+		args = append(args, "--profile", profile)
+	}
+	c := exec.Command(exe, args...) //nolint:gosec // our own executable
+	c.Stdout, c.Stderr = logf, logf
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := c.Start(); err != nil {
+		return fmt.Errorf("start control plane: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- c.Wait() }()
+	// Ready when /healthz answers.
+	url := "http://" + httpAddr + "/healthz"
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				fmt.Fprintf(w, "control plane started (pid %d, log %s)\n", c.Process.Pid, logPath)
+				return nil
+			}
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("control plane exited (%v); see %s", err, logPath)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("control plane not healthy at %s after 30s; see %s", url, logPath)
+		}
+	}
+}
+
+func runningServe() (int, bool) {
+	b, err := os.ReadFile(pidFile())
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	if syscall.Kill(pid, 0) != nil {
+		return 0, false
+	}
+	return pid, true
+}
+
+// waitActive waits until setup version v is active and its hosts registered.
+func waitActive(ctx context.Context, cp *controlplane.Client, v int64, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		st, err := cp.Status(ctx)
+		if err == nil && st.ActiveVersion >= v {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("setup version %d not active after %s (see %s)", v, limit, filepath.Join(g.dataDir, "serve.log"))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func newDownCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "down",
+		Short: "Stop the control plane started by 'fusionize up' and every host it runs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pid, ok := runningServe()
+			if !ok {
+				fmt.Fprintln(cmd.OutOrStdout(), "nothing running")
+				return nil
+			}
+			if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+				return err
+			}
+			for range 600 {
+				if syscall.Kill(pid, 0) != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "stopped control plane (pid %d) and its hosts\n", pid)
+					return nil
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			return fmt.Errorf("control plane (pid %d) still running after 60s", pid)
+		},
+	}
+}
+
+// entryAddr finds the host that serves task in the active setup.
+func entryAddr(ctx context.Context, cp *controlplane.Client, task string) (string, int64, error) {
+	st, err := cp.Status(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	if st.ActiveVersion == 0 {
+		return "", 0, errors.New("no active setup: run 'fusionize up <app>' first")
+	}
+	su, err := cp.Setup(ctx, st.ActiveVersion)
+	if err != nil {
+		return "", 0, err
+	}
+	grp, ok := su.GroupOf(task)
+	if !ok {
+		return "", 0, fmt.Errorf("unknown task %q: setup version %d has no such task", task, su.Version)
+	}
+	hosts, err := cp.Hosts(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	for _, h := range hosts {
+		if h.SetupVersion == su.Version && h.Group == grp.Name {
+			return h.Address, su.Version, nil
+		}
+	}
+	return "", 0, fmt.Errorf("no live host for group %q of setup version %d", grp.Name, su.Version)
+}
+
+func newInvokeCmd() *cobra.Command {
+	var cf cpFlags
+	var data string
+	var async bool
+	cmd := &cobra.Command{
+		Use:   "invoke <task>",
+		Short: "Invoke a task of the running app through its host's gRPC API and print the output",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cp, err := cf.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer cp.Close()
+			addr, _, err := entryAddr(ctx, cp, args[0])
+			if err != nil {
+				return err
+			}
+			input := []byte(data)
+			if strings.HasPrefix(data, "@") {
+				if input, err = os.ReadFile(data[1:]); err != nil {
+					return err
+				}
+			}
+			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			defer cancel()
+			start := time.Now()
+			res, err := fusionizev1.NewHostServiceClient(conn).Invoke(ictx, &fusionizev1.InvokeRequest{Task: args[0], Input: input, Async: async})
+			if err != nil {
+				return fmt.Errorf("invoke %s at %s: %w", args[0], addr, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", res.GetOutput())
+			fmt.Fprintf(cmd.ErrOrStderr(), "(%s via %s)\n", time.Since(start).Round(time.Microsecond), addr)
+			return nil
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().StringVar(&data, "data", "", "request body, or @file")
+	cmd.Flags().BoolVar(&async, "async", false, "fire and forget: return once the host accepted the call")
+	return cmd
+}
+
+func newStatusCmd() *cobra.Command {
+	var cf cpFlags
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the control plane, the active setup and the live hosts",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cp, err := cf.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer cp.Close()
+			return printStatus(ctx, cmd.OutOrStdout(), cp, cf.addr)
+		},
+	}
+	cf.register(cmd)
+	return cmd
+}
+
+func printStatus(ctx context.Context, w io.Writer, cp *controlplane.Client, addr string) error {
+	st, err := cp.Status(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "app %s: control plane %s, setup version %d (active %d), %d modules, %d hosts, %d spans\n",
+		st.App, addr, st.SetupVersion, st.ActiveVersion, st.Modules, st.Hosts, st.Spans)
+	if st.ActiveVersion == 0 {
+		return nil
+	}
+	su, err := cp.Setup(ctx, st.ActiveVersion)
+	if err != nil {
+		return err
+	}
+	hosts, err := cp.Hosts(ctx)
+	if err != nil {
+		return err
+	}
+	addrs := map[string]string{}
+	for _, h := range hosts {
+		if h.SetupVersion == su.Version {
+			addrs[h.Group] = h.Address
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tTASKS\tMEMORY\tPLACE\tHOST (gRPC)")
+	groups := append([]setup.Group(nil), su.Groups...)
+	sort.Slice(groups, func(i, j int) bool { return groups[i].Name < groups[j].Name })
+	for _, gr := range groups {
+		a := addrs[gr.Name]
+		if a == "" {
+			a = "(not registered)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d MB\t%s\t%s\n", gr.Name, strings.Join(gr.Tasks, ","), gr.MemoryMB, gr.Place, a)
+	}
+	return tw.Flush()
+}
+
+func newSetupCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "setup", Short: "Show or apply fusion setups"}
+	var cf cpFlags
+	var wait bool
+	apply := &cobra.Command{
+		Use:   "apply <file.json>",
+		Short: "Apply a fusion setup: deploy its groups, switch routing, drain the old ones",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			su, err := setup.Load(args[0])
+			if err != nil {
+				return err
+			}
+			cp, err := cf.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer cp.Close()
+			v, err := cp.ApplySetup(ctx, su)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "applied setup version %d: %s\n", v, su.Partition())
+			if !wait {
+				return nil
+			}
+			if err := waitActive(ctx, cp, v, 3*time.Minute); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "setup version %d is active\n", v)
+			return nil
+		},
+	}
+	cf.register(apply)
+	apply.Flags().BoolVar(&wait, "wait", true, "wait until the new setup serves")
+	var scf cpFlags
+	var version int64
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Print a setup as JSON (default: the active one)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cp, err := scf.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer cp.Close()
+			if version == 0 {
+				st, err := cp.Status(ctx)
+				if err != nil {
+					return err
+				}
+				version = st.ActiveVersion
+			}
+			su, err := cp.Setup(ctx, version)
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), su)
+		},
+	}
+	scf.register(show)
+	show.Flags().Int64Var(&version, "version", 0, "setup version")
+	cmd.AddCommand(apply, show)
+	return cmd
+}
