@@ -51,7 +51,7 @@ func (s *Server) HTTPHandler(ctx context.Context, grpcAddr string, opts HTTPOpti
 		if !s.Serving() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			state := "not serving\n"
-			if s.state.Load() == stateDraining {
+			if s.servingStatus() == fusionizev1.ServingStatus_SERVING_STATUS_DRAINING {
 				state = "draining\n"
 			}
 			_, _ = w.Write([]byte(state))

@@ -418,6 +418,11 @@ func TestHealth(t *testing.T) {
 		resp.GetSetupVersion() != 7 || strings.Join(resp.GetTasks(), ",") != "echo" || resp.GetInflight() != 0 {
 		t.Fatalf("health %v", resp)
 	}
+	p.b.Drain()
+	resp, err = p.srvB.Health(context.Background(), &fusionizev1.HealthRequest{})
+	if err != nil || resp.GetStatus() != fusionizev1.ServingStatus_SERVING_STATUS_DRAINING || p.srvB.Serving() {
+		t.Fatalf("draining host: %v %v", resp, err)
+	}
 	if err := p.srvB.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}

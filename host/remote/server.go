@@ -146,9 +146,9 @@ func (s *Server) Serve(lis net.Listener) error {
 	return err
 }
 
-// Serving reports whether the server accepts invocations (not draining or
-// stopped).
-func (s *Server) Serving() bool { return s.state.Load() == stateServing }
+// Serving reports whether the server accepts client requests: it is not
+// shut down or shutting down, and its host is not draining (host.Drain).
+func (s *Server) Serving() bool { return s.state.Load() == stateServing && !s.h.Draining() }
 
 // Shutdown stops the server gracefully: Health and /healthz turn to
 // draining, no new calls are accepted and running calls may finish. When
@@ -265,10 +265,10 @@ func (s *Server) Health(context.Context, *fusionizev1.HealthRequest) (*fusionize
 }
 
 func (s *Server) servingStatus() fusionizev1.ServingStatus {
-	switch s.state.Load() {
-	case stateServing:
+	switch st := s.state.Load(); {
+	case st == stateServing && !s.h.Draining():
 		return fusionizev1.ServingStatus_SERVING_STATUS_SERVING
-	case stateDraining:
+	case st != stateStopped:
 		return fusionizev1.ServingStatus_SERVING_STATUS_DRAINING
 	default:
 		return fusionizev1.ServingStatus_SERVING_STATUS_NOT_SERVING
