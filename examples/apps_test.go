@@ -19,9 +19,10 @@ import (
 	"github.com/fusionize/fusionize/host/span"
 )
 
-// cacheDir is a compilation cache shared by the hosts of this test binary, so
-// each module compiles once.
-var cacheDir = filepath.Join(os.TempDir(), "fusionize-examples-test-cache")
+// cacheDir is a compilation cache shared with the other tests of the
+// repository (the e2e tests' host processes use it too), so each module
+// compiles once.
+var cacheDir = filepath.Join(os.TempDir(), "fusionize-test", "cache")
 
 // buildApp builds app's modules (skipping fresh ones) and returns it.
 func buildApp(t *testing.T, name string) *manifest.App {
