@@ -20,6 +20,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/fusionize/fusionize/host/setup"
@@ -216,6 +217,23 @@ func (r *Report) OverheadInto(to string) (time.Duration, int) {
 		return 0, 0
 	}
 	return time.Duration(sum / float64(n)), n
+}
+
+// OverheadByProvider returns the mean measured overhead of remote calls
+// into each provider ("aws", "gcp", "local"), over all its regions.
+func (r *Report) OverheadByProvider() map[string]time.Duration {
+	sum := map[string]float64{}
+	n := map[string]int{}
+	for l, o := range r.Overhead {
+		prov, _, _ := strings.Cut(l.To, "/")
+		sum[prov] += float64(o.Mean) * float64(o.Count)
+		n[prov] += o.Count
+	}
+	out := make(map[string]time.Duration, len(sum))
+	for p, s := range sum {
+		out[p] = time.Duration(s / float64(n[p]))
+	}
+	return out
 }
 
 func ratio(a, b int) float64 {

@@ -117,6 +117,9 @@ func TestAnalyzeSimulatedIoT(t *testing.T) {
 	if n == 0 || o < 12*time.Millisecond || o > 13*time.Millisecond {
 		t.Errorf("overhead into aws = %v from %d calls, want ~12.5ms", o, n)
 	}
+	if o := r.OverheadByProvider()["aws"]; o < 12*time.Millisecond || o > 13*time.Millisecond {
+		t.Errorf("overhead into aws by provider = %v", o)
+	}
 	if r.ColdRate < 0.02 || r.ColdRate > 0.09 {
 		t.Errorf("cold rate %v, want ~0.05", r.ColdRate)
 	}

@@ -155,3 +155,19 @@ func ExamplePaper() {
 	// (A) (B) (C)
 	// initial: every task in its own group at 128 MB
 }
+
+func TestPaperMovesAsyncCalleesOut(t *testing.T) {
+	g := simulate.Tree()
+	env := simulate.New(g, truthProfile(), 4)
+	app := appOf(g, manifest.Objective{})
+	all := setup.Fused(1, "all", g.TaskNames(), awsEast, 128)
+	it := observe(t, env, app, all, 50)
+	next, why, err := optimize.NewPaper().Propose(context.Background(),
+		optimize.Input{App: app, Current: all, Report: it.Report, History: []optimize.Iteration{it}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := next.Partition(); got != "(A,B,D,E,F,G) (C)" || !strings.HasPrefix(why.Change, "split: C") {
+		t.Fatalf("got %s: %s", got, why.Change)
+	}
+}
