@@ -354,3 +354,11 @@ func (c *Client) Iterations(ctx context.Context) ([]Iteration, error) {
 	}
 	return out, nil
 }
+
+// RecordIteration appends one step to the optimizer's history.
+func (c *Client) RecordIteration(ctx context.Context, it Iteration) error {
+	if _, err := c.api.RecordIteration(ctx, &fusionizev1.RecordIterationRequest{Iteration: IterationToProto(&it)}); err != nil {
+		return fmt.Errorf("controlplane: record iteration %d: %w", it.Index, err)
+	}
+	return nil
+}

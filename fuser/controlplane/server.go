@@ -504,3 +504,15 @@ func (s *Server) ListIterations(ctx context.Context, _ *fusionizev1.ListIteratio
 	}
 	return out, nil
 }
+
+// RecordIteration appends one step to the optimizer's history.
+func (s *Server) RecordIteration(ctx context.Context, req *fusionizev1.RecordIterationRequest) (*fusionizev1.RecordIterationResponse, error) {
+	if req.GetIteration() == nil {
+		return nil, toStatus(fmt.Errorf("%w: record iteration: no iteration", ErrBadRequest))
+	}
+	it := IterationFromProto(req.GetIteration())
+	if err := s.st.AppendIteration(it); err != nil {
+		return nil, toStatus(err)
+	}
+	return &fusionizev1.RecordIterationResponse{}, nil
+}

@@ -1371,6 +1371,89 @@ func (x *ListIterationsResponse) GetIterations() []*Iteration {
 	return nil
 }
 
+// RecordIterationRequest carries one step of the optimizer's history.
+type RecordIterationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The step to append.
+	Iteration     *Iteration `protobuf:"bytes,1,opt,name=iteration,proto3" json:"iteration,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordIterationRequest) Reset() {
+	*x = RecordIterationRequest{}
+	mi := &file_fusionize_v1_controlplane_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordIterationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordIterationRequest) ProtoMessage() {}
+
+func (x *RecordIterationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fusionize_v1_controlplane_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordIterationRequest.ProtoReflect.Descriptor instead.
+func (*RecordIterationRequest) Descriptor() ([]byte, []int) {
+	return file_fusionize_v1_controlplane_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RecordIterationRequest) GetIteration() *Iteration {
+	if x != nil {
+		return x.Iteration
+	}
+	return nil
+}
+
+// RecordIterationResponse is empty.
+type RecordIterationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordIterationResponse) Reset() {
+	*x = RecordIterationResponse{}
+	mi := &file_fusionize_v1_controlplane_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordIterationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordIterationResponse) ProtoMessage() {}
+
+func (x *RecordIterationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fusionize_v1_controlplane_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordIterationResponse.ProtoReflect.Descriptor instead.
+func (*RecordIterationResponse) Descriptor() ([]byte, []int) {
+	return file_fusionize_v1_controlplane_proto_rawDescGZIP(), []int{28}
+}
+
 var File_fusionize_v1_controlplane_proto protoreflect.FileDescriptor
 
 const file_fusionize_v1_controlplane_proto_rawDesc = "" +
@@ -1440,7 +1523,10 @@ const file_fusionize_v1_controlplane_proto_rawDesc = "" +
 	"\x16ListIterationsResponse\x127\n" +
 	"\n" +
 	"iterations\x18\x01 \x03(\v2\x17.fusionize.v1.IterationR\n" +
-	"iterations2\xbe\b\n" +
+	"iterations\"O\n" +
+	"\x16RecordIterationRequest\x125\n" +
+	"\titeration\x18\x01 \x01(\v2\x17.fusionize.v1.IterationR\titeration\"\x19\n" +
+	"\x17RecordIterationResponse2\x9e\t\n" +
 	"\x13ControlPlaneService\x12W\n" +
 	"\fUploadModule\x12!.fusionize.v1.UploadModuleRequest\x1a\".fusionize.v1.UploadModuleResponse(\x01\x12R\n" +
 	"\vListModules\x12 .fusionize.v1.ListModulesRequest\x1a!.fusionize.v1.ListModulesResponse\x12N\n" +
@@ -1458,7 +1544,8 @@ const file_fusionize_v1_controlplane_proto_rawDesc = "" +
 	"\n" +
 	"ListGroups\x12\x1f.fusionize.v1.ListGroupsRequest\x1a .fusionize.v1.ListGroupsResponse\x12C\n" +
 	"\x06Status\x12\x1b.fusionize.v1.StatusRequest\x1a\x1c.fusionize.v1.StatusResponse\x12[\n" +
-	"\x0eListIterations\x12#.fusionize.v1.ListIterationsRequest\x1a$.fusionize.v1.ListIterationsResponseB?Z=github.com/fusionize/fusionize/proto/fusionize/v1;fusionizev1b\x06proto3"
+	"\x0eListIterations\x12#.fusionize.v1.ListIterationsRequest\x1a$.fusionize.v1.ListIterationsResponse\x12^\n" +
+	"\x0fRecordIteration\x12$.fusionize.v1.RecordIterationRequest\x1a%.fusionize.v1.RecordIterationResponseB?Z=github.com/fusionize/fusionize/proto/fusionize/v1;fusionizev1b\x06proto3"
 
 var (
 	file_fusionize_v1_controlplane_proto_rawDescOnce sync.Once
@@ -1472,87 +1559,92 @@ func file_fusionize_v1_controlplane_proto_rawDescGZIP() []byte {
 	return file_fusionize_v1_controlplane_proto_rawDescData
 }
 
-var file_fusionize_v1_controlplane_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_fusionize_v1_controlplane_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_fusionize_v1_controlplane_proto_goTypes = []any{
-	(*UploadModuleRequest)(nil),    // 0: fusionize.v1.UploadModuleRequest
-	(*ModuleHeader)(nil),           // 1: fusionize.v1.ModuleHeader
-	(*UploadModuleResponse)(nil),   // 2: fusionize.v1.UploadModuleResponse
-	(*ListModulesRequest)(nil),     // 3: fusionize.v1.ListModulesRequest
-	(*ListModulesResponse)(nil),    // 4: fusionize.v1.ListModulesResponse
-	(*GetModuleRequest)(nil),       // 5: fusionize.v1.GetModuleRequest
-	(*GetModuleResponse)(nil),      // 6: fusionize.v1.GetModuleResponse
-	(*GetSetupRequest)(nil),        // 7: fusionize.v1.GetSetupRequest
-	(*GetSetupResponse)(nil),       // 8: fusionize.v1.GetSetupResponse
-	(*ApplySetupRequest)(nil),      // 9: fusionize.v1.ApplySetupRequest
-	(*ApplySetupResponse)(nil),     // 10: fusionize.v1.ApplySetupResponse
-	(*WatchSetupRequest)(nil),      // 11: fusionize.v1.WatchSetupRequest
-	(*WatchSetupResponse)(nil),     // 12: fusionize.v1.WatchSetupResponse
-	(*ReportSpansRequest)(nil),     // 13: fusionize.v1.ReportSpansRequest
-	(*ReportSpansResponse)(nil),    // 14: fusionize.v1.ReportSpansResponse
-	(*QuerySpansRequest)(nil),      // 15: fusionize.v1.QuerySpansRequest
-	(*QuerySpansResponse)(nil),     // 16: fusionize.v1.QuerySpansResponse
-	(*RegisterHostRequest)(nil),    // 17: fusionize.v1.RegisterHostRequest
-	(*RegisterHostResponse)(nil),   // 18: fusionize.v1.RegisterHostResponse
-	(*ListHostsRequest)(nil),       // 19: fusionize.v1.ListHostsRequest
-	(*ListHostsResponse)(nil),      // 20: fusionize.v1.ListHostsResponse
-	(*ListGroupsRequest)(nil),      // 21: fusionize.v1.ListGroupsRequest
-	(*ListGroupsResponse)(nil),     // 22: fusionize.v1.ListGroupsResponse
-	(*StatusRequest)(nil),          // 23: fusionize.v1.StatusRequest
-	(*StatusResponse)(nil),         // 24: fusionize.v1.StatusResponse
-	(*ListIterationsRequest)(nil),  // 25: fusionize.v1.ListIterationsRequest
-	(*ListIterationsResponse)(nil), // 26: fusionize.v1.ListIterationsResponse
-	(*ModuleInfo)(nil),             // 27: fusionize.v1.ModuleInfo
-	(*Setup)(nil),                  // 28: fusionize.v1.Setup
-	(*Span)(nil),                   // 29: fusionize.v1.Span
-	(*HostInfo)(nil),               // 30: fusionize.v1.HostInfo
-	(*Group)(nil),                  // 31: fusionize.v1.Group
-	(*Iteration)(nil),              // 32: fusionize.v1.Iteration
+	(*UploadModuleRequest)(nil),     // 0: fusionize.v1.UploadModuleRequest
+	(*ModuleHeader)(nil),            // 1: fusionize.v1.ModuleHeader
+	(*UploadModuleResponse)(nil),    // 2: fusionize.v1.UploadModuleResponse
+	(*ListModulesRequest)(nil),      // 3: fusionize.v1.ListModulesRequest
+	(*ListModulesResponse)(nil),     // 4: fusionize.v1.ListModulesResponse
+	(*GetModuleRequest)(nil),        // 5: fusionize.v1.GetModuleRequest
+	(*GetModuleResponse)(nil),       // 6: fusionize.v1.GetModuleResponse
+	(*GetSetupRequest)(nil),         // 7: fusionize.v1.GetSetupRequest
+	(*GetSetupResponse)(nil),        // 8: fusionize.v1.GetSetupResponse
+	(*ApplySetupRequest)(nil),       // 9: fusionize.v1.ApplySetupRequest
+	(*ApplySetupResponse)(nil),      // 10: fusionize.v1.ApplySetupResponse
+	(*WatchSetupRequest)(nil),       // 11: fusionize.v1.WatchSetupRequest
+	(*WatchSetupResponse)(nil),      // 12: fusionize.v1.WatchSetupResponse
+	(*ReportSpansRequest)(nil),      // 13: fusionize.v1.ReportSpansRequest
+	(*ReportSpansResponse)(nil),     // 14: fusionize.v1.ReportSpansResponse
+	(*QuerySpansRequest)(nil),       // 15: fusionize.v1.QuerySpansRequest
+	(*QuerySpansResponse)(nil),      // 16: fusionize.v1.QuerySpansResponse
+	(*RegisterHostRequest)(nil),     // 17: fusionize.v1.RegisterHostRequest
+	(*RegisterHostResponse)(nil),    // 18: fusionize.v1.RegisterHostResponse
+	(*ListHostsRequest)(nil),        // 19: fusionize.v1.ListHostsRequest
+	(*ListHostsResponse)(nil),       // 20: fusionize.v1.ListHostsResponse
+	(*ListGroupsRequest)(nil),       // 21: fusionize.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),      // 22: fusionize.v1.ListGroupsResponse
+	(*StatusRequest)(nil),           // 23: fusionize.v1.StatusRequest
+	(*StatusResponse)(nil),          // 24: fusionize.v1.StatusResponse
+	(*ListIterationsRequest)(nil),   // 25: fusionize.v1.ListIterationsRequest
+	(*ListIterationsResponse)(nil),  // 26: fusionize.v1.ListIterationsResponse
+	(*RecordIterationRequest)(nil),  // 27: fusionize.v1.RecordIterationRequest
+	(*RecordIterationResponse)(nil), // 28: fusionize.v1.RecordIterationResponse
+	(*ModuleInfo)(nil),              // 29: fusionize.v1.ModuleInfo
+	(*Setup)(nil),                   // 30: fusionize.v1.Setup
+	(*Span)(nil),                    // 31: fusionize.v1.Span
+	(*HostInfo)(nil),                // 32: fusionize.v1.HostInfo
+	(*Group)(nil),                   // 33: fusionize.v1.Group
+	(*Iteration)(nil),               // 34: fusionize.v1.Iteration
 }
 var file_fusionize_v1_controlplane_proto_depIdxs = []int32{
 	1,  // 0: fusionize.v1.UploadModuleRequest.header:type_name -> fusionize.v1.ModuleHeader
-	27, // 1: fusionize.v1.UploadModuleResponse.module:type_name -> fusionize.v1.ModuleInfo
-	27, // 2: fusionize.v1.ListModulesResponse.modules:type_name -> fusionize.v1.ModuleInfo
-	27, // 3: fusionize.v1.GetModuleResponse.info:type_name -> fusionize.v1.ModuleInfo
-	28, // 4: fusionize.v1.GetSetupResponse.setup:type_name -> fusionize.v1.Setup
-	28, // 5: fusionize.v1.ApplySetupRequest.setup:type_name -> fusionize.v1.Setup
-	28, // 6: fusionize.v1.WatchSetupResponse.setup:type_name -> fusionize.v1.Setup
-	29, // 7: fusionize.v1.ReportSpansRequest.spans:type_name -> fusionize.v1.Span
-	29, // 8: fusionize.v1.QuerySpansResponse.spans:type_name -> fusionize.v1.Span
-	30, // 9: fusionize.v1.RegisterHostRequest.host:type_name -> fusionize.v1.HostInfo
-	30, // 10: fusionize.v1.ListHostsResponse.hosts:type_name -> fusionize.v1.HostInfo
-	31, // 11: fusionize.v1.ListGroupsResponse.groups:type_name -> fusionize.v1.Group
-	32, // 12: fusionize.v1.ListIterationsResponse.iterations:type_name -> fusionize.v1.Iteration
-	0,  // 13: fusionize.v1.ControlPlaneService.UploadModule:input_type -> fusionize.v1.UploadModuleRequest
-	3,  // 14: fusionize.v1.ControlPlaneService.ListModules:input_type -> fusionize.v1.ListModulesRequest
-	5,  // 15: fusionize.v1.ControlPlaneService.GetModule:input_type -> fusionize.v1.GetModuleRequest
-	7,  // 16: fusionize.v1.ControlPlaneService.GetSetup:input_type -> fusionize.v1.GetSetupRequest
-	9,  // 17: fusionize.v1.ControlPlaneService.ApplySetup:input_type -> fusionize.v1.ApplySetupRequest
-	11, // 18: fusionize.v1.ControlPlaneService.WatchSetup:input_type -> fusionize.v1.WatchSetupRequest
-	13, // 19: fusionize.v1.ControlPlaneService.ReportSpans:input_type -> fusionize.v1.ReportSpansRequest
-	15, // 20: fusionize.v1.ControlPlaneService.QuerySpans:input_type -> fusionize.v1.QuerySpansRequest
-	17, // 21: fusionize.v1.ControlPlaneService.RegisterHost:input_type -> fusionize.v1.RegisterHostRequest
-	19, // 22: fusionize.v1.ControlPlaneService.ListHosts:input_type -> fusionize.v1.ListHostsRequest
-	21, // 23: fusionize.v1.ControlPlaneService.ListGroups:input_type -> fusionize.v1.ListGroupsRequest
-	23, // 24: fusionize.v1.ControlPlaneService.Status:input_type -> fusionize.v1.StatusRequest
-	25, // 25: fusionize.v1.ControlPlaneService.ListIterations:input_type -> fusionize.v1.ListIterationsRequest
-	2,  // 26: fusionize.v1.ControlPlaneService.UploadModule:output_type -> fusionize.v1.UploadModuleResponse
-	4,  // 27: fusionize.v1.ControlPlaneService.ListModules:output_type -> fusionize.v1.ListModulesResponse
-	6,  // 28: fusionize.v1.ControlPlaneService.GetModule:output_type -> fusionize.v1.GetModuleResponse
-	8,  // 29: fusionize.v1.ControlPlaneService.GetSetup:output_type -> fusionize.v1.GetSetupResponse
-	10, // 30: fusionize.v1.ControlPlaneService.ApplySetup:output_type -> fusionize.v1.ApplySetupResponse
-	12, // 31: fusionize.v1.ControlPlaneService.WatchSetup:output_type -> fusionize.v1.WatchSetupResponse
-	14, // 32: fusionize.v1.ControlPlaneService.ReportSpans:output_type -> fusionize.v1.ReportSpansResponse
-	16, // 33: fusionize.v1.ControlPlaneService.QuerySpans:output_type -> fusionize.v1.QuerySpansResponse
-	18, // 34: fusionize.v1.ControlPlaneService.RegisterHost:output_type -> fusionize.v1.RegisterHostResponse
-	20, // 35: fusionize.v1.ControlPlaneService.ListHosts:output_type -> fusionize.v1.ListHostsResponse
-	22, // 36: fusionize.v1.ControlPlaneService.ListGroups:output_type -> fusionize.v1.ListGroupsResponse
-	24, // 37: fusionize.v1.ControlPlaneService.Status:output_type -> fusionize.v1.StatusResponse
-	26, // 38: fusionize.v1.ControlPlaneService.ListIterations:output_type -> fusionize.v1.ListIterationsResponse
-	26, // [26:39] is the sub-list for method output_type
-	13, // [13:26] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	29, // 1: fusionize.v1.UploadModuleResponse.module:type_name -> fusionize.v1.ModuleInfo
+	29, // 2: fusionize.v1.ListModulesResponse.modules:type_name -> fusionize.v1.ModuleInfo
+	29, // 3: fusionize.v1.GetModuleResponse.info:type_name -> fusionize.v1.ModuleInfo
+	30, // 4: fusionize.v1.GetSetupResponse.setup:type_name -> fusionize.v1.Setup
+	30, // 5: fusionize.v1.ApplySetupRequest.setup:type_name -> fusionize.v1.Setup
+	30, // 6: fusionize.v1.WatchSetupResponse.setup:type_name -> fusionize.v1.Setup
+	31, // 7: fusionize.v1.ReportSpansRequest.spans:type_name -> fusionize.v1.Span
+	31, // 8: fusionize.v1.QuerySpansResponse.spans:type_name -> fusionize.v1.Span
+	32, // 9: fusionize.v1.RegisterHostRequest.host:type_name -> fusionize.v1.HostInfo
+	32, // 10: fusionize.v1.ListHostsResponse.hosts:type_name -> fusionize.v1.HostInfo
+	33, // 11: fusionize.v1.ListGroupsResponse.groups:type_name -> fusionize.v1.Group
+	34, // 12: fusionize.v1.ListIterationsResponse.iterations:type_name -> fusionize.v1.Iteration
+	34, // 13: fusionize.v1.RecordIterationRequest.iteration:type_name -> fusionize.v1.Iteration
+	0,  // 14: fusionize.v1.ControlPlaneService.UploadModule:input_type -> fusionize.v1.UploadModuleRequest
+	3,  // 15: fusionize.v1.ControlPlaneService.ListModules:input_type -> fusionize.v1.ListModulesRequest
+	5,  // 16: fusionize.v1.ControlPlaneService.GetModule:input_type -> fusionize.v1.GetModuleRequest
+	7,  // 17: fusionize.v1.ControlPlaneService.GetSetup:input_type -> fusionize.v1.GetSetupRequest
+	9,  // 18: fusionize.v1.ControlPlaneService.ApplySetup:input_type -> fusionize.v1.ApplySetupRequest
+	11, // 19: fusionize.v1.ControlPlaneService.WatchSetup:input_type -> fusionize.v1.WatchSetupRequest
+	13, // 20: fusionize.v1.ControlPlaneService.ReportSpans:input_type -> fusionize.v1.ReportSpansRequest
+	15, // 21: fusionize.v1.ControlPlaneService.QuerySpans:input_type -> fusionize.v1.QuerySpansRequest
+	17, // 22: fusionize.v1.ControlPlaneService.RegisterHost:input_type -> fusionize.v1.RegisterHostRequest
+	19, // 23: fusionize.v1.ControlPlaneService.ListHosts:input_type -> fusionize.v1.ListHostsRequest
+	21, // 24: fusionize.v1.ControlPlaneService.ListGroups:input_type -> fusionize.v1.ListGroupsRequest
+	23, // 25: fusionize.v1.ControlPlaneService.Status:input_type -> fusionize.v1.StatusRequest
+	25, // 26: fusionize.v1.ControlPlaneService.ListIterations:input_type -> fusionize.v1.ListIterationsRequest
+	27, // 27: fusionize.v1.ControlPlaneService.RecordIteration:input_type -> fusionize.v1.RecordIterationRequest
+	2,  // 28: fusionize.v1.ControlPlaneService.UploadModule:output_type -> fusionize.v1.UploadModuleResponse
+	4,  // 29: fusionize.v1.ControlPlaneService.ListModules:output_type -> fusionize.v1.ListModulesResponse
+	6,  // 30: fusionize.v1.ControlPlaneService.GetModule:output_type -> fusionize.v1.GetModuleResponse
+	8,  // 31: fusionize.v1.ControlPlaneService.GetSetup:output_type -> fusionize.v1.GetSetupResponse
+	10, // 32: fusionize.v1.ControlPlaneService.ApplySetup:output_type -> fusionize.v1.ApplySetupResponse
+	12, // 33: fusionize.v1.ControlPlaneService.WatchSetup:output_type -> fusionize.v1.WatchSetupResponse
+	14, // 34: fusionize.v1.ControlPlaneService.ReportSpans:output_type -> fusionize.v1.ReportSpansResponse
+	16, // 35: fusionize.v1.ControlPlaneService.QuerySpans:output_type -> fusionize.v1.QuerySpansResponse
+	18, // 36: fusionize.v1.ControlPlaneService.RegisterHost:output_type -> fusionize.v1.RegisterHostResponse
+	20, // 37: fusionize.v1.ControlPlaneService.ListHosts:output_type -> fusionize.v1.ListHostsResponse
+	22, // 38: fusionize.v1.ControlPlaneService.ListGroups:output_type -> fusionize.v1.ListGroupsResponse
+	24, // 39: fusionize.v1.ControlPlaneService.Status:output_type -> fusionize.v1.StatusResponse
+	26, // 40: fusionize.v1.ControlPlaneService.ListIterations:output_type -> fusionize.v1.ListIterationsResponse
+	28, // 41: fusionize.v1.ControlPlaneService.RecordIteration:output_type -> fusionize.v1.RecordIterationResponse
+	28, // [28:42] is the sub-list for method output_type
+	14, // [14:28] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_fusionize_v1_controlplane_proto_init() }
@@ -1571,7 +1663,7 @@ func file_fusionize_v1_controlplane_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fusionize_v1_controlplane_proto_rawDesc), len(file_fusionize_v1_controlplane_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,19 +19,20 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ControlPlaneService_UploadModule_FullMethodName   = "/fusionize.v1.ControlPlaneService/UploadModule"
-	ControlPlaneService_ListModules_FullMethodName    = "/fusionize.v1.ControlPlaneService/ListModules"
-	ControlPlaneService_GetModule_FullMethodName      = "/fusionize.v1.ControlPlaneService/GetModule"
-	ControlPlaneService_GetSetup_FullMethodName       = "/fusionize.v1.ControlPlaneService/GetSetup"
-	ControlPlaneService_ApplySetup_FullMethodName     = "/fusionize.v1.ControlPlaneService/ApplySetup"
-	ControlPlaneService_WatchSetup_FullMethodName     = "/fusionize.v1.ControlPlaneService/WatchSetup"
-	ControlPlaneService_ReportSpans_FullMethodName    = "/fusionize.v1.ControlPlaneService/ReportSpans"
-	ControlPlaneService_QuerySpans_FullMethodName     = "/fusionize.v1.ControlPlaneService/QuerySpans"
-	ControlPlaneService_RegisterHost_FullMethodName   = "/fusionize.v1.ControlPlaneService/RegisterHost"
-	ControlPlaneService_ListHosts_FullMethodName      = "/fusionize.v1.ControlPlaneService/ListHosts"
-	ControlPlaneService_ListGroups_FullMethodName     = "/fusionize.v1.ControlPlaneService/ListGroups"
-	ControlPlaneService_Status_FullMethodName         = "/fusionize.v1.ControlPlaneService/Status"
-	ControlPlaneService_ListIterations_FullMethodName = "/fusionize.v1.ControlPlaneService/ListIterations"
+	ControlPlaneService_UploadModule_FullMethodName    = "/fusionize.v1.ControlPlaneService/UploadModule"
+	ControlPlaneService_ListModules_FullMethodName     = "/fusionize.v1.ControlPlaneService/ListModules"
+	ControlPlaneService_GetModule_FullMethodName       = "/fusionize.v1.ControlPlaneService/GetModule"
+	ControlPlaneService_GetSetup_FullMethodName        = "/fusionize.v1.ControlPlaneService/GetSetup"
+	ControlPlaneService_ApplySetup_FullMethodName      = "/fusionize.v1.ControlPlaneService/ApplySetup"
+	ControlPlaneService_WatchSetup_FullMethodName      = "/fusionize.v1.ControlPlaneService/WatchSetup"
+	ControlPlaneService_ReportSpans_FullMethodName     = "/fusionize.v1.ControlPlaneService/ReportSpans"
+	ControlPlaneService_QuerySpans_FullMethodName      = "/fusionize.v1.ControlPlaneService/QuerySpans"
+	ControlPlaneService_RegisterHost_FullMethodName    = "/fusionize.v1.ControlPlaneService/RegisterHost"
+	ControlPlaneService_ListHosts_FullMethodName       = "/fusionize.v1.ControlPlaneService/ListHosts"
+	ControlPlaneService_ListGroups_FullMethodName      = "/fusionize.v1.ControlPlaneService/ListGroups"
+	ControlPlaneService_Status_FullMethodName          = "/fusionize.v1.ControlPlaneService/Status"
+	ControlPlaneService_ListIterations_FullMethodName  = "/fusionize.v1.ControlPlaneService/ListIterations"
+	ControlPlaneService_RecordIteration_FullMethodName = "/fusionize.v1.ControlPlaneService/RecordIteration"
 )
 
 // ControlPlaneServiceClient is the client API for ControlPlaneService service.
@@ -70,6 +71,8 @@ type ControlPlaneServiceClient interface {
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
 	// ListIterations returns the optimizer's history, oldest first.
 	ListIterations(ctx context.Context, in *ListIterationsRequest, opts ...grpc.CallOption) (*ListIterationsResponse, error)
+	// RecordIteration appends one step to the optimizer's history.
+	RecordIteration(ctx context.Context, in *RecordIterationRequest, opts ...grpc.CallOption) (*RecordIterationResponse, error)
 }
 
 type controlPlaneServiceClient struct {
@@ -231,6 +234,16 @@ func (c *controlPlaneServiceClient) ListIterations(ctx context.Context, in *List
 	return out, nil
 }
 
+func (c *controlPlaneServiceClient) RecordIteration(ctx context.Context, in *RecordIterationRequest, opts ...grpc.CallOption) (*RecordIterationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordIterationResponse)
+	err := c.cc.Invoke(ctx, ControlPlaneService_RecordIteration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlPlaneServiceServer is the server API for ControlPlaneService service.
 // All implementations must embed UnimplementedControlPlaneServiceServer
 // for forward compatibility.
@@ -267,6 +280,8 @@ type ControlPlaneServiceServer interface {
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
 	// ListIterations returns the optimizer's history, oldest first.
 	ListIterations(context.Context, *ListIterationsRequest) (*ListIterationsResponse, error)
+	// RecordIteration appends one step to the optimizer's history.
+	RecordIteration(context.Context, *RecordIterationRequest) (*RecordIterationResponse, error)
 	mustEmbedUnimplementedControlPlaneServiceServer()
 }
 
@@ -315,6 +330,9 @@ func (UnimplementedControlPlaneServiceServer) Status(context.Context, *StatusReq
 }
 func (UnimplementedControlPlaneServiceServer) ListIterations(context.Context, *ListIterationsRequest) (*ListIterationsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListIterations not implemented")
+}
+func (UnimplementedControlPlaneServiceServer) RecordIteration(context.Context, *RecordIterationRequest) (*RecordIterationResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RecordIteration not implemented")
 }
 func (UnimplementedControlPlaneServiceServer) mustEmbedUnimplementedControlPlaneServiceServer() {}
 func (UnimplementedControlPlaneServiceServer) testEmbeddedByValue()                             {}
@@ -546,6 +564,24 @@ func _ControlPlaneService_ListIterations_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlPlaneService_RecordIteration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordIterationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServiceServer).RecordIteration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlPlaneService_RecordIteration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServiceServer).RecordIteration(ctx, req.(*RecordIterationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControlPlaneService_ServiceDesc is the grpc.ServiceDesc for ControlPlaneService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -592,6 +628,10 @@ var ControlPlaneService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListIterations",
 			Handler:    _ControlPlaneService_ListIterations_Handler,
+		},
+		{
+			MethodName: "RecordIteration",
+			Handler:    _ControlPlaneService_RecordIteration_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
