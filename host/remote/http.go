@@ -28,24 +28,40 @@ type HTTPOptions struct {
 //	GET  /healthz           200 while serving, 503 when draining or stopped
 //	GET  /metrics           Prometheus metrics of the server's registry
 //
-// The gateway calls the gRPC endpoint grpcAddr (this server's listener);
-// its connection lives until ctx ends. HTTP headers named Fusionize-*
-// (Fusionize-Trace-Id, …) are passed on as the matching gRPC metadata.
+// The gateway calls the gRPC endpoint grpcAddr (this server's listener), so
+// REST requests pass the same gRPC server options and interceptors as gRPC
+// ones; its connection lives until ctx ends. With an empty grpcAddr the
+// gateway calls the Server in process instead, without the loopback hop
+// (see BENCHMARKS.remote.md) but also without the *grpc.Server's options.
+// HTTP headers named Fusionize-* (Fusionize-Trace-Id, …) are passed on as
+// the matching gRPC metadata, and Grpc-Timeout sets the call's deadline.
+// Request bodies are limited to twice the server's message size limit
+// (the input travels in base64).
 func (s *Server) HTTPHandler(ctx context.Context, grpcAddr string, opts HTTPOptions) (http.Handler, error) {
 	gw := runtime.NewServeMux(runtime.WithIncomingHeaderMatcher(headerMatcher))
-	dial := opts.DialOptions
-	if dial == nil {
-		limit := s.opts.MaxPayload + s.opts.Overhead
-		dial = []grpc.DialOption{
-			grpc.WithTransportCredentials(clientCreds(nil, false)),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(limit), grpc.MaxCallSendMsgSize(limit)),
+	limit := s.opts.MaxPayload + s.opts.Overhead
+	if grpcAddr == "" {
+		if err := fusionizev1.RegisterHostServiceHandlerServer(ctx, gw, s); err != nil {
+			return nil, err
+		}
+	} else {
+		dial := opts.DialOptions
+		if dial == nil {
+			dial = []grpc.DialOption{
+				grpc.WithTransportCredentials(clientCreds(nil, false)),
+				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(limit), grpc.MaxCallSendMsgSize(limit)),
+			}
+		}
+		if err := fusionizev1.RegisterHostServiceHandlerFromEndpoint(ctx, gw, grpcAddr, dial); err != nil {
+			return nil, err
 		}
 	}
-	if err := fusionizev1.RegisterHostServiceHandlerFromEndpoint(ctx, gw, grpcAddr, dial); err != nil {
-		return nil, err
-	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", gw)
+	maxBody := 2 * int64(limit)
+	mux.Handle("/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		gw.ServeHTTP(w, r)
+	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !s.Serving() {

@@ -159,7 +159,8 @@ func BenchmarkInvokeThroughput(b *testing.B) {
 }
 
 // BenchmarkGatewayOverhead compares the same invoke (echo, 64 bytes) through
-// the REST gateway with plain gRPC, one call at a time.
+// the REST gateway (calling the gRPC listener, or the Server in process)
+// with plain gRPC, one call at a time.
 func BenchmarkGatewayOverhead(b *testing.B) {
 	h := newHost(b, host.Config{Name: "host-b"}, map[string]string{"echo": wat("echo")})
 	s, addr := serve(b, h, remote.ServerOptions{})
@@ -170,6 +171,11 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 		b.Fatal(err)
 	}
 	base, httpClient := serveHTTP(b, handler)
+	local, err := s.HTTPHandler(ctx, "", remote.HTTPOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	localBase, _ := serveHTTP(b, local)
 	in := bytes.Repeat([]byte("g"), 64)
 	body := fmt.Sprintf(`{"input":%q}`, base64.StdEncoding.EncodeToString(in))
 
@@ -181,21 +187,24 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 			b.Fatal(resp, err)
 		}
 	}
-	viaREST := func() {
-		resp, err := httpClient.Post(base+"/v1/invoke/echo", "application/json", strings.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		out, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !bytes.Contains(out, []byte(`"output"`)) {
-			b.Fatalf("%d %s", resp.StatusCode, out)
+	post := func(base string) func() {
+		return func() {
+			resp, err := httpClient.Post(base+"/v1/invoke/echo", "application/json", strings.NewReader(body))
+			if err != nil {
+				b.Fatal(err)
+			}
+			out, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !bytes.Contains(out, []byte(`"output"`)) {
+				b.Fatalf("%d %s", resp.StatusCode, out)
+			}
 		}
 	}
+	viaREST, viaLocalREST := post(base), post(localBase)
 	for _, bc := range []struct {
 		name string
 		f    func()
-	}{{"grpc", viaGRPC}, {"rest", viaREST}} {
+	}{{"grpc", viaGRPC}, {"rest", viaREST}, {"rest-inprocess", viaLocalREST}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -205,5 +214,8 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 	}
 	b.Run("ratio", func(b *testing.B) {
 		interleave(b, 1, 20, "grpc", viaGRPC, "rest", viaREST)
+	})
+	b.Run("ratio-inprocess", func(b *testing.B) {
+		interleave(b, 1, 20, "grpc", viaGRPC, "rest", viaLocalREST)
 	})
 }

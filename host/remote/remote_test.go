@@ -3,11 +3,18 @@ package remote_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"strings"
@@ -433,11 +440,19 @@ func TestHealth(t *testing.T) {
 }
 
 func TestREST(t *testing.T) {
+	t.Run("through gRPC", func(t *testing.T) { testREST(t, false) })
+	t.Run("in process", func(t *testing.T) { testREST(t, true) })
+}
+
+func testREST(t *testing.T, inProcess bool) {
 	rec := span.NewBuffer(10)
 	h := newHost(t, host.Config{Name: "host-b", Group: "b", Recorder: rec}, map[string]string{"echo": wat("echo"), "trap": wat("trap")})
-	s, addr := serve(t, h, remote.ServerOptions{})
+	s, addr := serve(t, h, remote.ServerOptions{MaxPayload: 1 << 10, Overhead: 1 << 10})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	if inProcess {
+		addr = ""
+	}
 	handler, err := s.HTTPHandler(ctx, addr, remote.HTTPOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -483,6 +498,16 @@ func TestREST(t *testing.T) {
 		if resp.StatusCode != want || !strings.Contains(string(b), fmt.Sprintf("task \\\"%s\\\"", task)) {
 			t.Errorf("%s: %d %s", task, resp.StatusCode, b)
 		}
+	}
+
+	// A body over twice the message limit is refused before it is read.
+	resp, err = client.Post(base+"/v1/invoke/echo", "application/json", strings.NewReader(`{"input":"`+strings.Repeat("A", 8<<10)+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 4 {
+		t.Errorf("oversized body: %d", resp.StatusCode)
 	}
 
 	if code, b := get("/v1/health"); code != http.StatusOK || !strings.Contains(b, `"SERVING_STATUS_SERVING"`) || !strings.Contains(b, `"host-b"`) {
@@ -558,4 +583,104 @@ func TestTransportClose(t *testing.T) {
 	}
 	_, err := p.tr.Invoke(context.Background(), "b", host.Call{Task: "echo"})
 	checkErr(t, err, host.CodeUnavailable, "transport closed")
+}
+
+// recordingServer records what one Invoke received.
+type recordingServer struct {
+	fusionizev1.UnimplementedHostServiceServer
+	mu       sync.Mutex
+	req      *fusionizev1.InvokeRequest
+	md       metadata.MD
+	deadline time.Duration // remaining at arrival; 0 without one
+}
+
+func (s *recordingServer) Invoke(ctx context.Context, req *fusionizev1.InvokeRequest) (*fusionizev1.InvokeResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.req = req
+	s.md, _ = metadata.FromIncomingContext(ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		s.deadline = time.Until(dl)
+	}
+	return &fusionizev1.InvokeResponse{Output: []byte("ok")}, nil
+}
+
+func TestTransportSendsDeadlineTraceAndDepth(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &recordingServer{}
+	gs := grpc.NewServer()
+	fusionizev1.RegisterHostServiceServer(gs, rs)
+	go func() { _ = gs.Serve(lis) }()
+	t.Cleanup(gs.Stop)
+	tr := newTransport(t, remote.Options{Resolver: remote.Addrs{"b": lis.Addr().String()}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c := host.Call{Task: "echo", Input: []byte("in"), Caller: "caller", TraceID: "trace-1", ParentID: 99, Depth: 3}
+	if out, err := tr.Invoke(ctx, "b", c); err != nil || string(out) != "ok" {
+		t.Fatalf("%q %v", out, err)
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.deadline <= time.Second || rs.deadline > 2*time.Second {
+		t.Errorf("remaining deadline at the server: %v, want (1s, 2s]", rs.deadline)
+	}
+	for k, want := range map[string]string{remote.MDTraceID: "trace-1", remote.MDParentSpan: "99", remote.MDCaller: "caller", remote.MDDepth: "3"} {
+		if got := rs.md.Get(k); len(got) != 1 || got[0] != want {
+			t.Errorf("metadata %s = %q, want %q", k, got, want)
+		}
+	}
+	r := rs.req
+	if r.GetTask() != "echo" || string(r.GetInput()) != "in" || r.GetCaller() != "caller" || r.GetTraceId() != "trace-1" ||
+		r.GetParentSpanId() != 99 || r.GetDepth() != 3 || r.GetAsync() {
+		t.Errorf("request %v", r)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	serverTLS, clientTLS := selfSigned(t)
+	h := newHost(t, host.Config{Name: "host-b"}, map[string]string{"echo": wat("echo")})
+	_, addr := serve(t, h, remote.ServerOptions{TLS: serverTLS})
+	tr := newTransport(t, remote.Options{Resolver: remote.Addrs{"b": addr}, TLS: clientTLS})
+	if out, err := tr.Invoke(context.Background(), "b", host.Call{Task: "echo", Input: []byte("sealed")}); err != nil || string(out) != "sealed" {
+		t.Fatalf("%q %v", out, err)
+	}
+	// A plaintext transport cannot talk to it, and fails as unavailable.
+	plain := newTransport(t, remote.Options{Resolver: remote.Addrs{"b": addr}})
+	_, err := plain.Invoke(context.Background(), "b", host.Call{Task: "echo"})
+	checkErr(t, err, host.CodeUnavailable, addr)
+}
+
+// selfSigned returns TLS configs of a server with a fresh certificate for
+// 127.0.0.1 and of a client that trusts it.
+func selfSigned(t *testing.T) (server, client *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "host-b"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS13}
+	client = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}
+	return server, client
 }
