@@ -1,0 +1,106 @@
+package loop
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fusionize/fusionize/fuser/controlplane"
+	"github.com/fusionize/fusionize/fuser/invoke"
+	"github.com/fusionize/fusionize/fuser/store"
+	"github.com/fusionize/fusionize/host/setup"
+	"github.com/fusionize/fusionize/host/span"
+)
+
+// ClientEnv is the Env of a running control plane: it applies setups and
+// records iterations over the control-plane API and drives requests at the
+// active setup's hosts.
+type ClientEnv struct {
+	CP      *controlplane.Client
+	Invoker *invoke.Invoker
+	Task    string // the entry task
+	Input   []byte // the request body
+	// Concurrency is the number of requests in flight; default 8.
+	Concurrency int
+	// Wait blocks until version v serves or failed to deploy. Default: poll
+	// the control plane's active version for up to 3 minutes.
+	Wait func(ctx context.Context, v int64) error
+	// Timeout bounds one request; default 30 s.
+	Timeout time.Duration
+}
+
+var _ Env = (*ClientEnv)(nil)
+
+// Apply implements Env.
+func (e *ClientEnv) Apply(ctx context.Context, s *setup.Setup) (int64, error) {
+	v, err := e.CP.ApplySetup(ctx, s)
+	if err != nil {
+		return 0, err
+	}
+	if e.Wait != nil {
+		return v, e.Wait(ctx, v)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	for {
+		st, err := e.CP.Status(wctx)
+		if err == nil && st.ActiveVersion >= v {
+			return v, nil
+		}
+		select {
+		case <-wctx.Done():
+			return v, fmt.Errorf("setup version %d did not become active: %w", v, wctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Drive implements Env.
+func (e *ClientEnv) Drive(ctx context.Context, n int, progress func(done, failed int)) (int, error) {
+	conc := e.Concurrency
+	if conc <= 0 {
+		conc = 8
+	}
+	timeout := e.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	var next, done, failed atomic.Int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range min(conc, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				if ctx.Err() != nil {
+					return
+				}
+				rctx, cancel := context.WithTimeout(ctx, timeout)
+				_, err := e.Invoker.Invoke(rctx, e.Task, e.Input)
+				cancel()
+				if err != nil {
+					failed.Add(1)
+				}
+				d := done.Add(1)
+				mu.Lock()
+				progress(int(d), int(failed.Load()))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return int(failed.Load()), ctx.Err()
+}
+
+// Spans implements Env.
+func (e *ClientEnv) Spans(ctx context.Context, v int64) ([]span.Span, error) {
+	return e.CP.Spans(ctx, v, controlplane.MaxSpanLimit)
+}
+
+// Record implements Env.
+func (e *ClientEnv) Record(ctx context.Context, it store.Iteration) error {
+	return e.CP.RecordIteration(ctx, it)
+}

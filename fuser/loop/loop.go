@@ -1,0 +1,334 @@
+// Package loop is the fuser's feedback loop: observe a window of requests on
+// the deployed setup, let a strategy propose the next setup, deploy it with a
+// live switch, observe again, and keep a setup only when it is better by a
+// statistical test on the samples (Mann-Whitney U on per-request latency and
+// per-request cost), rolling back when it is worse. Every iteration is
+// recorded.
+//
+//	res, err := loop.Run(ctx, env, initial, loop.Options{App: app, Strategy: optimize.NewModel(cfg)})
+//	for _, it := range res.Iterations { fmt.Println(it.Index, it.Decision, it.P50Ms) }
+package loop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/fusionize/fusionize/fuser/analytics"
+	"github.com/fusionize/fusionize/fuser/cost"
+	"github.com/fusionize/fusionize/fuser/optimize"
+	"github.com/fusionize/fusionize/fuser/store"
+	"github.com/fusionize/fusionize/host/manifest"
+	"github.com/fusionize/fusionize/host/setup"
+	"github.com/fusionize/fusionize/host/span"
+)
+
+// Env is where the loop deploys and measures.
+type Env interface {
+	// Apply deploys s and returns its version once it serves. On error the
+	// previous setup keeps serving.
+	Apply(ctx context.Context, s *setup.Setup) (int64, error)
+	// Drive sends n requests to the entry task of the active setup and
+	// reports progress; it returns how many failed.
+	Drive(ctx context.Context, n int, progress func(done, failed int)) (failed int, err error)
+	// Spans returns the spans recorded for setup version v.
+	Spans(ctx context.Context, v int64) ([]span.Span, error)
+	// Record persists one iteration of the history.
+	Record(ctx context.Context, it store.Iteration) error
+}
+
+// Options configure Run.
+type Options struct {
+	App      *manifest.App
+	Strategy optimize.Strategy
+	Prices   *cost.Prices // default cost.Default()
+
+	Requests      int           // requests per observation window; default 120
+	Warmup        int           // requests before the window (cold starts); default 10
+	MaxIterations int           // deployments after the initial one; default 15
+	Alpha         float64       // significance level of the tests; default 0.05
+	Settle        time.Duration // wait for the last spans to arrive; default 1.5 s
+
+	// InitialVersion, if set, is the version of initial, already serving.
+	InitialVersion int64
+	// Progress receives events for a user interface.
+	Progress func(Event)
+}
+
+// EventKind says what the loop is doing.
+type EventKind int
+
+// Kinds of Event.
+const (
+	EventDeploying EventKind = iota // Setup is being deployed
+	EventDriving                    // Done of Total requests sent
+	EventObserved                   // Iteration was measured and decided
+	EventConverged                  // the strategy has nothing left to change
+)
+
+// Event reports the loop's progress.
+type Event struct {
+	Kind        EventKind
+	Setup       *setup.Setup
+	Done, Total int
+	Failed      int
+	Iteration   *store.Iteration
+	Note        string
+}
+
+// Result is the outcome of Run.
+type Result struct {
+	Iterations  []store.Iteration
+	Best        *setup.Setup // the setup serving at the end
+	Deployments int
+	Converged   bool
+}
+
+// observation is one measured window.
+type observation struct {
+	setup    *setup.Setup
+	report   *analytics.Report
+	latency  []float64 // ms per request
+	costs    []float64 // $ per request
+	p50, p95 time.Duration
+	perM     float64
+	score    float64
+	failed   int
+}
+
+func (o *Options) defaults() {
+	if o.Prices == nil {
+		p := cost.Default()
+		o.Prices = &p
+	}
+	if o.Requests <= 0 {
+		o.Requests = 120
+	}
+	if o.Warmup < 0 {
+		o.Warmup = 0
+	} else if o.Warmup == 0 {
+		o.Warmup = 10
+	}
+	if o.MaxIterations <= 0 {
+		o.MaxIterations = 15
+	}
+	if o.Alpha <= 0 {
+		o.Alpha = 0.05
+	}
+	if o.Settle <= 0 {
+		o.Settle = 1500 * time.Millisecond
+	}
+	if o.Progress == nil {
+		o.Progress = func(Event) {}
+	}
+}
+
+// Run runs the loop from initial until the strategy converges or
+// MaxIterations deployments were made.
+func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Result, error) {
+	opts.defaults()
+	if opts.App == nil || opts.Strategy == nil {
+		return Result{}, errors.New("loop: Options.App and Options.Strategy are required")
+	}
+	app := optimize.AppOf(opts.App)
+	var res Result
+	cur := initial.Clone()
+	if opts.InitialVersion > 0 {
+		cur.Version = opts.InitialVersion
+	} else {
+		opts.Progress(Event{Kind: EventDeploying, Setup: cur})
+		v, err := env.Apply(ctx, cur)
+		if err != nil {
+			return res, fmt.Errorf("loop: deploy the initial setup: %w", err)
+		}
+		cur.Version = v
+		res.Deployments++
+	}
+	in := optimize.Input{App: app}
+	tried := map[string]bool{optimize.Key(cur): true}
+	var best *observation
+	note := "initial setup"
+	for {
+		obs, err := observe(ctx, env, cur, opts)
+		if err != nil {
+			return res, err
+		}
+		decision := "baseline"
+		rollback := false
+		if best != nil {
+			decision, rollback = decide(obs, best, opts.Alpha)
+		}
+		if best == nil || decision == "kept" || (decision == "kept (no significant difference)" && obs.score <= best.score) {
+			best = obs
+		}
+		it := store.Iteration{
+			Index: len(res.Iterations), Setup: cur.Clone(),
+			P50Ms: ms(obs.p50), P95Ms: ms(obs.p95), CostPerMillionUSD: obs.perM,
+			Decision: decision, Note: note, DeployedAt: time.Now(),
+		}
+		if obs.failed > 0 {
+			it.Note += fmt.Sprintf("; %d of %d requests failed", obs.failed, opts.Requests)
+		}
+		if err := record(ctx, env, &res, it, opts); err != nil {
+			return res, err
+		}
+		in.History = append(in.History, optimize.Iteration{Setup: cur, P50: obs.p50, P95: obs.p95, CostPerMillion: obs.perM, Decision: decision, Report: obs.report})
+		in.Current, in.Report = cur, obs.report
+		if rollback {
+			back := best.setup.Clone()
+			opts.Progress(Event{Kind: EventDeploying, Setup: back, Note: "rollback"})
+			v, err := env.Apply(ctx, back)
+			if err != nil {
+				return res, fmt.Errorf("loop: roll back to setup version %d: %w", best.setup.Version, err)
+			}
+			res.Deployments++
+			back.Version = v
+			cur = back
+			best.setup = back
+			in.Current, in.Report = back, best.report
+			in.History = append(in.History, optimize.Iteration{Setup: back, P50: best.p50, P95: best.p95, CostPerMillion: best.perM, Decision: "restored", Report: best.report})
+		}
+
+		// Propose, skipping setups already tried or failed.
+		var next *setup.Setup
+		for {
+			if res.Deployments > opts.MaxIterations {
+				res.Best = best.setup
+				return res, nil
+			}
+			n, why, err := opts.Strategy.Propose(ctx, in)
+			if err != nil {
+				return res, fmt.Errorf("loop: %s: %w", opts.Strategy.Name(), err)
+			}
+			if why.Converged || tried[optimize.Key(n)] {
+				res.Converged, res.Best = true, best.setup
+				opts.Progress(Event{Kind: EventConverged, Setup: best.setup, Note: why.Change})
+				return res, nil
+			}
+			tried[optimize.Key(n)] = true
+			opts.Progress(Event{Kind: EventDeploying, Setup: n, Note: why.Change})
+			v, err := env.Apply(ctx, n)
+			res.Deployments++
+			if err != nil {
+				// The previous setup keeps serving; say so and ask again.
+				failed := store.Iteration{Index: len(res.Iterations), Setup: n.Clone(), Decision: "failed",
+					Note: fmt.Sprintf("%s; deploy failed, setup version %d kept serving: %v", why.Change, cur.Version, err), DeployedAt: time.Now()}
+				if rerr := record(ctx, env, &res, failed, opts); rerr != nil {
+					return res, rerr
+				}
+				in.History = append(in.History, optimize.Iteration{Setup: n, Decision: "failed"})
+				continue
+			}
+			n.Version = v
+			next = n
+			note = why.Change
+			break
+		}
+		cur = next
+	}
+}
+
+func record(ctx context.Context, env Env, res *Result, it store.Iteration, opts Options) error {
+	if err := env.Record(ctx, it); err != nil {
+		return fmt.Errorf("loop: record iteration %d: %w", it.Index, err)
+	}
+	res.Iterations = append(res.Iterations, it)
+	opts.Progress(Event{Kind: EventObserved, Setup: it.Setup, Iteration: &res.Iterations[len(res.Iterations)-1]})
+	return nil
+}
+
+// decide compares a new observation with the best so far.
+func decide(obs, best *observation, alpha float64) (decision string, rollback bool) {
+	pLat, lessLat := MannWhitney(obs.latency, best.latency)
+	pCost, lessCost := MannWhitney(obs.costs, best.costs)
+	latBetter, latWorse := pLat < alpha && lessLat > 0.5, pLat < alpha && lessLat < 0.5
+	costBetter, costWorse := pCost < alpha && lessCost > 0.5, pCost < alpha && lessCost < 0.5
+	switch {
+	case obs.failed > best.failed:
+		return "rolled-back", true
+	case obs.score < best.score && (latBetter || costBetter):
+		return "kept", false
+	case obs.score > best.score && (latWorse || costWorse):
+		return "rolled-back", true
+	default:
+		return "kept (no significant difference)", false
+	}
+}
+
+// observe drives a window of requests on s and measures it.
+func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*observation, error) {
+	if opts.Warmup > 0 {
+		if _, err := env.Drive(ctx, opts.Warmup, func(int, int) {}); err != nil {
+			return nil, err
+		}
+	}
+	start := time.Now()
+	total := opts.Requests
+	failed, err := env.Drive(ctx, total, func(done, failed int) {
+		opts.Progress(Event{Kind: EventDriving, Setup: s, Done: done, Total: total, Failed: failed})
+	})
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-time.After(opts.Settle):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	all, err := env.Spans(ctx, s.Version)
+	if err != nil {
+		return nil, err
+	}
+	// The window: requests whose entry span started after the warmup.
+	inWindow := map[string]bool{}
+	for _, sp := range all {
+		if sp.Caller == "" && !sp.Start.Before(start) {
+			inWindow[sp.TraceID] = true
+		}
+	}
+	spans := slices.DeleteFunc(all, func(sp span.Span) bool { return !inWindow[sp.TraceID] })
+	app := optimize.AppOf(opts.App)
+	rep := analytics.Analyze(spans, analytics.Options{Tasks: app.Tasks, Setups: []*setup.Setup{s}})
+	places := cost.PlacesOf(s)
+	sum, err := opts.Prices.Summarize(spans, places)
+	if err != nil {
+		return nil, err
+	}
+	obs := &observation{setup: s, report: rep, perM: sum.PerMillion, failed: failed}
+	byTrace := map[string][]span.Span{}
+	for _, sp := range spans {
+		byTrace[sp.TraceID] = append(byTrace[sp.TraceID], sp)
+		if sp.Caller == "" {
+			obs.latency = append(obs.latency, ms(sp.Duration))
+		}
+	}
+	for _, ss := range byTrace {
+		c, err := opts.Prices.Request(ss, places)
+		if err != nil {
+			return nil, err
+		}
+		obs.costs = append(obs.costs, c)
+	}
+	if len(obs.latency) == 0 {
+		return nil, fmt.Errorf("loop: no spans arrived for setup version %d", s.Version)
+	}
+	obs.p50, obs.p95 = percentile(obs.latency, 0.50), percentile(obs.latency, 0.95)
+	lat := obs.p50
+	if opts.App.Objective.Latency == "p95" {
+		lat = obs.p95
+	}
+	obs.score = optimize.Score(opts.App.Objective, lat, obs.perM)
+	return obs, nil
+}
+
+func percentile(ms []float64, q float64) time.Duration {
+	s := slices.Clone(ms)
+	sort.Float64s(s)
+	i := int(q * float64(len(s)-1))
+	return time.Duration(s[i] * float64(time.Millisecond))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
