@@ -1,0 +1,410 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fusionize/fusionize/adapters/local"
+	"github.com/fusionize/fusionize/fuser/controlplane"
+	"github.com/fusionize/fusionize/fuser/deploy"
+	"github.com/fusionize/fusionize/fuser/invoke"
+	"github.com/fusionize/fusionize/fuser/loop"
+	"github.com/fusionize/fusionize/fuser/optimize"
+	"github.com/fusionize/fusionize/fuser/report"
+	"github.com/fusionize/fusionize/fuser/store"
+	"github.com/fusionize/fusionize/guest-sdk/build"
+	"github.com/fusionize/fusionize/host/manifest"
+	"github.com/fusionize/fusionize/host/setup"
+)
+
+func init() {
+	extraCommands = append(extraCommands, newDemoCmd, newOptimizeCmd, newHistoryCmd)
+}
+
+// loopFlags are shared by demo and optimize.
+type loopFlags struct {
+	strategy    string
+	requests    int
+	concurrency int
+	max         int
+}
+
+func (f *loopFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.strategy, "strategy", "model", "optimizer strategy: model (learned model and search) or paper (the published heuristic)")
+	cmd.Flags().IntVar(&f.requests, "requests", 120, "requests per observation window")
+	cmd.Flags().IntVar(&f.concurrency, "concurrency", 8, "requests in flight while observing")
+	cmd.Flags().IntVar(&f.max, "max-deployments", 15, "stop after this many deployments")
+}
+
+// demoPlaces are the emulated platforms the demo places groups on.
+var demoPlaces = []setup.Place{
+	{Provider: "aws", Region: "us-east-1"},
+	{Provider: "gcp", Region: "us-east4"},
+}
+
+func (f *loopFlags) newStrategy() (optimize.Strategy, error) {
+	switch f.strategy {
+	case "model":
+		return optimize.NewModel(optimize.ModelConfig{Places: demoPlaces, InitialMemoryMB: 128, Seed: 1}), nil
+	case "paper":
+		return optimize.NewPaper(), nil
+	}
+	return nil, fmt.Errorf("unknown strategy %q (want model or paper)", f.strategy)
+}
+
+func newDemoCmd() *cobra.Command {
+	var lf loopFlags
+	cmd := &cobra.Command{
+		Use:   "demo <app-dir>",
+		Short: "Watch the feedback loop optimize an app on emulated AWS and GCP, locally",
+		Long: `Builds the app, starts a control plane and local host processes that emulate
+AWS Lambda (us-east-1) and Google Cloud Run functions (us-east4) from the
+emulated profile (invoke overhead, cold starts, CPU share by memory, round
+trips between regions; all figures emulated), drives load, and runs the
+feedback loop until it converges: observe, propose, deploy with a live switch,
+observe again, keep or roll back by a statistical test. Prints the iteration
+table and writes an HTML report with charts and the final groups.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDemo(cmd, args[0], lf)
+		},
+	}
+	lf.register(cmd)
+	return cmd
+}
+
+func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
+	ctx := cmd.Context()
+	w := cmd.OutOrStdout()
+	start := time.Now()
+	app, err := manifest.Load(appDir)
+	if err != nil {
+		return err
+	}
+	strat, err := lf.newStrategy()
+	if err != nil {
+		return err
+	}
+	results, err := buildApp(cmd, app, build.Options{}, w)
+	if err != nil {
+		return err
+	}
+	data, err := filepath.Abs(filepath.Join(g.dataDir, "demo-"+app.Name))
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(data); err != nil {
+		return err
+	}
+	log := logger()
+	cp, err := controlplane.New(controlplane.Options{DataDir: data, App: app.Name, Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: log})
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	shared, err := filepath.Abs(g.dataDir)
+	if err != nil {
+		return err
+	}
+	ad := local.New(local.Options{Command: []string{exe, "host", "--data-dir", shared}, Dir: filepath.Join(data, "local"), Logger: log})
+	dep := deploy.New(cp.Store(), ad, deploy.Options{App: app.Name, ControlPlane: cp.Addr(), Token: cp.Token(), Profile: "default", Grace: 300 * time.Millisecond, Logger: log})
+	runCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = cp.Serve(runCtx) }()
+	go func() { defer wg.Done(); _ = dep.Run(runCtx) }()
+	defer func() {
+		cancel()
+		wg.Wait()
+		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
+		defer ccancel()
+		if err := ad.Close(cctx); err != nil {
+			fmt.Fprintln(stderr, "stopping hosts:", err)
+		}
+	}()
+	fmt.Fprintf(w, "control plane: grpc %s, REST http://%s (data %s)\n", cp.Addr(), cp.HTTPAddr(), data)
+	cli, err := controlplane.Dial(runCtx, cp.Addr(), cp.Token())
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	for _, r := range results {
+		if _, err := cli.UploadModuleFile(runCtx, r.Task, r.Module); err != nil {
+			return err
+		}
+	}
+	inv := invoke.New(cli)
+	defer inv.Close()
+	env := &loop.ClientEnv{CP: cli, Invoker: inv, Task: app.Entry, Input: []byte(app.Input), Concurrency: lf.concurrency, Wait: dep.Wait}
+	initial, _, err := strat.Propose(runCtx, optimize.Input{App: optimize.AppOf(app)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "optimizing %s with the %s strategy on emulated AWS us-east-1 and GCP us-east4 (objective: %s)\n\n",
+		app.Name, strat.Name(), objective(app.Objective))
+	res, err := loop.Run(runCtx, env, initial, loop.Options{
+		App: app, Strategy: strat, Requests: lf.requests, MaxIterations: lf.max, Progress: progressPrinter(w),
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	printIterations(w, res.Iterations)
+	verdict := "converged"
+	if !res.Converged {
+		verdict = "stopped at the deployment limit"
+	}
+	fmt.Fprintf(w, "\n%s after %d deployments in %s; final setup: %s\n", verdict, res.Deployments, time.Since(start).Round(time.Second), res.Best.Partition())
+	if first, last := firstMeasured(res.Iterations), bestMeasured(res.Iterations); first != nil && last != nil {
+		fmt.Fprintf(w, "median latency %.1f → %.1f ms (%+.1f%%), cost per million requests $%.2f → $%.2f (%+.1f%%)  [emulated platforms]\n",
+			first.P50Ms, last.P50Ms, pct(first.P50Ms, last.P50Ms), first.CostPerMillionUSD, last.CostPerMillionUSD, pct(first.CostPerMillionUSD, last.CostPerMillionUSD))
+	}
+	path := filepath.Join(data, "report.html")
+	if err := writeReport(runCtx, cli, path, app, strat.Name(), res); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "report: %s\n", path)
+	return nil
+}
+
+func objective(o manifest.Objective) string {
+	if o.LatencyBoundMs > 0 {
+		return fmt.Sprintf("least cost with %s latency ≤ %.0f ms", o.Latency, o.LatencyBoundMs)
+	}
+	return fmt.Sprintf("%.3g × %s latency (ms) + %.3g × cost ($/M requests)", o.LatencyWeight, o.Latency, o.CostWeight)
+}
+
+func pct(a, b float64) float64 {
+	if a == 0 {
+		return 0
+	}
+	return (b - a) / a * 100
+}
+
+func firstMeasured(its []store.Iteration) *store.Iteration {
+	for i := range its {
+		if its[i].P50Ms > 0 {
+			return &its[i]
+		}
+	}
+	return nil
+}
+
+// bestMeasured is the last iteration that was kept (or the baseline).
+func bestMeasured(its []store.Iteration) *store.Iteration {
+	var best *store.Iteration
+	for i := range its {
+		if its[i].P50Ms > 0 && (its[i].Decision == "baseline" || strings.HasPrefix(its[i].Decision, "kept")) {
+			best = &its[i]
+		}
+	}
+	return best
+}
+
+// progressPrinter prints the loop's events; the request counter redraws in
+// place on a terminal.
+func progressPrinter(w io.Writer) func(loop.Event) {
+	tty := isTerminal(w)
+	lastPct := -1
+	return func(e loop.Event) {
+		switch e.Kind {
+		case loop.EventDeploying:
+			note := e.Note
+			if note == "" {
+				note = "initial setup"
+			}
+			fmt.Fprintf(w, "deploying  %s  (%s)\n", e.Setup.Partition(), note)
+			lastPct = -1
+		case loop.EventDriving:
+			p := e.Done * 100 / max(e.Total, 1)
+			if tty {
+				bar := strings.Repeat("█", p/4) + strings.Repeat("░", 25-p/4)
+				fmt.Fprintf(w, "\r  load     %s %3d/%d requests", bar, e.Done, e.Total)
+				if e.Failed > 0 {
+					fmt.Fprintf(w, " (%d failed)", e.Failed)
+				}
+				if e.Done == e.Total {
+					fmt.Fprintln(w)
+				}
+			} else if p/25 != lastPct/25 || e.Done == e.Total {
+				fmt.Fprintf(w, "  load     %d/%d requests\n", e.Done, e.Total)
+			}
+			lastPct = p
+		case loop.EventObserved:
+			it := e.Iteration
+			if it.Decision == "failed" {
+				fmt.Fprintf(w, "  #%d failed: %s\n", it.Index, it.Note)
+				return
+			}
+			fmt.Fprintf(w, "  #%d p50 %.1f ms  p95 %.1f ms  $%.2f/M  → %s\n", it.Index, it.P50Ms, it.P95Ms, it.CostPerMillionUSD, it.Decision)
+		case loop.EventConverged:
+			fmt.Fprintf(w, "%s\n", e.Note)
+		}
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func printIterations(w io.Writer, its []store.Iteration) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "#\tDECISION\tGROUPS\tMEMORY (MB)\tP50 ms\tP95 ms\t$/M REQ")
+	for _, it := range its {
+		part, mem := "", ""
+		if it.Setup != nil {
+			part = it.Setup.Partition()
+			var ms []string
+			for _, gr := range it.Setup.Groups {
+				p := gr.Place.Provider
+				if p == "" {
+					p = "local"
+				}
+				ms = append(ms, fmt.Sprintf("%d@%s", gr.MemoryMB, p))
+			}
+			mem = strings.Join(ms, " ")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.1f\t%.1f\t%.2f\n", it.Index, it.Decision, part, mem, it.P50Ms, it.P95Ms, it.CostPerMillionUSD)
+	}
+	_ = tw.Flush()
+}
+
+func writeReport(ctx context.Context, cli *controlplane.Client, path string, app *manifest.App, strategy string, res loop.Result) error {
+	var edges []report.Edge
+	if res.Best != nil {
+		spans, err := cli.Spans(ctx, res.Best.Version, controlplane.MaxSpanLimit)
+		if err != nil {
+			return err
+		}
+		seen := map[report.Edge]bool{}
+		for _, s := range spans {
+			if s.Caller == "" {
+				continue
+			}
+			e := report.Edge{Caller: s.Caller, Callee: s.Task, Async: s.Async}
+			if !seen[e] {
+				seen[e] = true
+				edges = append(edges, e)
+			}
+		}
+		sort.Slice(edges, func(i, j int) bool { return edges[i].Caller+edges[i].Callee < edges[j].Caller+edges[j].Callee })
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = report.Write(f, report.Data{
+		App: app.Name, Strategy: strategy, Iterations: res.Iterations, Final: res.Best, Edges: edges,
+		Profile: "emulated AWS Lambda us-east-1 and GCP Cloud Run functions us-east4 (fuser/profile defaults)",
+		Note:    "Latency: end-to-end duration of the entry task's span per request in each observation window, on local hosts emulating the platforms. Cost: the fuser's price model applied to the billed durations of the spans. Every platform figure is emulated, not measured on a cloud.",
+	})
+	return errors.Join(err, f.Close())
+}
+
+func newOptimizeCmd() *cobra.Command {
+	var cf cpFlags
+	var lf loopFlags
+	var until bool
+	cmd := &cobra.Command{
+		Use:   "optimize <app-dir>",
+		Short: "Run the feedback loop against the app started with 'fusionize up' (one iteration, or until converged)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			w := cmd.OutOrStdout()
+			app, err := manifest.Load(args[0])
+			if err != nil {
+				return err
+			}
+			strat, err := lf.newStrategy()
+			if err != nil {
+				return err
+			}
+			cli, err := cf.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer cli.Close()
+			st, err := cli.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if st.ActiveVersion == 0 {
+				return errors.New("no active setup: run 'fusionize up <app>' first")
+			}
+			cur, err := cli.Setup(ctx, st.ActiveVersion)
+			if err != nil {
+				return err
+			}
+			inv := invoke.New(cli)
+			defer inv.Close()
+			env := &loop.ClientEnv{CP: cli, Invoker: inv, Task: app.Entry, Input: []byte(app.Input), Concurrency: lf.concurrency}
+			maxDeploy := lf.max
+			if !until {
+				maxDeploy = 1
+			}
+			res, err := loop.Run(ctx, env, cur, loop.Options{
+				App: app, Strategy: strat, Requests: lf.requests, MaxIterations: maxDeploy,
+				InitialVersion: cur.Version, Progress: progressPrinter(w),
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(w)
+			printIterations(w, res.Iterations)
+			return nil
+		},
+	}
+	cf.register(cmd)
+	lf.register(cmd)
+	cmd.Flags().BoolVar(&until, "until-converged", false, "iterate until the strategy converges")
+	return cmd
+}
+
+func newHistoryCmd() *cobra.Command {
+	var cf cpFlags
+	cmd := &cobra.Command{
+		Use:   "history",
+		Short: "Print the optimizer's iterations: setup, p50 and p95 latency, cost per million requests",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cli, err := cf.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer cli.Close()
+			its, err := cli.Iterations(ctx)
+			if err != nil {
+				return err
+			}
+			if len(its) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "no iterations yet: run 'fusionize optimize <app>'")
+				return nil
+			}
+			printIterations(cmd.OutOrStdout(), its)
+			return nil
+		},
+	}
+	cf.register(cmd)
+	return cmd
+}

@@ -1,0 +1,38 @@
+package report
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fusionize/fusionize/fuser/store"
+	"github.com/fusionize/fusionize/host/setup"
+)
+
+func TestWrite(t *testing.T) {
+	final := &setup.Setup{Version: 3, Groups: []setup.Group{
+		{Name: "A+B", Tasks: []string{"A", "B"}, MemoryMB: 512, Place: setup.Place{Provider: "aws", Region: "us-east-1"}},
+		{Name: "C", Tasks: []string{"C"}, MemoryMB: 128, Place: setup.Place{Provider: "gcp", Region: "us-east4"}},
+	}}
+	its := []store.Iteration{
+		{Index: 0, Setup: final, P50Ms: 120, P95Ms: 180, CostPerMillionUSD: 4.2, Decision: "baseline", DeployedAt: time.Now()},
+		{Index: 1, Setup: final, Decision: "failed", Note: "deploy failed"},
+		{Index: 2, Setup: final, P50Ms: 60, P95Ms: 90, CostPerMillionUSD: 2.1, Decision: "kept", Note: "fuse <A,B>"},
+	}
+	var buf bytes.Buffer
+	err := Write(&buf, Data{App: "tree", Strategy: "model", Iterations: its, Final: final,
+		Edges: []Edge{{"A", "B", false}, {"A", "C", true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := buf.String()
+	for _, want := range []string{"<svg", "Latency per iteration", "Cost per million", "fuse &lt;A,B&gt;", "stroke-dasharray", "512 MB · aws/us-east-1", "(A,B) (C)"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if strings.Contains(html, "<script") {
+		t.Error("report must not need scripts")
+	}
+}
