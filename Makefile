@@ -34,14 +34,14 @@ lint: tools ## buf lint the protos
 	$(BUF) lint
 
 .PHONY: check-generate
-check-generate: ## fail if regenerating changes anything under proto/
+check-generate: tools ## fail if regenerating changes anything under proto/
 	scripts/check-generate.sh
 
 # ---- set-up, build, test ----------------------------------------------------
 
 .PHONY: setup
-setup: ## install what building and testing need: the pinned generators and wabt
-	scripts/install-tools.sh --with-wabt
+setup: ## install what building the apps and testing need beyond Go (wabt)
+	scripts/setup.sh
 
 .PHONY: cli
 cli: ## build the fusionize command into bin/
