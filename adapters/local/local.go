@@ -220,7 +220,9 @@ func (a *Adapter) start(ctx context.Context, p *proc, extra []string) (Ready, er
 		err = checkHealth(ctx, ready.GRPC)
 	}
 	if err != nil {
-		_ = cmd.Process.Kill()
+		// The whole group: a host command may have started children, and
+		// they outlive the process itself.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
 		return Ready{}, fmt.Errorf("%w: %v (log: %s)", adapters.ErrUnhealthy, err, p.log)
 	}

@@ -1,0 +1,414 @@
+// Package adaptertest is the conformance suite of the adapters.Adapter
+// contract: the one set of cases every adapter (local, and aws or gcp against
+// their emulators) must pass, so that the deployer can rely on any of them
+// alike.
+//
+// An adapter's package runs the suite from its tests with a constructor for
+// fresh adapters and an Env: a control plane the adapter's hosts can reach,
+// with the test modules uploaded and setups applied whose groups the cases
+// deploy. NewEnv builds one in the test process:
+//
+//	func TestAdapter(t *testing.T) {
+//		env := adaptertest.NewEnv(t)
+//		env.Leftovers = func() []string { return listFunctions(t, emulator) } // optional
+//		adaptertest.Run(t, func(t *testing.T) adapters.Adapter {
+//			return aws.New(aws.Options{Endpoint: emulator.URL, Region: "us-east-1"})
+//		}, env)
+//	}
+//
+// A cloud adapter whose hosts run outside the test process (in an emulator's
+// containers) needs a control plane they can reach: it starts one listening
+// where they reach it, uploads the modules of Tasks (Module) and applies two
+// setups of the groups GroupCaller, GroupEcho, GroupLoop and GroupBad
+// (Env.Apply), and passes the Env with DeployTimeout and DialOptions to
+// suit the platform. Slow suites belong behind a build tag (see STYLE.md).
+//
+// Every case gets a fresh adapter and closes it when it ends; the cases run
+// one after another and check, each by its name:
+//
+//   - DeployServes: Deploy returns an endpoint of the group and version
+//     whose HostService answers Health SERVING and echoes an Invoke.
+//   - DeployTwice: the same group and version again is ErrExists, and the
+//     first stays up.
+//   - DeployInvalid: no name, no tasks, version 0, memory 20000 MB are
+//     ErrInvalid, and nothing is deployed.
+//   - TwoVersions: one group in two setup versions runs side by side.
+//   - List: it shows the deployed endpoints and not the removed ones.
+//   - Remove: the endpoint stops answering, List drops it, and a second
+//     Remove is ErrNotFound.
+//   - RemoveUnknown: ErrNotFound.
+//   - Unhealthy: a group whose module cannot load fails with ErrUnhealthy
+//     within DeployTimeout, twice in a row (nothing of the first attempt is
+//     left to make the second ErrExists), and leaves nothing running.
+//   - UnknownGroup: a group the setup does not have is ErrUnhealthy too.
+//   - Close: removes every group; Deploy afterwards is ErrClosed.
+//   - CrossGroupCall: caller in GroupCaller calls echo in GroupEcho through
+//     the hosts' own routing; once GroupEcho is removed the call fails.
+package adaptertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+
+	"github.com/fusionize/fusionize/adapters"
+	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
+)
+
+// Run runs the conformance suite: each case as a subtest of t, with an
+// adapter from newAdapter, which Run closes when the case ends.
+func Run(t *testing.T, newAdapter func(t *testing.T) adapters.Adapter, env Env) {
+	env.defaults()
+	if env.Setup == nil || env.Next == nil {
+		t.Fatal("adaptertest: Env.Setup and Env.Next are required (see NewEnv)")
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := newAdapter(t)
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*env.DeployTimeout)
+				defer cancel()
+				if err := a.Close(ctx); err != nil && !errors.Is(err, adapters.ErrClosed) {
+					t.Errorf("Close: %v", err)
+				}
+				env.checkLeftovers(t, "after Close")
+			})
+			c.run(t, &suite{a: a, env: env})
+		})
+	}
+}
+
+var cases = []struct {
+	name string
+	run  func(t *testing.T, s *suite)
+}{
+	{"DeployServes", testDeployServes},
+	{"DeployTwice", testDeployTwice},
+	{"DeployInvalid", testDeployInvalid},
+	{"TwoVersions", testTwoVersions},
+	{"List", testList},
+	{"Remove", testRemove},
+	{"RemoveUnknown", testRemoveUnknown},
+	{"Unhealthy", testUnhealthy},
+	{"UnknownGroup", testUnknownGroup},
+	{"Close", testClose},
+	{"CrossGroupCall", testCrossGroupCall},
+}
+
+// suite is one case's adapter and environment.
+type suite struct {
+	a   adapters.Adapter
+	env Env
+}
+
+func (s *suite) ctx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), s.env.DeployTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// deploy deploys group of Env.Setup (or of Next) and fails t on error.
+func (s *suite) deploy(t *testing.T, next bool, group string) adapters.Endpoint {
+	t.Helper()
+	su := s.env.Setup
+	if next {
+		su = s.env.Next
+	}
+	d := s.env.Deployment(t, su, group)
+	start := time.Now()
+	ep, err := s.a.Deploy(s.ctx(t), d)
+	if err != nil {
+		t.Fatalf("Deploy %s: %v", d.ID(), err)
+	}
+	t.Logf("deployed %s in %s at %s", d.ID(), time.Since(start).Round(time.Millisecond), ep.GRPC)
+	if ep.Group != d.Group.Name || ep.Version != d.Version {
+		t.Errorf("Deploy %s: endpoint of %s", d.ID(), adapters.ID(ep.Group, ep.Version))
+	}
+	if ep.Provider != s.a.Name() {
+		t.Errorf("Deploy %s: endpoint provider %q, adapter name %q", d.ID(), ep.Provider, s.a.Name())
+	}
+	if ep.GRPC == "" || ep.Invoke == "" {
+		t.Errorf("Deploy %s: endpoint without GRPC address or Invoke path: %+v", d.ID(), ep)
+	}
+	return ep
+}
+
+// client returns a HostService client of ep, closed when t ends.
+func (s *suite) client(t *testing.T, ep adapters.Endpoint) fusionizev1.HostServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient(ep.GRPC, s.env.DialOptions...)
+	if err != nil {
+		t.Fatalf("dial %s: %v", ep.GRPC, err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return fusionizev1.NewHostServiceClient(conn)
+}
+
+// invoke calls task at ep with a fresh connection.
+func (s *suite) invoke(t *testing.T, ep adapters.Endpoint, task string, in []byte) ([]byte, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := s.client(t, ep).Invoke(ctx, &fusionizev1.InvokeRequest{Task: task, Input: in})
+	return res.GetOutput(), err
+}
+
+// healthErr asks ep's Health once, with a fresh connection, and returns nil
+// only for SERVING.
+func (s *suite) healthErr(t *testing.T, ep adapters.Endpoint) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := s.client(t, ep).Health(ctx, &fusionizev1.HealthRequest{})
+	if err != nil {
+		return err
+	}
+	if st := res.GetStatus(); st != fusionizev1.ServingStatus_SERVING_STATUS_SERVING {
+		return fmt.Errorf("status %s", st)
+	}
+	return nil
+}
+
+// mustServe checks that ep is healthy and echoes through task echo (or,
+// for the caller group, through caller → echo).
+func (s *suite) mustServe(t *testing.T, ep adapters.Endpoint, task string) {
+	t.Helper()
+	if err := s.healthErr(t, ep); err != nil {
+		t.Fatalf("Health of %s at %s: %v", adapters.ID(ep.Group, ep.Version), ep.GRPC, err)
+	}
+	in := []byte("hello from " + t.Name())
+	out, err := s.invoke(t, ep, task, in)
+	if err != nil {
+		t.Fatalf("Invoke %s at %s: %v", task, ep.GRPC, err)
+	}
+	if string(out) != string(in) {
+		t.Fatalf("Invoke %s at %s = %q, want %q", task, ep.GRPC, out, in)
+	}
+}
+
+// mustBeDown checks that ep no longer answers Health.
+func (s *suite) mustBeDown(t *testing.T, ep adapters.Endpoint) {
+	t.Helper()
+	err := s.healthErr(t, ep)
+	if err == nil {
+		t.Fatalf("%s at %s still answers Health SERVING", adapters.ID(ep.Group, ep.Version), ep.GRPC)
+	}
+	t.Logf("%s at %s after removal: %v (code %s)", adapters.ID(ep.Group, ep.Version), ep.GRPC, err, status.Code(err))
+}
+
+// list returns the IDs and addresses List reports, sorted.
+func (s *suite) list(t *testing.T) []string {
+	t.Helper()
+	eps, err := s.a.List(s.ctx(t))
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	out := make([]string, len(eps))
+	for i, ep := range eps {
+		out[i] = adapters.ID(ep.Group, ep.Version) + " " + ep.GRPC
+	}
+	slices.Sort(out)
+	return out
+}
+
+func listed(eps ...adapters.Endpoint) []string {
+	out := make([]string, len(eps))
+	for i, ep := range eps {
+		out[i] = adapters.ID(ep.Group, ep.Version) + " " + ep.GRPC
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (s *suite) mustList(t *testing.T, want ...adapters.Endpoint) {
+	t.Helper()
+	if got, w := s.list(t), listed(want...); !slices.Equal(got, w) {
+		t.Fatalf("List = %q, want %q", got, w)
+	}
+}
+
+func (e Env) checkLeftovers(t *testing.T, when string) {
+	t.Helper()
+	if e.Leftovers == nil {
+		return
+	}
+	// What stops asynchronously gets a moment.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := e.Leftovers()
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s, still running:\n%s", when, strings.Join(left, "\n"))
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func testDeployServes(t *testing.T, s *suite) {
+	ep := s.deploy(t, false, GroupEcho)
+	s.mustServe(t, ep, "echo")
+}
+
+func testDeployTwice(t *testing.T, s *suite) {
+	ep := s.deploy(t, false, GroupEcho)
+	d := s.env.Deployment(t, s.env.Setup, GroupEcho)
+	_, err := s.a.Deploy(s.ctx(t), d)
+	if !errors.Is(err, adapters.ErrExists) {
+		t.Fatalf("second Deploy %s: %v, want ErrExists", d.ID(), err)
+	}
+	t.Logf("second Deploy: %v", err)
+	s.mustServe(t, ep, "echo")
+	s.mustList(t, ep)
+}
+
+func testDeployInvalid(t *testing.T, s *suite) {
+	valid := s.env.Deployment(t, s.env.Setup, GroupEcho)
+	for _, c := range []struct {
+		name   string
+		mutate func(d *adapters.Deployment)
+	}{
+		{"NoName", func(d *adapters.Deployment) { d.Group.Name = "" }},
+		{"NoTasks", func(d *adapters.Deployment) { d.Group.Tasks = nil }},
+		{"Version0", func(d *adapters.Deployment) { d.Version = 0 }},
+		{"NegativeVersion", func(d *adapters.Deployment) { d.Version = -1 }},
+		{"Memory20000", func(d *adapters.Deployment) { d.Group.MemoryMB = 20000 }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := valid
+			d.Group.Tasks = slices.Clone(valid.Group.Tasks)
+			c.mutate(&d)
+			_, err := s.a.Deploy(s.ctx(t), d)
+			if !errors.Is(err, adapters.ErrInvalid) {
+				t.Fatalf("Deploy: %v, want ErrInvalid", err)
+			}
+		})
+	}
+	s.mustList(t)
+}
+
+func testTwoVersions(t *testing.T, s *suite) {
+	v1 := s.deploy(t, false, GroupEcho)
+	v2 := s.deploy(t, true, GroupEcho)
+	if v1.GRPC == v2.GRPC {
+		t.Fatalf("%s and %s share the address %s", adapters.ID(v1.Group, v1.Version), adapters.ID(v2.Group, v2.Version), v1.GRPC)
+	}
+	s.mustServe(t, v1, "echo")
+	s.mustServe(t, v2, "echo")
+	s.mustList(t, v1, v2)
+	if err := s.a.Remove(s.ctx(t), v1.Group, v1.Version); err != nil {
+		t.Fatalf("Remove %s: %v", adapters.ID(v1.Group, v1.Version), err)
+	}
+	s.mustServe(t, v2, "echo")
+	s.mustList(t, v2)
+}
+
+func testList(t *testing.T, s *suite) {
+	s.mustList(t)
+	b := s.deploy(t, false, GroupEcho)
+	s.mustList(t, b)
+	a := s.deploy(t, false, GroupCaller)
+	s.mustList(t, a, b)
+	if err := s.a.Remove(s.ctx(t), b.Group, b.Version); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	s.mustList(t, a)
+}
+
+func testRemove(t *testing.T, s *suite) {
+	ep := s.deploy(t, false, GroupEcho)
+	s.mustServe(t, ep, "echo")
+	start := time.Now()
+	if err := s.a.Remove(s.ctx(t), ep.Group, ep.Version); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	t.Logf("removed in %s", time.Since(start).Round(time.Millisecond))
+	s.mustBeDown(t, ep)
+	s.mustList(t)
+	if err := s.a.Remove(s.ctx(t), ep.Group, ep.Version); !errors.Is(err, adapters.ErrNotFound) {
+		t.Fatalf("second Remove: %v, want ErrNotFound", err)
+	}
+}
+
+func testRemoveUnknown(t *testing.T, s *suite) {
+	err := s.a.Remove(s.ctx(t), "no-such-group", s.env.Setup.Version)
+	if !errors.Is(err, adapters.ErrNotFound) {
+		t.Fatalf("Remove: %v, want ErrNotFound", err)
+	}
+}
+
+// mustBeUnhealthy deploys d twice, expecting ErrUnhealthy both times within
+// DeployTimeout, and checks nothing is left.
+func (s *suite) mustBeUnhealthy(t *testing.T, d adapters.Deployment) {
+	t.Helper()
+	for attempt := 1; attempt <= 2; attempt++ {
+		start := time.Now()
+		ep, err := s.a.Deploy(s.ctx(t), d)
+		took := time.Since(start)
+		if !errors.Is(err, adapters.ErrUnhealthy) {
+			t.Fatalf("Deploy %s (attempt %d): endpoint %+v, error %v; want ErrUnhealthy", d.ID(), attempt, ep, err)
+		}
+		if took > s.env.DeployTimeout {
+			t.Errorf("Deploy %s took %s, beyond DeployTimeout %s", d.ID(), took, s.env.DeployTimeout)
+		}
+		t.Logf("Deploy %s (attempt %d) after %s: %v", d.ID(), attempt, took.Round(time.Millisecond), err)
+		s.mustList(t)
+		s.env.checkLeftovers(t, "after a failed Deploy")
+	}
+}
+
+func testUnhealthy(t *testing.T, s *suite) {
+	s.mustBeUnhealthy(t, s.env.Deployment(t, s.env.Setup, GroupBad))
+}
+
+func testUnknownGroup(t *testing.T, s *suite) {
+	d := s.env.Deployment(t, s.env.Setup, GroupEcho)
+	d.Group.Name = "not-in-the-setup"
+	s.mustBeUnhealthy(t, d)
+}
+
+func testClose(t *testing.T, s *suite) {
+	a := s.deploy(t, false, GroupCaller)
+	b := s.deploy(t, false, GroupEcho)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*s.env.DeployTimeout)
+	defer cancel()
+	if err := s.a.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s.mustBeDown(t, a)
+	s.mustBeDown(t, b)
+	s.env.checkLeftovers(t, "after Close")
+	if _, err := s.a.Deploy(s.ctx(t), s.env.Deployment(t, s.env.Setup, GroupEcho)); !errors.Is(err, adapters.ErrClosed) {
+		t.Fatalf("Deploy after Close: %v, want ErrClosed", err)
+	}
+	if eps, err := s.a.List(s.ctx(t)); err == nil && len(eps) > 0 {
+		t.Fatalf("List after Close = %+v", eps)
+	}
+}
+
+func testCrossGroupCall(t *testing.T, s *suite) {
+	b := s.deploy(t, false, GroupEcho)
+	a := s.deploy(t, false, GroupCaller)
+	// caller is in group a, echo in group b: the call crosses hosts.
+	s.mustServe(t, a, "caller")
+	s.mustServe(t, b, "echo")
+	// With group b gone the call has nowhere to go: that it worked before
+	// proves it left a's host.
+	if err := s.a.Remove(s.ctx(t), b.Group, b.Version); err != nil {
+		t.Fatalf("Remove %s: %v", b.Group, err)
+	}
+	out, err := s.invoke(t, a, "caller", []byte("after removal"))
+	if err == nil {
+		t.Fatalf("caller with group %s removed = %q, want an error", b.Group, out)
+	}
+	t.Logf("caller with group %s removed: %v", b.Group, err)
+}

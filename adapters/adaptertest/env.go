@@ -1,0 +1,189 @@
+package adaptertest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/fusionize/fusionize/adapters"
+	"github.com/fusionize/fusionize/fuser/controlplane"
+	"github.com/fusionize/fusionize/host/setup"
+)
+
+// Modules are copies of the committed test modules of host/testdata (their
+// .wat sources are there); TestModulesMatchHost keeps them equal.
+//
+//go:embed testdata/*.wasm
+var modules embed.FS
+
+// Tasks are the tasks NewEnv uploads, each with the module of the same name:
+// echo outputs its input, caller calls task "echo" synchronously and outputs
+// the result, loop never returns and badabi claims an ABI version no host
+// supports, so it never loads.
+var Tasks = []string{"echo", "caller", "loop", "badabi"}
+
+// Group names of Env.Setup and Env.Next.
+const (
+	GroupCaller = "a"   // task caller
+	GroupEcho   = "b"   // task echo
+	GroupLoop   = "c"   // task loop
+	GroupBad    = "bad" // task badabi: its host cannot start
+)
+
+// Env is what the hosts an adapter deploys need, and what the suite needs to
+// know about the adapter's platform.
+type Env struct {
+	// ControlPlane is the address the adapter's hosts reach the control
+	// plane at, and Token authenticates them.
+	ControlPlane string
+	Token        string
+	// App is the application name of every Deployment. Default "adaptertest".
+	App string
+	// Setup is an applied setup with the groups GroupCaller {caller},
+	// GroupEcho {echo}, GroupLoop {loop} and GroupBad {badabi}, every task
+	// of Tasks uploaded. Next is a later applied version of the same groups,
+	// for deploying one group in two versions side by side.
+	Setup, Next *setup.Setup
+
+	// DeployTimeout bounds each Deploy of the suite, including one that
+	// fails with ErrUnhealthy. Default 60 s.
+	DeployTimeout time.Duration
+	// DialOptions reach an Endpoint's GRPC address. Default: plaintext.
+	DialOptions []grpc.DialOption
+	// Leftovers, if set, reports what the adapter left running on its
+	// platform (processes, functions, containers): the suite calls it after
+	// a failed Deploy and after Close, and fails if it returns anything.
+	Leftovers func() []string
+}
+
+// Deployment returns the deployment of the named group of su, for env's
+// control plane.
+func (e Env) Deployment(t testing.TB, su *setup.Setup, group string) adapters.Deployment {
+	t.Helper()
+	g, ok := su.Group(group)
+	if !ok {
+		t.Fatalf("adaptertest: setup version %d has no group %q", su.Version, group)
+	}
+	return adapters.Deployment{App: e.App, Version: su.Version, Group: *g, ControlPlane: e.ControlPlane, Token: e.Token}
+}
+
+// Dial connects to the control plane; the client is closed when t ends.
+func (e Env) Dial(t testing.TB) *controlplane.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := controlplane.Dial(ctx, e.ControlPlane, e.Token)
+	if err != nil {
+		t.Fatalf("adaptertest: dial control plane: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Upload uploads wasm as task's module.
+func (e Env) Upload(t testing.TB, task string, wasm []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sum := sha256.Sum256(wasm)
+	if _, err := e.Dial(t).UploadModule(ctx, task, bytes.NewReader(wasm), "sha256:"+hex.EncodeToString(sum[:]), int64(len(wasm))); err != nil {
+		t.Fatalf("adaptertest: upload %s: %v", task, err)
+	}
+}
+
+// Apply applies a setup of groups (each with place local and 128 MB unless
+// set) and returns it with its new version.
+func (e Env) Apply(t testing.TB, groups ...setup.Group) *setup.Setup {
+	t.Helper()
+	su := &setup.Setup{}
+	for _, g := range groups {
+		if g.MemoryMB == 0 {
+			g.MemoryMB = 128
+		}
+		if g.Place.Provider == "" {
+			g.Place.Provider = "local"
+		}
+		su.Groups = append(su.Groups, g)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := e.Dial(t).ApplySetup(ctx, su)
+	if err != nil {
+		t.Fatalf("adaptertest: apply setup: %v", err)
+	}
+	su.Version = v
+	return su
+}
+
+// Module returns the embedded test module of task (one of Tasks).
+func Module(t testing.TB, task string) []byte {
+	t.Helper()
+	b, err := modules.ReadFile("testdata/" + task + ".wasm")
+	if err != nil {
+		t.Fatalf("adaptertest: %v", err)
+	}
+	return b
+}
+
+// groups are the groups of Env.Setup and Env.Next.
+var groups = []setup.Group{
+	{Name: GroupCaller, Tasks: []string{"caller"}},
+	{Name: GroupEcho, Tasks: []string{"echo"}},
+	{Name: GroupLoop, Tasks: []string{"loop"}},
+	{Name: GroupBad, Tasks: []string{"badabi"}},
+}
+
+// NewEnv starts a control plane in this process on 127.0.0.1 (free ports,
+// data in t.TempDir()), uploads the modules of Tasks and applies Setup and
+// Next. The control plane stops when t ends. It suits adapters whose hosts
+// run on this machine; an adapter whose hosts run elsewhere builds its Env
+// around a control plane they can reach, with the same groups.
+func NewEnv(t testing.TB) Env {
+	t.Helper()
+	cp, err := controlplane.New(controlplane.Options{
+		DataDir: t.TempDir(), App: "adaptertest",
+		Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		ShutdownTimeout: 2 * time.Second,
+		Logger:          slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatalf("adaptertest: control plane: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- cp.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("adaptertest: control plane: %v", err)
+		}
+	})
+	e := Env{ControlPlane: cp.Addr(), Token: cp.Token(), App: "adaptertest"}
+	for _, task := range Tasks {
+		e.Upload(t, task, Module(t, task))
+	}
+	e.Setup = e.Apply(t, groups...)
+	e.Next = e.Apply(t, groups...)
+	return e
+}
+
+func (e *Env) defaults() {
+	if e.App == "" {
+		e.App = "adaptertest"
+	}
+	if e.DeployTimeout <= 0 {
+		e.DeployTimeout = 60 * time.Second
+	}
+	if len(e.DialOptions) == 0 {
+		e.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+}
