@@ -25,7 +25,9 @@ import (
 var cacheDir = filepath.Join(os.TempDir(), "fusionize-test", "cache")
 
 // buildApp builds app's modules (skipping fresh ones) and returns it.
-func buildApp(t *testing.T, name string) *manifest.App {
+func buildApp(t *testing.T, name string) *manifest.App { return buildAppB(t, name) }
+
+func buildAppB(t testing.TB, name string) *manifest.App {
 	t.Helper()
 	app, err := manifest.Load(name)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,8 @@ type Call struct {
 	ParentID uint64 // the caller's span ID
 	Depth    int    // 0 for a client request; each hop adds one
 	Remote   bool   // arrived over a transport (set by servers)
+
+	cpu *time.Duration // the caller's CPU tally of in-memory callees, for CPU-share emulation
 }
 
 // Transport carries calls to tasks that this host does not run. group is the
@@ -416,11 +419,15 @@ func (h *Host) runLocal(ctx context.Context, t *task, c *Call) (*instance, []byt
 	inst.depth = c.Depth
 	inst.traceID = c.TraceID
 	inst.spanID = h.idBase | (h.nextID.Add(1) & 0xffffffff)
-	ran := time.Now()
-	out, err := h.execute(ctx, inst, c.Input)
-	if share := h.cfg.CPUShare; share > 0 && share < 1 && err == nil {
-		self := time.Since(ran) - inst.wait
-		sleepCtx(ctx, time.Duration(float64(self)*(1/share-1)))
+	var out []byte
+	if share := h.cfg.CPUShare; share > 0 && share < 1 {
+		var self time.Duration
+		out, self, err = h.executeMeasured(ctx, inst, c)
+		if err == nil {
+			sleepCtx(ctx, time.Duration(float64(self)*(1/share-1)))
+		}
+	} else {
+		out, err = h.execute(ctx, inst, c.Input)
 	}
 	if n := inst.waitPending(); n > 0 && err == nil {
 		err = newError(t.name, h.cfg.Name, CodeFailed, "returned with %d started calls not waited for", n)
@@ -448,6 +455,29 @@ func (e trapError) Unwrap() error { return e.e }
 func isTrap(err error) bool {
 	var t trapError
 	return errors.As(err, &t)
+}
+
+// executeMeasured runs execute and returns the CPU time the task itself
+// used: the thread's CPU time over the call minus that of the in-memory sync
+// callees that ran on the same thread. It is what CPU-share emulation
+// stretches; measuring CPU rather than wall time keeps the emulation from
+// amplifying the machine's own contention.
+func (h *Host) executeMeasured(ctx context.Context, inst *instance, c *Call) ([]byte, time.Duration, error) {
+	if !haveThreadCPU {
+		ran := time.Now()
+		out, err := h.execute(ctx, inst, c.Input)
+		return out, time.Since(ran) - inst.wait, err
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t0 := threadCPU()
+	out, err := h.execute(ctx, inst, c.Input)
+	used := threadCPU() - t0
+	self := used - inst.childCPU
+	if c.cpu != nil {
+		*c.cpu += used
+	}
+	return out, max(self, 0), err
 }
 
 // execute writes input into the instance and runs its handler.

@@ -158,6 +158,7 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 		app.Name, strat.Name(), objective(app.Objective))
 	res, err := loop.Run(runCtx, env, initial, loop.Options{
 		App: app, Strategy: strat, Requests: lf.requests, MaxIterations: lf.max, Progress: progressPrinter(w),
+		Warmup: 3 * lf.concurrency, // every instance the window needs is warm
 	})
 	if err != nil {
 		return err
@@ -364,7 +365,7 @@ func newOptimizeCmd() *cobra.Command {
 			}
 			res, err := loop.Run(ctx, env, cur, loop.Options{
 				App: app, Strategy: strat, Requests: lf.requests, MaxIterations: maxDeploy,
-				InitialVersion: cur.Version, Progress: progressPrinter(w),
+				InitialVersion: cur.Version, Progress: progressPrinter(w), Warmup: 3 * lf.concurrency,
 			})
 			if err != nil {
 				return err

@@ -140,6 +140,12 @@ func Run(ctx context.Context, opts Options) error {
 	if hc.Logger == nil {
 		hc.Logger = log
 	}
+	if hc.PoolSize == 0 {
+		// Keep instances warm the way a serverless platform keeps function
+		// instances: up to the concurrency the host has seen (instances are
+		// created on demand; this only bounds the idle ones kept).
+		hc.PoolSize = 32
+	}
 	if prof != nil {
 		prof.configure(&hc, g.MemoryMB)
 	}
