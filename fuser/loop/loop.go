@@ -273,12 +273,7 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case <-time.After(opts.Settle):
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	all, err := env.Spans(ctx, s.Version)
+	all, err := settle(ctx, env, s.Version, opts.Settle)
 	if err != nil {
 		return nil, err
 	}
@@ -322,6 +317,37 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 	}
 	obs.score = optimize.Score(opts.App.Objective, lat, obs.perM)
 	return obs, nil
+}
+
+// settle waits until the spans of version v stop arriving: hosts report in
+// batches every 200 ms, and async calls finish after the requests that
+// started them. It waits at least min, then until the count has not changed
+// for 1.5 s (three reads half a second apart), and at most 30 s.
+func settle(ctx context.Context, env Env, v int64, min time.Duration) ([]span.Span, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	wait := min
+	prev, same := -1, 0
+	for {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		all, err := env.Spans(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		if len(all) == prev {
+			same++
+		} else {
+			same = 0
+		}
+		if same >= 3 || time.Now().After(deadline) {
+			return all, nil
+		}
+		prev = len(all)
+		wait = 500 * time.Millisecond
+	}
 }
 
 func percentile(ms []float64, q float64) time.Duration {

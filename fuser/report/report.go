@@ -139,7 +139,9 @@ func groups(s *setup.Setup, edges []Edge) template.HTML {
 		return ""
 	}
 	gs := append([]setup.Group(nil), s.Groups...)
-	sort.Slice(gs, func(i, j int) bool { return len(gs[i].Tasks) > len(gs[j].Tasks) || (len(gs[i].Tasks) == len(gs[j].Tasks) && gs[i].Name < gs[j].Name) })
+	sort.Slice(gs, func(i, j int) bool {
+		return len(gs[i].Tasks) > len(gs[j].Tasks) || (len(gs[i].Tasks) == len(gs[j].Tasks) && gs[i].Name < gs[j].Name)
+	})
 	const boxW, taskH, gap, perRow = 170.0, 26.0, 28.0, 4
 	type pos struct{ x, y float64 }
 	at := map[string]pos{}
