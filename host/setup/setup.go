@@ -165,7 +165,7 @@ func (s *Setup) Normalize(rename bool) {
 			s.Groups[i].Name = strings.Join(s.Groups[i].Tasks, "+")
 		}
 	}
-	sort.Slice(s.Groups, func(i, j int) bool { return s.Groups[i].Tasks[0] < s.Groups[j].Tasks[0] })
+	sort.Slice(s.Groups, func(i, j int) bool { return slices.Compare(s.Groups[i].Tasks, s.Groups[j].Tasks) < 0 })
 }
 
 // Partition returns the groups' task sets, normalized, as a string such as
