@@ -158,7 +158,7 @@ func (a *App) Validate() error {
 	default:
 		return fmt.Errorf("%w: objective latency %q (want p50 or p95)", ErrInvalid, a.Objective.Latency)
 	}
-	if a.Objective.LatencyBoundMs < 0 || a.Objective.LatencyWeight < 0 || a.Objective.CostWeight < 0 {
+	if !(a.Objective.LatencyBoundMs >= 0 && a.Objective.LatencyWeight >= 0 && a.Objective.CostWeight >= 0) { // also refuses NaN
 		return fmt.Errorf("%w: objective values must not be negative", ErrInvalid)
 	}
 	if a.Objective.LatencyBoundMs == 0 && a.Objective.LatencyWeight == 0 && a.Objective.CostWeight == 0 {
