@@ -54,6 +54,17 @@ func closeHosts(t *testing.T, hs ...*host.Host) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// Async calls may still be crossing between the hosts: close none
+	// before all are idle, as a draining deployment does.
+	for quiet := false; !quiet && ctx.Err() == nil; {
+		quiet = true
+		for _, h := range hs {
+			quiet = quiet && h.Quiet(100*time.Millisecond)
+		}
+		if !quiet {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	for _, h := range hs {
 		if err := h.Close(ctx); err != nil {
 			t.Errorf("close %s: %v", h.Name(), err)

@@ -591,6 +591,7 @@ func (h *Host) spawnAsync(ctx context.Context, r *route, c Call) error {
 			if err != nil {
 				// The callee never ran: record the failed delivery so the
 				// loss is visible in the spans.
+				c.Remote = true
 				h.record(&c, r.name, time.Now(), 0, false, 0, err)
 			}
 		}
