@@ -65,6 +65,9 @@ func (h *Host) compile(ctx context.Context, source string, wasm []byte, digest s
 			return nil, fmt.Errorf("%s: %w: want %s, got %s", source, ErrDigest, digest, got)
 		}
 	}
+	if err := precheck(wasm); err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", source, ErrBadModule, err)
+	}
 	cm, err := h.rt.CompileModule(ctx, wasm)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", source, ErrBadModule, err)
