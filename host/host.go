@@ -84,6 +84,9 @@ type Host struct {
 	idBase uint64
 	nextID atomic.Uint64
 
+	tracePrefix [16]byte
+	traceSeq    atomic.Uint64
+
 	stats stats
 }
 
@@ -141,6 +144,9 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	h.idBase = binary.LittleEndian.Uint64(b[:]) &^ 0xffffffff
+	var p [8]byte
+	_, _ = rand.Read(p[:])
+	hex.Encode(h.tracePrefix[:], p[:])
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, h.rt); err != nil {
 		return nil, fmt.Errorf("host: wasi: %w", err)
 	}
@@ -348,7 +354,7 @@ func (h *Host) Serve(ctx context.Context, c Call) ([]byte, error) {
 		return nil, newError(c.Task, h.cfg.Name, CodeTooLarge, "input of %d bytes exceeds the payload limit of %d bytes", len(c.Input), h.cfg.MaxPayload)
 	}
 	if c.TraceID == "" {
-		c.TraceID = newTraceID()
+		c.TraceID = h.newTraceID()
 	}
 	r, err := h.resolve([]byte(c.Task))
 	if err != nil {
@@ -386,10 +392,19 @@ func (h *Host) isClosed() bool {
 	return h.closed
 }
 
-func newTraceID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// newTraceID returns a 32-hex-digit trace id: the host's random 64-bit
+// prefix and a counter. Unique per host run and cheap (one allocation); it
+// need not be unpredictable.
+func (h *Host) newTraceID() string {
+	var b [32]byte
+	copy(b[:16], h.tracePrefix[:])
+	n := h.traceSeq.Add(1)
+	const digits = "0123456789abcdef"
+	for i := 31; i >= 16; i-- {
+		b[i] = digits[n&0xf]
+		n >>= 4
+	}
+	return string(b[:])
 }
 
 // runLocal runs c on an instance of t. On success it returns the instance,
