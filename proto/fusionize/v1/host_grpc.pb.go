@@ -32,7 +32,7 @@ const (
 // Invoke for remote (cross-group) calls; clients call it for entry requests.
 //
 // Deadlines, trace context and call depth also travel in gRPC metadata; the
-// request fields carry them for REST callers and win when both are set.
+// request fields carry them for REST callers; when both are set, the metadata wins.
 type HostServiceClient interface {
 	// Invoke runs a task. A sync call returns the task's output; an async call
 	// returns as soon as the host accepted it, with an empty output.
@@ -78,7 +78,7 @@ func (c *hostServiceClient) Health(ctx context.Context, in *HealthRequest, opts 
 // Invoke for remote (cross-group) calls; clients call it for entry requests.
 //
 // Deadlines, trace context and call depth also travel in gRPC metadata; the
-// request fields carry them for REST callers and win when both are set.
+// request fields carry them for REST callers; when both are set, the metadata wins.
 type HostServiceServer interface {
 	// Invoke runs a task. A sync call returns the task's output; an async call
 	// returns as soon as the host accepted it, with an empty output.
