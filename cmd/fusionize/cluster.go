@@ -58,6 +58,20 @@ func (f *cpFlags) dial(ctx context.Context) (*controlplane.Client, error) {
 	return controlplane.Dial(ctx, f.addr, tok)
 }
 
+// withClient makes a RunE that dials the control plane, runs fn and closes
+// the connection.
+func (f *cpFlags) withClient(fn func(ctx context.Context, cmd *cobra.Command, args []string, cp *controlplane.Client) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		cp, err := f.dial(ctx)
+		if err != nil {
+			return err
+		}
+		defer cp.Close()
+		return fn(ctx, cmd, args, cp)
+	}
+}
+
 func pidFile() string { return filepath.Join(g.dataDir, "serve.pid") }
 
 func newServeCmd() *cobra.Command {
@@ -353,13 +367,7 @@ func newInvokeCmd() *cobra.Command {
 		Use:   "invoke <task>",
 		Short: "Invoke a task of the running app through its host's gRPC API and print the output",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			cp, err := cf.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer cp.Close()
+		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, args []string, cp *controlplane.Client) error {
 			addr, _, err := entryAddr(ctx, cp, args[0])
 			if err != nil {
 				return err
@@ -385,7 +393,7 @@ func newInvokeCmd() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", res.GetOutput())
 			fmt.Fprintf(cmd.ErrOrStderr(), "(%s via %s)\n", time.Since(start).Round(time.Microsecond), addr)
 			return nil
-		},
+		}),
 	}
 	cf.register(cmd)
 	cmd.Flags().StringVar(&data, "data", "", "request body, or @file")
@@ -399,15 +407,9 @@ func newStatusCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Show the control plane, the active setup and the live hosts",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			cp, err := cf.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer cp.Close()
+		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, _ []string, cp *controlplane.Client) error {
 			return printStatus(ctx, cmd.OutOrStdout(), cp, cf.addr)
-		},
+		}),
 	}
 	cf.register(cmd)
 	return cmd
@@ -493,13 +495,7 @@ func newSetupCmd() *cobra.Command {
 		Use:   "show",
 		Short: "Print a setup as JSON (default: the active one)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			cp, err := scf.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer cp.Close()
+		RunE: scf.withClient(func(ctx context.Context, cmd *cobra.Command, _ []string, cp *controlplane.Client) error {
 			if version == 0 {
 				st, err := cp.Status(ctx)
 				if err != nil {
@@ -512,7 +508,7 @@ func newSetupCmd() *cobra.Command {
 				return err
 			}
 			return printJSON(cmd.OutOrStdout(), su)
-		},
+		}),
 	}
 	scf.register(show)
 	show.Flags().Int64Var(&version, "version", 0, "setup version")

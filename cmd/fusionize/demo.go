@@ -387,13 +387,7 @@ func newHistoryCmd() *cobra.Command {
 		Use:   "history",
 		Short: "Print the optimizer's iterations: setup, p50 and p95 latency, cost per million requests",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			cli, err := cf.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
+		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, _ []string, cli *controlplane.Client) error {
 			its, err := cli.Iterations(ctx)
 			if err != nil {
 				return err
@@ -404,7 +398,7 @@ func newHistoryCmd() *cobra.Command {
 			}
 			printIterations(cmd.OutOrStdout(), its)
 			return nil
-		},
+		}),
 	}
 	cf.register(cmd)
 	return cmd
