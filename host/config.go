@@ -30,9 +30,13 @@ type Config struct {
 	// run at once; in-memory calls between tasks don't count, so a chain of
 	// calls can never deadlock on it. Default 128.
 	MaxConcurrent int
-	// MaxAsync bounds accepted async calls still running; past it an async
-	// call is refused with CodeTooMany. Default 10,000.
+	// MaxAsync bounds accepted async calls still running or queued; past it
+	// an async call is refused with CodeTooMany. Default 10,000.
 	MaxAsync int
+	// AsyncConcurrency bounds accepted async calls that run at once; the
+	// others wait in line (accepted, not yet started, not yet billed), as a
+	// platform's async invocation queue does. Default 4 × GOMAXPROCS.
+	AsyncConcurrency int
 
 	// MaxPayload bounds inputs, outputs, call results and kv values, in
 	// bytes. Default 4 MiB.
@@ -90,6 +94,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.MaxAsync <= 0 {
 		c.MaxAsync = 10_000
+	}
+	if c.AsyncConcurrency <= 0 {
+		c.AsyncConcurrency = 4 * runtime.GOMAXPROCS(0)
 	}
 	if c.MaxPayload <= 0 {
 		c.MaxPayload = 4 << 20

@@ -69,6 +69,7 @@ type Host struct {
 
 	instances sync.Map // api.Module → *instance
 	sem       chan struct{}
+	asyncSem  chan struct{} // async calls running at once
 
 	closeMu  sync.RWMutex
 	closed   bool
@@ -139,6 +140,8 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		cache: cache,
 		tasks: make(map[string]*task),
 		sem:   make(chan struct{}, cfg.MaxConcurrent),
+
+		asyncSem: make(chan struct{}, cfg.AsyncConcurrency),
 	}
 	h.baseCtx, h.baseCancel = context.WithCancel(context.Background())
 	var b [8]byte
@@ -595,7 +598,15 @@ func (h *Host) spawnAsync(ctx context.Context, r *route, c Call) error {
 		actx, cancel := context.WithTimeout(h.baseCtx, h.cfg.Timeout)
 		defer cancel()
 		var err error
-		if r.local != nil {
+		select {
+		case h.asyncSem <- struct{}{}:
+			defer func() { <-h.asyncSem }()
+		case <-actx.Done():
+			err = newError(r.name, h.cfg.Name, CodeDeadline, "async call waited in line past its deadline")
+		}
+		if err != nil {
+			h.record(&c, r.name, time.Now(), 0, false, 0, err)
+		} else if r.local != nil {
 			var inst *instance
 			inst, _, err = h.runLocal(actx, r.local, &c)
 			if inst != nil {
