@@ -152,7 +152,7 @@ func (h *Host) fnCallAsync(ctx context.Context, m api.Module, stack []uint64) {
 		err = h.spawnAsync(ctx, r, Call{
 			Task: r.name, Input: in, Async: true, Caller: inst.t.name,
 			TraceID: inst.traceID, ParentID: inst.spanID, Depth: inst.depth + 1,
-		})
+		}, false)
 	}
 	if err != nil {
 		ret(stack, inst.deliver(nil, err, 0, 0))

@@ -33,9 +33,11 @@ type Config struct {
 	// MaxAsync bounds accepted async calls still running or queued; past it
 	// an async call is refused with CodeTooMany. Default 10,000.
 	MaxAsync int
-	// AsyncConcurrency bounds accepted async calls that run at once; the
-	// others wait in line (accepted, not yet started, not yet billed), as a
-	// platform's async invocation queue does. Default 4 × GOMAXPROCS.
+	// AsyncConcurrency bounds async invocations arriving from outside
+	// (clients, other hosts) that run at once; the others wait in line
+	// (accepted, not yet started, not yet billed), as a platform's async
+	// invocation queue does. Async calls a running task makes in memory are
+	// part of its work and start at once. Default 4 × GOMAXPROCS.
 	AsyncConcurrency int
 
 	// MaxPayload bounds inputs, outputs, call results and kv values, in

@@ -365,7 +365,7 @@ func (h *Host) Serve(ctx context.Context, c Call) ([]byte, error) {
 	}
 	c.Task = r.name
 	if c.Async {
-		return nil, h.spawnAsync(ctx, r, c)
+		return nil, h.spawnAsync(ctx, r, c, true)
 	}
 	if r.local == nil {
 		return h.remote(ctx, r, &c)
@@ -567,9 +567,12 @@ func (h *Host) remote(ctx context.Context, r *route, c *Call) ([]byte, error) {
 	return h.cfg.Transport.Invoke(ctx, r.group, *c)
 }
 
-// spawnAsync accepts an async call and runs it in the background. The call
+// spawnAsync accepts an async call and runs it in the background. An async
+// invocation that arrived from outside (queued) waits in the host's async
+// line; one a running task makes is part of that task's work and starts at
+// once. The call
 // is detached from the caller's cancellation but not from host shutdown.
-func (h *Host) spawnAsync(ctx context.Context, r *route, c Call) error {
+func (h *Host) spawnAsync(ctx context.Context, r *route, c Call, queued bool) error {
 	if c.Depth > h.cfg.MaxDepth {
 		return newError(r.name, h.cfg.Name, CodeDepth, "async call from %q exceeds the maximum call depth of %d (a call cycle?)", c.Caller, h.cfg.MaxDepth)
 	}
@@ -598,11 +601,13 @@ func (h *Host) spawnAsync(ctx context.Context, r *route, c Call) error {
 		actx, cancel := context.WithTimeout(h.baseCtx, h.cfg.Timeout)
 		defer cancel()
 		var err error
-		select {
-		case h.asyncSem <- struct{}{}:
-			defer func() { <-h.asyncSem }()
-		case <-actx.Done():
-			err = newError(r.name, h.cfg.Name, CodeDeadline, "async call waited in line past its deadline")
+		if queued {
+			select {
+			case h.asyncSem <- struct{}{}:
+				defer func() { <-h.asyncSem }()
+			case <-actx.Done():
+				err = newError(r.name, h.cfg.Name, CodeDeadline, "async call waited in line past its deadline")
+			}
 		}
 		if err != nil {
 			h.record(&c, r.name, time.Now(), 0, false, 0, err)
