@@ -224,11 +224,7 @@ func progressPrinter(w io.Writer) func(loop.Event) {
 	return func(e loop.Event) {
 		switch e.Kind {
 		case loop.EventDeploying:
-			note := e.Note
-			if note == "" {
-				note = "initial setup"
-			}
-			fmt.Fprintf(w, "deploying  %s  (%s)\n", e.Setup.Partition(), note)
+			fmt.Fprintf(w, "deploying  %s  %s\n", describeSetup(e.Setup), shortNote(e.Note))
 			lastPct = -1
 		case loop.EventDriving:
 			p := e.Done * 100 / max(e.Total, 1)
@@ -256,6 +252,35 @@ func progressPrinter(w io.Writer) func(loop.Event) {
 			fmt.Fprintf(w, "%s\n", e.Note)
 		}
 	}
+}
+
+// describeSetup prints a setup's groups with memory and provider.
+func describeSetup(s *setup.Setup) string {
+	c := s.Clone()
+	c.Normalize(false)
+	parts := make([]string, len(c.Groups))
+	for i, gr := range c.Groups {
+		p := gr.Place.Provider
+		if p == "" {
+			p = "local"
+		}
+		parts[i] = fmt.Sprintf("(%s)%d@%s", strings.Join(gr.Tasks, ","), gr.MemoryMB, p)
+	}
+	return strings.Join(parts, " ")
+}
+
+// shortNote keeps a strategy's explanation to one short clause: the model's
+// prediction, or the paper's step.
+func shortNote(note string) string {
+	switch {
+	case note == "":
+		return "(initial setup)"
+	case strings.Contains(note, "(predicted"):
+		return note[strings.Index(note, "(predicted"):]
+	case len(note) > 100:
+		return "(" + note[:97] + "...)"
+	}
+	return "(" + note + ")"
 }
 
 func isTerminal(w io.Writer) bool {
