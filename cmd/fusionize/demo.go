@@ -317,7 +317,9 @@ func printIterations(w io.Writer, its []store.Iteration) {
 func writeReport(ctx context.Context, cli *controlplane.Client, path string, app *manifest.App, strategy string, res loop.Result) error {
 	var edges []report.Edge
 	if res.Best != nil {
-		spans, err := cli.Spans(ctx, res.Best.Version, controlplane.MaxSpanLimit)
+		// The call graph does not depend on the setup: take the newest spans
+		// of any version (the final one may be a rollback with no traffic).
+		spans, err := cli.Spans(ctx, 0, controlplane.MaxSpanLimit)
 		if err != nil {
 			return err
 		}

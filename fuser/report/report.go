@@ -142,8 +142,10 @@ func groups(s *setup.Setup, edges []Edge) template.HTML {
 	sort.Slice(gs, func(i, j int) bool {
 		return len(gs[i].Tasks) > len(gs[j].Tasks) || (len(gs[i].Tasks) == len(gs[j].Tasks) && gs[i].Name < gs[j].Name)
 	})
-	const boxW, taskH, gap, perRow = 170.0, 26.0, 28.0, 4
+	const boxW, taskH, gap, perRow = 170.0, 26.0, 70.0, 4
 	type pos struct{ x, y float64 }
+	type box struct{ right float64 }
+	boxOf := map[string]box{}
 	at := map[string]pos{}
 	var b strings.Builder
 	rowY, rowH := 10.0, 0.0
@@ -158,11 +160,16 @@ func groups(s *setup.Setup, edges []Edge) template.HTML {
 		h := 40 + float64(len(g.Tasks))*taskH
 		rowH = math.Max(rowH, h)
 		fmt.Fprintf(&boxes, `<rect x="%.0f" y="%.0f" width="%.0f" height="%.0f" rx="10" class="box"/>`, bx, rowY, boxW, h)
-		fmt.Fprintf(&boxes, `<text x="%.0f" y="%.0f" class="gh">%s</text><text x="%.0f" y="%.0f" class="a">%d MB · %s</text>`,
-			bx+10, rowY+16, template.HTMLEscapeString(g.Name), bx+10, rowY+30, g.MemoryMB, template.HTMLEscapeString(g.Place.String()))
+		name := g.Name
+		if r := []rune(name); len(r) > 24 {
+			name = string(r[:23]) + "…"
+		}
+		fmt.Fprintf(&boxes, `<text x="%.0f" y="%.0f" class="gh"><title>%s</title>%s</text><text x="%.0f" y="%.0f" class="a">%d MB · %s</text>`,
+			bx+10, rowY+16, template.HTMLEscapeString(g.Name), template.HTMLEscapeString(name), bx+10, rowY+30, g.MemoryMB, template.HTMLEscapeString(g.Place.String()))
 		for k, t := range g.Tasks {
 			ty := rowY + 40 + float64(k)*taskH
 			at[t] = pos{bx + boxW/2, ty + taskH/2 - 2}
+			boxOf[t] = box{right: bx + boxW - 12}
 			fmt.Fprintf(&boxes, `<rect x="%.0f" y="%.0f" width="%.0f" height="%.0f" rx="6" class="task"/><text x="%.0f" y="%.0f" text-anchor="middle" class="tk">%s</text>`,
 				bx+12, ty, boxW-24, taskH-6, bx+boxW/2, ty+14, template.HTMLEscapeString(t))
 		}
@@ -171,6 +178,7 @@ func groups(s *setup.Setup, edges []Edge) template.HTML {
 	fmt.Fprintf(&b, `<svg viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="final fusion groups">`, width, height, width, height)
 	b.WriteString(`<defs><marker id="arr" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#64748b"/></marker></defs>`)
 	b.WriteString(boxes.String())
+	bend := map[float64]float64{} // per box: how far the next in-box arc bulges
 	for _, e := range edges {
 		p, q := at[e.Caller], at[e.Callee]
 		if p == (pos{}) || q == (pos{}) {
@@ -180,8 +188,18 @@ func groups(s *setup.Setup, edges []Edge) template.HTML {
 		if e.Async {
 			dash = ` stroke-dasharray="5,4"`
 		}
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" class="e"%s marker-end="url(#arr)"><title>%s → %s</title></line>`,
-			p.x+40, p.y, q.x-40, q.y, dash, template.HTMLEscapeString(e.Caller), template.HTMLEscapeString(e.Callee))
+		title := template.HTMLEscapeString(e.Caller) + " → " + template.HTMLEscapeString(e.Callee)
+		if bp, bq := boxOf[e.Caller], boxOf[e.Callee]; bp == bq {
+			// A call inside a group: an arc on the box's right side.
+			x := bp.right
+			out := 14 + bend[x]
+			bend[x] = math.Mod(bend[x]+8, 48)
+			fmt.Fprintf(&b, `<path d="M%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f" fill="none" class="e"%s marker-end="url(#arr)"><title>%s</title></path>`,
+				x, p.y, x+out, p.y, x+out, q.y, x+2, q.y, dash, title)
+			continue
+		}
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" class="e"%s marker-end="url(#arr)"><title>%s</title></line>`,
+			p.x+60, p.y, q.x-60, q.y, dash, title)
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
@@ -205,6 +223,12 @@ var tmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 		return strings.Join(parts, "/")
 	},
 	"f1": func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"short": func(note string) string {
+		if i := strings.Index(note, "(predicted"); i >= 0 {
+			return strings.TrimSuffix(strings.TrimPrefix(note[i:], "("), ")")
+		}
+		return note
+	},
 	"f2": func(v float64) string { return fmt.Sprintf("%.2f", v) },
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Fusionize: {{.App}}</title>
@@ -224,7 +248,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 <div class="charts">{{.LatencyChart}}{{.CostChart}}</div>
 <h2>Iterations</h2>
 <table><tr><th>#</th><th>decision</th><th>groups</th><th>memory (MB)</th><th>p50 ms</th><th>p95 ms</th><th>$ / million</th><th>change</th></tr>
-{{range .Iterations}}<tr><td>{{.Index}}</td><td>{{.Decision}}</td><td>{{part .Setup}}</td><td>{{mem .Setup}}</td><td class="n">{{f1 .P50Ms}}</td><td class="n">{{f1 .P95Ms}}</td><td class="n">{{f2 .CostPerMillionUSD}}</td><td>{{.Note}}</td></tr>
+{{range .Iterations}}<tr><td>{{.Index}}</td><td>{{.Decision}}</td><td>{{part .Setup}}</td><td>{{mem .Setup}}</td><td class="n">{{f1 .P50Ms}}</td><td class="n">{{f1 .P95Ms}}</td><td class="n">{{f2 .CostPerMillionUSD}}</td><td>{{short .Note}}</td></tr>
 {{end}}</table>
 <h2>Final fusion groups</h2>
 <p class="sub">solid: sync call · dashed: async call</p>
