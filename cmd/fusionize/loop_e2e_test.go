@@ -2,7 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -110,7 +111,26 @@ func TestLoopOnRealHosts(t *testing.T) {
 	if _, err := c.cli.Setup(ctx, res.Best.Version); err != nil {
 		t.Fatal(err)
 	}
-	if errors.Is(err, context.Canceled) {
+	// And over REST.
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.cp.HTTPAddr()+"/v1/iterations", nil)
+	if err != nil {
 		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.cp.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Iterations []struct {
+			Decision string `json:"decision"`
+		} `json:"iterations"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/iterations: %d, %v", resp.StatusCode, err)
+	}
+	if len(body.Iterations) != len(res.Iterations) || body.Iterations[0].Decision != "baseline" {
+		t.Fatalf("REST iterations: %+v", body.Iterations)
 	}
 }

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// TestConfigFromEnvAndFile: a flag not given on the command line comes from
+// FUSIONIZE_<FLAG>, else from the config file; the command line wins; an
+// unknown setting in the file is an error naming it.
+func TestConfigFromEnvAndFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "fusionize.config.yaml")
+	if err := os.WriteFile(cfg, []byte("requests: 42\nconcurrency: 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var got loopFlags
+	newCmd := func() *cobra.Command {
+		root := newRoot()
+		c := &cobra.Command{Use: "probe", RunE: func(*cobra.Command, []string) error { return nil }}
+		got = loopFlags{}
+		got.register(c)
+		root.AddCommand(c)
+		return root
+	}
+	run := func(args ...string) error {
+		root := newCmd()
+		root.SetArgs(args)
+		root.SetOut(&bytes.Buffer{})
+		return root.Execute()
+	}
+	t.Setenv("FUSIONIZE_CONCURRENCY", "5")
+	if err := run("probe", "--config", cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got.requests != 42 || got.concurrency != 5 {
+		t.Fatalf("file and env: requests %d (want 42 from the file), concurrency %d (want 5 from the env)", got.requests, got.concurrency)
+	}
+	if err := run("probe", "--config", cfg, "--concurrency", "7"); err != nil {
+		t.Fatal(err)
+	}
+	if got.concurrency != 7 {
+		t.Fatalf("command line: concurrency %d, want 7", got.concurrency)
+	}
+	if err := os.WriteFile(cfg, []byte("requestz: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run("probe", "--config", cfg); err == nil || !strings.Contains(err.Error(), `unknown setting "requestz"`) {
+		t.Fatalf("unknown setting: %v", err)
+	}
+	t.Setenv("FUSIONIZE_REQUESTS", "many")
+	if err := run("probe"); err == nil || !strings.Contains(err.Error(), "FUSIONIZE_REQUESTS") {
+		t.Fatalf("bad env value: %v", err)
+	}
+}
+
+// TestRunPrintsResultAndSpans runs `fusionize run` on the tree app: the
+// result and one span row per task invocation, async ones included.
+func TestRunPrintsResultAndSpans(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command and the tree app")
+	}
+	buildBinary(t)
+	cmd := exec.Command(binary, "--data-dir", filepath.Join(os.TempDir(), "fusionize-test"), "run", filepath.Join("..", "..", "examples", "tree"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("fusionize run: %v\n%s", err, out)
+	}
+	text := string(out)
+	for _, want := range []string{"result (", `"e":`, "TASK", "entry", "sync", "async"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	for _, task := range []string{"A", "B", "C", "D", "E", "F", "G"} {
+		if !strings.Contains(text, "\n"+task+" ") && !strings.Contains(text, " "+task+" ") {
+			t.Errorf("no span row for %s:\n%s", task, text)
+		}
+	}
+}
