@@ -106,12 +106,17 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 			}
 			defer os.Remove(pidFile())
 			fmt.Fprintf(cmd.OutOrStdout(), "control plane: grpc %s, http http://%s (token in %s)\n", cp.Addr(), cp.HTTPAddr(), controlplane.TokenPath(g.dataDir))
+			// Shutdown order: stop deploying, stop the hosts (they flush
+			// their last spans), then stop the control plane.
+			cpCtx, stopCP := context.WithCancel(context.WithoutCancel(ctx))
+			defer stopCP()
 			errc := make(chan error, 1)
-			go func() { errc <- cp.Serve(ctx) }()
+			go func() { errc <- cp.Serve(cpCtx) }()
 			depErr := dep.Run(ctx)
 			closeCtx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			adErr := ad.Close(closeCtx)
+			stopCP()
 			cpErr := <-errc
 			if errors.Is(depErr, context.Canceled) {
 				depErr = nil

@@ -122,19 +122,23 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 	}
 	ad := local.New(local.Options{Command: []string{exe, "host", "--data-dir", shared}, Dir: filepath.Join(data, "local"), Logger: log})
 	dep := deploy.New(cp.Store(), ad, deploy.Options{App: app.Name, ControlPlane: cp.Addr(), Token: cp.Token(), Profile: "default", Grace: 300 * time.Millisecond, Logger: log})
+	// Shutdown order: stop deploying, stop the hosts (they flush their last
+	// spans to the control plane), then stop the control plane.
 	runCtx, cancel := context.WithCancel(ctx)
+	cpCtx, stopCP := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); _ = cp.Serve(runCtx) }()
+	go func() { defer wg.Done(); _ = cp.Serve(cpCtx) }()
 	go func() { defer wg.Done(); _ = dep.Run(runCtx) }()
 	defer func() {
 		cancel()
-		wg.Wait()
 		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
 		defer ccancel()
 		if err := ad.Close(cctx); err != nil {
 			fmt.Fprintln(stderr, "stopping hosts:", err)
 		}
+		stopCP()
+		wg.Wait()
 	}()
 	fmt.Fprintf(w, "control plane: grpc %s, REST http://%s (data %s)\n", cp.Addr(), cp.HTTPAddr(), data)
 	cli, err := controlplane.Dial(runCtx, cp.Addr(), cp.Token())
