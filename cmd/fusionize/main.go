@@ -56,7 +56,7 @@ func newRoot() *cobra.Command {
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.dataDir, "data-dir", ".fusionize", "directory for the compilation cache, control-plane data and logs")
-	pf.StringVar(&g.config, "config", "", "config file of `flag: value` lines (default ./fusionize.config.yaml if present)")
+	pf.StringVar(&g.config, "config", "", "config `file` of \"flag: value\" lines (default ./fusionize.config.yaml if present)")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log host and task events to stderr")
 	root.AddCommand(newBuildCmd(), newRunCmd())
 	for _, add := range extraCommands {
