@@ -1,0 +1,93 @@
+package main
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// freePort returns a loopback address with a port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// TestUpInvokeDown follows the README: `fusionize up examples/iot`, then
+// `invoke`, `status`, `setup apply`, `history` and `down`, each as its own
+// process.
+func TestUpInvokeDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the control plane and host processes")
+	}
+	buildBinary(t)
+	data := t.TempDir()
+	cpAddr, httpAddr := freePort(t), freePort(t)
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary, append([]string{"--data-dir", data}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("fusionize %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	t.Cleanup(func() {
+		_ = exec.Command(binary, "--data-dir", data, "down").Run()
+	})
+	out := run("up", filepath.Join("..", "..", "examples", "iot"), "--control-plane", cpAddr, "--http-addr", httpAddr)
+	for _, want := range []string{"applied setup version 1", "GROUP", "CSL"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("up output lacks %q:\n%s", want, out)
+		}
+	}
+	input := `{"sensorId":"s-7","location":"j-1","timestamp":"t","temperature":[20,21],"sound":[60,61],"air":{"pm25":10,"no2":20,"co2":400},"vehicles":[3,4]}`
+	out = run("invoke", "I", "--control-plane", cpAddr, "--data", input)
+	if !strings.Contains(out, `"sensorId":"s-7"`) {
+		t.Fatalf("invoke output:\n%s", out)
+	}
+	setupFile := filepath.Join(t.TempDir(), "setup.json")
+	if err := os.WriteFile(setupFile, []byte(`{"groups":[
+		{"name":"front","tasks":["I","CW","SE"],"memoryMB":256,"place":{"provider":"local"}},
+		{"name":"rest","tasks":["CT","CS","CA","AS","CSL","CSA","DJ"],"memoryMB":128,"place":{"provider":"local"}}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = run("setup", "apply", setupFile, "--control-plane", cpAddr)
+	if !strings.Contains(out, "setup version 2 is active") {
+		t.Fatalf("setup apply output:\n%s", out)
+	}
+	out = run("status", "--control-plane", cpAddr)
+	if !strings.Contains(out, "(active 2)") || !strings.Contains(out, "front") {
+		t.Fatalf("status output:\n%s", out)
+	}
+	if out = run("invoke", "I", "--control-plane", cpAddr, "--data", input); !strings.Contains(out, `"sensorId":"s-7"`) {
+		t.Fatalf("invoke after the switch:\n%s", out)
+	}
+	if out = run("history", "--control-plane", cpAddr); !strings.Contains(out, "no iterations yet") {
+		t.Fatalf("history output:\n%s", out)
+	}
+	if out = run("down"); !strings.Contains(out, "stopped control plane") {
+		t.Fatalf("down output:\n%s", out)
+	}
+	if pid, ok := runningServeIn(data); ok {
+		t.Fatalf("control plane (pid %d) still running after down", pid)
+	}
+}
+
+// runningServeIn is runningServe for another data dir.
+func runningServeIn(dir string) (int, bool) {
+	old := g.dataDir
+	g.dataDir = dir
+	defer func() { g.dataDir = old }()
+	return runningServe()
+}
