@@ -93,15 +93,24 @@ func (h *Host) callArgs(inst *instance, stack []uint64) (name, in []byte, code C
 	return name, in, CodeOK
 }
 
-func (h *Host) fnCall(ctx context.Context, m api.Module, stack []uint64) {
-	inst := h.caller(m)
-	if inst == nil {
+// callPrologue finds the calling instance and reads the task name and
+// input of a call import; on failure it has set the return value.
+func (h *Host) callPrologue(m api.Module, stack []uint64) (inst *instance, name, in []byte, ok bool) {
+	if inst = h.caller(m); inst == nil {
 		ret(stack, int32(CodeInternal))
-		return
+		return nil, nil, nil, false
 	}
 	name, in, code := h.callArgs(inst, stack)
 	if code != CodeOK {
 		ret(stack, int32(code))
+		return nil, nil, nil, false
+	}
+	return inst, name, in, true
+}
+
+func (h *Host) fnCall(ctx context.Context, m api.Module, stack []uint64) {
+	inst, name, in, ok := h.callPrologue(m, stack)
+	if !ok {
 		return
 	}
 	outPtr, outCap := uint32(stack[4]), uint32(stack[5])
@@ -137,14 +146,8 @@ func (h *Host) callSync(ctx context.Context, inst *instance, name []byte, c *Cal
 }
 
 func (h *Host) fnCallAsync(ctx context.Context, m api.Module, stack []uint64) {
-	inst := h.caller(m)
-	if inst == nil {
-		ret(stack, int32(CodeInternal))
-		return
-	}
-	name, in, code := h.callArgs(inst, stack)
-	if code != CodeOK {
-		ret(stack, int32(code))
+	inst, name, in, ok := h.callPrologue(m, stack)
+	if !ok {
 		return
 	}
 	r, err := h.resolve(name)
@@ -162,14 +165,8 @@ func (h *Host) fnCallAsync(ctx context.Context, m api.Module, stack []uint64) {
 }
 
 func (h *Host) fnCallStart(ctx context.Context, m api.Module, stack []uint64) {
-	inst := h.caller(m)
-	if inst == nil {
-		ret(stack, int32(CodeInternal))
-		return
-	}
-	name, in, code := h.callArgs(inst, stack)
-	if code != CodeOK {
-		ret(stack, int32(code))
+	inst, name, in, ok := h.callPrologue(m, stack)
+	if !ok {
 		return
 	}
 	if len(inst.pending) >= maxPending {
