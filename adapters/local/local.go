@@ -304,6 +304,9 @@ func (a *Adapter) supervise(p *proc) {
 		id := p.d.ID()
 		if tooMany {
 			a.opts.Logger.Error("host keeps crashing; giving up", "group", id, "restarts", len(p.restarts), "log", p.log)
+			a.mu.Lock()
+			p.ep.GRPC = "" // List shows only groups that serve
+			a.mu.Unlock()
 			return
 		}
 		a.opts.Logger.Warn("host exited; restarting", "group", id, "log", p.log)

@@ -396,6 +396,9 @@ func TestCrashingHostGivenUp(t *testing.T) {
 	if left := leftovers(); len(left) > 0 {
 		t.Errorf("processes after giving up:\n%s", strings.Join(left, "\n"))
 	}
+	if eps, _ := f.a.List(context.Background()); len(eps) != 0 {
+		t.Errorf("List shows a group that was given up: %+v", eps)
+	}
 	if err := f.a.Remove(context.Background(), ep.Group, ep.Version); err != nil {
 		t.Errorf("Remove of a given-up group: %v", err)
 	}
