@@ -57,6 +57,7 @@ func buildBinary(t *testing.T) {
 }
 
 type cluster struct {
+	ad  *local.Adapter
 	cp  *controlplane.ControlPlane
 	cli *controlplane.Client
 	dep *deploy.Deployer
@@ -114,7 +115,7 @@ func startCluster(t *testing.T, appDir string) *cluster {
 			t.Fatal(err)
 		}
 	}
-	c := &cluster{cp: cp, cli: cli, dep: dep, inv: inv, app: app}
+	c := &cluster{ad: ad, cp: cp, cli: cli, dep: dep, inv: inv, app: app}
 	c.apply(t, setup.Separate(0, app.TaskNames(), setup.Place{Provider: "local"}, 128))
 	return c
 }

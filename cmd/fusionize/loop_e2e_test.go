@@ -100,6 +100,19 @@ func TestLoopOnRealHosts(t *testing.T) {
 	if r.Version != res.Best.Version {
 		t.Errorf("serving version %d, loop ended with %d", r.Version, res.Best.Version)
 	}
+	// Nothing of the failed version is left running: only the serving
+	// version's groups are deployed (after the grace period of the last
+	// switch has passed).
+	time.Sleep(time.Second)
+	eps, err := c.ad.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range eps {
+		if ep.Version != res.Best.Version {
+			t.Errorf("group %s of setup version %d still deployed; serving version is %d", ep.Group, ep.Version, res.Best.Version)
+		}
+	}
 	// The history is persisted and readable over the control plane.
 	its, err := c.cli.Iterations(ctx)
 	if err != nil {
