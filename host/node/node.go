@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -261,11 +262,13 @@ func loadModules(ctx context.Context, cp *controlplane.Client, h *host.Host, tas
 	var errs []error
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 2)
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for _, t := range tasks {
 		d, ok := digests[t]
 		if !ok {
+			mu.Lock() // the loads started so far append concurrently
 			errs = append(errs, fmt.Errorf("node: no module uploaded for task %q", t))
+			mu.Unlock()
 			continue
 		}
 		wg.Add(1)
