@@ -202,7 +202,7 @@ func pct(a, b float64) float64 {
 
 func firstMeasured(its []store.Iteration) *store.Iteration {
 	for i := range its {
-		if its[i].P50Ms > 0 {
+		if its[i].Measured() {
 			return &its[i]
 		}
 	}
@@ -213,7 +213,7 @@ func firstMeasured(its []store.Iteration) *store.Iteration {
 func bestMeasured(its []store.Iteration) *store.Iteration {
 	var best *store.Iteration
 	for i := range its {
-		if its[i].P50Ms > 0 && (its[i].Decision == "baseline" || strings.HasPrefix(its[i].Decision, "kept")) {
+		if its[i].Measured() && its[i].Kept() {
 			best = &its[i]
 		}
 	}
@@ -247,7 +247,7 @@ func progressPrinter(w io.Writer) func(loop.Event) {
 			lastPct = p
 		case loop.EventObserved:
 			it := e.Iteration
-			if it.Decision == "failed" {
+			if it.Decision == store.DecisionFailed {
 				fmt.Fprintf(w, "  #%d failed: %s\n", it.Index, it.Note)
 				return
 			}

@@ -156,12 +156,12 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 		if err != nil {
 			return res, err
 		}
-		decision := "baseline"
+		decision := store.DecisionBaseline
 		rollback := false
 		if best != nil {
 			decision, rollback = decide(obs, best, opts.Alpha)
 		}
-		if best == nil || decision == "kept" || (decision == "kept (no significant difference)" && obs.score <= best.score) {
+		if best == nil || decision == store.DecisionKept || (decision == store.DecisionSame && obs.score <= best.score) {
 			best = obs
 		}
 		it := store.Iteration{
@@ -189,7 +189,7 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 			cur = back
 			best.setup = back
 			in.Current, in.Report = back, best.report
-			in.History = append(in.History, optimize.Iteration{Setup: back, P50: best.p50, P95: best.p95, CostPerMillion: best.perM, Decision: "restored", Report: best.report})
+			in.History = append(in.History, optimize.Iteration{Setup: back, P50: best.p50, P95: best.p95, CostPerMillion: best.perM, Decision: store.DecisionRestored, Report: best.report})
 		}
 
 		// Propose, skipping setups already tried or failed.
@@ -214,12 +214,12 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 			res.Deployments++
 			if err != nil {
 				// The previous setup keeps serving; say so and ask again.
-				failed := store.Iteration{Index: len(res.Iterations), Setup: n.Clone(), Decision: "failed",
+				failed := store.Iteration{Index: len(res.Iterations), Setup: n.Clone(), Decision: store.DecisionFailed,
 					Note: fmt.Sprintf("%s; deploy failed, setup version %d kept serving: %v", why.Change, cur.Version, err), DeployedAt: time.Now()}
 				if rerr := record(ctx, env, &res, failed, opts); rerr != nil {
 					return res, rerr
 				}
-				in.History = append(in.History, optimize.Iteration{Setup: n, Decision: "failed"})
+				in.History = append(in.History, optimize.Iteration{Setup: n, Decision: store.DecisionFailed})
 				continue
 			}
 			n.Version = v
@@ -248,13 +248,13 @@ func decide(obs, best *observation, alpha float64) (decision string, rollback bo
 	costBetter, costWorse := pCost < alpha && lessCost > 0.5, pCost < alpha && lessCost < 0.5
 	switch {
 	case obs.failed > best.failed:
-		return "rolled-back", true
+		return store.DecisionRollback, true
 	case obs.score < best.score && (latBetter || costBetter):
-		return "kept", false
+		return store.DecisionKept, false
 	case obs.score > best.score && (latWorse || costWorse):
-		return "rolled-back", true
+		return store.DecisionRollback, true
 	default:
-		return "kept (no significant difference)", false
+		return store.DecisionSame, false
 	}
 }
 

@@ -39,7 +39,7 @@ type Data struct {
 func Write(w io.Writer, d Data) error {
 	var lat, p95, cost []point
 	for _, it := range d.Iterations {
-		if it.Decision == "failed" {
+		if !it.Measured() {
 			continue
 		}
 		lat = append(lat, point{it.Index, it.P50Ms})

@@ -17,9 +17,27 @@ type Iteration struct {
 	P50Ms             float64      `json:"p50Ms"`
 	P95Ms             float64      `json:"p95Ms"`
 	CostPerMillionUSD float64      `json:"costPerMillionUSD"`
-	Decision          string       `json:"decision"` // e.g. "keep", "rollback", "converged"
+	Decision          string       `json:"decision"` // one of the Decision constants
 	Note              string       `json:"note,omitempty"`
 	DeployedAt        time.Time    `json:"deployedAt"`
+}
+
+// Decisions the feedback loop records for an iteration.
+const (
+	DecisionBaseline = "baseline"                         // the first measured setup
+	DecisionKept     = "kept"                             // better by a statistical test
+	DecisionSame     = "kept (no significant difference)" // neither better nor worse by the tests
+	DecisionRollback = "rolled-back"                      // worse: the best setup was redeployed
+	DecisionFailed   = "failed"                           // the deployment failed; the previous setup kept serving
+	DecisionRestored = "restored"                         // the best setup, redeployed by a rollback
+)
+
+// Measured reports whether the iteration's setup served and was measured.
+func (it *Iteration) Measured() bool { return it.Decision != DecisionFailed && it.P50Ms > 0 }
+
+// Kept reports whether the loop kept the iteration's setup.
+func (it *Iteration) Kept() bool {
+	return it.Decision == DecisionBaseline || it.Decision == DecisionKept || it.Decision == DecisionSame
 }
 
 // AppendIteration records it after every earlier iteration.
