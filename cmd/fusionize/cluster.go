@@ -23,6 +23,7 @@ import (
 	"github.com/fusionize/fusionize/adapters/local"
 	"github.com/fusionize/fusionize/fuser/controlplane"
 	"github.com/fusionize/fusionize/fuser/deploy"
+	"github.com/fusionize/fusionize/fuser/invoke"
 	"github.com/fusionize/fusionize/guest-sdk/build"
 	"github.com/fusionize/fusionize/host/manifest"
 	"github.com/fusionize/fusionize/host/node"
@@ -296,17 +297,10 @@ func runningServe() (int, bool) {
 func waitActive(ctx context.Context, cp *controlplane.Client, v int64, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	for {
-		st, err := cp.Status(ctx)
-		if err == nil && st.ActiveVersion >= v {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("setup version %d not active after %s (see %s)", v, limit, filepath.Join(g.dataDir, "serve.log"))
-		case <-time.After(200 * time.Millisecond):
-		}
+	if err := cp.WaitActive(ctx, v); err != nil {
+		return fmt.Errorf("setup version %d not active after %s (see %s)", v, limit, filepath.Join(g.dataDir, "serve.log"))
 	}
+	return nil
 }
 
 func newDownCmd() *cobra.Command {
@@ -335,35 +329,6 @@ func newDownCmd() *cobra.Command {
 	}
 }
 
-// entryAddr finds the host that serves task in the active setup.
-func entryAddr(ctx context.Context, cp *controlplane.Client, task string) (string, int64, error) {
-	st, err := cp.Status(ctx)
-	if err != nil {
-		return "", 0, err
-	}
-	if st.ActiveVersion == 0 {
-		return "", 0, errors.New("no active setup: run 'fusionize up <app>' first")
-	}
-	su, err := cp.Setup(ctx, st.ActiveVersion)
-	if err != nil {
-		return "", 0, err
-	}
-	grp, ok := su.GroupOf(task)
-	if !ok {
-		return "", 0, fmt.Errorf("unknown task %q: setup version %d has no such task", task, su.Version)
-	}
-	hosts, err := cp.Hosts(ctx)
-	if err != nil {
-		return "", 0, err
-	}
-	for _, h := range hosts {
-		if h.SetupVersion == su.Version && h.Group == grp.Name {
-			return h.Address, su.Version, nil
-		}
-	}
-	return "", 0, fmt.Errorf("no live host for group %q of setup version %d", grp.Name, su.Version)
-}
-
 func newInvokeCmd() *cobra.Command {
 	var cf cpFlags
 	var data string
@@ -373,7 +338,7 @@ func newInvokeCmd() *cobra.Command {
 		Short: "Invoke a task of the running app through its host's gRPC API and print the output",
 		Args:  cobra.ExactArgs(1),
 		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, args []string, cp *controlplane.Client) error {
-			addr, _, err := entryAddr(ctx, cp, args[0])
+			addr, _, err := invoke.New(cp).Route(ctx, args[0])
 			if err != nil {
 				return err
 			}

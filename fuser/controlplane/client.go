@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"time"
 
 	"github.com/fusionize/fusionize/host/setup"
 	"github.com/fusionize/fusionize/host/span"
@@ -361,4 +362,20 @@ func (c *Client) RecordIteration(ctx context.Context, it Iteration) error {
 		return fmt.Errorf("controlplane: record iteration %d: %w", it.Index, err)
 	}
 	return nil
+}
+
+// WaitActive polls Status until setup version v (or a later one) is active,
+// that is every group of it deployed and healthy, or ctx ends.
+func (c *Client) WaitActive(ctx context.Context, v int64) error {
+	for {
+		st, err := c.Status(ctx)
+		if err == nil && st.ActiveVersion >= v {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("controlplane: setup version %d not active: %w", v, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

@@ -89,6 +89,12 @@ func refused(err error) bool {
 		strings.Contains(m, "connection refused") || strings.Contains(m, "connection reset")
 }
 
+// Route returns the address of the host that serves task in the active
+// setup, and that setup's version, asking the control plane afresh.
+func (v *Invoker) Route(ctx context.Context, task string) (addr string, version int64, err error) {
+	return v.route(ctx, task, true)
+}
+
 // route returns the host of task's group in the active setup.
 func (v *Invoker) route(ctx context.Context, task string, force bool) (string, int64, error) {
 	v.mu.Lock()
@@ -115,7 +121,7 @@ func (v *Invoker) fetch(ctx context.Context) error {
 		return err
 	}
 	if st.ActiveVersion == 0 {
-		return errors.New("invoke: no active setup yet")
+		return errors.New("invoke: no active setup yet: run 'fusionize up <app>' first")
 	}
 	su, err := v.cp.Setup(ctx, st.ActiveVersion)
 	if err != nil {

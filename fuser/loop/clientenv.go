@@ -2,7 +2,6 @@ package loop
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,17 +43,7 @@ func (e *ClientEnv) Apply(ctx context.Context, s *setup.Setup) (int64, error) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	for {
-		st, err := e.CP.Status(wctx)
-		if err == nil && st.ActiveVersion >= v {
-			return v, nil
-		}
-		select {
-		case <-wctx.Done():
-			return v, fmt.Errorf("setup version %d did not become active: %w", v, wctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	return v, e.CP.WaitActive(wctx, v)
 }
 
 // Drive implements Env.
