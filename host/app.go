@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"slices"
 	"sync"
 
 	"github.com/fusionize/fusionize/host/manifest"
@@ -42,5 +41,5 @@ func (h *Host) LoadApp(ctx context.Context, app *manifest.App, tasks []string, d
 		}()
 	}
 	wg.Wait()
-	return errors.Join(slices.DeleteFunc(errs, func(e error) bool { return e == nil })...)
+	return errors.Join(errs...) // nil entries are skipped
 }

@@ -39,23 +39,7 @@ func quietHost(tb testing.TB, cacheDir string) *Host {
 // (d) Instantiate (and _initialize) one Go task from an already compiled
 // module.
 func BenchmarkInstantiateGo(b *testing.B) {
-	wasm := buildGuest(b, b.TempDir(), "noop")
-	h := quietHost(b, "")
-	ctx := context.Background()
-	cm, err := h.compile(ctx, "noop", wasm, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	t := &task{h: h, name: "noop", compiled: cm}
-	b.ReportAllocs()
-	for b.Loop() {
-		inst, err := t.instantiate(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		h.instances.Delete(inst.mod)
-		_ = inst.mod.Close(ctx)
-	}
+	benchInstantiate(b, "noop", buildGuest(b, b.TempDir(), "noop"))
 }
 
 // (d') Instantiate a tiny WAT task.
@@ -64,13 +48,17 @@ func BenchmarkInstantiateWAT(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	benchInstantiate(b, "echo", wasm)
+}
+
+func benchInstantiate(b *testing.B, name string, wasm []byte) {
 	h := quietHost(b, "")
 	ctx := context.Background()
-	cm, err := h.compile(ctx, "echo", wasm, "")
+	cm, err := h.compile(ctx, name, wasm, "")
 	if err != nil {
 		b.Fatal(err)
 	}
-	t := &task{h: h, name: "echo", compiled: cm}
+	t := &task{h: h, name: name, compiled: cm}
 	b.ReportAllocs()
 	for b.Loop() {
 		inst, err := t.instantiate(ctx)

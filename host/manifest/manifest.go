@@ -22,6 +22,7 @@
 package manifest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -103,7 +104,7 @@ func Load(path string) (*App, error) {
 // Parse decodes and validates a manifest. Unknown fields are rejected.
 func Parse(data []byte) (*App, error) {
 	var app App
-	dec := yaml.NewDecoder(bytesReader(data))
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&app); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
