@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/fusionize/fusionize/adapters"
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/controlplane"
-	"github.com/fusionize/fusionize/host/setup"
 )
 
 // Modules are copies of the committed test modules of host/testdata (their

@@ -21,13 +21,13 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/fusionize/fusionize/adapters/local"
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/controlplane"
 	"github.com/fusionize/fusionize/fuser/deploy"
 	"github.com/fusionize/fusionize/fuser/invoke"
 	"github.com/fusionize/fusionize/guest-sdk/build"
-	"github.com/fusionize/fusionize/host/manifest"
 	"github.com/fusionize/fusionize/host/node"
-	"github.com/fusionize/fusionize/host/setup"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 )
 

@@ -13,19 +13,20 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/fusionize/fusionize/api"
+
 	"github.com/spf13/cobra"
 
 	"github.com/fusionize/fusionize/adapters/local"
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/controlplane"
 	"github.com/fusionize/fusionize/fuser/deploy"
 	"github.com/fusionize/fusionize/fuser/invoke"
 	"github.com/fusionize/fusionize/fuser/loop"
 	"github.com/fusionize/fusionize/fuser/optimize"
 	"github.com/fusionize/fusionize/fuser/report"
-	"github.com/fusionize/fusionize/fuser/store"
 	"github.com/fusionize/fusionize/guest-sdk/build"
-	"github.com/fusionize/fusionize/host/manifest"
-	"github.com/fusionize/fusionize/host/setup"
 )
 
 func init() {
@@ -200,7 +201,7 @@ func pct(a, b float64) float64 {
 	return (b - a) / a * 100
 }
 
-func firstMeasured(its []store.Iteration) *store.Iteration {
+func firstMeasured(its []api.Iteration) *api.Iteration {
 	for i := range its {
 		if its[i].Measured() {
 			return &its[i]
@@ -210,8 +211,8 @@ func firstMeasured(its []store.Iteration) *store.Iteration {
 }
 
 // bestMeasured is the last iteration that was kept (or the baseline).
-func bestMeasured(its []store.Iteration) *store.Iteration {
-	var best *store.Iteration
+func bestMeasured(its []api.Iteration) *api.Iteration {
+	var best *api.Iteration
 	for i := range its {
 		if its[i].Measured() && its[i].Kept() {
 			best = &its[i]
@@ -247,7 +248,7 @@ func progressPrinter(w io.Writer) func(loop.Event) {
 			lastPct = p
 		case loop.EventObserved:
 			it := e.Iteration
-			if it.Decision == store.DecisionFailed {
+			if it.Decision == api.DecisionFailed {
 				fmt.Fprintf(w, "  #%d failed: %s\n", it.Index, it.Note)
 				return
 			}
@@ -296,7 +297,7 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-func printIterations(w io.Writer, its []store.Iteration) {
+func printIterations(w io.Writer, its []api.Iteration) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tDECISION\tGROUPS\tMEMORY (MB)\tP50 ms\tP95 ms\t$/M REQ")
 	for _, it := range its {

@@ -19,13 +19,13 @@ import (
 	"time"
 
 	"github.com/fusionize/fusionize/adapters/local"
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/controlplane"
 	"github.com/fusionize/fusionize/fuser/deploy"
 	"github.com/fusionize/fusionize/fuser/invoke"
 	"github.com/fusionize/fusionize/guest-sdk/build"
 	"github.com/fusionize/fusionize/host"
-	"github.com/fusionize/fusionize/host/manifest"
-	"github.com/fusionize/fusionize/host/setup"
 )
 
 var binary string // the fusionize command, built by TestMain

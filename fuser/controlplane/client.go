@@ -12,8 +12,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/fusionize/fusionize/host/setup"
-	"github.com/fusionize/fusionize/host/span"
+	"github.com/fusionize/fusionize/api"
+
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -105,35 +107,35 @@ func (c *Client) API() fusionizev1.ControlPlaneServiceClient { return c.api }
 // UploadModuleFile uploads the module file at path as task's module. It
 // hashes the file first, so the control plane verifies the bytes it
 // receives, then streams it in ChunkSize chunks.
-func (c *Client) UploadModuleFile(ctx context.Context, task, path string) (ModuleInfo, error) {
+func (c *Client) UploadModuleFile(ctx context.Context, task, path string) (api.ModuleInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return ModuleInfo{}, fmt.Errorf("controlplane: upload %s: %w", path, err)
+		return api.ModuleInfo{}, fmt.Errorf("controlplane: upload %s: %w", path, err)
 	}
 	defer f.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
-		return ModuleInfo{}, fmt.Errorf("controlplane: upload %s: %w", path, err)
+		return api.ModuleInfo{}, fmt.Errorf("controlplane: upload %s: %w", path, err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return ModuleInfo{}, fmt.Errorf("controlplane: upload %s: %w", path, err)
+		return api.ModuleInfo{}, fmt.Errorf("controlplane: upload %s: %w", path, err)
 	}
 	info, err := c.UploadModule(ctx, task, f, "sha256:"+hex.EncodeToString(h.Sum(nil)), n)
 	if err != nil {
-		return ModuleInfo{}, fmt.Errorf("%s: %w", path, err)
+		return api.ModuleInfo{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return info, nil
 }
 
 // UploadModule streams the module read from r, which must hash to digest
 // ("sha256:<hex>") and, when size > 0, hold size bytes.
-func (c *Client) UploadModule(ctx context.Context, task string, r io.Reader, digest string, size int64) (ModuleInfo, error) {
+func (c *Client) UploadModule(ctx context.Context, task string, r io.Reader, digest string, size int64) (api.ModuleInfo, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // aborts the stream on early return
 	stream, err := c.api.UploadModule(ctx)
 	if err != nil {
-		return ModuleInfo{}, fmt.Errorf("controlplane: upload module for task %q: %w", task, err)
+		return api.ModuleInfo{}, fmt.Errorf("controlplane: upload module for task %q: %w", task, err)
 	}
 	err = stream.Send(&fusionizev1.UploadModuleRequest{Payload: &fusionizev1.UploadModuleRequest_Header{
 		Header: &fusionizev1.ModuleHeader{Task: task, Digest: digest, Size: size},
@@ -153,17 +155,17 @@ func (c *Client) UploadModule(ctx context.Context, task string, r io.Reader, dig
 			break
 		}
 		if err != nil {
-			return ModuleInfo{}, fmt.Errorf("controlplane: upload module for task %q: read: %w", task, err)
+			return api.ModuleInfo{}, fmt.Errorf("controlplane: upload module for task %q: read: %w", task, err)
 		}
 	}
 	// A Send error (io.EOF) means the server ended the stream: its status
 	// comes with CloseAndRecv.
 	resp, rerr := stream.CloseAndRecv()
 	if rerr != nil {
-		return ModuleInfo{}, fmt.Errorf("controlplane: upload module for task %q: %w", task, rerr)
+		return api.ModuleInfo{}, fmt.Errorf("controlplane: upload module for task %q: %w", task, rerr)
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
-		return ModuleInfo{}, fmt.Errorf("controlplane: upload module for task %q: %w", task, err)
+		return api.ModuleInfo{}, fmt.Errorf("controlplane: upload module for task %q: %w", task, err)
 	}
 	return ModuleInfoFromProto(resp.GetModule()), nil
 }
@@ -216,12 +218,12 @@ func (c *Client) FetchModule(ctx context.Context, digest string) ([]byte, error)
 }
 
 // Modules lists the latest module of every task.
-func (c *Client) Modules(ctx context.Context) ([]ModuleInfo, error) {
+func (c *Client) Modules(ctx context.Context) ([]api.ModuleInfo, error) {
 	resp, err := c.api.ListModules(ctx, &fusionizev1.ListModulesRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: list modules: %w", err)
 	}
-	out := make([]ModuleInfo, len(resp.GetModules()))
+	out := make([]api.ModuleInfo, len(resp.GetModules()))
 	for i, m := range resp.GetModules() {
 		out[i] = ModuleInfoFromProto(m)
 	}
@@ -313,7 +315,7 @@ func (c *Client) Spans(ctx context.Context, version int64, limit int) ([]span.Sp
 
 // RegisterHost registers h (or refreshes it: call it as a heartbeat) and
 // returns the control plane's current setup version.
-func (c *Client) RegisterHost(ctx context.Context, h HostInfo) (int64, error) {
+func (c *Client) RegisterHost(ctx context.Context, h api.HostInfo) (int64, error) {
 	resp, err := c.api.RegisterHost(ctx, &fusionizev1.RegisterHostRequest{Host: HostToProto(h)})
 	if err != nil {
 		return 0, fmt.Errorf("controlplane: register host %q: %w", h.Name, err)
@@ -322,12 +324,12 @@ func (c *Client) RegisterHost(ctx context.Context, h HostInfo) (int64, error) {
 }
 
 // Hosts lists the live hosts.
-func (c *Client) Hosts(ctx context.Context) ([]HostInfo, error) {
+func (c *Client) Hosts(ctx context.Context) ([]api.HostInfo, error) {
 	resp, err := c.api.ListHosts(ctx, &fusionizev1.ListHostsRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: list hosts: %w", err)
 	}
-	out := make([]HostInfo, len(resp.GetHosts()))
+	out := make([]api.HostInfo, len(resp.GetHosts()))
 	for i, h := range resp.GetHosts() {
 		out[i] = HostFromProto(h)
 	}
@@ -344,12 +346,12 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 }
 
 // Iterations returns the optimizer's history, oldest first.
-func (c *Client) Iterations(ctx context.Context) ([]Iteration, error) {
+func (c *Client) Iterations(ctx context.Context) ([]api.Iteration, error) {
 	resp, err := c.api.ListIterations(ctx, &fusionizev1.ListIterationsRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: list iterations: %w", err)
 	}
-	out := make([]Iteration, len(resp.GetIterations()))
+	out := make([]api.Iteration, len(resp.GetIterations()))
 	for i, p := range resp.GetIterations() {
 		out[i] = IterationFromProto(p)
 	}
@@ -357,7 +359,7 @@ func (c *Client) Iterations(ctx context.Context) ([]Iteration, error) {
 }
 
 // RecordIteration appends one step to the optimizer's history.
-func (c *Client) RecordIteration(ctx context.Context, it Iteration) error {
+func (c *Client) RecordIteration(ctx context.Context, it api.Iteration) error {
 	if _, err := c.api.RecordIteration(ctx, &fusionizev1.RecordIterationRequest{Iteration: IterationToProto(&it)}); err != nil {
 		return fmt.Errorf("controlplane: record iteration %d: %w", it.Index, err)
 	}

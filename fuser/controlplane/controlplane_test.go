@@ -19,9 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusionize/fusionize/api"
+
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/fuser/store"
-	"github.com/fusionize/fusionize/host/setup"
-	"github.com/fusionize/fusionize/host/span"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -489,16 +491,16 @@ func TestHostsRegisterAndExpire(t *testing.T) {
 	if _, err := c.ApplySetup(t.Context(), testSetup("A")); err != nil {
 		t.Fatal(err)
 	}
-	v, err := c.RegisterHost(t.Context(), HostInfo{Name: "h1", Group: "A", Address: "127.0.0.1:9000", Tasks: []string{"A"}})
+	v, err := c.RegisterHost(t.Context(), api.HostInfo{Name: "h1", Group: "A", Address: "127.0.0.1:9000", Tasks: []string{"A"}})
 	if err != nil || v != 1 {
 		t.Fatalf("register: %d, %v", v, err)
 	}
-	_, err = c.RegisterHost(t.Context(), HostInfo{})
+	_, err = c.RegisterHost(t.Context(), api.HostInfo{})
 	wantCode(t, err, codes.InvalidArgument)
 	// A host last seen long ago is not live.
-	cp.Store().SeeHost(store.HostInfo{ID: "old", LastSeen: time.Now().Add(-2 * time.Hour)})
+	cp.Store().SeeHost(api.HostInfo{Name: "old", LastSeen: time.Now().Add(-2 * time.Hour)})
 	hosts, err := c.Hosts(t.Context())
-	want := []HostInfo{{Name: "h1", Group: "A", Address: "127.0.0.1:9000", Tasks: []string{"A"}}}
+	want := []api.HostInfo{{Name: "h1", Group: "A", Address: "127.0.0.1:9000", Tasks: []string{"A"}}}
 	if err != nil || !reflect.DeepEqual(hosts, want) {
 		t.Fatalf("hosts = %+v, %v", hosts, err)
 	}
@@ -523,7 +525,7 @@ func TestRestartKeepsState(t *testing.T) {
 	if _, _, err := c.ReportSpans(t.Context(), "h", []span.Span{validSpan0("A", 1), validSpan0("A", 1)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := cp.Store().AppendIteration(store.Iteration{Index: 0, Setup: testSetup("A"), Decision: "baseline", P50Ms: 12}); err != nil {
+	if err := cp.Store().AppendIteration(api.Iteration{Index: 0, Setup: testSetup("A"), Decision: "baseline", P50Ms: 12}); err != nil {
 		t.Fatal(err)
 	}
 	token := cp.Token()

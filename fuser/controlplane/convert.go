@@ -3,9 +3,10 @@ package controlplane
 import (
 	"time"
 
-	"github.com/fusionize/fusionize/fuser/store"
-	"github.com/fusionize/fusionize/host/setup"
-	"github.com/fusionize/fusionize/host/span"
+	"github.com/fusionize/fusionize/api"
+
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -129,7 +130,7 @@ func SpanFromProto(p *fusionizev1.Span) span.Span {
 }
 
 // ModuleInfoToProto converts a stored module's description.
-func ModuleInfoToProto(m ModuleInfo) *fusionizev1.ModuleInfo {
+func ModuleInfoToProto(m api.ModuleInfo) *fusionizev1.ModuleInfo {
 	p := &fusionizev1.ModuleInfo{Task: m.Task, Digest: m.Digest, Size: m.Size}
 	if !m.UploadedAt.IsZero() {
 		p.UploadedAt = timestamppb.New(m.UploadedAt)
@@ -138,16 +139,16 @@ func ModuleInfoToProto(m ModuleInfo) *fusionizev1.ModuleInfo {
 }
 
 // ModuleInfoFromProto converts a wire module description; nil gives the
-// zero ModuleInfo.
-func ModuleInfoFromProto(p *fusionizev1.ModuleInfo) ModuleInfo {
+// zero api.ModuleInfo.
+func ModuleInfoFromProto(p *fusionizev1.ModuleInfo) api.ModuleInfo {
 	if p == nil {
-		return ModuleInfo{}
+		return api.ModuleInfo{}
 	}
-	return ModuleInfo{Task: p.GetTask(), Digest: p.GetDigest(), Size: p.GetSize(), UploadedAt: timeFromProto(p.GetUploadedAt())}
+	return api.ModuleInfo{Task: p.GetTask(), Digest: p.GetDigest(), Size: p.GetSize(), UploadedAt: timeFromProto(p.GetUploadedAt())}
 }
 
 // HostToProto converts a host registration.
-func HostToProto(h HostInfo) *fusionizev1.HostInfo {
+func HostToProto(h api.HostInfo) *fusionizev1.HostInfo {
 	return &fusionizev1.HostInfo{
 		Name:         h.Name,
 		Group:        h.Group,
@@ -158,12 +159,12 @@ func HostToProto(h HostInfo) *fusionizev1.HostInfo {
 }
 
 // HostFromProto converts a wire host registration; nil gives the zero
-// HostInfo.
-func HostFromProto(p *fusionizev1.HostInfo) HostInfo {
+// api.HostInfo.
+func HostFromProto(p *fusionizev1.HostInfo) api.HostInfo {
 	if p == nil {
-		return HostInfo{}
+		return api.HostInfo{}
 	}
-	return HostInfo{
+	return api.HostInfo{
 		Name:         p.GetName(),
 		Group:        p.GetGroup(),
 		Address:      p.GetAddress(),
@@ -173,7 +174,7 @@ func HostFromProto(p *fusionizev1.HostInfo) HostInfo {
 }
 
 // IterationToProto converts one step of the optimizer's history.
-func IterationToProto(it *Iteration) *fusionizev1.Iteration {
+func IterationToProto(it *api.Iteration) *fusionizev1.Iteration {
 	if it == nil {
 		return nil
 	}
@@ -192,12 +193,12 @@ func IterationToProto(it *Iteration) *fusionizev1.Iteration {
 	return p
 }
 
-// IterationFromProto converts a wire iteration; nil gives the zero Iteration.
-func IterationFromProto(p *fusionizev1.Iteration) Iteration {
+// IterationFromProto converts a wire iteration; nil gives the zero api.Iteration.
+func IterationFromProto(p *fusionizev1.Iteration) api.Iteration {
 	if p == nil {
-		return Iteration{}
+		return api.Iteration{}
 	}
-	return Iteration{
+	return api.Iteration{
 		Index:             int(p.GetIndex()),
 		Setup:             SetupFromProto(p.GetSetup()),
 		P50Ms:             p.GetP50Ms(),
@@ -234,25 +235,6 @@ func durationFromProto(d *durationpb.Duration) time.Duration {
 		return 0
 	}
 	return d.AsDuration()
-}
-
-// Types shared with package store, re-exported so that clients of the
-// control plane need not import it.
-type (
-	// ModuleInfo describes a stored Wasm module.
-	ModuleInfo = store.ModuleInfo
-	// Iteration is one step of the optimizer's history.
-	Iteration = store.Iteration
-)
-
-// HostInfo is a host's registration as it travels over the wire: unlike
-// store.HostInfo it names the tasks the host has loaded.
-type HostInfo struct {
-	Name         string   // unique among live hosts
-	Group        string   // fusion group it serves
-	Address      string   // where other hosts reach it (host:port or URL)
-	SetupVersion int64    // setup version it routes by
-	Tasks        []string // tasks loaded in the host
 }
 
 // Status summarizes a control plane.

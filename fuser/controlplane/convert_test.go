@@ -5,8 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fusionize/fusionize/host/setup"
-	"github.com/fusionize/fusionize/host/span"
+	"github.com/fusionize/fusionize/api"
+
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
 )
 
 func TestSpanRoundTrip(t *testing.T) {
@@ -39,12 +41,12 @@ func TestSetupRoundTrip(t *testing.T) {
 }
 
 func TestIterationAndHostRoundTrip(t *testing.T) {
-	it := Iteration{Index: 2, Setup: setup.Separate(2, []string{"A"}, setup.Place{Provider: "local"}, 128),
+	it := api.Iteration{Index: 2, Setup: setup.Separate(2, []string{"A"}, setup.Place{Provider: "local"}, 128),
 		P50Ms: 1.5, P95Ms: 9, CostPerMillionUSD: 0.42, Decision: "kept", Note: "n", DeployedAt: time.Unix(1700000000, 0).UTC()}
 	if got := IterationFromProto(IterationToProto(&it)); !reflect.DeepEqual(got, it) {
 		t.Errorf("iteration round trip:\n got %+v\nwant %+v", got, it)
 	}
-	h := HostInfo{Name: "h", Group: "g", Address: "a:1", SetupVersion: 2, Tasks: []string{"A"}}
+	h := api.HostInfo{Name: "h", Group: "g", Address: "a:1", SetupVersion: 2, Tasks: []string{"A"}}
 	if got := HostFromProto(HostToProto(h)); !reflect.DeepEqual(got, h) {
 		t.Errorf("host round trip: %+v", got)
 	}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/store"
-	"github.com/fusionize/fusionize/host/setup"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )

@@ -7,8 +7,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/controlplane"
-	"github.com/fusionize/fusionize/host/setup"
 )
 
 // A control plane on free loopback ports, and a client that applies a setup

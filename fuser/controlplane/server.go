@@ -9,8 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fusionize/fusionize/api"
+
+	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/fuser/store"
-	"github.com/fusionize/fusionize/host/span"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -32,10 +34,6 @@ const (
 	// bytes on the wire, and clients refuse messages over 4 MiB).
 	DefaultSpanLimit = 1000
 	MaxSpanLimit     = 20000
-	// MaxSpanDuration: a reported span lasting this long or longer is
-	// rejected. No platform Fusionize targets runs a function for 15
-	// minutes (Lambda's hard limit).
-	MaxSpanDuration = 15 * time.Minute
 )
 
 // ServerConfig tunes a Server. The zero value gives the defaults.
@@ -64,10 +62,6 @@ type Server struct {
 	stopOnce sync.Once
 	stopping chan struct{} // closed by Shutdown: ends WatchSetup streams
 
-	// The store's host registry has no task list; the server keeps it.
-	tasksMu   sync.Mutex
-	hostTasks map[string][]string
-
 	spansAccepted   prometheus.Counter
 	spansRejected   prometheus.Counter
 	modulesUploaded prometheus.Counter
@@ -84,10 +78,9 @@ func NewServer(st *store.Store, cfg ServerConfig) *Server {
 		cfg.HostTTL = DefaultHostTTL
 	}
 	s := &Server{
-		st:        st,
-		cfg:       cfg,
-		stopping:  make(chan struct{}),
-		hostTasks: make(map[string][]string),
+		st:       st,
+		cfg:      cfg,
+		stopping: make(chan struct{}),
 		spansAccepted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "fusionize_controlplane_spans_accepted_total",
 			Help: "Spans stored from ReportSpans.",
@@ -133,29 +126,29 @@ func (s *Server) UploadModule(stream grpc.ClientStreamingServer[fusionizev1.Uplo
 	return stream.SendAndClose(&fusionizev1.UploadModuleResponse{Module: ModuleInfoToProto(info)})
 }
 
-func (s *Server) uploadModule(stream grpc.ClientStreamingServer[fusionizev1.UploadModuleRequest, fusionizev1.UploadModuleResponse]) (ModuleInfo, error) {
+func (s *Server) uploadModule(stream grpc.ClientStreamingServer[fusionizev1.UploadModuleRequest, fusionizev1.UploadModuleResponse]) (api.ModuleInfo, error) {
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
-		return ModuleInfo{}, fmt.Errorf("%w: upload: empty stream, want a header first", ErrBadRequest)
+		return api.ModuleInfo{}, fmt.Errorf("%w: upload: empty stream, want a header first", ErrBadRequest)
 	}
 	if err != nil {
-		return ModuleInfo{}, err
+		return api.ModuleInfo{}, err
 	}
 	h := first.GetHeader()
 	switch {
 	case h == nil:
-		return ModuleInfo{}, fmt.Errorf("%w: upload: first message must be a header", ErrBadRequest)
+		return api.ModuleInfo{}, fmt.Errorf("%w: upload: first message must be a header", ErrBadRequest)
 	case h.GetTask() == "":
-		return ModuleInfo{}, fmt.Errorf("%w: upload: header has no task", ErrBadRequest)
+		return api.ModuleInfo{}, fmt.Errorf("%w: upload: header has no task", ErrBadRequest)
 	case h.GetDigest() == "":
-		return ModuleInfo{}, fmt.Errorf("%w: upload of task %q: header has no digest", ErrBadRequest, h.GetTask())
+		return api.ModuleInfo{}, fmt.Errorf("%w: upload of task %q: header has no digest", ErrBadRequest, h.GetTask())
 	case h.GetSize() < 0:
-		return ModuleInfo{}, fmt.Errorf("%w: upload of task %q: negative size %d", ErrBadRequest, h.GetTask(), h.GetSize())
+		return api.ModuleInfo{}, fmt.Errorf("%w: upload of task %q: negative size %d", ErrBadRequest, h.GetTask(), h.GetSize())
 	case h.GetSize() > s.cfg.MaxModuleSize:
-		return ModuleInfo{}, fmt.Errorf("%w: module for task %q announces %d bytes, limit %d", store.ErrTooLarge, h.GetTask(), h.GetSize(), s.cfg.MaxModuleSize)
+		return api.ModuleInfo{}, fmt.Errorf("%w: module for task %q announces %d bytes, limit %d", store.ErrTooLarge, h.GetTask(), h.GetSize(), s.cfg.MaxModuleSize)
 	}
 	if _, err := store.ParseDigest(h.GetDigest()); err != nil {
-		return ModuleInfo{}, fmt.Errorf("upload of task %q: %w", h.GetTask(), err)
+		return api.ModuleInfo{}, fmt.Errorf("upload of task %q: %w", h.GetTask(), err)
 	}
 
 	pr, pw := io.Pipe()
@@ -169,7 +162,7 @@ func (s *Server) uploadModule(stream grpc.ClientStreamingServer[fusionizev1.Uplo
 		// Unblock the pump if it is writing. If it waits in Recv, it
 		// ends when this handler returns and gRPC cancels the stream.
 		pr.CloseWithError(err)
-		return ModuleInfo{}, err
+		return api.ModuleInfo{}, err
 	}
 	<-done // PutModule read to EOF, so the pump has finished
 	return info, nil
@@ -329,21 +322,6 @@ func (s *Server) WatchSetup(req *fusionizev1.WatchSetupRequest, stream grpc.Serv
 	}
 }
 
-// validSpan says why a reported span is refused, or "" when it is fine.
-func validSpan(sp *span.Span) string {
-	switch {
-	case sp.Task == "":
-		return "empty task"
-	case sp.Duration < 0, sp.Wait < 0, sp.Billed < 0:
-		return "negative duration"
-	case sp.Duration >= MaxSpanDuration:
-		return "duration of 15 minutes or more"
-	case sp.Wait > sp.Duration:
-		return "wait longer than duration"
-	}
-	return ""
-}
-
 // ReportSpans validates a batch and stores the valid spans in one
 // transaction. Spans without a host get the reporting host's name. Invalid
 // spans are counted, returned as rejected and dropped; they never fail the
@@ -353,7 +331,7 @@ func (s *Server) ReportSpans(ctx context.Context, req *fusionizev1.ReportSpansRe
 	rejected := 0
 	for _, p := range req.GetSpans() {
 		sp := SpanFromProto(p)
-		if validSpan(&sp) != "" {
+		if sp.Validate() != nil {
 			rejected++
 			continue
 		}
@@ -426,10 +404,8 @@ func (s *Server) RegisterHost(ctx context.Context, req *fusionizev1.RegisterHost
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	s.tasksMu.Lock()
-	s.hostTasks[h.Name] = h.Tasks
-	s.tasksMu.Unlock()
-	s.st.SeeHost(store.HostInfo{ID: h.Name, Addr: h.Address, Group: h.Group, SetupVersion: h.SetupVersion})
+	h.LastSeen = time.Time{}
+	s.st.SeeHost(h)
 	return &fusionizev1.RegisterHostResponse{SetupVersion: v}, nil
 }
 
@@ -437,10 +413,8 @@ func (s *Server) RegisterHost(ctx context.Context, req *fusionizev1.RegisterHost
 func (s *Server) liveHosts() []*fusionizev1.HostInfo {
 	hosts := s.st.Hosts(time.Now().Add(-s.cfg.HostTTL))
 	out := make([]*fusionizev1.HostInfo, len(hosts))
-	s.tasksMu.Lock()
-	defer s.tasksMu.Unlock()
 	for i, h := range hosts {
-		out[i] = HostToProto(HostInfo{Name: h.ID, Group: h.Group, Address: h.Addr, SetupVersion: h.SetupVersion, Tasks: s.hostTasks[h.ID]})
+		out[i] = HostToProto(h)
 	}
 	return out
 }
@@ -451,7 +425,7 @@ func (s *Server) ListHosts(ctx context.Context, _ *fusionizev1.ListHostsRequest)
 }
 
 // ListGroups lists the groups of the current setup (none before the first
-// apply). The hosts serving each group are in ListHosts, by HostInfo.group.
+// apply). The hosts serving each group are in ListHosts, by api.HostInfo.group.
 func (s *Server) ListGroups(ctx context.Context, _ *fusionizev1.ListGroupsRequest) (*fusionizev1.ListGroupsResponse, error) {
 	su, err := s.st.Setup(0)
 	if errors.Is(err, store.ErrNotFound) {

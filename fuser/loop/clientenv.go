@@ -6,11 +6,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fusionize/fusionize/api"
+
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/fuser/controlplane"
 	"github.com/fusionize/fusionize/fuser/invoke"
-	"github.com/fusionize/fusionize/fuser/store"
-	"github.com/fusionize/fusionize/host/setup"
-	"github.com/fusionize/fusionize/host/span"
 )
 
 // ClientEnv is the Env of a running control plane: it applies setups and
@@ -90,6 +91,6 @@ func (e *ClientEnv) Spans(ctx context.Context, v int64) ([]span.Span, error) {
 }
 
 // Record implements Env.
-func (e *ClientEnv) Record(ctx context.Context, it store.Iteration) error {
+func (e *ClientEnv) Record(ctx context.Context, it api.Iteration) error {
 	return e.CP.RecordIteration(ctx, it)
 }

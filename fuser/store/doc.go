@@ -33,9 +33,9 @@
 // # Layout of the database
 //
 // Buckets: "setups" (big-endian version → setup JSON), "modules" (digest →
-// ModuleInfo JSON), "tasks" (task → ModuleInfo JSON of its latest module),
+// api.ModuleInfo JSON), "tasks" (task → api.ModuleInfo JSON of its latest module),
 // "spans" (24-byte key → compact binary span, see span.go), "iterations"
-// (big-endian sequence → Iteration JSON) and "meta" (the span count).
+// (big-endian sequence → api.Iteration JSON) and "meta" (the span count).
 //
 // The hosts registry is kept in memory only: hosts re-register on their
 // heartbeat, so after a restart it refills within one heartbeat period.

@@ -9,9 +9,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/fuser/store"
-	"github.com/fusionize/fusionize/host/setup"
-	"github.com/fusionize/fusionize/host/span"
 )
 
 func Example() {

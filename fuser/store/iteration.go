@@ -3,45 +3,14 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 
-	"github.com/fusionize/fusionize/host/setup"
+	"github.com/fusionize/fusionize/api"
+
 	bolt "go.etcd.io/bbolt"
 )
 
-// Iteration is one step of the optimizer's feedback loop: the setup it
-// deployed, what was measured and what it decided.
-type Iteration struct {
-	Index             int          `json:"index"`
-	Setup             *setup.Setup `json:"setup,omitempty"`
-	P50Ms             float64      `json:"p50Ms"`
-	P95Ms             float64      `json:"p95Ms"`
-	CostPerMillionUSD float64      `json:"costPerMillionUSD"`
-	Decision          string       `json:"decision"` // one of the Decision constants
-	Note              string       `json:"note,omitempty"`
-	DeployedAt        time.Time    `json:"deployedAt"`
-}
-
-// Decisions the feedback loop records for an iteration.
-const (
-	DecisionBaseline = "baseline"                         // the first measured setup
-	DecisionKept     = "kept"                             // better by a statistical test
-	DecisionSame     = "kept (no significant difference)" // neither better nor worse by the tests
-	DecisionRollback = "rolled-back"                      // worse: the best setup was redeployed
-	DecisionFailed   = "failed"                           // the deployment failed; the previous setup kept serving
-	DecisionRestored = "restored"                         // the best setup, redeployed by a rollback
-)
-
-// Measured reports whether the iteration's setup served and was measured.
-func (it *Iteration) Measured() bool { return it.Decision != DecisionFailed && it.P50Ms > 0 }
-
-// Kept reports whether the loop kept the iteration's setup.
-func (it *Iteration) Kept() bool {
-	return it.Decision == DecisionBaseline || it.Decision == DecisionKept || it.Decision == DecisionSame
-}
-
 // AppendIteration records it after every earlier iteration.
-func (s *Store) AppendIteration(it Iteration) error {
+func (s *Store) AppendIteration(it api.Iteration) error {
 	val, err := json.Marshal(it)
 	if err != nil {
 		return fmt.Errorf("store: append iteration %d: %w", it.Index, err)
@@ -61,11 +30,11 @@ func (s *Store) AppendIteration(it Iteration) error {
 }
 
 // Iterations returns every recorded iteration in the order appended.
-func (s *Store) Iterations() ([]Iteration, error) {
-	var out []Iteration
+func (s *Store) Iterations() ([]api.Iteration, error) {
+	var out []api.Iteration
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketIterations).ForEach(func(k, v []byte) error {
-			var it Iteration
+			var it api.Iteration
 			if err := decodeJSON(v, &it, "iteration"); err != nil {
 				return err
 			}

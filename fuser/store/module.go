@@ -13,20 +13,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/fusionize/fusionize/api"
+
 	bolt "go.etcd.io/bbolt"
 )
 
 // tmpPrefix names upload temp files in the module directory; Open removes
 // leftovers.
 const tmpPrefix = ".upload-"
-
-// ModuleInfo describes a stored Wasm module.
-type ModuleInfo struct {
-	Task       string    `json:"task"`       // the task it was uploaded for
-	Digest     string    `json:"digest"`     // "sha256:<hex>"
-	Size       int64     `json:"size"`       // bytes
-	UploadedAt time.Time `json:"uploadedAt"` // first upload of these bytes for Task
-}
 
 // PutModule stores the module read from r as the latest module of task.
 //
@@ -36,22 +30,22 @@ type ModuleInfo struct {
 // wantDigest skips the check: the store names the module after what it got.
 // The file is fsynced and renamed atomically to modules/sha256/<hex>, then
 // recorded. Uploading the same bytes for the same task again changes nothing
-// and returns the first ModuleInfo. Cancelling ctx aborts the upload.
-func (s *Store) PutModule(ctx context.Context, task string, r io.Reader, wantDigest string, maxSize int64) (ModuleInfo, error) {
+// and returns the first api.ModuleInfo. Cancelling ctx aborts the upload.
+func (s *Store) PutModule(ctx context.Context, task string, r io.Reader, wantDigest string, maxSize int64) (api.ModuleInfo, error) {
 	if err := s.check(); err != nil {
-		return ModuleInfo{}, err
+		return api.ModuleInfo{}, err
 	}
 	if task == "" {
-		return ModuleInfo{}, errors.New("store: put module: empty task name")
+		return api.ModuleInfo{}, errors.New("store: put module: empty task name")
 	}
 	if wantDigest != "" {
 		if _, err := ParseDigest(wantDigest); err != nil {
-			return ModuleInfo{}, fmt.Errorf("put module for task %q: %w", task, err)
+			return api.ModuleInfo{}, fmt.Errorf("put module for task %q: %w", task, err)
 		}
 	}
 	f, err := os.CreateTemp(s.modDir, tmpPrefix+"*")
 	if err != nil {
-		return ModuleInfo{}, fmt.Errorf("store: put module for task %q: %w", task, err)
+		return api.ModuleInfo{}, fmt.Errorf("store: put module for task %q: %w", task, err)
 	}
 	tmp := f.Name()
 	kept := false
@@ -69,36 +63,36 @@ func (s *Store) PutModule(ctx context.Context, task string, r io.Reader, wantDig
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(f, h), src)
 	if err != nil {
-		return ModuleInfo{}, fmt.Errorf("store: put module for task %q: %w", task, err)
+		return api.ModuleInfo{}, fmt.Errorf("store: put module for task %q: %w", task, err)
 	}
 	if maxSize > 0 && n > maxSize {
-		return ModuleInfo{}, fmt.Errorf("%w: module for task %q exceeds %d bytes", ErrTooLarge, task, maxSize)
+		return api.ModuleInfo{}, fmt.Errorf("%w: module for task %q exceeds %d bytes", ErrTooLarge, task, maxSize)
 	}
 	got := formatDigest(h.Sum(nil))
 	if wantDigest != "" && got != wantDigest {
-		return ModuleInfo{}, fmt.Errorf("%w: module for task %q: want %s, got %s", ErrDigestMismatch, task, wantDigest, got)
+		return api.ModuleInfo{}, fmt.Errorf("%w: module for task %q: want %s, got %s", ErrDigestMismatch, task, wantDigest, got)
 	}
 	if err := f.Sync(); err != nil {
-		return ModuleInfo{}, fmt.Errorf("store: put module for task %q: %w", task, err)
+		return api.ModuleInfo{}, fmt.Errorf("store: put module for task %q: %w", task, err)
 	}
 	if err := f.Close(); err != nil {
-		return ModuleInfo{}, fmt.Errorf("store: put module for task %q: %w", task, err)
+		return api.ModuleInfo{}, fmt.Errorf("store: put module for task %q: %w", task, err)
 	}
 	// Renaming over an existing file of the same name is safe (same bytes)
 	// and repairs a corrupted copy.
 	if err := os.Rename(tmp, s.modulePath(got)); err != nil {
-		return ModuleInfo{}, fmt.Errorf("store: put module for task %q: %w", task, err)
+		return api.ModuleInfo{}, fmt.Errorf("store: put module for task %q: %w", task, err)
 	}
 	kept = true
 	if err := syncDir(s.modDir); err != nil {
-		return ModuleInfo{}, fmt.Errorf("store: put module for task %q: %w", task, err)
+		return api.ModuleInfo{}, fmt.Errorf("store: put module for task %q: %w", task, err)
 	}
 
-	info := ModuleInfo{Task: task, Digest: got, Size: n, UploadedAt: time.Now().UTC()}
+	info := api.ModuleInfo{Task: task, Digest: got, Size: n, UploadedAt: time.Now().UTC()}
 	err = s.update(func(tx *bolt.Tx) error {
 		tasks := tx.Bucket(bucketTasks)
 		if v := tasks.Get([]byte(task)); v != nil {
-			var prev ModuleInfo
+			var prev api.ModuleInfo
 			if json.Unmarshal(v, &prev) == nil && prev.Digest == got {
 				info = prev // idempotent
 				return nil
@@ -117,25 +111,25 @@ func (s *Store) PutModule(ctx context.Context, task string, r io.Reader, wantDig
 		return tasks.Put([]byte(task), val)
 	})
 	if err != nil {
-		return ModuleInfo{}, fmt.Errorf("store: record module for task %q: %w", task, err)
+		return api.ModuleInfo{}, fmt.Errorf("store: record module for task %q: %w", task, err)
 	}
 	return info, nil
 }
 
 // OpenModule opens the module with the given digest for reading. It checks
 // the digest's form (ErrBadDigest) but not the bytes; use ModuleBytes to
-// verify them. The ModuleInfo is the first upload of these bytes.
-func (s *Store) OpenModule(digest string) (io.ReadCloser, ModuleInfo, error) {
+// verify them. The api.ModuleInfo is the first upload of these bytes.
+func (s *Store) OpenModule(digest string) (io.ReadCloser, api.ModuleInfo, error) {
 	info, err := s.moduleInfo(digest)
 	if err != nil {
-		return nil, ModuleInfo{}, err
+		return nil, api.ModuleInfo{}, err
 	}
 	f, err := os.Open(s.modulePath(digest))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ModuleInfo{}, fmt.Errorf("%w: module %s is recorded but its file is missing", ErrCorrupt, digest)
+		return nil, api.ModuleInfo{}, fmt.Errorf("%w: module %s is recorded but its file is missing", ErrCorrupt, digest)
 	}
 	if err != nil {
-		return nil, ModuleInfo{}, fmt.Errorf("store: open module %s: %w", digest, err)
+		return nil, api.ModuleInfo{}, fmt.Errorf("store: open module %s: %w", digest, err)
 	}
 	return f, info, nil
 }
@@ -160,8 +154,8 @@ func (s *Store) ModuleBytes(digest string) ([]byte, error) {
 }
 
 // ModuleFor returns the latest module uploaded for task.
-func (s *Store) ModuleFor(task string) (ModuleInfo, error) {
-	var info ModuleInfo
+func (s *Store) ModuleFor(task string) (api.ModuleInfo, error) {
+	var info api.ModuleInfo
 	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketTasks).Get([]byte(task))
 		if v == nil {
@@ -173,11 +167,11 @@ func (s *Store) ModuleFor(task string) (ModuleInfo, error) {
 }
 
 // ListModules returns the latest module of every task, sorted by task.
-func (s *Store) ListModules() ([]ModuleInfo, error) {
-	var out []ModuleInfo
+func (s *Store) ListModules() ([]api.ModuleInfo, error) {
+	var out []api.ModuleInfo
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTasks).ForEach(func(k, v []byte) error {
-			var info ModuleInfo
+			var info api.ModuleInfo
 			if err := decodeJSON(v, &info, "module of task "+string(k)); err != nil {
 				return err
 			}
@@ -188,11 +182,11 @@ func (s *Store) ListModules() ([]ModuleInfo, error) {
 	return out, err
 }
 
-func (s *Store) moduleInfo(digest string) (ModuleInfo, error) {
+func (s *Store) moduleInfo(digest string) (api.ModuleInfo, error) {
 	if _, err := ParseDigest(digest); err != nil {
-		return ModuleInfo{}, err
+		return api.ModuleInfo{}, err
 	}
-	var info ModuleInfo
+	var info api.ModuleInfo
 	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketModules).Get([]byte(digest))
 		if v == nil {

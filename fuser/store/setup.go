@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/fusionize/fusionize/host/setup"
+	"github.com/fusionize/fusionize/api/setup"
 	bolt "go.etcd.io/bbolt"
 )
 

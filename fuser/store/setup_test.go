@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fusionize/fusionize/host/setup"
+	"github.com/fusionize/fusionize/api/setup"
 )
 
 func TestApplySetupAssignsVersions(t *testing.T) {

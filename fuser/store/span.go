@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/fusionize/fusionize/host/span"
+	"github.com/fusionize/fusionize/api/span"
 	bolt "go.etcd.io/bbolt"
 )
 

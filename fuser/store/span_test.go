@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fusionize/fusionize/host/span"
+	"github.com/fusionize/fusionize/api/span"
 )
 
 func TestSpanCodecRoundTrip(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fusionize/fusionize/api"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -69,7 +70,7 @@ type Store struct {
 	tokenMu sync.Mutex
 
 	hostsMu sync.Mutex
-	hosts   map[string]HostInfo
+	hosts   map[string]api.HostInfo
 }
 
 // Open opens (creating if needed) the store in dir with default Options.
@@ -103,7 +104,7 @@ func OpenWith(dir string, opts Options) (*Store, error) {
 		maxSpans: opts.MaxSpans,
 		closedCh: make(chan struct{}),
 		changed:  make(chan struct{}),
-		hosts:    make(map[string]HostInfo),
+		hosts:    make(map[string]api.HostInfo),
 	}
 	if err := s.init(); err != nil {
 		db.Close()

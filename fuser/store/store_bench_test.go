@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fusionize/fusionize/host/span"
+	"github.com/fusionize/fusionize/api/span"
 )
 
 // Reproduce: go test -run '^$' -bench . -benchtime 2s ./fuser/store/

@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fusionize/fusionize/host/setup"
-	"github.com/fusionize/fusionize/host/span"
+	"github.com/fusionize/fusionize/api"
+
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
 )
 
 func openTest(t testing.TB, dir string, opts Options) *Store {
@@ -70,7 +72,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if err := st.AppendSpans(spans); err != nil {
 		t.Fatal(err)
 	}
-	it := Iteration{Index: 1, Setup: s2, P50Ms: 1.5, P95Ms: 9, CostPerMillionUSD: 3.2, Decision: "keep", Note: "fused", DeployedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	it := api.Iteration{Index: 1, Setup: s2, P50Ms: 1.5, P95Ms: 9, CostPerMillionUSD: 3.2, Decision: "keep", Note: "fused", DeployedAt: time.Now().UTC().Truncate(time.Millisecond)}
 	if err := st.AppendIteration(it); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +167,7 @@ func TestClosedStoreReturnsErrClosed(t *testing.T) {
 	_, checks["Spans"] = st.Spans(1, 0)
 	_, checks["PutModule"] = st.PutModule(context.Background(), "A", strings.NewReader("x"), "", 0)
 	_, checks["Token"] = st.Token()
-	checks["AppendIteration"] = st.AppendIteration(Iteration{})
+	checks["AppendIteration"] = st.AppendIteration(api.Iteration{})
 	for name, err := range checks {
 		if !errors.Is(err, ErrClosed) {
 			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
@@ -197,7 +199,7 @@ func TestTokenIsStableAndPrivate(t *testing.T) {
 func TestIterationsKeepOrder(t *testing.T) {
 	st := openTest(t, t.TempDir(), Options{})
 	for i := range 5 {
-		if err := st.AppendIteration(Iteration{Index: i, Decision: "keep"}); err != nil {
+		if err := st.AppendIteration(api.Iteration{Index: i, Decision: "keep"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -215,12 +217,12 @@ func TestIterationsKeepOrder(t *testing.T) {
 func TestHostsRegistryKeepsLastSeen(t *testing.T) {
 	st := openTest(t, t.TempDir(), Options{})
 	old := time.Now().Add(-time.Hour)
-	st.SeeHost(HostInfo{ID: "b", LastSeen: old})
-	st.SeeHost(HostInfo{ID: "a", Group: "A"})
-	if hs := st.Hosts(time.Time{}); len(hs) != 2 || hs[0].ID != "a" || hs[0].LastSeen.IsZero() {
+	st.SeeHost(api.HostInfo{Name: "b", LastSeen: old})
+	st.SeeHost(api.HostInfo{Name: "a", Group: "A"})
+	if hs := st.Hosts(time.Time{}); len(hs) != 2 || hs[0].Name != "a" || hs[0].LastSeen.IsZero() {
 		t.Fatalf("Hosts = %+v", hs)
 	}
-	if hs := st.Hosts(time.Now().Add(-time.Minute)); len(hs) != 1 || hs[0].ID != "a" {
+	if hs := st.Hosts(time.Now().Add(-time.Minute)); len(hs) != 1 || hs[0].Name != "a" {
 		t.Fatalf("recent Hosts = %+v", hs)
 	}
 	st.ForgetHost("a")

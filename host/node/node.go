@@ -31,6 +31,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fusionize/fusionize/api"
+
 	"github.com/fusionize/fusionize/fuser/controlplane"
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/remote"
@@ -205,7 +207,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	info := controlplane.HostInfo{Name: name, Group: g.Name, Address: grpcAddr, SetupVersion: su.Version, Tasks: h.Tasks()}
+	info := api.HostInfo{Name: name, Group: g.Name, Address: grpcAddr, SetupVersion: su.Version, Tasks: h.Tasks()}
 	if _, err := cp.RegisterHost(ctx, info); err != nil {
 		log.Warn("register host", "err", err)
 	}
@@ -303,7 +305,7 @@ func writeReady(path, grpcAddr, httpAddr string) error {
 	return os.Rename(tmp, path)
 }
 
-func heartbeat(ctx context.Context, cp *controlplane.Client, info controlplane.HostInfo, every time.Duration, log *slog.Logger) {
+func heartbeat(ctx context.Context, cp *controlplane.Client, info api.HostInfo, every time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

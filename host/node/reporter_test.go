@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/fuser/controlplane"
-	"github.com/fusionize/fusionize/host/span"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 	"google.golang.org/grpc"
 )

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fusionize/fusionize/host/setup"
+	"github.com/fusionize/fusionize/api/setup"
 )
 
 var local = setup.Place{Provider: "local"}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fusionize/fusionize/host/manifest"
+	"github.com/fusionize/fusionize/api/manifest"
 )
 
 // minimal is the smallest valid manifest.
