@@ -20,7 +20,8 @@ import (
 	"github.com/fusionize/fusionize/adapters/local"
 	"github.com/fusionize/fusionize/api/manifest"
 	"github.com/fusionize/fusionize/api/setup"
-	"github.com/fusionize/fusionize/fuser/controlplane"
+	"github.com/fusionize/fusionize/controlplane/client"
+	"github.com/fusionize/fusionize/controlplane/server"
 	"github.com/fusionize/fusionize/fuser/deploy"
 	"github.com/fusionize/fusionize/fuser/invoke"
 	"github.com/fusionize/fusionize/fuser/loop"
@@ -109,7 +110,7 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 		return err
 	}
 	log := logger()
-	cp, err := controlplane.New(controlplane.Options{DataDir: data, App: app.Name, Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: log})
+	cp, err := server.New(server.Options{DataDir: data, App: app.Name, Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: log})
 	if err != nil {
 		return err
 	}
@@ -142,7 +143,7 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 		wg.Wait()
 	}()
 	fmt.Fprintf(w, "control plane: grpc %s, REST http://%s (data %s)\n", cp.Addr(), cp.HTTPAddr(), data)
-	cli, err := controlplane.Dial(runCtx, cp.Addr(), cp.Token())
+	cli, err := client.Dial(runCtx, cp.Addr(), cp.Token())
 	if err != nil {
 		return err
 	}
@@ -319,12 +320,12 @@ func printIterations(w io.Writer, its []api.Iteration) {
 	_ = tw.Flush()
 }
 
-func writeReport(ctx context.Context, cli *controlplane.Client, path string, app *manifest.App, strategy string, res loop.Result) error {
+func writeReport(ctx context.Context, cli *client.Client, path string, app *manifest.App, strategy string, res loop.Result) error {
 	var edges []report.Edge
 	if res.Best != nil {
 		// The call graph does not depend on the setup: take the newest spans
 		// of any version (the final one may be a rollback with no traffic).
-		spans, err := cli.Spans(ctx, 0, controlplane.MaxSpanLimit)
+		spans, err := cli.Spans(ctx, 0, server.MaxSpanLimit)
 		if err != nil {
 			return err
 		}
@@ -419,7 +420,7 @@ func newHistoryCmd() *cobra.Command {
 		Use:   "history",
 		Short: "Print the optimizer's iterations: setup, p50 and p95 latency, cost per million requests",
 		Args:  cobra.NoArgs,
-		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, _ []string, cli *controlplane.Client) error {
+		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, _ []string, cli *client.Client) error {
 			its, err := cli.Iterations(ctx)
 			if err != nil {
 				return err

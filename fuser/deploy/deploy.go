@@ -20,7 +20,7 @@ import (
 
 	"github.com/fusionize/fusionize/adapters"
 	"github.com/fusionize/fusionize/api/setup"
-	"github.com/fusionize/fusionize/fuser/store"
+	"github.com/fusionize/fusionize/controlplane/store"
 )
 
 // Options configure a Deployer.

@@ -10,7 +10,8 @@ import (
 
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
-	"github.com/fusionize/fusionize/fuser/controlplane"
+	"github.com/fusionize/fusionize/controlplane/client"
+	"github.com/fusionize/fusionize/controlplane/server"
 	"github.com/fusionize/fusionize/fuser/invoke"
 )
 
@@ -18,7 +19,7 @@ import (
 // records iterations over the control-plane API and drives requests at the
 // active setup's hosts.
 type ClientEnv struct {
-	CP      *controlplane.Client
+	CP      *client.Client
 	Invoker *invoke.Invoker
 	Task    string // the entry task
 	Input   []byte // the request body
@@ -87,7 +88,7 @@ func (e *ClientEnv) Drive(ctx context.Context, n int, progress func(done, failed
 
 // Spans implements Env.
 func (e *ClientEnv) Spans(ctx context.Context, v int64) ([]span.Span, error) {
-	return e.CP.Spans(ctx, v, controlplane.MaxSpanLimit)
+	return e.CP.Spans(ctx, v, server.MaxSpanLimit)
 }
 
 // Record implements Env.

@@ -35,7 +35,6 @@
 package optimize
 
 import (
-	"github.com/fusionize/fusionize/api"
 	"context"
 	"errors"
 	"fmt"
@@ -43,6 +42,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/fusionize/fusionize/api"
 
 	"github.com/fusionize/fusionize/api/manifest"
 	"github.com/fusionize/fusionize/api/setup"

@@ -11,7 +11,7 @@ import (
 
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
-	"github.com/fusionize/fusionize/fuser/store"
+	"github.com/fusionize/fusionize/controlplane/store"
 )
 
 func Example() {

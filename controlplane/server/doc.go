@@ -1,7 +1,7 @@
 // Package controlplane is the fuser's control plane: the gRPC service
 // fusionize.v1.ControlPlaneService over a durable store.Store, with its REST
 // mapping (grpc-gateway), the standard gRPC health service, server
-// reflection, Prometheus metrics, and a Client for hosts and the CLI.
+// reflection, Prometheus metrics, and a client.Client for hosts and the CLI.
 //
 // It holds task modules (content-addressed, verified on upload and on
 // fetch), the versioned fusion setup (hosts watch it), the spans hosts
@@ -9,15 +9,15 @@
 //
 // Serving:
 //
-//	cp, err := controlplane.New(controlplane.Options{DataDir: "/var/lib/fusionize", App: "webshop"})
+//	cp, err := server.New(server.Options{DataDir: "/var/lib/fusionize", App: "webshop"})
 //	if err != nil { ... }
-//	fmt.Println("gRPC", cp.Addr(), "REST", cp.HTTPAddr(), "token in", controlplane.TokenPath(dir))
+//	fmt.Println("gRPC", cp.Addr(), "REST", cp.HTTPAddr(), "token in", server.TokenPath(dir))
 //	err = cp.Serve(ctx) // until ctx ends; then a graceful stop and the store closed
 //
 // Every call needs the token the control plane created in its data
 // directory on first start, as "authorization: Bearer <token>":
 //
-//	c, err := controlplane.Dial(ctx, "127.0.0.1:7070", token)
+//	c, err := client.Dial(ctx, "127.0.0.1:7070", token)
 //	defer c.Close()
 //	info, err := c.UploadModuleFile(ctx, "checkout", "build/checkout.wasm")
 //	v, err := c.ApplySetup(ctx, setup.Separate(0, tasks, setup.Place{Provider: "local"}, 128))
@@ -67,4 +67,4 @@
 // configuration that trusts the server's certificate. A second gRPC server
 // on an in-memory listener, plaintext, with the same interceptors and the
 // same Server, has neither problem and no network hop.
-package controlplane
+package server

@@ -1,4 +1,4 @@
-package controlplane
+package server
 
 import (
 	"bytes"
@@ -19,11 +19,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusionize/fusionize/controlplane/client"
+
 	"github.com/fusionize/fusionize/api"
 
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
-	"github.com/fusionize/fusionize/fuser/store"
+	"github.com/fusionize/fusionize/controlplane/store"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -76,9 +78,9 @@ func startCP(t *testing.T, dir string, mod ...func(*Options)) *testCP {
 	return &testCP{ControlPlane: cp, dir: dir, stop: stop}
 }
 
-func dial(t *testing.T, cp *testCP) *Client {
+func dial(t *testing.T, cp *testCP) *client.Client {
 	t.Helper()
-	c, err := Dial(t.Context(), cp.Addr(), cp.Token())
+	c, err := client.Dial(t.Context(), cp.Addr(), cp.Token())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +226,7 @@ func TestUploadRejectsMalformedStreams(t *testing.T) {
 func TestUploadThenFetchRoundTrips(t *testing.T) {
 	cp := startCP(t, t.TempDir())
 	c := dial(t, cp)
-	body := randomBytes(t, 2*ChunkSize+1234) // two full chunks and a partial one
+	body := randomBytes(t, 2*client.ChunkSize+1234) // two full chunks and a partial one
 	path := filepath.Join(t.TempDir(), "A.wasm")
 	if err := os.WriteFile(path, body, 0o600); err != nil {
 		t.Fatal(err)
@@ -277,8 +279,8 @@ func TestFetchModuleVerifiesTheDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.FetchModule(t.Context(), info.Digest)
-	if !errors.Is(err, ErrModuleMismatch) || !strings.Contains(err.Error(), info.Digest) {
-		t.Fatalf("err = %v, want ErrModuleMismatch naming %s", err, info.Digest)
+	if !errors.Is(err, client.ErrModuleMismatch) || !strings.Contains(err.Error(), info.Digest) {
+		t.Fatalf("err = %v, want client.ErrModuleMismatch naming %s", err, info.Digest)
 	}
 }
 
@@ -689,10 +691,10 @@ func TestNewRefusesBadOptions(t *testing.T) {
 }
 
 func TestDialRefusesPlaintextToRemote(t *testing.T) {
-	if _, err := Dial(t.Context(), "10.1.2.3:7070", "tok"); err == nil {
+	if _, err := client.Dial(t.Context(), "10.1.2.3:7070", "tok"); err == nil {
 		t.Fatal("plaintext dial to a non-loopback address succeeded")
 	}
-	c, err := Dial(t.Context(), "10.1.2.3:7070", "tok", WithInsecure())
+	c, err := client.Dial(t.Context(), "10.1.2.3:7070", "tok", client.WithInsecure())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package controlplane
+package server
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fusionize/fusionize/fuser/store"
+	"github.com/fusionize/fusionize/controlplane/store"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"

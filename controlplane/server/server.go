@@ -1,4 +1,4 @@
-package controlplane
+package server
 
 import (
 	"context"
@@ -9,10 +9,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fusionize/fusionize/controlplane/client"
+
 	"github.com/fusionize/fusionize/api"
 
 	"github.com/fusionize/fusionize/api/span"
-	"github.com/fusionize/fusionize/fuser/store"
+	"github.com/fusionize/fusionize/controlplane/store"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -25,10 +27,6 @@ const (
 	// DefaultHostTTL is how long a host counts as live after it last
 	// registered.
 	DefaultHostTTL = 30 * time.Second
-	// ChunkSize is the size of the module chunks GetModule and the Client
-	// send: well under gRPC's 4 MiB message limit, large enough that
-	// per-message overhead does not matter.
-	ChunkSize = 256 << 10
 	// DefaultSpanLimit is how many spans QuerySpans returns when the
 	// request sets no limit; MaxSpanLimit caps any limit (a span is ~150
 	// bytes on the wire, and clients refuse messages over 4 MiB).
@@ -123,7 +121,7 @@ func (s *Server) UploadModule(stream grpc.ClientStreamingServer[fusionizev1.Uplo
 		return toStatus(err)
 	}
 	s.modulesUploaded.Inc()
-	return stream.SendAndClose(&fusionizev1.UploadModuleResponse{Module: ModuleInfoToProto(info)})
+	return stream.SendAndClose(&fusionizev1.UploadModuleResponse{Module: client.ModuleInfoToProto(info)})
 }
 
 func (s *Server) uploadModule(stream grpc.ClientStreamingServer[fusionizev1.UploadModuleRequest, fusionizev1.UploadModuleResponse]) (api.ModuleInfo, error) {
@@ -205,12 +203,12 @@ func (s *Server) ListModules(ctx context.Context, _ *fusionizev1.ListModulesRequ
 	}
 	out := &fusionizev1.ListModulesResponse{Modules: make([]*fusionizev1.ModuleInfo, len(mods))}
 	for i, m := range mods {
-		out.Modules[i] = ModuleInfoToProto(m)
+		out.Modules[i] = client.ModuleInfoToProto(m)
 	}
 	return out, nil
 }
 
-// GetModule streams a module in ChunkSize chunks; the first message also
+// GetModule streams a module in client.ChunkSize chunks; the first message also
 // carries its info (and is sent even for an empty module).
 func (s *Server) GetModule(req *fusionizev1.GetModuleRequest, stream grpc.ServerStreamingServer[fusionizev1.GetModuleResponse]) error {
 	rc, info, err := s.st.OpenModule(req.GetDigest())
@@ -218,14 +216,14 @@ func (s *Server) GetModule(req *fusionizev1.GetModuleRequest, stream grpc.Server
 		return toStatus(err)
 	}
 	defer rc.Close()
-	buf := make([]byte, ChunkSize)
+	buf := make([]byte, client.ChunkSize)
 	first := true
 	for {
 		n, err := io.ReadFull(rc, buf)
 		if n > 0 || first {
 			m := &fusionizev1.GetModuleResponse{Chunk: buf[:n]}
 			if first {
-				m.Info = ModuleInfoToProto(info)
+				m.Info = client.ModuleInfoToProto(info)
 				first = false
 			}
 			if err := stream.Send(m); err != nil {
@@ -253,7 +251,7 @@ func (s *Server) GetSetup(ctx context.Context, req *fusionizev1.GetSetupRequest)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &fusionizev1.GetSetupResponse{Setup: SetupToProto(su)}, nil
+	return &fusionizev1.GetSetupResponse{Setup: client.SetupToProto(su)}, nil
 }
 
 // ApplySetup validates a setup and makes it current. Beyond the setup's own
@@ -273,7 +271,7 @@ func (s *Server) applySetup(req *fusionizev1.ApplySetupRequest) (int64, error) {
 	if req.GetSetup() == nil {
 		return 0, fmt.Errorf("%w: apply setup: no setup", ErrBadRequest)
 	}
-	su := SetupFromProto(req.GetSetup())
+	su := client.SetupFromProto(req.GetSetup())
 	if err := su.Validate(nil); err != nil {
 		return 0, err
 	}
@@ -313,7 +311,7 @@ func (s *Server) WatchSetup(req *fusionizev1.WatchSetupRequest, stream grpc.Serv
 				}
 				return toStatus(fmt.Errorf("watch setup: %w", store.ErrClosed))
 			}
-			if err := stream.Send(&fusionizev1.WatchSetupResponse{Setup: SetupToProto(su)}); err != nil {
+			if err := stream.Send(&fusionizev1.WatchSetupResponse{Setup: client.SetupToProto(su)}); err != nil {
 				return err
 			}
 		case <-s.stopping:
@@ -330,7 +328,7 @@ func (s *Server) ReportSpans(ctx context.Context, req *fusionizev1.ReportSpansRe
 	ok := make([]span.Span, 0, len(req.GetSpans()))
 	rejected := 0
 	for _, p := range req.GetSpans() {
-		sp := SpanFromProto(p)
+		sp := client.SpanFromProto(p)
 		if sp.Validate() != nil {
 			rejected++
 			continue
@@ -388,7 +386,7 @@ func (s *Server) QuerySpans(ctx context.Context, req *fusionizev1.QuerySpansRequ
 	}
 	out := &fusionizev1.QuerySpansResponse{Spans: make([]*fusionizev1.Span, 0, len(ring))}
 	for i := len(ring) - 1; i >= 0; i-- { // newest first
-		out.Spans = append(out.Spans, SpanToProto(&ring[(next+i)%len(ring)]))
+		out.Spans = append(out.Spans, client.SpanToProto(&ring[(next+i)%len(ring)]))
 	}
 	return out, nil
 }
@@ -396,7 +394,7 @@ func (s *Server) QuerySpans(ctx context.Context, req *fusionizev1.QuerySpansRequ
 // RegisterHost records a host's heartbeat and returns the current setup
 // version.
 func (s *Server) RegisterHost(ctx context.Context, req *fusionizev1.RegisterHostRequest) (*fusionizev1.RegisterHostResponse, error) {
-	h := HostFromProto(req.GetHost())
+	h := client.HostFromProto(req.GetHost())
 	if h.Name == "" {
 		return nil, toStatus(fmt.Errorf("%w: register host: no name", ErrBadRequest))
 	}
@@ -414,7 +412,7 @@ func (s *Server) liveHosts() []*fusionizev1.HostInfo {
 	hosts := s.st.Hosts(time.Now().Add(-s.cfg.HostTTL))
 	out := make([]*fusionizev1.HostInfo, len(hosts))
 	for i, h := range hosts {
-		out[i] = HostToProto(h)
+		out[i] = client.HostToProto(h)
 	}
 	return out
 }
@@ -434,7 +432,7 @@ func (s *Server) ListGroups(ctx context.Context, _ *fusionizev1.ListGroupsReques
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	p := SetupToProto(su)
+	p := client.SetupToProto(su)
 	return &fusionizev1.ListGroupsResponse{SetupVersion: p.GetVersion(), Groups: p.GetGroups()}, nil
 }
 
@@ -474,7 +472,7 @@ func (s *Server) ListIterations(ctx context.Context, _ *fusionizev1.ListIteratio
 	}
 	out := &fusionizev1.ListIterationsResponse{Iterations: make([]*fusionizev1.Iteration, len(its))}
 	for i := range its {
-		out.Iterations[i] = IterationToProto(&its[i])
+		out.Iterations[i] = client.IterationToProto(&its[i])
 	}
 	return out, nil
 }
@@ -484,7 +482,7 @@ func (s *Server) RecordIteration(ctx context.Context, req *fusionizev1.RecordIte
 	if req.GetIteration() == nil {
 		return nil, toStatus(fmt.Errorf("%w: record iteration: no iteration", ErrBadRequest))
 	}
-	it := IterationFromProto(req.GetIteration())
+	it := client.IterationFromProto(req.GetIteration())
 	if err := s.st.AppendIteration(it); err != nil {
 		return nil, toStatus(err)
 	}

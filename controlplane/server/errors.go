@@ -1,11 +1,11 @@
-package controlplane
+package server
 
 import (
 	"context"
 	"errors"
 
 	"github.com/fusionize/fusionize/api/setup"
-	"github.com/fusionize/fusionize/fuser/store"
+	"github.com/fusionize/fusionize/controlplane/store"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -18,9 +18,6 @@ var (
 	ErrBadRequest = errors.New("controlplane: bad request")
 	// ErrShuttingDown: the control plane is stopping; streams end with it.
 	ErrShuttingDown = errors.New("controlplane: shutting down")
-	// ErrModuleMismatch: a fetched module does not hash to its digest or
-	// does not have its announced size.
-	ErrModuleMismatch = errors.New("controlplane: module mismatch")
 )
 
 // toStatus maps an error to a gRPC status. It is the only place where Go

@@ -1,4 +1,4 @@
-package controlplane
+package server
 
 import (
 	"crypto/ecdsa"
@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fusionize/fusionize/controlplane/client"
 
 	"google.golang.org/grpc/codes"
 )
@@ -58,7 +60,7 @@ func TestTLS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t, t.TempDir())
 	cp := startCP(t, t.TempDir(), func(o *Options) { o.TLSCertFile, o.TLSKeyFile = certFile, keyFile })
 
-	c, err := Dial(t.Context(), cp.Addr(), cp.Token(), WithTLS(&tls.Config{RootCAs: pool}))
+	c, err := client.Dial(t.Context(), cp.Addr(), cp.Token(), client.WithTLS(&tls.Config{RootCAs: pool}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package controlplane_test
+package server_test
 
 import (
 	"context"
@@ -8,7 +8,8 @@ import (
 	"os"
 
 	"github.com/fusionize/fusionize/api/setup"
-	"github.com/fusionize/fusionize/fuser/controlplane"
+	"github.com/fusionize/fusionize/controlplane/client"
+	"github.com/fusionize/fusionize/controlplane/server"
 )
 
 // A control plane on free loopback ports, and a client that applies a setup
@@ -20,7 +21,7 @@ func Example() {
 	}
 	defer os.RemoveAll(dir)
 
-	cp, err := controlplane.New(controlplane.Options{
+	cp, err := server.New(server.Options{
 		DataDir: dir, App: "webshop",
 		Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Logger: slog.New(slog.DiscardHandler),
@@ -33,11 +34,11 @@ func Example() {
 	go func() { served <- cp.Serve(ctx) }()
 
 	// A client on the same machine reads the token from the data directory.
-	token, err := controlplane.ReadToken(dir)
+	token, err := client.ReadToken(dir)
 	if err != nil {
 		log.Fatal(err)
 	}
-	c, err := controlplane.Dial(ctx, cp.Addr(), token)
+	c, err := client.Dial(ctx, cp.Addr(), token)
 	if err != nil {
 		log.Fatal(err)
 	}
