@@ -1,4 +1,4 @@
-package remote
+package server
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 )
 
@@ -48,7 +49,7 @@ func (s *Server) HTTPHandler(ctx context.Context, grpcAddr string, opts HTTPOpti
 		dial := opts.DialOptions
 		if dial == nil {
 			dial = []grpc.DialOption{
-				grpc.WithTransportCredentials(clientCreds(nil, false)),
+				grpc.WithTransportCredentials(grpctransport.ClientCreds(nil, false)),
 				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(limit), grpc.MaxCallSendMsgSize(limit)),
 			}
 		}
