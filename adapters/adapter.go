@@ -105,16 +105,29 @@ type Adapter interface {
 // deploys to it. One adapter may serve several providers.
 type Adapters map[string]Adapter
 
-// For returns the adapter of place's provider, or ErrInvalid.
-func (as Adapters) For(place setup.Place) (Adapter, error) {
-	if a, ok := as[place.Provider]; ok && a != nil {
-		return a, nil
+// LocalProvider is the provider of places on this machine, and of places
+// that name no provider.
+const LocalProvider = "local"
+
+// Provider returns the provider of place: LocalProvider when it names none.
+func Provider(place setup.Place) string {
+	if place.Provider == "" {
+		return LocalProvider
 	}
-	return nil, fmt.Errorf("%w: no adapter for provider %q (place %s)", ErrInvalid, place.Provider, place)
+	return place.Provider
 }
 
-// Serves reports whether a serves provider.
-func Serves(a Adapter, provider string) bool { return slices.Contains(a.Providers(), provider) }
+// For returns the adapter of place's provider, or ErrInvalid.
+func (as Adapters) For(place setup.Place) (Adapter, error) {
+	p := Provider(place)
+	if a, ok := as[p]; ok && a != nil {
+		return a, nil
+	}
+	return nil, fmt.Errorf("%w: no adapter for provider %q (place %s)", ErrInvalid, p, place)
+}
+
+// Serves reports whether a deploys to place.
+func Serves(a Adapter, place setup.Place) bool { return slices.Contains(a.Providers(), Provider(place)) }
 
 // Validate checks the parts of d every adapter needs.
 func (d Deployment) Validate() error {

@@ -158,7 +158,7 @@ func (s *suite) deploy(t *testing.T, next bool, group string) adapters.Endpoint 
 	if ep.Group != d.Group.Name || ep.Version != d.Version {
 		t.Errorf("Deploy %s: endpoint of %s", d.ID(), adapters.ID(ep.Group, ep.Version))
 	}
-	if ep.Provider != d.Group.Place.Provider {
+	if ep.Provider != adapters.Provider(d.Group.Place) {
 		t.Errorf("Deploy %s: endpoint provider %q, place %s", d.ID(), ep.Provider, d.Group.Place)
 	}
 	if err := ep.Endpoint.Validate(); err != nil {

@@ -114,7 +114,7 @@ func New(opts Options) *Adapter {
 }
 
 // Provider is the provider of places on this machine.
-const Provider = "local"
+const Provider = adapters.LocalProvider
 
 // Name implements adapters.Adapter.
 func (a *Adapter) Name() string { return "local" }
@@ -143,7 +143,7 @@ func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.E
 		return adapters.Endpoint{}, fmt.Errorf("local: deploy: %w", err)
 	}
 	id := d.ID()
-	if !adapters.Serves(a, d.Group.Place.Provider) {
+	if !adapters.Serves(a, d.Group.Place) {
 		return adapters.Endpoint{}, fmt.Errorf("local: deploy %s: %w: place %s is not served here (providers %v)", id, adapters.ErrInvalid, d.Group.Place, a.opts.Providers)
 	}
 	emulation, err := emulationFor(d)
@@ -186,9 +186,9 @@ func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.E
 		return adapters.Endpoint{}, fmt.Errorf("local: deploy %s: %w", id, err)
 	}
 	p.ep = adapters.Endpoint{
-		Group: d.Group.Name, Version: d.Version, Provider: d.Group.Place.Provider,
+		Group: d.Group.Name, Version: d.Version, Provider: adapters.Provider(d.Group.Place),
 		Endpoint: api.GRPC(ready.GRPC), HTTP: "http://" + ready.HTTP,
-		Emulated: d.Group.Place.Provider != Provider,
+		Emulated: adapters.Provider(d.Group.Place) != Provider,
 	}
 	// Restarts keep the ports, so routes to this group stay valid.
 	p.args = append(p.args, "--listen", ready.GRPC, "--http-listen", ready.HTTP)
