@@ -127,7 +127,9 @@ func (as Adapters) For(place setup.Place) (Adapter, error) {
 }
 
 // Serves reports whether a deploys to place.
-func Serves(a Adapter, place setup.Place) bool { return slices.Contains(a.Providers(), Provider(place)) }
+func Serves(a Adapter, place setup.Place) bool {
+	return slices.Contains(a.Providers(), Provider(place))
+}
 
 // Validate checks the parts of d every adapter needs.
 func (d Deployment) Validate() error {
