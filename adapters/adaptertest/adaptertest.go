@@ -22,8 +22,8 @@
 // setups of the groups GroupCaller, GroupEcho, GroupLoop and GroupBad
 // (Env.Apply), and passes the Env with DeployTimeout and DialOptions to
 // suit the platform, and Record, which records a setup version's endpoints
-// as the deployer does. Slow suites belong behind a build tag (see
-// /work/shared/STYLE.md, habit 9, and the repository's RATIONALE.md).
+// as the deployer does. Slow suites belong behind a build tag (see "Why
+// are slow suites behind build tags?" in RATIONALE.md).
 //
 // Every case gets a fresh adapter and closes it when it ends; the cases run
 // one after another and check, each by its name:
