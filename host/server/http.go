@@ -33,7 +33,7 @@ type HTTPOptions struct {
 // REST requests pass the same gRPC server options and interceptors as gRPC
 // ones; its connection lives until ctx ends. With an empty grpcAddr the
 // gateway calls the Server in process instead, without the loopback hop
-// (see BENCHMARKS.remote.md) but also without the *grpc.Server's options.
+// (see BENCHMARKS.server.md) but also without the *grpc.Server's options.
 // HTTP headers named Fusionize-* (Fusionize-Trace-Id, …) are passed on as
 // the matching gRPC metadata, and Grpc-Timeout sets the call's deadline.
 // Request bodies are limited to twice the server's message size limit
