@@ -447,18 +447,7 @@ func TestReportSpansRejectsBadSpans(t *testing.T) {
 func TestQuerySpansNewestFirst(t *testing.T) {
 	cp := startCP(t, t.TempDir())
 	c := dial(t, cp)
-	var batch []span.Span
-	for v := int64(1); v <= 2; v++ {
-		for i := range 5 {
-			s := validSpan0("A", v)
-			s.ID = uint64(v*10 + int64(i))
-			s.Start = s.Start.Add(time.Duration(i) * time.Second)
-			batch = append(batch, s)
-		}
-	}
-	if _, _, err := c.ReportSpans(t.Context(), "h", batch); err != nil {
-		t.Fatal(err)
-	}
+	reportSpans(t, c, 2, 5, 10)
 	ids := func(ss []span.Span) []uint64 {
 		var out []uint64
 		for _, s := range ss {
@@ -706,18 +695,7 @@ func TestDialRefusesPlaintextToRemote(t *testing.T) {
 func TestQuerySpansPagesThroughEverySpan(t *testing.T) {
 	cp := startCP(t, t.TempDir())
 	c := dial(t, cp)
-	var batch []span.Span
-	for v := int64(1); v <= 3; v++ {
-		for i := range 7 {
-			s := validSpan0("A", v)
-			s.ID = uint64(v*100 + int64(i))
-			s.Start = s.Start.Add(time.Duration(i) * time.Second)
-			batch = append(batch, s)
-		}
-	}
-	if _, _, err := c.ReportSpans(t.Context(), "h", batch); err != nil {
-		t.Fatal(err)
-	}
+	reportSpans(t, c, 3, 7, 100)
 	for _, version := range []int64{0, 2} {
 		var ids []uint64
 		token, pages := "", 0
@@ -756,4 +734,23 @@ func TestQuerySpansPagesThroughEverySpan(t *testing.T) {
 	}
 	_, err := c.API().QuerySpans(t.Context(), &fusionizev1.QuerySpansRequest{PageToken: "not-a-token"})
 	wantCode(t, err, codes.InvalidArgument)
+}
+
+// reportSpans reports perVersion spans of task A for each of the setup
+// versions 1 to versions, one a second; span i of version v has ID
+// v*idBase+i.
+func reportSpans(t *testing.T, c *client.Client, versions int64, perVersion int, idBase int64) {
+	t.Helper()
+	var batch []span.Span
+	for v := int64(1); v <= versions; v++ {
+		for i := range perVersion {
+			s := validSpan0("A", v)
+			s.ID = uint64(v*idBase + int64(i))
+			s.Start = s.Start.Add(time.Duration(i) * time.Second)
+			batch = append(batch, s)
+		}
+	}
+	if _, _, err := c.ReportSpans(t.Context(), "h", batch); err != nil {
+		t.Fatal(err)
+	}
 }

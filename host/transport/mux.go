@@ -19,7 +19,8 @@ package transport
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/fusionize/fusionize/host"
@@ -50,12 +51,7 @@ func (m *Mux) Register(kind string, t host.Transport) {
 func (m *Mux) Kinds() []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out := make([]string, 0, len(m.byKind))
-	for k := range m.byKind {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(m.byKind))
 }
 
 // Invoke sends c through the transport of to.Endpoint.Kind. A kind nobody
