@@ -431,3 +431,21 @@ func TestHammer(t *testing.T) {
 		t.Fatalf("failures under load: %+v", st)
 	}
 }
+
+func TestRemoteCallWithoutARecordedEndpointIsUnavailable(t *testing.T) {
+	sep := setup.Separate(1, []string{"caller", "echo"}, setup.Place{Provider: "local"}, 128)
+	peers := inProcess{}
+	h := newHost(t, host.Config{Name: "host-caller", Group: "caller", Transport: peers, Endpoints: host.StaticEndpoints{}},
+		map[string]string{"caller": wat("caller")})
+	if err := h.SetSetup(sep); err != nil {
+		t.Fatal(err)
+	}
+	_, err := h.Invoke(context.Background(), "caller", []byte("x"))
+	if !errors.Is(err, host.ErrFailed) || !strings.Contains(err.Error(), `no endpoint recorded for group "echo"`) {
+		t.Fatalf("err = %v, want the caller failing on echo's missing endpoint", err)
+	}
+	_, err = h.Serve(context.Background(), host.Call{Task: "echo", Caller: "x"})
+	if host.CodeOf(err) != host.CodeUnavailable {
+		t.Fatalf("forwarded call without an endpoint: %v (code %d), want CodeUnavailable", err, host.CodeOf(err))
+	}
+}
