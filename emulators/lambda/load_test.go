@@ -4,27 +4,38 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fusionize/fusionize/emulators/sandbox"
 )
 
+var busySeq atomic.Int64
+
 // busyEnvironments starts n processes spinning at 1 vCPU each, as n busy environments of
-// other functions would; they end with the test.
-func busyEnvironments(t testing.TB, n int) {
+// other functions would; stop ends them (so does the end of the test).
+func busyEnvironments(t testing.TB, n int) (stop func()) {
 	t.Helper()
+	var envs []*sandbox.Env
+	stop = func() {
+		for _, env := range envs {
+			_ = env.Stop(context.Background())
+		}
+	}
+	t.Cleanup(stop)
 	for i := 0; i < n; i++ {
 		env, err := sandbox.Start(context.Background(), sandbox.Spec{
-			Name: fmt.Sprintf("lambda-test-%d-busy-%d", os.Getpid(), i), Path: "/bin/sh",
+			Name: fmt.Sprintf("lambda-test-%d-busy-%d", os.Getpid(), busySeq.Add(1)), Path: "/bin/sh",
 			Args: []string{"-c", "while :; do :; done"}, Limits: sandbox.Limits{VCPU: 1, MemoryMB: 64},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = env.Stop(context.Background()) })
+		envs = append(envs, env)
 	}
 	time.Sleep(100 * time.Millisecond)
+	return stop
 }
 
 // loadRatio reports a CPU-bound invocation's Duration at 442 MB (0.25 vCPU) alone and with
@@ -43,8 +54,9 @@ func loadRatio(t testing.TB) (duration, wall float64, alone, loaded Report) {
 		return r[len(r)-1], w
 	}
 	alone, aloneWall := measure()
-	busyEnvironments(t, 8)
+	stop := busyEnvironments(t, 8)
 	loaded, loadedWall := measure()
+	stop()
 	return float64(loaded.Duration) / float64(alone.Duration), float64(loadedWall) / float64(aloneWall), alone, loaded
 }
 

@@ -3,6 +3,10 @@ package lambda
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"strconv"
 	"sync"
 	"testing"
@@ -189,6 +193,15 @@ func TestCloseLeavesNoProcess(t *testing.T) {
 	}
 	if n := childProcesses(t); n != before {
 		t.Errorf("%d child processes after Close, want %d", n, before)
+	}
+	prefix := fmt.Sprintf("lambda-%d-%d-", os.Getpid(), f.em.id)
+	for _, ctrl := range []string{"cpu", "memory"} {
+		ents, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup", ctrl, "fusionize-sandbox"))
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), prefix) {
+				t.Errorf("cgroup %s/%s left after Close", ctrl, e.Name())
+			}
+		}
 	}
 	if _, err := f.tryInvoke("a", map[string]any{"op": "echo"}); err == nil {
 		t.Error("invoke after Close succeeded")
