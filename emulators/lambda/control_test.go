@@ -234,3 +234,19 @@ func TestMissingBootstrapIsInvalidEntrypoint(t *testing.T) {
 		t.Errorf("payload %s", out.Payload)
 	}
 }
+
+func TestFunctionCreatedAgainAfterDeleteKeepsItsCode(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	f.create(t, "again")
+	f.invoke(t, "again", map[string]any{"op": "echo"})
+	if _, err := f.client.DeleteFunction(ctx, &awslambda.DeleteFunctionInput{FunctionName: aws.String("again")}); err != nil {
+		t.Fatal(err)
+	}
+	f.create(t, "again")
+	time.Sleep(200 * time.Millisecond) // the deleted function's cleanup runs meanwhile
+	out := f.invoke(t, "again", map[string]any{"op": "echo", "value": "v"})
+	if out.FunctionError != nil {
+		t.Fatalf("the recreated function failed: %s", out.Payload)
+	}
+}

@@ -54,6 +54,7 @@ type Emulator struct {
 	cond        *sync.Cond // signals async queues and the end of async events
 	functions   map[string]*function
 	snapshotSeq uint64
+	functionSeq uint64
 	envSeq      uint64
 	reports     []Report
 	deadLetters []DeadLetter
