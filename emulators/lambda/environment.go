@@ -178,9 +178,11 @@ func (em *Emulator) startEnvironment(ctx context.Context, v *version, requestID 
 	env.sb = sb
 	env.startMark = sb.Mark()
 	env.mu.Unlock()
-	if !em.track(env) {
+	if !em.track(env) { // Close has begun: this environment never joins the pool
 		env.stop()
-		<-env.gone
+		<-env.stopped
+		r.Close()
+		env.closeServer()
 		return nil, nil, ErrClosed
 	}
 	go env.readLogs()
