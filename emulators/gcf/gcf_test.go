@@ -595,6 +595,9 @@ func TestUploadURLTakesOneZipPutWithItsContentType(t *testing.T) {
 }
 
 func TestSourceWithoutVendorBuildsFromModuleCache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a second full build")
+	}
 	_, c := sharedEmulator(t)
 	fn, err := deploy(t, c, "no-vendor", "Echo", zipModule(t, "fn", false, nil), nil)
 	if err != nil {
