@@ -55,6 +55,13 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (io.Reade
 	if err != nil {
 		return nil, h.finish(ctx, messages.InvokeResponse_Error{Type: wire.ErrorTypePrefix + "BAD_ARGUMENT", Message: "host " + h.host.Name() + ": " + err.Error()})
 	}
+	if req.Ping {
+		body, err := json.Marshal(wire.Response{Output: []byte(h.host.Name())})
+		if err != nil {
+			return nil, err
+		}
+		return bytes.NewReader(body), nil
+	}
 	if req.DeadlineMs > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, time.UnixMilli(req.DeadlineMs))

@@ -262,3 +262,24 @@ type envCredentials struct{}
 func (envCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
 	return credentials.NewStaticCredentialsProvider(getenv("AWS_ACCESS_KEY_ID", "fusionize"), getenv("AWS_SECRET_ACCESS_KEY", "fusionize"), getenv("AWS_SESSION_TOKEN", "")).Retrieve(ctx)
 }
+
+// Ping invokes f with a ping envelope and returns the name of the host that
+// answered: a new function's first invocation, which starts its first
+// execution environment and so proves the package loads and serves.
+func (t *Transport) Ping(ctx context.Context, f Function) (string, error) {
+	payload, err := json.Marshal(Request{Version: WireVersion, Ping: true})
+	if err != nil {
+		return "", err
+	}
+	in := &awslambda.InvokeInput{FunctionName: aws.String(f.Name), Payload: payload}
+	if f.Qualifier != "" {
+		in.Qualifier = aws.String(f.Qualifier)
+	}
+	c := host.Call{Task: "(ping)"}
+	out, err := t.client(f).Invoke(ctx, in)
+	if err != nil {
+		return "", t.invokeError(ctx, c, f, err)
+	}
+	name, err := t.answer(c, f, out)
+	return string(name), err
+}

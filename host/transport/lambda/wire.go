@@ -31,6 +31,9 @@ type Request struct {
 	// DeadlineMs is the caller's deadline (Unix milliseconds), 0 for none.
 	// The callee stops at the earlier of it and its function's timeout.
 	DeadlineMs int64 `json:"deadlineMs,omitempty"`
+	// Ping asks the runtime to answer without running a task: a deployer's
+	// check that a new function starts and serves.
+	Ping bool `json:"ping,omitempty"`
 }
 
 // Response is the payload of a successful invocation.
@@ -109,7 +112,7 @@ func DecodeRequest(payload []byte) (Request, error) {
 	if r.Version != WireVersion {
 		return Request{}, fmt.Errorf("invocation envelope version %d, want %d", r.Version, WireVersion)
 	}
-	if r.Task == "" {
+	if r.Task == "" && !r.Ping {
 		return Request{}, fmt.Errorf("invocation names no task")
 	}
 	return r, nil

@@ -1,0 +1,179 @@
+package aws
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/fusionize/fusionize/host"
+	"github.com/fusionize/fusionize/internal/artifact"
+	lambdart "github.com/fusionize/fusionize/runtime/lambda"
+)
+
+// BootstrapPackage is the main package of the Lambda runtime's bootstrap.
+const BootstrapPackage = "github.com/fusionize/fusionize/runtime/lambda/bootstrap"
+
+// Packager builds deployment packages: it builds the bootstrap once per
+// architecture (from this module's source, or takes a prebuilt one) and
+// precompiles the group's modules into wazero's compilation cache where the
+// target architecture is this machine's.
+type Packager struct {
+	dir string // built bootstraps, by architecture
+	log *slog.Logger
+
+	// Prebuilt maps an architecture ("x86_64", "arm64") to a bootstrap
+	// built elsewhere; the packager then builds none for it.
+	Prebuilt map[string]string
+
+	mu    sync.Mutex
+	built map[string][]byte
+}
+
+// NewPackager returns a packager that keeps built bootstraps in dir
+// (default: the user cache dir's fusionize/lambda).
+func NewPackager(dir string, log *slog.Logger) *Packager {
+	if dir == "" {
+		if c, err := os.UserCacheDir(); err == nil {
+			dir = filepath.Join(c, "fusionize", "lambda")
+		} else {
+			dir = filepath.Join(os.TempDir(), "fusionize-lambda")
+		}
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Packager{dir: dir, log: log, built: map[string][]byte{}}
+}
+
+// goArch maps a Lambda architecture to GOARCH.
+func goArch(arch string) (string, error) {
+	switch arch {
+	case "x86_64", "":
+		return "amd64", nil
+	case "arm64":
+		return "arm64", nil
+	}
+	return "", fmt.Errorf("architecture %q: Lambda runs x86_64 and arm64", arch)
+}
+
+// Bootstrap returns the bootstrap executable for arch.
+func (p *Packager) Bootstrap(ctx context.Context, arch string) ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if b, ok := p.built[arch]; ok {
+		return b, nil
+	}
+	if path, ok := p.Prebuilt[arch]; ok {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("aws: prebuilt bootstrap: %w", err)
+		}
+		p.built[arch] = b
+		return b, nil
+	}
+	goarch, err := goArch(arch)
+	if err != nil {
+		return nil, err
+	}
+	out := filepath.Join(p.dir, "bootstrap-linux-"+goarch)
+	if err := os.MkdirAll(p.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("aws: %w", err)
+	}
+	// -trimpath and an empty build id make the same source give the same
+	// bytes, so packages are reproducible; go's build cache makes a
+	// rebuild of unchanged source take a moment.
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "lambda.norpc",
+		"-ldflags", "-s -w -buildid=", "-o", out, BootstrapPackage)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOFLAGS=-mod=mod")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	p.log.Info("building the Lambda bootstrap", "arch", arch)
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("aws: build the Lambda bootstrap (%s) for %s: %v: %s (run inside the fusionize module, or give Packager.Prebuilt)", BootstrapPackage, arch, err, strings.TrimSpace(stderr.String()))
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return nil, fmt.Errorf("aws: %w", err)
+	}
+	p.built[arch] = b
+	return b, nil
+}
+
+// Build writes the deployment package of cfg with mods for arch.
+func (p *Packager) Build(ctx context.Context, arch string, cfg lambdart.Config, mods []lambdart.Module) ([]byte, artifact.Info, error) {
+	boot, err := p.Bootstrap(ctx, arch)
+	if err != nil {
+		return nil, artifact.Info{}, err
+	}
+	cache, err := p.precompile(ctx, arch, mods)
+	if err != nil {
+		return nil, artifact.Info{}, err
+	}
+	var buf bytes.Buffer
+	info, err := lambdart.Package{Bootstrap: boot, Config: cfg, Modules: mods, Cache: cache}.Write(&buf)
+	if err != nil {
+		return nil, artifact.Info{}, fmt.Errorf("aws: %w", err)
+	}
+	return buf.Bytes(), info, nil
+}
+
+// precompile loads mods into a host with a fresh compilation cache — which
+// also validates them, so a bad module fails the deploy, naming its task —
+// and returns the cache's files. For another architecture than this
+// machine's it validates only and ships no cache.
+func (p *Packager) precompile(ctx context.Context, arch string, mods []lambdart.Module) (map[string][]byte, error) {
+	goarch, err := goArch(arch)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "fusionize-precompile-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	cacheDir := dir
+	if goarch != runtime.GOARCH {
+		cacheDir = ""
+	}
+	h, err := host.New(ctx, host.Config{Name: "packager", CacheDir: cacheDir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range mods {
+		if err := h.Load(ctx, m.Task, m.Wasm, m.Digest); err != nil {
+			_ = h.Close(ctx)
+			return nil, fmt.Errorf("aws: module of task %q: %w", m.Task, err)
+		}
+	}
+	if err := h.Close(ctx); err != nil {
+		return nil, err
+	}
+	if cacheDir == "" {
+		return nil, nil
+	}
+	files := map[string][]byte{}
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files[filepath.ToSlash(rel)] = data
+		return nil
+	})
+	return files, err
+}
