@@ -16,7 +16,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/fusionize/fusionize/host/setup"
+	"github.com/fusionize/fusionize/api/setup"
 )
 
 // Deployment is one fusion group of one setup version, to be deployed.

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusionize/fusionize/api/manifest"
 	"github.com/fusionize/fusionize/guest-sdk/build"
-	"github.com/fusionize/fusionize/host/manifest"
 )
 
 // graphs is each app's call graph as its README documents it:

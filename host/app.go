@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/fusionize/fusionize/host/manifest"
+	"github.com/fusionize/fusionize/api/manifest"
 )
 
 // LoadApp loads the modules of the named tasks of app from their built

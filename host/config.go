@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/fusionize/fusionize/host/span"
+	"github.com/fusionize/fusionize/api/span"
 )
 
 // Config configures a Host. The zero value of every field selects the

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/host"
-	"github.com/fusionize/fusionize/host/setup"
-	"github.com/fusionize/fusionize/host/span"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

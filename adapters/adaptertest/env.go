@@ -15,8 +15,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/fusionize/fusionize/adapters"
-	"github.com/fusionize/fusionize/fuser/controlplane"
-	"github.com/fusionize/fusionize/host/setup"
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/controlplane/client"
+	"github.com/fusionize/fusionize/controlplane/server"
 )
 
 // Modules are copies of the committed test modules of host/testdata (their
@@ -77,11 +78,11 @@ func (e Env) Deployment(t testing.TB, su *setup.Setup, group string) adapters.De
 }
 
 // Dial connects to the control plane; the client is closed when t ends.
-func (e Env) Dial(t testing.TB) *controlplane.Client {
+func (e Env) Dial(t testing.TB) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := controlplane.Dial(ctx, e.ControlPlane, e.Token)
+	c, err := client.Dial(ctx, e.ControlPlane, e.Token)
 	if err != nil {
 		t.Fatalf("adaptertest: dial control plane: %v", err)
 	}
@@ -149,7 +150,7 @@ var groups = []setup.Group{
 // around a control plane they can reach, with the same groups.
 func NewEnv(t testing.TB) Env {
 	t.Helper()
-	cp, err := controlplane.New(controlplane.Options{
+	cp, err := server.New(server.Options{
 		DataDir: t.TempDir(), App: "adaptertest",
 		Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		ShutdownTimeout: 2 * time.Second,

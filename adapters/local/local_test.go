@@ -18,9 +18,9 @@ import (
 	"github.com/fusionize/fusionize/adapters"
 	"github.com/fusionize/fusionize/adapters/adaptertest"
 	"github.com/fusionize/fusionize/adapters/local"
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/remote"
-	"github.com/fusionize/fusionize/host/setup"
 )
 
 // TestAdapter runs the conformance suite against host processes of the

@@ -21,13 +21,14 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/fusionize/fusionize/adapters/local"
-	"github.com/fusionize/fusionize/fuser/controlplane"
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/controlplane/client"
+	"github.com/fusionize/fusionize/controlplane/server"
 	"github.com/fusionize/fusionize/fuser/deploy"
 	"github.com/fusionize/fusionize/fuser/invoke"
 	"github.com/fusionize/fusionize/guest-sdk/build"
-	"github.com/fusionize/fusionize/host/manifest"
 	"github.com/fusionize/fusionize/host/node"
-	"github.com/fusionize/fusionize/host/setup"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 )
 
@@ -43,25 +44,25 @@ type cpFlags struct {
 }
 
 func (f *cpFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.addr, "control-plane", controlplane.DefaultAddr, "control-plane gRPC address")
+	cmd.Flags().StringVar(&f.addr, "control-plane", server.DefaultAddr, "control-plane gRPC address")
 	cmd.Flags().StringVar(&f.token, "token", "", "control-plane bearer token (default: read from <data-dir>/token)")
 }
 
-func (f *cpFlags) dial(ctx context.Context) (*controlplane.Client, error) {
+func (f *cpFlags) dial(ctx context.Context) (*client.Client, error) {
 	tok := f.token
 	if tok == "" {
-		t, err := controlplane.ReadToken(g.dataDir)
+		t, err := client.ReadToken(g.dataDir)
 		if err != nil {
 			return nil, fmt.Errorf("no token: pass --token or run where %s holds the control plane's data (%w)", g.dataDir, err)
 		}
 		tok = t
 	}
-	return controlplane.Dial(ctx, f.addr, tok)
+	return client.Dial(ctx, f.addr, tok)
 }
 
 // withClient makes a RunE that dials the control plane, runs fn and closes
 // the connection.
-func (f *cpFlags) withClient(fn func(ctx context.Context, cmd *cobra.Command, args []string, cp *controlplane.Client) error) func(*cobra.Command, []string) error {
+func (f *cpFlags) withClient(fn func(ctx context.Context, cmd *cobra.Command, args []string, cp *client.Client) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
 		cp, err := f.dial(ctx)
@@ -88,7 +89,7 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log := logger()
-			cp, err := controlplane.New(controlplane.Options{DataDir: g.dataDir, App: app, Addr: addr, HTTPAddr: httpAddr, Logger: log})
+			cp, err := server.New(server.Options{DataDir: g.dataDir, App: app, Addr: addr, HTTPAddr: httpAddr, Logger: log})
 			if err != nil {
 				return err
 			}
@@ -106,7 +107,7 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 				return err
 			}
 			defer os.Remove(pidFile())
-			fmt.Fprintf(cmd.OutOrStdout(), "control plane: grpc %s, http http://%s (token in %s)\n", cp.Addr(), cp.HTTPAddr(), controlplane.TokenPath(g.dataDir))
+			fmt.Fprintf(cmd.OutOrStdout(), "control plane: grpc %s, http http://%s (token in %s)\n", cp.Addr(), cp.HTTPAddr(), server.TokenPath(g.dataDir))
 			// Shutdown order: stop deploying, stop the hosts (they flush
 			// their last spans), then stop the control plane.
 			cpCtx, stopCP := context.WithCancel(context.WithoutCancel(ctx))
@@ -126,8 +127,8 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 		},
 	}
 	cmd.Flags().StringVar(&app, "app", "", "application name")
-	cmd.Flags().StringVar(&addr, "addr", controlplane.DefaultAddr, "control-plane gRPC listen address")
-	cmd.Flags().StringVar(&httpAddr, "http-addr", controlplane.DefaultHTTPAddr, "REST, /healthz and /metrics listen address")
+	cmd.Flags().StringVar(&addr, "addr", server.DefaultAddr, "control-plane gRPC listen address")
+	cmd.Flags().StringVar(&httpAddr, "http-addr", server.DefaultHTTPAddr, "REST, /healthz and /metrics listen address")
 	cmd.Flags().StringVar(&profile, "profile", "", `emulated platform profile for hosts: "default" or a JSON file ("" emulates nothing)`)
 	return cmd
 }
@@ -151,7 +152,7 @@ func newHostCmd() *cobra.Command {
 	f.StringVar(&o.App, "app", "", "application name")
 	f.StringVar(&o.Group, "group", "", "fusion group to serve")
 	f.Int64Var(&o.SetupVersion, "setup-version", 0, "setup version (0: the current one)")
-	f.StringVar(&o.ControlPlane, "control-plane", controlplane.DefaultAddr, "control-plane address")
+	f.StringVar(&o.ControlPlane, "control-plane", server.DefaultAddr, "control-plane address")
 	f.StringVar(&o.Token, "token", "", "control-plane token (default $FUSIONIZE_TOKEN)")
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:0", "gRPC listen address")
 	f.StringVar(&o.HTTPListen, "http-listen", "127.0.0.1:0", "REST, /healthz and /metrics listen address")
@@ -216,7 +217,7 @@ host is healthy, and prints the endpoints. Stop everything with 'fusionize down'
 		},
 	}
 	cf.register(cmd)
-	cmd.Flags().StringVar(&httpAddr, "http-addr", controlplane.DefaultHTTPAddr, "control-plane REST listen address")
+	cmd.Flags().StringVar(&httpAddr, "http-addr", server.DefaultHTTPAddr, "control-plane REST listen address")
 	cmd.Flags().StringVar(&profile, "profile", "", `emulated platform profile for hosts: "default" or a JSON file`)
 	cmd.Flags().IntVar(&memory, "memory", 128, "memory size (MB) of the initial groups")
 	return cmd
@@ -294,7 +295,7 @@ func runningServe() (int, bool) {
 }
 
 // waitActive waits until setup version v is active and its hosts registered.
-func waitActive(ctx context.Context, cp *controlplane.Client, v int64, limit time.Duration) error {
+func waitActive(ctx context.Context, cp *client.Client, v int64, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	if err := cp.WaitActive(ctx, v); err != nil {
@@ -337,7 +338,7 @@ func newInvokeCmd() *cobra.Command {
 		Use:   "invoke <task>",
 		Short: "Invoke a task of the running app through its host's gRPC API and print the output",
 		Args:  cobra.ExactArgs(1),
-		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, args []string, cp *controlplane.Client) error {
+		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, args []string, cp *client.Client) error {
 			addr, _, err := invoke.New(cp).Route(ctx, args[0])
 			if err != nil {
 				return err
@@ -377,7 +378,7 @@ func newStatusCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Show the control plane, the active setup and the live hosts",
 		Args:  cobra.NoArgs,
-		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, _ []string, cp *controlplane.Client) error {
+		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, _ []string, cp *client.Client) error {
 			return printStatus(ctx, cmd.OutOrStdout(), cp, cf.addr)
 		}),
 	}
@@ -385,7 +386,7 @@ func newStatusCmd() *cobra.Command {
 	return cmd
 }
 
-func printStatus(ctx context.Context, w io.Writer, cp *controlplane.Client, addr string) error {
+func printStatus(ctx context.Context, w io.Writer, cp *client.Client, addr string) error {
 	st, err := cp.Status(ctx)
 	if err != nil {
 		return err
@@ -465,7 +466,7 @@ func newSetupCmd() *cobra.Command {
 		Use:   "show",
 		Short: "Print a setup as JSON (default: the active one)",
 		Args:  cobra.NoArgs,
-		RunE: scf.withClient(func(ctx context.Context, cmd *cobra.Command, _ []string, cp *controlplane.Client) error {
+		RunE: scf.withClient(func(ctx context.Context, cmd *cobra.Command, _ []string, cp *client.Client) error {
 			if version == 0 {
 				st, err := cp.Status(ctx)
 				if err != nil {

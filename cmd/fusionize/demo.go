@@ -13,19 +13,21 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/fusionize/fusionize/api"
+
 	"github.com/spf13/cobra"
 
 	"github.com/fusionize/fusionize/adapters/local"
-	"github.com/fusionize/fusionize/fuser/controlplane"
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/controlplane/client"
+	"github.com/fusionize/fusionize/controlplane/server"
 	"github.com/fusionize/fusionize/fuser/deploy"
 	"github.com/fusionize/fusionize/fuser/invoke"
 	"github.com/fusionize/fusionize/fuser/loop"
 	"github.com/fusionize/fusionize/fuser/optimize"
 	"github.com/fusionize/fusionize/fuser/report"
-	"github.com/fusionize/fusionize/fuser/store"
 	"github.com/fusionize/fusionize/guest-sdk/build"
-	"github.com/fusionize/fusionize/host/manifest"
-	"github.com/fusionize/fusionize/host/setup"
 )
 
 func init() {
@@ -108,7 +110,7 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 		return err
 	}
 	log := logger()
-	cp, err := controlplane.New(controlplane.Options{DataDir: data, App: app.Name, Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: log})
+	cp, err := server.New(server.Options{DataDir: data, App: app.Name, Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: log})
 	if err != nil {
 		return err
 	}
@@ -141,7 +143,7 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 		wg.Wait()
 	}()
 	fmt.Fprintf(w, "control plane: grpc %s, REST http://%s (data %s)\n", cp.Addr(), cp.HTTPAddr(), data)
-	cli, err := controlplane.Dial(runCtx, cp.Addr(), cp.Token())
+	cli, err := client.Dial(runCtx, cp.Addr(), cp.Token())
 	if err != nil {
 		return err
 	}
@@ -200,7 +202,7 @@ func pct(a, b float64) float64 {
 	return (b - a) / a * 100
 }
 
-func firstMeasured(its []store.Iteration) *store.Iteration {
+func firstMeasured(its []api.Iteration) *api.Iteration {
 	for i := range its {
 		if its[i].Measured() {
 			return &its[i]
@@ -210,8 +212,8 @@ func firstMeasured(its []store.Iteration) *store.Iteration {
 }
 
 // bestMeasured is the last iteration that was kept (or the baseline).
-func bestMeasured(its []store.Iteration) *store.Iteration {
-	var best *store.Iteration
+func bestMeasured(its []api.Iteration) *api.Iteration {
+	var best *api.Iteration
 	for i := range its {
 		if its[i].Measured() && its[i].Kept() {
 			best = &its[i]
@@ -247,7 +249,7 @@ func progressPrinter(w io.Writer) func(loop.Event) {
 			lastPct = p
 		case loop.EventObserved:
 			it := e.Iteration
-			if it.Decision == store.DecisionFailed {
+			if it.Decision == api.DecisionFailed {
 				fmt.Fprintf(w, "  #%d failed: %s\n", it.Index, it.Note)
 				return
 			}
@@ -296,7 +298,7 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-func printIterations(w io.Writer, its []store.Iteration) {
+func printIterations(w io.Writer, its []api.Iteration) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tDECISION\tGROUPS\tMEMORY (MB)\tP50 ms\tP95 ms\t$/M REQ")
 	for _, it := range its {
@@ -318,12 +320,12 @@ func printIterations(w io.Writer, its []store.Iteration) {
 	_ = tw.Flush()
 }
 
-func writeReport(ctx context.Context, cli *controlplane.Client, path string, app *manifest.App, strategy string, res loop.Result) error {
+func writeReport(ctx context.Context, cli *client.Client, path string, app *manifest.App, strategy string, res loop.Result) error {
 	var edges []report.Edge
 	if res.Best != nil {
 		// The call graph does not depend on the setup: take the newest spans
 		// of any version (the final one may be a rollback with no traffic).
-		spans, err := cli.Spans(ctx, 0, controlplane.MaxSpanLimit)
+		spans, err := cli.Spans(ctx, 0, server.MaxSpanLimit)
 		if err != nil {
 			return err
 		}
@@ -418,7 +420,7 @@ func newHistoryCmd() *cobra.Command {
 		Use:   "history",
 		Short: "Print the optimizer's iterations: setup, p50 and p95 latency, cost per million requests",
 		Args:  cobra.NoArgs,
-		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, _ []string, cli *controlplane.Client) error {
+		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, _ []string, cli *client.Client) error {
 			its, err := cli.Iterations(ctx)
 			if err != nil {
 				return err

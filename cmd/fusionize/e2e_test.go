@@ -19,13 +19,14 @@ import (
 	"time"
 
 	"github.com/fusionize/fusionize/adapters/local"
-	"github.com/fusionize/fusionize/fuser/controlplane"
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/controlplane/client"
+	"github.com/fusionize/fusionize/controlplane/server"
 	"github.com/fusionize/fusionize/fuser/deploy"
 	"github.com/fusionize/fusionize/fuser/invoke"
 	"github.com/fusionize/fusionize/guest-sdk/build"
 	"github.com/fusionize/fusionize/host"
-	"github.com/fusionize/fusionize/host/manifest"
-	"github.com/fusionize/fusionize/host/setup"
 )
 
 var binary string // the fusionize command, built by TestMain
@@ -58,8 +59,8 @@ func buildBinary(t *testing.T) {
 
 type cluster struct {
 	ad  *local.Adapter
-	cp  *controlplane.ControlPlane
-	cli *controlplane.Client
+	cp  *server.ControlPlane
+	cli *client.Client
 	dep *deploy.Deployer
 	inv *invoke.Invoker
 	app *manifest.App
@@ -80,7 +81,7 @@ func startCluster(t *testing.T, appDir string) *cluster {
 	}
 	data := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cp, err := controlplane.New(controlplane.Options{DataDir: data, App: app.Name, Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: log})
+	cp, err := server.New(server.Options{DataDir: data, App: app.Name, Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func startCluster(t *testing.T, appDir string) *cluster {
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = cp.Serve(ctx) }()
 	go func() { defer wg.Done(); _ = dep.Run(ctx) }()
-	cli, err := controlplane.Dial(ctx, cp.Addr(), cp.Token())
+	cli, err := client.Dial(ctx, cp.Addr(), cp.Token())
 	if err != nil {
 		t.Fatal(err)
 	}

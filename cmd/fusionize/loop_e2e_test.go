@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/fuser/loop"
 	"github.com/fusionize/fusionize/fuser/optimize"
-	"github.com/fusionize/fusionize/host/setup"
-	"github.com/fusionize/fusionize/host/span"
 )
 
 // failOnce wraps a strategy: its first proposal is an undeployable setup

@@ -13,10 +13,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/guest-sdk/build"
 	"github.com/fusionize/fusionize/host"
-	"github.com/fusionize/fusionize/host/manifest"
-	"github.com/fusionize/fusionize/host/span"
 )
 
 func newRunCmd() *cobra.Command {

@@ -17,19 +17,20 @@
 package analytics
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/fusionize/fusionize/host/setup"
-	"github.com/fusionize/fusionize/host/span"
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
 )
 
 // Defaults of Options.
 const (
-	DefaultMaxDuration   = 15 * time.Minute
+	DefaultMaxDuration   = span.MaxDuration
 	DefaultSkewTolerance = time.Second
 )
 
@@ -344,6 +345,18 @@ const (
 	rSkew
 )
 
+// checkSpan rejects span i when span.Validate refuses it or it lasts
+// longer than Options.MaxDuration.
+func (a *analyzer) checkSpan(i int, s *span.Span) {
+	err := s.Validate()
+	switch {
+	case errors.Is(err, span.ErrBadWait):
+		a.reject(i, rWait)
+	case err != nil || s.Duration > a.opt.MaxDuration:
+		a.reject(i, rDuration)
+	}
+}
+
 func (a *analyzer) validate() {
 	n := len(a.spans)
 	a.task = make([]int32, n)
@@ -369,10 +382,8 @@ func (a *analyzer) validate() {
 		switch {
 		case a.task[i] < 0 || a.caller[i] == -2:
 			a.reject(i, rUnknown)
-		case s.Duration < 0 || s.Wait < 0 || s.Duration > a.opt.MaxDuration:
-			a.reject(i, rDuration)
-		case s.Wait > s.Duration:
-			a.reject(i, rWait)
+		default:
+			a.checkSpan(i, s)
 		}
 		if lastT < 0 || s.TraceID != lastTrace {
 			t, ok := traces[s.TraceID]

@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/fuser/analytics"
 	"github.com/fusionize/fusionize/fuser/internal/simulate"
 	"github.com/fusionize/fusionize/fuser/profile"
-	"github.com/fusionize/fusionize/host/setup"
-	"github.com/fusionize/fusionize/host/span"
 )
 
 var aws = setup.Place{Provider: "aws", Region: "us-east-1"}

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/fuser/analytics"
-	"github.com/fusionize/fusionize/host/span"
 )
 
 func ExampleAnalyze() {

@@ -32,7 +32,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/fusionize/fusionize/host/setup"
+	"github.com/fusionize/fusionize/api/setup"
 )
 
 // Default list prices.

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fusionize/fusionize/host/setup"
-	"github.com/fusionize/fusionize/host/span"
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
 )
 
 // PlaceFunc returns where a group of a setup version ran.

@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/fusionize/fusionize/adapters"
-	"github.com/fusionize/fusionize/fuser/store"
-	"github.com/fusionize/fusionize/host/setup"
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/controlplane/store"
 )
 
 // Options configure a Deployer.

@@ -5,7 +5,7 @@
 // request refused by a draining host (one that never ran) is sent again to
 // the new version's host.
 //
-//	inv := invoke.New(cp) // cp: *controlplane.Client
+//	inv := invoke.New(cp) // cp: *client.Client
 //	defer inv.Close()
 //	out, err := inv.Invoke(ctx, "I", input)
 package invoke
@@ -23,14 +23,14 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/fusionize/fusionize/fuser/controlplane"
+	"github.com/fusionize/fusionize/controlplane/client"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 )
 
 // Invoker sends requests to the hosts of the active setup. It is safe for
 // concurrent use.
 type Invoker struct {
-	cp      *controlplane.Client
+	cp      *client.Client
 	refresh time.Duration
 
 	mu      sync.Mutex
@@ -42,7 +42,7 @@ type Invoker struct {
 }
 
 // New returns an Invoker that asks cp where tasks run.
-func New(cp *controlplane.Client) *Invoker {
+func New(cp *client.Client) *Invoker {
 	return &Invoker{cp: cp, refresh: time.Second, conns: map[string]*grpc.ClientConn{}}
 }
 

@@ -6,18 +6,20 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fusionize/fusionize/fuser/controlplane"
+	"github.com/fusionize/fusionize/api"
+
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
+	"github.com/fusionize/fusionize/controlplane/client"
+	"github.com/fusionize/fusionize/controlplane/server"
 	"github.com/fusionize/fusionize/fuser/invoke"
-	"github.com/fusionize/fusionize/fuser/store"
-	"github.com/fusionize/fusionize/host/setup"
-	"github.com/fusionize/fusionize/host/span"
 )
 
 // ClientEnv is the Env of a running control plane: it applies setups and
 // records iterations over the control-plane API and drives requests at the
 // active setup's hosts.
 type ClientEnv struct {
-	CP      *controlplane.Client
+	CP      *client.Client
 	Invoker *invoke.Invoker
 	Task    string // the entry task
 	Input   []byte // the request body
@@ -86,10 +88,10 @@ func (e *ClientEnv) Drive(ctx context.Context, n int, progress func(done, failed
 
 // Spans implements Env.
 func (e *ClientEnv) Spans(ctx context.Context, v int64) ([]span.Span, error) {
-	return e.CP.Spans(ctx, v, controlplane.MaxSpanLimit)
+	return e.CP.Spans(ctx, v, server.MaxSpanLimit)
 }
 
 // Record implements Env.
-func (e *ClientEnv) Record(ctx context.Context, it store.Iteration) error {
+func (e *ClientEnv) Record(ctx context.Context, it api.Iteration) error {
 	return e.CP.RecordIteration(ctx, it)
 }

@@ -17,13 +17,14 @@ import (
 	"sort"
 	"time"
 
+	"github.com/fusionize/fusionize/api"
+
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/fuser/analytics"
 	"github.com/fusionize/fusionize/fuser/cost"
 	"github.com/fusionize/fusionize/fuser/optimize"
-	"github.com/fusionize/fusionize/fuser/store"
-	"github.com/fusionize/fusionize/host/manifest"
-	"github.com/fusionize/fusionize/host/setup"
-	"github.com/fusionize/fusionize/host/span"
 )
 
 // Env is where the loop deploys and measures.
@@ -37,7 +38,7 @@ type Env interface {
 	// Spans returns the spans recorded for setup version v.
 	Spans(ctx context.Context, v int64) ([]span.Span, error)
 	// Record persists one iteration of the history.
-	Record(ctx context.Context, it store.Iteration) error
+	Record(ctx context.Context, it api.Iteration) error
 }
 
 // Options configure Run.
@@ -75,13 +76,13 @@ type Event struct {
 	Setup       *setup.Setup
 	Done, Total int
 	Failed      int
-	Iteration   *store.Iteration
+	Iteration   *api.Iteration
 	Note        string
 }
 
 // Result is the outcome of Run.
 type Result struct {
-	Iterations  []store.Iteration
+	Iterations  []api.Iteration
 	Best        *setup.Setup // the setup serving at the end
 	Deployments int
 	Converged   bool
@@ -156,15 +157,15 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 		if err != nil {
 			return res, err
 		}
-		decision := store.DecisionBaseline
+		decision := api.DecisionBaseline
 		rollback := false
 		if best != nil {
 			decision, rollback = decide(obs, best, opts.Alpha)
 		}
-		if best == nil || decision == store.DecisionKept || (decision == store.DecisionSame && obs.score <= best.score) {
+		if best == nil || decision == api.DecisionKept || (decision == api.DecisionSame && obs.score <= best.score) {
 			best = obs
 		}
-		it := store.Iteration{
+		it := api.Iteration{
 			Index: len(res.Iterations), Setup: cur.Clone(),
 			P50Ms: ms(obs.p50), P95Ms: ms(obs.p95), CostPerMillionUSD: obs.perM,
 			Decision: decision, Note: note, DeployedAt: time.Now(),
@@ -175,7 +176,7 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 		if err := record(ctx, env, &res, it, opts); err != nil {
 			return res, err
 		}
-		in.History = append(in.History, optimize.Iteration{Setup: cur, P50: obs.p50, P95: obs.p95, CostPerMillion: obs.perM, Decision: decision, Report: obs.report})
+		in.History = append(in.History, optimize.Observation{Iteration: it, Report: obs.report})
 		in.Current, in.Report = cur, obs.report
 		if rollback {
 			back := best.setup.Clone()
@@ -189,7 +190,7 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 			cur = back
 			best.setup = back
 			in.Current, in.Report = back, best.report
-			in.History = append(in.History, optimize.Iteration{Setup: back, P50: best.p50, P95: best.p95, CostPerMillion: best.perM, Decision: store.DecisionRestored, Report: best.report})
+			in.History = append(in.History, optimize.Observation{Iteration: api.Iteration{Setup: back, P50Ms: ms(best.p50), P95Ms: ms(best.p95), CostPerMillionUSD: best.perM, Decision: api.DecisionRestored}, Report: best.report})
 		}
 
 		// Propose, skipping setups already tried or failed.
@@ -214,12 +215,12 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 			res.Deployments++
 			if err != nil {
 				// The previous setup keeps serving; say so and ask again.
-				failed := store.Iteration{Index: len(res.Iterations), Setup: n.Clone(), Decision: store.DecisionFailed,
+				failed := api.Iteration{Index: len(res.Iterations), Setup: n.Clone(), Decision: api.DecisionFailed,
 					Note: fmt.Sprintf("%s; deploy failed, setup version %d kept serving: %v", why.Change, cur.Version, err), DeployedAt: time.Now()}
 				if rerr := record(ctx, env, &res, failed, opts); rerr != nil {
 					return res, rerr
 				}
-				in.History = append(in.History, optimize.Iteration{Setup: n, Decision: store.DecisionFailed})
+				in.History = append(in.History, optimize.Observation{Iteration: failed})
 				continue
 			}
 			n.Version = v
@@ -231,7 +232,7 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 	}
 }
 
-func record(ctx context.Context, env Env, res *Result, it store.Iteration, opts Options) error {
+func record(ctx context.Context, env Env, res *Result, it api.Iteration, opts Options) error {
 	if err := env.Record(ctx, it); err != nil {
 		return fmt.Errorf("loop: record iteration %d: %w", it.Index, err)
 	}
@@ -248,13 +249,13 @@ func decide(obs, best *observation, alpha float64) (decision string, rollback bo
 	costBetter, costWorse := pCost < alpha && lessCost > 0.5, pCost < alpha && lessCost < 0.5
 	switch {
 	case obs.failed > best.failed:
-		return store.DecisionRollback, true
+		return api.DecisionRollback, true
 	case obs.score < best.score && (latBetter || costBetter):
-		return store.DecisionKept, false
+		return api.DecisionKept, false
 	case obs.score > best.score && (latWorse || costWorse):
-		return store.DecisionRollback, true
+		return api.DecisionRollback, true
 	default:
-		return store.DecisionSame, false
+		return api.DecisionSame, false
 	}
 }
 

@@ -9,13 +9,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/fuser/analytics"
 	"github.com/fusionize/fusionize/fuser/cost"
 	"github.com/fusionize/fusionize/fuser/internal/simulate"
 	"github.com/fusionize/fusionize/fuser/optimize"
-	"github.com/fusionize/fusionize/host/manifest"
-	"github.com/fusionize/fusionize/host/setup"
-	"github.com/fusionize/fusionize/host/span"
 )
 
 var update = flag.Bool("update", false, "regenerate testdata/*/spans.json and want.json")
@@ -60,7 +60,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			in := optimize.Input{App: app, Current: cur, Report: rep,
-				History: []optimize.Iteration{optimize.Observe(cur, rep, sum.PerMillion, "golden input")}}
+				History: []optimize.Observation{optimize.Observe(cur, rep, sum.PerMillion, "golden input")}}
 			got, why, err := optimize.NewModel(optimize.ModelConfig{}).Propose(context.Background(), in)
 			if err != nil {
 				t.Fatal(err)

@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/analytics"
 	"github.com/fusionize/fusionize/fuser/cost"
 	"github.com/fusionize/fusionize/fuser/internal/simulate"
 	"github.com/fusionize/fusionize/fuser/optimize"
 	"github.com/fusionize/fusionize/fuser/profile"
-	"github.com/fusionize/fusionize/host/manifest"
-	"github.com/fusionize/fusionize/host/setup"
 )
 
 var awsEast = setup.Place{Provider: "aws", Region: "us-east-1"}
@@ -37,7 +37,7 @@ func truthProfile() *profile.Profile {
 }
 
 type loopResult struct {
-	history     []optimize.Iteration
+	history     []optimize.Observation
 	deployments int
 	converged   bool
 	final       *setup.Setup
@@ -75,7 +75,7 @@ func runLoop(t testing.TB, strat optimize.Strategy, app optimize.App, env *simul
 			t.Fatal(err)
 		}
 		it := optimize.Observe(next, rep, sum.PerMillion, why.Change)
-		t.Logf("%s #%d %s\n\t→ %s  p50 %v  $%.2f/M", strat.Name(), res.deployments, why.Change, next.Partition(), it.P50.Round(time.Millisecond/10), it.CostPerMillion)
+		t.Logf("%s #%d %s\n\t→ %s  p50 %v  $%.2f/M", strat.Name(), res.deployments, why.Change, next.Partition(), it.P50().Round(time.Millisecond/10), it.CostPerMillionUSD)
 		in.Current, in.Report = next, rep
 		in.History = append(in.History, it)
 		res.history = in.History

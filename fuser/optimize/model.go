@@ -8,10 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/analytics"
 	"github.com/fusionize/fusionize/fuser/cost"
 	"github.com/fusionize/fusionize/fuser/profile"
-	"github.com/fusionize/fusionize/host/setup"
 )
 
 // Learned is a model of an application learned from spans: it predicts the
@@ -314,8 +314,8 @@ func (m *Model) learn(in Input) (*Learned, error) {
 			if it.Measured() && it.Setup != nil && Key(it.Setup) == Key(in.Current) {
 				lat, c, err := l.raw(in.Current)
 				if err == nil && lat > 0 && c > 0 {
-					l.latCorr = min(max(ms(it.P50)/lat, 0.8), 1.25)
-					l.costCor = min(max(it.CostPerMillion/(c*1e6), 0.8), 1.25)
+					l.latCorr = min(max(it.P50Ms/lat, 0.8), 1.25)
+					l.costCor = min(max(it.CostPerMillionUSD/(c*1e6), 0.8), 1.25)
 					l.notes = append(l.notes, fmt.Sprintf("correction from measured setup: latency ×%.3f, cost ×%.3f", l.latCorr, l.costCor))
 				}
 			}

@@ -10,16 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/analytics"
 	"github.com/fusionize/fusionize/fuser/cost"
 	"github.com/fusionize/fusionize/fuser/internal/simulate"
 	"github.com/fusionize/fusionize/fuser/optimize"
-	"github.com/fusionize/fusionize/host/manifest"
-	"github.com/fusionize/fusionize/host/setup"
 )
 
 // observe deploys s in env and returns its iteration.
-func observe(t testing.TB, env *simulate.Env, app optimize.App, s *setup.Setup, requests int) optimize.Iteration {
+func observe(t testing.TB, env *simulate.Env, app optimize.App, s *setup.Setup, requests int) optimize.Observation {
 	t.Helper()
 	spans := env.Run(s, requests)
 	rep := analytics.Analyze(spans, analytics.Options{Tasks: app.Tasks, Setups: []*setup.Setup{s}})
@@ -42,7 +42,7 @@ func TestPredictTracksGroundTruth(t *testing.T) {
 	b := setup.Fused(2, "all", g.TaskNames(), awsEast, 1769)
 	itA, itB := observe(t, env, app, a, 300), observe(t, env, app, b, 300)
 	l, err := optimize.NewModel(optimize.ModelConfig{}).Learn(optimize.Input{App: app, Current: b, Report: itB.Report,
-		History: []optimize.Iteration{itA, itB}})
+		History: []optimize.Observation{itA, itB}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,11 +82,11 @@ func TestModelRollsBackARegression(t *testing.T) {
 	app := appOf(g, manifest.Objective{Latency: "p50", LatencyWeight: 1, CostWeight: 10})
 	good := setup.Separate(1, g.TaskNames(), awsEast, 512)
 	itGood := observe(t, env, app, good, 100)
-	itGood.P50, itGood.CostPerMillion = time.Millisecond, 0.1 // measured far better than anything the model can promise
+	itGood.P50Ms, itGood.CostPerMillionUSD = 1, 0.1 // measured far better than anything the model can promise
 	bad := setup.Fused(2, "all", g.TaskNames(), awsEast, 1769)
 	itBad := observe(t, env, app, bad, 100)
 	next, why, err := optimize.NewModel(optimize.ModelConfig{}).Propose(context.Background(),
-		optimize.Input{App: app, Current: bad, Report: itBad.Report, History: []optimize.Iteration{itGood, itBad}})
+		optimize.Input{App: app, Current: bad, Report: itBad.Report, History: []optimize.Observation{itGood, itBad}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestPaperMovesAsyncCalleesOut(t *testing.T) {
 	all := setup.Fused(1, "all", g.TaskNames(), awsEast, 128)
 	it := observe(t, env, app, all, 50)
 	next, why, err := optimize.NewPaper().Propose(context.Background(),
-		optimize.Input{App: app, Current: all, Report: it.Report, History: []optimize.Iteration{it}})
+		optimize.Input{App: app, Current: all, Report: it.Report, History: []optimize.Observation{it}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,9 +43,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fusionize/fusionize/api"
+
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/analytics"
-	"github.com/fusionize/fusionize/host/manifest"
-	"github.com/fusionize/fusionize/host/setup"
 )
 
 // Strategy proposes the next setup to deploy.
@@ -88,36 +90,31 @@ func (a *App) validate() error {
 	return nil
 }
 
-// Iteration is one deployed setup and what was measured while it ran.
-type Iteration struct {
-	Setup          *setup.Setup      `json:"setup"`
-	P50            time.Duration     `json:"p50"`
-	P95            time.Duration     `json:"p95"`
-	CostPerMillion float64           `json:"costPerMillion"`
-	Decision       string            `json:"decision"`
-	Report         *analytics.Report `json:"-"` // optional; the model learns from every report it is given
+// Observation is one iteration of the loop (api.Iteration: the deployed
+// setup, what was measured, what was decided) with the analysis of its
+// spans, which the model learns from.
+type Observation struct {
+	api.Iteration
+	Report *analytics.Report // optional; the model learns from every report it is given
 }
-
-// Measured reports whether the iteration carries measurements.
-func (it *Iteration) Measured() bool { return it.P50 > 0 }
 
 // Latency returns the measured percentile named by the objective.
-func (it *Iteration) Latency(o manifest.Objective) time.Duration {
-	if o.Latency == "p95" {
-		return it.P95
+func (o *Observation) Latency(obj manifest.Objective) time.Duration {
+	if obj.Latency == "p95" {
+		return o.P95()
 	}
-	return it.P50
+	return o.P50()
 }
 
-// Observe makes the Iteration of setup s from the analysis of its spans and
-// its measured cost per million requests.
-func Observe(s *setup.Setup, r *analytics.Report, costPerMillion float64, decision string) Iteration {
-	it := Iteration{Setup: s, CostPerMillion: costPerMillion, Decision: decision, Report: r}
+// Observe makes the Observation of setup s from the analysis of its spans
+// and its measured cost per million requests.
+func Observe(s *setup.Setup, r *analytics.Report, costPerMillion float64, decision string) Observation {
+	o := Observation{Iteration: api.Iteration{Setup: s, CostPerMillionUSD: costPerMillion, Decision: decision}, Report: r}
 	if r != nil {
 		d := r.Latency[s.Version]
-		it.P50, it.P95 = d.P50, d.P95
+		o.P50Ms, o.P95Ms = ms(d.P50), ms(d.P95)
 	}
-	return it
+	return o
 }
 
 // Input is everything a strategy may use.
@@ -127,7 +124,7 @@ type Input struct {
 	Current *setup.Setup
 	// History lists every deployed setup in order; once measured, its last
 	// entry is Current.
-	History []Iteration
+	History []Observation
 	// Report is the analysis of Current's spans.
 	Report *analytics.Report
 }

@@ -5,14 +5,14 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/fuser/analytics"
 	"github.com/fusionize/fusionize/fuser/cost"
 	"github.com/fusionize/fusionize/fuser/internal/simulate"
 	"github.com/fusionize/fusionize/fuser/optimize"
 	"github.com/fusionize/fusionize/fuser/profile"
-	"github.com/fusionize/fusionize/host/manifest"
-	"github.com/fusionize/fusionize/host/setup"
-	"github.com/fusionize/fusionize/host/span"
 )
 
 const benchSpans = 1_000_000
@@ -57,7 +57,7 @@ func BenchmarkIteration(b *testing.B) {
 			for b.Loop() {
 				rep := analytics.Analyze(d.spans, analytics.Options{Tasks: d.app.Tasks, Setups: []*setup.Setup{d.cur}})
 				in := optimize.Input{App: d.app, Current: d.cur, Report: rep,
-					History: []optimize.Iteration{optimize.Observe(d.cur, rep, d.cost, "")}}
+					History: []optimize.Observation{optimize.Observe(d.cur, rep, d.cost, "")}}
 				if _, _, err := m.Propose(context.Background(), in); err != nil {
 					b.Fatal(err)
 				}
@@ -86,7 +86,7 @@ func BenchmarkPropose(b *testing.B) {
 			d := benchData(b, n)
 			rep := analytics.Analyze(d.spans, analytics.Options{Tasks: d.app.Tasks, Setups: []*setup.Setup{d.cur}})
 			in := optimize.Input{App: d.app, Current: d.cur, Report: rep,
-				History: []optimize.Iteration{optimize.Observe(d.cur, rep, d.cost, "")}}
+				History: []optimize.Observation{optimize.Observe(d.cur, rep, d.cost, "")}}
 			m := optimize.NewModel(optimize.ModelConfig{Seed: 1})
 			b.ReportAllocs()
 			for b.Loop() {

@@ -7,8 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/analytics"
-	"github.com/fusionize/fusionize/host/setup"
 )
 
 // DefaultMemories are the Lambda memory sizes strategies try, in MB
@@ -206,7 +206,7 @@ func groupKey(g *setup.Group) string {
 func (p *Paper) resize(in Input, why Explanation) (*setup.Setup, Explanation, error) {
 	obj := in.App.Objective
 	part := in.Current.Partition()
-	var accepted *Iteration
+	var accepted *Observation
 	tried := map[string]map[int]bool{}
 	for i := range in.History {
 		it := &in.History[i]
@@ -221,7 +221,7 @@ func (p *Paper) resize(in Input, why Explanation) (*setup.Setup, Explanation, er
 			tried[k][g.MemoryMB] = true
 		}
 		if accepted == nil ||
-			(it.CostPerMillion < accepted.CostPerMillion &&
+			(it.CostPerMillionUSD < accepted.CostPerMillionUSD &&
 				float64(it.Latency(obj)) <= float64(accepted.Latency(obj))*(1+p.LatencyTolerance)) {
 			accepted = it
 		}

@@ -7,9 +7,9 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/cost"
 	"github.com/fusionize/fusionize/fuser/profile"
-	"github.com/fusionize/fusionize/host/setup"
 )
 
 // ModelConfig configures the Model strategy. Zero values take defaults.
@@ -136,26 +136,26 @@ func (m *Model) Propose(ctx context.Context, in Input) (*setup.Setup, Explanatio
 	// Regressions: what was measured overrules what is predicted.
 	obj := in.App.Objective
 	tabu := map[string]bool{}
-	var bestIt *Iteration
+	var bestIt *Observation
 	bestScore := math.Inf(1)
 	for i := range in.History {
 		it := &in.History[i]
 		if it.Setup == nil || !it.Measured() {
 			continue
 		}
-		if s := Score(obj, it.Latency(obj), it.CostPerMillion); s < bestScore {
+		if s := Score(obj, it.Latency(obj), it.CostPerMillionUSD); s < bestScore {
 			bestScore, bestIt = s, it
 		}
 	}
 	for i := range in.History {
 		it := &in.History[i]
-		if it.Setup != nil && it.Measured() && Score(obj, it.Latency(obj), it.CostPerMillion) > bestScore*(1+m.cfg.RollbackTolerance) {
+		if it.Setup != nil && it.Measured() && Score(obj, it.Latency(obj), it.CostPerMillionUSD) > bestScore*(1+m.cfg.RollbackTolerance) {
 			tabu[Key(it.Setup)] = true
 		}
 	}
 	curKey := Key(in.Current)
 	if bestIt != nil && tabu[curKey] && (tabu[Key(best)] || pred.Score >= bestScore) {
-		why.Change = fmt.Sprintf("rollback: measured score %.4g is worse than %.4g of %s", Score(obj, in.History[len(in.History)-1].Latency(obj), in.History[len(in.History)-1].CostPerMillion), bestScore, describe(bestIt.Setup))
+		why.Change = fmt.Sprintf("rollback: measured score %.4g is worse than %.4g of %s", Score(obj, in.History[len(in.History)-1].Latency(obj), in.History[len(in.History)-1].CostPerMillionUSD), bestScore, describe(bestIt.Setup))
 		next := bestIt.Setup.Clone()
 		return finish(next, in.Current), why, nil
 	}

@@ -27,8 +27,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/cost"
-	"github.com/fusionize/fusionize/host/setup"
 )
 
 // Default figures (all emulated).

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/profile"
-	"github.com/fusionize/fusionize/host/setup"
 )
 
 var (

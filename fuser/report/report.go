@@ -14,8 +14,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/fusionize/fusionize/fuser/store"
-	"github.com/fusionize/fusionize/host/setup"
+	"github.com/fusionize/fusionize/api"
+
+	"github.com/fusionize/fusionize/api/setup"
 )
 
 // Edge is a call between two tasks.
@@ -29,7 +30,7 @@ type Data struct {
 	App        string
 	Strategy   string
 	Profile    string // e.g. "emulated AWS us-east-1 / GCP us-east4"
-	Iterations []store.Iteration
+	Iterations []api.Iteration
 	Final      *setup.Setup
 	Edges      []Edge
 	Note       string // how the figures were measured

@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fusionize/fusionize/fuser/store"
-	"github.com/fusionize/fusionize/host/setup"
+	"github.com/fusionize/fusionize/api"
+
+	"github.com/fusionize/fusionize/api/setup"
 )
 
 func TestWrite(t *testing.T) {
@@ -15,7 +16,7 @@ func TestWrite(t *testing.T) {
 		{Name: "A+B", Tasks: []string{"A", "B"}, MemoryMB: 512, Place: setup.Place{Provider: "aws", Region: "us-east-1"}},
 		{Name: "C", Tasks: []string{"C"}, MemoryMB: 128, Place: setup.Place{Provider: "gcp", Region: "us-east4"}},
 	}}
-	its := []store.Iteration{
+	its := []api.Iteration{
 		{Index: 0, Setup: final, P50Ms: 120, P95Ms: 180, CostPerMillionUSD: 4.2, Decision: "baseline", DeployedAt: time.Now()},
 		{Index: 1, Setup: final, Decision: "failed", Note: "deploy failed"},
 		{Index: 2, Setup: final, P50Ms: 60, P95Ms: 90, CostPerMillionUSD: 2.1, Decision: "kept", Note: "fuse <A,B>"},

@@ -34,7 +34,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fusionize/fusionize/host/manifest"
+	"github.com/fusionize/fusionize/api/manifest"
 )
 
 // Options tune a build. The zero value builds every stale task with

@@ -13,8 +13,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
+	"github.com/fusionize/fusionize/api/manifest"
 	"github.com/fusionize/fusionize/guest-sdk/build"
-	"github.com/fusionize/fusionize/host/manifest"
 )
 
 // loadApp loads testdata/<name> and keeps only the named tasks.

@@ -31,7 +31,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fusionize/fusionize/fuser/controlplane"
+	"github.com/fusionize/fusionize/api"
+
+	"github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/remote"
 )
@@ -99,7 +101,7 @@ func Name(group string, version int64) string { return fmt.Sprintf("%s@v%d", gro
 func Run(ctx context.Context, opts Options) error {
 	opts.defaults()
 	log := opts.Logger.With("group", opts.Group, "version", opts.SetupVersion)
-	cp, err := controlplane.Dial(ctx, opts.ControlPlane, opts.Token)
+	cp, err := client.Dial(ctx, opts.ControlPlane, opts.Token)
 	if err != nil {
 		return fmt.Errorf("node: control plane %s: %w", opts.ControlPlane, err)
 	}
@@ -205,7 +207,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	info := controlplane.HostInfo{Name: name, Group: g.Name, Address: grpcAddr, SetupVersion: su.Version, Tasks: h.Tasks()}
+	info := api.HostInfo{Name: name, Group: g.Name, Address: grpcAddr, SetupVersion: su.Version, Tasks: h.Tasks()}
 	if _, err := cp.RegisterHost(ctx, info); err != nil {
 		log.Warn("register host", "err", err)
 	}
@@ -250,7 +252,7 @@ func Run(ctx context.Context, opts Options) error {
 	return err
 }
 
-func loadModules(ctx context.Context, cp *controlplane.Client, h *host.Host, tasks []string) error {
+func loadModules(ctx context.Context, cp *client.Client, h *host.Host, tasks []string) error {
 	mods, err := cp.Modules(ctx)
 	if err != nil {
 		return err
@@ -303,7 +305,7 @@ func writeReady(path, grpcAddr, httpAddr string) error {
 	return os.Rename(tmp, path)
 }
 
-func heartbeat(ctx context.Context, cp *controlplane.Client, info controlplane.HostInfo, every time.Duration, log *slog.Logger) {
+func heartbeat(ctx context.Context, cp *client.Client, info api.HostInfo, every time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -323,7 +325,7 @@ func heartbeat(ctx context.Context, cp *controlplane.Client, info controlplane.H
 // peerResolver finds the hosts of the other groups of one setup version
 // through the control plane's host registry, caching what it learned.
 type peerResolver struct {
-	cp      *controlplane.Client
+	cp      *client.Client
 	version int64
 
 	mu    sync.Mutex

@@ -6,9 +6,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/profile"
 	"github.com/fusionize/fusionize/host"
-	"github.com/fusionize/fusionize/host/setup"
 )
 
 // emulation makes a local host behave like the platform of its group's

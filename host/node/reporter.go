@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fusionize/fusionize/host/span"
+	"github.com/fusionize/fusionize/api/span"
 )
 
 // SpanSink receives batches of spans: the control plane's ReportSpans.

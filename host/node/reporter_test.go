@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fusionize/fusionize/fuser/controlplane"
-	"github.com/fusionize/fusionize/host/span"
+	"github.com/fusionize/fusionize/api/span"
+	"github.com/fusionize/fusionize/controlplane/client"
+	"github.com/fusionize/fusionize/controlplane/server"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 	"google.golang.org/grpc"
 )
@@ -43,7 +44,7 @@ func TestReporterWhileTheControlPlaneIsAway(t *testing.T) {
 	// A first start creates the token in dir and picks a free port; the
 	// control plane then goes away, freeing the port.
 	dir := t.TempDir()
-	cp, err := controlplane.New(controlplane.Options{DataDir: dir, Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: quiet})
+	cp, err := server.New(server.Options{DataDir: dir, Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestReporterWhileTheControlPlaneIsAway(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	client, err := controlplane.Dial(ctx, addr, token) // lazy: nothing is dialed yet
+	client, err := client.Dial(ctx, addr, token) // lazy: nothing is dialed yet
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func TestReporterWhileTheControlPlaneIsAway(t *testing.T) {
 
 	// The control plane comes back on the same data dir (so with the same
 	// token) and the same address.
-	cp, err = controlplane.New(controlplane.Options{DataDir: dir, Addr: addr, HTTPAddr: "127.0.0.1:0", Logger: quiet})
+	cp, err = server.New(server.Options{DataDir: dir, Addr: addr, HTTPAddr: "127.0.0.1:0", Logger: quiet})
 	if err != nil {
 		t.Fatalf("restart on %s: %v", addr, err)
 	}

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/remote"
-	"github.com/fusionize/fusionize/host/setup"
 )
 
 // Host a runs task caller, which calls task echo; echo runs on host b,

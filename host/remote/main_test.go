@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/remote"
-	"github.com/fusionize/fusionize/host/setup"
-	"github.com/fusionize/fusionize/host/span"
 )
 
 var (

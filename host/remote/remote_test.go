@@ -29,10 +29,10 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/remote"
-	"github.com/fusionize/fusionize/host/setup"
-	"github.com/fusionize/fusionize/host/span"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 )
 

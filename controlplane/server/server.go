@@ -1,0 +1,490 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/fusionize/fusionize/controlplane/client"
+
+	"github.com/fusionize/fusionize/api"
+
+	"github.com/fusionize/fusionize/api/span"
+	"github.com/fusionize/fusionize/controlplane/store"
+	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+)
+
+// Defaults of ServerConfig.
+const (
+	// DefaultMaxModuleSize bounds an uploaded module.
+	DefaultMaxModuleSize = 64 << 20
+	// DefaultHostTTL is how long a host counts as live after it last
+	// registered.
+	DefaultHostTTL = 30 * time.Second
+	// DefaultSpanLimit is how many spans QuerySpans returns when the
+	// request sets no limit; MaxSpanLimit caps any limit (a span is ~150
+	// bytes on the wire, and clients refuse messages over 4 MiB).
+	DefaultSpanLimit = 1000
+	MaxSpanLimit     = 20000
+)
+
+// ServerConfig tunes a Server. The zero value gives the defaults.
+type ServerConfig struct {
+	// App is the application name that Status reports.
+	App string
+	// MaxModuleSize bounds uploads; 0 means DefaultMaxModuleSize.
+	MaxModuleSize int64
+	// HostTTL is the liveness window of ListHosts, ListGroups and Status;
+	// 0 means DefaultHostTTL.
+	HostTTL time.Duration
+	// Registerer receives the server's metrics; nil registers nowhere.
+	Registerer prometheus.Registerer
+}
+
+// Server implements fusionizev1.ControlPlaneServiceServer over a
+// store.Store. It does no authentication: the interceptors of New (or
+// UnaryAuthInterceptor and StreamAuthInterceptor) do. Handlers return
+// errors mapped to gRPC codes (see toStatus).
+type Server struct {
+	fusionizev1.UnimplementedControlPlaneServiceServer
+
+	st  *store.Store
+	cfg ServerConfig
+
+	stopOnce sync.Once
+	stopping chan struct{} // closed by Shutdown: ends WatchSetup streams
+
+	spansAccepted   prometheus.Counter
+	spansRejected   prometheus.Counter
+	modulesUploaded prometheus.Counter
+}
+
+var _ fusionizev1.ControlPlaneServiceServer = (*Server)(nil)
+
+// NewServer returns a Server over st. The caller keeps ownership of st.
+func NewServer(st *store.Store, cfg ServerConfig) *Server {
+	if cfg.MaxModuleSize <= 0 {
+		cfg.MaxModuleSize = DefaultMaxModuleSize
+	}
+	if cfg.HostTTL <= 0 {
+		cfg.HostTTL = DefaultHostTTL
+	}
+	s := &Server{
+		st:       st,
+		cfg:      cfg,
+		stopping: make(chan struct{}),
+		spansAccepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fusionize_controlplane_spans_accepted_total",
+			Help: "Spans stored from ReportSpans.",
+		}),
+		spansRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fusionize_controlplane_spans_rejected_total",
+			Help: "Spans refused by ReportSpans as invalid.",
+		}),
+		modulesUploaded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fusionize_controlplane_modules_uploaded_total",
+			Help: "Modules stored by UploadModule.",
+		}),
+	}
+	if r := cfg.Registerer; r != nil {
+		r.MustRegister(s.spansAccepted, s.spansRejected, s.modulesUploaded,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "fusionize_controlplane_setup_version",
+				Help: "Version of the current fusion setup.",
+			}, func() float64 {
+				v, _ := st.CurrentVersion()
+				return float64(v)
+			}))
+	}
+	return s
+}
+
+// Shutdown ends every WatchSetup stream with codes.Unavailable so that a
+// graceful stop need not wait for them. Calls after the first do nothing.
+func (s *Server) Shutdown() { s.stopOnce.Do(func() { close(s.stopping) }) }
+
+// errSizeMismatch ends an upload whose bytes disagree with the header.
+var errSizeMismatch = fmt.Errorf("%w: size mismatch", ErrBadRequest)
+
+// UploadModule stores a module: a header, then chunks. The chunks stream
+// through a pipe straight into store.PutModule, which hashes them into a
+// temp file: the module is never held in memory.
+func (s *Server) UploadModule(stream grpc.ClientStreamingServer[fusionizev1.UploadModuleRequest, fusionizev1.UploadModuleResponse]) error {
+	info, err := s.uploadModule(stream)
+	if err != nil {
+		return toStatus(err)
+	}
+	s.modulesUploaded.Inc()
+	return stream.SendAndClose(&fusionizev1.UploadModuleResponse{Module: client.ModuleInfoToProto(info)})
+}
+
+func (s *Server) uploadModule(stream grpc.ClientStreamingServer[fusionizev1.UploadModuleRequest, fusionizev1.UploadModuleResponse]) (api.ModuleInfo, error) {
+	first, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return api.ModuleInfo{}, fmt.Errorf("%w: upload: empty stream, want a header first", ErrBadRequest)
+	}
+	if err != nil {
+		return api.ModuleInfo{}, err
+	}
+	h := first.GetHeader()
+	switch {
+	case h == nil:
+		return api.ModuleInfo{}, fmt.Errorf("%w: upload: first message must be a header", ErrBadRequest)
+	case h.GetTask() == "":
+		return api.ModuleInfo{}, fmt.Errorf("%w: upload: header has no task", ErrBadRequest)
+	case h.GetDigest() == "":
+		return api.ModuleInfo{}, fmt.Errorf("%w: upload of task %q: header has no digest", ErrBadRequest, h.GetTask())
+	case h.GetSize() < 0:
+		return api.ModuleInfo{}, fmt.Errorf("%w: upload of task %q: negative size %d", ErrBadRequest, h.GetTask(), h.GetSize())
+	case h.GetSize() > s.cfg.MaxModuleSize:
+		return api.ModuleInfo{}, fmt.Errorf("%w: module for task %q announces %d bytes, limit %d", store.ErrTooLarge, h.GetTask(), h.GetSize(), s.cfg.MaxModuleSize)
+	}
+	if _, err := store.ParseDigest(h.GetDigest()); err != nil {
+		return api.ModuleInfo{}, fmt.Errorf("upload of task %q: %w", h.GetTask(), err)
+	}
+
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pw.CloseWithError(pump(stream, pw, h))
+	}()
+	info, err := s.st.PutModule(stream.Context(), h.GetTask(), pr, h.GetDigest(), s.cfg.MaxModuleSize)
+	if err != nil {
+		// Unblock the pump if it is writing. If it waits in Recv, it
+		// ends when this handler returns and gRPC cancels the stream.
+		pr.CloseWithError(err)
+		return api.ModuleInfo{}, err
+	}
+	<-done // PutModule read to EOF, so the pump has finished
+	return info, nil
+}
+
+// pump copies the chunks of an upload into w and checks them against the
+// header's size (when set). Its result becomes the reader's error.
+func pump(stream grpc.ClientStreamingServer[fusionizev1.UploadModuleRequest, fusionizev1.UploadModuleResponse], w io.Writer, h *fusionizev1.ModuleHeader) error {
+	var n int64
+	for {
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			if h.GetSize() > 0 && n != h.GetSize() {
+				return fmt.Errorf("%w: module for task %q: header says %d bytes, got %d", errSizeMismatch, h.GetTask(), h.GetSize(), n)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if m.GetHeader() != nil {
+			return fmt.Errorf("%w: upload of task %q: a second header after %d bytes", ErrBadRequest, h.GetTask(), n)
+		}
+		c := m.GetChunk()
+		n += int64(len(c))
+		if h.GetSize() > 0 && n > h.GetSize() {
+			return fmt.Errorf("%w: module for task %q: header says %d bytes, got more", errSizeMismatch, h.GetTask(), h.GetSize())
+		}
+		if _, err := w.Write(c); err != nil {
+			return err
+		}
+	}
+}
+
+// ListModules lists the latest module of every task.
+func (s *Server) ListModules(ctx context.Context, _ *fusionizev1.ListModulesRequest) (*fusionizev1.ListModulesResponse, error) {
+	mods, err := s.st.ListModules()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &fusionizev1.ListModulesResponse{Modules: make([]*fusionizev1.ModuleInfo, len(mods))}
+	for i, m := range mods {
+		out.Modules[i] = client.ModuleInfoToProto(m)
+	}
+	return out, nil
+}
+
+// GetModule streams a module in client.ChunkSize chunks; the first message also
+// carries its info (and is sent even for an empty module).
+func (s *Server) GetModule(req *fusionizev1.GetModuleRequest, stream grpc.ServerStreamingServer[fusionizev1.GetModuleResponse]) error {
+	rc, info, err := s.st.OpenModule(req.GetDigest())
+	if err != nil {
+		return toStatus(err)
+	}
+	defer rc.Close()
+	buf := make([]byte, client.ChunkSize)
+	first := true
+	for {
+		n, err := io.ReadFull(rc, buf)
+		if n > 0 || first {
+			m := &fusionizev1.GetModuleResponse{Chunk: buf[:n]}
+			if first {
+				m.Info = client.ModuleInfoToProto(info)
+				first = false
+			}
+			if err := stream.Send(m); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil
+		}
+		if err != nil {
+			return toStatus(fmt.Errorf("read module %s: %w", req.GetDigest(), err))
+		}
+	}
+}
+
+// GetSetup returns a setup version, 0 for the current one.
+func (s *Server) GetSetup(ctx context.Context, req *fusionizev1.GetSetupRequest) (*fusionizev1.GetSetupResponse, error) {
+	if req.GetVersion() < 0 {
+		return nil, toStatus(fmt.Errorf("%w: negative setup version %d", ErrBadRequest, req.GetVersion()))
+	}
+	su, err := s.st.Setup(req.GetVersion())
+	if errors.Is(err, store.ErrNotFound) && req.GetVersion() == 0 {
+		err = fmt.Errorf("no setup applied yet: %w", err)
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &fusionizev1.GetSetupResponse{Setup: client.SetupToProto(su)}, nil
+}
+
+// ApplySetup validates a setup and makes it current. Beyond the setup's own
+// consistency (setup.Validate(nil)), once any module is stored every task
+// the setup names must have one: a host could not load the others. It does
+// not demand that every task with a module be assigned, since modules of
+// tasks an application dropped are never deleted.
+func (s *Server) ApplySetup(ctx context.Context, req *fusionizev1.ApplySetupRequest) (*fusionizev1.ApplySetupResponse, error) {
+	v, err := s.applySetup(req)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &fusionizev1.ApplySetupResponse{Version: v}, nil
+}
+
+func (s *Server) applySetup(req *fusionizev1.ApplySetupRequest) (int64, error) {
+	if req.GetSetup() == nil {
+		return 0, fmt.Errorf("%w: apply setup: no setup", ErrBadRequest)
+	}
+	su := client.SetupFromProto(req.GetSetup())
+	if err := su.Validate(nil); err != nil {
+		return 0, err
+	}
+	mods, err := s.st.ListModules()
+	if err != nil {
+		return 0, err
+	}
+	if len(mods) > 0 {
+		known := make(map[string]bool, len(mods))
+		for _, m := range mods {
+			known[m.Task] = true
+		}
+		for _, g := range su.Groups {
+			for _, t := range g.Tasks {
+				if !known[t] {
+					return 0, fmt.Errorf("%w: task %q in group %q has no uploaded module", ErrBadRequest, t, g.Name)
+				}
+			}
+		}
+	}
+	return s.st.ApplySetup(su)
+}
+
+// WatchSetup sends the current setup if it is newer than after_version, then
+// every setup applied later, until the client leaves or the server stops. A
+// slow watcher skips to the newest setup (store.WatchSetup).
+func (s *Server) WatchSetup(req *fusionizev1.WatchSetupRequest, stream grpc.ServerStreamingServer[fusionizev1.WatchSetupResponse]) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel() // ends the store's watch goroutine
+	ch := s.st.WatchSetup(ctx, req.GetAfterVersion())
+	for {
+		select {
+		case su, ok := <-ch:
+			if !ok {
+				if err := ctx.Err(); err != nil {
+					return toStatus(err)
+				}
+				return toStatus(fmt.Errorf("watch setup: %w", store.ErrClosed))
+			}
+			if err := stream.Send(&fusionizev1.WatchSetupResponse{Setup: client.SetupToProto(su)}); err != nil {
+				return err
+			}
+		case <-s.stopping:
+			return toStatus(fmt.Errorf("watch setup: %w", ErrShuttingDown))
+		}
+	}
+}
+
+// ReportSpans validates a batch and stores the valid spans in one
+// transaction. Spans without a host get the reporting host's name. Invalid
+// spans are counted, returned as rejected and dropped; they never fail the
+// call.
+func (s *Server) ReportSpans(ctx context.Context, req *fusionizev1.ReportSpansRequest) (*fusionizev1.ReportSpansResponse, error) {
+	ok := make([]span.Span, 0, len(req.GetSpans()))
+	rejected := 0
+	for _, p := range req.GetSpans() {
+		sp := client.SpanFromProto(p)
+		if sp.Validate() != nil {
+			rejected++
+			continue
+		}
+		if sp.Host == "" {
+			sp.Host = req.GetHost()
+		}
+		ok = append(ok, sp)
+	}
+	s.spansRejected.Add(float64(rejected))
+	if err := s.st.AppendSpans(ok); err != nil {
+		return nil, toStatus(err)
+	}
+	s.spansAccepted.Add(float64(len(ok)))
+	return &fusionizev1.ReportSpansResponse{Accepted: int32(len(ok)), Rejected: int32(rejected)}, nil
+}
+
+// errStopWalk ends a SpansSince walk early.
+var errStopWalk = errors.New("stop")
+
+// QuerySpans returns the newest spans (of one setup version, or of all when
+// setup_version is 0), newest first.
+func (s *Server) QuerySpans(ctx context.Context, req *fusionizev1.QuerySpansRequest) (*fusionizev1.QuerySpansResponse, error) {
+	limit := int(req.GetLimit())
+	if limit <= 0 {
+		limit = DefaultSpanLimit
+	}
+	limit = min(limit, MaxSpanLimit)
+	version := req.GetSetupVersion()
+	from := version
+	if version == 0 {
+		from = math.MinInt64
+	}
+	// Spans are stored in (version, start) order: keep the last limit of
+	// the walk in a ring.
+	ring := make([]span.Span, 0, min(limit, 1024))
+	next := 0
+	err := s.st.SpansSince(from, func(sp span.Span) error {
+		if version != 0 && sp.SetupVersion != version {
+			return errStopWalk
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if len(ring) < limit {
+			ring = append(ring, sp)
+		} else {
+			ring[next] = sp
+			next = (next + 1) % limit
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopWalk) {
+		return nil, toStatus(err)
+	}
+	out := &fusionizev1.QuerySpansResponse{Spans: make([]*fusionizev1.Span, 0, len(ring))}
+	for i := len(ring) - 1; i >= 0; i-- { // newest first
+		out.Spans = append(out.Spans, client.SpanToProto(&ring[(next+i)%len(ring)]))
+	}
+	return out, nil
+}
+
+// RegisterHost records a host's heartbeat and returns the current setup
+// version.
+func (s *Server) RegisterHost(ctx context.Context, req *fusionizev1.RegisterHostRequest) (*fusionizev1.RegisterHostResponse, error) {
+	h := client.HostFromProto(req.GetHost())
+	if h.Name == "" {
+		return nil, toStatus(fmt.Errorf("%w: register host: no name", ErrBadRequest))
+	}
+	v, err := s.st.CurrentVersion()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	h.LastSeen = time.Time{}
+	s.st.SeeHost(h)
+	return &fusionizev1.RegisterHostResponse{SetupVersion: v}, nil
+}
+
+// liveHosts returns the hosts seen within HostTTL.
+func (s *Server) liveHosts() []*fusionizev1.HostInfo {
+	hosts := s.st.Hosts(time.Now().Add(-s.cfg.HostTTL))
+	out := make([]*fusionizev1.HostInfo, len(hosts))
+	for i, h := range hosts {
+		out[i] = client.HostToProto(h)
+	}
+	return out
+}
+
+// ListHosts lists the hosts seen within HostTTL, sorted by name.
+func (s *Server) ListHosts(ctx context.Context, _ *fusionizev1.ListHostsRequest) (*fusionizev1.ListHostsResponse, error) {
+	return &fusionizev1.ListHostsResponse{Hosts: s.liveHosts()}, nil
+}
+
+// ListGroups lists the groups of the current setup (none before the first
+// apply). The hosts serving each group are in ListHosts, by api.HostInfo.group.
+func (s *Server) ListGroups(ctx context.Context, _ *fusionizev1.ListGroupsRequest) (*fusionizev1.ListGroupsResponse, error) {
+	su, err := s.st.Setup(0)
+	if errors.Is(err, store.ErrNotFound) {
+		return &fusionizev1.ListGroupsResponse{}, nil
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	p := client.SetupToProto(su)
+	return &fusionizev1.ListGroupsResponse{SetupVersion: p.GetVersion(), Groups: p.GetGroups()}, nil
+}
+
+// Status summarizes the control plane.
+func (s *Server) Status(ctx context.Context, _ *fusionizev1.StatusRequest) (*fusionizev1.StatusResponse, error) {
+	v, err := s.st.CurrentVersion()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	mods, err := s.st.ListModules()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	n, err := s.st.SpanCount()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	active, err := s.st.ActiveVersion()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &fusionizev1.StatusResponse{
+		App:                s.cfg.App,
+		ActiveSetupVersion: active,
+		SetupVersion:       v,
+		Modules:            int64(len(mods)),
+		Hosts:              int64(len(s.st.Hosts(time.Now().Add(-s.cfg.HostTTL)))),
+		Spans:              n,
+	}, nil
+}
+
+// ListIterations returns the optimizer's history, oldest first.
+func (s *Server) ListIterations(ctx context.Context, _ *fusionizev1.ListIterationsRequest) (*fusionizev1.ListIterationsResponse, error) {
+	its, err := s.st.Iterations()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &fusionizev1.ListIterationsResponse{Iterations: make([]*fusionizev1.Iteration, len(its))}
+	for i := range its {
+		out.Iterations[i] = client.IterationToProto(&its[i])
+	}
+	return out, nil
+}
+
+// RecordIteration appends one step to the optimizer's history.
+func (s *Server) RecordIteration(ctx context.Context, req *fusionizev1.RecordIterationRequest) (*fusionizev1.RecordIterationResponse, error) {
+	if req.GetIteration() == nil {
+		return nil, toStatus(fmt.Errorf("%w: record iteration: no iteration", ErrBadRequest))
+	}
+	it := client.IterationFromProto(req.GetIteration())
+	if err := s.st.AppendIteration(it); err != nil {
+		return nil, toStatus(err)
+	}
+	return &fusionizev1.RecordIterationResponse{}, nil
+}

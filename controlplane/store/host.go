@@ -1,0 +1,42 @@
+package store
+
+import (
+	"sort"
+	"time"
+
+	"github.com/fusionize/fusionize/api"
+)
+
+// SeeHost registers h or refreshes it; hosts are known by Name. The
+// registry lives in memory (hosts re-register with every heartbeat) and
+// serves health and status only, never routing. A zero LastSeen becomes now.
+func (s *Store) SeeHost(h api.HostInfo) {
+	if h.LastSeen.IsZero() {
+		h.LastSeen = time.Now()
+	}
+	s.hostsMu.Lock()
+	s.hosts[h.Name] = h
+	s.hostsMu.Unlock()
+}
+
+// ForgetHost removes a host from the registry.
+func (s *Store) ForgetHost(id string) {
+	s.hostsMu.Lock()
+	delete(s.hosts, id)
+	s.hostsMu.Unlock()
+}
+
+// Hosts returns the hosts seen at or after since (all of them for a zero
+// since), sorted by name.
+func (s *Store) Hosts(since time.Time) []api.HostInfo {
+	s.hostsMu.Lock()
+	out := make([]api.HostInfo, 0, len(s.hosts))
+	for _, h := range s.hosts {
+		if !h.LastSeen.Before(since) {
+			out = append(out, h)
+		}
+	}
+	s.hostsMu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

@@ -1,0 +1,132 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/fusionize/fusionize/api/span"
+)
+
+// Reproduce: go test -run '^$' -bench . -benchtime 2s ./fuser/store/
+
+func benchBatch(version int64, n, base int) []span.Span {
+	batch := make([]span.Span, n)
+	for i := range batch {
+		batch[i] = testSpan(version, base+i)
+		batch[i].TraceID = fmt.Sprintf("%032x", (base+i)/5) // 5 spans per trace
+	}
+	return batch
+}
+
+// BenchmarkAppendSpans writes 1,000-span batches, with fsync (sync) and
+// without (nosync), into a store that already holds the earlier batches.
+func BenchmarkAppendSpans(b *testing.B) {
+	for _, sync := range []bool{true, false} {
+		name := "nosync"
+		if sync {
+			name = "sync"
+		}
+		b.Run(name+"/batch=1000", func(b *testing.B) {
+			st, err := OpenWith(b.TempDir(), Options{NoSync: !sync})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			batches := make([][]span.Span, 16)
+			for i := range batches {
+				batches[i] = benchBatch(1, 1000, i*1000)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				batch := batches[i%len(batches)]
+				if i >= len(batches) { // later starts, as live traffic has
+					for j := range batch {
+						batch[j].Start = batch[j].Start.Add(time.Duration(len(batches)) * time.Millisecond)
+					}
+				}
+				if err := st.AppendSpans(batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/span")
+		})
+	}
+}
+
+// BenchmarkSpans reads one version's spans out of a store holding 10
+// versions of n spans each.
+func BenchmarkSpans(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("spans=%d", n), func(b *testing.B) {
+			st, err := OpenWith(b.TempDir(), Options{NoSync: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			for v := int64(1); v <= 10; v++ {
+				for off := 0; off < n; off += 1000 {
+					if err := st.AppendSpans(benchBatch(v, 1000, off)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				got, err := st.Spans(5, 0)
+				if err != nil || len(got) != n {
+					b.Fatal(len(got), err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/span")
+		})
+	}
+}
+
+// BenchmarkSpanCodec compares the stored binary encoding with JSON, the
+// alternative considered.
+func BenchmarkSpanCodec(b *testing.B) {
+	s := benchBatch(1, 1, 7)[0]
+	key := appendSpanKey(nil, s.SetupVersion, s.Start, 1)
+	bin := appendSpan(nil, &s)
+	js, _ := json.Marshal(s)
+	b.Run("binary/encode", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 256)
+		for b.Loop() {
+			buf = appendSpan(buf[:0], &s)
+		}
+		b.ReportMetric(float64(len(bin)), "bytes")
+	})
+	b.Run("json/encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(&s); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(js)), "bytes")
+	})
+	b.Run("binary/decode", func(b *testing.B) {
+		b.ReportAllocs()
+		var d spanDecoder
+		var out span.Span
+		for b.Loop() {
+			if err := d.decode(key, bin, &out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("json/decode", func(b *testing.B) {
+		b.ReportAllocs()
+		var out span.Span
+		for b.Loop() {
+			if err := json.Unmarshal(js, &out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
