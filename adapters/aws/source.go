@@ -5,8 +5,8 @@ import (
 	"fmt"
 
 	"github.com/fusionize/fusionize/adapters"
-	"github.com/fusionize/fusionize/fuser/controlplane"
-	"github.com/fusionize/fusionize/host/setup"
+	controlplane "github.com/fusionize/fusionize/controlplane/client"
+	"github.com/fusionize/fusionize/api/setup"
 	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
 	lambdart "github.com/fusionize/fusionize/runtime/lambda"
 )
