@@ -167,4 +167,3 @@ func isConflict(err error) bool {
 	var c *types.ResourceConflictException
 	return errors.As(err, &c)
 }
-

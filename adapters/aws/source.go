@@ -5,8 +5,8 @@ import (
 	"fmt"
 
 	"github.com/fusionize/fusionize/adapters"
-	controlplane "github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/api/setup"
+	controlplane "github.com/fusionize/fusionize/controlplane/client"
 	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
 	lambdart "github.com/fusionize/fusionize/runtime/lambda"
 )
