@@ -74,7 +74,7 @@ func newAdapter(t *testing.T, endpoint string) *aws.Adapter {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := a.Close(context.Background()); err != nil {
+		if err := a.Close(context.Background()); err != nil && !errors.Is(err, adapters.ErrClosed) {
 			t.Errorf("adapter close: %v", err)
 		}
 	})
@@ -139,5 +139,35 @@ func TestDeployInvokeRemove(t *testing.T) {
 	}
 	if _, err := tr.Call(ctx, fn, host.Call{Task: "echo"}); host.CodeOf(err) != host.CodeNotFound {
 		t.Fatalf("call after remove: %v, want CodeNotFound", err)
+	}
+}
+
+func TestCallerCallsEchoThroughLambda(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the Lambda bootstrap and starts execution environments")
+	}
+	em, url := emulator(t, lambdaemu.Options{Logger: slog.New(slog.DiscardHandler)})
+	env := adaptertest.NewEnv(t)
+	su := env.Apply(t, awsGroups()...)
+	a := newAdapter(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for _, g := range []string{adaptertest.GroupEcho, adaptertest.GroupCaller} {
+		if _, err := a.Deploy(ctx, env.Deployment(t, su, g)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr := lambdatransport.New(lambdatransport.Options{Region: "us-east-1", Endpoint: url})
+	caller := lambdatransport.Function{Name: aws.FunctionName(env.App, adaptertest.GroupCaller), Qualifier: aws.AliasName(su.Version)}
+	out, err := tr.Call(ctx, caller, host.Call{Task: "caller", Input: []byte("across functions")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != "across functions" {
+		t.Fatalf("caller answered %q", out)
+	}
+	echo := aws.FunctionName(env.App, adaptertest.GroupEcho)
+	if n := len(em.Reports(echo)); n != 2 { // the deploy's ping and the call
+		t.Fatalf("%s ran %d times, want 2", echo, n)
 	}
 }

@@ -2,7 +2,6 @@ package lambda
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 
 	awslambda "github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
 	cpclient "github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/host"
@@ -96,10 +94,6 @@ func load(ctx context.Context, opts Options, log *slog.Logger) (*host.Host, *nod
 	if err != nil {
 		return nil, nil, err
 	}
-	var su setup.Setup
-	if err := json.Unmarshal(cfg.Setup, &su); err != nil {
-		return nil, nil, fmt.Errorf("lambda package: setup: %w", err)
-	}
 	name := fmt.Sprintf("%s@v%d", cfg.Group, cfg.SetupVersion)
 	if stream := os.Getenv("AWS_LAMBDA_LOG_STREAM_NAME"); stream != "" {
 		name += "/" + stream
@@ -107,6 +101,9 @@ func load(ctx context.Context, opts Options, log *slog.Logger) (*host.Host, *nod
 	hc := opts.Host
 	hc.Name, hc.Group, hc.App, hc.MemoryMB = name, cfg.Group, cfg.App, cfg.MemoryMB
 	hc.Transport = opts.Transport
+	if hc.Transport == nil {
+		hc.Transport = routes(cfg.Endpoints)
+	}
 	if hc.Logger == nil {
 		hc.Logger = log
 	}
@@ -140,7 +137,7 @@ func load(ctx context.Context, opts Options, log *slog.Logger) (*host.Host, *nod
 			return nil, nil, err
 		}
 	}
-	if err := h.SetSetup(&su); err != nil {
+	if err := h.SetSetup(cfg.Setup); err != nil {
 		_ = h.Close(ctx)
 		return nil, nil, err
 	}
