@@ -124,8 +124,8 @@ func TestDeployInvokeRemove(t *testing.T) {
 	if host.CodeOf(err) != host.CodeUnknownTask || !strings.Contains(err.Error(), fn.Name) {
 		t.Fatalf("unknown task: %v (code %d), want CodeUnknownTask naming the function", err, host.CodeOf(err))
 	}
-	if reps := em.Reports(fn.Name); len(reps) < 2 {
-		t.Fatalf("%d REPORT records, want one per invocation", len(reps))
+	if n := waitReports(t, em, fn.Name, 3); n != 3 { // ping, echo, nope
+		t.Fatalf("%d REPORT records, want one per invocation", n)
 	}
 	eps, err := a.List(ctx)
 	if err != nil || len(eps) != 1 {
@@ -166,8 +166,21 @@ func TestCallerCallsEchoThroughLambda(t *testing.T) {
 	if string(out) != "across functions" {
 		t.Fatalf("caller answered %q", out)
 	}
+	// The deploy's ping and the call; a REPORT is written once the
+	// runtime asks for its next event, just after it answered.
 	echo := aws.FunctionName(env.App, adaptertest.GroupEcho)
-	if n := len(em.Reports(echo)); n != 2 { // the deploy's ping and the call
+	if n := waitReports(t, em, echo, 2); n != 2 {
 		t.Fatalf("%s ran %d times, want 2", echo, n)
 	}
+}
+
+// waitReports waits up to 10 s for function to have n REPORT records and
+// returns how many it has.
+func waitReports(t *testing.T, em *lambdaemu.Emulator, function string, n int) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(em.Reports(function)) < n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return len(em.Reports(function))
 }
