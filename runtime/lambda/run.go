@@ -95,7 +95,12 @@ func load(ctx context.Context, opts Options, log *slog.Logger) (*host.Host, *nod
 		return nil, nil, err
 	}
 	name := fmt.Sprintf("%s@v%d", cfg.Group, cfg.SetupVersion)
+	// One host per execution environment: name it after the environment's
+	// log stream ("2026/12/01/[3]0f1e…": the part after the version).
 	if stream := os.Getenv("AWS_LAMBDA_LOG_STREAM_NAME"); stream != "" {
+		if i := strings.LastIndexByte(stream, ']'); i >= 0 && i+1 < len(stream) {
+			stream = stream[i+1:]
+		}
 		name += "/" + stream
 	}
 	hc := opts.Host
