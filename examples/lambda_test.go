@@ -60,16 +60,16 @@ func TestIoTOnLambdaMatchesFused(t *testing.T) {
 			t.Errorf("close adapter: %v", err)
 		}
 	})
+	eps := map[string]adapters.Endpoint{}
 	for _, g := range su.Groups {
 		d := adapters.Deployment{App: app.Name, Version: v, Group: g, ControlPlane: cp.addr, Token: cp.token}
-		if _, err := a.Deploy(ctx, d); err != nil {
+		if eps[g.Name], err = a.Deploy(ctx, d); err != nil {
 			t.Fatalf("%v\nlog of %s:\n%s", err, g.Name, em.Logs(aws.FunctionName(app.Name, g.Name)))
 		}
 	}
 
-	tr := lambdatransport.New(lambdatransport.Options{Region: "us-east-1", Endpoint: url})
-	entry := lambdatransport.Function{Name: aws.FunctionName(app.Name, app.Entry), Qualifier: aws.AliasName(v)}
-	got, err := tr.Call(ctx, entry, host.Call{Task: app.Entry, Input: []byte(app.Input)})
+	tr := lambdatransport.New(lambdatransport.Options{})
+	got, err := tr.Call(ctx, eps[app.Entry].Endpoint, host.Call{Task: app.Entry, Input: []byte(app.Input)})
 	if err != nil {
 		t.Fatal(err)
 	}

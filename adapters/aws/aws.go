@@ -42,6 +42,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
+	"github.com/fusionize/fusionize/adapters"
 	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
 )
 
@@ -163,6 +164,11 @@ func New(ctx context.Context, opts Options) (*Adapter, error) {
 
 // Name implements adapters.Adapter.
 func (a *Adapter) Name() string { return Provider }
+
+// Providers implements adapters.Adapter.
+func (a *Adapter) Providers() []string { return []string{Provider} }
+
+var _ adapters.Adapter = (*Adapter)(nil)
 
 // Client returns the adapter's Lambda client.
 func (a *Adapter) Client() *lambda.Client { return a.client }

@@ -16,6 +16,7 @@ import (
 	"github.com/fusionize/fusionize/adapters"
 	"github.com/fusionize/fusionize/adapters/adaptertest"
 	"github.com/fusionize/fusionize/adapters/aws"
+	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/setup"
 	lambdaemu "github.com/fusionize/fusionize/emulators/lambda"
 	"github.com/fusionize/fusionize/host"
@@ -111,7 +112,10 @@ func TestDeployInvokeRemove(t *testing.T) {
 		t.Fatalf("second deploy: %v, want ErrExists", err)
 	}
 	tr := lambdatransport.New(lambdatransport.Options{Region: "us-east-1", Endpoint: url})
-	fn := lambdatransport.Function{Name: aws.FunctionName(env.App, adaptertest.GroupEcho), Qualifier: aws.AliasName(su.Version)}
+	fn := ep.Endpoint
+	if fn.FunctionName != aws.FunctionName(env.App, adaptertest.GroupEcho) || fn.Qualifier != aws.AliasName(su.Version) {
+		t.Fatalf("endpoint %s, want function %s alias %s", fn, aws.FunctionName(env.App, adaptertest.GroupEcho), aws.AliasName(su.Version))
+	}
 	in := bytes.Repeat([]byte("fusionize "), 100)
 	out, err := tr.Call(ctx, fn, host.Call{Task: "echo", Input: in})
 	if err != nil {
@@ -121,10 +125,10 @@ func TestDeployInvokeRemove(t *testing.T) {
 		t.Fatalf("echo answered %q", out)
 	}
 	_, err = tr.Call(ctx, fn, host.Call{Task: "nope"})
-	if host.CodeOf(err) != host.CodeUnknownTask || !strings.Contains(err.Error(), fn.Name) {
+	if host.CodeOf(err) != host.CodeUnknownTask || !strings.Contains(err.Error(), fn.FunctionName) {
 		t.Fatalf("unknown task: %v (code %d), want CodeUnknownTask naming the function", err, host.CodeOf(err))
 	}
-	if n := waitReports(t, em, fn.Name, 3); n != 3 { // ping, echo, nope
+	if n := waitReports(t, em, fn.FunctionName, 3); n != 3 { // ping, echo, nope
 		t.Fatalf("%d REPORT records, want one per invocation", n)
 	}
 	eps, err := a.List(ctx)
@@ -152,13 +156,15 @@ func TestCallerCallsEchoThroughLambda(t *testing.T) {
 	a := newAdapter(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	var caller api.Endpoint
 	for _, g := range []string{adaptertest.GroupEcho, adaptertest.GroupCaller} {
-		if _, err := a.Deploy(ctx, env.Deployment(t, su, g)); err != nil {
+		ep, err := a.Deploy(ctx, env.Deployment(t, su, g))
+		if err != nil {
 			t.Fatal(err)
 		}
+		caller = ep.Endpoint
 	}
-	tr := lambdatransport.New(lambdatransport.Options{Region: "us-east-1", Endpoint: url})
-	caller := lambdatransport.Function{Name: aws.FunctionName(env.App, adaptertest.GroupCaller), Qualifier: aws.AliasName(su.Version)}
+	tr := lambdatransport.New(lambdatransport.Options{})
 	out, err := tr.Call(ctx, caller, host.Call{Task: "caller", Input: []byte("across functions")})
 	if err != nil {
 		t.Fatal(err)

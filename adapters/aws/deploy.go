@@ -56,8 +56,8 @@ func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.E
 		a.dropVersion(ctx, name, version)
 		return adapters.Endpoint{}, fmt.Errorf("aws: deploy %s: create alias %s: %w", d.ID(), alias, err)
 	}
-	ep := a.endpoint(d, name, alias)
-	if _, err := a.transport.Ping(ctx, a.function(d, name, alias)); err != nil {
+	ep := a.endpoint(d)
+	if _, err := a.transport.Ping(ctx, ep.Endpoint); err != nil {
 		a.remove(ctx, name, alias)
 		return adapters.Endpoint{}, fmt.Errorf("aws: deploy %s: %w: the first invocation of %s:%s failed: %v", d.ID(), adapters.ErrUnhealthy, name, alias, err)
 	}
@@ -326,7 +326,7 @@ func (a *Adapter) List(ctx context.Context) ([]adapters.Endpoint, error) {
 			}
 			d := adapters.Deployment{App: f.app, Version: v}
 			d.Group.Name = f.group
-			eps = append(eps, a.endpoint(d, f.name, al))
+			eps = append(eps, a.endpoint(d))
 		}
 	}
 	return eps, nil
