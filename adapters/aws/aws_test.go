@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
 	"github.com/fusionize/fusionize/adapters"
 	"github.com/fusionize/fusionize/adapters/adaptertest"
 	"github.com/fusionize/fusionize/adapters/aws"
@@ -189,4 +193,35 @@ func waitReports(t *testing.T, em *lambdaemu.Emulator, function string, n int) i
 		time.Sleep(10 * time.Millisecond)
 	}
 	return len(em.Reports(function))
+}
+
+// TestConformance runs the adapters' conformance suite against the Lambda
+// emulator.
+func TestConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the Lambda bootstrap and starts execution environments")
+	}
+	em, url := emulator(t, lambdaemu.Options{Logger: slog.New(slog.DiscardHandler)})
+	env := adaptertest.NewEnvAt(t, setup.Place{Provider: "aws", Region: "us-east-1"})
+	env.DeployTimeout = 2 * time.Minute
+	env.Leftovers = func() []string { return leftovers(t, url) }
+	_ = em
+	adaptertest.Run(t, func(t *testing.T) adapters.Adapter { return newAdapter(t, url) }, env)
+}
+
+// leftovers lists the functions still deployed on the emulator.
+func leftovers(t *testing.T, url string) []string {
+	t.Helper()
+	c := lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: sdkaws.String(url),
+		Credentials: credentials.NewStaticCredentialsProvider("x", "x", "")})
+	out, err := c.ListFunctions(context.Background(), &lambda.ListFunctionsInput{})
+	if err != nil {
+		t.Errorf("list functions: %v", err)
+		return nil
+	}
+	var names []string
+	for _, f := range out.Functions {
+		names = append(names, sdkaws.ToString(f.FunctionName))
+	}
+	return names
 }

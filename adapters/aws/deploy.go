@@ -45,6 +45,11 @@ func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.E
 		return adapters.Endpoint{}, fmt.Errorf("aws: deploy %s: %w", d.ID(), err)
 	}
 	pkg, err := a.buildPackage(ctx, d)
+	if errors.Is(err, ErrModule) {
+		// The group could never start: as unhealthy as a host that fails
+		// its first request, and found before anything is created.
+		return adapters.Endpoint{}, fmt.Errorf("aws: deploy %s: %w: %w", d.ID(), adapters.ErrUnhealthy, err)
+	}
 	if err != nil {
 		return adapters.Endpoint{}, fmt.Errorf("aws: deploy %s: %w", d.ID(), err)
 	}
