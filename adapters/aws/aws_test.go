@@ -72,9 +72,15 @@ func emulator(t *testing.T, opts lambdaemu.Options) (*lambdaemu.Emulator, string
 	return em, "http://" + l.Addr().String()
 }
 
-func newAdapter(t *testing.T, endpoint string) *aws.Adapter {
+// newAdapter returns an adapter for the emulator at endpoint whose
+// functions time out after timeout seconds (default 10).
+func newAdapter(t *testing.T, endpoint string, timeout ...int) *aws.Adapter {
 	t.Helper()
-	a, err := aws.New(context.Background(), aws.Options{Endpoint: endpoint, Packager: sharedPackager(t), Timeout: 10, Logger: slog.New(slog.DiscardHandler)})
+	secs := 10
+	if len(timeout) > 0 {
+		secs = timeout[0]
+	}
+	a, err := aws.New(context.Background(), aws.Options{Endpoint: endpoint, Packager: sharedPackager(t), Timeout: secs, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
