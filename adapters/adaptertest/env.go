@@ -21,6 +21,7 @@ import (
 	"github.com/fusionize/fusionize/controlplane/server"
 	"github.com/fusionize/fusionize/host/transport"
 	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
+	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
 )
 
 // Modules are copies of the committed test modules of host/testdata (their
@@ -52,6 +53,9 @@ type Env struct {
 	Token        string
 	// App is the application name of every Deployment. Default "adaptertest".
 	App string
+	// Place is where the groups of Setup and Next run (NewEnvAt); Apply
+	// gives it to groups that name none. Default: provider "local".
+	Place setup.Place
 	// Setup is an applied setup with the groups GroupCaller {caller},
 	// GroupEcho {echo}, GroupLoop {loop} and GroupBad {badabi}, every task
 	// of Tasks uploaded. Next is a later applied version of the same groups,
@@ -108,14 +112,17 @@ func (e Env) Upload(t testing.TB, task string, wasm []byte) {
 	}
 }
 
-// Apply applies a setup of groups (each with place local and 128 MB unless
-// set) and returns it with its new version.
+// Apply applies a setup of groups (each at e.Place, or local, and 128 MB
+// unless set) and returns it with its new version.
 func (e Env) Apply(t testing.TB, groups ...setup.Group) *setup.Setup {
 	t.Helper()
 	su := &setup.Setup{}
 	for _, g := range groups {
 		if g.MemoryMB == 0 {
 			g.MemoryMB = 128
+		}
+		if g.Place.Provider == "" {
+			g.Place = e.Place
 		}
 		if g.Place.Provider == "" {
 			g.Place.Provider = "local"
@@ -157,6 +164,13 @@ var groups = []setup.Group{
 // around a control plane they can reach, with the same groups.
 func NewEnv(t testing.TB) Env {
 	t.Helper()
+	return NewEnvAt(t, setup.Place{Provider: "local"})
+}
+
+// NewEnvAt is NewEnv with the groups of Setup and Next at place (a cloud's
+// provider and region, for an adapter deploying there).
+func NewEnvAt(t testing.TB, place setup.Place) Env {
+	t.Helper()
 	cp, err := server.New(server.Options{
 		DataDir: t.TempDir(), App: "adaptertest",
 		Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
@@ -175,7 +189,7 @@ func NewEnv(t testing.TB) Env {
 			t.Errorf("adaptertest: control plane: %v", err)
 		}
 	})
-	e := Env{ControlPlane: cp.Addr(), Token: cp.Token(), App: "adaptertest", Record: cp.Store().SetEndpoints}
+	e := Env{ControlPlane: cp.Addr(), Token: cp.Token(), App: "adaptertest", Place: place, Record: cp.Store().SetEndpoints}
 	for _, task := range Tasks {
 		e.Upload(t, task, Module(t, task))
 	}
@@ -222,5 +236,6 @@ func (e Env) transports(t *testing.T) (*grpctransport.Transport, *transport.Mux)
 	t.Cleanup(func() { _ = tr.Close() })
 	mux := transport.NewMux()
 	mux.Register(api.KindGRPC, tr)
+	mux.Register(api.KindLambda, lambdatransport.New(lambdatransport.Options{}))
 	return tr, mux
 }

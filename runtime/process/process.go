@@ -120,15 +120,13 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	name := runtime.Name(g.Name, su.Version)
 
-	tr, err := grpctransport.NewTransport(grpctransport.Options{MaxPayload: opts.Host.MaxPayload})
+	mux, err := transport.Standard(transport.Options{GRPC: grpctransport.Options{MaxPayload: opts.Host.MaxPayload}})
 	if err != nil {
 		return err
 	}
-	defer tr.Close()
-	mux := transport.NewMux()
-	mux.Register(api.KindGRPC, tr)
+	defer mux.Close()
 
-	rep := NewReporter(name, cp, opts.SpanBuffer, 1000, opts.FlushInterval, log)
+	rep := runtime.NewReporter(name, cp, opts.SpanBuffer, 1000, opts.FlushInterval, log)
 	hc := opts.Host
 	hc.Name, hc.Recorder = name, rep
 	if hc.CacheDir == "" {
@@ -149,7 +147,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	h, err := runtime.NewHost(ctx, runtime.GroupConfig{
 		App: opts.App, Setup: su, Group: g.Name,
-		Endpoints: newRecordedEndpoints(cp, su.Version, eps),
+		Endpoints: runtime.NewRecordedEndpoints(cp, su.Version, eps),
 		Modules:   mods, Transport: mux, Emulation: opts.Emulation, Host: hc,
 	})
 	if err != nil {

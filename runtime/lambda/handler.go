@@ -1,0 +1,157 @@
+package lambda
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/fusionize/fusionize/host"
+	wire "github.com/fusionize/fusionize/host/transport/lambda"
+)
+
+// Server is what the handler needs of a host.
+type Server interface {
+	Name() string
+	Serve(ctx context.Context, c host.Call) ([]byte, error)
+	// Quiet reports whether no call is running and none arrived within d.
+	Quiet(d time.Duration) bool
+	Stats() host.Stats
+}
+
+// Handler serves Lambda invocations with a host. Its Handle is the function
+// aws-lambda-go's loop calls for every event.
+//
+// After the response is posted and before the loop asks for the next event,
+// the handler finishes the invocation's in-memory async work and flushes its
+// spans: the loop closes the response reader at exactly that point, and
+// Lambda freezes the environment only once the next event is asked for, so
+// that work runs and is billed, as on the platform.
+type Handler struct {
+	host  Server
+	flush func(context.Context) error
+	log   *slog.Logger
+	// poll is how often Close looks whether async work is done.
+	poll time.Duration
+}
+
+// NewHandler returns a handler serving with h. flush, if not nil, is called
+// after each invocation's work is done (span delivery).
+func NewHandler(h Server, flush func(context.Context) error, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Handler{host: h, flush: flush, log: log, poll: time.Millisecond}
+}
+
+// Handle runs one invocation.
+func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (io.Reader, error) {
+	req, err := wire.DecodeRequest(payload)
+	if err != nil {
+		return nil, h.finish(ctx, messages.InvokeResponse_Error{Type: wire.ErrorTypePrefix + "BAD_ARGUMENT", Message: "host " + h.host.Name() + ": " + err.Error()})
+	}
+	if req.Ping {
+		body, err := json.Marshal(wire.Response{Output: []byte(h.host.Name())})
+		if err != nil {
+			return nil, err
+		}
+		return bytes.NewReader(body), nil
+	}
+	// The invocation's own context (Lambda's deadline) outlives Handle:
+	// the work after the response runs under it.
+	invocation := ctx
+	if req.DeadlineMs > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, time.UnixMilli(req.DeadlineMs))
+		defer cancel()
+	}
+	c := host.Call{
+		Task: req.Task, Input: req.Input, Async: req.Async, Caller: req.Caller,
+		TraceID: req.TraceID, ParentID: req.ParentID, Depth: req.Depth,
+		Remote: req.Caller != "",
+	}
+	if lc, ok := lambdacontext.FromContext(ctx); ok && c.TraceID == "" {
+		c.TraceID = traceIDOf(lc.AwsRequestID)
+	}
+	failedBefore := h.host.Stats().AsyncFailed
+	out, err := h.host.Serve(ctx, c)
+	if err != nil {
+		fe := wire.ErrorOf(err, req.Task, h.host.Name())
+		return nil, h.finish(ctx, messages.InvokeResponse_Error{Type: fe.Type, Message: fe.Message})
+	}
+	if req.Async {
+		// An Event invocation is the async call itself: run it to the end
+		// here, so that a failure is a function error Lambda retries.
+		h.settle(ctx)
+		if h.host.Stats().AsyncFailed > failedBefore {
+			return nil, h.finish(ctx, messages.InvokeResponse_Error{Type: wire.ErrorTypePrefix + "FAILED", Message: "async call of task " + req.Task + " on host " + h.host.Name() + " failed (see its span)"})
+		}
+	}
+	body, err := json.Marshal(wire.Response{Output: out})
+	if err != nil {
+		return nil, h.finish(ctx, messages.InvokeResponse_Error{Type: wire.ErrorTypePrefix + "INTERNAL", Message: err.Error()})
+	}
+	return &response{Reader: bytes.NewReader(body), close: func() { _ = h.finish(invocation, nil) }}, nil
+}
+
+// finish waits for the invocation's async work, flushes spans and returns
+// err (an invocation error, or nil).
+func (h *Handler) finish(ctx context.Context, err error) error {
+	h.settle(ctx)
+	if h.flush != nil {
+		if ferr := h.flush(ctx); ferr != nil {
+			h.log.Warn("spans not delivered", "err", ferr)
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	return err
+}
+
+// settle returns once no call is running on the host, or ctx ends.
+func (h *Handler) settle(ctx context.Context) {
+	t := time.NewTicker(h.poll)
+	defer t.Stop()
+	for !h.host.Quiet(0) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// response is what Handle returns: aws-lambda-go posts a reader as the
+// response body as it is (it encodes to "{}": no exported fields) and closes
+// it after posting and before asking for the next event.
+type response struct {
+	*bytes.Reader
+	close func()
+}
+
+func (r *response) Close() error {
+	r.close()
+	return nil
+}
+
+// traceIDOf derives a 32-hex-digit trace id from a Lambda request id (a
+// UUID), so a request that entered through Lambda is traced by its id.
+func traceIDOf(requestID string) string {
+	b := make([]byte, 0, 32)
+	for i := 0; i < len(requestID) && len(b) < 32; i++ {
+		c := requestID[i]
+		if ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') {
+			b = append(b, c)
+		}
+	}
+	if len(b) != 32 {
+		return ""
+	}
+	return string(b)
+}

@@ -1,0 +1,230 @@
+package lambda
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	awslambda "github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/fusionize/fusionize/api/span"
+	cpclient "github.com/fusionize/fusionize/controlplane/client"
+	"github.com/fusionize/fusionize/host"
+	"github.com/fusionize/fusionize/host/transport"
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
+	"github.com/fusionize/fusionize/runtime"
+)
+
+// Environment variables the runtime reads besides Lambda's own.
+const (
+	// EnvControlPlane is where spans go and where endpoints the package
+	// does not hold are looked up; "" for neither.
+	EnvControlPlane = "FUSIONIZE_CONTROL_PLANE"
+	EnvToken        = "FUSIONIZE_TOKEN"
+)
+
+// Options configure Run. The zero value reads everything from the
+// execution environment.
+type Options struct {
+	// TaskRoot is the unpacked deployment package. Default
+	// $LAMBDA_TASK_ROOT, else the bootstrap's directory.
+	TaskRoot string
+	// Host tunes the host; Name, Group, App, MemoryMB, Recorder, Transport,
+	// Endpoints and CacheDir are set by Run.
+	Host   host.Config
+	Logger *slog.Logger
+}
+
+// Run serves the deployment package's group in this execution environment
+// until ctx ends (SIGTERM) or the Runtime API goes away. An error before the
+// first event is reported to the Runtime API as an init error.
+func Run(ctx context.Context, opts Options) error {
+	start := time.Now()
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	g, err := load(ctx, opts, log)
+	if err != nil {
+		if rerr := ReportInitError(ctx, "Runtime.InitError", err); rerr != nil {
+			log.Error("init error not reported", "err", rerr)
+		}
+		return err
+	}
+	log.Info("group loaded", "host", g.host.Name(), "tasks", g.host.Tasks(), "init", time.Since(start))
+	handler := NewHandler(g.host, g.flush, log)
+	stop := func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		g.close(cctx)
+	}
+	awslambda.StartWithOptions(handler.Handle, awslambda.WithContext(ctx), awslambda.WithEnableSIGTERM(stop))
+	return nil
+}
+
+// group is a loaded group and what serves it.
+type group struct {
+	host    *host.Host
+	rep     *runtime.Reporter // nil without a control plane
+	cp      *cpclient.Client
+	closers []io.Closer
+}
+
+func (g *group) flush(ctx context.Context) error {
+	if g.rep != nil {
+		g.rep.Flush(ctx)
+	}
+	return nil
+}
+
+func (g *group) close(ctx context.Context) {
+	_ = g.flush(ctx)
+	_ = g.host.Close(ctx)
+	for _, c := range g.closers {
+		_ = c.Close()
+	}
+}
+
+// load builds the host of the package's group: its modules, its routes,
+// its telemetry.
+func load(ctx context.Context, opts Options, log *slog.Logger) (*group, error) {
+	root := opts.TaskRoot
+	if root == "" {
+		root = os.Getenv("LAMBDA_TASK_ROOT")
+	}
+	if root == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		root = filepath.Dir(exe)
+	}
+	cfg, err := ReadConfig(root)
+	if err != nil {
+		return nil, err
+	}
+	name := runtime.Name(cfg.Group, cfg.SetupVersion)
+	// One host per execution environment: name it after the environment's
+	// log stream ("2026/12/01/[3]0f1e…": the part after the version).
+	if stream := os.Getenv("AWS_LAMBDA_LOG_STREAM_NAME"); stream != "" {
+		if i := strings.LastIndexByte(stream, ']'); i >= 0 && i+1 < len(stream) {
+			stream = stream[i+1:]
+		}
+		name += "/" + stream
+	}
+	g := &group{}
+	hc := opts.Host
+	hc.Name = name
+	if hc.Logger == nil {
+		hc.Logger = log
+	}
+	if hc.PoolSize == 0 {
+		// One request at a time per environment: a sync chain needs one
+		// idle instance per task; async fan-outs create more.
+		hc.PoolSize = 2
+	}
+	if hc.CacheDir, err = cacheDir(root); err != nil {
+		log.Warn("no compilation cache", "err", err)
+	}
+	eps := host.Endpoints(host.StaticEndpoints(cfg.Endpoints))
+	hc.Recorder = span.Discard
+	if addr := os.Getenv(EnvControlPlane); addr != "" {
+		cp, err := cpclient.Dial(ctx, addr, os.Getenv(EnvToken))
+		if err != nil {
+			return nil, fmt.Errorf("control plane %s: %w", addr, err)
+		}
+		g.cp = cp
+		g.closers = append(g.closers, cp)
+		// Flushed after every invocation (Handler), never in the
+		// background: Lambda freezes the environment between events.
+		g.rep = runtime.NewReporter(name, cp, 100_000, 1000, time.Hour, log)
+		hc.Recorder = g.rep
+		eps = runtime.NewRecordedEndpoints(cp, cfg.SetupVersion, cfg.Endpoints)
+	}
+	mux, err := transport.Standard(transport.Options{GRPC: grpctransport.Options{MaxPayload: hc.MaxPayload}})
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, mux)
+	modules := map[string]Module{}
+	for _, m := range cfg.Modules {
+		modules[m.Task] = m
+	}
+	h, err := runtime.NewHost(ctx, runtime.GroupConfig{
+		App: cfg.App, Setup: cfg.Setup, Group: cfg.Group,
+		Endpoints: eps, Transport: mux, Host: hc,
+		Modules: runtime.ModulesFunc(func(_ context.Context, task string) ([]byte, string, error) {
+			m, ok := modules[task]
+			if !ok {
+				return nil, "", fmt.Errorf("lambda package: no module for task %q", task)
+			}
+			wasm, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(m.Path)))
+			return wasm, m.Digest, err
+		}),
+	})
+	if err != nil {
+		for _, c := range g.closers {
+			_ = c.Close()
+		}
+		return nil, err
+	}
+	g.host = h
+	return g, nil
+}
+
+// cacheDir returns a writable compilation cache holding the package's
+// precompiled modules: the package's own cache directory where it is
+// writable (the emulator), else a copy in /tmp (Lambda's task root is
+// read-only; wazero writes to its cache on a miss).
+func cacheDir(root string) (string, error) {
+	src := filepath.Join(root, CacheDir)
+	if _, err := os.Stat(src); err != nil {
+		return filepath.Join(os.TempDir(), "fusionize-cache"), nil
+	}
+	probe, err := os.CreateTemp(src, ".probe-")
+	if err == nil {
+		probe.Close()
+		return src, os.Remove(probe.Name())
+	}
+	dst := filepath.Join(os.TempDir(), "fusionize-cache")
+	return dst, copyTree(src, dst)
+}
+
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		in, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.Create(target)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	})
+}
+
+// InLambda reports whether the process runs in a Lambda execution
+// environment (the Runtime API address is set).
+func InLambda() bool { return strings.TrimSpace(os.Getenv("AWS_LAMBDA_RUNTIME_API")) != "" }
