@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # setup.sh installs what building the example apps and running the tests
-# need beyond Go: wabt's wat2wasm (Debian package wabt) for WAT tasks. It is
-# idempotent. The protobuf generators are separate (scripts/install-tools.sh,
-# `make tools`): only `make generate` needs them.
+# need beyond Go: wabt's wat2wasm (Debian package wabt) for WAT tasks, and
+# the AWS Lambda Runtime Interface Emulator (scripts/install-rie.sh, built
+# with go install) that the Lambda emulator's conformance test compares
+# against. It is idempotent. The protobuf generators are separate
+# (scripts/install-tools.sh, `make tools`): only `make generate` needs them.
 set -euo pipefail
-if command -v wat2wasm >/dev/null 2>&1; then
-	exit 0
+cd "$(dirname "$0")/.."
+if ! command -v wat2wasm >/dev/null 2>&1; then
+	echo "setup: installing wabt (wat2wasm) with apt-get"
+	sudo=""
+	if [[ "$(id -u)" != 0 ]]; then
+		sudo="sudo"
+	fi
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wabt >/dev/null
+	wat2wasm --version
 fi
-echo "setup: installing wabt (wat2wasm) with apt-get"
-sudo=""
-if [[ "$(id -u)" != 0 ]]; then
-	sudo="sudo"
-fi
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wabt >/dev/null
-wat2wasm --version
+scripts/install-rie.sh
