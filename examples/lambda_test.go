@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
 	"github.com/fusionize/fusionize/adapters"
 	"github.com/fusionize/fusionize/adapters/aws"
 	"github.com/fusionize/fusionize/api/manifest"
@@ -93,15 +95,24 @@ func TestIoTOnLambdaMatchesFused(t *testing.T) {
 	if e := observed(spans); !slices.Equal(e, wantEdges) {
 		t.Fatalf("call graph on Lambda %v, want %v", e, wantEdges)
 	}
+	entries := 0
 	for _, s := range spans {
 		if s.Caller != "" && !s.Remote {
 			t.Errorf("span %s→%s crossed functions but is not marked remote", s.Caller, s.Task)
 		}
+		// Each function's entry span carries what Lambda bills for it.
+		if s.Billed < s.Duration || s.Billed%time.Millisecond != 0 || s.MemoryMB != 512 {
+			t.Errorf("span of %s (caller %q): billed %s for %s at %d MB; want the duration rounded up to 1 ms at 512 MB", s.Task, s.Caller, s.Billed, s.Duration, s.MemoryMB)
+		}
+		entries++
+	}
+	if want := len(graphs["iot"]) + 1; entries != want { // every call and the request
+		t.Errorf("%d spans, want %d", entries, want)
 	}
 	if len(em.DeadLetters()) != 0 {
 		t.Errorf("dead letters: %+v", em.DeadLetters())
 	}
-	logColdStarts(t, em, app.Name, su)
+	logColdStarts(t, em, a, app.Name, su)
 
 	// The same app fused into one function gives the same bytes.
 	fused := setup.Fused(0, "all", app.TaskNames(), setup.Place{Provider: "aws", Region: "us-east-1"}, 1024)
@@ -120,19 +131,24 @@ func TestIoTOnLambdaMatchesFused(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("fused on Lambda the app returned\n%s\nfused locally\n%s", got, want)
 	}
-	logColdStarts(t, em, app.Name, fused)
+	logColdStarts(t, em, a, app.Name, fused)
 }
 
-// logColdStarts logs, per group of su, what the emulator reported for the
-// environments it started (emulated figures): init duration, the first
-// invocation's duration and the peak memory.
-func logColdStarts(t *testing.T, em *lambdaemu.Emulator, app string, su *setup.Setup) {
+// logColdStarts logs, per group of su, its package size and what the
+// emulator reported for the first environment it started (emulated
+// figures): init duration, the first invocation's duration, peak memory.
+func logColdStarts(t *testing.T, em *lambdaemu.Emulator, a *aws.Adapter, app string, su *setup.Setup) {
 	t.Helper()
 	for _, g := range su.Groups {
-		for _, r := range em.Reports(aws.FunctionName(app, g.Name)) {
+		name := aws.FunctionName(app, g.Name)
+		var size int64
+		if cfg, err := a.Client().GetFunctionConfiguration(context.Background(), &lambda.GetFunctionConfigurationInput{FunctionName: &name}); err == nil {
+			size = cfg.CodeSize
+		}
+		for _, r := range em.Reports(name) {
 			if r.Cold && r.Version != "$LATEST" {
-				t.Logf("cold start (emulated) %-4s %4d MB: init %7.1f ms, first invocation %6.1f ms, max memory %3d MB",
-					g.Name, r.MemorySizeMB, float64(r.InitDuration.Microseconds())/1000, float64(r.Duration.Microseconds())/1000, r.MaxMemoryUsed)
+				t.Logf("%-4s %4d MB: package %5.1f MB; cold start (emulated): init %7.1f ms, first invocation %6.1f ms, max memory %3d MB",
+					g.Name, r.MemorySizeMB, float64(size)/(1<<20), float64(r.InitDuration.Microseconds())/1000, float64(r.Duration.Microseconds())/1000, r.MaxMemoryUsed)
 				break
 			}
 		}

@@ -33,9 +33,10 @@ type Server interface {
 // Lambda freezes the environment only once the next event is asked for, so
 // that work runs and is billed, as on the platform.
 type Handler struct {
-	host  Server
-	flush func(context.Context) error
-	log   *slog.Logger
+	host    Server
+	entries *entrySpans // nil: spans are not held back
+	flush   func(context.Context) error
+	log     *slog.Logger
 	// poll is how often Close looks whether async work is done.
 	poll time.Duration
 }
@@ -49,8 +50,14 @@ func NewHandler(h Server, flush func(context.Context) error, log *slog.Logger) *
 	return &Handler{host: h, flush: flush, log: log, poll: time.Millisecond}
 }
 
+// billSpans makes the handler hold back each invocation's entry span until
+// the invocation ends and give it its billed duration; e must be the
+// recorder of the handler's host.
+func (h *Handler) billSpans(e *entrySpans) { h.entries = e }
+
 // Handle runs one invocation.
 func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (io.Reader, error) {
+	start := time.Now()
 	req, err := wire.DecodeRequest(payload)
 	if err != nil {
 		return nil, h.finish(ctx, messages.InvokeResponse_Error{Type: wire.ErrorTypePrefix + "BAD_ARGUMENT", Message: "host " + h.host.Name() + ": " + err.Error()})
@@ -78,6 +85,9 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (io.Reade
 	if lc, ok := lambdacontext.FromContext(ctx); ok && c.TraceID == "" {
 		c.TraceID = traceIDOf(lc.AwsRequestID)
 	}
+	if h.entries != nil {
+		h.entries.arm(c.Task, c.Caller, c.ParentID, start)
+	}
 	failedBefore := h.host.Stats().AsyncFailed
 	out, err := h.host.Serve(ctx, c)
 	if err != nil {
@@ -103,6 +113,9 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (io.Reade
 // err (an invocation error, or nil).
 func (h *Handler) finish(ctx context.Context, err error) error {
 	h.settle(ctx)
+	if h.entries != nil {
+		h.entries.done()
+	}
 	if h.flush != nil {
 		if ferr := h.flush(ctx); ferr != nil {
 			h.log.Warn("spans not delivered", "err", ferr)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	awslambda "github.com/aws/aws-lambda-go/lambda"
@@ -58,11 +59,26 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	log.Info("group loaded", "host", g.host.Name(), "tasks", g.host.Tasks(), "init", time.Since(start))
 	handler := NewHandler(g.host, g.flush, log)
-	stop := func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		g.close(cctx)
+	if g.entries != nil {
+		handler.billSpans(g.entries)
 	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			g.close(cctx)
+		})
+	}
+	// SIGTERM (ctx) ends the environment: spans out, host closed. Lambda
+	// sends it only to runtimes with an extension registered; aws-lambda-go
+	// registers one for WithEnableSIGTERM.
+	go func() {
+		<-ctx.Done()
+		stop()
+		log.Info("stopped", "host", g.host.Name())
+		os.Exit(0)
+	}()
 	awslambda.StartWithOptions(handler.Handle, awslambda.WithContext(ctx), awslambda.WithEnableSIGTERM(stop))
 	return nil
 }
@@ -70,6 +86,7 @@ func Run(ctx context.Context, opts Options) error {
 // group is a loaded group and what serves it.
 type group struct {
 	host    *host.Host
+	entries *entrySpans       // holds entry spans for their billed duration
 	rep     *runtime.Reporter // nil without a control plane
 	cp      *cpclient.Client
 	closers []io.Closer
@@ -143,7 +160,8 @@ func load(ctx context.Context, opts Options, log *slog.Logger) (*group, error) {
 		// Flushed after every invocation (Handler), never in the
 		// background: Lambda freezes the environment between events.
 		g.rep = runtime.NewReporter(name, cp, 100_000, 1000, time.Hour, log)
-		hc.Recorder = g.rep
+		g.entries = newEntrySpans(g.rep)
+		hc.Recorder = g.entries
 		eps = runtime.NewRecordedEndpoints(cp, cfg.SetupVersion, cfg.Endpoints)
 	}
 	mux, err := transport.Standard(transport.Options{GRPC: grpctransport.Options{MaxPayload: hc.MaxPayload}})
