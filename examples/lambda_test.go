@@ -53,7 +53,7 @@ func TestIoTOnLambdaMatchesFused(t *testing.T) {
 	su.Version = v
 
 	em, url := lambdaEmulator(t)
-	a, err := aws.New(ctx, aws.Options{Endpoint: url, Timeout: 30, Logger: slog.New(slog.DiscardHandler)})
+	a, err := aws.New(ctx, aws.Options{Endpoint: url, Timeout: 30, Drain: -1, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,6 +81,13 @@ type Options struct {
 	// WaitTimeout bounds each wait for a function to become active or
 	// updated. Default 2 minutes.
 	WaitTimeout time.Duration
+	// Drain is how long Remove lets a setup version's running invocations
+	// go on before it deletes the version: Lambda cannot refuse new client
+	// requests while still taking calls from the version's other groups,
+	// as a draining host does, so an invocation of the old version still
+	// running after Drain may find a callee gone (CodeUnavailable).
+	// Default 2 s; negative: none.
+	Drain time.Duration
 	Logger      *slog.Logger
 }
 
@@ -122,6 +129,9 @@ func New(ctx context.Context, opts Options) (*Adapter, error) {
 	}
 	if opts.WaitTimeout <= 0 {
 		opts.WaitTimeout = 2 * time.Minute
+	}
+	if opts.Drain == 0 {
+		opts.Drain = 2 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

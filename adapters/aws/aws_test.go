@@ -80,7 +80,7 @@ func newAdapter(t *testing.T, endpoint string, timeout ...int) *aws.Adapter {
 	if len(timeout) > 0 {
 		secs = timeout[0]
 	}
-	a, err := aws.New(context.Background(), aws.Options{Endpoint: endpoint, Packager: sharedPackager(t), Timeout: secs, Logger: slog.New(slog.DiscardHandler)})
+	a, err := aws.New(context.Background(), aws.Options{Endpoint: endpoint, Packager: sharedPackager(t), Timeout: secs, Drain: -1, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,8 +151,8 @@ func TestDeployInvokeRemove(t *testing.T) {
 	if err := a.Remove(ctx, adaptertest.GroupEcho, su.Version); !errors.Is(err, adapters.ErrNotFound) {
 		t.Fatalf("second remove: %v, want ErrNotFound", err)
 	}
-	if _, err := tr.Call(ctx, fn, host.Call{Task: "echo"}); host.CodeOf(err) != host.CodeNotFound {
-		t.Fatalf("call after remove: %v, want CodeNotFound", err)
+	if _, err := tr.Call(ctx, fn, host.Call{Task: "echo"}); host.CodeOf(err) != host.CodeUnavailable || !strings.Contains(err.Error(), fn.FunctionName) {
+		t.Fatalf("call after remove: %v, want CodeUnavailable naming the function", err)
 	}
 }
 

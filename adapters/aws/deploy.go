@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -242,6 +244,14 @@ func (a *Adapter) Remove(ctx context.Context, group string, version int64) error
 			return fmt.Errorf("aws: remove %s: %w", id, adapters.ErrNotFound)
 		}
 	}
+	if a.opts.Drain > 0 {
+		t := time.NewTimer(a.opts.Drain)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
 	if err := a.remove(ctx, name, alias); err != nil {
 		if errors.Is(err, adapters.ErrNotFound) {
 			err = fmt.Errorf("%w (function %s, alias %s)", err, name, alias)
@@ -373,12 +383,16 @@ func (a *Adapter) Close(ctx context.Context) error {
 		left = append(left, d)
 	}
 	a.mu.Unlock()
-	var errs []error
-	for _, d := range left {
-		if err := a.Remove(ctx, d.group, d.version); err != nil && !errors.Is(err, adapters.ErrNotFound) {
-			errs = append(errs, err)
-		}
+	errs := make([]error, len(left))
+	var wg sync.WaitGroup
+	for i, d := range left {
+		wg.Go(func() {
+			if err := a.Remove(ctx, d.group, d.version); err != nil && !errors.Is(err, adapters.ErrNotFound) {
+				errs[i] = err
+			}
+		})
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

@@ -36,8 +36,9 @@ func TestAliasSwitchUnderLoadFailsNoRequest(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
+	cpCtx, stopCP := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- cp.Serve(context.WithoutCancel(ctx)) }()
+	go func() { served <- cp.Serve(cpCtx) }()
 
 	em, err := lambdaemu.New(lambdaemu.Options{Logger: quiet})
 	if err != nil {
@@ -72,7 +73,7 @@ func TestAliasSwitchUnderLoadFailsNoRequest(t *testing.T) {
 		if err := <-emDone; err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, http.ErrServerClosed) {
 			t.Errorf("emulator: %v", err)
 		}
-		cancel()
+		stopCP()
 		if err := <-served; err != nil && !errors.Is(err, context.Canceled) {
 			t.Errorf("control plane: %v", err)
 		}

@@ -14,7 +14,10 @@
 //
 // Errors map to host codes: function errors by their errorType (a platform
 // error such as a crashed or out-of-memory environment is CodeUnavailable,
-// a timeout CodeDeadline), 404 ResourceNotFoundException to CodeNotFound,
+// a timeout CodeDeadline), 404 ResourceNotFoundException to CodeUnavailable
+// (the function or alias is not there: a removed setup version's group is
+// unreachable, and a client retries by fresher routes, as for a draining
+// host),
 // 413 RequestTooLargeException and the payload limits (6 MB sync, 1 MB
 // async, checked before sending) to CodeTooLarge, and 429
 // TooManyRequestsException is retried with backoff within the caller's
@@ -248,7 +251,7 @@ func (t *Transport) invokeError(ctx context.Context, c host.Call, f api.Endpoint
 	var api smithy.APIError
 	switch {
 	case errors.As(err, &notFound):
-		return t.fail(c, f, host.CodeNotFound, "no such function or qualifier: %s", aws.ToString(notFound.Message))
+		return t.fail(c, f, host.CodeUnavailable, "no such function or qualifier (removed?): %s", aws.ToString(notFound.Message))
 	case errors.As(err, &tooLarge):
 		return t.fail(c, f, host.CodeTooLarge, "refused by Lambda: %s", aws.ToString(tooLarge.Message))
 	case errors.As(err, &api):
