@@ -37,6 +37,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/fusionize/fusionize/host"
+	"github.com/fusionize/fusionize/host/transport/wire"
 )
 
 // Payload limits of Lambda's Invoke API.
@@ -141,13 +142,8 @@ func (t *Transport) client(f Function) *awslambda.Client {
 // Call invokes c on function f and returns the task's output. An async
 // call returns once Lambda accepted the event.
 func (t *Transport) Call(ctx context.Context, f Function, c host.Call) ([]byte, error) {
-	req := Request{
-		Version: WireVersion, Task: c.Task, Input: c.Input, Caller: c.Caller,
-		TraceID: c.TraceID, ParentID: c.ParentID, Depth: c.Depth, Async: c.Async,
-	}
-	if d, ok := ctx.Deadline(); ok && !c.Async {
-		req.DeadlineMs = d.UnixMilli()
-	}
+	deadline, _ := ctx.Deadline()
+	req := wire.NewRequest(c, deadline)
 	payload, err := json.Marshal(req)
 	if err != nil {
 		return nil, t.fail(c, f, host.CodeInternal, "encode invocation: %v", err)
