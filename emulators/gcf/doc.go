@@ -1,0 +1,41 @@
+// Package gcf emulates Google Cloud Functions (2nd gen, on Cloud Run) on one
+// machine, for the real cloud.google.com/go/functions/apiv2 client and for
+// plain HTTP callers of the deployed functions.
+//
+// It serves, on one gRPC server, google.cloud.functions.v2.FunctionService
+// (GenerateUploadUrl, CreateFunction, UpdateFunction, DeleteFunction,
+// GetFunction, ListFunctions) and google.longrunning.Operations (GetOperation,
+// ListOperations, DeleteOperation), and on one HTTP server the upload URLs,
+// the function URLs and the emulator's own endpoints under /emulator/v1/.
+//
+// As on Cloud Functions 2nd gen, a function is built from source: the
+// uploaded zip is a Go module (go.mod at its root) whose root package
+// registers the function with functions-framework-go (functions.HTTP in
+// init). The build generates a main package in [MainDir] inside the module,
+// which blank-imports the root package and calls funcframework.Start on
+// $PORT, and runs `go build` with CGO_ENABLED=0, -mod=vendor when vendor/
+// exists (-mod=mod with GOPROXY off otherwise) and a shared build cache.
+//
+// Each instance is its own process (package emulators/sandbox) with Cloud
+// Run's CPU for its memory and the memory limit, listening on its own
+// loopback port with PORT, K_SERVICE, K_REVISION, K_CONFIGURATION and
+// FUNCTION_TARGET set. The front routes each request as Cloud Run does (see
+// RATIONALE.md) and reports what Cloud Run would bill for it, in response
+// headers (X-Emulator-*) and in [Emulator.Requests]; every such figure is
+// emulated: measured here in the instance's own time, not in Google's cloud.
+//
+// Usage:
+//
+//	e, err := gcf.New(gcf.Options{Dir: dir})
+//	if err != nil { ... }
+//	defer e.Close(ctx)
+//	if err := e.Start("127.0.0.1:0", "127.0.0.1:0"); err != nil { ... }
+//	client, err := functions.NewFunctionClient(ctx,
+//		option.WithEndpoint(e.GRPCAddr()), option.WithoutAuthentication(),
+//		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+//	// GenerateUploadUrl, PUT the zip (content-type application/zip),
+//	// CreateFunction, poll the operation, then call fn.ServiceConfig.Uri.
+//	for _, r := range e.Requests("my-function") {
+//		fmt.Println(r.Duration, r.Billed, r.MaxMemoryMB, r.CostUSD) // emulated
+//	}
+package gcf

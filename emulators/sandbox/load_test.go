@@ -1,0 +1,51 @@
+package sandbox
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// busy starts n environments spinning at 1 vCPU each; they stop when the test ends.
+func busy(t testing.TB, n int) {
+	for i := 0; i < n; i++ {
+		start(t, fmt.Sprintf("busy-%d", i), "spin", Limits{VCPU: 1})
+	}
+	time.Sleep(100 * time.Millisecond) // let them reach the CPU
+}
+
+// loadRatio measures the same CPU-bound work at 0.25 vCPU alone and with 8 environments
+// spinning at 1 vCPU each on this machine, and returns loaded/alone for the environment
+// time (Since) and for the wall time.
+func loadRatio(t testing.TB, units int) (own, wall float64, aloneOwn, loadedOwn time.Duration) {
+	l := Limits{VCPU: 0.25}
+	aloneWall, aloneOwn := work(t, "alone", l, units)
+	busy(t, 8)
+	loadedWall, loadedOwn := work(t, "loaded", l, units)
+	return float64(loadedOwn) / float64(aloneOwn), float64(loadedWall) / float64(aloneWall), aloneOwn, loadedOwn
+}
+
+func TestSinceDoesNotDependOnMachineLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs 9 CPU-bound environments")
+	}
+	own, wall, a, l := loadRatio(t, 60)
+	t.Logf("0.25 vCPU, alone vs 8 busy environments: environment time %v vs %v (ratio %.3f); wall time ratio %.2f", a, l, own, wall)
+	// The spec is 10% (BenchmarkSinceUnderLoad reports it); this noisy shared machine gets a
+	// wider band in an ordinary test.
+	if own < 0.75 || own > 1.25 {
+		t.Errorf("environment time under load / alone = %.3f, want within 25%% of 1", own)
+	}
+}
+
+// BenchmarkSinceUnderLoad reports the load-independence ratio (spec: within 10% of 1).
+func BenchmarkSinceUnderLoad(b *testing.B) {
+	var sum, wsum float64
+	for i := 0; i < b.N; i++ {
+		own, wall, _, _ := loadRatio(b, 60)
+		sum += own
+		wsum += wall
+	}
+	b.ReportMetric(sum/float64(b.N), "loaded/alone")
+	b.ReportMetric(wsum/float64(b.N), "wall-loaded/alone")
+}
