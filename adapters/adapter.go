@@ -7,15 +7,22 @@
 //
 //	var a adapters.Adapter = local.New(local.Options{Command: []string{"fusionize", "host"}})
 //	ep, err := a.Deploy(ctx, adapters.Deployment{App: "iot", Version: 3, Group: g, ControlPlane: cp})
-//	// ep.GRPC serves fusionize.v1.HostService for the group's tasks.
+//	// ep.Endpoint is how the group is invoked (here a grpc address); the
+//	// deployer records it with the setup version, and routes use it.
 //	err = a.Remove(ctx, ep.Group, ep.Version)
+//
+// The deployer holds one adapter per provider (Adapters) and deploys each
+// group through the adapter of its place's provider; a place no adapter
+// serves is refused with ErrInvalid before anything is deployed.
 package adapters
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
+	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/setup"
 )
 
@@ -29,8 +36,8 @@ type Deployment struct {
 	// and report spans to; Token authenticates them.
 	ControlPlane string
 	Token        string
-	// Profile names the emulated platform profile for local hosts
-	// ("" for none), e.g. "aws/us-east-1".
+	// Profile names the emulated platform profile for local hosts that
+	// stand in for a cloud ("" for none; "default" or a JSON file).
 	Profile string
 }
 
@@ -40,16 +47,20 @@ func (d Deployment) ID() string { return ID(d.Group.Name, d.Version) }
 // ID names the deployment of group for setup version.
 func ID(group string, version int64) string { return fmt.Sprintf("%s@v%d", group, version) }
 
-// Endpoint is where a deployed group is invoked.
+// Endpoint is a deployed group and how it is invoked.
 type Endpoint struct {
 	Group    string
 	Version  int64
-	Provider string
-	GRPC     string // host:port serving fusionize.v1.HostService
-	HTTP     string // base URL of the REST gateway, /healthz and /metrics
-	// Invoke names the invoke path: "grpc" for hosts reached directly, or a
-	// platform's own path (e.g. "lambda:Invoke").
-	Invoke string
+	Provider string // the provider of the group's place
+	// Endpoint is how the group is invoked: what the deployer records and
+	// every route uses.
+	Endpoint api.Endpoint
+	// HTTP is the base URL of the group's REST gateway, /healthz and
+	// /metrics, where the platform has one ("" otherwise).
+	HTTP string
+	// Emulated says that the platform is emulated (a local host standing in
+	// for a cloud's place), not the cloud itself.
+	Emulated bool
 }
 
 // Errors every adapter returns, wrapped with context ("local: deploy
@@ -70,12 +81,16 @@ var (
 
 // Adapter deploys fusion groups to one platform.
 type Adapter interface {
-	// Name is the provider the adapter deploys to: "local", "aws", "gcp".
+	// Name names the adapter: "local", "aws", "gcp".
 	Name() string
-	// Deploy starts d's group and returns once it is healthy. It returns
-	// ErrExists if d.ID() is deployed, ErrInvalid for a malformed d and
-	// ErrUnhealthy if the group never became healthy (nothing is left
-	// running then).
+	// Providers lists the providers of the places the adapter deploys to
+	// (the local adapter: "local", and the providers it emulates).
+	Providers() []string
+	// Deploy starts d's group and returns once it is healthy, with the
+	// endpoint the group is invoked at. It returns ErrExists if d.ID() is
+	// deployed, ErrInvalid for a malformed d or a place whose provider it
+	// does not serve, and ErrUnhealthy if the group never became healthy
+	// (nothing is left running then).
 	Deploy(ctx context.Context, d Deployment) (Endpoint, error)
 	// Remove drains the group (running invocations finish) and stops it.
 	// It returns ErrNotFound if it is not deployed.
@@ -84,6 +99,36 @@ type Adapter interface {
 	List(ctx context.Context) ([]Endpoint, error)
 	// Close removes every group and releases the adapter.
 	Close(ctx context.Context) error
+}
+
+// Adapters is the deployer's set of adapters: provider → the adapter that
+// deploys to it. One adapter may serve several providers.
+type Adapters map[string]Adapter
+
+// LocalProvider is the provider of places on this machine, and of places
+// that name no provider.
+const LocalProvider = "local"
+
+// Provider returns the provider of place: LocalProvider when it names none.
+func Provider(place setup.Place) string {
+	if place.Provider == "" {
+		return LocalProvider
+	}
+	return place.Provider
+}
+
+// For returns the adapter of place's provider, or ErrInvalid.
+func (as Adapters) For(place setup.Place) (Adapter, error) {
+	p := Provider(place)
+	if a, ok := as[p]; ok && a != nil {
+		return a, nil
+	}
+	return nil, fmt.Errorf("%w: no adapter for provider %q (place %s)", ErrInvalid, p, place)
+}
+
+// Serves reports whether a deploys to place.
+func Serves(a Adapter, place setup.Place) bool {
+	return slices.Contains(a.Providers(), Provider(place))
 }
 
 // Validate checks the parts of d every adapter needs.

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusionize/fusionize/api"
+
 	"github.com/fusionize/fusionize/api/manifest"
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
@@ -79,13 +81,18 @@ func closeHosts(t *testing.T, hs ...*host.Host) {
 // group, in process, marked remote as a network server would.
 type peers map[string]*host.Host
 
-func (p peers) Invoke(ctx context.Context, group string, c host.Call) ([]byte, error) {
-	h, ok := p[group]
+func (p peers) Invoke(ctx context.Context, to host.Target, c host.Call) ([]byte, error) {
+	h, ok := p[to.Endpoint.Address]
 	if !ok {
-		return nil, &host.Error{Task: c.Task, Code: host.CodeUnavailable, Msg: "no host for group " + group}
+		return nil, &host.Error{Task: c.Task, Code: host.CodeUnavailable, Msg: "no host for group " + to.Group}
 	}
 	c.Remote = true
 	return h.Serve(ctx, c)
+}
+
+// Endpoint implements host.Endpoints: every group's endpoint names it.
+func (p peers) Endpoint(_ context.Context, group string) (api.Endpoint, error) {
+	return api.Endpoint{Kind: "in-process", Address: group}, nil
 }
 
 // observed returns the call edges seen in spans, in the notation of graphs.
@@ -140,7 +147,7 @@ func TestFusedAndSeparateAgree(t *testing.T) {
 			rec := span.RecorderFunc(func(s span.Span) { mu.Lock(); sepSpans = append(sepSpans, s); mu.Unlock() })
 			var hosts []*host.Host
 			for _, g := range sep.Groups {
-				h := newHost(t, host.Config{Name: "host-" + g.Name, Group: g.Name, App: app.Name, Transport: p, Recorder: rec})
+				h := newHost(t, host.Config{Name: "host-" + g.Name, Group: g.Name, App: app.Name, Transport: p, Endpoints: p, Recorder: rec})
 				hosts = append(hosts, h)
 				if err := h.LoadApp(ctx, app, g.Tasks, nil); err != nil {
 					t.Fatal(err)

@@ -133,16 +133,13 @@ func (h *Host) callSync(ctx context.Context, inst *instance, name []byte, c *Cal
 		return inst.deliver(nil, err, 0, 0)
 	}
 	c.Task = r.name
-	if r.local != nil {
-		callee, out, err := h.runLocal(ctx, r.local, c)
-		n := inst.deliver(out, err, outPtr, outCap)
-		if callee != nil {
-			r.local.release(callee)
-		}
-		return n
+	if err := h.admit(r, c); err != nil {
+		return inst.deliver(nil, err, 0, 0)
 	}
-	out, err := h.remote(ctx, r, c)
-	return inst.deliver(out, err, outPtr, outCap)
+	out, done, err := h.dispatch(ctx, r, c)
+	n := inst.deliver(out, err, outPtr, outCap)
+	done()
+	return n
 }
 
 func (h *Host) fnCallAsync(ctx context.Context, m api.Module, stack []uint64) {
@@ -179,25 +176,23 @@ func (h *Host) fnCallStart(ctx context.Context, m api.Module, stack []uint64) {
 		ret(stack, inst.deliver(nil, err, 0, 0))
 		return
 	}
-	cctx, cancel := context.WithCancel(ctx)
-	p := &pendingCall{task: r.name, done: make(chan struct{}), cancel: cancel}
 	c := Call{
-		Task: r.name, Input: append([]byte(nil), in...), Caller: inst.t.name,
+		Task: r.name, Input: in, Caller: inst.t.name,
 		TraceID: inst.traceID, ParentID: inst.spanID, Depth: inst.depth + 1,
 	}
+	if err := h.admit(r, &c); err != nil {
+		ret(stack, inst.deliver(nil, err, 0, 0))
+		return
+	}
+	c.Input = append([]byte(nil), in...)
+	cctx, cancel := context.WithCancel(ctx)
+	p := &pendingCall{task: r.name, done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(p.done)
 		defer cancel()
-		if r.local != nil {
-			callee, out, err := h.runLocal(cctx, r.local, &c)
-			p.out, p.err = append([]byte(nil), out...), err
-			if callee != nil {
-				r.local.release(callee)
-			}
-			return
-		}
-		out, err := h.remote(cctx, r, &c)
+		out, done, err := h.dispatch(cctx, r, &c)
 		p.out, p.err = append([]byte(nil), out...), err
+		done()
 	}()
 	inst.pending = append(inst.pending, p)
 	ret(stack, int32(len(inst.pending)-1))

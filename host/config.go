@@ -14,7 +14,8 @@ type Config struct {
 	// Name identifies the host in spans and errors. Default "local".
 	Name string
 	// Group is the fusion group this host serves. With a Setup, tasks of
-	// other groups are called through Transport.
+	// other groups are called through Transport at their group's endpoint;
+	// without one, the host runs only the tasks it has loaded.
 	Group string
 	// App scopes the key-value store's keys.
 	App string
@@ -61,9 +62,13 @@ type Config struct {
 
 	// Recorder receives a span per invocation. Default span.Discard.
 	Recorder span.Recorder
-	// Transport carries calls to tasks outside this host. Nil: such calls
-	// fail with CodeUnavailable (or CodeUnknownTask without a Setup).
+	// Transport carries calls to tasks outside this host (host/transport.Mux
+	// picks one per endpoint kind). Nil: such calls fail with
+	// CodeUnavailable.
 	Transport Transport
+	// Endpoints gives the endpoint of each other group of the setup: the
+	// routes of remote calls. Nil: remote calls fail with CodeUnavailable.
+	Endpoints Endpoints
 	// KV is the store behind kv_get and kv_put. Default a new MemKV.
 	KV KV
 	// Logger receives task logs and host events. Default slog.Default().
@@ -74,9 +79,8 @@ type Config struct {
 	// Platform emulation, for local hosts that stand in for a cloud
 	// (fuser/profile). Zero values emulate nothing.
 	//
-	// ColdStartDelay is added to every invocation that creates an instance,
-	// and Load then keeps no warm instance, so a new deployment's first
-	// request is cold, as on a serverless platform.
+	// ColdStartDelay is added to every cold invocation: one that creates an
+	// instance, or the first of the instance Load made.
 	ColdStartDelay time.Duration
 	// CPUShare in (0, 1) stretches each invocation's own time (its duration
 	// minus its waits) by 1/CPUShare, as a function with that share of a

@@ -1,6 +1,8 @@
 // Package host runs the tasks of one fusion group on wazero and routes their
 // calls: to another task of the group in memory, to any other group through
-// a Transport.
+// a Transport, at the endpoint the deployer recorded for that group
+// (Config.Endpoints). It is platform-neutral: it knows nothing of clouds,
+// of the control plane's store, or of how it was started.
 //
 //	h, err := host.New(ctx, host.Config{Name: "h1", Group: "g", CacheDir: ".fusionize/cache"})
 //	if err != nil { ... }
@@ -25,7 +27,14 @@
 // tracked: Close waits for them, and a failed one is counted in Stats and
 // recorded in its span.
 //
+// One dispatch decides where every call runs, whether it arrives from a
+// client, another host or a guest's call import: in memory when its task is
+// loaded here, else through Config.Transport to the endpoint of its group;
+// each entry path checks the payload and the call depth once.
+//
 // SetSetup switches routing to a fusion setup; Drain and Quiet support live
-// switches (see fuser/deploy). The gRPC face of a host is in host/remote; a
-// whole host process, wired to the control plane, is host/node.
+// switches (see fuser/deploy). The transports are in host/transport (a mux
+// by endpoint kind) and host/transport/grpc; the gRPC and REST face of a
+// host is host/server; runtime.NewHost builds a host for a group, and
+// runtime/process runs one as a local process wired to the control plane.
 package host

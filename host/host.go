@@ -18,6 +18,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/manifest"
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
@@ -38,21 +39,51 @@ type Call struct {
 	cpu *time.Duration // the caller's CPU tally of in-memory callees, for CPU-share emulation
 }
 
-// Transport carries calls to tasks that this host does not run. group is the
-// callee's fusion group from the setup ("" without a setup). For an async
-// call, Invoke returns once the remote host has accepted it. Implementations
-// must not retain c.Input after Invoke returns, and should return *Error
-// values (or errors wrapping the sentinels) so codes survive the trip.
+// Target is where a call to another fusion group goes: the callee's group
+// and the endpoint the deployer recorded for it.
+type Target struct {
+	Group    string
+	Endpoint api.Endpoint
+}
+
+// Transport carries calls to tasks that this host does not run, over one
+// invoke path (or, as host/transport.Mux, over the path of the endpoint's
+// Kind). For an async call, Invoke returns once the remote side has
+// accepted it. Implementations must not retain c.Input after Invoke
+// returns, and should return *Error values (or errors wrapping the
+// sentinels) so codes survive the trip.
 type Transport interface {
-	Invoke(ctx context.Context, group string, c Call) ([]byte, error)
+	Invoke(ctx context.Context, to Target, c Call) ([]byte, error)
 }
 
 // TransportFunc adapts a function to Transport.
-type TransportFunc func(ctx context.Context, group string, c Call) ([]byte, error)
+type TransportFunc func(ctx context.Context, to Target, c Call) ([]byte, error)
 
 // Invoke calls f.
-func (f TransportFunc) Invoke(ctx context.Context, group string, c Call) ([]byte, error) {
-	return f(ctx, group, c)
+func (f TransportFunc) Invoke(ctx context.Context, to Target, c Call) ([]byte, error) {
+	return f(ctx, to, c)
+}
+
+// Endpoints finds the endpoint of a fusion group of the host's setup
+// version: the routing table, from the endpoints the deployer recorded.
+// Endpoint returns an error when it knows none for the group; the host
+// reports that as CodeUnavailable.
+type Endpoints interface {
+	Endpoint(ctx context.Context, group string) (api.Endpoint, error)
+}
+
+// ErrNoEndpoint is returned by StaticEndpoints for a group it has none for.
+var ErrNoEndpoint = errors.New("no endpoint recorded for group")
+
+// StaticEndpoints is a fixed routing table: fusion group → endpoint.
+type StaticEndpoints api.Endpoints
+
+// Endpoint returns e[group].
+func (e StaticEndpoints) Endpoint(_ context.Context, group string) (api.Endpoint, error) {
+	if ep, ok := e[group]; ok {
+		return ep, nil
+	}
+	return api.Endpoint{}, fmt.Errorf("%w %q", ErrNoEndpoint, group)
 }
 
 // Host runs the tasks of one fusion group in wazero and routes their calls.
@@ -199,18 +230,17 @@ func (h *Host) load(ctx context.Context, name, source string, wasm []byte, diges
 		return err
 	}
 	t := &task{h: h, name: name, digest: Digest(wasm), compiled: cm}
-	// Instantiate one instance now: it checks the ABI version and makes the
-	// first invocation warm.
+	// Instantiate one instance now: it checks the ABI version, and the
+	// first invocation finds it ready. That invocation still reports (and,
+	// emulating a platform, pays) a cold start: it is the first request of
+	// the new instance, as on a serverless platform.
 	inst, _, err := t.borrow(ctx)
 	if err != nil {
 		_ = cm.Close(ctx)
 		return fmt.Errorf("%s: %w", source, err)
 	}
-	if h.cfg.ColdStartDelay > 0 {
-		t.discard(inst) // emulating a platform: the first request is cold
-	} else {
-		t.release(inst)
-	}
+	inst.fresh = true
+	t.release(inst)
 	h.tasksMu.Lock()
 	defer h.tasksMu.Unlock()
 	if _, dup := h.tasks[name]; dup {
@@ -266,10 +296,8 @@ func (h *Host) Setup() *setup.Setup { return h.setup.Load() }
 
 // routeTable maps task names to where they run, for one setup version.
 type routeTable struct {
-	version   int64
-	routes    map[string]*route
-	fallback  bool // no setup: unknown names go to the transport
-	transport bool
+	version int64
+	routes  map[string]*route
 }
 
 type route struct {
@@ -287,9 +315,8 @@ func (h *Host) rebuildRoutes() {
 
 func (h *Host) rebuildRoutesLocked() {
 	s := h.setup.Load()
-	rt := &routeTable{routes: make(map[string]*route), transport: h.cfg.Transport != nil}
+	rt := &routeTable{routes: make(map[string]*route)}
 	if s == nil {
-		rt.fallback = true
 		for n, t := range h.tasks {
 			rt.routes[n] = &route{name: n, local: t, group: h.cfg.Group, memoryMB: h.cfg.MemoryMB}
 		}
@@ -316,9 +343,6 @@ func (h *Host) resolve(name []byte) (*route, error) {
 			return nil, newError(string(name), h.cfg.Name, CodeUnavailable, "assigned to this host's group %q but not loaded", r.group)
 		}
 		return r, nil
-	}
-	if rt.fallback && rt.transport {
-		return &route{name: string(name)}, nil
 	}
 	return nil, newError(string(name), h.cfg.Name, CodeUnknownTask, "no such task in setup version %d", rt.version)
 }
@@ -353,9 +377,6 @@ func (h *Host) Serve(ctx context.Context, c Call) ([]byte, error) {
 		return nil, newError(c.Task, h.cfg.Name, CodeDeadline, "waiting for a free slot: %v", ctx.Err())
 	}
 	defer func() { <-h.sem }()
-	if len(c.Input) > h.cfg.MaxPayload {
-		return nil, newError(c.Task, h.cfg.Name, CodeTooLarge, "input of %d bytes exceeds the payload limit of %d bytes", len(c.Input), h.cfg.MaxPayload)
-	}
 	if c.TraceID == "" {
 		c.TraceID = h.newTraceID()
 	}
@@ -367,14 +388,12 @@ func (h *Host) Serve(ctx context.Context, c Call) ([]byte, error) {
 	if c.Async {
 		return nil, h.spawnAsync(ctx, r, c, true)
 	}
-	if r.local == nil {
-		return h.remote(ctx, r, &c)
+	if err := h.admit(r, &c); err != nil {
+		return nil, err
 	}
-	inst, out, err := h.runLocal(ctx, r.local, &c)
+	out, done, err := h.dispatch(ctx, r, &c)
 	res := append([]byte(nil), out...)
-	if inst != nil {
-		r.local.release(inst)
-	}
+	done()
 	return res, err
 }
 
@@ -414,12 +433,6 @@ func (h *Host) newTraceID() string {
 // which the caller must release after reading out (a view of the instance's
 // output buffer). On failure the instance is already discarded or released.
 func (h *Host) runLocal(ctx context.Context, t *task, c *Call) (*instance, []byte, error) {
-	if c.Depth > h.cfg.MaxDepth {
-		return nil, nil, newError(t.name, h.cfg.Name, CodeDepth, "call from %q exceeds the maximum call depth of %d (a call cycle?)", c.Caller, h.cfg.MaxDepth)
-	}
-	if len(c.Input) > h.cfg.MaxPayload {
-		return nil, nil, newError(t.name, h.cfg.Name, CodeTooLarge, "input of %d bytes exceeds the payload limit of %d bytes", len(c.Input), h.cfg.MaxPayload)
-	}
 	start := time.Now()
 	h.stats.invocations.Add(1)
 	inst, cold, err := t.borrow(ctx)
@@ -552,19 +565,54 @@ func (h *Host) callFailure(ctx context.Context, t *task, fn string, err error) e
 	return trapError{newError(t.name, h.cfg.Name, CodeFailed, "trapped in %s: %v", fn, err)}
 }
 
-// remote sends c to the callee's group through the transport.
-func (h *Host) remote(ctx context.Context, r *route, c *Call) ([]byte, error) {
-	if h.cfg.Transport == nil {
-		return nil, newError(r.name, h.cfg.Name, CodeUnavailable, "in group %q, and this host has no transport", r.group)
-	}
+// admit checks a call against the host's limits before it is dispatched or
+// accepted: the call depth and the payload size. Every entry path (Serve,
+// the call imports, async acceptance) calls it once.
+func (h *Host) admit(r *route, c *Call) error {
 	if c.Depth > h.cfg.MaxDepth {
-		return nil, newError(r.name, h.cfg.Name, CodeDepth, "call from %q exceeds the maximum call depth of %d (a call cycle?)", c.Caller, h.cfg.MaxDepth)
+		return newError(r.name, h.cfg.Name, CodeDepth, "call from %q exceeds the maximum call depth of %d (a call cycle?)", c.Caller, h.cfg.MaxDepth)
 	}
 	if len(c.Input) > h.cfg.MaxPayload {
-		return nil, newError(r.name, h.cfg.Name, CodeTooLarge, "input of %d bytes exceeds the payload limit of %d bytes", len(c.Input), h.cfg.MaxPayload)
+		return newError(r.name, h.cfg.Name, CodeTooLarge, "input of %d bytes exceeds the payload limit of %d bytes", len(c.Input), h.cfg.MaxPayload)
+	}
+	return nil
+}
+
+// noRelease is the release of an output that needs none.
+func noRelease() {}
+
+// dispatch is the one place that decides where an admitted call runs: in
+// memory when its task is loaded here, else through the transport at the
+// endpoint of the callee's group. The output is valid until done is called;
+// done must be called exactly once.
+func (h *Host) dispatch(ctx context.Context, r *route, c *Call) (out []byte, done func(), err error) {
+	if r.local != nil {
+		inst, out, err := h.runLocal(ctx, r.local, c)
+		if inst == nil {
+			return out, noRelease, err
+		}
+		return out, func() { r.local.release(inst) }, err
+	}
+	out, err = h.remote(ctx, r, c)
+	return out, noRelease, err
+}
+
+// remote sends c to the callee's group through the transport, at the
+// endpoint the routing table gives for the group.
+func (h *Host) remote(ctx context.Context, r *route, c *Call) ([]byte, error) {
+	if h.cfg.Transport == nil || h.cfg.Endpoints == nil {
+		return nil, newError(r.name, h.cfg.Name, CodeUnavailable, "in group %q, and this host has no transport or endpoints", r.group)
+	}
+	ep, err := h.cfg.Endpoints.Endpoint(ctx, r.group)
+	if err != nil {
+		var he *Error
+		if errors.As(err, &he) {
+			return nil, he
+		}
+		return nil, newError(r.name, h.cfg.Name, CodeUnavailable, "no endpoint for group %q of setup version %d: %v", r.group, h.routes.Load().version, err)
 	}
 	h.stats.remoteCalls.Add(1)
-	return h.cfg.Transport.Invoke(ctx, r.group, *c)
+	return h.cfg.Transport.Invoke(ctx, Target{Group: r.group, Endpoint: ep}, *c)
 }
 
 // spawnAsync accepts an async call and runs it in the background. An async
@@ -573,11 +621,8 @@ func (h *Host) remote(ctx context.Context, r *route, c *Call) ([]byte, error) {
 // once. The call
 // is detached from the caller's cancellation but not from host shutdown.
 func (h *Host) spawnAsync(ctx context.Context, r *route, c Call, queued bool) error {
-	if c.Depth > h.cfg.MaxDepth {
-		return newError(r.name, h.cfg.Name, CodeDepth, "async call from %q exceeds the maximum call depth of %d (a call cycle?)", c.Caller, h.cfg.MaxDepth)
-	}
-	if len(c.Input) > h.cfg.MaxPayload {
-		return newError(r.name, h.cfg.Name, CodeTooLarge, "input of %d bytes exceeds the payload limit of %d bytes", len(c.Input), h.cfg.MaxPayload)
+	if err := h.admit(r, &c); err != nil {
+		return err
 	}
 	if h.asyncN.Add(1) > int64(h.cfg.MaxAsync) {
 		h.asyncN.Add(-1)
@@ -611,15 +656,11 @@ func (h *Host) spawnAsync(ctx context.Context, r *route, c Call, queued bool) er
 		}
 		if err != nil {
 			h.record(&c, r.name, time.Now(), 0, false, 0, err)
-		} else if r.local != nil {
-			var inst *instance
-			inst, _, err = h.runLocal(actx, r.local, &c)
-			if inst != nil {
-				r.local.release(inst)
-			}
 		} else {
-			_, err = h.remote(actx, r, &c)
-			if err != nil {
+			var done func()
+			_, done, err = h.dispatch(actx, r, &c)
+			done()
+			if err != nil && r.local == nil {
 				// The callee never ran: record the failed delivery so the
 				// loss is visible in the spans.
 				c.Remote = true

@@ -337,10 +337,10 @@ func TestAsyncCallsAreTrackedAndDrained(t *testing.T) {
 // as a network transport's server would.
 type inProcess map[string]*host.Host
 
-func (p inProcess) Invoke(ctx context.Context, group string, c host.Call) ([]byte, error) {
-	h, ok := p[group]
+func (p inProcess) Invoke(ctx context.Context, to host.Target, c host.Call) ([]byte, error) {
+	h, ok := p[to.Endpoint.Address]
 	if !ok {
-		return nil, &host.Error{Task: c.Task, Code: host.CodeUnavailable, Msg: "no host for group " + group}
+		return nil, &host.Error{Task: c.Task, Code: host.CodeUnavailable, Msg: "no host for group " + to.Group}
 	}
 	c.Remote = true
 	return h.Serve(ctx, c)
@@ -352,7 +352,8 @@ func TestRoutingFollowsTheSetup(t *testing.T) {
 	tasks := map[string]string{"caller": wat("caller"), "echo": wat("echo")}
 	sep := setup.Separate(1, []string{"caller", "echo"}, setup.Place{Provider: "local"}, 128)
 	for _, g := range []string{"caller", "echo"} {
-		h := newHost(t, host.Config{Name: "host-" + g, Group: g, Transport: peers, Recorder: rec},
+		eps := host.StaticEndpoints{"caller": {Kind: "test", Address: "caller"}, "echo": {Kind: "test", Address: "echo"}}
+		h := newHost(t, host.Config{Name: "host-" + g, Group: g, Transport: peers, Endpoints: eps, Recorder: rec},
 			map[string]string{g: tasks[g]})
 		if err := h.SetSetup(sep); err != nil {
 			t.Fatal(err)
@@ -428,5 +429,23 @@ func TestHammer(t *testing.T) {
 	}
 	if st := h.Stats(); st.Failures != 0 {
 		t.Fatalf("failures under load: %+v", st)
+	}
+}
+
+func TestRemoteCallWithoutARecordedEndpointIsUnavailable(t *testing.T) {
+	sep := setup.Separate(1, []string{"caller", "echo"}, setup.Place{Provider: "local"}, 128)
+	peers := inProcess{}
+	h := newHost(t, host.Config{Name: "host-caller", Group: "caller", Transport: peers, Endpoints: host.StaticEndpoints{}},
+		map[string]string{"caller": wat("caller")})
+	if err := h.SetSetup(sep); err != nil {
+		t.Fatal(err)
+	}
+	_, err := h.Invoke(context.Background(), "caller", []byte("x"))
+	if !errors.Is(err, host.ErrFailed) || !strings.Contains(err.Error(), `no endpoint recorded for group "echo"`) {
+		t.Fatalf("err = %v, want the caller failing on echo's missing endpoint", err)
+	}
+	_, err = h.Serve(context.Background(), host.Call{Task: "echo", Caller: "x"})
+	if host.CodeOf(err) != host.CodeUnavailable {
+		t.Fatalf("forwarded call without an endpoint: %v (code %d), want CodeUnavailable", err, host.CodeOf(err))
 	}
 }

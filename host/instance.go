@@ -38,6 +38,11 @@ type instance struct {
 	inPtr, inCap uint32
 	hasIn        bool
 
+	// fresh: instantiated ahead of demand (at load) and never used; its
+	// first invocation is the cold one, as a new environment's first
+	// request is on a platform.
+	fresh bool
+
 	// The invocation in progress.
 	depth    int
 	traceID  string
@@ -69,7 +74,9 @@ func (t *task) borrow(ctx context.Context) (inst *instance, cold bool, err error
 		t.idle[n-1] = nil
 		t.idle = t.idle[:n-1]
 		t.mu.Unlock()
-		return inst, false, nil
+		cold := inst.fresh
+		inst.fresh = false
+		return inst, cold, nil
 	}
 	t.live++
 	t.mu.Unlock()

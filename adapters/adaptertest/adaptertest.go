@@ -21,17 +21,26 @@
 // where they reach it, uploads the modules of Tasks (Module) and applies two
 // setups of the groups GroupCaller, GroupEcho, GroupLoop and GroupBad
 // (Env.Apply), and passes the Env with DeployTimeout and DialOptions to
-// suit the platform. Slow suites belong behind a build tag (see STYLE.md).
+// suit the platform, and Record, which records a setup version's endpoints
+// as the deployer does. Slow suites belong behind a build tag (see "Why
+// are slow suites behind build tags?" in RATIONALE.md).
 //
 // Every case gets a fresh adapter and closes it when it ends; the cases run
 // one after another and check, each by its name:
 //
-//   - DeployServes: Deploy returns an endpoint of the group and version
-//     whose HostService answers Health SERVING and echoes an Invoke.
+// The suite reaches every group through the endpoint its adapter returned,
+// with the host transport mux (host/transport), never by assuming a gRPC
+// address.
+//
+//   - DeployServes: Deploy returns a valid endpoint of the group and
+//     version that echoes an Invoke (and, for a grpc endpoint, answers
+//     Health SERVING).
 //   - DeployTwice: the same group and version again is ErrExists, and the
 //     first stays up.
 //   - DeployInvalid: no name, no tasks, version 0, memory 20000 MB are
 //     ErrInvalid, and nothing is deployed.
+//   - UnsupportedPlace: a place whose provider the adapter does not serve
+//     is ErrInvalid, and nothing is deployed.
 //   - TwoVersions: one group in two setup versions runs side by side.
 //   - List: it shows the deployed endpoints and not the removed ones.
 //   - Remove: the endpoint stops answering, List drops it, and a second
@@ -43,7 +52,14 @@
 //   - UnknownGroup: a group the setup does not have is ErrUnhealthy too.
 //   - Close: removes every group; Deploy afterwards is ErrClosed.
 //   - CrossGroupCall: caller in GroupCaller calls echo in GroupEcho through
-//     the hosts' own routing; once GroupEcho is removed the call fails.
+//     the hosts' own routing, by the endpoints recorded for the version;
+//     once GroupEcho is removed the call fails.
+//   - RoutesIgnoreHeartbeats: with the registry's entry of GroupEcho's host
+//     overwritten by a dead address (its heartbeat gone wrong), the cross
+//     call still reaches it: routes come from the recorded endpoints only.
+//   - FirstSpanIsCold: the first span of a new group reports a cold start.
+//   - LoopDeadline: a call to loop, which never returns, ends at the
+//     caller's deadline with CodeDeadline naming the task.
 package adaptertest
 
 import (
@@ -55,10 +71,12 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/status"
-
 	"github.com/fusionize/fusionize/adapters"
+	"github.com/fusionize/fusionize/api"
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/host"
+	"github.com/fusionize/fusionize/host/transport"
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 )
 
@@ -80,7 +98,9 @@ func Run(t *testing.T, newAdapter func(t *testing.T) adapters.Adapter, env Env) 
 				}
 				env.checkLeftovers(t, "after Close")
 			})
-			c.run(t, &suite{a: a, env: env})
+			s := &suite{a: a, env: env}
+			s.grpc, s.mux = env.transports(t)
+			c.run(t, s)
 		})
 	}
 }
@@ -100,12 +120,19 @@ var cases = []struct {
 	{"UnknownGroup", testUnknownGroup},
 	{"Close", testClose},
 	{"CrossGroupCall", testCrossGroupCall},
+	{"UnsupportedPlace", testUnsupportedPlace},
+	{"RoutesIgnoreHeartbeats", testRoutesIgnoreHeartbeats},
+	{"FirstSpanIsCold", testFirstSpanIsCold},
+	{"LoopDeadline", testLoopDeadline},
 }
 
-// suite is one case's adapter and environment.
+// suite is one case's adapter and environment, and the transports that
+// reach what it deploys.
 type suite struct {
-	a   adapters.Adapter
-	env Env
+	a    adapters.Adapter
+	env  Env
+	grpc *grpctransport.Transport
+	mux  *transport.Mux
 }
 
 func (s *suite) ctx(t *testing.T) context.Context {
@@ -127,50 +154,46 @@ func (s *suite) deploy(t *testing.T, next bool, group string) adapters.Endpoint 
 	if err != nil {
 		t.Fatalf("Deploy %s: %v", d.ID(), err)
 	}
-	t.Logf("deployed %s in %s at %s", d.ID(), time.Since(start).Round(time.Millisecond), ep.GRPC)
+	t.Logf("deployed %s in %s at %v", d.ID(), time.Since(start).Round(time.Millisecond), ep.Endpoint)
 	if ep.Group != d.Group.Name || ep.Version != d.Version {
 		t.Errorf("Deploy %s: endpoint of %s", d.ID(), adapters.ID(ep.Group, ep.Version))
 	}
-	if ep.Provider != s.a.Name() {
-		t.Errorf("Deploy %s: endpoint provider %q, adapter name %q", d.ID(), ep.Provider, s.a.Name())
+	if ep.Provider != adapters.Provider(d.Group.Place) {
+		t.Errorf("Deploy %s: endpoint provider %q, place %s", d.ID(), ep.Provider, d.Group.Place)
 	}
-	if ep.GRPC == "" || ep.Invoke == "" {
-		t.Errorf("Deploy %s: endpoint without GRPC address or Invoke path: %+v", d.ID(), ep)
+	if err := ep.Endpoint.Validate(); err != nil {
+		t.Errorf("Deploy %s: %v", d.ID(), err)
 	}
 	return ep
 }
 
-// client returns a HostService client of ep, closed when t ends.
-func (s *suite) client(t *testing.T, ep adapters.Endpoint) fusionizev1.HostServiceClient {
-	t.Helper()
-	conn, err := grpc.NewClient(ep.GRPC, s.env.DialOptions...)
-	if err != nil {
-		t.Fatalf("dial %s: %v", ep.GRPC, err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return fusionizev1.NewHostServiceClient(conn)
-}
-
-// invoke calls task at ep with a fresh connection.
+// invoke calls task through ep's endpoint, with the transport of its kind.
 func (s *suite) invoke(t *testing.T, ep adapters.Endpoint, task string, in []byte) ([]byte, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := s.client(t, ep).Invoke(ctx, &fusionizev1.InvokeRequest{Task: task, Input: in})
-	return res.GetOutput(), err
+	return s.invokeCtx(ctx, ep, task, in)
 }
 
-// healthErr asks ep's Health once, with a fresh connection, and returns nil
-// only for SERVING.
+func (s *suite) invokeCtx(ctx context.Context, ep adapters.Endpoint, task string, in []byte) ([]byte, error) {
+	return s.mux.Invoke(ctx, host.Target{Group: ep.Group, Endpoint: ep.Endpoint}, host.Call{Task: task, Input: in})
+}
+
+// healthErr returns nil when ep serves: Health SERVING for a grpc
+// endpoint, an echo for any other kind.
 func (s *suite) healthErr(t *testing.T, ep adapters.Endpoint) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	res, err := s.client(t, ep).Health(ctx, &fusionizev1.HealthRequest{})
+	if ep.Endpoint.Kind != api.KindGRPC {
+		_, err := s.invokeCtx(ctx, ep, "echo", nil)
+		return err
+	}
+	st, err := s.grpc.Health(ctx, ep.Endpoint.Address)
 	if err != nil {
 		return err
 	}
-	if st := res.GetStatus(); st != fusionizev1.ServingStatus_SERVING_STATUS_SERVING {
+	if st != fusionizev1.ServingStatus_SERVING_STATUS_SERVING {
 		return fmt.Errorf("status %s", st)
 	}
 	return nil
@@ -181,15 +204,15 @@ func (s *suite) healthErr(t *testing.T, ep adapters.Endpoint) error {
 func (s *suite) mustServe(t *testing.T, ep adapters.Endpoint, task string) {
 	t.Helper()
 	if err := s.healthErr(t, ep); err != nil {
-		t.Fatalf("Health of %s at %s: %v", adapters.ID(ep.Group, ep.Version), ep.GRPC, err)
+		t.Fatalf("Health of %s at %v: %v", adapters.ID(ep.Group, ep.Version), ep.Endpoint, err)
 	}
 	in := []byte("hello from " + t.Name())
 	out, err := s.invoke(t, ep, task, in)
 	if err != nil {
-		t.Fatalf("Invoke %s at %s: %v", task, ep.GRPC, err)
+		t.Fatalf("Invoke %s at %v: %v", task, ep.Endpoint, err)
 	}
 	if string(out) != string(in) {
-		t.Fatalf("Invoke %s at %s = %q, want %q", task, ep.GRPC, out, in)
+		t.Fatalf("Invoke %s at %v = %q, want %q", task, ep.Endpoint, out, in)
 	}
 }
 
@@ -198,9 +221,9 @@ func (s *suite) mustBeDown(t *testing.T, ep adapters.Endpoint) {
 	t.Helper()
 	err := s.healthErr(t, ep)
 	if err == nil {
-		t.Fatalf("%s at %s still answers Health SERVING", adapters.ID(ep.Group, ep.Version), ep.GRPC)
+		t.Fatalf("%s at %v still serves", adapters.ID(ep.Group, ep.Version), ep.Endpoint)
 	}
-	t.Logf("%s at %s after removal: %v (code %s)", adapters.ID(ep.Group, ep.Version), ep.GRPC, err, status.Code(err))
+	t.Logf("%s at %v after removal: %v (code %d)", adapters.ID(ep.Group, ep.Version), ep.Endpoint, err, host.CodeOf(err))
 }
 
 // list returns the IDs and addresses List reports, sorted.
@@ -212,7 +235,7 @@ func (s *suite) list(t *testing.T) []string {
 	}
 	out := make([]string, len(eps))
 	for i, ep := range eps {
-		out[i] = adapters.ID(ep.Group, ep.Version) + " " + ep.GRPC
+		out[i] = adapters.ID(ep.Group, ep.Version) + " " + ep.Endpoint.String()
 	}
 	slices.Sort(out)
 	return out
@@ -221,7 +244,7 @@ func (s *suite) list(t *testing.T) []string {
 func listed(eps ...adapters.Endpoint) []string {
 	out := make([]string, len(eps))
 	for i, ep := range eps {
-		out[i] = adapters.ID(ep.Group, ep.Version) + " " + ep.GRPC
+		out[i] = adapters.ID(ep.Group, ep.Version) + " " + ep.Endpoint.String()
 	}
 	slices.Sort(out)
 	return out
@@ -299,8 +322,8 @@ func testDeployInvalid(t *testing.T, s *suite) {
 func testTwoVersions(t *testing.T, s *suite) {
 	v1 := s.deploy(t, false, GroupEcho)
 	v2 := s.deploy(t, true, GroupEcho)
-	if v1.GRPC == v2.GRPC {
-		t.Fatalf("%s and %s share the address %s", adapters.ID(v1.Group, v1.Version), adapters.ID(v2.Group, v2.Version), v1.GRPC)
+	if v1.Endpoint == v2.Endpoint {
+		t.Fatalf("%s and %s share the endpoint %v", adapters.ID(v1.Group, v1.Version), adapters.ID(v2.Group, v2.Version), v1.Endpoint)
 	}
 	s.mustServe(t, v1, "echo")
 	s.mustServe(t, v2, "echo")
@@ -396,8 +419,7 @@ func testClose(t *testing.T, s *suite) {
 }
 
 func testCrossGroupCall(t *testing.T, s *suite) {
-	b := s.deploy(t, false, GroupEcho)
-	a := s.deploy(t, false, GroupCaller)
+	a, b := s.deployPair(t)
 	// caller is in group a, echo in group b: the call crosses hosts.
 	s.mustServe(t, a, "caller")
 	s.mustServe(t, b, "echo")
@@ -411,4 +433,74 @@ func testCrossGroupCall(t *testing.T, s *suite) {
 		t.Fatalf("caller with group %s removed = %q, want an error", b.Group, out)
 	}
 	t.Logf("caller with group %s removed: %v", b.Group, err)
+}
+
+func testUnsupportedPlace(t *testing.T, s *suite) {
+	d := s.env.Deployment(t, s.env.Setup, GroupEcho)
+	d.Group.Place = setup.Place{Provider: "no-such-cloud", Region: "nowhere-1"}
+	if _, err := s.a.Deploy(s.ctx(t), d); !errors.Is(err, adapters.ErrInvalid) {
+		t.Fatalf("Deploy at %s: %v, want ErrInvalid", d.Group.Place, err)
+	}
+	s.mustList(t)
+}
+
+// deployPair deploys GroupEcho and GroupCaller of Env.Setup and records
+// their endpoints, as the deployer does. (The suite deploys one version
+// over and over, so it records b's endpoint before a starts: a must not
+// find the endpoints of an earlier case.)
+func (s *suite) deployPair(t *testing.T) (a, b adapters.Endpoint) {
+	t.Helper()
+	b = s.deploy(t, false, GroupEcho)
+	s.env.record(t, s.env.Setup.Version, b)
+	a = s.deploy(t, false, GroupCaller)
+	s.env.record(t, s.env.Setup.Version, a, b)
+	return a, b
+}
+
+func testRoutesIgnoreHeartbeats(t *testing.T, s *suite) {
+	a, b := s.deployPair(t)
+	// The registry now says group b's host is somewhere nobody listens.
+	dead := api.HostInfo{Name: adapters.ID(b.Group, b.Version), Group: b.Group, Address: "127.0.0.1:1", SetupVersion: b.Version}
+	if _, err := s.env.Dial(t).RegisterHost(s.ctx(t), dead); err != nil {
+		t.Fatalf("RegisterHost: %v", err)
+	}
+	s.mustServe(t, a, "caller")
+}
+
+func testFirstSpanIsCold(t *testing.T, s *suite) {
+	began := time.Now()
+	ep := s.deploy(t, true, GroupEcho)
+	s.mustServe(t, ep, "echo")
+	// Hosts report spans in batches: wait for the first.
+	cp := s.env.Dial(t)
+	deadline := time.Now().Add(s.env.DeployTimeout)
+	for {
+		spans, err := cp.Spans(s.ctx(t), ep.Version, 0)
+		if err != nil {
+			t.Fatalf("Spans: %v", err)
+		}
+		for _, sp := range spans {
+			if sp.Task == "echo" && sp.Group == ep.Group && sp.Caller == "" && sp.Start.After(began) {
+				if !sp.Cold {
+					t.Fatalf("first span of %s is not cold: %+v", adapters.ID(ep.Group, ep.Version), sp)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no span of %s within %s", adapters.ID(ep.Group, ep.Version), s.env.DeployTimeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func testLoopDeadline(t *testing.T, s *suite) {
+	ep := s.deploy(t, false, GroupLoop)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	out, err := s.invokeCtx(ctx, ep, "loop", nil)
+	if host.CodeOf(err) != host.CodeDeadline || !strings.Contains(err.Error(), `"loop"`) {
+		t.Fatalf("loop = %q, %v (code %d); want CodeDeadline naming the task", out, err, host.CodeOf(err))
+	}
+	t.Logf("loop: %v", err)
 }

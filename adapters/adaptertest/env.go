@@ -15,9 +15,13 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/fusionize/fusionize/adapters"
+	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/controlplane/server"
+	"github.com/fusionize/fusionize/host/transport"
+	"github.com/fusionize/fusionize/host/transport/https"
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 )
 
 // Modules are copies of the committed test modules of host/testdata (their
@@ -58,8 +62,12 @@ type Env struct {
 	// DeployTimeout bounds each Deploy of the suite, including one that
 	// fails with ErrUnhealthy. Default 60 s.
 	DeployTimeout time.Duration
-	// DialOptions reach an Endpoint's GRPC address. Default: plaintext.
+	// DialOptions reach an endpoint's gRPC address. Default: plaintext.
 	DialOptions []grpc.DialOption
+	// Record records the endpoints of a setup version's groups, as the
+	// deployer does before it activates the version (NewEnv: in the
+	// control plane's store). The hosts route their calls by them.
+	Record func(version int64, eps api.Endpoints) error
 	// Leftovers, if set, reports what the adapter left running on its
 	// platform (processes, functions, containers): the suite calls it after
 	// a failed Deploy and after Close, and fails if it returns anything.
@@ -168,7 +176,7 @@ func NewEnv(t testing.TB) Env {
 			t.Errorf("adaptertest: control plane: %v", err)
 		}
 	})
-	e := Env{ControlPlane: cp.Addr(), Token: cp.Token(), App: "adaptertest"}
+	e := Env{ControlPlane: cp.Addr(), Token: cp.Token(), App: "adaptertest", Record: cp.Store().SetEndpoints}
 	for _, task := range Tasks {
 		e.Upload(t, task, Module(t, task))
 	}
@@ -187,4 +195,36 @@ func (e *Env) defaults() {
 	if len(e.DialOptions) == 0 {
 		e.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
+}
+
+// record records the endpoints of eps for version, failing t without Record.
+func (e Env) record(t *testing.T, version int64, eps ...adapters.Endpoint) {
+	t.Helper()
+	if e.Record == nil {
+		t.Fatal("adaptertest: Env.Record is required to route between groups")
+	}
+	routes := api.Endpoints{}
+	for _, ep := range eps {
+		routes[ep.Group] = ep.Endpoint
+	}
+	if err := e.Record(version, routes); err != nil {
+		t.Fatalf("adaptertest: record endpoints of setup version %d: %v", version, err)
+	}
+}
+
+// transports returns the transports the suite reaches endpoints with: the
+// gRPC one (for Health too) in a mux; both are closed when t ends.
+func (e Env) transports(t *testing.T) (*grpctransport.Transport, *transport.Mux) {
+	t.Helper()
+	tr, err := grpctransport.NewTransport(grpctransport.Options{Insecure: true, DialOptions: e.DialOptions})
+	if err != nil {
+		t.Fatalf("adaptertest: grpc transport: %v", err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	mux := transport.NewMux()
+	mux.Register(api.KindGRPC, tr)
+	tls := https.New(https.Options{})
+	t.Cleanup(func() { _ = tls.Close() })
+	mux.Register(api.KindHTTPS, tls)
+	return tr, mux
 }

@@ -153,6 +153,9 @@ func New(ctx context.Context, opts Options) (*Adapter, error) {
 // Name implements adapters.Adapter.
 func (a *Adapter) Name() string { return Provider }
 
+// Providers implements adapters.Adapter.
+func (a *Adapter) Providers() []string { return []string{Provider} }
+
 // Client returns the adapter's Lambda client.
 func (a *Adapter) Client() *lambda.Client { return a.client }
 

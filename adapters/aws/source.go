@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/fusionize/fusionize/adapters"
+	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/setup"
 	controlplane "github.com/fusionize/fusionize/controlplane/client"
 	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
@@ -63,6 +64,6 @@ func (a *Adapter) function(d adapters.Deployment, name, alias string) lambdatran
 func (a *Adapter) endpoint(d adapters.Deployment, name, alias string) adapters.Endpoint {
 	return adapters.Endpoint{
 		Group: d.Group.Name, Version: d.Version, Provider: Provider,
-		Invoke: "lambda:" + name + ":" + alias,
+		Endpoint: api.Endpoint{Kind: api.KindLambda, FunctionName: name, Qualifier: alias, Region: a.region(d), APIEndpoint: a.opts.Endpoint},
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fusionize/fusionize/adapters"
+	"github.com/fusionize/fusionize/api"
 	controlplane "github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/runtime/gcf"
 )
@@ -50,7 +51,7 @@ func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.E
 	} else if status.Code(err) != codes.NotFound {
 		return adapters.Endpoint{}, fmt.Errorf("gcp: deploy %s: get function %s: %w", d.ID(), name, err)
 	}
-	src, tasks, err := a.buildSource(ctx, d)
+	src, err := a.buildSource(ctx, d)
 	if err != nil {
 		return adapters.Endpoint{}, fmt.Errorf("gcp: deploy %s: %w", d.ID(), err)
 	}
@@ -72,36 +73,20 @@ func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.E
 		return adapters.Endpoint{}, fmt.Errorf("gcp: deploy %s: %w: the first request to %s failed: %v", d.ID(), adapters.ErrUnhealthy, url, err)
 	}
 	ep := endpoint(d.Group.Name, d.Version, url)
-	dep := &deployment{ep: ep, name: name, host: adapters.ID(d.Group.Name, d.Version), task: tasks}
-	if cpAddr := d.ControlPlane; cpAddr != "" {
-		if dep.cp, err = controlplane.Dial(ctx, cpAddr, d.Token); err == nil {
-			err = a.register(ctx, dep)
-		}
-		if err != nil {
-			a.opts.Logger.Warn("gcp: function URL not registered with the control plane", "function", name, "err", err)
-		}
-	}
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
 		a.deleteQuietly(name)
-		dep.close()
 		return adapters.Endpoint{}, fmt.Errorf("gcp: deploy %s: %w", d.ID(), adapters.ErrClosed)
 	}
-	a.deployed[name] = dep
+	a.deployed[name] = ep
 	a.mu.Unlock()
 	a.opts.Logger.Info("deployed", "group", d.Group.Name, "setup", d.Version, "function", name, "url", url, "source_bytes", len(src), "took", time.Since(start))
 	return ep, nil
 }
 
-func (d *deployment) close() {
-	if d.cp != nil {
-		_ = d.cp.Close()
-	}
-}
-
 func endpoint(group string, version int64, url string) adapters.Endpoint {
-	return adapters.Endpoint{Group: group, Version: version, Provider: Provider, HTTP: url, Invoke: "https " + url}
+	return adapters.Endpoint{Group: group, Version: version, Provider: Provider, Endpoint: api.Endpoint{Kind: api.KindHTTPS, URL: url}}
 }
 
 func (a *Adapter) check(d adapters.Deployment) error {
@@ -140,31 +125,31 @@ func memoryOf(d adapters.Deployment) int {
 
 // buildSource gathers the group's setup and modules from the control plane
 // and builds its function source.
-func (a *Adapter) buildSource(ctx context.Context, d adapters.Deployment) ([]byte, []string, error) {
+func (a *Adapter) buildSource(ctx context.Context, d adapters.Deployment) ([]byte, error) {
 	cp, err := controlplane.Dial(ctx, d.ControlPlane, d.Token)
 	if err != nil {
-		return nil, nil, fmt.Errorf("control plane %s: %w", d.ControlPlane, err)
+		return nil, fmt.Errorf("control plane %s: %w", d.ControlPlane, err)
 	}
 	defer cp.Close()
 	su, err := cp.Setup(ctx, d.Version)
 	if err != nil {
-		return nil, nil, fmt.Errorf("setup version %d: %w", d.Version, err)
+		return nil, fmt.Errorf("setup version %d: %w", d.Version, err)
 	}
 	suJSON, err := json.Marshal(su)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	mods, err := modules(ctx, cp, d.Group.Tasks)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cfg := gcf.Config{App: d.App, SetupVersion: d.Version, Group: d.Group.Name, MemoryMB: memoryOf(d), Setup: suJSON}
 	src, info, err := a.pack.Build(ctx, cfg, mods)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	a.opts.Logger.Debug("function source", "group", d.Group.Name, "sha256", info.SHA256, "bytes", info.Size, "files", info.Files)
-	return src, d.Group.Tasks, nil
+	return src, nil
 }
 
 // modules fetches the current module of each task, verified by digest.
@@ -345,12 +330,8 @@ func (a *Adapter) Remove(ctx context.Context, group string, version int64) error
 
 func (a *Adapter) forget(name string) {
 	a.mu.Lock()
-	dep := a.deployed[name]
 	delete(a.deployed, name)
 	a.mu.Unlock()
-	if dep != nil {
-		dep.close()
-	}
 }
 
 // listed is one Fusionize function found by List.
@@ -411,16 +392,13 @@ func (a *Adapter) Close(ctx context.Context) error {
 	}
 	a.closed = true
 	deps := a.deployed
-	a.deployed = map[string]*deployment{}
+	a.deployed = map[string]adapters.Endpoint{}
 	a.mu.Unlock()
-	close(a.stop)
-	a.wg.Wait()
 	var errs []error
-	for name, d := range deps {
+	for name := range deps {
 		if err := a.delete(ctx, name); err != nil && !errors.Is(err, adapters.ErrNotFound) {
 			errs = append(errs, err)
 		}
-		d.close()
 	}
 	_ = a.transport.Close()
 	if err := a.client.Close(); err != nil {

@@ -17,7 +17,7 @@
 //
 //	a, err := gcp.New(ctx, gcp.Options{Project: "my-project", Region: "us-east4"})
 //	ep, err := a.Deploy(ctx, adapters.Deployment{App: "iot", Version: 3, Group: g, ControlPlane: cp, Token: tok})
-//	// ep.HTTP is the function's URL; gcp.APIEndpoint(ep) the api.Endpoint to route by.
+//	// ep.Endpoint is api.Endpoint{Kind: api.KindHTTPS, URL: <the function's URL>}
 //
 // For a real project, give Project and Region and credentials as client
 // options (option.WithCredentialsFile with a service account key, or
@@ -44,8 +44,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/fusionize/fusionize/adapters"
-	"github.com/fusionize/fusionize/api"
-	controlplane "github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/host/transport/https"
 )
 
@@ -98,18 +96,7 @@ type Adapter struct {
 
 	mu       sync.Mutex
 	closed   bool
-	deployed map[string]*deployment // by function name, what this adapter deployed
-	stop     chan struct{}
-	wg       sync.WaitGroup
-}
-
-// deployment is one function this adapter deployed and keeps registered.
-type deployment struct {
-	ep   adapters.Endpoint
-	name string // full resource name
-	cp   *controlplane.Client
-	host string
-	task []string
+	deployed map[string]adapters.Endpoint // by function name, what this adapter deployed
 }
 
 var _ adapters.Adapter = (*Adapter)(nil)
@@ -160,61 +147,17 @@ func New(ctx context.Context, opts Options) (*Adapter, error) {
 	a := &Adapter{
 		opts: opts, client: client, pack: opts.Packager,
 		transport: https.New(https.Options{HTTPClient: opts.HTTPClient, IDTokens: opts.IDTokens}),
-		deployed:  map[string]*deployment{}, stop: make(chan struct{}),
+		deployed:  map[string]adapters.Endpoint{},
 	}
-	a.wg.Add(1)
-	go a.heartbeat()
 	return a, nil
 }
 
 // Name implements adapters.Adapter.
 func (a *Adapter) Name() string { return Provider }
 
+// Providers implements adapters.Adapter.
+func (a *Adapter) Providers() []string { return []string{Provider} }
+
 // Client returns the adapter's functions client.
 func (a *Adapter) Client() *functions.FunctionClient { return a.client }
 
-// APIEndpoint is the routing endpoint of an endpoint this adapter returned:
-// the function's URL.
-func APIEndpoint(ep adapters.Endpoint) api.Endpoint {
-	return api.Endpoint{Kind: api.KindHTTPS, URL: ep.HTTP}
-}
-
-// heartbeat keeps the control plane's host registry listing the URL of
-// every function this adapter deployed, which is where the functions of
-// other groups find it (a function cannot heartbeat itself: Cloud Run
-// gives it no CPU between requests).
-func (a *Adapter) heartbeat() {
-	defer a.wg.Done()
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-a.stop:
-			return
-		case <-t.C:
-		}
-		a.mu.Lock()
-		deps := make([]*deployment, 0, len(a.deployed))
-		for _, d := range a.deployed {
-			deps = append(deps, d)
-		}
-		a.mu.Unlock()
-		for _, d := range deps {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := a.register(ctx, d); err != nil {
-				a.opts.Logger.Warn("gcp: register function URL", "function", d.name, "err", err)
-			}
-			cancel()
-		}
-	}
-}
-
-func (a *Adapter) register(ctx context.Context, d *deployment) error {
-	if d.cp == nil {
-		return nil
-	}
-	_, err := d.cp.RegisterHost(ctx, api.HostInfo{
-		Name: d.host, Group: d.ep.Group, Address: d.ep.HTTP, SetupVersion: d.ep.Version, Tasks: d.task,
-	})
-	return err
-}

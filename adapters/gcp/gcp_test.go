@@ -17,6 +17,7 @@ import (
 	"github.com/fusionize/fusionize/adapters"
 	"github.com/fusionize/fusionize/adapters/adaptertest"
 	"github.com/fusionize/fusionize/adapters/gcp"
+	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/emulators/tasks"
@@ -107,15 +108,19 @@ func TestDeployedGroups(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("deployed %s in %s at %s", g, time.Since(start).Round(time.Millisecond), ep.HTTP)
-		if api := gcp.APIEndpoint(ep); api.Validate() != nil || api.URL != ep.HTTP {
+		t.Logf("deployed %s in %s at %s", g, time.Since(start).Round(time.Millisecond), ep.Endpoint)
+		if ep.Endpoint.Kind != api.KindHTTPS || ep.Endpoint.Validate() != nil {
 			t.Fatalf("endpoint %+v", ep)
 		}
 		eps[g] = ep
 	}
+	// As the deployer does before it activates the version.
+	if err := p.env.Record(su.Version, api.Endpoints{"back": eps["back"].Endpoint, "front": eps["front"].Endpoint}); err != nil {
+		t.Fatal(err)
+	}
 	tr := https.New(https.Options{})
 	defer tr.Close()
-	back, front := eps["back"].HTTP, eps["front"].HTTP
+	back, front := eps["back"].Endpoint.URL, eps["front"].Endpoint.URL
 
 	t.Run("AnswersAsTheFusedHost", func(t *testing.T) {
 		fused := fusedHost(t, "caller", "echo")
@@ -300,4 +305,38 @@ func hasRemote(spans []span.Span, caller, callee string) bool {
 		}
 	}
 	return false
+}
+
+// TestConformance runs the adapter conformance suite against the Cloud
+// Functions emulator.
+func TestConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs Cloud Functions in the emulator")
+	}
+	p := newPlatform(t, tasks.Options{})
+	for _, task := range adaptertest.Tasks {
+		p.env.Upload(t, task, adaptertest.Module(t, task))
+	}
+	groups := func() []setup.Group {
+		return gcpGroups(
+			setup.Group{Name: adaptertest.GroupCaller, Tasks: []string{"caller"}, MemoryMB: 256},
+			setup.Group{Name: adaptertest.GroupEcho, Tasks: []string{"echo"}, MemoryMB: 256},
+			setup.Group{Name: adaptertest.GroupLoop, Tasks: []string{"loop"}, MemoryMB: 256},
+			setup.Group{Name: adaptertest.GroupBad, Tasks: []string{"badabi"}, MemoryMB: 256},
+		)
+	}
+	env := p.env
+	env.Setup = env.Apply(t, groups()...)
+	env.Next = env.Apply(t, groups()...)
+	var current *gcp.Adapter
+	env.Leftovers = func() []string {
+		if current == nil {
+			return processesUnder(p.dir)
+		}
+		return p.leftovers(current)()
+	}
+	adaptertest.Run(t, func(t *testing.T) adapters.Adapter {
+		current = p.adapter(t, gcp.Options{})
+		return current
+	}, env)
 }

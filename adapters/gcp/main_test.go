@@ -107,7 +107,7 @@ func newPlatform(t *testing.T, taskOpts tasks.Options) *platform {
 			t.Errorf("control plane: %v", err)
 		}
 	})
-	p.env = adaptertest.Env{ControlPlane: cp.Addr(), Token: cp.Token(), App: "gcptest", DeployTimeout: 3 * time.Minute}
+	p.env = adaptertest.Env{ControlPlane: cp.Addr(), Token: cp.Token(), App: "gcptest", DeployTimeout: 3 * time.Minute, Record: cp.Store().SetEndpoints}
 	return p
 }
 
@@ -143,7 +143,7 @@ func (p *platform) leftovers(a *gcp.Adapter) func() []string {
 			left = append(left, "List: "+err.Error())
 		}
 		for _, ep := range eps {
-			left = append(left, "function "+adapters.ID(ep.Group, ep.Version)+" "+ep.HTTP)
+			left = append(left, "function "+adapters.ID(ep.Group, ep.Version)+" "+ep.Endpoint.URL)
 		}
 		return left
 	}

@@ -6,8 +6,15 @@
 //	defer a.Close(ctx)
 //	ep, err := a.Deploy(ctx, adapters.Deployment{App: "iot", Version: 1, Group: g, ControlPlane: cp, Token: tok})
 //
-// Each process is `fusionize host` (Options.Command) for one group of one
-// setup version. The adapter waits until the host writes its ready file and
+// Each process is `fusionize host` (Options.Command, runtime/process) for
+// one group of one setup version; Deploy returns its gRPC address as the
+// group's api.Endpoint.
+//
+// By default the adapter deploys only places of provider "local". To stand
+// in for clouds that cannot be reached, list their providers in
+// Options.Providers: groups placed there run as local hosts too, under the
+// deployment's platform profile (emulated figures: cold start, CPU share,
+// invoke overhead and round trips), and their endpoints say Emulated. The adapter waits until the host writes its ready file and
 // answers its health check, restarts a host that exits unexpectedly (on the
 // same ports, so routes to it stay valid), and on Remove sends SIGTERM,
 // waits for the host to drain, and kills it if it does not stop in time.
@@ -15,24 +22,24 @@ package local
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	"github.com/fusionize/fusionize/adapters"
+	"github.com/fusionize/fusionize/api"
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
+	"github.com/fusionize/fusionize/runtime/process"
 )
 
 // Options configure the local adapter.
@@ -53,13 +60,17 @@ type Options struct {
 	MaxRestarts int
 	// Env is added to the host processes' environment.
 	Env []string
+	// Providers are the providers whose places the adapter deploys.
+	// Default just "local"; add "aws", "gcp" to emulate them on local hosts.
+	Providers []string
 	// Logger receives process events. Default slog.Default().
 	Logger *slog.Logger
 }
 
 // Adapter runs groups as local host processes.
 type Adapter struct {
-	opts Options
+	opts   Options
+	health *grpctransport.Transport // asks hosts whether they serve
 
 	mu     sync.Mutex
 	procs  map[string]*proc
@@ -92,18 +103,24 @@ func New(opts Options) *Adapter {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Adapter{opts: opts, procs: make(map[string]*proc)}
+	if len(opts.Providers) == 0 {
+		opts.Providers = []string{Provider}
+	}
+	opts.Providers = slices.Clone(opts.Providers)
+	// Plaintext to loopback only: the hosts listen there. Without options
+	// the transport cannot fail to build.
+	health, _ := grpctransport.NewTransport(grpctransport.Options{})
+	return &Adapter{opts: opts, health: health, procs: make(map[string]*proc)}
 }
+
+// Provider is the provider of places on this machine.
+const Provider = adapters.LocalProvider
 
 // Name implements adapters.Adapter.
 func (a *Adapter) Name() string { return "local" }
 
-// Ready is what a host process writes to its ready file once it serves.
-type Ready struct {
-	GRPC string `json:"grpc"` // host:port
-	HTTP string `json:"http"` // host:port
-	PID  int    `json:"pid"`
-}
+// Providers implements adapters.Adapter: "local" and any emulated ones.
+func (a *Adapter) Providers() []string { return slices.Clone(a.opts.Providers) }
 
 // proc is one supervised host process.
 type proc struct {
@@ -126,6 +143,13 @@ func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.E
 		return adapters.Endpoint{}, fmt.Errorf("local: deploy: %w", err)
 	}
 	id := d.ID()
+	if !adapters.Serves(a, d.Group.Place) {
+		return adapters.Endpoint{}, fmt.Errorf("local: deploy %s: %w: place %s is not served here (providers %v)", id, adapters.ErrInvalid, d.Group.Place, a.opts.Providers)
+	}
+	emulation, err := emulationFor(d)
+	if err != nil {
+		return adapters.Endpoint{}, fmt.Errorf("local: deploy %s: %w", id, err)
+	}
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
@@ -152,8 +176,8 @@ func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.E
 		"--control-plane", d.ControlPlane,
 		"--ready-file", p.ready,
 	}
-	if d.Profile != "" {
-		p.args = append(p.args, "--profile", d.Profile)
+	if emulation != "" {
+		p.args = append(p.args, "--emulation", emulation)
 	}
 	listen := []string{"--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}
 	ready, err := a.start(ctx, p, listen)
@@ -162,8 +186,9 @@ func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.E
 		return adapters.Endpoint{}, fmt.Errorf("local: deploy %s: %w", id, err)
 	}
 	p.ep = adapters.Endpoint{
-		Group: d.Group.Name, Version: d.Version, Provider: "local",
-		GRPC: ready.GRPC, HTTP: "http://" + ready.HTTP, Invoke: "grpc",
+		Group: d.Group.Name, Version: d.Version, Provider: adapters.Provider(d.Group.Place),
+		Endpoint: api.GRPC(ready.GRPC), HTTP: "http://" + ready.HTTP,
+		Emulated: adapters.Provider(d.Group.Place) != Provider,
 	}
 	// Restarts keep the ports, so routes to this group stay valid.
 	p.args = append(p.args, "--listen", ready.GRPC, "--http-listen", ready.HTTP)
@@ -187,11 +212,11 @@ func (a *Adapter) forget(id string) {
 }
 
 // start launches p's process and waits until it is ready and healthy.
-func (a *Adapter) start(ctx context.Context, p *proc, extra []string) (Ready, error) {
+func (a *Adapter) start(ctx context.Context, p *proc, extra []string) (process.Ready, error) {
 	_ = os.Remove(p.ready)
 	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return Ready{}, err
+		return process.Ready{}, err
 	}
 	args := append(append(append([]string{}, a.opts.Command[1:]...), p.args...), extra...)
 	// Not CommandContext: the process outlives the deploy call.
@@ -201,7 +226,7 @@ func (a *Adapter) start(ctx context.Context, p *proc, extra []string) (Ready, er
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
-		return Ready{}, fmt.Errorf("start %s: %w", a.opts.Command[0], err)
+		return process.Ready{}, fmt.Errorf("start %s: %w", a.opts.Command[0], err)
 	}
 	exited := make(chan struct{})
 	go func() {
@@ -217,58 +242,49 @@ func (a *Adapter) start(ctx context.Context, p *proc, extra []string) (Ready, er
 	defer cancel()
 	ready, err := waitReady(ctx, p.ready, exited)
 	if err == nil {
-		err = checkHealth(ctx, ready.GRPC)
+		err = a.checkHealth(ctx, ready.GRPC)
 	}
 	if err != nil {
 		// The whole group: a host command may have started children, and
 		// they outlive the process itself.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
-		return Ready{}, fmt.Errorf("%w: %v (log: %s)", adapters.ErrUnhealthy, err, p.log)
+		return process.Ready{}, fmt.Errorf("%w: %v (log: %s)", adapters.ErrUnhealthy, err, p.log)
 	}
 	return ready, nil
 }
 
-func waitReady(ctx context.Context, path string, exited <-chan struct{}) (Ready, error) {
+func waitReady(ctx context.Context, path string, exited <-chan struct{}) (process.Ready, error) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if data, err := os.ReadFile(path); err == nil {
-			var r Ready
-			if err := json.Unmarshal(data, &r); err == nil && r.GRPC != "" {
-				return r, nil
-			}
+		if r, err := process.ReadReady(path); err == nil {
+			return r, nil
 		}
 		select {
 		case <-ctx.Done():
-			return Ready{}, fmt.Errorf("no ready file %s: %w", path, ctx.Err())
+			return process.Ready{}, fmt.Errorf("no ready file %s: %w", path, ctx.Err())
 		case <-exited:
-			return Ready{}, errors.New("host process exited before it was ready")
+			return process.Ready{}, errors.New("host process exited before it was ready")
 		case <-tick.C:
 		}
 	}
 }
 
 // checkHealth asks the host's Health RPC until it says SERVING.
-func checkHealth(ctx context.Context, addr string) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	c := fusionizev1.NewHostServiceClient(conn)
+func (a *Adapter) checkHealth(ctx context.Context, addr string) error {
 	var last error
 	for {
 		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		res, err := c.Health(hctx, &fusionizev1.HealthRequest{})
+		st, err := a.health.Health(hctx, addr)
 		cancel()
-		if err == nil && res.GetStatus() == fusionizev1.ServingStatus_SERVING_STATUS_SERVING {
+		if err == nil && st == fusionizev1.ServingStatus_SERVING_STATUS_SERVING {
 			return nil
 		}
 		if err != nil {
 			last = err
 		} else {
-			last = fmt.Errorf("status %s", res.GetStatus())
+			last = fmt.Errorf("status %s", st)
 		}
 		select {
 		case <-ctx.Done():
@@ -305,7 +321,7 @@ func (a *Adapter) supervise(p *proc) {
 		if tooMany {
 			a.opts.Logger.Error("host keeps crashing; giving up", "group", id, "restarts", len(p.restarts), "log", p.log)
 			a.mu.Lock()
-			p.ep.GRPC = "" // List shows only groups that serve
+			p.ep.Endpoint.Address = "" // List shows only groups that serve
 			a.mu.Unlock()
 			return
 		}
@@ -377,7 +393,7 @@ func (a *Adapter) List(context.Context) ([]adapters.Endpoint, error) {
 	defer a.mu.Unlock()
 	out := make([]adapters.Endpoint, 0, len(a.procs))
 	for _, p := range a.procs {
-		if p.ep.GRPC != "" {
+		if p.ep.Endpoint.Address != "" {
 			out = append(out, p.ep)
 		}
 	}
@@ -427,5 +443,6 @@ func (a *Adapter) Close(ctx context.Context) error {
 	for err := range errs {
 		all = append(all, err)
 	}
+	all = append(all, a.health.Close())
 	return errors.Join(all...)
 }

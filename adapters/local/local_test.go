@@ -20,7 +20,7 @@ import (
 	"github.com/fusionize/fusionize/adapters/local"
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/host"
-	"github.com/fusionize/fusionize/host/remote"
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 )
 
 // TestAdapter runs the conformance suite against host processes of the
@@ -122,9 +122,9 @@ func (f *fixture) pid(t *testing.T, ep adapters.Endpoint) int {
 	return pid
 }
 
-func newTransport(t *testing.T, ep adapters.Endpoint) *remote.Transport {
+func newTransport(t *testing.T, ep adapters.Endpoint) *grpctransport.Transport {
 	t.Helper()
-	tr, err := remote.NewTransport(remote.Options{Resolver: remote.Addrs{ep.Group: ep.GRPC}})
+	tr, err := grpctransport.NewTransport(grpctransport.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,10 +132,10 @@ func newTransport(t *testing.T, ep adapters.Endpoint) *remote.Transport {
 	return tr
 }
 
-func invoke(tr *remote.Transport, ep adapters.Endpoint, task string, in []byte) ([]byte, error) {
+func invoke(tr *grpctransport.Transport, ep adapters.Endpoint, task string, in []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	return tr.Invoke(ctx, ep.Group, host.Call{Task: task, Input: in})
+	return tr.Invoke(ctx, host.Target{Group: ep.Group, Endpoint: ep.Endpoint}, host.Call{Task: task, Input: in})
 }
 
 // TestKilledHostRestarts kills a host under load: calls in the gap fail
@@ -185,7 +185,7 @@ func TestKilledHostRestarts(t *testing.T) {
 					wrong = append(wrong, fmt.Sprintf("echo(%q) = %q", in, out))
 					mu.Unlock()
 				case errors.As(err, &he) && he.Code == host.CodeUnavailable &&
-					strings.Contains(err.Error(), `"echo"`) && strings.Contains(err.Error(), ep.GRPC):
+					strings.Contains(err.Error(), `"echo"`) && strings.Contains(err.Error(), ep.Endpoint.Address):
 					lastFail.Store(time.Now().UnixNano())
 					if unavailable.Add(1) <= 5 {
 						mu.Lock()
@@ -241,7 +241,7 @@ func TestKilledHostRestarts(t *testing.T) {
 		t.Logf("  e.g. %s", s)
 	}
 	if len(wrong) > 0 {
-		t.Errorf("%d calls failed otherwise than with CodeUnavailable naming the task and %s, e.g.:\n%s", len(wrong), ep.GRPC, strings.Join(wrong[:min(len(wrong), 10)], "\n"))
+		t.Errorf("%d calls failed otherwise than with CodeUnavailable naming the task and %s, e.g.:\n%s", len(wrong), ep.Endpoint.Address, strings.Join(wrong[:min(len(wrong), 10)], "\n"))
 	}
 	if okBefore == 0 {
 		t.Error("no call succeeded before the kill")

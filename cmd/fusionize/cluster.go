@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,19 +18,20 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/fusionize/fusionize/adapters"
 	"github.com/fusionize/fusionize/adapters/local"
 	"github.com/fusionize/fusionize/api/manifest"
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/controlplane/server"
+	"github.com/fusionize/fusionize/fuser/cost"
 	"github.com/fusionize/fusionize/fuser/deploy"
 	"github.com/fusionize/fusionize/fuser/invoke"
 	"github.com/fusionize/fusionize/guest-sdk/build"
-	"github.com/fusionize/fusionize/host/node"
-	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
+	"github.com/fusionize/fusionize/host"
+	"github.com/fusionize/fusionize/runtime"
+	"github.com/fusionize/fusionize/runtime/process"
 )
 
 func init() {
@@ -101,8 +103,8 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 			if g.verbose {
 				hostCmd = append(hostCmd, "--verbose")
 			}
-			ad := local.New(local.Options{Command: hostCmd, Dir: filepath.Join(g.dataDir, "local"), Logger: log})
-			dep := deploy.New(cp.Store(), ad, deploy.Options{App: app, ControlPlane: cp.Addr(), Token: cp.Token(), Profile: profile, Logger: log})
+			ad, ads := localAdapter(local.Options{Command: hostCmd, Dir: filepath.Join(g.dataDir, "local"), Logger: log}, profile != "")
+			dep := deploy.New(cp.Store(), ads, deploy.Options{App: app, ControlPlane: cp.Addr(), Token: cp.Token(), Profile: profile, Logger: log})
 			if err := os.WriteFile(pidFile(), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 				return err
 			}
@@ -134,7 +136,8 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 }
 
 func newHostCmd() *cobra.Command {
-	var o node.Options
+	var o process.Options
+	var emulation string
 	cmd := &cobra.Command{
 		Use:   "host",
 		Short: "Run one host process for one fusion group (started by adapters)",
@@ -145,7 +148,13 @@ func newHostCmd() *cobra.Command {
 			}
 			o.CacheDir = filepath.Join(g.dataDir, "cache")
 			o.Logger = logger()
-			return node.Run(cmd.Context(), o)
+			if emulation != "" {
+				o.Emulation = new(runtime.Emulation)
+				if err := json.Unmarshal([]byte(emulation), o.Emulation); err != nil {
+					return fmt.Errorf("--emulation: %w", err)
+				}
+			}
+			return process.Run(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
@@ -157,7 +166,7 @@ func newHostCmd() *cobra.Command {
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:0", "gRPC listen address")
 	f.StringVar(&o.HTTPListen, "http-listen", "127.0.0.1:0", "REST, /healthz and /metrics listen address")
 	f.StringVar(&o.ReadyFile, "ready-file", "", "write the bound addresses here once serving")
-	f.StringVar(&o.Profile, "profile", "", "emulated platform profile")
+	f.StringVar(&emulation, "emulation", "", "emulated platform figures as JSON (runtime.Emulation; set by the local adapter)")
 	return cmd
 }
 
@@ -336,33 +345,27 @@ func newInvokeCmd() *cobra.Command {
 	var async bool
 	cmd := &cobra.Command{
 		Use:   "invoke <task>",
-		Short: "Invoke a task of the running app through its host's gRPC API and print the output",
+		Short: "Invoke a task of the running app at its group's recorded endpoint and print the output",
 		Args:  cobra.ExactArgs(1),
 		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, args []string, cp *client.Client) error {
-			addr, _, err := invoke.New(cp).Route(ctx, args[0])
-			if err != nil {
-				return err
-			}
 			input := []byte(data)
 			if strings.HasPrefix(data, "@") {
+				var err error
 				if input, err = os.ReadFile(data[1:]); err != nil {
 					return err
 				}
 			}
-			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
+			inv := invoke.New(cp)
+			defer inv.Close()
 			ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
 			defer cancel()
 			start := time.Now()
-			res, err := fusionizev1.NewHostServiceClient(conn).Invoke(ictx, &fusionizev1.InvokeRequest{Task: args[0], Input: input, Async: async})
+			res, err := inv.Call(ictx, host.Call{Task: args[0], Input: input, Async: async})
 			if err != nil {
-				return fmt.Errorf("invoke %s at %s: %w", args[0], addr, err)
+				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", res.GetOutput())
-			fmt.Fprintf(cmd.ErrOrStderr(), "(%s via %s)\n", time.Since(start).Round(time.Microsecond), addr)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", res.Output)
+			fmt.Fprintf(cmd.ErrOrStderr(), "(%s via %v, setup version %d)\n", time.Since(start).Round(time.Microsecond), res.Endpoint, res.Version)
 			return nil
 		}),
 	}
@@ -396,30 +399,36 @@ func printStatus(ctx context.Context, w io.Writer, cp *client.Client, addr strin
 	if st.ActiveVersion == 0 {
 		return nil
 	}
-	su, err := cp.Setup(ctx, st.ActiveVersion)
+	su, eps, err := cp.SetupEndpoints(ctx, st.ActiveVersion)
 	if err != nil {
 		return err
 	}
+	// Routes come from the recorded endpoints; the heartbeat registry only
+	// says whether a host is alive.
 	hosts, err := cp.Hosts(ctx)
 	if err != nil {
 		return err
 	}
-	addrs := map[string]string{}
+	alive := map[string]bool{}
 	for _, h := range hosts {
 		if h.SetupVersion == su.Version {
-			addrs[h.Group] = h.Address
+			alive[h.Group] = true
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tTASKS\tMEMORY\tPLACE\tHOST (gRPC)")
+	fmt.Fprintln(tw, "GROUP\tTASKS\tMEMORY\tPLACE\tENDPOINT\tHEARTBEAT")
 	groups := append([]setup.Group(nil), su.Groups...)
 	sort.Slice(groups, func(i, j int) bool { return groups[i].Name < groups[j].Name })
 	for _, gr := range groups {
-		a := addrs[gr.Name]
-		if a == "" {
-			a = "(not registered)"
+		ep := "(not recorded)"
+		if e, ok := eps[gr.Name]; ok {
+			ep = e.String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d MB\t%s\t%s\n", gr.Name, strings.Join(gr.Tasks, ","), gr.MemoryMB, gr.Place, a)
+		hb := "missing"
+		if alive[gr.Name] {
+			hb = "ok"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d MB\t%s\t%s\t%s\n", gr.Name, strings.Join(gr.Tasks, ","), gr.MemoryMB, gr.Place, ep, hb)
 	}
 	return tw.Flush()
 }
@@ -485,4 +494,24 @@ func newSetupCmd() *cobra.Command {
 	show.Flags().Int64Var(&version, "version", 0, "setup version")
 	cmd.AddCommand(apply, show)
 	return cmd
+}
+
+// emulatedProviders are the clouds local hosts stand in for under a
+// platform profile.
+var emulatedProviders = []string{cost.ProviderAWS, cost.ProviderGCP}
+
+// localAdapter returns the local adapter and the deployer's adapters: the
+// local adapter serves provider "local" and, when emulate is set, stands in
+// (emulated, labelled so) for the clouds of emulatedProviders.
+func localAdapter(opts local.Options, emulate bool) (*local.Adapter, adapters.Adapters) {
+	opts.Providers = []string{local.Provider}
+	if emulate {
+		opts.Providers = append(opts.Providers, emulatedProviders...)
+	}
+	ad := local.New(opts)
+	ads := adapters.Adapters{}
+	for _, p := range opts.Providers {
+		ads[p] = ad
+	}
+	return ad, ads
 }

@@ -122,8 +122,8 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 	if err != nil {
 		return err
 	}
-	ad := local.New(local.Options{Command: []string{exe, "host", "--data-dir", shared}, Dir: filepath.Join(data, "local"), Logger: log})
-	dep := deploy.New(cp.Store(), ad, deploy.Options{App: app.Name, ControlPlane: cp.Addr(), Token: cp.Token(), Profile: "default", Grace: 300 * time.Millisecond, Logger: log})
+	ad, ads := localAdapter(local.Options{Command: []string{exe, "host", "--data-dir", shared}, Dir: filepath.Join(data, "local"), Logger: log}, true)
+	dep := deploy.New(cp.Store(), ads, deploy.Options{App: app.Name, ControlPlane: cp.Addr(), Token: cp.Token(), Profile: "default", Grace: 300 * time.Millisecond, Logger: log})
 	// Shutdown order: stop deploying, stop the hosts (they flush their last
 	// spans to the control plane), then stop the control plane.
 	runCtx, cancel := context.WithCancel(ctx)
@@ -325,7 +325,7 @@ func writeReport(ctx context.Context, cli *client.Client, path string, app *mani
 	if res.Best != nil {
 		// The call graph does not depend on the setup: take the newest spans
 		// of any version (the final one may be a rollback with no traffic).
-		spans, err := cli.Spans(ctx, 0, server.MaxSpanLimit)
+		spans, err := cli.AllSpans(ctx, 0)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"time"
@@ -242,11 +243,20 @@ func (c *Client) ApplySetup(ctx context.Context, su *setup.Setup) (int64, error)
 
 // Setup returns a setup version; 0 means the current one.
 func (c *Client) Setup(ctx context.Context, version int64) (*setup.Setup, error) {
+	su, _, err := c.SetupEndpoints(ctx, version)
+	return su, err
+}
+
+// SetupEndpoints returns a setup version (0: the current one) with the
+// endpoints the deployer recorded for its groups: empty until the version
+// is deployed, complete once it is active. They are the routes to the
+// version's groups.
+func (c *Client) SetupEndpoints(ctx context.Context, version int64) (*setup.Setup, api.Endpoints, error) {
 	resp, err := c.api.GetSetup(ctx, &fusionizev1.GetSetupRequest{Version: version})
 	if err != nil {
-		return nil, fmt.Errorf("controlplane: get setup %d: %w", version, err)
+		return nil, nil, fmt.Errorf("controlplane: get setup %d: %w", version, err)
 	}
-	return SetupFromProto(resp.GetSetup()), nil
+	return SetupFromProto(resp.GetSetup()), EndpointsFromProto(resp.GetEndpoints()), nil
 }
 
 // WatchSetup streams the current setup if its version is above after, then
@@ -300,17 +310,34 @@ func (c *Client) ReportSpans(ctx context.Context, host string, spans []span.Span
 }
 
 // Spans returns up to limit of the newest spans of a setup version (0: of
-// any), newest first; limit 0 means the server's default.
+// any), newest first; limit 0 means the server's default page size. A
+// limit past the server's page size is read in pages: nothing is cut off.
 func (c *Client) Spans(ctx context.Context, version int64, limit int) ([]span.Span, error) {
-	resp, err := c.api.QuerySpans(ctx, &fusionizev1.QuerySpansRequest{SetupVersion: version, Limit: int32(limit)})
-	if err != nil {
-		return nil, fmt.Errorf("controlplane: query spans: %w", err)
+	var out []span.Span
+	token := ""
+	for {
+		req := &fusionizev1.QuerySpansRequest{SetupVersion: version, Limit: int32(limit - len(out)), PageToken: token}
+		if limit <= 0 {
+			req.Limit = 0
+		}
+		resp, err := c.api.QuerySpans(ctx, req)
+		if err != nil {
+			return nil, fmt.Errorf("controlplane: query spans: %w", err)
+		}
+		for _, p := range resp.GetSpans() {
+			out = append(out, SpanFromProto(p))
+		}
+		token = resp.GetNextPageToken()
+		if token == "" || limit <= 0 || len(out) >= limit {
+			return out, nil
+		}
 	}
-	out := make([]span.Span, len(resp.GetSpans()))
-	for i, p := range resp.GetSpans() {
-		out[i] = SpanFromProto(p)
-	}
-	return out, nil
+}
+
+// AllSpans returns every span of a setup version (0: of all), newest
+// first, reading page after page.
+func (c *Client) AllSpans(ctx context.Context, version int64) ([]span.Span, error) {
+	return c.Spans(ctx, version, math.MaxInt32)
 }
 
 // RegisterHost registers h (or refreshes it: call it as a heartbeat) and

@@ -248,3 +248,42 @@ type Status struct {
 	// before the first deployment.
 	ActiveVersion int64
 }
+
+// EndpointToProto converts an endpoint to its wire form.
+func EndpointToProto(e api.Endpoint) *fusionizev1.Endpoint {
+	return &fusionizev1.Endpoint{
+		Kind: e.Kind, Address: e.Address,
+		FunctionName: e.FunctionName, Qualifier: e.Qualifier, Region: e.Region, ApiEndpoint: e.APIEndpoint,
+		Url: e.URL,
+	}
+}
+
+// EndpointFromProto converts a wire endpoint; nil gives the zero Endpoint.
+func EndpointFromProto(p *fusionizev1.Endpoint) api.Endpoint {
+	return api.Endpoint{
+		Kind: p.GetKind(), Address: p.GetAddress(),
+		FunctionName: p.GetFunctionName(), Qualifier: p.GetQualifier(), Region: p.GetRegion(), APIEndpoint: p.GetApiEndpoint(),
+		URL: p.GetUrl(),
+	}
+}
+
+// EndpointsToProto converts a routing table; nil or empty gives nil.
+func EndpointsToProto(eps api.Endpoints) map[string]*fusionizev1.Endpoint {
+	if len(eps) == 0 {
+		return nil
+	}
+	out := make(map[string]*fusionizev1.Endpoint, len(eps))
+	for g, e := range eps {
+		out[g] = EndpointToProto(e)
+	}
+	return out
+}
+
+// EndpointsFromProto converts a wire routing table; it never returns nil.
+func EndpointsFromProto(m map[string]*fusionizev1.Endpoint) api.Endpoints {
+	out := make(api.Endpoints, len(m))
+	for g, e := range m {
+		out[g] = EndpointFromProto(e)
+	}
+	return out
+}

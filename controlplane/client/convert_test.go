@@ -9,6 +9,8 @@ import (
 
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
+	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestSpanRoundTrip(t *testing.T) {
@@ -49,5 +51,29 @@ func TestIterationAndHostRoundTrip(t *testing.T) {
 	h := api.HostInfo{Name: "h", Group: "g", Address: "a:1", SetupVersion: 2, Tasks: []string{"A"}}
 	if got := HostFromProto(HostToProto(h)); !reflect.DeepEqual(got, h) {
 		t.Errorf("host round trip: %+v", got)
+	}
+}
+
+// TestEndpointsRoundTripOverTheWire sends a routing table of every kind
+// through the wire encoding of GetSetupResponse and back.
+func TestEndpointsRoundTripOverTheWire(t *testing.T) {
+	eps := api.Endpoints{
+		"a": api.GRPC("127.0.0.1:9001"),
+		"b": {Kind: api.KindLambda, FunctionName: "iot-b", Qualifier: "7", Region: "us-east-1", APIEndpoint: "http://127.0.0.1:9002"},
+		"c": {Kind: api.KindHTTPS, URL: "https://us-east4-p.cloudfunctions.net/iot-c"},
+	}
+	b, err := proto.Marshal(&fusionizev1.GetSetupResponse{Endpoints: EndpointsToProto(eps)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp fusionizev1.GetSetupResponse
+	if err := proto.Unmarshal(b, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if got := EndpointsFromProto(resp.GetEndpoints()); !reflect.DeepEqual(got, eps) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, eps)
+	}
+	if EndpointsToProto(nil) != nil || EndpointsFromProto(nil) == nil {
+		t.Error("an empty table converts to nil on the wire and to an empty map back")
 	}
 }

@@ -447,18 +447,7 @@ func TestReportSpansRejectsBadSpans(t *testing.T) {
 func TestQuerySpansNewestFirst(t *testing.T) {
 	cp := startCP(t, t.TempDir())
 	c := dial(t, cp)
-	var batch []span.Span
-	for v := int64(1); v <= 2; v++ {
-		for i := range 5 {
-			s := validSpan0("A", v)
-			s.ID = uint64(v*10 + int64(i))
-			s.Start = s.Start.Add(time.Duration(i) * time.Second)
-			batch = append(batch, s)
-		}
-	}
-	if _, _, err := c.ReportSpans(t.Context(), "h", batch); err != nil {
-		t.Fatal(err)
-	}
+	reportSpans(t, c, 2, 5, 10)
 	ids := func(ss []span.Span) []uint64 {
 		var out []uint64
 		for _, s := range ss {
@@ -699,4 +688,69 @@ func TestDialRefusesPlaintextToRemote(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+}
+
+// TestQuerySpansPagesThroughEverySpan follows next_page_token: every span
+// of the window comes exactly once, newest first, and none is cut off.
+func TestQuerySpansPagesThroughEverySpan(t *testing.T) {
+	cp := startCP(t, t.TempDir())
+	c := dial(t, cp)
+	reportSpans(t, c, 3, 7, 100)
+	for _, version := range []int64{0, 2} {
+		var ids []uint64
+		token, pages := "", 0
+		for {
+			resp, err := c.API().QuerySpans(t.Context(), &fusionizev1.QuerySpansRequest{SetupVersion: version, Limit: 3, PageToken: token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages++
+			if len(resp.GetSpans()) > 3 {
+				t.Fatalf("page of %d spans, limit 3", len(resp.GetSpans()))
+			}
+			for _, p := range resp.GetSpans() {
+				ids = append(ids, p.GetId())
+			}
+			if token = resp.GetNextPageToken(); token == "" {
+				break
+			}
+		}
+		var want []uint64
+		for v := int64(3); v >= 1; v-- {
+			if version != 0 && v != version {
+				continue
+			}
+			for i := 6; i >= 0; i-- {
+				want = append(want, uint64(v*100+int64(i)))
+			}
+		}
+		if !slices.Equal(ids, want) {
+			t.Errorf("version %d: %d pages, ids %v, want %v", version, pages, ids, want)
+		}
+		all, err := c.AllSpans(t.Context(), version)
+		if err != nil || len(all) != len(want) {
+			t.Errorf("AllSpans(%d) = %d spans, %v; want %d", version, len(all), err, len(want))
+		}
+	}
+	_, err := c.API().QuerySpans(t.Context(), &fusionizev1.QuerySpansRequest{PageToken: "not-a-token"})
+	wantCode(t, err, codes.InvalidArgument)
+}
+
+// reportSpans reports perVersion spans of task A for each of the setup
+// versions 1 to versions, one a second; span i of version v has ID
+// v*idBase+i.
+func reportSpans(t *testing.T, c *client.Client, versions int64, perVersion int, idBase int64) {
+	t.Helper()
+	var batch []span.Span
+	for v := int64(1); v <= versions; v++ {
+		for i := range perVersion {
+			s := validSpan0("A", v)
+			s.ID = uint64(v*idBase + int64(i))
+			s.Start = s.Start.Add(time.Duration(i) * time.Second)
+			batch = append(batch, s)
+		}
+	}
+	if _, _, err := c.ReportSpans(t.Context(), "h", batch); err != nil {
+		t.Fatal(err)
+	}
 }

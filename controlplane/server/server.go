@@ -2,10 +2,10 @@ package server
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"sync"
 	"time"
 
@@ -27,9 +27,10 @@ const (
 	// DefaultHostTTL is how long a host counts as live after it last
 	// registered.
 	DefaultHostTTL = 30 * time.Second
-	// DefaultSpanLimit is how many spans QuerySpans returns when the
-	// request sets no limit; MaxSpanLimit caps any limit (a span is ~150
-	// bytes on the wire, and clients refuse messages over 4 MiB).
+	// DefaultSpanLimit is how many spans a QuerySpans page holds when the
+	// request sets no limit; MaxSpanLimit caps any page (a span is ~150
+	// bytes on the wire, and clients refuse messages over 4 MiB). Spans
+	// past a page come in the next one (next_page_token).
 	DefaultSpanLimit = 1000
 	MaxSpanLimit     = 20000
 )
@@ -251,7 +252,11 @@ func (s *Server) GetSetup(ctx context.Context, req *fusionizev1.GetSetupRequest)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &fusionizev1.GetSetupResponse{Setup: client.SetupToProto(su)}, nil
+	eps, err := s.st.Endpoints(su.Version)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &fusionizev1.GetSetupResponse{Setup: client.SetupToProto(su), Endpoints: client.EndpointsToProto(eps)}, nil
 }
 
 // ApplySetup validates a setup and makes it current. Beyond the setup's own
@@ -346,47 +351,36 @@ func (s *Server) ReportSpans(ctx context.Context, req *fusionizev1.ReportSpansRe
 	return &fusionizev1.ReportSpansResponse{Accepted: int32(len(ok)), Rejected: int32(rejected)}, nil
 }
 
-// errStopWalk ends a SpansSince walk early.
-var errStopWalk = errors.New("stop")
-
 // QuerySpans returns the newest spans (of one setup version, or of all when
-// setup_version is 0), newest first.
+// setup_version is 0), newest first, a page of at most MaxSpanLimit at a
+// time; next_page_token continues with older spans. No span is left out:
+// a client that follows the tokens sees every span of its window.
 func (s *Server) QuerySpans(ctx context.Context, req *fusionizev1.QuerySpansRequest) (*fusionizev1.QuerySpansResponse, error) {
 	limit := int(req.GetLimit())
 	if limit <= 0 {
 		limit = DefaultSpanLimit
 	}
 	limit = min(limit, MaxSpanLimit)
-	version := req.GetSetupVersion()
-	from := version
-	if version == 0 {
-		from = math.MinInt64
+	var after []byte
+	if tok := req.GetPageToken(); tok != "" {
+		var err error
+		if after, err = base64.RawURLEncoding.DecodeString(tok); err != nil {
+			return nil, toStatus(fmt.Errorf("%w: page token: %v", ErrBadRequest, err))
+		}
 	}
-	// Spans are stored in (version, start) order: keep the last limit of
-	// the walk in a ring.
-	ring := make([]span.Span, 0, min(limit, 1024))
-	next := 0
-	err := s.st.SpansSince(from, func(sp span.Span) error {
-		if version != 0 && sp.SetupVersion != version {
-			return errStopWalk
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if len(ring) < limit {
-			ring = append(ring, sp)
-		} else {
-			ring[next] = sp
-			next = (next + 1) % limit
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStopWalk) {
+	spans, next, err := s.st.SpanPage(req.GetSetupVersion(), after, limit)
+	if errors.Is(err, store.ErrBadCursor) {
+		err = fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &fusionizev1.QuerySpansResponse{Spans: make([]*fusionizev1.Span, 0, len(ring))}
-	for i := len(ring) - 1; i >= 0; i-- { // newest first
-		out.Spans = append(out.Spans, client.SpanToProto(&ring[(next+i)%len(ring)]))
+	out := &fusionizev1.QuerySpansResponse{Spans: make([]*fusionizev1.Span, len(spans))}
+	for i := range spans {
+		out.Spans[i] = client.SpanToProto(&spans[i])
+	}
+	if next != nil {
+		out.NextPageToken = base64.RawURLEncoding.EncodeToString(next)
 	}
 	return out, nil
 }

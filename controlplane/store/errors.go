@@ -17,6 +17,8 @@ var (
 	ErrCorrupt = errors.New("store: corrupt")
 	// ErrClosed: the Store was closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrBadCursor: a span page cursor is not one SpanPage returned.
+	ErrBadCursor = errors.New("store: bad span cursor")
 	// ErrLocked: another process (or another Store) holds the data directory.
 	ErrLocked = errors.New("store: data directory locked")
 )

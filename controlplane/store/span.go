@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -320,4 +321,58 @@ func (s *Store) SpanCount() (int64, error) {
 		return nil
 	})
 	return n, err
+}
+
+// SpanPage returns up to limit spans, newest first: of setup version
+// version (of every version when it is 0), stored before the cursor after
+// (nil: from the newest). next is the cursor of the following page, nil
+// when no span is left. Reading page after page with the cursor returned
+// sees every span that was stored when the first page was read, once.
+func (s *Store) SpanPage(version int64, after []byte, limit int) (spans []span.Span, next []byte, err error) {
+	if limit <= 0 {
+		return nil, nil, nil
+	}
+	if after != nil && len(after) != spanKeyLen {
+		return nil, nil, fmt.Errorf("%w: span cursor of %d bytes", ErrBadCursor, len(after))
+	}
+	var prefix []byte
+	if version != 0 {
+		prefix = versionPrefix(version)
+	}
+	inRange := func(k []byte) bool { return k != nil && (prefix == nil || bytes.HasPrefix(k, prefix)) }
+	var d spanDecoder
+	err = s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketSpans).Cursor()
+		// Start at the last key before the cursor: after, or the end of
+		// the version's range, or the end of the bucket.
+		var from []byte
+		switch {
+		case after != nil:
+			from = after
+		case prefix != nil && version != math.MaxInt64:
+			from = versionPrefix(version + 1)
+		}
+		var k, v []byte
+		if from == nil {
+			k, v = c.Last()
+		} else if k, _ = c.Seek(from); k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		var last []byte
+		for ; inRange(k); k, v = c.Prev() {
+			if len(spans) == limit {
+				next = bytes.Clone(last)
+				return nil
+			}
+			spans = append(spans, span.Span{})
+			if err := d.decode(k, v, &spans[len(spans)-1]); err != nil {
+				return err
+			}
+			last = k
+		}
+		return nil
+	})
+	return spans, next, err
 }

@@ -32,6 +32,7 @@ var (
 	bucketSpans      = []byte("spans")
 	bucketIterations = []byte("iterations")
 	bucketMeta       = []byte("meta")
+	bucketEndpoints  = []byte("endpoints")
 
 	keySpanCount = []byte("spanCount")
 )
@@ -129,7 +130,7 @@ func (s *Store) init() error {
 		}
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketSetups, bucketModules, bucketTasks, bucketSpans, bucketIterations, bucketMeta} {
+		for _, b := range [][]byte{bucketSetups, bucketModules, bucketTasks, bucketSpans, bucketIterations, bucketMeta, bucketEndpoints} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("store: create bucket %s: %w", b, err)
 			}

@@ -9,7 +9,7 @@ import (
 	"github.com/fusionize/fusionize/api/span"
 )
 
-// Reproduce: go test -run '^$' -bench . -benchtime 2s ./fuser/store/
+// Reproduce: go test -run '^$' -bench . -benchtime 2s ./controlplane/store/
 
 func benchBatch(version int64, n, base int) []span.Span {
 	batch := make([]span.Span, n)

@@ -1,12 +1,16 @@
 // Package deploy switches an application from one fusion setup to the next
-// through an adapter, without failing requests: it deploys every group of the
-// new setup version, waits until all are healthy, makes the new version the
-// active one (clients route new requests by it), waits a grace period, then
-// drains and removes the previous version's groups. If any group of the new
-// version fails to deploy, the ones that started are removed and the previous
-// version keeps serving.
+// without failing requests. It holds one adapter per provider: it deploys
+// every group of the new setup version through the adapter of its place's
+// provider, waits until all are healthy, records the endpoint each adapter
+// returned with the version, makes the new version the active one (clients
+// route new requests by it, hosts route their calls by its endpoints),
+// waits a grace period, then drains and removes the previous version's
+// groups. A setup placing a group where no adapter serves is refused with
+// adapters.ErrInvalid before anything is deployed; if any group of the new
+// version fails to deploy, the ones that started are removed and the
+// previous version keeps serving.
 //
-//	d := deploy.New(st, adapter, deploy.Options{App: "iot", ControlPlane: addr, Token: tok})
+//	d := deploy.New(st, adapters.Adapters{"local": la}, deploy.Options{App: "iot", ControlPlane: addr, Token: tok})
 //	go d.Run(ctx) // applies every setup the store receives
 package deploy
 
@@ -19,6 +23,7 @@ import (
 	"time"
 
 	"github.com/fusionize/fusionize/adapters"
+	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/controlplane/store"
 )
@@ -37,10 +42,11 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Deployer deploys setup versions through an adapter, one switch at a time.
+// Deployer deploys setup versions through its adapters, one switch at a
+// time.
 type Deployer struct {
 	st   *store.Store
-	ad   adapters.Adapter
+	ads  adapters.Adapters
 	opts Options
 
 	mu       sync.Mutex // serializes switches
@@ -51,15 +57,16 @@ type Deployer struct {
 	changed chan struct{} // closed and replaced after every switch
 }
 
-// New returns a Deployer.
-func New(st *store.Store, ad adapters.Adapter, opts Options) *Deployer {
+// New returns a Deployer that deploys each group through ads[provider of
+// its place].
+func New(st *store.Store, ads adapters.Adapters, opts Options) *Deployer {
 	if opts.Grace <= 0 {
 		opts.Grace = time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Deployer{st: st, ad: ad, opts: opts, deployed: map[int64]*setup.Setup{}, lastErr: map[int64]error{}, changed: make(chan struct{})}
+	return &Deployer{st: st, ads: ads, opts: opts, deployed: map[int64]*setup.Setup{}, lastErr: map[int64]error{}, changed: make(chan struct{})}
 }
 
 // Run deploys the active version (after a restart) and then every newly
@@ -119,6 +126,15 @@ func (d *Deployer) switchLocked(ctx context.Context, v int64) error {
 		return fmt.Errorf("deploy: setup version %d: %w", v, err)
 	}
 	d.deployed[v] = su
+	// The routes first: once v is active, every host and client of it
+	// finds every group of it here.
+	routes := make(api.Endpoints, len(eps))
+	for _, ep := range eps {
+		routes[ep.Group] = ep.Endpoint
+	}
+	if err := d.st.SetEndpoints(v, routes); err != nil {
+		return fmt.Errorf("deploy: setup version %d: %w", v, err)
+	}
 	if err := d.st.SetActiveVersion(v); err != nil {
 		return err
 	}
@@ -137,15 +153,19 @@ func (d *Deployer) switchLocked(ctx context.Context, v int64) error {
 // deployAll deploys every group of su in parallel; on any failure it
 // removes the groups that did start.
 func (d *Deployer) deployAll(ctx context.Context, su *setup.Setup) ([]adapters.Endpoint, error) {
+	for _, g := range su.Groups {
+		if _, err := d.ads.For(g.Place); err != nil {
+			return nil, fmt.Errorf("group %s: %w", g.Name, err)
+		}
+	}
 	var mu sync.Mutex
 	var eps []adapters.Endpoint
 	var errs []error
 	var wg sync.WaitGroup
 	for _, g := range su.Groups {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ep, err := d.ad.Deploy(ctx, adapters.Deployment{
+		wg.Go(func() {
+			ad, _ := d.ads.For(g.Place) // checked above
+			ep, err := ad.Deploy(ctx, adapters.Deployment{
 				App: d.opts.App, Version: su.Version, Group: g,
 				ControlPlane: d.opts.ControlPlane, Token: d.opts.Token, Profile: d.opts.Profile,
 			})
@@ -155,13 +175,19 @@ func (d *Deployer) deployAll(ctx context.Context, su *setup.Setup) ([]adapters.E
 				errs = append(errs, fmt.Errorf("group %s: %w", g.Name, err))
 				return
 			}
+			// Recorded (and removed on failure) even when its endpoint is
+			// bad: it runs.
 			eps = append(eps, ep)
-		}()
+			if err := ep.Endpoint.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("group %s: adapter %s: %w", g.Name, ad.Name(), err))
+			}
+		})
 	}
 	wg.Wait()
 	if len(errs) > 0 {
 		for _, ep := range eps {
-			if err := d.ad.Remove(context.WithoutCancel(ctx), ep.Group, ep.Version); err != nil {
+			ad, _ := d.ads.For(placeOf(su, ep.Group))
+			if err := ad.Remove(context.WithoutCancel(ctx), ep.Group, ep.Version); err != nil {
 				d.opts.Logger.Warn("cleanup after failed deploy", "group", ep.Group, "err", err)
 			}
 		}
@@ -176,7 +202,11 @@ func (d *Deployer) removeAll(ctx context.Context, su *setup.Setup) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := d.ad.Remove(ctx, g.Name, su.Version); err != nil && !errors.Is(err, adapters.ErrNotFound) {
+			ad, err := d.ads.For(g.Place)
+			if err == nil {
+				err = ad.Remove(ctx, g.Name, su.Version)
+			}
+			if err != nil && !errors.Is(err, adapters.ErrNotFound) {
 				d.opts.Logger.Warn("remove old group", "group", g.Name, "version", su.Version, "err", err)
 			}
 		}()
@@ -201,4 +231,10 @@ func (d *Deployer) Wait(ctx context.Context, v int64) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// placeOf returns the place of group in su.
+func placeOf(su *setup.Setup, group string) setup.Place {
+	g, _ := su.Group(group)
+	return g.Place
 }

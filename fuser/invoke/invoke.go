@@ -1,75 +1,86 @@
 // Package invoke calls the tasks of a running application the way a client
-// would: it asks the control plane which setup version is active and which
-// host serves the task's group, and sends the request to that host over
-// gRPC. It follows setup switches: it refreshes its view periodically, and a
-// request refused by a draining host (one that never ran) is sent again to
-// the new version's host.
+// would: it asks the control plane which setup version is active and the
+// endpoint the deployer recorded for the task's group, and sends the request
+// there through the host transport of the endpoint's kind. It follows setup
+// switches: it refreshes its view periodically, and a request the host
+// refused before running it (the host's code is CodeUnavailable: draining,
+// shutting down, or unreachable) is sent again by the freshest routes.
 //
 //	inv := invoke.New(cp) // cp: *client.Client
 //	defer inv.Close()
-//	out, err := inv.Invoke(ctx, "I", input)
+//	res, err := inv.Invoke(ctx, "I", input)
 package invoke
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
-
+	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/controlplane/client"
-	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
+	"github.com/fusionize/fusionize/host"
+	"github.com/fusionize/fusionize/host/transport"
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 )
 
-// Invoker sends requests to the hosts of the active setup. It is safe for
+// Invoker sends requests to the groups of the active setup. It is safe for
 // concurrent use.
 type Invoker struct {
 	cp      *client.Client
 	refresh time.Duration
+	grpc    *grpctransport.Transport
+	mux     *transport.Mux
 
 	mu      sync.Mutex
 	version int64
 	groupOf map[string]string // task → group, active version
-	addrOf  map[string]string // group → host address, active version
+	eps     api.Endpoints     // group → endpoint, active version
 	fetched time.Time
-	conns   map[string]*grpc.ClientConn
 }
 
 // New returns an Invoker that asks cp where tasks run.
 func New(cp *client.Client) *Invoker {
-	return &Invoker{cp: cp, refresh: time.Second, conns: map[string]*grpc.ClientConn{}}
+	// Plaintext to loopback hosts; with no options it cannot fail.
+	tr, _ := grpctransport.NewTransport(grpctransport.Options{Insecure: true})
+	mux := transport.NewMux()
+	mux.Register(api.KindGRPC, tr)
+	return &Invoker{cp: cp, refresh: time.Second, grpc: tr, mux: mux}
 }
 
 // Result is one invocation's outcome.
 type Result struct {
-	Output  []byte
-	Version int64  // the setup version that served it
-	Addr    string // the host that served it
+	Output   []byte
+	Version  int64        // the setup version that served it
+	Endpoint api.Endpoint // where it was sent
+}
+
+// Route is where a task's requests go in the active setup.
+type Route struct {
+	Group    string
+	Version  int64
+	Endpoint api.Endpoint
 }
 
 // Invoke runs task on input and returns its output.
 func (v *Invoker) Invoke(ctx context.Context, task string, input []byte) (Result, error) {
+	return v.Call(ctx, host.Call{Task: task, Input: input})
+}
+
+// Call sends c (a client request: no caller) to its task's group.
+func (v *Invoker) Call(ctx context.Context, c host.Call) (Result, error) {
 	var last error
 	for attempt := range 3 {
-		addr, version, err := v.route(ctx, task, attempt > 0)
+		r, err := v.route(ctx, c.Task, attempt > 0)
 		if err != nil {
 			return Result{}, err
 		}
-		cc, err := v.conn(addr)
-		if err != nil {
-			return Result{}, err
-		}
-		res, err := fusionizev1.NewHostServiceClient(cc).Invoke(ctx, &fusionizev1.InvokeRequest{Task: task, Input: input})
+		out, err := v.mux.Invoke(ctx, host.Target{Group: r.Group, Endpoint: r.Endpoint}, c)
 		if err == nil {
-			return Result{Output: res.GetOutput(), Version: version, Addr: addr}, nil
+			return Result{Output: out, Version: r.Version, Endpoint: r.Endpoint}, nil
 		}
-		last = fmt.Errorf("invoke %s at %s (setup version %d): %w", task, addr, version, err)
+		last = fmt.Errorf("invoke %s at %v (setup version %d): %w", c.Task, r.Endpoint, r.Version, err)
 		if !refused(err) {
 			return Result{}, last
 		}
@@ -78,41 +89,35 @@ func (v *Invoker) Invoke(ctx context.Context, task string, input []byte) (Result
 }
 
 // refused reports whether the host turned the request away before running
-// it: it is draining, or gone.
-func refused(err error) bool {
-	s, ok := status.FromError(err)
-	if !ok || s.Code() != codes.Unavailable {
-		return false
-	}
-	m := s.Message()
-	return strings.Contains(m, "draining") || strings.Contains(m, "shutting down") ||
-		strings.Contains(m, "connection refused") || strings.Contains(m, "connection reset")
-}
+// it: it sent CodeUnavailable (draining, shutting down) or could not be
+// reached. It goes by the code the host sent (the fusionize-code trailer,
+// the ErrorInfo detail), never by message text.
+func refused(err error) bool { return host.CodeOf(err) == host.CodeUnavailable }
 
-// Route returns the address of the host that serves task in the active
-// setup, and that setup's version, asking the control plane afresh.
-func (v *Invoker) Route(ctx context.Context, task string) (addr string, version int64, err error) {
+// Route returns where task's requests go in the active setup, asking the
+// control plane afresh.
+func (v *Invoker) Route(ctx context.Context, task string) (Route, error) {
 	return v.route(ctx, task, true)
 }
 
-// route returns the host of task's group in the active setup.
-func (v *Invoker) route(ctx context.Context, task string, force bool) (string, int64, error) {
+// route returns the endpoint of task's group in the active setup.
+func (v *Invoker) route(ctx context.Context, task string, force bool) (Route, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if force || v.groupOf == nil || time.Since(v.fetched) > v.refresh {
 		if err := v.fetch(ctx); err != nil {
-			return "", 0, err
+			return Route{}, err
 		}
 	}
 	g, ok := v.groupOf[task]
 	if !ok {
-		return "", 0, fmt.Errorf("invoke: unknown task %q in setup version %d", task, v.version)
+		return Route{}, fmt.Errorf("invoke: unknown task %q in setup version %d", task, v.version)
 	}
-	a, ok := v.addrOf[g]
+	ep, ok := v.eps[g]
 	if !ok {
-		return "", 0, fmt.Errorf("invoke: no live host for group %q of setup version %d", g, v.version)
+		return Route{}, fmt.Errorf("invoke: no endpoint recorded for group %q of setup version %d", g, v.version)
 	}
-	return a, v.version, nil
+	return Route{Group: g, Version: v.version, Endpoint: ep}, nil
 }
 
 func (v *Invoker) fetch(ctx context.Context) error {
@@ -123,48 +128,15 @@ func (v *Invoker) fetch(ctx context.Context) error {
 	if st.ActiveVersion == 0 {
 		return errors.New("invoke: no active setup yet: run 'fusionize up <app>' first")
 	}
-	su, err := v.cp.Setup(ctx, st.ActiveVersion)
+	su, eps, err := v.cp.SetupEndpoints(ctx, st.ActiveVersion)
 	if err != nil {
 		return err
 	}
-	hosts, err := v.cp.Hosts(ctx)
-	if err != nil {
-		return err
-	}
-	v.groupOf = su.Assignment()
-	v.addrOf = map[string]string{}
-	for _, h := range hosts {
-		if h.SetupVersion == su.Version {
-			v.addrOf[h.Group] = h.Address
-		}
-	}
+	v.groupOf, v.eps = su.Assignment(), eps
 	v.version = su.Version
 	v.fetched = time.Now()
 	return nil
 }
 
-func (v *Invoker) conn(addr string) (*grpc.ClientConn, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if cc, ok := v.conns[addr]; ok {
-		return cc, nil
-	}
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, err
-	}
-	v.conns[addr] = cc
-	return cc, nil
-}
-
 // Close closes the connections to hosts.
-func (v *Invoker) Close() error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	var errs []error
-	for a, cc := range v.conns {
-		errs = append(errs, cc.Close())
-		delete(v.conns, a)
-	}
-	return errors.Join(errs...)
-}
+func (v *Invoker) Close() error { return v.grpc.Close() }

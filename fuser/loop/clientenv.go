@@ -11,7 +11,6 @@ import (
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/controlplane/client"
-	"github.com/fusionize/fusionize/controlplane/server"
 	"github.com/fusionize/fusionize/fuser/invoke"
 )
 
@@ -88,7 +87,7 @@ func (e *ClientEnv) Drive(ctx context.Context, n int, progress func(done, failed
 
 // Spans implements Env.
 func (e *ClientEnv) Spans(ctx context.Context, v int64) ([]span.Span, error) {
-	return e.CP.Spans(ctx, v, server.MaxSpanLimit)
+	return e.CP.AllSpans(ctx, v)
 }
 
 // Record implements Env.

@@ -36,11 +36,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -50,8 +50,10 @@ import (
 	"github.com/fusionize/fusionize/api/span"
 	cpclient "github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/host"
-	"github.com/fusionize/fusionize/host/node"
+	"github.com/fusionize/fusionize/host/transport"
 	"github.com/fusionize/fusionize/host/transport/https"
+	"github.com/fusionize/fusionize/runtime"
+	"github.com/fusionize/fusionize/runtime/process"
 )
 
 // Environment variables the runtime reads besides Cloud Run's own (PORT,
@@ -84,7 +86,7 @@ type Options struct {
 type Function struct {
 	Host     *host.Host
 	Handler  *Handler
-	reporter *node.Reporter
+	reporter *process.Reporter
 	cp       *cpclient.Client
 	https    *https.Transport
 }
@@ -151,7 +153,7 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 	fn := &Function{}
 	name := hostName(cfg.Group, cfg.SetupVersion)
 	hc := opts.Host
-	hc.Name, hc.Group, hc.App, hc.MemoryMB = name, cfg.Group, cfg.App, cfg.MemoryMB
+	hc.Name = name
 	if hc.Logger == nil {
 		hc.Logger = log
 	}
@@ -165,43 +167,49 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 		if err != nil {
 			return nil, fmt.Errorf("control plane %s: %w", addr, err)
 		}
-		fn.reporter = node.NewReporter(name, fn.cp, 100_000, 1000, time.Hour, log)
+		fn.reporter = process.NewReporter(name, fn.cp, 100_000, 1000, time.Hour, log)
 		hc.Recorder = fn.reporter
 	} else {
 		hc.Recorder = span.Discard
 	}
-	hc.Transport = opts.Transport
-	if hc.Transport == nil {
-		res := &resolver{version: cfg.SetupVersion, cp: fn.cp, static: api.Endpoints{}}
-		if len(cfg.Endpoints) > 0 {
-			if err := json.Unmarshal(cfg.Endpoints, &res.static); err != nil {
-				fn.close()
-				return nil, fmt.Errorf("gcf source: endpoints: %w", err)
-			}
+	routes := &endpoints{version: cfg.SetupVersion, cp: fn.cp, eps: api.Endpoints{}}
+	if len(cfg.Endpoints) > 0 {
+		if err := json.Unmarshal(cfg.Endpoints, &routes.eps); err != nil {
+			fn.close()
+			return nil, fmt.Errorf("gcf source: endpoints: %w", err)
 		}
-		to := https.Options{Resolver: res, Queue: os.Getenv(EnvQueue)}
+	}
+	tr := opts.Transport
+	if tr == nil {
+		to := https.Options{Queue: os.Getenv(EnvQueue)}
 		if os.Getenv(EnvIDTokens) == "1" {
 			to.IDTokens = https.GoogleIDTokens()
 		}
 		fn.https = https.New(to)
-		hc.Transport = fn.https
+		mux := transport.NewMux()
+		mux.Register(api.KindHTTPS, fn.https)
+		tr = mux
 	}
-	h, err := host.New(ctx, hc)
+	mods := map[string]Module{}
+	for _, m := range cfg.Modules {
+		mods[m.Task] = m
+	}
+	h, err := runtime.NewHost(ctx, runtime.GroupConfig{
+		App: cfg.App, Setup: &su, Group: cfg.Group, Endpoints: routes, Transport: tr, Host: hc,
+		Modules: runtime.ModulesFunc(func(_ context.Context, task string) ([]byte, string, error) {
+			m, ok := mods[task]
+			if !ok {
+				return nil, "", fmt.Errorf("gcf source: no module of task %q in %s", task, ConfigFile)
+			}
+			wasm, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(m.Path)))
+			return wasm, m.Digest, err
+		}),
+	})
 	if err != nil {
 		fn.close()
 		return nil, err
 	}
 	fn.Host = h
-	for _, m := range cfg.Modules {
-		if err := h.LoadFile(ctx, m.Task, filepath.Join(dir, filepath.FromSlash(m.Path)), m.Digest); err != nil {
-			_ = fn.Close(ctx)
-			return nil, err
-		}
-	}
-	if err := h.SetSetup(&su); err != nil {
-		_ = fn.Close(ctx)
-		return nil, err
-	}
 	var flush func(context.Context) error
 	if fn.reporter != nil {
 		flush = func(ctx context.Context) error {
@@ -253,48 +261,38 @@ func hostName(group string, version int64) string {
 	return name
 }
 
-// resolver finds other groups' endpoints: those of the source, then the
-// URL the control plane's host registry lists for the group in this setup
-// version (the adapter registers each function it deploys there).
-type resolver struct {
+// endpoints is the routing table of the function's setup version: the
+// endpoints in its source, then those the deployer recorded with the
+// version in the control plane. A group not known yet (deployed after this
+// one) is looked up again, at most every refreshEvery.
+type endpoints struct {
 	version int64
 	cp      *cpclient.Client
-	static  api.Endpoints
 
-	mu     sync.Mutex
-	cached api.Endpoints
-	last   time.Time
+	mu   sync.Mutex
+	eps  api.Endpoints
+	last time.Time
 }
 
-func (r *resolver) Resolve(ctx context.Context, group string) (api.Endpoint, error) {
-	if ep, ok := r.static[group]; ok {
-		return ep, nil
-	}
+const refreshEvery = 100 * time.Millisecond
+
+// Endpoint implements host.Endpoints.
+func (r *endpoints) Endpoint(ctx context.Context, group string) (api.Endpoint, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if ep, ok := r.cached[group]; ok {
+	if ep, ok := r.eps[group]; ok {
 		return ep, nil
 	}
-	if r.cp == nil {
-		return api.Endpoint{}, fmt.Errorf("no endpoint for group %q in the source, and no control plane to ask", group)
-	}
-	if time.Since(r.last) < 100*time.Millisecond {
-		return api.Endpoint{}, fmt.Errorf("no endpoint registered for group %q of setup version %d", group, r.version)
-	}
-	hosts, err := r.cp.Hosts(ctx)
-	if err != nil {
-		return api.Endpoint{}, fmt.Errorf("group %q: host registry: %w", group, err)
-	}
-	r.last = time.Now()
-	r.cached = api.Endpoints{}
-	for _, h := range hosts {
-		if h.SetupVersion != r.version || !(strings.HasPrefix(h.Address, "https://") || strings.HasPrefix(h.Address, "http://")) {
-			continue
+	if r.cp != nil && time.Since(r.last) >= refreshEvery {
+		r.last = time.Now()
+		_, eps, err := r.cp.SetupEndpoints(ctx, r.version)
+		if err != nil {
+			return api.Endpoint{}, fmt.Errorf("group %q: endpoints of setup version %d: %w", group, r.version, err)
 		}
-		r.cached[h.Group] = api.Endpoint{Kind: api.KindHTTPS, URL: h.Address}
+		maps.Copy(r.eps, eps)
+		if ep, ok := r.eps[group]; ok {
+			return ep, nil
+		}
 	}
-	if ep, ok := r.cached[group]; ok {
-		return ep, nil
-	}
-	return api.Endpoint{}, fmt.Errorf("no endpoint registered for group %q of setup version %d", group, r.version)
+	return api.Endpoint{}, fmt.Errorf("%w %q of setup version %d (not deployed yet?)", host.ErrNoEndpoint, group, r.version)
 }

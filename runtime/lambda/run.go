@@ -17,7 +17,7 @@ import (
 	"github.com/fusionize/fusionize/api/span"
 	cpclient "github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/host"
-	"github.com/fusionize/fusionize/host/node"
+	"github.com/fusionize/fusionize/runtime/process"
 )
 
 // Environment variables the runtime reads besides Lambda's own.
@@ -80,7 +80,7 @@ func Run(ctx context.Context, opts Options) error {
 
 // load builds the host of the package's group: its modules, its setup, its
 // telemetry.
-func load(ctx context.Context, opts Options, log *slog.Logger) (*host.Host, *node.Reporter, error) {
+func load(ctx context.Context, opts Options, log *slog.Logger) (*host.Host, *process.Reporter, error) {
 	root := opts.TaskRoot
 	if root == "" {
 		root = os.Getenv("LAMBDA_TASK_ROOT")
@@ -119,13 +119,13 @@ func load(ctx context.Context, opts Options, log *slog.Logger) (*host.Host, *nod
 	if err != nil {
 		log.Warn("no compilation cache", "err", err)
 	}
-	var rep *node.Reporter
+	var rep *process.Reporter
 	if addr := os.Getenv(EnvControlPlane); addr != "" {
 		cp, err := cpclient.Dial(ctx, addr, os.Getenv(EnvToken))
 		if err != nil {
 			return nil, nil, fmt.Errorf("control plane %s: %w", addr, err)
 		}
-		rep = node.NewReporter(name, cp, 100_000, 1000, time.Hour, log)
+		rep = process.NewReporter(name, cp, 100_000, 1000, time.Hour, log)
 		hc.Recorder = rep
 	} else {
 		hc.Recorder = span.Discard

@@ -7,11 +7,12 @@
 // (Options.Queue): the caller does not wait, the queue delivers at least
 // once with retries and keeps what keeps failing as a dead letter.
 //
-//	tr := https.New(https.Options{
-//		Resolver: https.Endpoints{"b": api.Endpoint{Kind: api.KindHTTPS, URL: url}},
-//		Queue:    "http://127.0.0.1:8123/v2/projects/p/locations/l/queues/fusionize",
-//	})
-//	out, err := tr.Invoke(ctx, "b", host.Call{Task: "echo", Input: in})
+//	tr := https.New(https.Options{Queue: "http://127.0.0.1:8123/v2/projects/p/locations/l/queues/fusionize"})
+//	mux := transport.NewMux()
+//	mux.Register(api.KindHTTPS, tr)
+//	// a host with Transport: mux routes calls to groups whose endpoint is
+//	// api.Endpoint{Kind: api.KindHTTPS, URL: "https://…"} here; directly:
+//	out, err := tr.Call(ctx, url, host.Call{Task: "echo", Input: in})
 //
 // The trace context travels in the envelope and in a W3C traceparent header
 // (so Cloud Run's own tracing joins the trace). A runtime (runtime/gcf)
@@ -33,7 +34,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -81,36 +81,8 @@ func StatusOf(code host.Code) int {
 	return http.StatusInternalServerError
 }
 
-// Resolver finds the endpoint of a fusion group.
-type Resolver interface {
-	Resolve(ctx context.Context, group string) (api.Endpoint, error)
-}
-
-// ResolverFunc adapts a function to Resolver.
-type ResolverFunc func(ctx context.Context, group string) (api.Endpoint, error)
-
-// Resolve calls f.
-func (f ResolverFunc) Resolve(ctx context.Context, group string) (api.Endpoint, error) {
-	return f(ctx, group)
-}
-
-// Endpoints is a static Resolver.
-type Endpoints api.Endpoints
-
-// Resolve returns the endpoint of group.
-func (e Endpoints) Resolve(_ context.Context, group string) (api.Endpoint, error) {
-	ep, ok := e[group]
-	if !ok {
-		return api.Endpoint{}, fmt.Errorf("no endpoint known for group %q", group)
-	}
-	return ep, nil
-}
-
 // Options configure a Transport.
 type Options struct {
-	// Resolver maps groups to endpoints for Invoke. Calls to a URL (Call,
-	// Enqueue, Ping) need none.
-	Resolver Resolver
 	// HTTPClient carries the requests. Default: pooled keep-alive
 	// connections and no overall timeout (the caller's context bounds
 	// each call).
@@ -164,27 +136,16 @@ func (t *Transport) Close() error {
 	return nil
 }
 
-// Invoke implements host.Transport: it resolves group and calls it (sync)
-// or enqueues the call (async).
-func (t *Transport) Invoke(ctx context.Context, group string, c host.Call) ([]byte, error) {
-	if t.opts.Resolver == nil {
-		return nil, &host.Error{Task: c.Task, Code: host.CodeUnavailable, Msg: fmt.Sprintf("in group %q: the https transport has no resolver", group)}
-	}
-	ep, err := t.opts.Resolver.Resolve(ctx, group)
-	if err != nil {
-		var he *host.Error
-		if errors.As(err, &he) {
-			return nil, err
-		}
-		return nil, &host.Error{Task: c.Task, Code: host.CodeUnavailable, Msg: fmt.Sprintf("in group %q: %v", group, err)}
-	}
-	if ep.Kind != api.KindHTTPS {
-		return nil, &host.Error{Task: c.Task, Code: host.CodeUnavailable, Msg: fmt.Sprintf("in group %q at %s: the https transport calls only https endpoints", group, ep)}
+// Invoke implements host.Transport: it calls the function at the target's
+// URL (sync) or enqueues the call for it (async).
+func (t *Transport) Invoke(ctx context.Context, to host.Target, c host.Call) ([]byte, error) {
+	if to.Endpoint.Kind != api.KindHTTPS {
+		return nil, &host.Error{Task: c.Task, Code: host.CodeUnavailable, Msg: fmt.Sprintf("in group %q at %s: the https transport calls only https endpoints", to.Group, to.Endpoint)}
 	}
 	if c.Async {
-		return nil, t.Enqueue(ctx, ep.URL, c)
+		return nil, t.Enqueue(ctx, to.Endpoint.URL, c)
 	}
-	return t.Call(ctx, ep.URL, c)
+	return t.Call(ctx, to.Endpoint.URL, c)
 }
 
 // Call posts c to the function at url and returns the task's output. It is

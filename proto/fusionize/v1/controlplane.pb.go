@@ -453,7 +453,11 @@ func (x *GetSetupRequest) GetVersion() int64 {
 type GetSetupResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The setup.
-	Setup         *Setup `protobuf:"bytes,1,opt,name=setup,proto3" json:"setup,omitempty"`
+	Setup *Setup `protobuf:"bytes,1,opt,name=setup,proto3" json:"setup,omitempty"`
+	// The endpoint of each group of the setup version (group name → endpoint),
+	// as the deployer recorded them before it made the version active; empty
+	// until then. Every route a host or client takes comes from here.
+	Endpoints     map[string]*Endpoint `protobuf:"bytes,2,rep,name=endpoints,proto3" json:"endpoints,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -491,6 +495,13 @@ func (*GetSetupResponse) Descriptor() ([]byte, []int) {
 func (x *GetSetupResponse) GetSetup() *Setup {
 	if x != nil {
 		return x.Setup
+	}
+	return nil
+}
+
+func (x *GetSetupResponse) GetEndpoints() map[string]*Endpoint {
+	if x != nil {
+		return x.Endpoints
 	}
 	return nil
 }
@@ -795,8 +806,11 @@ type QuerySpansRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only spans recorded under this setup version; 0 means any.
 	SetupVersion int64 `protobuf:"varint,1,opt,name=setup_version,json=setupVersion,proto3" json:"setup_version,omitempty"`
-	// At most this many spans, newest first; 0 means the server's default.
-	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// At most this many spans, newest first; 0 means the server's default. The
+	// server caps it; the spans past the cap come in the following pages.
+	Limit int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Continue after the page that returned this token; "" for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -845,11 +859,20 @@ func (x *QuerySpansRequest) GetLimit() int32 {
 	return 0
 }
 
+func (x *QuerySpansRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // QuerySpansResponse carries the matching spans.
 type QuerySpansResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Matching spans.
-	Spans         []*Span `protobuf:"bytes,1,rep,name=spans,proto3" json:"spans,omitempty"`
+	Spans []*Span `protobuf:"bytes,1,rep,name=spans,proto3" json:"spans,omitempty"`
+	// Token of the next page (older spans); "" when there is none.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -889,6 +912,13 @@ func (x *QuerySpansResponse) GetSpans() []*Span {
 		return x.Spans
 	}
 	return nil
+}
+
+func (x *QuerySpansResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // RegisterHostRequest carries a host's registration.
@@ -1478,9 +1508,13 @@ const file_fusionize_v1_controlplane_proto_rawDesc = "" +
 	"\x04info\x18\x01 \x01(\v2\x18.fusionize.v1.ModuleInfoR\x04info\x12\x14\n" +
 	"\x05chunk\x18\x02 \x01(\fR\x05chunk\"+\n" +
 	"\x0fGetSetupRequest\x12\x18\n" +
-	"\aversion\x18\x01 \x01(\x03R\aversion\"=\n" +
+	"\aversion\x18\x01 \x01(\x03R\aversion\"\xe0\x01\n" +
 	"\x10GetSetupResponse\x12)\n" +
-	"\x05setup\x18\x01 \x01(\v2\x13.fusionize.v1.SetupR\x05setup\">\n" +
+	"\x05setup\x18\x01 \x01(\v2\x13.fusionize.v1.SetupR\x05setup\x12K\n" +
+	"\tendpoints\x18\x02 \x03(\v2-.fusionize.v1.GetSetupResponse.EndpointsEntryR\tendpoints\x1aT\n" +
+	"\x0eEndpointsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
+	"\x05value\x18\x02 \x01(\v2\x16.fusionize.v1.EndpointR\x05value:\x028\x01\">\n" +
 	"\x11ApplySetupRequest\x12)\n" +
 	"\x05setup\x18\x01 \x01(\v2\x13.fusionize.v1.SetupR\x05setup\".\n" +
 	"\x12ApplySetupResponse\x12\x18\n" +
@@ -1494,12 +1528,15 @@ const file_fusionize_v1_controlplane_proto_rawDesc = "" +
 	"\x05spans\x18\x02 \x03(\v2\x12.fusionize.v1.SpanR\x05spans\"M\n" +
 	"\x13ReportSpansResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\x05R\baccepted\x12\x1a\n" +
-	"\brejected\x18\x02 \x01(\x05R\brejected\"N\n" +
+	"\brejected\x18\x02 \x01(\x05R\brejected\"m\n" +
 	"\x11QuerySpansRequest\x12#\n" +
 	"\rsetup_version\x18\x01 \x01(\x03R\fsetupVersion\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\x05R\x05limit\">\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"f\n" +
 	"\x12QuerySpansResponse\x12(\n" +
-	"\x05spans\x18\x01 \x03(\v2\x12.fusionize.v1.SpanR\x05spans\"A\n" +
+	"\x05spans\x18\x01 \x03(\v2\x12.fusionize.v1.SpanR\x05spans\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"A\n" +
 	"\x13RegisterHostRequest\x12*\n" +
 	"\x04host\x18\x01 \x01(\v2\x16.fusionize.v1.HostInfoR\x04host\";\n" +
 	"\x14RegisterHostResponse\x12#\n" +
@@ -1559,7 +1596,7 @@ func file_fusionize_v1_controlplane_proto_rawDescGZIP() []byte {
 	return file_fusionize_v1_controlplane_proto_rawDescData
 }
 
-var file_fusionize_v1_controlplane_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_fusionize_v1_controlplane_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_fusionize_v1_controlplane_proto_goTypes = []any{
 	(*UploadModuleRequest)(nil),     // 0: fusionize.v1.UploadModuleRequest
 	(*ModuleHeader)(nil),            // 1: fusionize.v1.ModuleHeader
@@ -1590,61 +1627,65 @@ var file_fusionize_v1_controlplane_proto_goTypes = []any{
 	(*ListIterationsResponse)(nil),  // 26: fusionize.v1.ListIterationsResponse
 	(*RecordIterationRequest)(nil),  // 27: fusionize.v1.RecordIterationRequest
 	(*RecordIterationResponse)(nil), // 28: fusionize.v1.RecordIterationResponse
-	(*ModuleInfo)(nil),              // 29: fusionize.v1.ModuleInfo
-	(*Setup)(nil),                   // 30: fusionize.v1.Setup
-	(*Span)(nil),                    // 31: fusionize.v1.Span
-	(*HostInfo)(nil),                // 32: fusionize.v1.HostInfo
-	(*Group)(nil),                   // 33: fusionize.v1.Group
-	(*Iteration)(nil),               // 34: fusionize.v1.Iteration
+	nil,                             // 29: fusionize.v1.GetSetupResponse.EndpointsEntry
+	(*ModuleInfo)(nil),              // 30: fusionize.v1.ModuleInfo
+	(*Setup)(nil),                   // 31: fusionize.v1.Setup
+	(*Span)(nil),                    // 32: fusionize.v1.Span
+	(*HostInfo)(nil),                // 33: fusionize.v1.HostInfo
+	(*Group)(nil),                   // 34: fusionize.v1.Group
+	(*Iteration)(nil),               // 35: fusionize.v1.Iteration
+	(*Endpoint)(nil),                // 36: fusionize.v1.Endpoint
 }
 var file_fusionize_v1_controlplane_proto_depIdxs = []int32{
 	1,  // 0: fusionize.v1.UploadModuleRequest.header:type_name -> fusionize.v1.ModuleHeader
-	29, // 1: fusionize.v1.UploadModuleResponse.module:type_name -> fusionize.v1.ModuleInfo
-	29, // 2: fusionize.v1.ListModulesResponse.modules:type_name -> fusionize.v1.ModuleInfo
-	29, // 3: fusionize.v1.GetModuleResponse.info:type_name -> fusionize.v1.ModuleInfo
-	30, // 4: fusionize.v1.GetSetupResponse.setup:type_name -> fusionize.v1.Setup
-	30, // 5: fusionize.v1.ApplySetupRequest.setup:type_name -> fusionize.v1.Setup
-	30, // 6: fusionize.v1.WatchSetupResponse.setup:type_name -> fusionize.v1.Setup
-	31, // 7: fusionize.v1.ReportSpansRequest.spans:type_name -> fusionize.v1.Span
-	31, // 8: fusionize.v1.QuerySpansResponse.spans:type_name -> fusionize.v1.Span
-	32, // 9: fusionize.v1.RegisterHostRequest.host:type_name -> fusionize.v1.HostInfo
-	32, // 10: fusionize.v1.ListHostsResponse.hosts:type_name -> fusionize.v1.HostInfo
-	33, // 11: fusionize.v1.ListGroupsResponse.groups:type_name -> fusionize.v1.Group
-	34, // 12: fusionize.v1.ListIterationsResponse.iterations:type_name -> fusionize.v1.Iteration
-	34, // 13: fusionize.v1.RecordIterationRequest.iteration:type_name -> fusionize.v1.Iteration
-	0,  // 14: fusionize.v1.ControlPlaneService.UploadModule:input_type -> fusionize.v1.UploadModuleRequest
-	3,  // 15: fusionize.v1.ControlPlaneService.ListModules:input_type -> fusionize.v1.ListModulesRequest
-	5,  // 16: fusionize.v1.ControlPlaneService.GetModule:input_type -> fusionize.v1.GetModuleRequest
-	7,  // 17: fusionize.v1.ControlPlaneService.GetSetup:input_type -> fusionize.v1.GetSetupRequest
-	9,  // 18: fusionize.v1.ControlPlaneService.ApplySetup:input_type -> fusionize.v1.ApplySetupRequest
-	11, // 19: fusionize.v1.ControlPlaneService.WatchSetup:input_type -> fusionize.v1.WatchSetupRequest
-	13, // 20: fusionize.v1.ControlPlaneService.ReportSpans:input_type -> fusionize.v1.ReportSpansRequest
-	15, // 21: fusionize.v1.ControlPlaneService.QuerySpans:input_type -> fusionize.v1.QuerySpansRequest
-	17, // 22: fusionize.v1.ControlPlaneService.RegisterHost:input_type -> fusionize.v1.RegisterHostRequest
-	19, // 23: fusionize.v1.ControlPlaneService.ListHosts:input_type -> fusionize.v1.ListHostsRequest
-	21, // 24: fusionize.v1.ControlPlaneService.ListGroups:input_type -> fusionize.v1.ListGroupsRequest
-	23, // 25: fusionize.v1.ControlPlaneService.Status:input_type -> fusionize.v1.StatusRequest
-	25, // 26: fusionize.v1.ControlPlaneService.ListIterations:input_type -> fusionize.v1.ListIterationsRequest
-	27, // 27: fusionize.v1.ControlPlaneService.RecordIteration:input_type -> fusionize.v1.RecordIterationRequest
-	2,  // 28: fusionize.v1.ControlPlaneService.UploadModule:output_type -> fusionize.v1.UploadModuleResponse
-	4,  // 29: fusionize.v1.ControlPlaneService.ListModules:output_type -> fusionize.v1.ListModulesResponse
-	6,  // 30: fusionize.v1.ControlPlaneService.GetModule:output_type -> fusionize.v1.GetModuleResponse
-	8,  // 31: fusionize.v1.ControlPlaneService.GetSetup:output_type -> fusionize.v1.GetSetupResponse
-	10, // 32: fusionize.v1.ControlPlaneService.ApplySetup:output_type -> fusionize.v1.ApplySetupResponse
-	12, // 33: fusionize.v1.ControlPlaneService.WatchSetup:output_type -> fusionize.v1.WatchSetupResponse
-	14, // 34: fusionize.v1.ControlPlaneService.ReportSpans:output_type -> fusionize.v1.ReportSpansResponse
-	16, // 35: fusionize.v1.ControlPlaneService.QuerySpans:output_type -> fusionize.v1.QuerySpansResponse
-	18, // 36: fusionize.v1.ControlPlaneService.RegisterHost:output_type -> fusionize.v1.RegisterHostResponse
-	20, // 37: fusionize.v1.ControlPlaneService.ListHosts:output_type -> fusionize.v1.ListHostsResponse
-	22, // 38: fusionize.v1.ControlPlaneService.ListGroups:output_type -> fusionize.v1.ListGroupsResponse
-	24, // 39: fusionize.v1.ControlPlaneService.Status:output_type -> fusionize.v1.StatusResponse
-	26, // 40: fusionize.v1.ControlPlaneService.ListIterations:output_type -> fusionize.v1.ListIterationsResponse
-	28, // 41: fusionize.v1.ControlPlaneService.RecordIteration:output_type -> fusionize.v1.RecordIterationResponse
-	28, // [28:42] is the sub-list for method output_type
-	14, // [14:28] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	30, // 1: fusionize.v1.UploadModuleResponse.module:type_name -> fusionize.v1.ModuleInfo
+	30, // 2: fusionize.v1.ListModulesResponse.modules:type_name -> fusionize.v1.ModuleInfo
+	30, // 3: fusionize.v1.GetModuleResponse.info:type_name -> fusionize.v1.ModuleInfo
+	31, // 4: fusionize.v1.GetSetupResponse.setup:type_name -> fusionize.v1.Setup
+	29, // 5: fusionize.v1.GetSetupResponse.endpoints:type_name -> fusionize.v1.GetSetupResponse.EndpointsEntry
+	31, // 6: fusionize.v1.ApplySetupRequest.setup:type_name -> fusionize.v1.Setup
+	31, // 7: fusionize.v1.WatchSetupResponse.setup:type_name -> fusionize.v1.Setup
+	32, // 8: fusionize.v1.ReportSpansRequest.spans:type_name -> fusionize.v1.Span
+	32, // 9: fusionize.v1.QuerySpansResponse.spans:type_name -> fusionize.v1.Span
+	33, // 10: fusionize.v1.RegisterHostRequest.host:type_name -> fusionize.v1.HostInfo
+	33, // 11: fusionize.v1.ListHostsResponse.hosts:type_name -> fusionize.v1.HostInfo
+	34, // 12: fusionize.v1.ListGroupsResponse.groups:type_name -> fusionize.v1.Group
+	35, // 13: fusionize.v1.ListIterationsResponse.iterations:type_name -> fusionize.v1.Iteration
+	35, // 14: fusionize.v1.RecordIterationRequest.iteration:type_name -> fusionize.v1.Iteration
+	36, // 15: fusionize.v1.GetSetupResponse.EndpointsEntry.value:type_name -> fusionize.v1.Endpoint
+	0,  // 16: fusionize.v1.ControlPlaneService.UploadModule:input_type -> fusionize.v1.UploadModuleRequest
+	3,  // 17: fusionize.v1.ControlPlaneService.ListModules:input_type -> fusionize.v1.ListModulesRequest
+	5,  // 18: fusionize.v1.ControlPlaneService.GetModule:input_type -> fusionize.v1.GetModuleRequest
+	7,  // 19: fusionize.v1.ControlPlaneService.GetSetup:input_type -> fusionize.v1.GetSetupRequest
+	9,  // 20: fusionize.v1.ControlPlaneService.ApplySetup:input_type -> fusionize.v1.ApplySetupRequest
+	11, // 21: fusionize.v1.ControlPlaneService.WatchSetup:input_type -> fusionize.v1.WatchSetupRequest
+	13, // 22: fusionize.v1.ControlPlaneService.ReportSpans:input_type -> fusionize.v1.ReportSpansRequest
+	15, // 23: fusionize.v1.ControlPlaneService.QuerySpans:input_type -> fusionize.v1.QuerySpansRequest
+	17, // 24: fusionize.v1.ControlPlaneService.RegisterHost:input_type -> fusionize.v1.RegisterHostRequest
+	19, // 25: fusionize.v1.ControlPlaneService.ListHosts:input_type -> fusionize.v1.ListHostsRequest
+	21, // 26: fusionize.v1.ControlPlaneService.ListGroups:input_type -> fusionize.v1.ListGroupsRequest
+	23, // 27: fusionize.v1.ControlPlaneService.Status:input_type -> fusionize.v1.StatusRequest
+	25, // 28: fusionize.v1.ControlPlaneService.ListIterations:input_type -> fusionize.v1.ListIterationsRequest
+	27, // 29: fusionize.v1.ControlPlaneService.RecordIteration:input_type -> fusionize.v1.RecordIterationRequest
+	2,  // 30: fusionize.v1.ControlPlaneService.UploadModule:output_type -> fusionize.v1.UploadModuleResponse
+	4,  // 31: fusionize.v1.ControlPlaneService.ListModules:output_type -> fusionize.v1.ListModulesResponse
+	6,  // 32: fusionize.v1.ControlPlaneService.GetModule:output_type -> fusionize.v1.GetModuleResponse
+	8,  // 33: fusionize.v1.ControlPlaneService.GetSetup:output_type -> fusionize.v1.GetSetupResponse
+	10, // 34: fusionize.v1.ControlPlaneService.ApplySetup:output_type -> fusionize.v1.ApplySetupResponse
+	12, // 35: fusionize.v1.ControlPlaneService.WatchSetup:output_type -> fusionize.v1.WatchSetupResponse
+	14, // 36: fusionize.v1.ControlPlaneService.ReportSpans:output_type -> fusionize.v1.ReportSpansResponse
+	16, // 37: fusionize.v1.ControlPlaneService.QuerySpans:output_type -> fusionize.v1.QuerySpansResponse
+	18, // 38: fusionize.v1.ControlPlaneService.RegisterHost:output_type -> fusionize.v1.RegisterHostResponse
+	20, // 39: fusionize.v1.ControlPlaneService.ListHosts:output_type -> fusionize.v1.ListHostsResponse
+	22, // 40: fusionize.v1.ControlPlaneService.ListGroups:output_type -> fusionize.v1.ListGroupsResponse
+	24, // 41: fusionize.v1.ControlPlaneService.Status:output_type -> fusionize.v1.StatusResponse
+	26, // 42: fusionize.v1.ControlPlaneService.ListIterations:output_type -> fusionize.v1.ListIterationsResponse
+	28, // 43: fusionize.v1.ControlPlaneService.RecordIteration:output_type -> fusionize.v1.RecordIterationResponse
+	30, // [30:44] is the sub-list for method output_type
+	16, // [16:30] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_fusionize_v1_controlplane_proto_init() }
@@ -1663,7 +1704,7 @@ func file_fusionize_v1_controlplane_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fusionize_v1_controlplane_proto_rawDesc), len(file_fusionize_v1_controlplane_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

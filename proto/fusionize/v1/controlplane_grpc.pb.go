@@ -50,7 +50,8 @@ type ControlPlaneServiceClient interface {
 	ListModules(ctx context.Context, in *ListModulesRequest, opts ...grpc.CallOption) (*ListModulesResponse, error)
 	// GetModule streams a module's bytes; the first message carries its info.
 	GetModule(ctx context.Context, in *GetModuleRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetModuleResponse], error)
-	// GetSetup returns a fusion setup, by default the current one.
+	// GetSetup returns a fusion setup, by default the current one, with the
+	// endpoints the deployer recorded for its groups.
 	GetSetup(ctx context.Context, in *GetSetupRequest, opts ...grpc.CallOption) (*GetSetupResponse, error)
 	// ApplySetup makes a setup current and returns its new version.
 	ApplySetup(ctx context.Context, in *ApplySetupRequest, opts ...grpc.CallOption) (*ApplySetupResponse, error)
@@ -59,7 +60,7 @@ type ControlPlaneServiceClient interface {
 	WatchSetup(ctx context.Context, in *WatchSetupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSetupResponse], error)
 	// ReportSpans stores a batch of spans from a host.
 	ReportSpans(ctx context.Context, in *ReportSpansRequest, opts ...grpc.CallOption) (*ReportSpansResponse, error)
-	// QuerySpans returns stored spans.
+	// QuerySpans returns stored spans, newest first, a page at a time.
 	QuerySpans(ctx context.Context, in *QuerySpansRequest, opts ...grpc.CallOption) (*QuerySpansResponse, error)
 	// RegisterHost registers a host or refreshes its registration.
 	RegisterHost(ctx context.Context, in *RegisterHostRequest, opts ...grpc.CallOption) (*RegisterHostResponse, error)
@@ -259,7 +260,8 @@ type ControlPlaneServiceServer interface {
 	ListModules(context.Context, *ListModulesRequest) (*ListModulesResponse, error)
 	// GetModule streams a module's bytes; the first message carries its info.
 	GetModule(*GetModuleRequest, grpc.ServerStreamingServer[GetModuleResponse]) error
-	// GetSetup returns a fusion setup, by default the current one.
+	// GetSetup returns a fusion setup, by default the current one, with the
+	// endpoints the deployer recorded for its groups.
 	GetSetup(context.Context, *GetSetupRequest) (*GetSetupResponse, error)
 	// ApplySetup makes a setup current and returns its new version.
 	ApplySetup(context.Context, *ApplySetupRequest) (*ApplySetupResponse, error)
@@ -268,7 +270,7 @@ type ControlPlaneServiceServer interface {
 	WatchSetup(*WatchSetupRequest, grpc.ServerStreamingServer[WatchSetupResponse]) error
 	// ReportSpans stores a batch of spans from a host.
 	ReportSpans(context.Context, *ReportSpansRequest) (*ReportSpansResponse, error)
-	// QuerySpans returns stored spans.
+	// QuerySpans returns stored spans, newest first, a page at a time.
 	QuerySpans(context.Context, *QuerySpansRequest) (*QuerySpansResponse, error)
 	// RegisterHost registers a host or refreshes its registration.
 	RegisterHost(context.Context, *RegisterHostRequest) (*RegisterHostResponse, error)

@@ -219,7 +219,7 @@ func (x *Place) GetArch() string {
 }
 
 // Span is one record per task invocation. It mirrors span.Span in
-// github.com/fusionize/fusionize/host/span field for field.
+// github.com/fusionize/fusionize/api/span field for field.
 type Span struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Shared by every span of one request.
@@ -500,6 +500,109 @@ func (x *ModuleInfo) GetUploadedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// Endpoint is how a deployed fusion group is invoked (api.Endpoint): the
+// adapter that deployed the group returns it, the deployer records it with
+// the group's setup version, and hosts and clients route by it. Only the
+// fields of its kind are set.
+type Endpoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Kind of invoke path: "grpc", "lambda" or "https".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// host:port of a grpc endpoint (fusionize.v1.HostService).
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// Function name of a lambda endpoint.
+	FunctionName string `protobuf:"bytes,3,opt,name=function_name,json=functionName,proto3" json:"function_name,omitempty"`
+	// Version or alias of a lambda endpoint's function.
+	Qualifier string `protobuf:"bytes,4,opt,name=qualifier,proto3" json:"qualifier,omitempty"`
+	// Region of a lambda endpoint.
+	Region string `protobuf:"bytes,5,opt,name=region,proto3" json:"region,omitempty"`
+	// Base URL of the Lambda API to call instead of the region's (an emulator).
+	ApiEndpoint string `protobuf:"bytes,6,opt,name=api_endpoint,json=apiEndpoint,proto3" json:"api_endpoint,omitempty"`
+	// URL of an https endpoint.
+	Url           string `protobuf:"bytes,7,opt,name=url,proto3" json:"url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Endpoint) Reset() {
+	*x = Endpoint{}
+	mi := &file_fusionize_v1_types_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Endpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Endpoint) ProtoMessage() {}
+
+func (x *Endpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_fusionize_v1_types_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
+func (*Endpoint) Descriptor() ([]byte, []int) {
+	return file_fusionize_v1_types_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Endpoint) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Endpoint) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Endpoint) GetFunctionName() string {
+	if x != nil {
+		return x.FunctionName
+	}
+	return ""
+}
+
+func (x *Endpoint) GetQualifier() string {
+	if x != nil {
+		return x.Qualifier
+	}
+	return ""
+}
+
+func (x *Endpoint) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *Endpoint) GetApiEndpoint() string {
+	if x != nil {
+		return x.ApiEndpoint
+	}
+	return ""
+}
+
+func (x *Endpoint) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
 // HostInfo describes a running host as it registers with the control plane.
 type HostInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -519,7 +622,7 @@ type HostInfo struct {
 
 func (x *HostInfo) Reset() {
 	*x = HostInfo{}
-	mi := &file_fusionize_v1_types_proto_msgTypes[5]
+	mi := &file_fusionize_v1_types_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -531,7 +634,7 @@ func (x *HostInfo) String() string {
 func (*HostInfo) ProtoMessage() {}
 
 func (x *HostInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_fusionize_v1_types_proto_msgTypes[5]
+	mi := &file_fusionize_v1_types_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -544,7 +647,7 @@ func (x *HostInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostInfo.ProtoReflect.Descriptor instead.
 func (*HostInfo) Descriptor() ([]byte, []int) {
-	return file_fusionize_v1_types_proto_rawDescGZIP(), []int{5}
+	return file_fusionize_v1_types_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *HostInfo) GetName() string {
@@ -609,7 +712,7 @@ type Iteration struct {
 
 func (x *Iteration) Reset() {
 	*x = Iteration{}
-	mi := &file_fusionize_v1_types_proto_msgTypes[6]
+	mi := &file_fusionize_v1_types_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +724,7 @@ func (x *Iteration) String() string {
 func (*Iteration) ProtoMessage() {}
 
 func (x *Iteration) ProtoReflect() protoreflect.Message {
-	mi := &file_fusionize_v1_types_proto_msgTypes[6]
+	mi := &file_fusionize_v1_types_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +737,7 @@ func (x *Iteration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Iteration.ProtoReflect.Descriptor instead.
 func (*Iteration) Descriptor() ([]byte, []int) {
-	return file_fusionize_v1_types_proto_rawDescGZIP(), []int{6}
+	return file_fusionize_v1_types_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Iteration) GetIndex() int32 {
@@ -738,7 +841,15 @@ const file_fusionize_v1_types_proto_rawDesc = "" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x03R\x04size\x12;\n" +
 	"\vuploaded_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"uploadedAt\"\x89\x01\n" +
+	"uploadedAt\"\xc8\x01\n" +
+	"\bEndpoint\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12#\n" +
+	"\rfunction_name\x18\x03 \x01(\tR\ffunctionName\x12\x1c\n" +
+	"\tqualifier\x18\x04 \x01(\tR\tqualifier\x12\x16\n" +
+	"\x06region\x18\x05 \x01(\tR\x06region\x12!\n" +
+	"\fapi_endpoint\x18\x06 \x01(\tR\vapiEndpoint\x12\x10\n" +
+	"\x03url\x18\a \x01(\tR\x03url\"\x89\x01\n" +
 	"\bHostInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x18\n" +
@@ -768,28 +879,29 @@ func file_fusionize_v1_types_proto_rawDescGZIP() []byte {
 	return file_fusionize_v1_types_proto_rawDescData
 }
 
-var file_fusionize_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_fusionize_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_fusionize_v1_types_proto_goTypes = []any{
 	(*Setup)(nil),                 // 0: fusionize.v1.Setup
 	(*Group)(nil),                 // 1: fusionize.v1.Group
 	(*Place)(nil),                 // 2: fusionize.v1.Place
 	(*Span)(nil),                  // 3: fusionize.v1.Span
 	(*ModuleInfo)(nil),            // 4: fusionize.v1.ModuleInfo
-	(*HostInfo)(nil),              // 5: fusionize.v1.HostInfo
-	(*Iteration)(nil),             // 6: fusionize.v1.Iteration
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
+	(*Endpoint)(nil),              // 5: fusionize.v1.Endpoint
+	(*HostInfo)(nil),              // 6: fusionize.v1.HostInfo
+	(*Iteration)(nil),             // 7: fusionize.v1.Iteration
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 9: google.protobuf.Duration
 }
 var file_fusionize_v1_types_proto_depIdxs = []int32{
 	1, // 0: fusionize.v1.Setup.groups:type_name -> fusionize.v1.Group
 	2, // 1: fusionize.v1.Group.place:type_name -> fusionize.v1.Place
-	7, // 2: fusionize.v1.Span.start:type_name -> google.protobuf.Timestamp
-	8, // 3: fusionize.v1.Span.duration:type_name -> google.protobuf.Duration
-	8, // 4: fusionize.v1.Span.wait:type_name -> google.protobuf.Duration
-	8, // 5: fusionize.v1.Span.billed:type_name -> google.protobuf.Duration
-	7, // 6: fusionize.v1.ModuleInfo.uploaded_at:type_name -> google.protobuf.Timestamp
+	8, // 2: fusionize.v1.Span.start:type_name -> google.protobuf.Timestamp
+	9, // 3: fusionize.v1.Span.duration:type_name -> google.protobuf.Duration
+	9, // 4: fusionize.v1.Span.wait:type_name -> google.protobuf.Duration
+	9, // 5: fusionize.v1.Span.billed:type_name -> google.protobuf.Duration
+	8, // 6: fusionize.v1.ModuleInfo.uploaded_at:type_name -> google.protobuf.Timestamp
 	0, // 7: fusionize.v1.Iteration.setup:type_name -> fusionize.v1.Setup
-	7, // 8: fusionize.v1.Iteration.deployed_at:type_name -> google.protobuf.Timestamp
+	8, // 8: fusionize.v1.Iteration.deployed_at:type_name -> google.protobuf.Timestamp
 	9, // [9:9] is the sub-list for method output_type
 	9, // [9:9] is the sub-list for method input_type
 	9, // [9:9] is the sub-list for extension type_name
@@ -808,7 +920,7 @@ func file_fusionize_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fusionize_v1_types_proto_rawDesc), len(file_fusionize_v1_types_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,4 +1,4 @@
-package remote_test
+package server_test
 
 import (
 	"context"
@@ -15,10 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/host"
-	"github.com/fusionize/fusionize/host/remote"
+	"github.com/fusionize/fusionize/host/server"
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 )
 
 var (
@@ -107,7 +109,7 @@ func newHost(t testing.TB, cfg host.Config, tasks map[string]string) *host.Host 
 
 // serve serves h over gRPC on a loopback port until cleanup and returns
 // the server and its address.
-func serve(t testing.TB, h *host.Host, opts remote.ServerOptions) (*remote.Server, string) {
+func serve(t testing.TB, h *host.Host, opts server.Options) (*server.Server, string) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -116,9 +118,9 @@ func serve(t testing.TB, h *host.Host, opts remote.ServerOptions) (*remote.Serve
 	return serveOn(t, h, opts, lis), lis.Addr().String()
 }
 
-func serveOn(t testing.TB, h *host.Host, opts remote.ServerOptions, lis net.Listener) *remote.Server {
+func serveOn(t testing.TB, h *host.Host, opts server.Options, lis net.Listener) *server.Server {
 	t.Helper()
-	s, err := remote.NewServer(h, opts)
+	s, err := server.New(h, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,12 +140,13 @@ func serveOn(t testing.TB, h *host.Host, opts remote.ServerOptions, lis net.List
 }
 
 // newTransport returns a Transport closed at cleanup.
-func newTransport(t testing.TB, opts remote.Options) *remote.Transport {
+func newTransport(t testing.TB, opts grpctransport.Options, to addrs) *routed {
 	t.Helper()
-	tr, err := remote.NewTransport(opts)
+	gt, err := grpctransport.NewTransport(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr := &routed{Transport: gt, eps: endpointsOf(to)}
 	t.Cleanup(func() {
 		if err := tr.Close(); err != nil {
 			t.Errorf("close transport: %v", err)
@@ -192,9 +195,9 @@ func twoGroups() *setup.Setup {
 // task echo) over gRPC.
 type pair struct {
 	a, b       *host.Host
-	srvB       *remote.Server
+	srvB       *server.Server
 	addrB      string
-	tr         *remote.Transport
+	tr         *routed
 	recA, recB *span.Buffer
 }
 
@@ -203,9 +206,9 @@ func newPair(t testing.TB, cfgA, cfgB host.Config) *pair {
 	p := &pair{recA: span.NewBuffer(10_000), recB: span.NewBuffer(10_000)}
 	cfgB.Name, cfgB.Group, cfgB.Recorder = "host-b", "b", p.recB
 	p.b = newHost(t, cfgB, map[string]string{"echo": wat("echo")})
-	p.srvB, p.addrB = serve(t, p.b, remote.ServerOptions{MaxPayload: cfgB.MaxPayload})
-	p.tr = newTransport(t, remote.Options{Resolver: remote.Addrs{"b": p.addrB}})
-	cfgA.Name, cfgA.Group, cfgA.Recorder, cfgA.Transport = "host-a", "a", p.recA, p.tr
+	p.srvB, p.addrB = serve(t, p.b, server.Options{MaxPayload: cfgB.MaxPayload})
+	p.tr = newTransport(t, grpctransport.Options{}, addrs{"b": p.addrB})
+	cfgA.Name, cfgA.Group, cfgA.Recorder, cfgA.Transport, cfgA.Endpoints = "host-a", "a", p.recA, p.tr, p.tr.eps
 	p.a = newHost(t, cfgA, map[string]string{"caller": wat("caller")})
 	for _, h := range []*host.Host{p.a, p.b} {
 		if err := h.SetSetup(twoGroups()); err != nil {
@@ -213,4 +216,37 @@ func newPair(t testing.TB, cfgA, cfgB host.Config) *pair {
 		}
 	}
 	return p
+}
+
+// addrs is a routing table by address: fusion group → "host:port".
+type addrs map[string]string
+
+// endpointTable is a routing table that later entries may join, as
+// hosts of a test come up one by one.
+type endpointTable struct{ to addrs }
+
+func endpointsOf(to addrs) endpointTable { return endpointTable{to: to} }
+
+// Endpoint implements host.Endpoints.
+func (e endpointTable) Endpoint(_ context.Context, group string) (api.Endpoint, error) {
+	if a, ok := e.to[group]; ok && a != "" {
+		return api.GRPC(a), nil
+	}
+	return api.Endpoint{}, fmt.Errorf("%w %q", host.ErrNoEndpoint, group)
+}
+
+// routed is a gRPC transport with its routing table, as a host holds
+// them: tests call the tasks of a group through it by the group's name.
+type routed struct {
+	*grpctransport.Transport
+	eps endpointTable
+}
+
+// Call sends c to the endpoint of group, as a host's remote call does.
+func (r *routed) Call(ctx context.Context, group string, c host.Call) ([]byte, error) {
+	ep, err := r.eps.Endpoint(ctx, group)
+	if err != nil {
+		return nil, &host.Error{Task: c.Task, Code: host.CodeUnavailable, Msg: err.Error()}
+	}
+	return r.Transport.Invoke(ctx, host.Target{Group: group, Endpoint: ep}, c)
 }

@@ -1,4 +1,4 @@
-package remote
+package server
 
 import (
 	"context"
@@ -18,12 +18,13 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/fusionize/fusionize/host"
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 )
 
-// ServerOptions configures a Server. The zero value of every field selects
+// Options configures a Server. The zero value of every field selects
 // the documented default.
-type ServerOptions struct {
+type Options struct {
 	// MaxPayload is the largest input the server receives and output it
 	// sends, in bytes; set it to the host's Config.MaxPayload. Default
 	// DefaultMaxPayload.
@@ -62,12 +63,12 @@ const (
 // Server serves a host's HostService over gRPC: Invoke runs calls from
 // clients and other hosts on the host, Health describes it. It maps host
 // errors to gRPC status codes (see the package comment) and records a
-// latency histogram per task. Create it with NewServer.
+// latency histogram per task. Create it with New.
 type Server struct {
 	fusionizev1.UnimplementedHostServiceServer
 
 	h        *host.Host
-	opts     ServerOptions
+	opts     Options
 	grpc     *grpc.Server
 	reg      *prometheus.Registry
 	latency  *prometheus.HistogramVec
@@ -77,17 +78,17 @@ type Server struct {
 
 var _ fusionizev1.HostServiceServer = (*Server)(nil)
 
-// NewServer returns a Server for h, with its *grpc.Server (GRPCServer)
+// New returns a Server for h, with its *grpc.Server (GRPCServer)
 // ready to serve. It registers its metrics in opts.Registry.
-func NewServer(h *host.Host, opts ServerOptions) (*Server, error) {
+func New(h *host.Host, opts Options) (*Server, error) {
 	if h == nil {
-		return nil, errors.New("remote: NewServer needs a host")
+		return nil, errors.New("remote: New needs a host")
 	}
 	if opts.MaxPayload <= 0 {
-		opts.MaxPayload = DefaultMaxPayload
+		opts.MaxPayload = grpctransport.DefaultMaxPayload
 	}
 	if opts.Overhead <= 0 {
-		opts.Overhead = DefaultOverhead
+		opts.Overhead = grpctransport.DefaultOverhead
 	}
 	if opts.Keepalive == (keepalive.ServerParameters{}) {
 		opts.Keepalive = keepalive.ServerParameters{Time: 60 * time.Second, Timeout: 20 * time.Second}
@@ -190,18 +191,18 @@ func (s *Server) Invoke(ctx context.Context, req *fusionizev1.InvokeRequest) (*f
 		ParentID: req.GetParentSpanId(),
 		Depth:    int(req.GetDepth()),
 	}
-	if v := mdValue(ctx, MDTraceID); v != "" {
+	if v := mdValue(ctx, grpctransport.MDTraceID); v != "" {
 		c.TraceID = v
 	}
-	if v := mdValue(ctx, MDCaller); v != "" {
+	if v := mdValue(ctx, grpctransport.MDCaller); v != "" {
 		c.Caller = v
 	}
-	if v := mdValue(ctx, MDParentSpan); v != "" {
+	if v := mdValue(ctx, grpctransport.MDParentSpan); v != "" {
 		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
 			c.ParentID = n
 		}
 	}
-	if v := mdValue(ctx, MDDepth); v != "" {
+	if v := mdValue(ctx, grpctransport.MDDepth); v != "" {
 		if n, err := strconv.Atoi(v); err == nil {
 			c.Depth = n
 		}
@@ -221,8 +222,8 @@ func (s *Server) Invoke(ctx context.Context, req *fusionizev1.InvokeRequest) (*f
 		s.observe(c.Task, codes.OK, start)
 		return &fusionizev1.InvokeResponse{Output: out}, nil
 	}
-	st, code := toStatus(err, c.Task, s.h.Name())
-	_ = grpc.SetTrailer(ctx, metadata.Pairs(MDCode, strconv.Itoa(int(code))))
+	st, code := grpctransport.ToStatus(err, c.Task, s.h.Name())
+	_ = grpc.SetTrailer(ctx, metadata.Pairs(grpctransport.MDCode, strconv.Itoa(int(code))))
 	task := c.Task
 	if code == host.CodeUnknownTask {
 		task = "" // keep unknown names out of the metric labels

@@ -1,4 +1,4 @@
-package remote_test
+package server_test
 
 import (
 	"bytes"
@@ -32,7 +32,8 @@ import (
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/host"
-	"github.com/fusionize/fusionize/host/remote"
+	"github.com/fusionize/fusionize/host/server"
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 )
 
@@ -82,12 +83,12 @@ func TestCallDepthCrossesHosts(t *testing.T) {
 	// relay as task "a" on host A and as task "b" on host B: a("ab") calls
 	// b("ba") calls a("ab") … across the two hosts until the depth limit.
 	sep := setup.Separate(1, []string{"a", "b"}, setup.Place{Provider: "local"}, 128)
-	addrs := remote.Addrs{}
-	tr := newTransport(t, remote.Options{Resolver: addrs})
+	to := addrs{}
+	tr := newTransport(t, grpctransport.Options{}, to)
 	recB := span.NewBuffer(100)
 	hosts := map[string]*host.Host{}
 	for _, g := range []string{"a", "b"} {
-		cfg := host.Config{Name: "host-" + g, Group: g, MaxDepth: 4, Transport: tr}
+		cfg := host.Config{Name: "host-" + g, Group: g, MaxDepth: 4, Transport: tr, Endpoints: tr.eps}
 		if g == "b" {
 			cfg.Recorder = recB
 		}
@@ -95,7 +96,7 @@ func TestCallDepthCrossesHosts(t *testing.T) {
 		if err := h.SetSetup(sep); err != nil {
 			t.Fatal(err)
 		}
-		_, addrs[g] = serve(t, h, remote.ServerOptions{})
+		_, to[g] = serve(t, h, server.Options{})
 		hosts[g] = h
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -121,12 +122,12 @@ func TestCallDepthCrossesHosts(t *testing.T) {
 }
 
 // statusHost serves the tasks of the status tests: echo, loop, trap.
-func statusHost(t *testing.T) (*host.Host, string, *remote.Transport) {
+func statusHost(t *testing.T) (*host.Host, string, *routed) {
 	h := newHost(t, host.Config{Name: "host-s", Group: "s", MaxPayload: 64 << 10, MaxAsync: 1, Timeout: 300 * time.Millisecond},
 		map[string]string{"echo": wat("echo"), "loop": wat("loop"), "trap": wat("trap")})
-	_, addr := serve(t, h, remote.ServerOptions{MaxPayload: 64 << 10})
+	_, addr := serve(t, h, server.Options{MaxPayload: 64 << 10})
 	// The transport's own limits are larger, to let the server refuse.
-	tr := newTransport(t, remote.Options{Resolver: remote.Addrs{"s": addr}, MaxPayload: 1 << 20})
+	tr := newTransport(t, grpctransport.Options{MaxPayload: 1 << 20}, addrs{"s": addr})
 	return h, addr, tr
 }
 
@@ -156,7 +157,7 @@ func TestStatusCodesSurviveTheTrip(t *testing.T) {
 				defer cancel()
 			}
 			start := time.Now()
-			_, err := tr.Invoke(ctx, "s", tc.call)
+			_, err := tr.Call(ctx, "s", tc.call)
 			if d := time.Since(start); d > 2*time.Second {
 				t.Errorf("took %v", d)
 			}
@@ -166,10 +167,10 @@ func TestStatusCodesSurviveTheTrip(t *testing.T) {
 	t.Run("too many async calls", func(t *testing.T) {
 		// MaxAsync is 1: the first async loop is accepted, the second
 		// refused with the exact code, not just ResourceExhausted.
-		if _, err := tr.Invoke(context.Background(), "s", host.Call{Task: "loop", Async: true}); err != nil {
+		if _, err := tr.Call(context.Background(), "s", host.Call{Task: "loop", Async: true}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := tr.Invoke(context.Background(), "s", host.Call{Task: "loop", Async: true})
+		_, err := tr.Call(context.Background(), "s", host.Call{Task: "loop", Async: true})
 		checkErr(t, err, host.CodeTooMany, "more than 1 async calls")
 	})
 	if s := h.Stats(); s.Traps != 1 || s.Deadlines < 1 {
@@ -215,14 +216,14 @@ func TestServerMapsCodesAtTheEdge(t *testing.T) {
 		if status.Code(err) != tc.code {
 			t.Errorf("%s: status %v, want %v", tc.task, err, tc.code)
 		}
-		if got := trailer.Get(remote.MDCode); len(got) != 1 || got[0] != fmt.Sprint(int(tc.host)) {
-			t.Errorf("%s: trailer %s = %q, want %d", tc.task, remote.MDCode, got, tc.host)
+		if got := trailer.Get(grpctransport.MDCode); len(got) != 1 || got[0] != fmt.Sprint(int(tc.host)) {
+			t.Errorf("%s: trailer %s = %q, want %d", tc.task, grpctransport.MDCode, got, tc.host)
 		}
 	}
 	// Every host code maps to a gRPC code that maps back to a code of the
 	// same family; the exact code travels in the trailer and details.
 	for c := host.CodeNotFound; c <= host.CodeUnknownTask; c++ {
-		g := remote.GRPCCode(c)
+		g := grpctransport.GRPCCode(c)
 		if g == codes.OK || g == codes.Unknown {
 			t.Errorf("host code %d maps to %v", c, g)
 		}
@@ -237,9 +238,9 @@ func TestDeadHostIsUnavailableQuickly(t *testing.T) {
 		}
 		addr := lis.Addr().String()
 		lis.Close()
-		tr := newTransport(t, remote.Options{Resolver: remote.Addrs{"b": addr}})
+		tr := newTransport(t, grpctransport.Options{}, addrs{"b": addr})
 		start := time.Now()
-		_, err = tr.Invoke(context.Background(), "b", host.Call{Task: "echo"})
+		_, err = tr.Call(context.Background(), "b", host.Call{Task: "echo"})
 		if d := time.Since(start); d > time.Second {
 			t.Errorf("took %v, want the retry budget (~60 ms)", d)
 		}
@@ -252,14 +253,14 @@ func TestDeadHostIsUnavailableQuickly(t *testing.T) {
 			t.Fatal(err)
 		}
 		addr := lis.Addr().String()
-		s, err := remote.NewServer(h, remote.ServerOptions{})
+		s, err := server.New(h, server.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		done := make(chan error, 1)
 		go func() { done <- s.Serve(lis) }()
-		tr := newTransport(t, remote.Options{Resolver: remote.Addrs{"b": addr}})
-		if out, err := tr.Invoke(context.Background(), "b", host.Call{Task: "echo", Input: []byte("up")}); err != nil || string(out) != "up" {
+		tr := newTransport(t, grpctransport.Options{}, addrs{"b": addr})
+		if out, err := tr.Call(context.Background(), "b", host.Call{Task: "echo", Input: []byte("up")}); err != nil || string(out) != "up" {
 			t.Fatalf("before stop: %q %v", out, err)
 		}
 		if err := s.Shutdown(context.Background()); err != nil {
@@ -269,16 +270,16 @@ func TestDeadHostIsUnavailableQuickly(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		_, err = tr.Invoke(context.Background(), "b", host.Call{Task: "echo"})
+		_, err = tr.Call(context.Background(), "b", host.Call{Task: "echo"})
 		if d := time.Since(start); d > time.Second {
 			t.Errorf("took %v", d)
 		}
 		checkErr(t, err, host.CodeUnavailable, `task "echo"`, addr)
 	})
-	t.Run("no host for the group", func(t *testing.T) {
-		tr := newTransport(t, remote.Options{Resolver: remote.Addrs{}})
-		_, err := tr.Invoke(context.Background(), "zz", host.Call{Task: "echo"})
-		checkErr(t, err, host.CodeUnavailable, `task "echo"`, `no host for group "zz"`)
+	t.Run("no endpoint for the group", func(t *testing.T) {
+		tr := newTransport(t, grpctransport.Options{}, addrs{})
+		_, err := tr.Call(context.Background(), "zz", host.Call{Task: "echo"})
+		checkErr(t, err, host.CodeUnavailable, `task "echo"`, `no endpoint recorded for group "zz"`)
 	})
 	t.Run("retries stop at the caller's deadline", func(t *testing.T) {
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -287,11 +288,11 @@ func TestDeadHostIsUnavailableQuickly(t *testing.T) {
 		}
 		addr := lis.Addr().String()
 		lis.Close()
-		tr := newTransport(t, remote.Options{Resolver: remote.Addrs{"b": addr}})
+		tr := newTransport(t, grpctransport.Options{}, addrs{"b": addr})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		_, err = tr.Invoke(ctx, "b", host.Call{Task: "echo"})
+		_, err = tr.Call(ctx, "b", host.Call{Task: "echo"})
 		if d := time.Since(start); d > 100*time.Millisecond {
 			t.Errorf("took %v with a 5 ms deadline", d)
 		}
@@ -320,12 +321,12 @@ func TestRetryReachesAHostThatComesUp(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				serveOn(t, h, remote.ServerOptions{}, lis)
+				serveOn(t, h, server.Options{}, lis)
 			}()
-			tr := newTransport(t, remote.Options{Resolver: remote.Addrs{"b": addr}})
+			tr := newTransport(t, grpctransport.Options{}, addrs{"b": addr})
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			out, err := tr.Invoke(ctx, "b", host.Call{Task: "echo", Input: []byte("late"), Async: async})
+			out, err := tr.Call(ctx, "b", host.Call{Task: "echo", Input: []byte("late"), Async: async})
 			<-up
 			if err != nil {
 				t.Fatal(err)
@@ -360,8 +361,8 @@ func TestHandlerErrorsAreNotRetried(t *testing.T) {
 		fusionizev1.RegisterHostServiceServer(gs, cs)
 		go func() { _ = gs.Serve(lis) }()
 		t.Cleanup(gs.Stop)
-		tr := newTransport(t, remote.Options{Resolver: remote.Addrs{"b": lis.Addr().String()}})
-		_, err = tr.Invoke(context.Background(), "b", host.Call{Task: "echo"})
+		tr := newTransport(t, grpctransport.Options{}, addrs{"b": lis.Addr().String()})
+		_, err = tr.Call(context.Background(), "b", host.Call{Task: "echo"})
 		checkErr(t, err, host.CodeUnavailable, "shutting down")
 		if n := cs.calls.Load(); n != 1 {
 			t.Fatalf("handler ran %d times, want 1", n)
@@ -369,9 +370,9 @@ func TestHandlerErrorsAreNotRetried(t *testing.T) {
 	})
 	t.Run("trap", func(t *testing.T) {
 		h := newHost(t, host.Config{Name: "host-b"}, map[string]string{"trap": wat("trap")})
-		_, addr := serve(t, h, remote.ServerOptions{})
-		tr := newTransport(t, remote.Options{Resolver: remote.Addrs{"b": addr}})
-		_, err := tr.Invoke(context.Background(), "b", host.Call{Task: "trap"})
+		_, addr := serve(t, h, server.Options{})
+		tr := newTransport(t, grpctransport.Options{}, addrs{"b": addr})
+		_, err := tr.Call(context.Background(), "b", host.Call{Task: "trap"})
 		checkErr(t, err, host.CodeFailed, "unreachable")
 		if n := h.Stats().Invocations; n != 1 {
 			t.Fatalf("trap ran %d times, want 1", n)
@@ -382,7 +383,7 @@ func TestHandlerErrorsAreNotRetried(t *testing.T) {
 func TestMetadataWinsAndMarksRemoteCalls(t *testing.T) {
 	rec := span.NewBuffer(10)
 	h := newHost(t, host.Config{Name: "host-b", Recorder: rec}, map[string]string{"echo": wat("echo")})
-	_, addr := serve(t, h, remote.ServerOptions{})
+	_, addr := serve(t, h, server.Options{})
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -390,7 +391,7 @@ func TestMetadataWinsAndMarksRemoteCalls(t *testing.T) {
 	defer cc.Close()
 	client := fusionizev1.NewHostServiceClient(cc)
 	ctx := metadata.AppendToOutgoingContext(context.Background(),
-		remote.MDTraceID, "md-trace", remote.MDParentSpan, "42", remote.MDCaller, "md-caller", remote.MDDepth, "3")
+		grpctransport.MDTraceID, "md-trace", grpctransport.MDParentSpan, "42", grpctransport.MDCaller, "md-caller", grpctransport.MDDepth, "3")
 	if _, err := client.Invoke(ctx, &fusionizev1.InvokeRequest{Task: "echo", TraceId: "field-trace", Caller: "field-caller", Depth: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -447,13 +448,13 @@ func TestREST(t *testing.T) {
 func testREST(t *testing.T, inProcess bool) {
 	rec := span.NewBuffer(10)
 	h := newHost(t, host.Config{Name: "host-b", Group: "b", Recorder: rec}, map[string]string{"echo": wat("echo"), "trap": wat("trap")})
-	s, addr := serve(t, h, remote.ServerOptions{MaxPayload: 1 << 10, Overhead: 1 << 10})
+	s, addr := serve(t, h, server.Options{MaxPayload: 1 << 10, Overhead: 1 << 10})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	if inProcess {
 		addr = ""
 	}
-	handler, err := s.HTTPHandler(ctx, addr, remote.HTTPOptions{})
+	handler, err := s.HTTPHandler(ctx, addr, server.HTTPOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,7 +551,7 @@ func TestHammer(t *testing.T) {
 				if (w+i)%2 == 0 {
 					out, err = p.a.Invoke(context.Background(), "caller", in)
 				} else {
-					out, err = p.tr.Invoke(context.Background(), "b", host.Call{Task: "echo", Input: in})
+					out, err = p.tr.Call(context.Background(), "b", host.Call{Task: "echo", Input: in})
 				}
 				if err != nil {
 					errs <- err
@@ -575,13 +576,13 @@ func TestHammer(t *testing.T) {
 
 func TestTransportClose(t *testing.T) {
 	p := newPair(t, host.Config{}, host.Config{})
-	if _, err := p.tr.Invoke(context.Background(), "b", host.Call{Task: "echo"}); err != nil {
+	if _, err := p.tr.Call(context.Background(), "b", host.Call{Task: "echo"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.tr.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, err := p.tr.Invoke(context.Background(), "b", host.Call{Task: "echo"})
+	_, err := p.tr.Call(context.Background(), "b", host.Call{Task: "echo"})
 	checkErr(t, err, host.CodeUnavailable, "transport closed")
 }
 
@@ -615,11 +616,11 @@ func TestTransportSendsDeadlineTraceAndDepth(t *testing.T) {
 	fusionizev1.RegisterHostServiceServer(gs, rs)
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
-	tr := newTransport(t, remote.Options{Resolver: remote.Addrs{"b": lis.Addr().String()}})
+	tr := newTransport(t, grpctransport.Options{}, addrs{"b": lis.Addr().String()})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	c := host.Call{Task: "echo", Input: []byte("in"), Caller: "caller", TraceID: "trace-1", ParentID: 99, Depth: 3}
-	if out, err := tr.Invoke(ctx, "b", c); err != nil || string(out) != "ok" {
+	if out, err := tr.Call(ctx, "b", c); err != nil || string(out) != "ok" {
 		t.Fatalf("%q %v", out, err)
 	}
 	rs.mu.Lock()
@@ -627,7 +628,7 @@ func TestTransportSendsDeadlineTraceAndDepth(t *testing.T) {
 	if rs.deadline <= time.Second || rs.deadline > 2*time.Second {
 		t.Errorf("remaining deadline at the server: %v, want (1s, 2s]", rs.deadline)
 	}
-	for k, want := range map[string]string{remote.MDTraceID: "trace-1", remote.MDParentSpan: "99", remote.MDCaller: "caller", remote.MDDepth: "3"} {
+	for k, want := range map[string]string{grpctransport.MDTraceID: "trace-1", grpctransport.MDParentSpan: "99", grpctransport.MDCaller: "caller", grpctransport.MDDepth: "3"} {
 		if got := rs.md.Get(k); len(got) != 1 || got[0] != want {
 			t.Errorf("metadata %s = %q, want %q", k, got, want)
 		}
@@ -642,14 +643,14 @@ func TestTransportSendsDeadlineTraceAndDepth(t *testing.T) {
 func TestTLS(t *testing.T) {
 	serverTLS, clientTLS := selfSigned(t)
 	h := newHost(t, host.Config{Name: "host-b"}, map[string]string{"echo": wat("echo")})
-	_, addr := serve(t, h, remote.ServerOptions{TLS: serverTLS})
-	tr := newTransport(t, remote.Options{Resolver: remote.Addrs{"b": addr}, TLS: clientTLS})
-	if out, err := tr.Invoke(context.Background(), "b", host.Call{Task: "echo", Input: []byte("sealed")}); err != nil || string(out) != "sealed" {
+	_, addr := serve(t, h, server.Options{TLS: serverTLS})
+	tr := newTransport(t, grpctransport.Options{TLS: clientTLS}, addrs{"b": addr})
+	if out, err := tr.Call(context.Background(), "b", host.Call{Task: "echo", Input: []byte("sealed")}); err != nil || string(out) != "sealed" {
 		t.Fatalf("%q %v", out, err)
 	}
 	// A plaintext transport cannot talk to it, and fails as unavailable.
-	plain := newTransport(t, remote.Options{Resolver: remote.Addrs{"b": addr}})
-	_, err := plain.Invoke(context.Background(), "b", host.Call{Task: "echo"})
+	plain := newTransport(t, grpctransport.Options{}, addrs{"b": addr})
+	_, err := plain.Call(context.Background(), "b", host.Call{Task: "echo"})
 	checkErr(t, err, host.CodeUnavailable, addr)
 }
 

@@ -1,38 +1,35 @@
-// Package remote carries calls between Fusionize hosts over gRPC and gives a
-// host its network face.
-//
-// A host runs the tasks of one fusion group. A call to a task of another
-// group leaves the host through its host.Transport; this package's
-// Transport sends it to the host of that group, whose Server runs it. The
-// same Server answers clients (gRPC, or REST through the grpc-gateway), and
-// serves /healthz and Prometheus /metrics.
+// Package grpctransport is the gRPC invoke path between Fusionize hosts:
+// the host.Transport for endpoints of kind api.KindGRPC, the wire protocol
+// (metadata keys, the mapping between host codes and gRPC status codes) and
+// the one HostService client of the module. Its server side is host/server.
 //
 // # Wiring
 //
-// The host of group "b" serves its tasks:
+// The host of group "b" serves its tasks (host/server):
 //
 //	hb, _ := host.New(ctx, host.Config{Name: "host-b", Group: "b"})
 //	_ = hb.LoadFile(ctx, "echo", "echo.wasm", "")
-//	srv, _ := remote.NewServer(hb, remote.ServerOptions{})
+//	srv, _ := server.New(hb, server.Options{})
 //	lis, _ := net.Listen("tcp", "127.0.0.1:9001")
 //	go srv.Serve(lis)
-//	web, _ := srv.HTTPHandler(ctx, "127.0.0.1:9001", remote.HTTPOptions{})
-//	go http.ListenAndServe("127.0.0.1:8081", web) // /v1/invoke/{task}, /v1/health, /healthz, /metrics
-//	defer srv.Shutdown(ctx)                      // drains, then stops; close hb after it
 //
-// The host of group "a" reaches group "b" through a Transport:
+// The host of group "a" reaches group "b" at the endpoint recorded for it,
+// through a mux that picks this transport for grpc endpoints:
 //
-//	tr, _ := remote.NewTransport(remote.Options{Resolver: remote.Addrs{"b": "127.0.0.1:9001"}})
+//	tr, _ := grpctransport.NewTransport(grpctransport.Options{})
 //	defer tr.Close()
-//	ha, _ := host.New(ctx, host.Config{Name: "host-a", Group: "a", Transport: tr})
+//	mux := transport.NewMux()
+//	mux.Register(api.KindGRPC, tr)
+//	ha, _ := host.New(ctx, host.Config{Name: "host-a", Group: "a", Transport: mux,
+//		Endpoints: host.StaticEndpoints{"b": api.GRPC("127.0.0.1:9001")}})
 //	_ = ha.LoadFile(ctx, "caller", "caller.wasm", "")
 //	_ = ha.SetSetup(s) // caller in group "a", echo in group "b"
 //	out, err := ha.Invoke(ctx, "caller", in) // caller's call to echo runs on host-b
 //
-// Set Options.MaxPayload and ServerOptions.MaxPayload to the hosts'
+// Set Options.MaxPayload and the server's MaxPayload to the hosts'
 // Config.MaxPayload: the gRPC message limits are that plus Overhead.
 // Connections are plaintext to loopback addresses by default
-// (credentials/local); set Options.TLS and ServerOptions.TLS between
+// (credentials/local); set Options.TLS and the server's TLS between
 // machines, or Options.Insecure on a trusted network.
 //
 // # What travels with a call
@@ -40,7 +37,7 @@
 // The request carries task, input, async, caller, trace id, parent span id
 // and call depth; the last four also travel as gRPC metadata
 // (fusionize-trace-id, fusionize-parent-span, fusionize-caller,
-// fusionize-depth), and the Server prefers the metadata when both are set.
+// fusionize-depth), and the server prefers the metadata when both are set.
 // The caller's remaining deadline travels as gRPC's grpc-timeout, so the
 // callee stops when the caller gives up; a host gives every call a deadline
 // (host.Config.Timeout). A call with a caller came from another host and
@@ -49,7 +46,7 @@
 //
 // # Status codes
 //
-// Errors become gRPC status codes only at the Server, the service edge.
+// Errors become gRPC status codes only at the server, the service edge.
 // The exact host.Code also travels, in the trailer fusionize-code and in an
 // errdetails.ErrorInfo detail (domain "fusionize.v1", with the code, task,
 // host and message), so the Transport returns the same *host.Error the
@@ -98,4 +95,4 @@
 // (Unavailable from a draining host included), not a call whose connection
 // broke while it ran, not a deadline. (gRPC itself transparently retries
 // once a stream the server refused without processing it.)
-package remote
+package grpctransport

@@ -1,4 +1,4 @@
-package remote_test
+package server_test
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/fusionize/fusionize/host"
-	"github.com/fusionize/fusionize/host/remote"
+	"github.com/fusionize/fusionize/host/server"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 )
 
@@ -124,7 +124,7 @@ func dialRaw(b *testing.B, addr string) fusionizev1.HostServiceClient {
 // both called in parallel by the same kind of client.
 func BenchmarkInvokeThroughput(b *testing.B) {
 	h := newHost(b, host.Config{Name: "host-b"}, map[string]string{"echo": wat("echo")})
-	_, hostAddr := serve(b, h, remote.ServerOptions{})
+	_, hostAddr := serve(b, h, server.Options{})
 	bareAddr := serveBare(b)
 	for _, bc := range []struct{ name, addr string }{{"host", hostAddr}, {"bare", bareAddr}} {
 		b.Run(bc.name, func(b *testing.B) {
@@ -163,15 +163,15 @@ func BenchmarkInvokeThroughput(b *testing.B) {
 // with plain gRPC, one call at a time.
 func BenchmarkGatewayOverhead(b *testing.B) {
 	h := newHost(b, host.Config{Name: "host-b"}, map[string]string{"echo": wat("echo")})
-	s, addr := serve(b, h, remote.ServerOptions{})
+	s, addr := serve(b, h, server.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
-	handler, err := s.HTTPHandler(ctx, addr, remote.HTTPOptions{})
+	handler, err := s.HTTPHandler(ctx, addr, server.HTTPOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	base, httpClient := serveHTTP(b, handler)
-	local, err := s.HTTPHandler(ctx, "", remote.HTTPOptions{})
+	local, err := s.HTTPHandler(ctx, "", server.HTTPOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package remote
+package server
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 )
 
@@ -32,7 +33,7 @@ type HTTPOptions struct {
 // REST requests pass the same gRPC server options and interceptors as gRPC
 // ones; its connection lives until ctx ends. With an empty grpcAddr the
 // gateway calls the Server in process instead, without the loopback hop
-// (see BENCHMARKS.remote.md) but also without the *grpc.Server's options.
+// (see BENCHMARKS.server.md) but also without the *grpc.Server's options.
 // HTTP headers named Fusionize-* (Fusionize-Trace-Id, …) are passed on as
 // the matching gRPC metadata, and Grpc-Timeout sets the call's deadline.
 // Request bodies are limited to twice the server's message size limit
@@ -48,7 +49,7 @@ func (s *Server) HTTPHandler(ctx context.Context, grpcAddr string, opts HTTPOpti
 		dial := opts.DialOptions
 		if dial == nil {
 			dial = []grpc.DialOption{
-				grpc.WithTransportCredentials(clientCreds(nil, false)),
+				grpc.WithTransportCredentials(grpctransport.ClientCreds(nil, false)),
 				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(limit), grpc.MaxCallSendMsgSize(limit)),
 			}
 		}

@@ -1,4 +1,7 @@
-package fusionizev1_test
+// Package apitest checks the API as its configuration defines it beyond the
+// protos: the REST routes that fusionize_api.yaml gives the grpc-gateway.
+// It holds tests only, apart from the generated code of proto/fusionize/v1.
+package apitest_test
 
 import (
 	"context"
@@ -13,64 +16,9 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 )
-
-func TestSetupRoundTrips(t *testing.T) {
-	in := &fusionizev1.Setup{
-		Version: 7,
-		Groups: []*fusionizev1.Group{{
-			Name:     "g0",
-			Tasks:    []string{"ingest", "filter"},
-			MemoryMb: 512,
-			Place:    &fusionizev1.Place{Provider: "aws", Region: "eu-central-1", Arch: "arm64"},
-		}},
-	}
-	roundTrip(t, in, &fusionizev1.Setup{})
-}
-
-func TestSpanRoundTrips(t *testing.T) {
-	in := &fusionizev1.Span{
-		TraceId:      "t1",
-		Id:           2,
-		ParentId:     1,
-		Caller:       "ingest",
-		Task:         "filter",
-		Async:        true,
-		Remote:       true,
-		Group:        "g1",
-		Host:         "h1",
-		SetupVersion: 7,
-		Start:        timestamppb.New(time.Unix(1700000000, 123)),
-		Duration:     durationpb.New(30 * time.Millisecond),
-		Wait:         durationpb.New(10 * time.Millisecond),
-		Billed:       durationpb.New(31 * time.Millisecond),
-		MemoryMb:     512,
-		Cold:         true,
-		InputBytes:   100,
-		OutputBytes:  200,
-		Err:          "boom",
-	}
-	roundTrip(t, in, &fusionizev1.Span{})
-}
-
-func roundTrip(t *testing.T, in, out proto.Message) {
-	t.Helper()
-	b, err := proto.Marshal(in)
-	if err != nil {
-		t.Fatalf("marshal: %v", err)
-	}
-	if err := proto.Unmarshal(b, out); err != nil {
-		t.Fatalf("unmarshal: %v", err)
-	}
-	if !proto.Equal(in, out) {
-		t.Fatalf("round trip changed the message:\n in: %v\nout: %v", in, out)
-	}
-}
 
 type healthServer struct {
 	fusionizev1.UnimplementedHostServiceServer

@@ -1,4 +1,4 @@
-package remote
+package grpctransport
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/host"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 )
@@ -41,41 +42,9 @@ const (
 	DefaultRetryBackoff = 10 * time.Millisecond
 )
 
-// Resolver finds the address of the host that serves a fusion group.
-// Resolve returns an error when it knows no host for the group; the
-// Transport reports that as host.CodeUnavailable.
-type Resolver interface {
-	Resolve(ctx context.Context, group string) (addr string, err error)
-}
-
-// ResolverFunc adapts a function to Resolver.
-type ResolverFunc func(ctx context.Context, group string) (string, error)
-
-// Resolve calls f.
-func (f ResolverFunc) Resolve(ctx context.Context, group string) (string, error) {
-	return f(ctx, group)
-}
-
-// Addrs is a static Resolver: fusion group → "host:port" (any gRPC target).
-type Addrs map[string]string
-
-// ErrNoHost is returned by Addrs for a group it has no address for.
-var ErrNoHost = errors.New("remote: no host for group")
-
-// Resolve returns a[group].
-func (a Addrs) Resolve(_ context.Context, group string) (string, error) {
-	if addr, ok := a[group]; ok && addr != "" {
-		return addr, nil
-	}
-	return "", fmt.Errorf("%w %q", ErrNoHost, group)
-}
-
-// Options configures a Transport. The zero value of every field but
-// Resolver selects the documented default.
+// Options configures a Transport. The zero value of every field selects
+// the documented default.
 type Options struct {
-	// Resolver maps fusion groups to host addresses. Required.
-	Resolver Resolver
-
 	// TLS, if set, secures connections with it. Without it connections are
 	// plaintext and only to loopback addresses or Unix sockets
 	// (credentials/local), unless Insecure is set.
@@ -106,10 +75,13 @@ type Options struct {
 	DialOptions []grpc.DialOption
 }
 
-// Transport calls tasks on other hosts over gRPC. It implements
-// host.Transport; plug it into host.Config.Transport. It keeps one
-// *grpc.ClientConn per address, created on first use and shared by all
-// calls; Close closes them. It is safe for concurrent use.
+// Transport calls tasks on other hosts over gRPC: the invoke path of
+// endpoints of kind api.KindGRPC. It implements host.Transport; register it
+// with a host/transport.Mux (or plug it into host.Config.Transport
+// directly). It keeps one *grpc.ClientConn per address, created on first
+// use and shared by all calls; Close closes them. It is safe for concurrent
+// use. It is the one HostService client of the module: hosts, the fuser's
+// invoker and the local adapter's health checks all use it.
 type Transport struct {
 	opts     Options
 	dialOpts []grpc.DialOption
@@ -123,9 +95,6 @@ var _ host.Transport = (*Transport)(nil)
 
 // NewTransport returns a Transport. It dials nothing until the first call.
 func NewTransport(opts Options) (*Transport, error) {
-	if opts.Resolver == nil {
-		return nil, errors.New("remote: Options.Resolver is required")
-	}
 	if opts.MaxPayload <= 0 {
 		opts.MaxPayload = DefaultMaxPayload
 	}
@@ -143,7 +112,7 @@ func NewTransport(opts Options) (*Transport, error) {
 	}
 	limit := opts.MaxPayload + opts.Overhead
 	dialOpts := []grpc.DialOption{
-		grpc.WithTransportCredentials(clientCreds(opts.TLS, opts.Insecure)),
+		grpc.WithTransportCredentials(ClientCreds(opts.TLS, opts.Insecure)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(limit), grpc.MaxCallSendMsgSize(limit)),
 		grpc.WithKeepaliveParams(opts.Keepalive),
 		// Reconnect quickly after a refused connection, so a host that
@@ -161,7 +130,10 @@ func NewTransport(opts Options) (*Transport, error) {
 	return &Transport{opts: opts, dialOpts: dialOpts, conns: make(map[string]*grpc.ClientConn)}, nil
 }
 
-func clientCreds(cfg *tls.Config, plaintext bool) credentials.TransportCredentials {
+// ClientCreds returns the credentials of a connection to a host: TLS with
+// cfg, plaintext to any address when plaintext is set, else plaintext to
+// loopback and Unix sockets only (credentials/local).
+func ClientCreds(cfg *tls.Config, plaintext bool) credentials.TransportCredentials {
 	switch {
 	case cfg != nil:
 		return credentials.NewTLS(cfg)
@@ -219,17 +191,14 @@ func (t *Transport) Close() error {
 	return errors.Join(errs...)
 }
 
-// Invoke sends c to the host of group and returns the task's output (for an
-// async call: nothing, once the remote host accepted it). Errors are
-// *host.Error values naming the task and the host's address.
-func (t *Transport) Invoke(ctx context.Context, group string, c host.Call) ([]byte, error) {
-	addr, err := t.opts.Resolver.Resolve(ctx, group)
-	if err != nil {
-		var he *host.Error
-		if errors.As(err, &he) {
-			return nil, he
-		}
-		return nil, &host.Error{Task: c.Task, Code: host.CodeUnavailable, Msg: fmt.Sprintf("no host for group %q: %v", group, err)}
+// Invoke sends c to the host at to.Endpoint (of kind api.KindGRPC) and
+// returns the task's output (for an async call: nothing, once the remote
+// host accepted it). Errors are *host.Error values naming the task and the
+// host's address, with the code the remote host sent.
+func (t *Transport) Invoke(ctx context.Context, to host.Target, c host.Call) ([]byte, error) {
+	addr, group := to.Endpoint.Address, to.Group
+	if to.Endpoint.Kind != api.KindGRPC || addr == "" {
+		return nil, &host.Error{Task: c.Task, Code: host.CodeUnavailable, Msg: fmt.Sprintf("group %q: not a grpc endpoint: %v", group, to.Endpoint)}
 	}
 	cc, err := t.conn(addr)
 	if err != nil {
@@ -272,6 +241,19 @@ func (t *Transport) Invoke(ctx context.Context, group string, c host.Call) ([]by
 			return nil, fromStatus(ctx, err, &c, group, addr, trailer)
 		}
 	}
+}
+
+// Health asks the host at addr for its serving status (HostService.Health).
+func (t *Transport) Health(ctx context.Context, addr string) (fusionizev1.ServingStatus, error) {
+	cc, err := t.conn(addr)
+	if err != nil {
+		return fusionizev1.ServingStatus_SERVING_STATUS_UNSPECIFIED, fmt.Errorf("grpc transport: health of %s: %w", addr, err)
+	}
+	res, err := fusionizev1.NewHostServiceClient(cc).Health(ctx, &fusionizev1.HealthRequest{})
+	if err != nil {
+		return fusionizev1.ServingStatus_SERVING_STATUS_UNSPECIFIED, fmt.Errorf("grpc transport: health of %s: %w", addr, err)
+	}
+	return res.GetStatus(), nil
 }
 
 // await waits out the backoff before retry attempt+1, and returns early

@@ -1,4 +1,4 @@
-package remote
+package grpctransport
 
 import (
 	"context"
@@ -43,8 +43,8 @@ var reasons = map[host.Code]string{
 }
 
 // GRPCCode returns the gRPC status code a server reports for a host.Code.
-// This mapping is applied only at the service edge (Server); see the
-// package comment for the table.
+// This mapping is applied only at the service edge (host/server); see
+// the package comment for the table.
 func GRPCCode(c host.Code) codes.Code {
 	switch c {
 	case host.CodeOK:
@@ -92,11 +92,11 @@ func HostCode(c codes.Code) host.Code {
 	}
 }
 
-// toStatus converts an error of host.Serve into the status the server
+// ToStatus converts an error of host.Serve into the status the server
 // returns: the gRPC code from GRPCCode, the full error text as message, and
 // an ErrorInfo detail with the exact host.Code, the task, the reporting host
 // and the bare message, so that a Transport rebuilds the same *host.Error.
-func toStatus(err error, task, hostName string) (*status.Status, host.Code) {
+func ToStatus(err error, task, hostName string) (*status.Status, host.Code) {
 	var he *host.Error
 	if !errors.As(err, &he) {
 		he = &host.Error{Task: task, Host: hostName, Code: host.CodeOf(err), Msg: err.Error()}

@@ -1,13 +1,16 @@
-package remote_test
+package server_test
 
 import (
 	"context"
 	"fmt"
 	"net"
 
+	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/host"
-	"github.com/fusionize/fusionize/host/remote"
+	"github.com/fusionize/fusionize/host/server"
+	"github.com/fusionize/fusionize/host/transport"
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 )
 
 // Host a runs task caller, which calls task echo; echo runs on host b,
@@ -24,15 +27,19 @@ func Example() {
 	defer hb.Close(ctx)
 	_ = hb.LoadFile(ctx, "echo", wat("echo"), "")
 	_ = hb.SetSetup(s)
-	srv, _ := remote.NewServer(hb, remote.ServerOptions{})
+	srv, _ := server.New(hb, server.Options{})
 	lis, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(lis)
 	defer srv.Shutdown(ctx)
 
-	// Host a sends calls for group b to host b.
-	tr, _ := remote.NewTransport(remote.Options{Resolver: remote.Addrs{"b": lis.Addr().String()}})
+	// Host a sends calls for group b to the endpoint recorded for it,
+	// through the transport of grpc endpoints.
+	tr, _ := grpctransport.NewTransport(grpctransport.Options{})
 	defer tr.Close()
-	ha, _ := host.New(ctx, host.Config{Name: "host-a", Group: "a", Transport: tr, Logger: quiet})
+	mux := transport.NewMux()
+	mux.Register(api.KindGRPC, tr)
+	eps := host.StaticEndpoints{"b": api.GRPC(lis.Addr().String())}
+	ha, _ := host.New(ctx, host.Config{Name: "host-a", Group: "a", Transport: mux, Endpoints: eps, Logger: quiet})
 	defer ha.Close(ctx)
 	_ = ha.LoadFile(ctx, "caller", wat("caller"), "")
 	_ = ha.SetSetup(s)

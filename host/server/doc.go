@@ -1,0 +1,22 @@
+// Package server gives a host its network face: HostService over gRPC
+// (Invoke runs calls from clients and other hosts, Health describes the
+// host), the REST gateway, the standard gRPC health service, reflection,
+// /healthz and Prometheus /metrics. Errors become gRPC status codes here,
+// at the service edge, with the exact host code in the fusionize-code
+// trailer and an ErrorInfo detail (host/transport/grpc has the table), so
+// a client branches on the code the host sent, never on message text.
+//
+//	hb, _ := host.New(ctx, host.Config{Name: "host-b", Group: "b"})
+//	_ = hb.LoadFile(ctx, "echo", "echo.wasm", "")
+//	srv, _ := server.New(hb, server.Options{})
+//	lis, _ := net.Listen("tcp", "127.0.0.1:9001")
+//	go srv.Serve(lis)
+//	web, _ := srv.HTTPHandler(ctx, "127.0.0.1:9001", server.HTTPOptions{})
+//	go http.ListenAndServe("127.0.0.1:8081", web) // /v1/invoke/{task}, /v1/health, /healthz, /metrics
+//	defer srv.Shutdown(ctx)                      // drains, then stops; close hb after it
+//
+// A call with a caller came from another host and is recorded in the
+// callee's span as remote; a call without one is a client request. The
+// server prefers the trace context in gRPC metadata over the request's
+// fields when both are set.
+package server

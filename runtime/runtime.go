@@ -1,0 +1,158 @@
+// Package runtime builds a host for one fusion group, the part every way of
+// running a host shares: from a setup, the endpoints of the setup's groups
+// and the group's modules (on disk or fetched), it creates the host, loads
+// the modules, and routes calls to other groups by their endpoints through a
+// transport. How a host is started and fed requests is a runtime of its own:
+//
+//	runtime/process  a local process: control plane, gRPC + REST, heartbeat,
+//	                 drain, ready file (what the local adapter starts)
+//	runtime/lambda   (to come) the Lambda Runtime API loop inside an
+//	                 execution environment
+//	runtime/gcf      (to come) an HTTP function for functions-framework-go
+//
+// Each calls NewHost and then serves the host its own way:
+//
+//	mux := transport.NewMux()
+//	mux.Register(api.KindGRPC, grpcTransport)
+//	h, err := runtime.NewHost(ctx, runtime.GroupConfig{
+//		App: "iot", Setup: su, Group: "I",
+//		Endpoints: host.StaticEndpoints(eps), // or one that asks the control plane
+//		Modules:   runtime.Dir("/var/task/modules"),
+//		Transport: mux,
+//	})
+//
+// A runtime links neither the control plane's server and store, nor the
+// optimizer, analytics, cost model or any emulator; runtime/process has a
+// test that says so.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"sync"
+
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/host"
+)
+
+// Modules gives the Wasm module of a task and its digest ("sha256:<hex>",
+// or "" for none to check).
+type Modules interface {
+	Module(ctx context.Context, task string) (wasm []byte, digest string, err error)
+}
+
+// ModulesFunc adapts a function to Modules.
+type ModulesFunc func(ctx context.Context, task string) ([]byte, string, error)
+
+// Module calls f.
+func (f ModulesFunc) Module(ctx context.Context, task string) ([]byte, string, error) {
+	return f(ctx, task)
+}
+
+// Dir is a directory holding each task's module as <task>.wasm, as a
+// deployment package unpacks it.
+type Dir string
+
+// Module reads <d>/<task>.wasm.
+func (d Dir) Module(_ context.Context, task string) ([]byte, string, error) {
+	wasm, err := os.ReadFile(filepath.Join(string(d), task+".wasm"))
+	if err != nil {
+		return nil, "", fmt.Errorf("runtime: module of task %q: %w", task, err)
+	}
+	return wasm, "", nil
+}
+
+// GroupConfig is what a host for one group of one setup version is built
+// from.
+type GroupConfig struct {
+	App   string
+	Setup *setup.Setup // the setup version the host routes by
+	Group string       // the group of Setup the host serves
+	// Endpoints are the routes to the setup's other groups.
+	Endpoints host.Endpoints
+	// Modules gives the group's modules.
+	Modules Modules
+	// Transport carries calls to other groups (a host/transport.Mux);
+	// nil: the host calls only its own group.
+	Transport host.Transport
+	// Emulation, when set, makes the host stand in for a cloud platform
+	// (emulated figures; see Emulation).
+	Emulation *Emulation
+	// Host tunes the host; Group, App, MemoryMB, Transport and Endpoints are
+	// set by NewHost, and Name defaults to Name(group, version).
+	Host host.Config
+}
+
+// Name returns the host name of a group's host: "<group>@v<version>".
+func Name(group string, version int64) string { return fmt.Sprintf("%s@v%d", group, version) }
+
+// NewHost builds the host of cfg.Group: it creates the host, loads the
+// group's modules (as many at once as there are cores) and routes by
+// cfg.Setup. Close the host when done.
+func NewHost(ctx context.Context, cfg GroupConfig) (*host.Host, error) {
+	if cfg.Setup == nil {
+		return nil, errors.New("runtime: GroupConfig.Setup is required")
+	}
+	if cfg.Modules == nil {
+		return nil, errors.New("runtime: GroupConfig.Modules is required")
+	}
+	g, ok := cfg.Setup.Group(cfg.Group)
+	if !ok {
+		return nil, fmt.Errorf("runtime: setup version %d has no group %q", cfg.Setup.Version, cfg.Group)
+	}
+	hc := cfg.Host
+	if hc.Name == "" {
+		hc.Name = Name(g.Name, cfg.Setup.Version)
+	}
+	hc.Group, hc.App, hc.MemoryMB = g.Name, cfg.App, g.MemoryMB
+	hc.Transport, hc.Endpoints = cfg.Transport, cfg.Endpoints
+	if e := cfg.Emulation; e != nil {
+		e.configure(&hc)
+		if hc.Transport != nil {
+			hc.Transport = e.wrap(hc.Transport, cfg.Setup)
+		}
+	}
+	h, err := host.New(ctx, hc)
+	if err != nil {
+		return nil, err
+	}
+	if err := load(ctx, h, cfg.Modules, g.Tasks); err != nil {
+		return nil, errors.Join(err, h.Close(context.WithoutCancel(ctx)))
+	}
+	if err := h.SetSetup(cfg.Setup); err != nil {
+		return nil, errors.Join(err, h.Close(context.WithoutCancel(ctx)))
+	}
+	return h, nil
+}
+
+// load loads the modules of tasks into h, as many at once as there are
+// cores, and reports every module that failed.
+func load(ctx context.Context, h *host.Host, mods Modules, tasks []string) error {
+	var (
+		mu   sync.Mutex // the loads append concurrently
+		errs []error
+		wg   sync.WaitGroup
+	)
+	sem := make(chan struct{}, goruntime.GOMAXPROCS(0))
+	for _, t := range tasks {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			wasm, digest, err := mods.Module(ctx, t)
+			if err == nil {
+				err = h.Load(ctx, t, wasm, digest)
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
