@@ -20,8 +20,8 @@ import (
 	"github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/controlplane/server"
 	"github.com/fusionize/fusionize/host/transport"
-	"github.com/fusionize/fusionize/host/transport/https"
 	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
+	"github.com/fusionize/fusionize/host/transport/https"
 )
 
 // Modules are copies of the committed test modules of host/testdata (their

@@ -160,4 +160,3 @@ func (a *Adapter) Providers() []string { return []string{Provider} }
 
 // Client returns the adapter's functions client.
 func (a *Adapter) Client() *functions.FunctionClient { return a.client }
-
