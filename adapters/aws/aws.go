@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -41,6 +42,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
+	"github.com/fusionize/fusionize/adapters"
 	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
 )
 
@@ -88,6 +90,16 @@ type Adapter struct {
 	client    *lambda.Client
 	pack      *Packager
 	transport *lambdatransport.Transport
+
+	mu       sync.Mutex
+	deployed map[string]deployment // by adapters.ID, what this adapter deployed
+	closed   bool
+}
+
+// deployment is a group this adapter deployed.
+type deployment struct {
+	group   string
+	version int64
 }
 
 // New returns an adapter. It loads the SDK's default configuration only
@@ -147,7 +159,7 @@ func New(ctx context.Context, opts Options) (*Adapter, error) {
 		client = lambda.New(lo)
 	}
 	tr := lambdatransport.New(lambdatransport.Options{Region: opts.Region, Endpoint: opts.Endpoint, Credentials: lo.Credentials, HTTPClient: opts.HTTPClient})
-	return &Adapter{opts: opts, client: client, pack: opts.Packager, transport: tr}, nil
+	return &Adapter{opts: opts, client: client, pack: opts.Packager, transport: tr, deployed: map[string]deployment{}}, nil
 }
 
 // Name implements adapters.Adapter.
@@ -155,6 +167,8 @@ func (a *Adapter) Name() string { return Provider }
 
 // Providers implements adapters.Adapter.
 func (a *Adapter) Providers() []string { return []string{Provider} }
+
+var _ adapters.Adapter = (*Adapter)(nil)
 
 // Client returns the adapter's Lambda client.
 func (a *Adapter) Client() *lambda.Client { return a.client }

@@ -2,7 +2,7 @@ package aws
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/fusionize/fusionize/adapters"
+	"github.com/fusionize/fusionize/api"
 	lambdart "github.com/fusionize/fusionize/runtime/lambda"
 )
 
@@ -30,6 +31,9 @@ const (
 
 // Deploy implements adapters.Adapter.
 func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.Endpoint, error) {
+	if a.isClosed() {
+		return adapters.Endpoint{}, fmt.Errorf("aws: deploy %s: %w", d.ID(), adapters.ErrClosed)
+	}
 	if err := a.check(d); err != nil {
 		return adapters.Endpoint{}, err
 	}
@@ -52,11 +56,14 @@ func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.E
 		a.dropVersion(ctx, name, version)
 		return adapters.Endpoint{}, fmt.Errorf("aws: deploy %s: create alias %s: %w", d.ID(), alias, err)
 	}
-	ep := a.endpoint(d, name, alias)
-	if _, err := a.transport.Ping(ctx, a.function(d, name, alias)); err != nil {
+	ep := a.endpoint(d)
+	if _, err := a.transport.Ping(ctx, ep.Endpoint); err != nil {
 		a.remove(ctx, name, alias)
 		return adapters.Endpoint{}, fmt.Errorf("aws: deploy %s: %w: the first invocation of %s:%s failed: %v", d.ID(), adapters.ErrUnhealthy, name, alias, err)
 	}
+	a.mu.Lock()
+	a.deployed[d.ID()] = deployment{group: d.Group.Name, version: d.Version}
+	a.mu.Unlock()
 	a.opts.Logger.Info("deployed", "group", d.Group.Name, "setup", d.Version, "function", name, "version", version, "package_bytes", len(pkg))
 	return ep, nil
 }
@@ -110,15 +117,18 @@ func (a *Adapter) buildPackage(ctx context.Context, d adapters.Deployment) ([]by
 	if err != nil {
 		return nil, fmt.Errorf("setup version %d: %w", d.Version, err)
 	}
-	suJSON, err := json.Marshal(su)
-	if err != nil {
-		return nil, err
-	}
 	mods, err := src.Modules(ctx, d.Group.Tasks)
 	if err != nil {
 		return nil, err
 	}
-	cfg := lambdart.Config{App: d.App, SetupVersion: d.Version, Group: d.Group.Name, MemoryMB: int(memoryOf(d)), Setup: suJSON}
+	cfg := lambdart.Config{App: d.App, SetupVersion: d.Version, Group: d.Group.Name, MemoryMB: int(memoryOf(d)), Setup: su, Endpoints: api.Endpoints{}}
+	for _, g := range su.Groups {
+		if g.Place.Provider == Provider {
+			gd := d
+			gd.Group = g
+			cfg.Endpoints[g.Name] = a.apiEndpoint(gd)
+		}
+	}
 	pkg, info, err := a.pack.Build(ctx, a.arch(d), cfg, mods)
 	if err != nil {
 		return nil, err
@@ -215,6 +225,9 @@ func (a *Adapter) Remove(ctx context.Context, group string, version int64) error
 		if err := a.remove(ctx, f.name, alias); err != nil {
 			return fmt.Errorf("aws: remove %s: %w", adapters.ID(group, version), err)
 		}
+		a.mu.Lock()
+		delete(a.deployed, adapters.ID(group, version))
+		a.mu.Unlock()
 		return nil
 	}
 	return fmt.Errorf("aws: remove %s: %w", adapters.ID(group, version), adapters.ErrNotFound)
@@ -313,12 +326,37 @@ func (a *Adapter) List(ctx context.Context) ([]adapters.Endpoint, error) {
 			}
 			d := adapters.Deployment{App: f.app, Version: v}
 			d.Group.Name = f.group
-			eps = append(eps, a.endpoint(d, f.name, al))
+			eps = append(eps, a.endpoint(d))
 		}
 	}
 	return eps, nil
 }
 
-// Close implements adapters.Adapter. Functions stay deployed: they are the
-// cloud's, and a later run finds them with List.
-func (a *Adapter) Close(ctx context.Context) error { return nil }
+// Close implements adapters.Adapter: it removes every group this adapter
+// deployed (functions others deployed stay) and refuses further deploys.
+func (a *Adapter) Close(ctx context.Context) error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return adapters.ErrClosed
+	}
+	a.closed = true
+	left := make([]deployment, 0, len(a.deployed))
+	for _, d := range a.deployed {
+		left = append(left, d)
+	}
+	a.mu.Unlock()
+	var errs []error
+	for _, d := range left {
+		if err := a.Remove(ctx, d.group, d.version); err != nil && !errors.Is(err, adapters.ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Adapter) isClosed() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.closed
+}

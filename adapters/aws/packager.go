@@ -3,6 +3,7 @@ package aws
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -125,42 +126,78 @@ func (p *Packager) Build(ctx context.Context, arch string, cfg lambdart.Config, 
 	return buf.Bytes(), info, nil
 }
 
-// precompile loads mods into a host with a fresh compilation cache — which
-// also validates them, so a bad module fails the deploy, naming its task —
-// and returns the cache's files. For another architecture than this
-// machine's it validates only and ships no cache.
+// precompile loads each module into a host with its own compilation cache —
+// which also validates it, so a bad module fails the deploy, naming its task
+// — and returns the files of those caches. Caches are kept by digest, so a
+// module compiles once however many packages hold it. For another
+// architecture than this machine's it validates only and ships no cache.
 func (p *Packager) precompile(ctx context.Context, arch string, mods []lambdart.Module) (map[string][]byte, error) {
 	goarch, err := goArch(arch)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "fusionize-precompile-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	cacheDir := dir
-	if goarch != runtime.GOARCH {
-		cacheDir = ""
-	}
-	h, err := host.New(ctx, host.Config{Name: "packager", CacheDir: cacheDir, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return nil, err
-	}
+	files := map[string][]byte{}
 	for _, m := range mods {
-		if err := h.Load(ctx, m.Task, m.Wasm, m.Digest); err != nil {
-			_ = h.Close(ctx)
-			return nil, fmt.Errorf("aws: module of task %q: %w", m.Task, err)
+		if goarch != runtime.GOARCH {
+			if err := compile(ctx, "", m); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		dir := filepath.Join(p.dir, "compiled", goarch, strings.TrimPrefix(m.Digest, "sha256:"))
+		if _, err := os.Stat(dir); err != nil {
+			if err := p.compileInto(ctx, dir, m); err != nil {
+				return nil, err
+			}
+		}
+		if err := readTree(dir, files); err != nil {
+			return nil, fmt.Errorf("aws: compilation cache of task %q: %w", m.Task, err)
 		}
 	}
-	if err := h.Close(ctx); err != nil {
-		return nil, err
-	}
-	if cacheDir == "" {
+	if goarch != runtime.GOARCH {
 		return nil, nil
 	}
-	files := map[string][]byte{}
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	return files, nil
+}
+
+// compileInto compiles m into a new compilation cache at dir.
+func (p *Packager) compileInto(ctx context.Context, dir string, m lambdart.Module) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".compile-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := compile(ctx, tmp, m); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, fs.ErrExist) {
+		if _, serr := os.Stat(dir); serr != nil { // not a concurrent packager's
+			return err
+		}
+	}
+	return nil
+}
+
+// compile loads m into a host whose compilation cache is cacheDir ("" for
+// none).
+func compile(ctx context.Context, cacheDir string, m lambdart.Module) error {
+	h, err := host.New(ctx, host.Config{Name: "packager", CacheDir: cacheDir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	if err := h.Load(ctx, m.Task, m.Wasm, m.Digest); err != nil {
+		_ = h.Close(ctx)
+		return fmt.Errorf("aws: module of task %q: %w", m.Task, err)
+	}
+	return h.Close(ctx)
+}
+
+// readTree adds the files under dir to files, by slash path relative to dir.
+func readTree(dir string, files map[string][]byte) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -175,5 +212,4 @@ func (p *Packager) precompile(ctx context.Context, arch string, mods []lambdart.
 		files[filepath.ToSlash(rel)] = data
 		return nil
 	})
-	return files, err
 }

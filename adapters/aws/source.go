@@ -8,7 +8,6 @@ import (
 	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/setup"
 	controlplane "github.com/fusionize/fusionize/controlplane/client"
-	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
 	lambdart "github.com/fusionize/fusionize/runtime/lambda"
 )
 
@@ -57,13 +56,11 @@ func (s *source) Modules(ctx context.Context, tasks []string) ([]lambdart.Module
 	return mods, nil
 }
 
-func (a *Adapter) function(d adapters.Deployment, name, alias string) lambdatransport.Function {
-	return lambdatransport.Function{Name: name, Qualifier: alias, Region: a.region(d), Endpoint: a.opts.Endpoint}
+// apiEndpoint is where d's group is invoked.
+func (a *Adapter) apiEndpoint(d adapters.Deployment) api.Endpoint {
+	return api.Endpoint{Kind: api.KindLambda, FunctionName: FunctionName(d.App, d.Group.Name), Qualifier: AliasName(d.Version), Region: a.region(d), APIEndpoint: a.opts.Endpoint}
 }
 
-func (a *Adapter) endpoint(d adapters.Deployment, name, alias string) adapters.Endpoint {
-	return adapters.Endpoint{
-		Group: d.Group.Name, Version: d.Version, Provider: Provider,
-		Endpoint: api.Endpoint{Kind: api.KindLambda, FunctionName: name, Qualifier: alias, Region: a.region(d), APIEndpoint: a.opts.Endpoint},
-	}
+func (a *Adapter) endpoint(d adapters.Deployment) adapters.Endpoint {
+	return adapters.Endpoint{Group: d.Group.Name, Version: d.Version, Provider: Provider, Endpoint: a.apiEndpoint(d)}
 }

@@ -36,12 +36,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
@@ -53,7 +51,6 @@ import (
 	"github.com/fusionize/fusionize/host/transport"
 	"github.com/fusionize/fusionize/host/transport/https"
 	"github.com/fusionize/fusionize/runtime"
-	"github.com/fusionize/fusionize/runtime/process"
 )
 
 // Environment variables the runtime reads besides Cloud Run's own (PORT,
@@ -86,7 +83,7 @@ type Options struct {
 type Function struct {
 	Host     *host.Host
 	Handler  *Handler
-	reporter *process.Reporter
+	reporter *runtime.Reporter
 	cp       *cpclient.Client
 	https    *https.Transport
 }
@@ -167,17 +164,21 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 		if err != nil {
 			return nil, fmt.Errorf("control plane %s: %w", addr, err)
 		}
-		fn.reporter = process.NewReporter(name, fn.cp, 100_000, 1000, time.Hour, log)
+		fn.reporter = runtime.NewReporter(name, fn.cp, 100_000, 1000, time.Hour, log)
 		hc.Recorder = fn.reporter
 	} else {
 		hc.Recorder = span.Discard
 	}
-	routes := &endpoints{version: cfg.SetupVersion, cp: fn.cp, eps: api.Endpoints{}}
+	known := api.Endpoints{}
 	if len(cfg.Endpoints) > 0 {
-		if err := json.Unmarshal(cfg.Endpoints, &routes.eps); err != nil {
+		if err := json.Unmarshal(cfg.Endpoints, &known); err != nil {
 			fn.close()
 			return nil, fmt.Errorf("gcf source: endpoints: %w", err)
 		}
+	}
+	var routes host.Endpoints = host.StaticEndpoints(known)
+	if fn.cp != nil {
+		routes = runtime.NewRecordedEndpoints(fn.cp, cfg.SetupVersion, known)
 	}
 	tr := opts.Transport
 	if tr == nil {
@@ -259,40 +260,4 @@ func hostName(group string, version int64) string {
 		name += "/" + rev
 	}
 	return name
-}
-
-// endpoints is the routing table of the function's setup version: the
-// endpoints in its source, then those the deployer recorded with the
-// version in the control plane. A group not known yet (deployed after this
-// one) is looked up again, at most every refreshEvery.
-type endpoints struct {
-	version int64
-	cp      *cpclient.Client
-
-	mu   sync.Mutex
-	eps  api.Endpoints
-	last time.Time
-}
-
-const refreshEvery = 100 * time.Millisecond
-
-// Endpoint implements host.Endpoints.
-func (r *endpoints) Endpoint(ctx context.Context, group string) (api.Endpoint, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if ep, ok := r.eps[group]; ok {
-		return ep, nil
-	}
-	if r.cp != nil && time.Since(r.last) >= refreshEvery {
-		r.last = time.Now()
-		_, eps, err := r.cp.SetupEndpoints(ctx, r.version)
-		if err != nil {
-			return api.Endpoint{}, fmt.Errorf("group %q: endpoints of setup version %d: %w", group, r.version, err)
-		}
-		maps.Copy(r.eps, eps)
-		if ep, ok := r.eps[group]; ok {
-			return ep, nil
-		}
-	}
-	return api.Endpoint{}, fmt.Errorf("%w %q of setup version %d (not deployed yet?)", host.ErrNoEndpoint, group, r.version)
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/fusionize/fusionize/api"
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/internal/artifact"
 )
 
@@ -29,13 +31,15 @@ const (
 
 // Config is what a deployment package tells its runtime.
 type Config struct {
-	App          string          `json:"app"`
-	SetupVersion int64           `json:"setupVersion"`
-	Group        string          `json:"group"`
-	MemoryMB     int             `json:"memoryMB"`
-	Setup        json.RawMessage `json:"setup"`               // the setup version, as api/setup encodes it
-	Endpoints    json.RawMessage `json:"endpoints,omitempty"` // endpoints known when the package was made
-	Modules      []Module        `json:"modules"`
+	App          string       `json:"app"`
+	SetupVersion int64        `json:"setupVersion"`
+	Group        string       `json:"group"`
+	MemoryMB     int          `json:"memoryMB"`
+	Setup        *setup.Setup `json:"setup"`
+	// Endpoints are the routes to other groups known when the package was
+	// made (the deploying adapter's own groups of the setup).
+	Endpoints api.Endpoints `json:"endpoints,omitempty"`
+	Modules   []Module      `json:"modules"`
 }
 
 // Module is one task module of the package.
@@ -92,7 +96,7 @@ func ReadConfig(dir string) (Config, error) {
 	if err := json.Unmarshal(data, &cfg); err != nil {
 		return Config{}, fmt.Errorf("lambda package: %s: %w", ConfigFile, err)
 	}
-	if cfg.Group == "" || cfg.SetupVersion <= 0 || len(cfg.Modules) == 0 {
+	if cfg.Group == "" || cfg.SetupVersion <= 0 || len(cfg.Modules) == 0 || cfg.Setup == nil {
 		return Config{}, fmt.Errorf("lambda package: %s names no group, setup version or modules", ConfigFile)
 	}
 	return cfg, nil

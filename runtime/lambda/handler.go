@@ -62,6 +62,9 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (io.Reade
 		}
 		return bytes.NewReader(body), nil
 	}
+	// The invocation's own context (Lambda's deadline) outlives Handle:
+	// the work after the response runs under it.
+	invocation := ctx
 	if d, ok := req.Deadline(); ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, d)
@@ -89,7 +92,7 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (io.Reade
 	if err != nil {
 		return nil, h.finish(ctx, messages.InvokeResponse_Error{Type: wire.ErrorTypePrefix + "INTERNAL", Message: err.Error()})
 	}
-	return &response{Reader: bytes.NewReader(body), close: func() { _ = h.finish(ctx, nil) }}, nil
+	return &response{Reader: bytes.NewReader(body), close: func() { _ = h.finish(invocation, nil) }}, nil
 }
 
 // finish waits for the invocation's async work, flushes spans and returns

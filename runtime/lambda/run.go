@@ -2,7 +2,6 @@ package lambda
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,16 +12,21 @@ import (
 
 	awslambda "github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/span"
 	cpclient "github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/host"
-	"github.com/fusionize/fusionize/runtime/process"
+	"github.com/fusionize/fusionize/host/transport"
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
+	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
+	"github.com/fusionize/fusionize/runtime"
 )
 
 // Environment variables the runtime reads besides Lambda's own.
 const (
-	EnvControlPlane = "FUSIONIZE_CONTROL_PLANE" // where spans go; "" keeps none
+	// EnvControlPlane is where spans go and where endpoints the package
+	// does not hold are looked up; "" for neither.
+	EnvControlPlane = "FUSIONIZE_CONTROL_PLANE"
 	EnvToken        = "FUSIONIZE_TOKEN"
 )
 
@@ -32,13 +36,10 @@ type Options struct {
 	// TaskRoot is the unpacked deployment package. Default
 	// $LAMBDA_TASK_ROOT, else the bootstrap's directory.
 	TaskRoot string
-	// Host tunes the host; Name, Group, App, MemoryMB, Recorder, Transport
-	// and CacheDir are set by Run.
+	// Host tunes the host; Name, Group, App, MemoryMB, Recorder, Transport,
+	// Endpoints and CacheDir are set by Run.
 	Host   host.Config
 	Logger *slog.Logger
-	// Transport carries calls to other groups. Nil: such calls fail with
-	// CodeUnavailable.
-	Transport host.Transport
 }
 
 // Run serves the deployment package's group in this execution environment
@@ -50,37 +51,50 @@ func Run(ctx context.Context, opts Options) error {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	h, rep, err := load(ctx, opts, log)
+	g, err := load(ctx, opts, log)
 	if err != nil {
 		if rerr := ReportInitError(ctx, "Runtime.InitError", err); rerr != nil {
 			log.Error("init error not reported", "err", rerr)
 		}
 		return err
 	}
-	log.Info("group loaded", "host", h.Name(), "tasks", h.Tasks(), "init", time.Since(start))
-	var flush func(context.Context) error
-	if rep != nil {
-		flush = func(ctx context.Context) error {
-			rep.Flush(ctx)
-			return nil
-		}
-	}
-	handler := NewHandler(h, flush, log)
+	log.Info("group loaded", "host", g.host.Name(), "tasks", g.host.Tasks(), "init", time.Since(start))
+	handler := NewHandler(g.host, g.flush, log)
 	stop := func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		if flush != nil {
-			_ = flush(cctx)
-		}
-		_ = h.Close(cctx)
+		g.close(cctx)
 	}
 	awslambda.StartWithOptions(handler.Handle, awslambda.WithContext(ctx), awslambda.WithEnableSIGTERM(stop))
 	return nil
 }
 
-// load builds the host of the package's group: its modules, its setup, its
-// telemetry.
-func load(ctx context.Context, opts Options, log *slog.Logger) (*host.Host, *process.Reporter, error) {
+// group is a loaded group and what serves it.
+type group struct {
+	host    *host.Host
+	rep     *runtime.Reporter // nil without a control plane
+	cp      *cpclient.Client
+	closers []io.Closer
+}
+
+func (g *group) flush(ctx context.Context) error {
+	if g.rep != nil {
+		g.rep.Flush(ctx)
+	}
+	return nil
+}
+
+func (g *group) close(ctx context.Context) {
+	_ = g.flush(ctx)
+	_ = g.host.Close(ctx)
+	for _, c := range g.closers {
+		_ = c.Close()
+	}
+}
+
+// load builds the host of the package's group: its modules, its routes,
+// its telemetry.
+func load(ctx context.Context, opts Options, log *slog.Logger) (*group, error) {
 	root := opts.TaskRoot
 	if root == "" {
 		root = os.Getenv("LAMBDA_TASK_ROOT")
@@ -88,63 +102,84 @@ func load(ctx context.Context, opts Options, log *slog.Logger) (*host.Host, *pro
 	if root == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		root = filepath.Dir(exe)
 	}
 	cfg, err := ReadConfig(root)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var su setup.Setup
-	if err := json.Unmarshal(cfg.Setup, &su); err != nil {
-		return nil, nil, fmt.Errorf("lambda package: setup: %w", err)
-	}
-	name := fmt.Sprintf("%s@v%d", cfg.Group, cfg.SetupVersion)
+	name := runtime.Name(cfg.Group, cfg.SetupVersion)
+	// One host per execution environment: name it after the environment's
+	// log stream ("2026/12/01/[3]0f1e…": the part after the version).
 	if stream := os.Getenv("AWS_LAMBDA_LOG_STREAM_NAME"); stream != "" {
+		if i := strings.LastIndexByte(stream, ']'); i >= 0 && i+1 < len(stream) {
+			stream = stream[i+1:]
+		}
 		name += "/" + stream
 	}
+	g := &group{}
 	hc := opts.Host
-	hc.Name, hc.Group, hc.App, hc.MemoryMB = name, cfg.Group, cfg.App, cfg.MemoryMB
-	hc.Transport = opts.Transport
+	hc.Name = name
 	if hc.Logger == nil {
 		hc.Logger = log
 	}
 	if hc.PoolSize == 0 {
-		// One request at a time per environment: one idle instance per
-		// task is enough for a sync chain; async fan-outs create more.
+		// One request at a time per environment: a sync chain needs one
+		// idle instance per task; async fan-outs create more.
 		hc.PoolSize = 2
 	}
-	hc.CacheDir, err = cacheDir(root)
-	if err != nil {
+	if hc.CacheDir, err = cacheDir(root); err != nil {
 		log.Warn("no compilation cache", "err", err)
 	}
-	var rep *process.Reporter
+	eps := host.Endpoints(host.StaticEndpoints(cfg.Endpoints))
+	hc.Recorder = span.Discard
 	if addr := os.Getenv(EnvControlPlane); addr != "" {
 		cp, err := cpclient.Dial(ctx, addr, os.Getenv(EnvToken))
 		if err != nil {
-			return nil, nil, fmt.Errorf("control plane %s: %w", addr, err)
+			return nil, fmt.Errorf("control plane %s: %w", addr, err)
 		}
-		rep = process.NewReporter(name, cp, 100_000, 1000, time.Hour, log)
-		hc.Recorder = rep
-	} else {
-		hc.Recorder = span.Discard
+		g.cp = cp
+		g.closers = append(g.closers, cp)
+		// Flushed after every invocation (Handler), never in the
+		// background: Lambda freezes the environment between events.
+		g.rep = runtime.NewReporter(name, cp, 100_000, 1000, time.Hour, log)
+		hc.Recorder = g.rep
+		eps = runtime.NewRecordedEndpoints(cp, cfg.SetupVersion, cfg.Endpoints)
 	}
-	h, err := host.New(ctx, hc)
+	mux := transport.NewMux()
+	mux.Register(api.KindLambda, lambdatransport.New(lambdatransport.Options{}))
+	gt, err := grpctransport.NewTransport(grpctransport.Options{MaxPayload: hc.MaxPayload})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	g.closers = append(g.closers, gt)
+	mux.Register(api.KindGRPC, gt)
+	modules := map[string]Module{}
 	for _, m := range cfg.Modules {
-		if err := h.LoadFile(ctx, m.Task, filepath.Join(root, filepath.FromSlash(m.Path)), m.Digest); err != nil {
-			_ = h.Close(ctx)
-			return nil, nil, err
+		modules[m.Task] = m
+	}
+	h, err := runtime.NewHost(ctx, runtime.GroupConfig{
+		App: cfg.App, Setup: cfg.Setup, Group: cfg.Group,
+		Endpoints: eps, Transport: mux, Host: hc,
+		Modules: runtime.ModulesFunc(func(_ context.Context, task string) ([]byte, string, error) {
+			m, ok := modules[task]
+			if !ok {
+				return nil, "", fmt.Errorf("lambda package: no module for task %q", task)
+			}
+			wasm, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(m.Path)))
+			return wasm, m.Digest, err
+		}),
+	})
+	if err != nil {
+		for _, c := range g.closers {
+			_ = c.Close()
 		}
+		return nil, err
 	}
-	if err := h.SetSetup(&su); err != nil {
-		_ = h.Close(ctx)
-		return nil, nil, err
-	}
-	return h, rep, nil
+	g.host = h
+	return g, nil
 }
 
 // cacheDir returns a writable compilation cache holding the package's

@@ -7,7 +7,8 @@ import (
 )
 
 // TestHostProcessLinksNoControlPlaneServerFuserOrEmulator keeps the host
-// process small and platform-neutral: what starts a host links the control
+// process (and the Lambda bootstrap, the host inside an execution
+// environment) small and platform-neutral: what starts a host links the control
 // plane's client, never its server or store (bbolt), the fuser (optimizer,
 // analytics, cost model, profiles) or an emulator.
 func TestHostProcessLinksNoControlPlaneServerFuserOrEmulator(t *testing.T) {
@@ -21,7 +22,7 @@ func TestHostProcessLinksNoControlPlaneServerFuserOrEmulator(t *testing.T) {
 		mod + "adapters",
 		mod + "cmd/",
 	}
-	for _, pkg := range []string{".", "../../runtime"} {
+	for _, pkg := range []string{".", "../../runtime", "../lambda/bootstrap"} {
 		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
 		if err != nil {
 			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)

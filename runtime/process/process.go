@@ -128,7 +128,7 @@ func Run(ctx context.Context, opts Options) error {
 	mux := transport.NewMux()
 	mux.Register(api.KindGRPC, tr)
 
-	rep := NewReporter(name, cp, opts.SpanBuffer, 1000, opts.FlushInterval, log)
+	rep := runtime.NewReporter(name, cp, opts.SpanBuffer, 1000, opts.FlushInterval, log)
 	hc := opts.Host
 	hc.Name, hc.Recorder = name, rep
 	if hc.CacheDir == "" {
@@ -149,7 +149,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	h, err := runtime.NewHost(ctx, runtime.GroupConfig{
 		App: opts.App, Setup: su, Group: g.Name,
-		Endpoints: newRecordedEndpoints(cp, su.Version, eps),
+		Endpoints: runtime.NewRecordedEndpoints(cp, su.Version, eps),
 		Modules:   mods, Transport: mux, Emulation: opts.Emulation, Host: hc,
 	})
 	if err != nil {

@@ -7,8 +7,10 @@
 // side and reports failures as function errors whose errorType names the
 // host's error code, so a failure keeps its code across the hop.
 //
-//	tr := lambda.New(lambda.Options{Region: "us-east-1", Endpoint: "http://127.0.0.1:9001"})
-//	out, err := tr.Call(ctx, lambda.Function{Name: "fusionize-iot-CA", Qualifier: "v3"}, host.Call{Task: "CA", Input: in})
+//	tr := lambda.New(lambda.Options{Region: "us-east-1"})
+//	mux.Register(api.KindLambda, tr) // a host/transport.Mux
+//	out, err := tr.Call(ctx, api.Endpoint{Kind: api.KindLambda, FunctionName: "fusionize-iot-CA",
+//		Qualifier: "v3", Region: "us-east-1", APIEndpoint: "http://127.0.0.1:9001"}, host.Call{Task: "CA", Input: in})
 //
 // Errors map to host codes: function errors by their errorType (a platform
 // error such as a crashed or out-of-memory environment is CodeUnavailable,
@@ -36,6 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/transport/wire"
 )
@@ -46,20 +49,13 @@ const (
 	MaxAsyncPayload = 1 << 20 // Event request
 )
 
-// Function names the Lambda function and qualifier (version or alias) that
-// serve a group.
-type Function struct {
-	Name      string // function name or ARN
-	Qualifier string // version or alias; "" for $LATEST
-	Region    string // "" for Options.Region
-	Endpoint  string // Lambda API endpoint URL; "" for the region's default
-}
-
-func (f Function) String() string {
-	if f.Qualifier == "" {
-		return f.Name
+// qualified names an endpoint's function and qualifier for errors:
+// "name:qualifier".
+func qualified(ep api.Endpoint) string {
+	if ep.Qualifier == "" {
+		return ep.FunctionName
 	}
-	return f.Name + ":" + f.Qualifier
+	return ep.FunctionName + ":" + ep.Qualifier
 }
 
 // Options configure a Transport.
@@ -107,8 +103,8 @@ func New(opts Options) *Transport {
 	return &Transport{opts: opts, clients: map[[2]string]*awslambda.Client{}}
 }
 
-func (t *Transport) client(f Function) *awslambda.Client {
-	region, endpoint := f.Region, f.Endpoint
+func (t *Transport) client(ep api.Endpoint) *awslambda.Client {
+	region, endpoint := ep.Region, ep.APIEndpoint
 	if region == "" {
 		region = t.opts.Region
 	}
@@ -139,16 +135,26 @@ func (t *Transport) client(f Function) *awslambda.Client {
 	return c
 }
 
-// Call invokes c on function f and returns the task's output. An async
-// call returns once Lambda accepted the event.
-func (t *Transport) Call(ctx context.Context, f Function, c host.Call) ([]byte, error) {
+var _ host.Transport = (*Transport)(nil)
+
+// Invoke implements host.Transport for endpoints of kind api.KindLambda.
+func (t *Transport) Invoke(ctx context.Context, to host.Target, c host.Call) ([]byte, error) {
+	return t.Call(ctx, to.Endpoint, c)
+}
+
+// Call invokes c on the function of ep and returns the task's output. An
+// async call returns once Lambda accepted the event.
+func (t *Transport) Call(ctx context.Context, f api.Endpoint, c host.Call) ([]byte, error) {
+	if f.Kind != api.KindLambda {
+		return nil, t.fail(c, f, host.CodeInternal, "not a Lambda endpoint: %s", f)
+	}
 	deadline, _ := ctx.Deadline()
 	req := wire.NewRequest(c, deadline)
 	payload, err := json.Marshal(req)
 	if err != nil {
 		return nil, t.fail(c, f, host.CodeInternal, "encode invocation: %v", err)
 	}
-	in := &awslambda.InvokeInput{FunctionName: aws.String(f.Name), Payload: payload}
+	in := &awslambda.InvokeInput{FunctionName: aws.String(f.FunctionName), Payload: payload}
 	if f.Qualifier != "" {
 		in.Qualifier = aws.String(f.Qualifier)
 	}
@@ -193,7 +199,7 @@ func (t *Transport) Call(ctx context.Context, f Function, c host.Call) ([]byte, 
 }
 
 // answer turns a completed Invoke into the task's output or error.
-func (t *Transport) answer(c host.Call, f Function, out *awslambda.InvokeOutput) ([]byte, error) {
+func (t *Transport) answer(c host.Call, f api.Endpoint, out *awslambda.InvokeOutput) ([]byte, error) {
 	if out.FunctionError != nil {
 		var fe FunctionError
 		if err := json.Unmarshal(out.Payload, &fe); err != nil || fe.Type == "" {
@@ -214,7 +220,7 @@ func (t *Transport) answer(c host.Call, f Function, out *awslambda.InvokeOutput)
 // functionError maps a function error. Fusionize errors keep their code and
 // origin; the platform's own (the runtime crashed, ran out of memory or
 // time) name what Lambda said.
-func (t *Transport) functionError(c host.Call, f Function, fe FunctionError) error {
+func (t *Transport) functionError(c host.Call, f api.Endpoint, fe FunctionError) error {
 	if code, ok := codeOfType(fe.Type); ok {
 		return t.fail(c, f, code, "%s", fe.Message)
 	}
@@ -229,7 +235,7 @@ func (t *Transport) functionError(c host.Call, f Function, fe FunctionError) err
 }
 
 // invokeError maps an error of the Invoke call itself.
-func (t *Transport) invokeError(ctx context.Context, c host.Call, f Function, err error) error {
+func (t *Transport) invokeError(ctx context.Context, c host.Call, f api.Endpoint, err error) error {
 	if ctx.Err() != nil {
 		return t.fail(c, f, host.CodeDeadline, "no answer in time: %v", err)
 	}
@@ -247,8 +253,8 @@ func (t *Transport) invokeError(ctx context.Context, c host.Call, f Function, er
 	return t.fail(c, f, host.CodeUnavailable, "invoke failed: %v", err)
 }
 
-func (t *Transport) fail(c host.Call, f Function, code host.Code, format string, args ...any) error {
-	return &host.Error{Task: c.Task, Host: "lambda:" + f.String(), Code: code, Msg: fmt.Sprintf(format, args...)}
+func (t *Transport) fail(c host.Call, f api.Endpoint, code host.Code, format string, args ...any) error {
+	return &host.Error{Task: c.Task, Host: "lambda:" + qualified(f), Code: code, Msg: fmt.Sprintf(format, args...)}
 }
 
 // envCredentials reads the static credentials a Lambda execution
@@ -262,12 +268,12 @@ func (envCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
 // Ping invokes f with a ping envelope and returns the name of the host that
 // answered: a new function's first invocation, which starts its first
 // execution environment and so proves the package loads and serves.
-func (t *Transport) Ping(ctx context.Context, f Function) (string, error) {
+func (t *Transport) Ping(ctx context.Context, f api.Endpoint) (string, error) {
 	payload, err := json.Marshal(Request{Version: WireVersion, Ping: true})
 	if err != nil {
 		return "", err
 	}
-	in := &awslambda.InvokeInput{FunctionName: aws.String(f.Name), Payload: payload}
+	in := &awslambda.InvokeInput{FunctionName: aws.String(f.FunctionName), Payload: payload}
 	if f.Qualifier != "" {
 		in.Qualifier = aws.String(f.Qualifier)
 	}

@@ -1,4 +1,4 @@
-package process
+package runtime
 
 import (
 	"context"
@@ -7,19 +7,19 @@ import (
 	"time"
 
 	"github.com/fusionize/fusionize/api"
-	"github.com/fusionize/fusionize/controlplane/client"
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/host"
 )
 
-// recordedEndpoints is the routing table of one setup version, from the
+// RecordedEndpoints is the routing table of one setup version, from the
 // endpoints the deployer recorded with it. A host of a new version starts
 // before the version's other groups are deployed, so the table may be
 // incomplete at first: a group it does not know yet is looked up again
 // (at most every refreshEvery). The deployer records every endpoint
 // before it makes the version active, so by the time clients send
 // requests the table is complete. Heartbeats play no part in it.
-type recordedEndpoints struct {
-	cp      *client.Client
+type RecordedEndpoints struct {
+	cp      EndpointSource
 	version int64
 
 	mu   sync.Mutex
@@ -29,14 +29,22 @@ type recordedEndpoints struct {
 
 const refreshEvery = 100 * time.Millisecond
 
-var _ host.Endpoints = (*recordedEndpoints)(nil)
+var _ host.Endpoints = (*RecordedEndpoints)(nil)
 
-func newRecordedEndpoints(cp *client.Client, version int64, eps api.Endpoints) *recordedEndpoints {
-	return &recordedEndpoints{cp: cp, version: version, eps: eps}
+// EndpointSource gives the endpoints recorded with a setup version: the
+// control plane's client.
+type EndpointSource interface {
+	SetupEndpoints(ctx context.Context, version int64) (*setup.Setup, api.Endpoints, error)
+}
+
+// NewRecordedEndpoints returns the routing table of setup version, starting
+// from eps (what the host already knows) and asking cp for the rest.
+func NewRecordedEndpoints(cp EndpointSource, version int64, eps api.Endpoints) *RecordedEndpoints {
+	return &RecordedEndpoints{cp: cp, version: version, eps: eps}
 }
 
 // Endpoint implements host.Endpoints.
-func (r *recordedEndpoints) Endpoint(ctx context.Context, group string) (api.Endpoint, error) {
+func (r *RecordedEndpoints) Endpoint(ctx context.Context, group string) (api.Endpoint, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if ep, ok := r.eps[group]; ok {

@@ -1,0 +1,192 @@
+package aws_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fusionize/fusionize/adapters"
+	"github.com/fusionize/fusionize/adapters/adaptertest"
+	"github.com/fusionize/fusionize/adapters/aws"
+	"github.com/fusionize/fusionize/api"
+	"github.com/fusionize/fusionize/api/setup"
+	lambdaemu "github.com/fusionize/fusionize/emulators/lambda"
+	"github.com/fusionize/fusionize/host"
+	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
+)
+
+// packager is shared by the tests: the bootstrap is built once per run.
+var (
+	packagerOnce sync.Once
+	packager     *aws.Packager
+)
+
+func sharedPackager(t *testing.T) *aws.Packager {
+	packagerOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "fusionize-aws-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		packager = aws.NewPackager(dir, slog.New(slog.DiscardHandler))
+	})
+	return packager
+}
+
+// emulator starts a Lambda emulator on loopback for the test.
+func emulator(t *testing.T, opts lambdaemu.Options) (*lambdaemu.Emulator, string) {
+	t.Helper()
+	em, err := lambdaemu.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- em.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer ccancel()
+		if err := em.Close(cctx); err != nil {
+			t.Errorf("emulator close: %v", err)
+		}
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("emulator serve: %v", err)
+		}
+	})
+	return em, "http://" + l.Addr().String()
+}
+
+func newAdapter(t *testing.T, endpoint string) *aws.Adapter {
+	t.Helper()
+	a, err := aws.New(context.Background(), aws.Options{Endpoint: endpoint, Packager: sharedPackager(t), Timeout: 10, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := a.Close(context.Background()); err != nil && !errors.Is(err, adapters.ErrClosed) {
+			t.Errorf("adapter close: %v", err)
+		}
+	})
+	return a
+}
+
+func awsGroups() []setup.Group {
+	aws := setup.Place{Provider: "aws", Region: "us-east-1"}
+	return []setup.Group{
+		{Name: adaptertest.GroupCaller, Tasks: []string{"caller"}, Place: aws},
+		{Name: adaptertest.GroupEcho, Tasks: []string{"echo"}, Place: aws},
+	}
+}
+
+func TestDeployInvokeRemove(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the Lambda bootstrap and starts execution environments")
+	}
+	em, url := emulator(t, lambdaemu.Options{Logger: slog.New(slog.DiscardHandler)})
+	env := adaptertest.NewEnv(t)
+	su := env.Apply(t, awsGroups()...)
+	a := newAdapter(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	d := env.Deployment(t, su, adaptertest.GroupEcho)
+	ep, err := a.Deploy(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.Provider != "aws" || ep.Group != adaptertest.GroupEcho {
+		t.Fatalf("endpoint %+v", ep)
+	}
+	if _, err := a.Deploy(ctx, d); !errors.Is(err, adapters.ErrExists) {
+		t.Fatalf("second deploy: %v, want ErrExists", err)
+	}
+	tr := lambdatransport.New(lambdatransport.Options{Region: "us-east-1", Endpoint: url})
+	fn := ep.Endpoint
+	if fn.FunctionName != aws.FunctionName(env.App, adaptertest.GroupEcho) || fn.Qualifier != aws.AliasName(su.Version) {
+		t.Fatalf("endpoint %s, want function %s alias %s", fn, aws.FunctionName(env.App, adaptertest.GroupEcho), aws.AliasName(su.Version))
+	}
+	in := bytes.Repeat([]byte("fusionize "), 100)
+	out, err := tr.Call(ctx, fn, host.Call{Task: "echo", Input: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out, in) {
+		t.Fatalf("echo answered %q", out)
+	}
+	_, err = tr.Call(ctx, fn, host.Call{Task: "nope"})
+	if host.CodeOf(err) != host.CodeUnknownTask || !strings.Contains(err.Error(), fn.FunctionName) {
+		t.Fatalf("unknown task: %v (code %d), want CodeUnknownTask naming the function", err, host.CodeOf(err))
+	}
+	if n := waitReports(t, em, fn.FunctionName, 3); n != 3 { // ping, echo, nope
+		t.Fatalf("%d REPORT records, want one per invocation", n)
+	}
+	eps, err := a.List(ctx)
+	if err != nil || len(eps) != 1 {
+		t.Fatalf("List = %v, %v; want the one endpoint", eps, err)
+	}
+	if err := a.Remove(ctx, adaptertest.GroupEcho, su.Version); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Remove(ctx, adaptertest.GroupEcho, su.Version); !errors.Is(err, adapters.ErrNotFound) {
+		t.Fatalf("second remove: %v, want ErrNotFound", err)
+	}
+	if _, err := tr.Call(ctx, fn, host.Call{Task: "echo"}); host.CodeOf(err) != host.CodeNotFound {
+		t.Fatalf("call after remove: %v, want CodeNotFound", err)
+	}
+}
+
+func TestCallerCallsEchoThroughLambda(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the Lambda bootstrap and starts execution environments")
+	}
+	em, url := emulator(t, lambdaemu.Options{Logger: slog.New(slog.DiscardHandler)})
+	env := adaptertest.NewEnv(t)
+	su := env.Apply(t, awsGroups()...)
+	a := newAdapter(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var caller api.Endpoint
+	for _, g := range []string{adaptertest.GroupEcho, adaptertest.GroupCaller} {
+		ep, err := a.Deploy(ctx, env.Deployment(t, su, g))
+		if err != nil {
+			t.Fatal(err)
+		}
+		caller = ep.Endpoint
+	}
+	tr := lambdatransport.New(lambdatransport.Options{})
+	out, err := tr.Call(ctx, caller, host.Call{Task: "caller", Input: []byte("across functions")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != "across functions" {
+		t.Fatalf("caller answered %q", out)
+	}
+	// The deploy's ping and the call; a REPORT is written once the
+	// runtime asks for its next event, just after it answered.
+	echo := aws.FunctionName(env.App, adaptertest.GroupEcho)
+	if n := waitReports(t, em, echo, 2); n != 2 {
+		t.Fatalf("%s ran %d times, want 2", echo, n)
+	}
+}
+
+// waitReports waits up to 10 s for function to have n REPORT records and
+// returns how many it has.
+func waitReports(t *testing.T, em *lambdaemu.Emulator, function string, n int) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(em.Reports(function)) < n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return len(em.Reports(function))
+}

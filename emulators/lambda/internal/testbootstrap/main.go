@@ -1,0 +1,84 @@
+// Command testbootstrap is the test function of the Lambda emulator's tests: an aws-lambda-go
+// custom runtime whose behaviour the event selects.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+// Event selects what the function does.
+type Event struct {
+	Op    string `json:"op"`
+	N     int    `json:"n"`
+	Value string `json:"value"`
+}
+
+var sink uint64
+
+func spin(units int) {
+	x := uint64(88172645463325252)
+	for i := 0; i < units*1_000_000; i++ {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+	}
+	sink += x
+}
+
+var hold [][]byte
+
+func handle(ctx context.Context, ev Event) (any, error) {
+	switch ev.Op {
+	case "echo":
+		return ev, nil
+	case "error":
+		return nil, errors.New("boom: " + ev.Value)
+	case "panic":
+		panic("kaboom: " + ev.Value)
+	case "sleep":
+		time.Sleep(time.Duration(ev.N) * time.Millisecond)
+		return "slept", nil
+	case "spin":
+		spin(ev.N)
+		return "spun", nil
+	case "alloc":
+		b := make([]byte, ev.N<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		hold = append(hold, b)
+		return fmt.Sprintf("holding %d MB", len(hold)*ev.N), nil
+	case "exit":
+		os.Exit(ev.N)
+	case "log":
+		fmt.Println(ev.Value)
+		return "logged", nil
+	case "big":
+		return strings.Repeat("x", ev.N), nil
+	case "env":
+		lc, _ := lambdacontext.FromContext(ctx)
+		env := map[string]string{"pid": fmt.Sprint(os.Getpid()), "requestId": lc.AwsRequestID, "arn": lc.InvokedFunctionArn}
+		for _, k := range []string{"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+			"AWS_REGION", "LAMBDA_TASK_ROOT", "_HANDLER", "AWS_LAMBDA_RUNTIME_API", "GREETING"} {
+			env[k] = os.Getenv(k)
+		}
+		return env, nil
+	}
+	return nil, fmt.Errorf("unknown op %q", ev.Op)
+}
+
+func main() {
+	if os.Getenv("BOOTSTRAP_INIT") == "exit" {
+		fmt.Println("init failing on purpose")
+		os.Exit(3)
+	}
+	lambda.Start(handle)
+}
