@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -516,13 +517,19 @@ func TestForcedColdStartEveryRequestAddsLabelledSandboxDelay(t *testing.T) {
 }
 
 func TestCloseStopsEveryInstanceAndIsIdempotent(t *testing.T) {
+	http.DefaultClient.CloseIdleConnections()
+	before := runtime.NumGoroutine()
 	e, c := newEmulator(t, Options{})
-	defer c.Close()
 	fn := mustDeploy(t, c, "closing", "Work", nil)
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Add(1)
-		go func() { defer wg.Done(); http.Get(fn.Url + "?sleep=10000") }()
+		go func() {
+			defer wg.Done()
+			if resp, err := http.Get(fn.Url + "?sleep=10000"); err == nil {
+				resp.Body.Close()
+			}
+		}()
 	}
 	waitFor(t, "three instances busy", func() bool { return inflight(e, "closing") == 3 })
 	if len(processesUnder(e.opts.Dir)) != 3 {
@@ -537,5 +544,60 @@ func TestCloseStopsEveryInstanceAndIsIdempotent(t *testing.T) {
 	wg.Wait()
 	if left := processesUnder(e.opts.Dir); len(left) > 0 {
 		t.Fatalf("processes left after Close: %v", left)
+	}
+	c.Close()
+	http.DefaultClient.CloseIdleConnections()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines, %d before the emulator:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestUploadURLTakesOneZipPutWithItsContentType(t *testing.T) {
+	_, c := sharedEmulator(t)
+	u, err := c.GenerateUploadUrl(context.Background(), &functionspb.GenerateUploadUrlRequest{Parent: testParent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(u.StorageSource.Bucket, "gcf-v2-uploads-test-project") || !strings.HasSuffix(u.StorageSource.Object, ".zip") {
+		t.Fatalf("storage source %v", u.StorageSource)
+	}
+	put := func(ct string) int {
+		req, _ := http.NewRequest(http.MethodPut, u.UploadUrl, strings.NewReader("PK"))
+		req.Header.Set("Content-Type", ct)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := put("application/octet-stream"); got != http.StatusForbidden {
+		t.Fatalf("PUT with another content type: %d", got)
+	}
+	if got := put("application/zip"); got != http.StatusOK {
+		t.Fatalf("PUT: %d", got)
+	}
+	if got := put("application/zip"); got != http.StatusForbidden {
+		t.Fatalf("second PUT to the same URL: %d", got)
+	}
+	_, err = deploy(t, c, "not-a-zip", "Echo", []byte("not a zip"), nil)
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "unpack source") {
+		t.Fatalf("deploy of a non-zip: %v", err)
+	}
+}
+
+func TestSourceWithoutVendorBuildsFromModuleCache(t *testing.T) {
+	_, c := sharedEmulator(t)
+	fn, err := deploy(t, c, "no-vendor", "Echo", zipModule(t, "fn", false, nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, body := call(t, "GET", fn.Url, nil); r.StatusCode != 200 || !strings.Contains(body, "target=Echo data=hello") {
+		t.Fatalf("invoke: %s %q", r.Status, body)
 	}
 }
