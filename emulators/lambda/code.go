@@ -19,9 +19,11 @@ const (
 	maxUnzippedCode = 262144000
 )
 
-// storeCode unzips a deployment package into dir/<sha256> (once per distinct package) and
-// returns the directory, Lambda's CodeSha256 (base64) and the package size.
-func storeCode(dir, fn string, zipped []byte) (codeDir, sha string, size int64, err error) {
+// storeCode unzips a deployment package into fnDir/code-<sha256> (once per distinct
+// package of the function) and returns the directory, Lambda's CodeSha256 (base64) and the
+// package size. fnDir belongs to one function (a function created again after a delete
+// gets a new one); fn names it in errors.
+func storeCode(fnDir, fn string, zipped []byte) (codeDir, sha string, size int64, err error) {
 	if len(zipped) == 0 {
 		return "", "", 0, invalid("function %s: Code.ZipFile is empty", fn)
 	}
@@ -29,7 +31,7 @@ func storeCode(dir, fn string, zipped []byte) (codeDir, sha string, size int64, 
 		return "", "", 0, errorf(413, "RequestEntityTooLargeException", "function %s: zipped package of %d bytes exceeds %d bytes", fn, len(zipped), maxZippedCode)
 	}
 	sum := sha256.Sum256(zipped)
-	codeDir = filepath.Join(dir, fn, "code-"+hex.EncodeToString(sum[:8]))
+	codeDir = filepath.Join(fnDir, "code-"+hex.EncodeToString(sum[:8]))
 	sha = base64.StdEncoding.EncodeToString(sum[:])
 	if _, err := os.Stat(codeDir); err == nil {
 		return codeDir, sha, int64(len(zipped)), nil
@@ -38,7 +40,10 @@ func storeCode(dir, fn string, zipped []byte) (codeDir, sha string, size int64, 
 	if err != nil {
 		return "", "", 0, invalid("function %s: Could not unzip uploaded file. Please check your file, then try to upload again. (%v)", fn, err)
 	}
-	tmp, err := os.MkdirTemp(filepath.Join(dir), fn+"-unzip-")
+	if err := os.MkdirAll(fnDir, 0o755); err != nil {
+		return "", "", 0, fmt.Errorf("function %s: %w", fn, err)
+	}
+	tmp, err := os.MkdirTemp(fnDir, "unzip-")
 	if err != nil {
 		return "", "", 0, fmt.Errorf("function %s: %w", fn, err)
 	}

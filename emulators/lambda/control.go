@@ -183,18 +183,24 @@ func (em *Emulator) createFunction(w http.ResponseWriter, r *http.Request, rid s
 		return
 	}
 	em.mu.Unlock()
-	dir, sha, size, err := storeCode(em.opts.Dir, in.FunctionName, in.Code.ZipFile)
+	em.mu.Lock()
+	em.functionSeq++
+	fnDir := filepath.Join(em.opts.Dir, in.FunctionName+"-"+strconv.FormatUint(em.functionSeq, 10))
+	em.mu.Unlock()
+	dir, sha, size, err := storeCode(fnDir, in.FunctionName, in.Code.ZipFile)
 	if err != nil {
+		_ = os.RemoveAll(fnDir)
 		writeError(w, rid, err)
 		return
 	}
 	em.mu.Lock()
 	defer em.mu.Unlock()
 	if f, ok := em.functions[in.FunctionName]; ok && !f.deleted {
+		_ = os.RemoveAll(fnDir)
 		writeError(w, rid, conflict("Function already exist: %s", in.FunctionName))
 		return
 	}
-	f := &function{name: in.FunctionName, arn: em.arn(in.FunctionName, ""), aliases: map[string]*alias{}, tags: maps.Clone(in.Tags)}
+	f := &function{name: in.FunctionName, dir: fnDir, arn: em.arn(in.FunctionName, ""), aliases: map[string]*alias{}, tags: maps.Clone(in.Tags)}
 	if f.tags == nil {
 		f.tags = map[string]string{}
 	}
@@ -360,7 +366,7 @@ func (em *Emulator) deleteFunction(w http.ResponseWriter, r *http.Request, rid s
 			}
 		}
 		em.cond.Broadcast()
-		dir := filepath.Join(em.opts.Dir, f.name)
+		dir := f.dir
 		go func() {
 			// Busy environments end with their invocation; the code goes once they have.
 			for {
@@ -488,7 +494,7 @@ func (em *Emulator) updateCode(w http.ResponseWriter, r *http.Request, rid strin
 		writeError(w, rid, err)
 		return
 	}
-	dir, sha, size, err := storeCode(em.opts.Dir, f.name, in.ZipFile)
+	dir, sha, size, err := storeCode(f.dir, f.name, in.ZipFile)
 	if err != nil {
 		writeError(w, rid, err)
 		return

@@ -54,6 +54,7 @@ type Emulator struct {
 	cond        *sync.Cond // signals async queues and the end of async events
 	functions   map[string]*function
 	snapshotSeq uint64
+	functionSeq uint64
 	envSeq      uint64
 	reports     []Report
 	deadLetters []DeadLetter
@@ -226,10 +227,28 @@ func (em *Emulator) close(ctx context.Context) error {
 	var errs []error
 	for _, env := range envs {
 		select {
-		case <-env.gone:
+		case <-env.stopped:
+			<-env.gone
 		case <-time.After(5 * time.Second):
 			errs = append(errs, fmt.Errorf("lambda emulator: close: environment %s did not end", env.name))
 		}
+	}
+	// Attempts cut short by the stopped environments settle as dead letters.
+	settled := make(chan struct{})
+	go func() {
+		em.mu.Lock()
+		for em.pending > 0 {
+			em.cond.Wait()
+		}
+		em.mu.Unlock()
+		close(settled)
+	}()
+	select {
+	case <-settled:
+	case <-time.After(5 * time.Second):
+		em.mu.Lock()
+		errs = append(errs, fmt.Errorf("lambda emulator: close: %d accepted events unaccounted for", em.pending))
+		em.mu.Unlock()
 	}
 	em.servers.Wait()
 	if em.tmpDir != "" {

@@ -59,6 +59,7 @@ type environment struct {
 	used      bool   // an invocation was delivered
 	initLog   bytes.Buffer
 	stopOnce  sync.Once
+	stopped   chan struct{} // closed once the process is reaped and its cgroups removed
 
 	// pool state, guarded by Emulator.mu
 	idle     bool
@@ -141,6 +142,7 @@ func (em *Emulator) startEnvironment(ctx context.Context, v *version, requestID 
 	env := &environment{
 		em: em, ver: v, name: fmt.Sprintf("lambda-%d-%d-%s-%s-%d", os.Getpid(), em.id, v.fn.name, strings.TrimPrefix(v.cfg.VersionString, "$"), seq),
 		deliver: make(chan *invocation), ready: make(chan struct{}), gone: make(chan struct{}), logDone: make(chan struct{}),
+		stopped: make(chan struct{}),
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -241,10 +243,14 @@ func (env *environment) watch() {
 	case <-time.After(time.Second):
 	}
 	err := env.sb.Err()
+	peak := env.sb.MaxMemoryBytes() // before Stop removes the cgroup
 	env.mu.Lock()
 	cur := env.current
 	env.current = nil
 	env.mu.Unlock()
+	// The environment leaves the pool before its invocation's caller hears of the failure.
+	close(env.gone)
+	env.em.release(env, false)
 	if cur != nil {
 		status, res := "error", result{}
 		d := time.Since(cur.delivered) // the process is gone: wall time is what is left
@@ -259,10 +265,8 @@ func (env *environment) watch() {
 			env.appendInvocationLog(cur, fmt.Sprintf("RequestId: %s Error: %s\n%s\n", cur.id, exitMessage(err), exitErrorType(err)))
 		}
 		cur.respond(res) // no effect when the runtime had already answered
-		env.finish(cur, d, status, false)
+		env.finish(cur, d, status, false, peak)
 	}
-	close(env.gone)
-	env.em.release(env, false)
 	env.closeServer()
 }
 
@@ -288,7 +292,7 @@ func exitMessage(err error) string {
 
 // finish writes the invocation's END and REPORT lines, records the report and ends it.
 // reuse tells whether the environment goes back to the pool (the runtime asked for more).
-func (env *environment) finish(inv *invocation, d time.Duration, status string, reuse bool) {
+func (env *environment) finish(inv *invocation, d time.Duration, status string, reuse bool, peak uint64) {
 	if inv.timer != nil {
 		inv.timer.Stop()
 	}
@@ -296,7 +300,7 @@ func (env *environment) finish(inv *invocation, d time.Duration, status string, 
 	if status == "success" && inv.res.functionError != "" {
 		status = "error"
 	}
-	maxMem := int((env.sb.MaxMemoryBytes() + 1<<20 - 1) >> 20)
+	maxMem := int((peak + 1<<20 - 1) >> 20)
 	if errors.Is(env.sb.Err(), sandbox.ErrOutOfMemory) {
 		maxMem = v.cfg.MemorySize
 	}
@@ -337,9 +341,12 @@ func (env *environment) run(ctx context.Context, inv *invocation) error {
 func (env *environment) stop() {
 	env.stopOnce.Do(func() {
 		go func() {
+			defer close(env.stopped)
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			defer cancel()
-			_ = env.sb.Stop(ctx)
+			if err := env.sb.Stop(ctx); err != nil {
+				env.em.log.Warn("lambda: stopping environment", "environment", env.name, "err", err)
+			}
 		}()
 	})
 }
@@ -441,7 +448,7 @@ func (env *environment) next(w http.ResponseWriter, r *http.Request) {
 		env.current = nil
 		env.mu.Unlock()
 		cur.respond(failure("Runtime.NoResponse", "RequestId: %s Error: the runtime asked for the next event without answering this one", cur.id))
-		env.finish(cur, d, "success", true)
+		env.finish(cur, d, "success", true, env.sb.MaxMemoryBytes())
 	}
 	var inv *invocation
 	select {

@@ -49,6 +49,7 @@ type alias struct {
 
 type function struct {
 	name     string
+	dir      string // its deployment packages
 	arn      string
 	latest   *version
 	versions []*version // published, versions[i] is version i+1; nil where deleted

@@ -34,9 +34,44 @@ const parentName = "fusionize-sandbox"
 
 // Supported probes (once) which controls this machine allows, by creating and removing a
 // cgroup under each controller.
+//
+// It also removes empty environment cgroups left for more than [StaleAfter] by processes
+// that ended without Stop (killed test binaries, crashed hosts).
 func Supported() Support {
-	supportOnce.Do(func() { support = probe() })
+	supportOnce.Do(func() {
+		support = probe()
+		removeStale()
+	})
 	return support
+}
+
+// StaleAfter is how old an empty environment cgroup must be for [Supported] to remove it.
+const StaleAfter = time.Minute
+
+func removeStale() {
+	var parents []string
+	for _, ctrl := range []string{"cpu", "memory", ""} {
+		parents = append(parents, filepath.Join(cgroupRoot, ctrl, parentName))
+	}
+	for _, p := range parents {
+		ents, err := os.ReadDir(p)
+		if err != nil {
+			continue
+		}
+		for _, de := range ents {
+			if !de.IsDir() {
+				continue
+			}
+			d := filepath.Join(p, de.Name())
+			fi, err := os.Stat(d)
+			if err != nil || time.Since(fi.ModTime()) < StaleAfter {
+				continue
+			}
+			if procs, err := os.ReadFile(filepath.Join(d, "cgroup.procs")); err == nil && len(bytes.TrimSpace(procs)) == 0 {
+				_ = os.Remove(d)
+			}
+		}
+	}
 }
 
 func probe() Support {

@@ -1,17 +1,29 @@
 package sandbox
 
 import (
+	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// busy starts n environments spinning at 1 vCPU each; they stop when the test ends.
-func busy(t testing.TB, n int) {
+var busySeq atomic.Int64
+
+// busy starts n environments spinning at 1 vCPU each; stop ends them (so does the end of
+// the test).
+func busy(t testing.TB, n int) (stop func()) {
+	var envs []*Env
 	for i := 0; i < n; i++ {
-		start(t, fmt.Sprintf("busy-%d", i), "spin", Limits{VCPU: 1})
+		env, _ := start(t, fmt.Sprintf("busy-%d", busySeq.Add(1)), "spin", Limits{VCPU: 1})
+		envs = append(envs, env)
 	}
 	time.Sleep(100 * time.Millisecond) // let them reach the CPU
+	return func() {
+		for _, env := range envs {
+			_ = env.Stop(context.Background())
+		}
+	}
 }
 
 // loadRatio measures the same CPU-bound work at 0.25 vCPU alone and with 8 environments
@@ -20,8 +32,9 @@ func busy(t testing.TB, n int) {
 func loadRatio(t testing.TB, units int) (own, wall float64, aloneOwn, loadedOwn time.Duration) {
 	l := Limits{VCPU: 0.25}
 	aloneWall, aloneOwn := work(t, "alone", l, units)
-	busy(t, 8)
+	stop := busy(t, 8)
 	loadedWall, loadedOwn := work(t, "loaded", l, units)
+	stop()
 	return float64(loadedOwn) / float64(aloneOwn), float64(loadedWall) / float64(aloneWall), aloneOwn, loadedOwn
 }
 
