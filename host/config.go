@@ -76,8 +76,10 @@ type Config struct {
 	// MemoryMB is the memory size of the group, written into spans.
 	MemoryMB int
 
-	// Platform emulation, for local hosts that stand in for a cloud
-	// (fuser/profile). Zero values emulate nothing.
+	// Platform emulation, for local hosts that stand in for a cloud: set
+	// from runtime.Emulation (figures the local adapter computes from a
+	// profile). Zero values emulate nothing. It moves out of the host, into
+	// emulators/, in a later step.
 	//
 	// ColdStartDelay is added to every cold invocation: one that creates an
 	// instance, or the first of the instance Load made.
