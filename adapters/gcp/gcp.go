@@ -61,8 +61,8 @@ type Options struct {
 	// ClientOptions add to the functions client's options (credentials
 	// for a real project).
 	ClientOptions []option.ClientOption
-	// IDTokens gives the ID tokens of pings (https.GoogleIDTokens on the
-	// real cloud). Nil: none (the emulator).
+	// IDTokens gives the ID tokens of pings (GoogleIDTokens for a real
+	// project). Nil: none (the emulator).
 	IDTokens func(ctx context.Context, audience string) (string, error)
 	// ServiceAccount is the functions' runtime service account ("": the
 	// project's default compute service account).

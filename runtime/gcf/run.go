@@ -184,7 +184,7 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 	if tr == nil {
 		to := https.Options{Queue: os.Getenv(EnvQueue)}
 		if os.Getenv(EnvIDTokens) == "1" {
-			to.IDTokens = https.GoogleIDTokens()
+			to.IDTokens = https.MetadataIDTokens(https.MetadataServer, nil)
 		}
 		fn.https = https.New(to)
 		mux := transport.NewMux()

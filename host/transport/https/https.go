@@ -89,7 +89,7 @@ type Options struct {
 	HTTPClient *http.Client
 	// IDTokens, when set, is asked for a Google ID token for each https://
 	// URL (the audience); the token goes in the Authorization header.
-	// GoogleIDTokens is the one for the real cloud. Nil: no tokens (an
+	// MetadataIDTokens is the one inside Google Cloud. Nil: no tokens (an
 	// emulator). Plain http:// URLs never get a token.
 	IDTokens func(ctx context.Context, audience string) (string, error)
 	// Queue is the Cloud Tasks queue async calls are enqueued on, as the

@@ -1,4 +1,4 @@
-package https
+package gcp
 
 import (
 	"context"
@@ -8,18 +8,18 @@ import (
 	"google.golang.org/api/idtoken"
 )
 
-// GoogleIDTokens returns an Options.IDTokens for the real cloud: Google ID
-// tokens from Application Default Credentials (the metadata server inside
-// Cloud Run; a service account key file elsewhere), one cached token source
-// per audience. A user's own gcloud credentials cannot mint ID tokens for
-// arbitrary audiences; use a service account.
+// GoogleIDTokens returns an Options.IDTokens for a real project, off the
+// cloud: Google ID tokens from Application Default Credentials (a service
+// account key file, or the metadata server on Google Cloud), one cached
+// token source per audience. A user's own gcloud credentials cannot mint
+// ID tokens for arbitrary audiences; use a service account.
 func GoogleIDTokens(opts ...idtoken.ClientOption) func(ctx context.Context, audience string) (string, error) {
 	var mu sync.Mutex
 	sources := map[string]oauth2.TokenSource{}
 	return func(ctx context.Context, audience string) (string, error) {
 		mu.Lock()
+		defer mu.Unlock()
 		ts, ok := sources[audience]
-		mu.Unlock()
 		if !ok {
 			var err error
 			// The source outlives this call: it refreshes the token when
@@ -28,9 +28,7 @@ func GoogleIDTokens(opts ...idtoken.ClientOption) func(ctx context.Context, audi
 			if err != nil {
 				return "", err
 			}
-			mu.Lock()
 			sources[audience] = ts
-			mu.Unlock()
 		}
 		tok, err := ts.Token()
 		if err != nil {
