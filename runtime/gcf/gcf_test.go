@@ -302,3 +302,35 @@ func TestGroupThatDoesNotLoadAnswersWithTheLoadError(t *testing.T) {
 		t.Fatalf("Ping: %v, want ErrUnavailable naming %s", err, gcf.ConfigFile)
 	}
 }
+
+func TestCloseDrainsTheCallInFlight(t *testing.T) {
+	fn, err := gcf.Load(context.Background(), gcf.Options{SourceDir: writeSource(t, "back", nil), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(fn.Handler)
+	defer srv.Close()
+	tr := https.New(https.Options{})
+	defer tr.Close()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_, err := tr.Call(ctx, srv.URL, host.Call{Task: "loop"})
+		done <- err
+	}()
+	for fn.Host.Quiet(0) {
+		time.Sleep(time.Millisecond) // until the call runs
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := fn.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !fn.Host.Quiet(0) {
+		t.Fatal("Close returned with a call still running")
+	}
+	if err := <-done; !errors.Is(err, host.ErrDeadline) {
+		t.Fatalf("the drained call: %v, want ErrDeadline", err)
+	}
+}
