@@ -136,9 +136,9 @@ func (h *Host) callSync(ctx context.Context, inst *instance, name []byte, c *Cal
 	if err := h.admit(r, c); err != nil {
 		return inst.deliver(nil, err, 0, 0)
 	}
-	out, done, err := h.dispatch(ctx, r, c)
+	out, callee, err := h.dispatch(ctx, r, c)
 	n := inst.deliver(out, err, outPtr, outCap)
-	done()
+	r.done(callee)
 	return n
 }
 
@@ -190,9 +190,9 @@ func (h *Host) fnCallStart(ctx context.Context, m api.Module, stack []uint64) {
 	go func() {
 		defer close(p.done)
 		defer cancel()
-		out, done, err := h.dispatch(cctx, r, &c)
+		out, callee, err := h.dispatch(cctx, r, &c)
 		p.out, p.err = append([]byte(nil), out...), err
-		done()
+		r.done(callee)
 	}()
 	inst.pending = append(inst.pending, p)
 	ret(stack, int32(len(inst.pending)-1))

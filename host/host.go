@@ -391,9 +391,9 @@ func (h *Host) Serve(ctx context.Context, c Call) ([]byte, error) {
 	if err := h.admit(r, &c); err != nil {
 		return nil, err
 	}
-	out, done, err := h.dispatch(ctx, r, &c)
+	out, inst, err := h.dispatch(ctx, r, &c)
 	res := append([]byte(nil), out...)
-	done()
+	r.done(inst)
 	return res, err
 }
 
@@ -578,23 +578,24 @@ func (h *Host) admit(r *route, c *Call) error {
 	return nil
 }
 
-// noRelease is the release of an output that needs none.
-func noRelease() {}
-
 // dispatch is the one place that decides where an admitted call runs: in
 // memory when its task is loaded here, else through the transport at the
-// endpoint of the callee's group. The output is valid until done is called;
-// done must be called exactly once.
-func (h *Host) dispatch(ctx context.Context, r *route, c *Call) (out []byte, done func(), err error) {
+// endpoint of the callee's group. An in-memory output is a view of the
+// instance's buffer, valid until the caller passes inst to r.done.
+func (h *Host) dispatch(ctx context.Context, r *route, c *Call) (out []byte, inst *instance, err error) {
 	if r.local != nil {
-		inst, out, err := h.runLocal(ctx, r.local, c)
-		if inst == nil {
-			return out, noRelease, err
-		}
-		return out, func() { r.local.release(inst) }, err
+		inst, out, err = h.runLocal(ctx, r.local, c)
+		return out, inst, err
 	}
 	out, err = h.remote(ctx, r, c)
-	return out, noRelease, err
+	return out, nil, err
+}
+
+// done returns the instance a dispatch ran on (nil for none) to its pool.
+func (r *route) done(inst *instance) {
+	if inst != nil {
+		r.local.release(inst)
+	}
 }
 
 // remote sends c to the callee's group through the transport, at the
@@ -657,9 +658,9 @@ func (h *Host) spawnAsync(ctx context.Context, r *route, c Call, queued bool) er
 		if err != nil {
 			h.record(&c, r.name, time.Now(), 0, false, 0, err)
 		} else {
-			var done func()
-			_, done, err = h.dispatch(actx, r, &c)
-			done()
+			var inst *instance
+			_, inst, err = h.dispatch(actx, r, &c)
+			r.done(inst)
 			if err != nil && r.local == nil {
 				// The callee never ran: record the failed delivery so the
 				// loss is visible in the spans.

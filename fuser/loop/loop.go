@@ -197,7 +197,7 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 		var next *setup.Setup
 		for {
 			if res.Deployments > opts.MaxIterations {
-				res.Best = best.setup
+				res.Best = cur
 				return res, nil
 			}
 			n, why, err := opts.Strategy.Propose(ctx, in)
@@ -205,8 +205,8 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 				return res, fmt.Errorf("loop: %s: %w", opts.Strategy.Name(), err)
 			}
 			if why.Converged || tried[optimize.Key(n)] {
-				res.Converged, res.Best = true, best.setup
-				opts.Progress(Event{Kind: EventConverged, Setup: best.setup, Note: why.Change})
+				res.Converged, res.Best = true, cur
+				opts.Progress(Event{Kind: EventConverged, Setup: cur, Note: why.Change})
 				return res, nil
 			}
 			tried[optimize.Key(n)] = true

@@ -1,0 +1,97 @@
+package loop_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fusionize/fusionize/api"
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
+	"github.com/fusionize/fusionize/fuser/loop"
+	"github.com/fusionize/fusionize/fuser/optimize"
+)
+
+// fakeEnv serves every version at once; version v's requests take
+// latency(v, i).
+type fakeEnv struct {
+	latency func(v int64, i int) time.Duration
+
+	mu      sync.Mutex
+	version int64
+	spans   map[int64][]span.Span
+	seq     int
+}
+
+func (e *fakeEnv) Apply(_ context.Context, _ *setup.Setup) (int64, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.version++
+	return e.version, nil
+}
+
+func (e *fakeEnv) Drive(_ context.Context, n int, _ func(int, int)) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := range n {
+		e.seq++
+		e.spans[e.version] = append(e.spans[e.version], span.Span{
+			TraceID: fmt.Sprintf("t%d", e.seq), ID: 1, Task: "A", Group: "A", Host: "h",
+			SetupVersion: e.version, Start: time.Now(), Duration: e.latency(e.version, i), MemoryMB: 128,
+		})
+	}
+	return 0, nil
+}
+
+func (e *fakeEnv) Spans(_ context.Context, v int64) ([]span.Span, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]span.Span(nil), e.spans[v]...), nil
+}
+
+func (e *fakeEnv) Record(context.Context, api.Iteration) error { return nil }
+
+// oneChange proposes 256 MB once, then converges.
+type oneChange struct{ proposed bool }
+
+func (s *oneChange) Name() string { return "one-change" }
+func (s *oneChange) Propose(_ context.Context, in optimize.Input) (*setup.Setup, optimize.Explanation, error) {
+	if s.proposed {
+		return in.Current, optimize.Explanation{Converged: true}, nil
+	}
+	s.proposed = true
+	return setup.Separate(0, []string{"A"}, setup.Place{Provider: "local"}, 256), optimize.Explanation{Change: "256 MB"}, nil
+}
+
+// TestBestIsTheSetupServingAtTheEnd: a second setup that measures a little
+// worse, but not significantly, stays deployed ("kept, no significant
+// difference"); the loop must then report it as the setup that serves.
+func TestBestIsTheSetupServingAtTheEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for spans to settle")
+	}
+	env := &fakeEnv{spans: map[int64][]span.Span{}, latency: func(v int64, i int) time.Duration {
+		d := 10*time.Millisecond + time.Duration(i%7)*time.Millisecond
+		if v > 1 {
+			d += 100 * time.Microsecond // worse by a hair: the same by the tests
+		}
+		return d
+	}}
+	app := &manifest.App{Name: "t", Entry: "A", Tasks: []manifest.Task{{Name: "A"}}, Objective: manifest.Objective{Latency: "p50", LatencyWeight: 1}}
+	initial := setup.Separate(0, []string{"A"}, setup.Place{Provider: "local"}, 128)
+	res, err := loop.Run(context.Background(), env, initial, loop.Options{
+		App: app, Strategy: &oneChange{}, Requests: 40, Warmup: -1, Settle: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(res.Iterations); n != 2 || res.Iterations[1].Decision != api.DecisionSame {
+		t.Fatalf("iterations %+v: want the second kept with no significant difference", res.Iterations)
+	}
+	if res.Best == nil || res.Best.Version != env.version {
+		t.Fatalf("Best = %+v, want the serving setup version %d", res.Best, env.version)
+	}
+}
