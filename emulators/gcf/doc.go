@@ -24,12 +24,17 @@
 // headers (X-Emulator-*) and in [Emulator.Requests]; every such figure is
 // emulated: measured here in the instance's own time, not in Google's cloud.
 //
+// Async calls to a Cloud Function go through a queue in a real deployment;
+// [Emulator.CreateQueue] gives an emulated Cloud Tasks HTTP queue (at least
+// once, exponential backoff, dead letters), also over HTTP at
+// /emulator/v1/queues/Q/tasks, /dead-letters and /delivered.
+//
 // Usage:
 //
 //	e, err := gcf.New(gcf.Options{Dir: dir})
 //	if err != nil { ... }
 //	defer e.Close(ctx)
-//	if err := e.Start("127.0.0.1:0", "127.0.0.1:0"); err != nil { ... }
+//	if err := e.Start(ctx, "127.0.0.1:0", "127.0.0.1:0"); err != nil { ... }
 //	client, err := functions.NewFunctionClient(ctx,
 //		option.WithEndpoint(e.GRPCAddr()), option.WithoutAuthentication(),
 //		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))

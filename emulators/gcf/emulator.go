@@ -70,6 +70,7 @@ type Emulator struct {
 	uploads    map[string]string       // object -> path of the stored zip
 	built      map[string]*buildResult // by buildKey
 	pools      map[*pool]struct{}      // every revision's pool not yet closed
+	queues     map[string]*Queue
 	opSeq      int
 	requests   []Request
 	closed     bool
@@ -116,6 +117,7 @@ func New(opts Options) (*Emulator, error) {
 		uploads:    map[string]string{},
 		built:      map[string]*buildResult{},
 		pools:      map[*pool]struct{}{},
+		queues:     map[string]*Queue{},
 		buildSem:   make(chan struct{}, 1),
 	}
 	e.grpcServer = grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
@@ -126,8 +128,8 @@ func New(opts Options) (*Emulator, error) {
 }
 
 // Start listens on grpcAddr and httpAddr (e.g. "127.0.0.1:0") and serves
-// until Close.
-func (e *Emulator) Start(grpcAddr, httpAddr string) error {
+// in the background until Close or until ctx ends (which closes it).
+func (e *Emulator) Start(ctx context.Context, grpcAddr, httpAddr string) error {
 	gl, err := net.Listen("tcp", grpcAddr)
 	if err != nil {
 		return fmt.Errorf("gcf: listen gRPC: %w", err)
@@ -137,12 +139,13 @@ func (e *Emulator) Start(grpcAddr, httpAddr string) error {
 		gl.Close()
 		return fmt.Errorf("gcf: listen HTTP: %w", err)
 	}
-	return e.Serve(gl, hl)
+	return e.Serve(ctx, gl, hl)
 }
 
 // Serve serves the gRPC APIs on grpcLn and uploads, functions and the
-// emulator's own endpoints on httpLn, in the background, until Close.
-func (e *Emulator) Serve(grpcLn, httpLn net.Listener) error {
+// emulator's own endpoints on httpLn, in the background, until Close or
+// until ctx ends (which closes the emulator).
+func (e *Emulator) Serve(ctx context.Context, grpcLn, httpLn net.Listener) error {
 	e.mu.Lock()
 	if e.closed || e.grpcLn != nil {
 		e.mu.Unlock()
@@ -159,6 +162,11 @@ func (e *Emulator) Serve(grpcLn, httpLn net.Listener) error {
 	go func() { defer e.wg.Done(); _ = e.grpcServer.Serve(grpcLn) }()
 	go func() { defer e.wg.Done(); _ = e.httpServer.Serve(httpLn) }()
 	go func() { defer e.wg.Done(); e.reap() }()
+	context.AfterFunc(ctx, func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = e.Close(cctx)
+	})
 	return nil
 }
 

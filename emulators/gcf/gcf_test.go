@@ -335,7 +335,7 @@ func TestMaxInstancesRejectsWith429(t *testing.T) {
 }
 
 func TestOutOfMemoryFails500AndDiscardsInstance(t *testing.T) {
-	e, fn := sharedFunction(t, "work-128", "Work", &functionspb.ServiceConfig{AvailableMemory: "128Mi"})
+	e, fn := sharedFunction(t, "work-128", "Work", &functionspb.ServiceConfig{AvailableMemory: "128Mi", AvailableCpu: "1"})
 	r0, _ := call(t, "GET", fn.Url, nil)
 	r, body := call(t, "GET", fn.Url+"?alloc=160", nil)
 	if r.StatusCode != 500 || !strings.Contains(body, "Memory limit of 128 MiB exceeded") {
@@ -479,11 +479,14 @@ func TestUpdateSwitchesRevisionWithNoFailedRequestUnderLoad(t *testing.T) {
 	}
 }
 
+// fastStart gives a function a whole vCPU so that its cold starts are quick.
+var fastStart = &functionspb.ServiceConfig{AvailableMemory: "2Gi"}
+
 func TestIdleInstanceReusedThenReclaimedAfterKeepAlive(t *testing.T) {
 	e, c := newEmulator(t, Options{KeepAlive: 300 * time.Millisecond})
 	defer e.Close(context.Background())
 	defer c.Close()
-	fn := mustDeploy(t, c, "keepalive", "Work", nil)
+	fn := mustDeploy(t, c, "keepalive", "Work", fastStart)
 	r1, _ := call(t, "GET", fn.Url, nil)
 	r2, _ := call(t, "GET", fn.Url, nil)
 	if r1.Header.Get("X-Emulator-Cold") != "1" || r2.Header.Get("X-Emulator-Cold") == "1" ||
@@ -500,7 +503,7 @@ func TestForcedColdStartEveryRequestAddsLabelledSandboxDelay(t *testing.T) {
 	e, c := newEmulator(t, Options{ForceColdStart: true, SandboxDelay: 20 * time.Millisecond})
 	defer e.Close(context.Background())
 	defer c.Close()
-	fn := mustDeploy(t, c, "forced-cold", "Work", nil)
+	fn := mustDeploy(t, c, "forced-cold", "Work", fastStart)
 	seen := map[string]bool{}
 	for range 3 {
 		r, _ := call(t, "GET", fn.Url, nil)
@@ -520,7 +523,7 @@ func TestCloseStopsEveryInstanceAndIsIdempotent(t *testing.T) {
 	http.DefaultClient.CloseIdleConnections()
 	before := runtime.NumGoroutine()
 	e, c := newEmulator(t, Options{})
-	fn := mustDeploy(t, c, "closing", "Work", nil)
+	fn := mustDeploy(t, c, "closing", "Work", fastStart)
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Add(1)
@@ -592,6 +595,9 @@ func TestUploadURLTakesOneZipPutWithItsContentType(t *testing.T) {
 }
 
 func TestSourceWithoutVendorBuildsFromModuleCache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a second full build")
+	}
 	_, c := sharedEmulator(t)
 	fn, err := deploy(t, c, "no-vendor", "Echo", zipModule(t, "fn", false, nil), nil)
 	if err != nil {

@@ -103,7 +103,7 @@ func newEmulator(t testing.TB, opts Options) (*Emulator, *functions.FunctionClie
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Start("127.0.0.1:0", "127.0.0.1:0"); err != nil {
+	if err := e.Start(context.Background(), "127.0.0.1:0", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
 	c, err := functions.NewFunctionClient(context.Background(), option.WithEndpoint(e.GRPCAddr()),

@@ -104,11 +104,11 @@ func (p *pool) acquire(ctx context.Context) (*instance, bool, error) {
 			in, err := p.start(ctx, seq)
 			p.mu.Lock()
 			p.starting--
-			p.wg.Done()
 			if err == nil && p.retired {
-				p.stopLocked(in)
+				p.stopLocked(in) // before Done: close may be waiting
 				err = errRetired
 			}
+			p.wg.Done()
 			if err != nil {
 				p.notify()
 				p.mu.Unlock()

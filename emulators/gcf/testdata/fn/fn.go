@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
@@ -29,13 +30,29 @@ func echo(w http.ResponseWriter, r *http.Request) {
 		os.Getenv("FUNCTION_TARGET"), strings.TrimSpace(string(data)), os.Getenv("GREETING"))
 }
 
-var held [][]byte
+var (
+	held    [][]byte
+	mu      sync.Mutex
+	answers = map[string]int{}
+)
 
 // work does what its query asks: burn=N hashes of 1 KiB (fixed CPU work),
 // sleep=MS, alloc=MB (touched and held), exit=1 (the process ends mid-request),
-// big=MB of response, panic=1.
+// big=MB of response, panic=1, flaky=KEY&fails=N (500 for the first N
+// calls with KEY on this instance).
 func work(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if key := q.Get("flaky"); key != "" {
+		fails, _ := strconv.Atoi(q.Get("fails"))
+		mu.Lock()
+		answers[key]++
+		n := answers[key]
+		mu.Unlock()
+		if n <= fails {
+			http.Error(w, fmt.Sprintf("flaky %s: call %d of %d failing", key, n, fails), http.StatusInternalServerError)
+			return
+		}
+	}
 	if n, _ := strconv.Atoi(q.Get("burn")); n > 0 {
 		buf := make([]byte, 1024)
 		for i := 0; i < n; i++ {
