@@ -62,6 +62,7 @@ type Emulator struct {
 	closing     bool              // no new requests
 	aborting    bool              // Close's context ended: events left become dead letters
 	pending     int               // accepted async events not yet done or dead-lettered
+	gaveUp      bool              // Close stopped waiting for pending
 	retries     map[*event]*time.Timer
 
 	closeOnce sync.Once
@@ -237,7 +238,7 @@ func (em *Emulator) close(ctx context.Context) error {
 	settled := make(chan struct{})
 	go func() {
 		em.mu.Lock()
-		for em.pending > 0 {
+		for em.pending > 0 && !em.gaveUp {
 			em.cond.Wait()
 		}
 		em.mu.Unlock()
@@ -247,6 +248,8 @@ func (em *Emulator) close(ctx context.Context) error {
 	case <-settled:
 	case <-time.After(5 * time.Second):
 		em.mu.Lock()
+		em.gaveUp = true
+		em.cond.Broadcast()
 		errs = append(errs, fmt.Errorf("lambda emulator: close: %d accepted events unaccounted for", em.pending))
 		em.mu.Unlock()
 	}

@@ -157,6 +157,8 @@ func (em *Emulator) startEnvironment(ctx context.Context, v *version, requestID 
 		return nil, nil, fmt.Errorf("function %s: %w", v.fn.name, err)
 	}
 	env.logR = r
+	// The runtime may call GET /next before Start returns: next waits for sb and the mark.
+	env.mu.Lock()
 	sb, err := sandbox.Start(context.Background(), sandbox.Spec{
 		Name: env.name, Path: filepath.Join(v.cfg.CodeDir, "bootstrap"), Dir: v.cfg.CodeDir,
 		Env: env.variables(), Stdout: w, Stderr: w,
@@ -164,6 +166,7 @@ func (em *Emulator) startEnvironment(ctx context.Context, v *version, requestID 
 	})
 	w.Close()
 	if err != nil {
+		env.mu.Unlock()
 		r.Close()
 		env.closeServer()
 		if errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "not an executable") {
@@ -174,9 +177,12 @@ func (em *Emulator) startEnvironment(ctx context.Context, v *version, requestID 
 	}
 	env.sb = sb
 	env.startMark = sb.Mark()
-	if !em.track(env) {
+	env.mu.Unlock()
+	if !em.track(env) { // Close has begun: this environment never joins the pool
 		env.stop()
-		<-env.gone
+		<-env.stopped
+		r.Close()
+		env.closeServer()
 		return nil, nil, ErrClosed
 	}
 	go env.readLogs()
