@@ -22,6 +22,7 @@ import (
 	"github.com/fusionize/fusionize/host/transport"
 	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 	"github.com/fusionize/fusionize/host/transport/https"
+	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
 )
 
 // Modules are copies of the committed test modules of host/testdata (their
@@ -53,6 +54,9 @@ type Env struct {
 	Token        string
 	// App is the application name of every Deployment. Default "adaptertest".
 	App string
+	// Place is where the groups of Setup and Next run (NewEnvAt); Apply
+	// gives it to groups that name none. Default: provider "local".
+	Place setup.Place
 	// Setup is an applied setup with the groups GroupCaller {caller},
 	// GroupEcho {echo}, GroupLoop {loop} and GroupBad {badabi}, every task
 	// of Tasks uploaded. Next is a later applied version of the same groups,
@@ -109,14 +113,17 @@ func (e Env) Upload(t testing.TB, task string, wasm []byte) {
 	}
 }
 
-// Apply applies a setup of groups (each with place local and 128 MB unless
-// set) and returns it with its new version.
+// Apply applies a setup of groups (each at e.Place, or local, and 128 MB
+// unless set) and returns it with its new version.
 func (e Env) Apply(t testing.TB, groups ...setup.Group) *setup.Setup {
 	t.Helper()
 	su := &setup.Setup{}
 	for _, g := range groups {
 		if g.MemoryMB == 0 {
 			g.MemoryMB = 128
+		}
+		if g.Place.Provider == "" {
+			g.Place = e.Place
 		}
 		if g.Place.Provider == "" {
 			g.Place.Provider = "local"
@@ -158,6 +165,13 @@ var groups = []setup.Group{
 // around a control plane they can reach, with the same groups.
 func NewEnv(t testing.TB) Env {
 	t.Helper()
+	return NewEnvAt(t, setup.Place{Provider: "local"})
+}
+
+// NewEnvAt is NewEnv with the groups of Setup and Next at place (a cloud's
+// provider and region, for an adapter deploying there).
+func NewEnvAt(t testing.TB, place setup.Place) Env {
+	t.Helper()
 	cp, err := server.New(server.Options{
 		DataDir: t.TempDir(), App: "adaptertest",
 		Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
@@ -176,7 +190,7 @@ func NewEnv(t testing.TB) Env {
 			t.Errorf("adaptertest: control plane: %v", err)
 		}
 	})
-	e := Env{ControlPlane: cp.Addr(), Token: cp.Token(), App: "adaptertest", Record: cp.Store().SetEndpoints}
+	e := Env{ControlPlane: cp.Addr(), Token: cp.Token(), App: "adaptertest", Place: place, Record: cp.Store().SetEndpoints}
 	for _, task := range Tasks {
 		e.Upload(t, task, Module(t, task))
 	}
@@ -226,5 +240,6 @@ func (e Env) transports(t *testing.T) (*grpctransport.Transport, *transport.Mux)
 	tls := https.New(https.Options{})
 	t.Cleanup(func() { _ = tls.Close() })
 	mux.Register(api.KindHTTPS, tls)
+	mux.Register(api.KindLambda, lambdatransport.New(lambdatransport.Options{}))
 	return tr, mux
 }

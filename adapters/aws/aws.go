@@ -98,8 +98,8 @@ type Adapter struct {
 
 // deployment is a group this adapter deployed.
 type deployment struct {
-	group   string
-	version int64
+	app, group string
+	version    int64
 }
 
 // New returns an adapter. It loads the SDK's default configuration only

@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
 	"github.com/fusionize/fusionize/adapters"
 	"github.com/fusionize/fusionize/adapters/adaptertest"
 	"github.com/fusionize/fusionize/adapters/aws"
@@ -68,9 +72,15 @@ func emulator(t *testing.T, opts lambdaemu.Options) (*lambdaemu.Emulator, string
 	return em, "http://" + l.Addr().String()
 }
 
-func newAdapter(t *testing.T, endpoint string) *aws.Adapter {
+// newAdapter returns an adapter for the emulator at endpoint whose
+// functions time out after timeout seconds (default 10).
+func newAdapter(t *testing.T, endpoint string, timeout ...int) *aws.Adapter {
 	t.Helper()
-	a, err := aws.New(context.Background(), aws.Options{Endpoint: endpoint, Packager: sharedPackager(t), Timeout: 10, Logger: slog.New(slog.DiscardHandler)})
+	secs := 10
+	if len(timeout) > 0 {
+		secs = timeout[0]
+	}
+	a, err := aws.New(context.Background(), aws.Options{Endpoint: endpoint, Packager: sharedPackager(t), Timeout: secs, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,4 +199,35 @@ func waitReports(t *testing.T, em *lambdaemu.Emulator, function string, n int) i
 		time.Sleep(10 * time.Millisecond)
 	}
 	return len(em.Reports(function))
+}
+
+// TestConformance runs the adapters' conformance suite against the Lambda
+// emulator.
+func TestConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the Lambda bootstrap and starts execution environments")
+	}
+	em, url := emulator(t, lambdaemu.Options{Logger: slog.New(slog.DiscardHandler)})
+	env := adaptertest.NewEnvAt(t, setup.Place{Provider: "aws", Region: "us-east-1"})
+	env.DeployTimeout = 2 * time.Minute
+	env.Leftovers = func() []string { return leftovers(t, url) }
+	_ = em
+	adaptertest.Run(t, func(t *testing.T) adapters.Adapter { return newAdapter(t, url) }, env)
+}
+
+// leftovers lists the functions still deployed on the emulator.
+func leftovers(t *testing.T, url string) []string {
+	t.Helper()
+	c := lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: sdkaws.String(url),
+		Credentials: credentials.NewStaticCredentialsProvider("x", "x", "")})
+	out, err := c.ListFunctions(context.Background(), &lambda.ListFunctionsInput{})
+	if err != nil {
+		t.Errorf("list functions: %v", err)
+		return nil
+	}
+	var names []string
+	for _, f := range out.Functions {
+		names = append(names, sdkaws.ToString(f.FunctionName))
+	}
+	return names
 }

@@ -45,6 +45,11 @@ func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.E
 		return adapters.Endpoint{}, fmt.Errorf("aws: deploy %s: %w", d.ID(), err)
 	}
 	pkg, err := a.buildPackage(ctx, d)
+	if errors.Is(err, ErrModule) {
+		// The group could never start: as unhealthy as a host that fails
+		// its first request, and found before anything is created.
+		return adapters.Endpoint{}, fmt.Errorf("aws: deploy %s: %w: %w", d.ID(), adapters.ErrUnhealthy, err)
+	}
 	if err != nil {
 		return adapters.Endpoint{}, fmt.Errorf("aws: deploy %s: %w", d.ID(), err)
 	}
@@ -62,7 +67,7 @@ func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.E
 		return adapters.Endpoint{}, fmt.Errorf("aws: deploy %s: %w: the first invocation of %s:%s failed: %v", d.ID(), adapters.ErrUnhealthy, name, alias, err)
 	}
 	a.mu.Lock()
-	a.deployed[d.ID()] = deployment{group: d.Group.Name, version: d.Version}
+	a.deployed[d.ID()] = deployment{app: d.App, group: d.Group.Name, version: d.Version}
 	a.mu.Unlock()
 	a.opts.Logger.Info("deployed", "group", d.Group.Name, "setup", d.Version, "function", name, "version", version, "package_bytes", len(pkg))
 	return ep, nil
@@ -213,24 +218,40 @@ func (a *Adapter) environment(d adapters.Deployment) map[string]string {
 // version and the function version it pointed at, and the function once no
 // alias is left.
 func (a *Adapter) Remove(ctx context.Context, group string, version int64) error {
-	names, err := a.functions(ctx, "")
-	if err != nil {
-		return fmt.Errorf("aws: remove %s: %w", adapters.ID(group, version), err)
-	}
+	id := adapters.ID(group, version)
 	alias := AliasName(version)
-	for _, f := range names {
-		if f.group != group || !slices.Contains(f.aliases, alias) {
-			continue
+	a.mu.Lock()
+	dep, known := a.deployed[id]
+	a.mu.Unlock()
+	var name string
+	if known {
+		name = FunctionName(dep.app, group)
+	} else {
+		// Deployed by another run: find the function by its tags.
+		fns, err := a.functions(ctx, "")
+		if err != nil {
+			return fmt.Errorf("aws: remove %s: %w", id, err)
 		}
-		if err := a.remove(ctx, f.name, alias); err != nil {
-			return fmt.Errorf("aws: remove %s: %w", adapters.ID(group, version), err)
+		for _, f := range fns {
+			if f.group == group && slices.Contains(f.aliases, alias) {
+				name = f.name
+				break
+			}
 		}
-		a.mu.Lock()
-		delete(a.deployed, adapters.ID(group, version))
-		a.mu.Unlock()
-		return nil
+		if name == "" {
+			return fmt.Errorf("aws: remove %s: %w", id, adapters.ErrNotFound)
+		}
 	}
-	return fmt.Errorf("aws: remove %s: %w", adapters.ID(group, version), adapters.ErrNotFound)
+	if err := a.remove(ctx, name, alias); err != nil {
+		if errors.Is(err, adapters.ErrNotFound) {
+			err = fmt.Errorf("%w (function %s, alias %s)", err, name, alias)
+		}
+		return fmt.Errorf("aws: remove %s: %w", id, err)
+	}
+	a.mu.Lock()
+	delete(a.deployed, id)
+	a.mu.Unlock()
+	return nil
 }
 
 // remove deletes alias of function name, the version behind it, and the
@@ -288,6 +309,9 @@ func (a *Adapter) functions(ctx context.Context, app string) ([]deployed, error)
 		}
 		for _, f := range page.Functions {
 			tags, err := a.client.ListTags(ctx, &lambda.ListTagsInput{Resource: f.FunctionArn})
+			if isNotFound(err) {
+				continue // deleted since the listing
+			}
 			if err != nil {
 				return nil, fmt.Errorf("tags of %s: %w", aws.ToString(f.FunctionName), err)
 			}
@@ -298,6 +322,9 @@ func (a *Adapter) functions(ctx context.Context, app string) ([]deployed, error)
 			ap := lambda.NewListAliasesPaginator(a.client, &lambda.ListAliasesInput{FunctionName: f.FunctionName})
 			for ap.HasMorePages() {
 				apage, err := ap.NextPage(ctx)
+				if isNotFound(err) {
+					break // deleted since the listing
+				}
 				if err != nil {
 					return nil, fmt.Errorf("aliases of %s: %w", dep.name, err)
 				}

@@ -19,6 +19,10 @@ import (
 	lambdart "github.com/fusionize/fusionize/runtime/lambda"
 )
 
+// ErrModule is wrapped by Packager.Build when a module does not load; the
+// error names the task.
+var ErrModule = errors.New("module does not load")
+
 // BootstrapPackage is the main package of the Lambda runtime's bootstrap.
 const BootstrapPackage = "github.com/fusionize/fusionize/runtime/lambda/bootstrap"
 
@@ -190,7 +194,7 @@ func compile(ctx context.Context, cacheDir string, m lambdart.Module) error {
 	}
 	if err := h.Load(ctx, m.Task, m.Wasm, m.Digest); err != nil {
 		_ = h.Close(ctx)
-		return fmt.Errorf("aws: module of task %q: %w", m.Task, err)
+		return fmt.Errorf("%w: %w", ErrModule, err)
 	}
 	return h.Close(ctx)
 }

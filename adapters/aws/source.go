@@ -45,7 +45,7 @@ func (s *source) Modules(ctx context.Context, tasks []string) ([]lambdart.Module
 	for _, t := range tasks {
 		d, ok := digests[t]
 		if !ok {
-			return nil, fmt.Errorf("no module uploaded for task %q", t)
+			return nil, fmt.Errorf("%w: no module uploaded for task %q", ErrModule, t)
 		}
 		wasm, err := s.cp.FetchModule(ctx, d)
 		if err != nil {

@@ -71,7 +71,7 @@ func newPlatform(t *testing.T, taskOpts tasks.Options) *platform {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := emu.Start("127.0.0.1:0", "127.0.0.1:0"); err != nil {
+	if err := emu.Start(context.Background(), "127.0.0.1:0", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fusionize/fusionize/adapters"
+	"github.com/fusionize/fusionize/adapters/aws"
 	"github.com/fusionize/fusionize/adapters/local"
 	"github.com/fusionize/fusionize/api/manifest"
 	"github.com/fusionize/fusionize/api/setup"
@@ -80,6 +81,7 @@ func pidFile() string { return filepath.Join(g.dataDir, "serve.pid") }
 
 func newServeCmd() *cobra.Command {
 	var app, addr, httpAddr, profile string
+	var cf cloudFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the control plane with the local adapter in the foreground",
@@ -104,6 +106,10 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 				hostCmd = append(hostCmd, "--verbose")
 			}
 			ad, ads := localAdapter(local.Options{Command: hostCmd, Dir: filepath.Join(g.dataDir, "local"), Logger: log}, profile != "")
+			cl, err := cf.start(ctx, cmd.OutOrStdout(), ads, log)
+			if err != nil {
+				return err
+			}
 			dep := deploy.New(cp.Store(), ads, deploy.Options{App: app, ControlPlane: cp.Addr(), Token: cp.Token(), Profile: profile, Logger: log})
 			if err := os.WriteFile(pidFile(), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 				return err
@@ -119,7 +125,7 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 			depErr := dep.Run(ctx)
 			closeCtx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			adErr := ad.Close(closeCtx)
+			adErr := errors.Join(ad.Close(closeCtx), cl.close(closeCtx))
 			stopCP()
 			cpErr := <-errc
 			if errors.Is(depErr, context.Canceled) {
@@ -132,6 +138,7 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 	cmd.Flags().StringVar(&addr, "addr", server.DefaultAddr, "control-plane gRPC listen address")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", server.DefaultHTTPAddr, "REST, /healthz and /metrics listen address")
 	cmd.Flags().StringVar(&profile, "profile", "", `emulated platform profile for hosts: "default" or a JSON file ("" emulates nothing)`)
+	cf.register(cmd.Flags())
 	return cmd
 }
 
@@ -172,7 +179,7 @@ func newHostCmd() *cobra.Command {
 
 func newUpCmd() *cobra.Command {
 	var cf cpFlags
-	var httpAddr, profile string
+	var httpAddr, profile, provider, awsMode string
 	var memory int
 	cmd := &cobra.Command{
 		Use:   "up <app-dir>",
@@ -193,7 +200,18 @@ host is healthy, and prints the endpoints. Stop everything with 'fusionize down'
 			if err != nil {
 				return err
 			}
-			if err := startServe(ctx, w, app.Name, cf.addr, httpAddr, profile); err != nil {
+			var extra []string
+			switch provider {
+			case "local":
+			case aws.Provider:
+				if awsMode == "" {
+					awsMode = "emulate"
+				}
+				extra = append(extra, "--aws", awsMode)
+			default:
+				return fmt.Errorf("--provider %q: want local or aws", provider)
+			}
+			if err := startServe(ctx, w, app.Name, cf.addr, httpAddr, profile, extra...); err != nil {
 				return err
 			}
 			cp, err := cf.dial(ctx)
@@ -213,7 +231,11 @@ host is healthy, and prints the endpoints. Stop everything with 'fusionize down'
 			}
 			v := st.SetupVersion
 			if v == 0 {
-				su := setup.Separate(0, app.TaskNames(), setup.Place{Provider: "local"}, memory)
+				place := setup.Place{Provider: provider}
+				if provider == aws.Provider {
+					place.Region = "us-east-1"
+				}
+				su := setup.Separate(0, app.TaskNames(), place, memory)
 				if v, err = cp.ApplySetup(ctx, su); err != nil {
 					return err
 				}
@@ -229,11 +251,13 @@ host is healthy, and prints the endpoints. Stop everything with 'fusionize down'
 	cmd.Flags().StringVar(&httpAddr, "http-addr", server.DefaultHTTPAddr, "control-plane REST listen address")
 	cmd.Flags().StringVar(&profile, "profile", "", `emulated platform profile for hosts: "default" or a JSON file`)
 	cmd.Flags().IntVar(&memory, "memory", 128, "memory size (MB) of the initial groups")
+	cmd.Flags().StringVar(&provider, "provider", "local", `where the initial groups run: "local" (host processes) or "aws" (Lambda functions)`)
+	cmd.Flags().StringVar(&awsMode, "aws", "", `with --provider aws: "emulate" (default: the Lambda emulator), "cloud" or a Lambda API URL`)
 	return cmd
 }
 
 // startServe starts `fusionize serve` in the background unless one runs.
-func startServe(ctx context.Context, w io.Writer, app, addr, httpAddr, profile string) error {
+func startServe(ctx context.Context, w io.Writer, app, addr, httpAddr, profile string, extra ...string) error {
 	if pid, ok := runningServe(); ok {
 		fmt.Fprintf(w, "control plane already running (pid %d)\n", pid)
 		return nil
@@ -255,6 +279,7 @@ func startServe(ctx context.Context, w io.Writer, app, addr, httpAddr, profile s
 	if profile != "" {
 		args = append(args, "--profile", profile)
 	}
+	args = append(args, extra...)
 	c := exec.Command(exe, args...) //nolint:gosec // our own executable
 	c.Stdout, c.Stderr = logf, logf
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -30,7 +30,6 @@ import (
 type Invoker struct {
 	cp      *client.Client
 	refresh time.Duration
-	grpc    *grpctransport.Transport
 	mux     *transport.Mux
 
 	mu      sync.Mutex
@@ -43,10 +42,8 @@ type Invoker struct {
 // New returns an Invoker that asks cp where tasks run.
 func New(cp *client.Client) *Invoker {
 	// Plaintext to loopback hosts; with no options it cannot fail.
-	tr, _ := grpctransport.NewTransport(grpctransport.Options{Insecure: true})
-	mux := transport.NewMux()
-	mux.Register(api.KindGRPC, tr)
-	return &Invoker{cp: cp, refresh: time.Second, grpc: tr, mux: mux}
+	mux, _ := transport.Standard(transport.Options{GRPC: grpctransport.Options{Insecure: true}})
+	return &Invoker{cp: cp, refresh: time.Second, mux: mux}
 }
 
 // Result is one invocation's outcome.
@@ -139,4 +136,4 @@ func (v *Invoker) fetch(ctx context.Context) error {
 }
 
 // Close closes the connections to hosts.
-func (v *Invoker) Close() error { return v.grpc.Close() }
+func (v *Invoker) Close() error { return v.mux.Close() }

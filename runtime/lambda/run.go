@@ -12,13 +12,11 @@ import (
 
 	awslambda "github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/span"
 	cpclient "github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/transport"
 	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
-	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
 	"github.com/fusionize/fusionize/runtime"
 )
 
@@ -148,14 +146,11 @@ func load(ctx context.Context, opts Options, log *slog.Logger) (*group, error) {
 		hc.Recorder = g.rep
 		eps = runtime.NewRecordedEndpoints(cp, cfg.SetupVersion, cfg.Endpoints)
 	}
-	mux := transport.NewMux()
-	mux.Register(api.KindLambda, lambdatransport.New(lambdatransport.Options{}))
-	gt, err := grpctransport.NewTransport(grpctransport.Options{MaxPayload: hc.MaxPayload})
+	mux, err := transport.Standard(transport.Options{GRPC: grpctransport.Options{MaxPayload: hc.MaxPayload}})
 	if err != nil {
 		return nil, err
 	}
-	g.closers = append(g.closers, gt)
-	mux.Register(api.KindGRPC, gt)
+	g.closers = append(g.closers, mux)
 	modules := map[string]Module{}
 	for _, m := range cfg.Modules {
 		modules[m.Task] = m

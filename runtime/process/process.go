@@ -120,13 +120,11 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	name := runtime.Name(g.Name, su.Version)
 
-	tr, err := grpctransport.NewTransport(grpctransport.Options{MaxPayload: opts.Host.MaxPayload})
+	mux, err := transport.Standard(transport.Options{GRPC: grpctransport.Options{MaxPayload: opts.Host.MaxPayload}})
 	if err != nil {
 		return err
 	}
-	defer tr.Close()
-	mux := transport.NewMux()
-	mux.Register(api.KindGRPC, tr)
+	defer mux.Close()
 
 	rep := runtime.NewReporter(name, cp, opts.SpanBuffer, 1000, opts.FlushInterval, log)
 	hc := opts.Host
