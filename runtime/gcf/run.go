@@ -85,7 +85,7 @@ type Function struct {
 	Handler  *Handler
 	reporter *runtime.Reporter
 	cp       *cpclient.Client
-	https    *https.Transport
+	mux      *transport.Mux
 }
 
 // Start loads the group and returns the HTTP function serving it, and
@@ -182,14 +182,18 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 	}
 	tr := opts.Transport
 	if tr == nil {
+		// Every invoke path: a group on Cloud Functions may call groups on
+		// Lambda and local hosts as well as other functions.
 		to := https.Options{Queue: os.Getenv(EnvQueue)}
 		if os.Getenv(EnvIDTokens) == "1" {
 			to.IDTokens = https.MetadataIDTokens(https.MetadataServer, nil)
 		}
-		fn.https = https.New(to)
-		mux := transport.NewMux()
-		mux.Register(api.KindHTTPS, fn.https)
-		tr = mux
+		fn.mux, err = transport.Standard(transport.Options{HTTPS: to})
+		if err != nil {
+			fn.close()
+			return nil, err
+		}
+		tr = fn.mux
 	}
 	mods := map[string]Module{}
 	for _, m := range cfg.Modules {
@@ -241,8 +245,8 @@ func (f *Function) Close(ctx context.Context) error {
 }
 
 func (f *Function) close() {
-	if f.https != nil {
-		_ = f.https.Close()
+	if f.mux != nil {
+		_ = f.mux.Close()
 	}
 	if f.cp != nil {
 		_ = f.cp.Close()
