@@ -101,6 +101,42 @@ func TestIoTOnLambdaMatchesFused(t *testing.T) {
 	if len(em.DeadLetters()) != 0 {
 		t.Errorf("dead letters: %+v", em.DeadLetters())
 	}
+	logColdStarts(t, em, app.Name, su)
+
+	// The same app fused into one function gives the same bytes.
+	fused := setup.Fused(0, "all", app.TaskNames(), setup.Place{Provider: "aws", Region: "us-east-1"}, 1024)
+	if fused.Version, err = cp.client.ApplySetup(ctx, fused); err != nil {
+		t.Fatal(err)
+	}
+	d := adapters.Deployment{App: app.Name, Version: fused.Version, Group: fused.Groups[0], ControlPlane: cp.addr, Token: cp.token}
+	ep, err := a.Deploy(ctx, d)
+	if err != nil {
+		t.Fatalf("%v\nlog:\n%s", err, em.Logs(aws.FunctionName(app.Name, "all")))
+	}
+	got, err = tr.Call(ctx, ep.Endpoint, host.Call{Task: app.Entry, Input: []byte(app.Input)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("fused on Lambda the app returned\n%s\nfused locally\n%s", got, want)
+	}
+	logColdStarts(t, em, app.Name, fused)
+}
+
+// logColdStarts logs, per group of su, what the emulator reported for the
+// environments it started (emulated figures): init duration, the first
+// invocation's duration and the peak memory.
+func logColdStarts(t *testing.T, em *lambdaemu.Emulator, app string, su *setup.Setup) {
+	t.Helper()
+	for _, g := range su.Groups {
+		for _, r := range em.Reports(aws.FunctionName(app, g.Name)) {
+			if r.Cold && r.Version != "$LATEST" {
+				t.Logf("cold start (emulated) %-4s %4d MB: init %7.1f ms, first invocation %6.1f ms, max memory %3d MB",
+					g.Name, r.MemorySizeMB, float64(r.InitDuration.Microseconds())/1000, float64(r.Duration.Microseconds())/1000, r.MaxMemoryUsed)
+				break
+			}
+		}
+	}
 }
 
 // fusedResult runs app's entry task with every task in one local host.

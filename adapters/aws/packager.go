@@ -112,6 +112,22 @@ func (p *Packager) Bootstrap(ctx context.Context, arch string) ([]byte, error) {
 	return b, nil
 }
 
+// bootstrapPath returns the path of the bootstrap for arch, building it if
+// needed.
+func (p *Packager) bootstrapPath(ctx context.Context, arch string) (string, error) {
+	if path, ok := p.Prebuilt[arch]; ok {
+		return path, nil
+	}
+	if _, err := p.Bootstrap(ctx, arch); err != nil {
+		return "", err
+	}
+	goarch, err := goArch(arch)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(p.dir, "bootstrap-linux-"+goarch), nil
+}
+
 // Build writes the deployment package of cfg with mods for arch.
 func (p *Packager) Build(ctx context.Context, arch string, cfg lambdart.Config, mods []lambdart.Module) ([]byte, artifact.Info, error) {
 	boot, err := p.Bootstrap(ctx, arch)
@@ -130,27 +146,41 @@ func (p *Packager) Build(ctx context.Context, arch string, cfg lambdart.Config, 
 	return buf.Bytes(), info, nil
 }
 
-// precompile loads each module into a host with its own compilation cache —
-// which also validates it, so a bad module fails the deploy, naming its task
-// — and returns the files of those caches. Caches are kept by digest, so a
-// module compiles once however many packages hold it. For another
-// architecture than this machine's it validates only and ships no cache.
+// precompile fills a compilation cache per module — kept by digest, so a
+// module compiles once however many packages hold it — by running the
+// bootstrap that ships (`bootstrap precompile`), so the cache matches the
+// runtime's wazero exactly; that also validates every module, so a bad one
+// fails the deploy naming its task. It returns the caches' files. For an
+// architecture this machine cannot run it validates in process and ships no
+// cache.
 func (p *Packager) precompile(ctx context.Context, arch string, mods []lambdart.Module) (map[string][]byte, error) {
 	goarch, err := goArch(arch)
 	if err != nil {
 		return nil, err
 	}
-	files := map[string][]byte{}
-	for _, m := range mods {
-		if goarch != runtime.GOARCH {
-			if err := compile(ctx, "", m); err != nil {
+	if goarch != runtime.GOARCH || runtime.GOOS != "linux" {
+		for _, m := range mods {
+			if err := validate(ctx, m); err != nil {
 				return nil, err
 			}
-			continue
 		}
-		dir := filepath.Join(p.dir, "compiled", goarch, strings.TrimPrefix(m.Digest, "sha256:"))
+		return nil, nil
+	}
+	boot, err := p.bootstrapPath(ctx, arch)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := p.Bootstrap(ctx, arch)
+	if err != nil {
+		return nil, err
+	}
+	// A cache is only good for the bootstrap that wrote it.
+	build := host.Digest(bin)[len("sha256:"):][:16]
+	files := map[string][]byte{}
+	for _, m := range mods {
+		dir := filepath.Join(p.dir, "compiled", build, strings.TrimPrefix(m.Digest, "sha256:"))
 		if _, err := os.Stat(dir); err != nil {
-			if err := p.compileInto(ctx, dir, m); err != nil {
+			if err := p.compileInto(ctx, boot, dir, m); err != nil {
 				return nil, err
 			}
 		}
@@ -158,14 +188,12 @@ func (p *Packager) precompile(ctx context.Context, arch string, mods []lambdart.
 			return nil, fmt.Errorf("aws: compilation cache of task %q: %w", m.Task, err)
 		}
 	}
-	if goarch != runtime.GOARCH {
-		return nil, nil
-	}
 	return files, nil
 }
 
-// compileInto compiles m into a new compilation cache at dir.
-func (p *Packager) compileInto(ctx context.Context, dir string, m lambdart.Module) error {
+// compileInto compiles m into a new compilation cache at dir with the
+// bootstrap at boot.
+func (p *Packager) compileInto(ctx context.Context, boot, dir string, m lambdart.Module) error {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return err
 	}
@@ -174,10 +202,16 @@ func (p *Packager) compileInto(ctx context.Context, dir string, m lambdart.Modul
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if err := compile(ctx, tmp, m); err != nil {
+	wasm := filepath.Join(tmp, "module.wasm")
+	if err := os.WriteFile(wasm, m.Wasm, 0o644); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, fs.ErrExist) {
+	cache := filepath.Join(tmp, "cache")
+	out, err := exec.CommandContext(ctx, boot, lambdart.PrecompileCommand, cache, m.Task, wasm).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%w: task %q: %s", ErrModule, m.Task, strings.TrimSpace(string(out)))
+	}
+	if err := os.Rename(cache, dir); err != nil {
 		if _, serr := os.Stat(dir); serr != nil { // not a concurrent packager's
 			return err
 		}
@@ -185,10 +219,9 @@ func (p *Packager) compileInto(ctx context.Context, dir string, m lambdart.Modul
 	return nil
 }
 
-// compile loads m into a host whose compilation cache is cacheDir ("" for
-// none).
-func compile(ctx context.Context, cacheDir string, m lambdart.Module) error {
-	h, err := host.New(ctx, host.Config{Name: "packager", CacheDir: cacheDir, Logger: slog.New(slog.DiscardHandler)})
+// validate loads m into a host without a cache, to find a bad module.
+func validate(ctx context.Context, m lambdart.Module) error {
+	h, err := host.New(ctx, host.Config{Name: "packager", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
 	}

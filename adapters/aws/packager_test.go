@@ -51,7 +51,7 @@ func TestBadModuleFailsThePackageNamingItsTask(t *testing.T) {
 	su := setup.Separate(1, []string{"broken"}, setup.Place{Provider: "aws"}, 128)
 	cfg := lambdart.Config{App: "t", SetupVersion: 1, Group: "broken", MemoryMB: 128, Setup: su}
 	_, _, err := sharedPackager(t).Build(context.Background(), "x86_64", cfg, []lambdart.Module{{Task: "broken", Digest: host.Digest(bad), Wasm: bad}})
-	if !errors.Is(err, host.ErrBadModule) || !errors.Is(err, aws.ErrModule) || !bytes.Contains([]byte(err.Error()), []byte("task broken")) {
-		t.Fatalf("err = %v, want ErrBadModule naming task broken", err)
+	if !errors.Is(err, aws.ErrModule) || !bytes.Contains([]byte(err.Error()), []byte("bad module")) || !bytes.Contains([]byte(err.Error()), []byte(`task "broken"`)) {
+		t.Fatalf("err = %v, want ErrModule saying bad module and naming task broken", err)
 	}
 }

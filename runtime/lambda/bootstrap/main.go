@@ -20,6 +20,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == lambdart.PrecompileCommand {
+		lambdart.MainPrecompile(ctx, os.Args[2:])
+	}
 	if err := lambdart.Run(ctx, lambdart.Options{}); err != nil {
 		fmt.Fprintln(os.Stderr, "bootstrap:", err)
 		os.Exit(1)

@@ -1,0 +1,45 @@
+package lambda
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/fusionize/fusionize/host"
+)
+
+// PrecompileCommand is the bootstrap's first argument that makes it fill a
+// compilation cache instead of serving: `bootstrap precompile <cache-dir>
+// <task> <module.wasm>`. The packager runs the very bootstrap it ships, so
+// the cache is keyed by the same wazero build and configuration as the
+// runtime that reads it (a cache written by another build would miss).
+const PrecompileCommand = "precompile"
+
+// Precompile compiles the module at path as task into cacheDir with the
+// host configuration the runtime uses, validating it on the way.
+func Precompile(ctx context.Context, cacheDir, task, path string) error {
+	h, err := host.New(ctx, host.Config{Name: "precompile", CacheDir: cacheDir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	if err := h.LoadFile(ctx, task, path, ""); err != nil {
+		_ = h.Close(ctx)
+		return err
+	}
+	return h.Close(ctx)
+}
+
+// MainPrecompile runs the precompile command from its arguments (after the
+// command word) and exits the process.
+func MainPrecompile(ctx context.Context, args []string) {
+	if len(args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: bootstrap precompile <cache-dir> <task> <module.wasm>")
+		os.Exit(2)
+	}
+	if err := Precompile(ctx, args[0], args[1], args[2]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
