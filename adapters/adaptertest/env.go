@@ -21,6 +21,7 @@ import (
 	"github.com/fusionize/fusionize/controlplane/server"
 	"github.com/fusionize/fusionize/host/transport"
 	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
+	"github.com/fusionize/fusionize/host/transport/https"
 	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
 )
 
@@ -236,6 +237,9 @@ func (e Env) transports(t *testing.T) (*grpctransport.Transport, *transport.Mux)
 	t.Cleanup(func() { _ = tr.Close() })
 	mux := transport.NewMux()
 	mux.Register(api.KindGRPC, tr)
+	tls := https.New(https.Options{})
+	t.Cleanup(func() { _ = tls.Close() })
+	mux.Register(api.KindHTTPS, tls)
 	mux.Register(api.KindLambda, lambdatransport.New(lambdatransport.Options{}))
 	return tr, mux
 }

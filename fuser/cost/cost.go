@@ -46,11 +46,18 @@ const (
 	LambdaGranularityMs = 1
 
 	// Google Cloud Run functions (request-based billing).
-	GCPPerVCPUSecond       = 0.000024
-	GCPPerGiBSecond        = 0.0000025
-	GCPPerMillionRequests  = 0.40
-	GCPGranularityMs       = 100
-	defaultGCPMaxMemoryMiB = 8192
+	GCPPerVCPUSecond      = 0.000024
+	GCPPerGiBSecond       = 0.0000025
+	GCPPerMillionRequests = 0.40
+	GCPGranularityMs      = 100
+	// Google Cloud Tasks, the queue of async calls to Cloud Functions
+	// (which have no async invoke): per million billable operations after
+	// the first million a month, which are free (not modelled: a fuser
+	// prices the steady state). An async call is two operations: the
+	// CreateTask call and its delivery (each retry is one more).
+	GCPCloudTasksPerMillionOperations = 0.40
+	GCPCloudTasksOperationsPerCall    = 2
+	defaultGCPMaxMemoryMiB            = 8192
 )
 
 // Provider names as they appear in setup.Place.Provider.
@@ -105,6 +112,9 @@ type CloudRun struct {
 	PerMillionRequests float64    `json:"perMillionRequests"`
 	GranularityMs      float64    `json:"granularityMs"`
 	VCPU               []VCPUStep `json:"vcpu"`
+	// TasksPerMillionOperations is Cloud Tasks' price, which every async
+	// call to a Cloud Function pays (AsyncFee).
+	TasksPerMillionOperations float64 `json:"tasksPerMillionOperations"`
 }
 
 // Local holds the prices of local hosts: zero unless configured.
@@ -136,6 +146,8 @@ func Default() Prices {
 			PerMillionRequests: GCPPerMillionRequests,
 			GranularityMs:      GCPGranularityMs,
 			VCPU:               DefaultGCPVCPU(),
+
+			TasksPerMillionOperations: GCPCloudTasksPerMillionOperations,
 		},
 		Local: Local{GranularityMs: 1},
 	}
@@ -170,6 +182,7 @@ func (p *Prices) Validate() error {
 		{"gcp.perGiBSecond", p.GCP.PerGiBSecond},
 		{"gcp.perMillionRequests", p.GCP.PerMillionRequests},
 		{"gcp.granularityMs", p.GCP.GranularityMs},
+		{"gcp.tasksPerMillionOperations", p.GCP.TasksPerMillionOperations},
 		{"local.perGBSecond", p.Local.PerGBSecond},
 		{"local.perMillionRequests", p.Local.PerMillionRequests},
 		{"local.granularityMs", p.Local.GranularityMs},
@@ -273,6 +286,19 @@ func (p *Prices) RequestFee(place setup.Place) (float64, error) {
 		return p.GCP.PerMillionRequests / 1e6, nil
 	case ProviderLocal, "":
 		return p.Local.PerMillionRequests / 1e6, nil
+	}
+	return 0, fmt.Errorf("%w: %q", ErrUnknownProvider, place.Provider)
+}
+
+// AsyncFee returns what an async call to a group on place costs on top of
+// its invocation: on Google Cloud, the Cloud Tasks operations of the queue
+// it goes through; nothing elsewhere (Lambda's Event invoke is one request).
+func (p *Prices) AsyncFee(place setup.Place) (float64, error) {
+	switch place.Provider {
+	case ProviderGCP:
+		return GCPCloudTasksOperationsPerCall * p.GCP.TasksPerMillionOperations / 1e6, nil
+	case ProviderAWS, ProviderLocal, "":
+		return 0, nil
 	}
 	return 0, fmt.Errorf("%w: %q", ErrUnknownProvider, place.Provider)
 }

@@ -152,3 +152,28 @@ func ExamplePrices_Invocation() {
 	fmt.Printf("$%.8f\n", c)
 	// Output: $0.00000353
 }
+
+func TestAsyncCallToCloudFunctionPaysItsQueue(t *testing.T) {
+	p := cost.Default()
+	gcpPlace := setup.Place{Provider: "gcp"}
+	s := &setup.Setup{Groups: []setup.Group{{Name: "gA", Place: gcpPlace}, {Name: "gB", Place: gcpPlace}}}
+	t0 := time.Unix(0, 0)
+	spans := func(async bool) []span.Span {
+		return []span.Span{
+			{TraceID: "t", ID: 1, Task: "A", Group: "gA", Start: t0, Duration: 50 * time.Millisecond, MemoryMB: 256},
+			{TraceID: "t", ID: 2, ParentID: 1, Caller: "A", Task: "B", Async: async, Remote: true, Group: "gB", Start: t0, Duration: 50 * time.Millisecond, MemoryMB: 256},
+		}
+	}
+	syncCost, err := p.Request(spans(false), cost.PlacesOf(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	asyncCost, err := p.Request(spans(true), cost.PlacesOf(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two Cloud Tasks operations (create, deliver) at $0.40 per million.
+	if d := asyncCost - syncCost; math.Abs(d-0.8e-6) > 1e-12 {
+		t.Fatalf("async call costs %g more than sync, want 0.8e-6", d)
+	}
+}

@@ -120,6 +120,13 @@ func (r *requestPricer) price(p *Prices, spans []span.Span, idx []int32, place P
 		if err != nil {
 			return 0, fmt.Errorf("cost: group %q: %w", s.Group, err)
 		}
+		if s.Remote && s.Async {
+			q, err := p.AsyncFee(pl)
+			if err != nil {
+				return 0, fmt.Errorf("cost: group %q: %w", s.Group, err)
+			}
+			c += q
+		}
 		total += c
 	}
 	return total, nil

@@ -6,6 +6,7 @@ import (
 
 	"github.com/fusionize/fusionize/api"
 	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
+	"github.com/fusionize/fusionize/host/transport/https"
 	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
 )
 
@@ -13,11 +14,12 @@ import (
 type Options struct {
 	GRPC   grpctransport.Options
 	Lambda lambdatransport.Options
+	HTTPS  https.Options
 }
 
 // Standard returns a Mux with every invoke path registered: gRPC to hosts
-// (api.KindGRPC) and the Lambda Invoke API (api.KindLambda). Close the mux
-// to close them.
+// (api.KindGRPC), the Lambda Invoke API (api.KindLambda) and HTTPS to
+// Cloud Functions (api.KindHTTPS). Close the mux to close them.
 func Standard(o Options) (*Mux, error) {
 	gt, err := grpctransport.NewTransport(o.GRPC)
 	if err != nil {
@@ -26,6 +28,7 @@ func Standard(o Options) (*Mux, error) {
 	m := NewMux()
 	m.Register(api.KindGRPC, gt)
 	m.Register(api.KindLambda, lambdatransport.New(o.Lambda))
+	m.Register(api.KindHTTPS, https.New(o.HTTPS))
 	return m, nil
 }
 

@@ -72,16 +72,12 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (io.Reade
 	// The invocation's own context (Lambda's deadline) outlives Handle:
 	// the work after the response runs under it.
 	invocation := ctx
-	if req.DeadlineMs > 0 {
+	if d, ok := req.Deadline(); ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, time.UnixMilli(req.DeadlineMs))
+		ctx, cancel = context.WithDeadline(ctx, d)
 		defer cancel()
 	}
-	c := host.Call{
-		Task: req.Task, Input: req.Input, Async: req.Async, Caller: req.Caller,
-		TraceID: req.TraceID, ParentID: req.ParentID, Depth: req.Depth,
-		Remote: req.Caller != "",
-	}
+	c := req.Call()
 	if lc, ok := lambdacontext.FromContext(ctx); ok && c.TraceID == "" {
 		c.TraceID = traceIDOf(lc.AwsRequestID)
 	}

@@ -22,7 +22,7 @@ func TestHostProcessLinksNoControlPlaneServerFuserOrEmulator(t *testing.T) {
 		mod + "adapters",
 		mod + "cmd/",
 	}
-	for _, pkg := range []string{".", "../../runtime", "../lambda/bootstrap"} {
+	for _, pkg := range []string{".", "../../runtime", "../lambda/bootstrap", "../gcf"} {
 		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
 		if err != nil {
 			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)

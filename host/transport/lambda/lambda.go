@@ -43,6 +43,7 @@ import (
 
 	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/host"
+	"github.com/fusionize/fusionize/host/transport/wire"
 )
 
 // Payload limits of Lambda's Invoke API.
@@ -150,13 +151,8 @@ func (t *Transport) Call(ctx context.Context, f api.Endpoint, c host.Call) ([]by
 	if f.Kind != api.KindLambda {
 		return nil, t.fail(c, f, host.CodeInternal, "not a Lambda endpoint: %s", f)
 	}
-	req := Request{
-		Version: WireVersion, Task: c.Task, Input: c.Input, Caller: c.Caller,
-		TraceID: c.TraceID, ParentID: c.ParentID, Depth: c.Depth, Async: c.Async,
-	}
-	if d, ok := ctx.Deadline(); ok && !c.Async {
-		req.DeadlineMs = d.UnixMilli()
-	}
+	deadline, _ := ctx.Deadline()
+	req := wire.NewRequest(c, deadline)
 	payload, err := json.Marshal(req)
 	if err != nil {
 		return nil, t.fail(c, f, host.CodeInternal, "encode invocation: %v", err)
