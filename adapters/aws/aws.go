@@ -87,8 +87,8 @@ type Options struct {
 	// as a draining host does, so an invocation of the old version still
 	// running after Drain may find a callee gone (CodeUnavailable).
 	// Default 2 s; negative: none.
-	Drain time.Duration
-	Logger      *slog.Logger
+	Drain  time.Duration
+	Logger *slog.Logger
 }
 
 // Adapter deploys groups to Lambda.
