@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
-	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -20,7 +18,9 @@ import (
 	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/controlplane/server"
+	"github.com/fusionize/fusionize/controlplane/store"
 	lambdaemu "github.com/fusionize/fusionize/emulators/lambda"
+	"github.com/fusionize/fusionize/emulators/lambda/lambdatest"
 	"github.com/fusionize/fusionize/host"
 	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
 )
@@ -173,6 +173,7 @@ func fusedResult(t *testing.T, app *manifest.App) []byte {
 type testControlPlane struct {
 	addr, token string
 	client      *client.Client
+	store       *store.Store
 }
 
 // controlPlane serves a control plane on loopback for the test.
@@ -201,33 +202,11 @@ func controlPlane(t *testing.T) testControlPlane {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	return testControlPlane{addr: srv.Addr(), token: srv.Token(), client: c}
+	return testControlPlane{addr: srv.Addr(), token: srv.Token(), client: c, store: srv.Store()}
 }
 
 // lambdaEmulator serves a Lambda emulator on loopback for the test.
 func lambdaEmulator(t *testing.T) (*lambdaemu.Emulator, string) {
 	t.Helper()
-	em, err := lambdaemu.New(lambdaemu.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- em.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer ccancel()
-		if err := em.Close(cctx); err != nil {
-			t.Errorf("emulator close: %v", err)
-		}
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("emulator: %v", err)
-		}
-	})
-	return em, "http://" + l.Addr().String()
+	return lambdatest.Start(t, lambdaemu.Options{})
 }

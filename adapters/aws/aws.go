@@ -75,6 +75,9 @@ type Options struct {
 	// use instead of the deployment's (the address as seen from the
 	// function).
 	ControlPlane string
+	// Queue is the Cloud Tasks queue URL the functions send async calls to
+	// groups on Cloud Functions through ("" for none).
+	Queue string
 	// HTTPClient carries API requests. Default http.DefaultClient's
 	// transport with pooled connections.
 	HTTPClient *http.Client

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -23,6 +21,7 @@ import (
 	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/setup"
 	lambdaemu "github.com/fusionize/fusionize/emulators/lambda"
+	"github.com/fusionize/fusionize/emulators/lambda/lambdatest"
 	"github.com/fusionize/fusionize/host"
 	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
 )
@@ -47,29 +46,7 @@ func sharedPackager(t *testing.T) *aws.Packager {
 // emulator starts a Lambda emulator on loopback for the test.
 func emulator(t *testing.T, opts lambdaemu.Options) (*lambdaemu.Emulator, string) {
 	t.Helper()
-	em, err := lambdaemu.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- em.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer ccancel()
-		if err := em.Close(cctx); err != nil {
-			t.Errorf("emulator close: %v", err)
-		}
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("emulator serve: %v", err)
-		}
-	})
-	return em, "http://" + l.Addr().String()
+	return lambdatest.Start(t, opts)
 }
 
 // newAdapter returns an adapter for the emulator at endpoint whose

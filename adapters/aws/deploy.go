@@ -210,8 +210,11 @@ func (a *Adapter) environment(d adapters.Deployment) map[string]string {
 		cp = a.opts.ControlPlane
 	}
 	if cp != "" {
-		env["FUSIONIZE_CONTROL_PLANE"] = cp
-		env["FUSIONIZE_TOKEN"] = d.Token
+		env[lambdart.EnvControlPlane] = cp
+		env[lambdart.EnvToken] = d.Token
+	}
+	if a.opts.Queue != "" {
+		env[lambdart.EnvQueue] = a.opts.Queue
 	}
 	return env
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -18,6 +16,7 @@ import (
 	"github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/controlplane/server"
 	lambdaemu "github.com/fusionize/fusionize/emulators/lambda"
+	"github.com/fusionize/fusionize/emulators/lambda/lambdatest"
 	"github.com/fusionize/fusionize/fuser/deploy"
 	"github.com/fusionize/fusionize/fuser/invoke"
 )
@@ -40,23 +39,13 @@ func TestAliasSwitchUnderLoadFailsNoRequest(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- cp.Serve(cpCtx) }()
 
-	em, err := lambdaemu.New(lambdaemu.Options{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	emCtx, stopEm := context.WithCancel(context.Background())
-	emDone := make(chan error, 1)
-	go func() { emDone <- em.Serve(emCtx, l) }()
+	_, url := lambdatest.Start(t, lambdaemu.Options{Logger: quiet})
 	dir, err := os.MkdirTemp("", "fusionize-switch-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	a, err := aws.New(ctx, aws.Options{Endpoint: "http://" + l.Addr().String(), Timeout: 10, Packager: aws.NewPackager(dir, quiet), Logger: quiet})
+	a, err := aws.New(ctx, aws.Options{Endpoint: url, Timeout: 10, Packager: aws.NewPackager(dir, quiet), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,13 +54,6 @@ func TestAliasSwitchUnderLoadFailsNoRequest(t *testing.T) {
 		defer ccancel()
 		if err := a.Close(cctx); err != nil && !errors.Is(err, adapters.ErrClosed) {
 			t.Errorf("adapter close: %v", err)
-		}
-		if err := em.Close(cctx); err != nil {
-			t.Errorf("emulator close: %v", err)
-		}
-		stopEm()
-		if err := <-emDone; err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("emulator: %v", err)
 		}
 		stopCP()
 		if err := <-served; err != nil && !errors.Is(err, context.Canceled) {

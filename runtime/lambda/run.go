@@ -18,6 +18,7 @@ import (
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/transport"
 	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
+	"github.com/fusionize/fusionize/host/transport/https"
 	"github.com/fusionize/fusionize/runtime"
 )
 
@@ -27,6 +28,9 @@ const (
 	// does not hold are looked up; "" for neither.
 	EnvControlPlane = "FUSIONIZE_CONTROL_PLANE"
 	EnvToken        = "FUSIONIZE_TOKEN"
+	// EnvQueue is the Cloud Tasks queue URL async calls to groups on
+	// Cloud Functions go through (Cloud Functions has no async invoke).
+	EnvQueue = "FUSIONIZE_QUEUE"
 )
 
 // Options configure Run. The zero value reads everything from the
@@ -164,7 +168,10 @@ func load(ctx context.Context, opts Options, log *slog.Logger) (*group, error) {
 		hc.Recorder = g.entries
 		eps = runtime.NewRecordedEndpoints(cp, cfg.SetupVersion, cfg.Endpoints)
 	}
-	mux, err := transport.Standard(transport.Options{GRPC: grpctransport.Options{MaxPayload: hc.MaxPayload}})
+	mux, err := transport.Standard(transport.Options{
+		GRPC:  grpctransport.Options{MaxPayload: hc.MaxPayload},
+		HTTPS: https.Options{Queue: os.Getenv(EnvQueue)},
+	})
 	if err != nil {
 		return nil, err
 	}
