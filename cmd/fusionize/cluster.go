@@ -22,6 +22,7 @@ import (
 	"github.com/fusionize/fusionize/adapters"
 	"github.com/fusionize/fusionize/adapters/aws"
 	"github.com/fusionize/fusionize/adapters/local"
+	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/manifest"
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/controlplane/client"
@@ -446,10 +447,13 @@ func printStatus(ctx context.Context, w io.Writer, cp *client.Client, addr strin
 	sort.Slice(groups, func(i, j int) bool { return groups[i].Name < groups[j].Name })
 	for _, gr := range groups {
 		ep := "(not recorded)"
+		hb := "missing"
 		if e, ok := eps[gr.Name]; ok {
 			ep = e.String()
+			if e.Kind != api.KindGRPC {
+				hb = "-" // functions on a platform send none
+			}
 		}
-		hb := "missing"
 		if alive[gr.Name] {
 			hb = "ok"
 		}

@@ -11,7 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fusionize/fusionize/emulators/gcf"
 	lambdaemu "github.com/fusionize/fusionize/emulators/lambda"
+	"github.com/fusionize/fusionize/emulators/tasks"
 )
 
 func init() { extraCommands = append(extraCommands, newEmulateCmd) }
@@ -19,12 +21,70 @@ func init() { extraCommands = append(extraCommands, newEmulateCmd) }
 func newEmulateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "emulate",
-		Short: "Run an emulated cloud platform on this machine (aws: the Lambda API)",
+		Short: "Run an emulated cloud platform on this machine (aws: the Lambda API; gcp: Cloud Functions)",
 		Long: `Runs an emulator that stands where a cloud cannot be reached. Every figure
 it reports (durations, billing, cold starts) is EMULATED: measured on this
 machine under the platform's rules, not on the cloud.`,
 	}
-	cmd.AddCommand(newEmulateAWSCmd())
+	cmd.AddCommand(newEmulateAWSCmd(), newEmulateGCPCmd())
+	return cmd
+}
+
+func newEmulateGCPCmd() *cobra.Command {
+	var listen, httpListen, queueListen string
+	var keepAlive, sandboxDelay time.Duration
+	var forceCold bool
+	cmd := &cobra.Command{
+		Use:   "gcp",
+		Short: "Run the Cloud Functions (2nd gen) emulator and a Cloud Tasks queue",
+		Long: `Serves google.cloud.functions.v2.FunctionService and google.longrunning.Operations
+over gRPC at --listen for the real cloud.google.com/go/functions/apiv2 client,
+upload URLs and function URLs over HTTP at --http-listen, and an emulated
+Cloud Tasks queue at --queue-listen. Uploaded source is built as Google's Go
+buildpack builds it (offline: vendor it); each instance is its own process,
+one request at a time by default, CPU and memory limited by the function's
+memory (the Cloud Run table).
+
+Point the Go client at it:
+
+  functions.NewFunctionClient(ctx, option.WithEndpoint("127.0.0.1:9090"),
+      option.WithoutAuthentication(),
+      option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+
+Functions answer at service_config.uri (plain http on loopback, no ID
+token); billing figures come back in X-Emulator-* headers and from
+GET /emulator/v1/requests?function=F. gcloud is not supported (it speaks
+REST).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			em, err := gcf.New(gcf.Options{Dir: filepath.Join(g.dataDir, "emulate-gcp"), KeepAlive: keepAlive,
+				SandboxDelay: sandboxDelay, ForceColdStart: forceCold, Logger: logger()})
+			if err != nil {
+				return err
+			}
+			if err := em.Start(context.Background(), listen, httpListen); err != nil {
+				return err
+			}
+			q := tasks.New(tasks.Options{Logger: logger()})
+			if err := q.Start(queueListen); err != nil {
+				return errors.Join(err, em.Close(context.Background()))
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "Cloud Functions emulator (emulated Cloud Run functions): gRPC %s, HTTP http://%s\n", em.GRPCAddr(), em.HTTPAddr())
+			fmt.Fprintf(w, "Cloud Tasks queue (emulated): %s\n", q.QueueURL("fusionize-local", "us-east4", "fusionize"))
+			<-cmd.Context().Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return errors.Join(em.Close(ctx), q.Close())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:9090", "gRPC listen address of the FunctionService API")
+	f.StringVar(&httpListen, "http-listen", "127.0.0.1:9091", "listen address of uploads and function URLs")
+	f.StringVar(&queueListen, "queue-listen", "127.0.0.1:9092", "listen address of the Cloud Tasks queue")
+	f.DurationVar(&keepAlive, "keep-alive", 15*time.Minute, "how long an idle instance is kept")
+	f.DurationVar(&sandboxDelay, "sandbox-delay", 0, "emulated sandbox creation time added to every cold start")
+	f.BoolVar(&forceCold, "force-cold-start", false, "give every request a new instance")
 	return cmd
 }
 
