@@ -16,7 +16,10 @@ import (
 
 	"github.com/fusionize/fusionize/adapters"
 	"github.com/fusionize/fusionize/adapters/aws"
+	"github.com/fusionize/fusionize/adapters/gcp"
+	"github.com/fusionize/fusionize/emulators/gcf"
 	lambdaemu "github.com/fusionize/fusionize/emulators/lambda"
+	"github.com/fusionize/fusionize/emulators/tasks"
 )
 
 // cloudFlags say which clouds `serve` deploys to and how.
@@ -27,12 +30,22 @@ type cloudFlags struct {
 	aws       string
 	awsRegion string
 	awsRole   string
+	// gcp: "" (no GCP), "emulate" (the Cloud Functions emulator and a
+	// Cloud Tasks queue in this process) or "cloud" (your project).
+	gcp        string
+	gcpProject string
+	gcpRegion  string
+	gcpQueue   string
 }
 
 func (c *cloudFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&c.aws, "aws", "", `deploy aws places: "emulate" (the Lambda emulator in this process), "cloud" (your AWS account), or a Lambda API URL`)
 	f.StringVar(&c.awsRegion, "aws-region", "us-east-1", "default region of aws places")
 	f.StringVar(&c.awsRole, "aws-role", "", "execution role ARN of created Lambda functions (needed with --aws cloud)")
+	f.StringVar(&c.gcp, "gcp", "", `deploy gcp places: "emulate" (Cloud Functions and Cloud Tasks emulators in this process) or "cloud" (your project)`)
+	f.StringVar(&c.gcpProject, "gcp-project", "fusionize-local", "project of gcp places")
+	f.StringVar(&c.gcpRegion, "gcp-region", "us-east4", "default region of gcp places")
+	f.StringVar(&c.gcpQueue, "gcp-queue", "", "Cloud Tasks queue URL for async calls to Cloud Functions (with --gcp cloud)")
 }
 
 // clouds is what `serve` runs for the clouds: adapters, and emulators it
@@ -45,10 +58,14 @@ type clouds struct {
 // start makes the cloud adapters of c and adds them to ads.
 func (c *cloudFlags) start(ctx context.Context, w io.Writer, ads adapters.Adapters, log *slog.Logger) (*clouds, error) {
 	cl := &clouds{}
+	queue, err := c.startGCP(ctx, w, cl, ads, log)
+	if err != nil {
+		return nil, errors.Join(err, cl.close(ctx))
+	}
 	if c.aws == "" {
 		return cl, nil
 	}
-	opts := aws.Options{Region: c.awsRegion, Role: c.awsRole, Logger: log,
+	opts := aws.Options{Queue: queue, Region: c.awsRegion, Role: c.awsRole, Logger: log,
 		Packager: aws.NewPackager(filepath.Join(g.dataDir, "lambda"), log)}
 	switch {
 	case c.aws == "emulate":
@@ -119,4 +136,46 @@ func startLambdaEmulator(ctx context.Context, region string, log *slog.Logger) (
 		return err
 	}
 	return "http://" + l.Addr().String(), stop, nil
+}
+
+// startGCP makes the gcp adapter of c (and, with --gcp emulate, its
+// emulators) and returns the queue URL of async calls to Cloud Functions.
+func (c *cloudFlags) startGCP(ctx context.Context, w io.Writer, cl *clouds, ads adapters.Adapters, log *slog.Logger) (string, error) {
+	opts := gcp.Options{Project: c.gcpProject, Region: c.gcpRegion, Queue: c.gcpQueue, Logger: log,
+		Packager: gcp.NewPackager(filepath.Join(g.dataDir, "gcf"), log)}
+	switch c.gcp {
+	case "":
+		return "", nil
+	case "emulate":
+		em, err := gcf.New(gcf.Options{Dir: filepath.Join(g.dataDir, "emulate-gcp"), Project: c.gcpProject, Logger: log})
+		if err != nil {
+			return "", err
+		}
+		if err := em.Start(context.WithoutCancel(ctx), "127.0.0.1:0", "127.0.0.1:0"); err != nil {
+			return "", err
+		}
+		cl.stops = append(cl.stops, em.Close)
+		q := tasks.New(tasks.Options{Logger: log})
+		if err := q.Start("127.0.0.1:0"); err != nil {
+			return "", err
+		}
+		cl.stops = append(cl.stops, func(context.Context) error { return q.Close() })
+		opts.Endpoint = em.GRPCAddr()
+		opts.Queue = q.QueueURL(c.gcpProject, c.gcpRegion, "fusionize")
+		fmt.Fprintf(w, "gcp: Cloud Functions emulator at %s, Cloud Tasks queue %s (emulated, %s)\n", em.GRPCAddr(), opts.Queue, c.gcpRegion)
+	case "cloud":
+		if opts.Queue == "" {
+			log.Warn("gcp: no --gcp-queue: async calls to Cloud Functions will fail")
+		}
+		fmt.Fprintf(w, "gcp: Cloud Functions in %s/%s\n", c.gcpProject, c.gcpRegion)
+	default:
+		return "", fmt.Errorf(`--gcp %q: want "emulate" or "cloud"`, c.gcp)
+	}
+	a, err := gcp.New(ctx, opts)
+	if err != nil {
+		return "", err
+	}
+	cl.adapters = append(cl.adapters, a)
+	ads[gcp.Provider] = a
+	return opts.Queue, nil
 }

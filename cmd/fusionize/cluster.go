@@ -21,6 +21,7 @@ import (
 
 	"github.com/fusionize/fusionize/adapters"
 	"github.com/fusionize/fusionize/adapters/aws"
+	"github.com/fusionize/fusionize/adapters/gcp"
 	"github.com/fusionize/fusionize/adapters/local"
 	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/manifest"
@@ -209,8 +210,10 @@ host is healthy, and prints the endpoints. Stop everything with 'fusionize down'
 					awsMode = "emulate"
 				}
 				extra = append(extra, "--aws", awsMode)
+			case gcp.Provider:
+				extra = append(extra, "--gcp", "emulate")
 			default:
-				return fmt.Errorf("--provider %q: want local or aws", provider)
+				return fmt.Errorf("--provider %q: want local, aws or gcp", provider)
 			}
 			if err := startServe(ctx, w, app.Name, cf.addr, httpAddr, profile, extra...); err != nil {
 				return err
@@ -233,8 +236,11 @@ host is healthy, and prints the endpoints. Stop everything with 'fusionize down'
 			v := st.SetupVersion
 			if v == 0 {
 				place := setup.Place{Provider: provider}
-				if provider == aws.Provider {
+				switch provider {
+				case aws.Provider:
 					place.Region = "us-east-1"
+				case gcp.Provider:
+					place.Region = "us-east4"
 				}
 				su := setup.Separate(0, app.TaskNames(), place, memory)
 				if v, err = cp.ApplySetup(ctx, su); err != nil {
@@ -252,7 +258,7 @@ host is healthy, and prints the endpoints. Stop everything with 'fusionize down'
 	cmd.Flags().StringVar(&httpAddr, "http-addr", server.DefaultHTTPAddr, "control-plane REST listen address")
 	cmd.Flags().StringVar(&profile, "profile", "", `emulated platform profile for hosts: "default" or a JSON file`)
 	cmd.Flags().IntVar(&memory, "memory", 128, "memory size (MB) of the initial groups")
-	cmd.Flags().StringVar(&provider, "provider", "local", `where the initial groups run: "local" (host processes) or "aws" (Lambda functions)`)
+	cmd.Flags().StringVar(&provider, "provider", "local", `where the initial groups run: "local" (host processes), "aws" (Lambda functions) or "gcp" (Cloud Functions), the clouds emulated`)
 	cmd.Flags().StringVar(&awsMode, "aws", "", `with --provider aws: "emulate" (default: the Lambda emulator), "cloud" or a Lambda API URL`)
 	return cmd
 }
