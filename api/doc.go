@@ -1,7 +1,7 @@
 // Package api is Fusionize's shared vocabulary: the types every other
 // package speaks, with nothing behind them. It imports only the standard
-// library and its own subpackages, and every package of the module may
-// import it; so a host, a runtime, the control plane's client and the fuser
+// library and its own subpackages (api/manifest adds a YAML parser for the
+// file it describes), and every package of the module may import it; so a host, a runtime, the control plane's client and the fuser
 // agree on one type per concept without linking each other.
 //
 //	api/          Endpoint (how a deployed group is invoked), HostInfo,
