@@ -173,7 +173,14 @@ func TestThrottlingIsRetriedWithinTheDeadline(t *testing.T) {
 		defer cancel()
 		_, _ = f.tr.Call(lctx, f.ep, host.Call{Task: "loop"})
 	})
-	time.Sleep(300 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, busy := f.em.Environments(f.ep.FunctionName); busy == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the loop never occupied the function's one environment")
+		}
+	}
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	_, err := f.tr.Call(short, f.ep, host.Call{Task: "echo"})
 	cancel()
