@@ -131,6 +131,15 @@ func TestEnvironmentKilledMidRequestFailsTheCall(t *testing.T) {
 		t.Fatalf("killed mid-request: %v (code %d), want CodeUnavailable naming the function", err, host.CodeOf(err))
 	}
 	t.Logf("killed: %v", err)
+	// The emulator notices every killed environment before the next call.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if alive, _ := f.em.Environments(f.ep.FunctionName); alive == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("killed environments still in the pool after 10 s")
+		}
+	}
 	if out, err := f.tr.Call(ctx, f.ep, host.Call{Task: "echo", Input: []byte("again")}); err != nil || string(out) != "again" {
 		t.Fatalf("echo after the crash: %q, %v", out, err)
 	}
@@ -164,6 +173,15 @@ func TestThrottlingIsRetriedWithinTheDeadline(t *testing.T) {
 	one := int32(1)
 	if _, err := f.a.Client().PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: &f.ep.FunctionName, ReservedConcurrentExecutions: &one}); err != nil {
 		t.Fatal(err)
+	}
+	// The deploy's ping may still be finishing its work after the response.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, busy := f.em.Environments(f.ep.FunctionName); busy == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the function's environment stayed busy after the deploy")
+		}
 	}
 	// The one environment is busy with a loop for 1.5 s (its caller's
 	// deadline); an echo meanwhile is throttled (429) and retried.

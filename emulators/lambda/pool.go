@@ -28,6 +28,18 @@ func (em *Emulator) acquire(ctx context.Context, v *version, requestID string) (
 		em.mu.Unlock()
 		return nil, nil, notFound("Function not found: %s:%s", f.arn, v.cfg.VersionString)
 	}
+	// The limit counts executions, not environments: an idle environment
+	// does not let a function past its (reserved) concurrency.
+	limit, reason := em.opts.ConcurrencyLimit, "ConcurrentInvocationLimitExceeded"
+	if f.reserved != nil && *f.reserved <= limit {
+		limit, reason = *f.reserved, "ReservedFunctionConcurrentInvocationLimitExceeded"
+	}
+	if f.pool.inUse >= limit {
+		em.mu.Unlock()
+		return nil, nil, &apiError{Status: http.StatusTooManyRequests, Code: "TooManyRequestsException",
+			Message: "Rate Exceeded. (function " + f.name + ": " + strconv.Itoa(f.pool.inUse) + " of " + strconv.Itoa(limit) + " concurrent executions busy)",
+			Reason:  reason, RetryAfter: 1}
+	}
 	if !em.opts.ForceColdStart {
 		var best *environment
 		for _, e := range f.pool.envs {
@@ -44,16 +56,6 @@ func (em *Emulator) acquire(ctx context.Context, v *version, requestID string) (
 			em.mu.Unlock()
 			return best, nil, nil
 		}
-	}
-	limit, reason := em.opts.ConcurrencyLimit, "ConcurrentInvocationLimitExceeded"
-	if f.reserved != nil && *f.reserved <= limit {
-		limit, reason = *f.reserved, "ReservedFunctionConcurrentInvocationLimitExceeded"
-	}
-	if f.pool.inUse >= limit {
-		em.mu.Unlock()
-		return nil, nil, &apiError{Status: http.StatusTooManyRequests, Code: "TooManyRequestsException",
-			Message: "Rate Exceeded. (function " + f.name + ": " + strconv.Itoa(f.pool.inUse) + " of " + strconv.Itoa(limit) + " concurrent executions busy)",
-			Reason:  reason, RetryAfter: 1}
 	}
 	f.pool.inUse++
 	em.mu.Unlock()
