@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fusionize/fusionize/host"
+	"github.com/fusionize/fusionize/host/transport/wire"
 )
 
 // Metadata keys. Requests carry the trace context, the caller and the call
@@ -27,20 +28,6 @@ const (
 // errorDomain is the ErrorInfo domain of the status details the server
 // attaches to failed invocations.
 const errorDomain = "fusionize.v1"
-
-// reasons names each host.Code in ErrorInfo.Reason.
-var reasons = map[host.Code]string{
-	host.CodeUnknownTask: "UNKNOWN_TASK",
-	host.CodeFailed:      "FAILED",
-	host.CodeTooLarge:    "TOO_LARGE",
-	host.CodeDepth:       "DEPTH",
-	host.CodeDeadline:    "DEADLINE",
-	host.CodeUnavailable: "UNAVAILABLE",
-	host.CodeBadArgument: "BAD_ARGUMENT",
-	host.CodeInternal:    "INTERNAL",
-	host.CodeNotFound:    "NOT_FOUND",
-	host.CodeTooMany:     "TOO_MANY",
-}
 
 // GRPCCode returns the gRPC status code a server reports for a host.Code.
 // This mapping is applied only at the service edge (host/server); see
@@ -102,12 +89,8 @@ func ToStatus(err error, task, hostName string) (*status.Status, host.Code) {
 		he = &host.Error{Task: task, Host: hostName, Code: host.CodeOf(err), Msg: err.Error()}
 	}
 	st := status.New(GRPCCode(he.Code), he.Error())
-	reason := reasons[he.Code]
-	if reason == "" {
-		reason = "INTERNAL"
-	}
 	if ds, derr := st.WithDetails(&errdetails.ErrorInfo{
-		Reason: reason,
+		Reason: wire.Reason(he.Code), // the names every transport uses
 		Domain: errorDomain,
 		Metadata: map[string]string{
 			"code":    strconv.Itoa(int(he.Code)),
