@@ -9,21 +9,15 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/transport/https"
 	"github.com/fusionize/fusionize/host/transport/wire"
+	"github.com/fusionize/fusionize/runtime"
 )
 
 // Server is what the handler needs of a host.
-type Server interface {
-	Name() string
-	Serve(ctx context.Context, c host.Call) ([]byte, error)
-	// Quiet reports whether no call is running and none arrived within d.
-	Quiet(d time.Duration) bool
-	Stats() host.Stats
-}
+type Server = runtime.Server
 
 // Handler serves invocations of a fusion group as an HTTP function: a POST
 // of a wire.Request, answered 200 with a wire.Response, or with the status
@@ -42,7 +36,6 @@ type Handler struct {
 	host  Server
 	flush func(context.Context) error
 	log   *slog.Logger
-	poll  time.Duration
 }
 
 // NewHandler returns a handler serving with h. flush, if not nil, is called
@@ -52,7 +45,7 @@ func NewHandler(h Server, flush func(context.Context) error, log *slog.Logger) *
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{host: h, flush: flush, log: log, poll: time.Millisecond}
+	return &Handler{host: h, flush: flush, log: log}
 }
 
 // ServeHTTP runs one invocation.
@@ -87,7 +80,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	failedBefore := h.host.Stats().AsyncFailed
 	out, err := h.host.Serve(ctx, req.Call())
-	h.settle(ctx)
+	runtime.Settle(ctx, h.host)
 	if err == nil && req.Async && h.host.Stats().AsyncFailed > failedBefore {
 		// A queued async call is the call itself: it ran to the end here,
 		// and a failure is an error answer the queue retries.
@@ -135,19 +128,6 @@ func (h *Handler) doFlush(ctx context.Context) {
 	}
 	if err := h.flush(context.WithoutCancel(ctx)); err != nil {
 		h.log.Warn("spans not delivered", "err", err)
-	}
-}
-
-// settle returns once no call is running on the host, or ctx ends.
-func (h *Handler) settle(ctx context.Context) {
-	t := time.NewTicker(h.poll)
-	defer t.Stop()
-	for !h.host.Quiet(0) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
 }
 

@@ -11,18 +11,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/fusionize/fusionize/host"
 	wire "github.com/fusionize/fusionize/host/transport/lambda"
+	"github.com/fusionize/fusionize/runtime"
 )
 
 // Server is what the handler needs of a host.
-type Server interface {
-	Name() string
-	Serve(ctx context.Context, c host.Call) ([]byte, error)
-	// Quiet reports whether no call is running and none arrived within d.
-	Quiet(d time.Duration) bool
-	Stats() host.Stats
-}
+type Server = runtime.Server
 
 // Handler serves Lambda invocations with a host. Its Handle is the function
 // aws-lambda-go's loop calls for every event.
@@ -37,8 +31,6 @@ type Handler struct {
 	entries *entrySpans // nil: spans are not held back
 	flush   func(context.Context) error
 	log     *slog.Logger
-	// poll is how often Close looks whether async work is done.
-	poll time.Duration
 }
 
 // NewHandler returns a handler serving with h. flush, if not nil, is called
@@ -47,7 +39,7 @@ func NewHandler(h Server, flush func(context.Context) error, log *slog.Logger) *
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{host: h, flush: flush, log: log, poll: time.Millisecond}
+	return &Handler{host: h, flush: flush, log: log}
 }
 
 // billSpans makes the handler hold back each invocation's entry span until
@@ -93,7 +85,7 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (io.Reade
 	if req.Async {
 		// An Event invocation is the async call itself: run it to the end
 		// here, so that a failure is a function error Lambda retries.
-		h.settle(ctx)
+		runtime.Settle(ctx, h.host)
 		if h.host.Stats().AsyncFailed > failedBefore {
 			return nil, h.finish(ctx, messages.InvokeResponse_Error{Type: wire.ErrorTypePrefix + "FAILED", Message: "async call of task " + req.Task + " on host " + h.host.Name() + " failed (see its span)"})
 		}
@@ -108,7 +100,7 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (io.Reade
 // finish waits for the invocation's async work, flushes spans and returns
 // err (an invocation error, or nil).
 func (h *Handler) finish(ctx context.Context, err error) error {
-	h.settle(ctx)
+	runtime.Settle(ctx, h.host)
 	if h.entries != nil {
 		h.entries.done()
 	}
@@ -121,19 +113,6 @@ func (h *Handler) finish(ctx context.Context, err error) error {
 		return nil
 	}
 	return err
-}
-
-// settle returns once no call is running on the host, or ctx ends.
-func (h *Handler) settle(ctx context.Context) {
-	t := time.NewTicker(h.poll)
-	defer t.Stop()
-	for !h.host.Quiet(0) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // response is what Handle returns: aws-lambda-go posts a reader as the
