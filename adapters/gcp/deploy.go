@@ -3,7 +3,6 @@ package gcp
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -135,15 +134,11 @@ func (a *Adapter) buildSource(ctx context.Context, d adapters.Deployment) ([]byt
 	if err != nil {
 		return nil, fmt.Errorf("setup version %d: %w", d.Version, err)
 	}
-	suJSON, err := json.Marshal(su)
-	if err != nil {
-		return nil, err
-	}
 	mods, err := modules(ctx, cp, d.Group.Tasks)
 	if err != nil {
 		return nil, err
 	}
-	cfg := gcf.Config{App: d.App, SetupVersion: d.Version, Group: d.Group.Name, MemoryMB: memoryOf(d), Setup: suJSON}
+	cfg := gcf.Config{App: d.App, SetupVersion: d.Version, Group: d.Group.Name, MemoryMB: memoryOf(d), Setup: su}
 	src, info, err := a.pack.Build(ctx, cfg, mods)
 	if err != nil {
 		return nil, err

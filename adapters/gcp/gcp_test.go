@@ -3,7 +3,6 @@ package gcp_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -27,7 +26,7 @@ import (
 )
 
 func TestSourceIsDeterministicAndStandsAlone(t *testing.T) {
-	su, _ := json.Marshal(&setup.Setup{Version: 3, Groups: gcpGroups(setup.Group{Name: "CA", Tasks: []string{"echo"}, MemoryMB: 256})})
+	su := &setup.Setup{Version: 3, Groups: gcpGroups(setup.Group{Name: "CA", Tasks: []string{"echo"}, MemoryMB: 256})}
 	cfg := gcf.Config{App: "iot", SetupVersion: 3, Group: "CA", MemoryMB: 256, Setup: su}
 	mods := []gcf.Module{{Task: "echo", Digest: digest(wasm(t, "echo")), Wasm: wasm(t, "echo")}}
 	start := time.Now()

@@ -48,11 +48,7 @@ func writeSource(t testing.TB, group string, endpoints api.Endpoints) string {
 	if !ok {
 		t.Fatalf("no group %q", group)
 	}
-	su, _ := json.Marshal(testSetup)
-	cfg := gcf.Config{App: "test", SetupVersion: testSetup.Version, Group: group, MemoryMB: g.MemoryMB, Setup: su}
-	if endpoints != nil {
-		cfg.Endpoints, _ = json.Marshal(endpoints)
-	}
+	cfg := gcf.Config{App: "test", SetupVersion: testSetup.Version, Group: group, MemoryMB: g.MemoryMB, Setup: testSetup, Endpoints: endpoints}
 	var mods []gcf.Module
 	for _, task := range g.Tasks {
 		b := wasm(t, task)

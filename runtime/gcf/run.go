@@ -33,18 +33,15 @@ package gcf
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/fusionize/fusionize/api"
-	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
 	cpclient "github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/host"
@@ -140,13 +137,6 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 	if err != nil {
 		return nil, err
 	}
-	var su setup.Setup
-	if err := json.Unmarshal(cfg.Setup, &su); err != nil {
-		return nil, fmt.Errorf("gcf source: setup: %w", err)
-	}
-	if _, ok := su.Group(cfg.Group); !ok {
-		return nil, fmt.Errorf("gcf source: setup version %d has no group %q", su.Version, cfg.Group)
-	}
 	fn := &Function{}
 	name := hostName(cfg.Group, cfg.SetupVersion)
 	hc := opts.Host
@@ -169,12 +159,9 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 	} else {
 		hc.Recorder = span.Discard
 	}
-	known := api.Endpoints{}
-	if len(cfg.Endpoints) > 0 {
-		if err := json.Unmarshal(cfg.Endpoints, &known); err != nil {
-			fn.close()
-			return nil, fmt.Errorf("gcf source: endpoints: %w", err)
-		}
+	known := cfg.Endpoints
+	if known == nil {
+		known = api.Endpoints{}
 	}
 	var routes host.Endpoints = host.StaticEndpoints(known)
 	if fn.cp != nil {
@@ -195,20 +182,9 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 		}
 		tr = fn.mux
 	}
-	mods := map[string]Module{}
-	for _, m := range cfg.Modules {
-		mods[m.Task] = m
-	}
 	h, err := runtime.NewHost(ctx, runtime.GroupConfig{
-		App: cfg.App, Setup: &su, Group: cfg.Group, Endpoints: routes, Transport: tr, Host: hc,
-		Modules: runtime.ModulesFunc(func(_ context.Context, task string) ([]byte, string, error) {
-			m, ok := mods[task]
-			if !ok {
-				return nil, "", fmt.Errorf("gcf source: no module of task %q in %s", task, ConfigFile)
-			}
-			wasm, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(m.Path)))
-			return wasm, m.Digest, err
-		}),
+		App: cfg.App, Setup: cfg.Setup, Group: cfg.Group, Endpoints: routes, Transport: tr, Host: hc,
+		Modules: cfg.ModulesIn(dir),
 	})
 	if err != nil {
 		fn.close()

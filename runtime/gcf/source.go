@@ -5,14 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 	"text/template"
 
 	"github.com/fusionize/fusionize/internal/artifact"
+	"github.com/fusionize/fusionize/runtime"
 )
 
 // Layout of a fusion group's function source (the zip uploaded with
@@ -33,8 +32,8 @@ const (
 	GoModFile    = "go.mod"
 	GoSumFile    = "go.sum"
 	FunctionFile = "function.go"
-	ConfigFile   = "fusionize.json"
-	ModulesDir   = "modules"
+	ConfigFile   = runtime.ConfigFile
+	ModulesDir   = runtime.ModulesDir
 	VendorDir    = "vendor"
 )
 
@@ -45,24 +44,11 @@ const EntryPoint = "FusionizeGroup"
 // Runtime is the Cloud Functions runtime the source is built with.
 const Runtime = "go126"
 
-// Config is what a function's source tells its runtime.
-type Config struct {
-	App          string          `json:"app"`
-	SetupVersion int64           `json:"setupVersion"`
-	Group        string          `json:"group"`
-	MemoryMB     int             `json:"memoryMB"`
-	Setup        json.RawMessage `json:"setup"`               // the setup version, as api/setup encodes it
-	Endpoints    json.RawMessage `json:"endpoints,omitempty"` // api.Endpoints known when the source was made
-	Modules      []Module        `json:"modules"`
-}
+// Config is the source's ConfigFile, as every runtime reads it.
+type Config = runtime.PackageConfig
 
 // Module is one task module of the source.
-type Module struct {
-	Task   string `json:"task"`
-	Digest string `json:"digest"` // "sha256:<hex>" of the module's bytes
-	Path   string `json:"path"`   // inside the source
-	Wasm   []byte `json:"-"`
-}
+type Module = runtime.PackageModule
 
 // Source is the content of a function's source archive.
 type Source struct {
@@ -163,17 +149,4 @@ func (s Source) Write(w io.Writer) (artifact.Info, error) {
 }
 
 // ReadConfig reads the source's Config from dir.
-func ReadConfig(dir string) (Config, error) {
-	data, err := os.ReadFile(filepath.Join(dir, ConfigFile))
-	if err != nil {
-		return Config{}, fmt.Errorf("gcf source: %w", err)
-	}
-	var cfg Config
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return Config{}, fmt.Errorf("gcf source: %s: %w", ConfigFile, err)
-	}
-	if cfg.Group == "" || cfg.SetupVersion <= 0 || len(cfg.Modules) == 0 {
-		return Config{}, fmt.Errorf("gcf source: %s names no group, setup version or modules", ConfigFile)
-	}
-	return cfg, nil
-}
+func ReadConfig(dir string) (Config, error) { return runtime.ReadPackageConfig(dir) }

@@ -4,14 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path"
-	"path/filepath"
 	"sort"
 
-	"github.com/fusionize/fusionize/api"
-	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/internal/artifact"
+	"github.com/fusionize/fusionize/runtime"
 )
 
 // Layout of a fusion group's deployment package (the zip uploaded as the
@@ -24,31 +21,16 @@ import (
 //	                   when it could be built where the package was made
 const (
 	BootstrapFile = "bootstrap"
-	ConfigFile    = "fusionize.json"
-	ModulesDir    = "modules"
+	ConfigFile    = runtime.ConfigFile
+	ModulesDir    = runtime.ModulesDir
 	CacheDir      = "cache"
 )
 
-// Config is what a deployment package tells its runtime.
-type Config struct {
-	App          string       `json:"app"`
-	SetupVersion int64        `json:"setupVersion"`
-	Group        string       `json:"group"`
-	MemoryMB     int          `json:"memoryMB"`
-	Setup        *setup.Setup `json:"setup"`
-	// Endpoints are the routes to other groups known when the package was
-	// made (the deploying adapter's own groups of the setup).
-	Endpoints api.Endpoints `json:"endpoints,omitempty"`
-	Modules   []Module      `json:"modules"`
-}
+// Config is the package's ConfigFile, as every runtime reads it.
+type Config = runtime.PackageConfig
 
 // Module is one task module of the package.
-type Module struct {
-	Task   string `json:"task"`
-	Digest string `json:"digest"` // "sha256:<hex>" of the module's bytes
-	Path   string `json:"path"`   // inside the package
-	Wasm   []byte `json:"-"`
-}
+type Module = runtime.PackageModule
 
 // Package is the content of a deployment package.
 type Package struct {
@@ -87,17 +69,4 @@ func (p Package) Write(w io.Writer) (artifact.Info, error) {
 }
 
 // ReadConfig reads the package's Config from the task root dir.
-func ReadConfig(dir string) (Config, error) {
-	data, err := os.ReadFile(filepath.Join(dir, ConfigFile))
-	if err != nil {
-		return Config{}, fmt.Errorf("lambda package: %w", err)
-	}
-	var cfg Config
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return Config{}, fmt.Errorf("lambda package: %s: %w", ConfigFile, err)
-	}
-	if cfg.Group == "" || cfg.SetupVersion <= 0 || len(cfg.Modules) == 0 || cfg.Setup == nil {
-		return Config{}, fmt.Errorf("lambda package: %s names no group, setup version or modules", ConfigFile)
-	}
-	return cfg, nil
-}
+func ReadConfig(dir string) (Config, error) { return runtime.ReadPackageConfig(dir) }

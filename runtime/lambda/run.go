@@ -176,21 +176,10 @@ func load(ctx context.Context, opts Options, log *slog.Logger) (*group, error) {
 		return nil, err
 	}
 	g.closers = append(g.closers, mux)
-	modules := map[string]Module{}
-	for _, m := range cfg.Modules {
-		modules[m.Task] = m
-	}
 	h, err := runtime.NewHost(ctx, runtime.GroupConfig{
 		App: cfg.App, Setup: cfg.Setup, Group: cfg.Group,
 		Endpoints: eps, Transport: mux, Host: hc,
-		Modules: runtime.ModulesFunc(func(_ context.Context, task string) ([]byte, string, error) {
-			m, ok := modules[task]
-			if !ok {
-				return nil, "", fmt.Errorf("lambda package: no module for task %q", task)
-			}
-			wasm, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(m.Path)))
-			return wasm, m.Digest, err
-		}),
+		Modules: cfg.ModulesIn(root),
 	})
 	if err != nil {
 		for _, c := range g.closers {

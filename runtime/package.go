@@ -1,0 +1,77 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/fusionize/fusionize/api"
+	"github.com/fusionize/fusionize/api/setup"
+)
+
+// What a deployed group's artifact holds for its runtime, whatever the
+// platform: ConfigFile at its root, and each task's module under ModulesDir.
+// A Lambda deployment package and a Cloud Function's source both carry it.
+const (
+	ConfigFile = "fusionize.json"
+	ModulesDir = "modules"
+)
+
+// PackageConfig is ConfigFile: the group an artifact serves.
+type PackageConfig struct {
+	App          string       `json:"app"`
+	SetupVersion int64        `json:"setupVersion"`
+	Group        string       `json:"group"`
+	MemoryMB     int          `json:"memoryMB"`
+	Setup        *setup.Setup `json:"setup"`
+	// Endpoints are the routes to other groups known when the artifact was
+	// made; the rest come from the control plane (RecordedEndpoints).
+	Endpoints api.Endpoints   `json:"endpoints,omitempty"`
+	Modules   []PackageModule `json:"modules"`
+}
+
+// PackageModule is one task module of an artifact.
+type PackageModule struct {
+	Task   string `json:"task"`
+	Digest string `json:"digest"` // "sha256:<hex>" of the module's bytes
+	Path   string `json:"path"`   // slash path inside the artifact
+	Wasm   []byte `json:"-"`
+}
+
+// ReadPackageConfig reads ConfigFile from the unpacked artifact at dir.
+func ReadPackageConfig(dir string) (PackageConfig, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		return PackageConfig{}, fmt.Errorf("runtime: %w", err)
+	}
+	var cfg PackageConfig
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return PackageConfig{}, fmt.Errorf("runtime: %s: %w", ConfigFile, err)
+	}
+	if cfg.Group == "" || cfg.SetupVersion <= 0 || len(cfg.Modules) == 0 || cfg.Setup == nil {
+		return PackageConfig{}, fmt.Errorf("runtime: %s names no group, setup version, setup or modules", ConfigFile)
+	}
+	if _, ok := cfg.Setup.Group(cfg.Group); !ok {
+		return PackageConfig{}, fmt.Errorf("runtime: %s: setup version %d has no group %q", ConfigFile, cfg.Setup.Version, cfg.Group)
+	}
+	return cfg, nil
+}
+
+// ModulesIn gives the modules cfg lists, read from the artifact at dir and
+// checked against their digests by the host.
+func (cfg PackageConfig) ModulesIn(dir string) Modules {
+	mods := map[string]PackageModule{}
+	for _, m := range cfg.Modules {
+		mods[m.Task] = m
+	}
+	return ModulesFunc(func(_ context.Context, task string) ([]byte, string, error) {
+		m, ok := mods[task]
+		if !ok {
+			return nil, "", fmt.Errorf("runtime: no module of task %q in %s", task, ConfigFile)
+		}
+		wasm, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(m.Path)))
+		return wasm, m.Digest, err
+	})
+}
