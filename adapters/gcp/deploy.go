@@ -108,11 +108,15 @@ func (a *Adapter) check(d adapters.Deployment) error {
 }
 
 func (a *Adapter) parent(d adapters.Deployment) string {
-	region := a.opts.Region
+	return "projects/" + a.opts.Project + "/locations/" + a.region(d)
+}
+
+// region is the region d's function is deployed in.
+func (a *Adapter) region(d adapters.Deployment) string {
 	if d.Group.Place.Region != "" {
-		region = d.Group.Place.Region
+		return d.Group.Place.Region
 	}
-	return "projects/" + a.opts.Project + "/locations/" + region
+	return a.opts.Region
 }
 
 func memoryOf(d adapters.Deployment) int {
@@ -251,6 +255,9 @@ func poll[T any, O interface {
 func (a *Adapter) environment(d adapters.Deployment) map[string]string {
 	env := map[string]string{
 		EnvApp: d.App, EnvGroup: d.Group.Name, EnvSetupVersion: strconv.FormatInt(d.Version, 10),
+		// Cloud Run names no region in the environment: say where the
+		// function runs, for the caller place its transports send.
+		gcf.EnvPlace: Provider + "/" + a.region(d),
 	}
 	cp := d.ControlPlane
 	if a.opts.ControlPlane != "" {

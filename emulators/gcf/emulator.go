@@ -18,6 +18,9 @@ import (
 	"cloud.google.com/go/functions/apiv2/functionspb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc"
+
+	"github.com/fusionize/fusionize/api/rtt"
+	"github.com/fusionize/fusionize/emulators/netem"
 )
 
 // Options configure an Emulator. The zero value of every field but Dir is usable.
@@ -43,6 +46,12 @@ type Options struct {
 	// GoProxy is the GOPROXY of builds without a vendor directory (default
 	// "off": only the module cache, as the machine has no network).
 	GoProxy string
+	// RTT is the table of round trips between places (nil: rtt.Default()). A
+	// request whose caller names its place (rtt.CallerPlaceHeader) waits the
+	// round trip between that place and "gcp/L" (the function's location)
+	// before it is routed: an emulated figure, in Request.NetworkRTT, never
+	// in the billed time (package emulators/netem).
+	RTT *rtt.Table
 	// Logger receives build and instance logs (default: discarded).
 	Logger *slog.Logger
 }
@@ -53,6 +62,7 @@ type Options struct {
 type Emulator struct {
 	opts Options
 	log  *slog.Logger
+	net  *netem.Network
 	id   string // tells this emulator's instances from others' on the machine
 
 	grpcServer *grpc.Server
@@ -111,7 +121,7 @@ func New(opts Options) (*Emulator, error) {
 	var idb [3]byte
 	_, _ = rand.Read(idb[:])
 	e := &Emulator{
-		opts: opts, log: log, ctx: ctx, cancel: cancel, id: hex.EncodeToString(idb[:]),
+		opts: opts, log: log, net: netem.Of(opts.RTT, log), ctx: ctx, cancel: cancel, id: hex.EncodeToString(idb[:]),
 		functions:  map[string]*function{},
 		operations: map[string]*operation{},
 		uploads:    map[string]string{},

@@ -74,6 +74,11 @@ func (e *Emulator) serveFunction(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msgTooLarge, http.StatusRequestEntityTooLarge)
 		return
 	}
+	// Emulated: the network between the caller's place and the function's.
+	network, err := e.net.Wait(r.Context(), r, "gcp/"+name.Location)
+	if err != nil {
+		return // the client went away
+	}
 	var retired *revision
 	for {
 		e.mu.Lock()
@@ -105,7 +110,7 @@ func (e *Emulator) serveFunction(w http.ResponseWriter, r *http.Request) {
 			e.reject(w, rev, http.StatusServiceUnavailable, msgMalformed, err)
 			return
 		}
-		e.forward(w, r, rev, in, cold, path, body)
+		e.forward(w, r, rev, in, cold, path, body, network)
 		return
 	}
 }
@@ -119,7 +124,7 @@ func (e *Emulator) reject(w http.ResponseWriter, rev *revision, code int, msg st
 }
 
 // forward sends one request to in and reports it as Cloud Run bills it.
-func (e *Emulator) forward(w http.ResponseWriter, r *http.Request, rev *revision, in *instance, cold bool, path string, body []byte) {
+func (e *Emulator) forward(w http.ResponseWriter, r *http.Request, rev *revision, in *instance, cold bool, path string, body []byte, network time.Duration) {
 	cfg := rev.config
 	ctx, cancel := context.WithTimeout(r.Context(), cfg.timeout)
 	defer cancel()
@@ -143,7 +148,7 @@ func (e *Emulator) forward(w http.ResponseWriter, r *http.Request, rev *revision
 	out.ContentLength = int64(len(body))
 
 	rep := Request{Function: rev.function.String(), Revision: rev.name, Instance: in.id, Start: time.Now(),
-		Cold: cold, MemoryMB: cfg.memoryMiB(), VCPU: cfg.vcpu, Emulated: true}
+		Cold: cold, MemoryMB: cfg.memoryMiB(), VCPU: cfg.vcpu, NetworkRTT: network, Emulated: true}
 	if cold {
 		rep.Init, rep.SandboxDelay = in.init, e.opts.SandboxDelay
 	}
@@ -191,6 +196,9 @@ func (e *Emulator) forward(w http.ResponseWriter, r *http.Request, rev *revision
 	h.Set("X-Emulator-Vcpu", strconv.FormatFloat(cfg.vcpu, 'f', -1, 64))
 	h.Set("X-Emulator-Cost-Usd", strconv.FormatFloat(rep.CostUSD, 'g', -1, 64))
 	h.Set("X-Emulator-Instance", in.id)
+	if network > 0 {
+		h.Set("X-Emulator-Network-Rtt-Ms", strconv.FormatFloat(float64(network)/1e6, 'f', 3, 64))
+	}
 	h.Set("X-Emulator-Revision", rev.name)
 	if cold {
 		h.Set("X-Emulator-Cold", "1")

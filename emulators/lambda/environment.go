@@ -93,6 +93,7 @@ type invocation struct {
 	payload       []byte
 	clientContext string
 	async         bool
+	network       time.Duration // emulated round trip waited before dispatch
 
 	env       *environment
 	cold      bool
@@ -314,7 +315,7 @@ func (env *environment) finish(inv *invocation, d time.Duration, status string, 
 		Function: v.fn.name, Version: v.cfg.VersionString, RequestID: inv.id, Async: inv.async,
 		Time: time.Now(), Duration: d, InitDuration: inv.initDur, Cold: inv.cold,
 		MemorySizeMB: v.cfg.MemorySize, MaxMemoryUsed: maxMem, Architecture: v.cfg.Architecture,
-		Status: status, ErrorType: inv.res.errorType,
+		Status: status, ErrorType: inv.res.errorType, NetworkRTT: inv.network,
 	}
 	if status == "success" {
 		r.ErrorType = ""

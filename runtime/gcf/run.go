@@ -38,6 +38,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -47,6 +48,7 @@ import (
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/transport"
 	"github.com/fusionize/fusionize/host/transport/https"
+	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
 	"github.com/fusionize/fusionize/runtime"
 )
 
@@ -58,6 +60,11 @@ const (
 	EnvQueue        = "FUSIONIZE_QUEUE"     // Cloud Tasks queue URL of async calls to other groups
 	EnvIDTokens     = "FUSIONIZE_ID_TOKENS" // "1": send Google ID tokens to https:// functions
 	EnvSourceDir    = "FUSIONIZE_SOURCE_DIR"
+	// EnvPlace is where the function runs ("gcp/us-east4"; Cloud Run's
+	// environment names no region); the transports send it as the caller's
+	// place on each call (api/rtt.CallerPlaceHeader). Unset: the group's
+	// place in the setup, if it names a region.
+	EnvPlace = "FUSIONIZE_PLACE"
 )
 
 // Options configure Start and Load. The zero value reads everything from
@@ -171,11 +178,12 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 	if tr == nil {
 		// Every invoke path: a group on Cloud Functions may call groups on
 		// Lambda and local hosts as well as other functions.
-		to := https.Options{Queue: os.Getenv(EnvQueue)}
+		place := placeOf(cfg)
+		to := https.Options{Queue: os.Getenv(EnvQueue), Place: place}
 		if os.Getenv(EnvIDTokens) == "1" {
 			to.IDTokens = https.MetadataIDTokens(https.MetadataServer, nil)
 		}
-		fn.mux, err = transport.Standard(transport.Options{HTTPS: to})
+		fn.mux, err = transport.Standard(transport.Options{HTTPS: to, Lambda: lambdatransport.Options{Place: place}})
 		if err != nil {
 			fn.close()
 			return nil, err
@@ -240,4 +248,12 @@ func hostName(group string, version int64) string {
 		name += "/" + rev
 	}
 	return name
+}
+
+// placeOf is where the function runs: EnvPlace, else the group's place.
+func placeOf(cfg Config) string {
+	if p := strings.TrimSpace(os.Getenv(EnvPlace)); p != "" {
+		return p
+	}
+	return cfg.Place()
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/fusionize/fusionize/host/transport"
 	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 	"github.com/fusionize/fusionize/host/transport/https"
+	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
 	"github.com/fusionize/fusionize/runtime"
 )
 
@@ -168,9 +169,16 @@ func load(ctx context.Context, opts Options, log *slog.Logger) (*group, error) {
 		hc.Recorder = g.entries
 		eps = runtime.NewRecordedEndpoints(cp, cfg.SetupVersion, cfg.Endpoints)
 	}
+	// The caller's place the transports send: the region Lambda runs the
+	// function in, else the group's place in the setup.
+	place := cfg.Place()
+	if region := strings.TrimSpace(os.Getenv("AWS_REGION")); region != "" {
+		place = "aws/" + region
+	}
 	mux, err := transport.Standard(transport.Options{
-		GRPC:  grpctransport.Options{MaxPayload: hc.MaxPayload},
-		HTTPS: https.Options{Queue: os.Getenv(EnvQueue)},
+		GRPC:   grpctransport.Options{MaxPayload: hc.MaxPayload},
+		Lambda: lambdatransport.Options{Place: place},
+		HTTPS:  https.Options{Queue: os.Getenv(EnvQueue), Place: place},
 	})
 	if err != nil {
 		return nil, err

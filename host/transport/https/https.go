@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/fusionize/fusionize/api"
+	"github.com/fusionize/fusionize/api/rtt"
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/transport/wire"
 )
@@ -107,6 +108,11 @@ type Options struct {
 	// ThrottleBackoff is the first wait after a 429; it doubles up to 1 s
 	// (with jitter), never past the caller's deadline. Default 20 ms.
 	ThrottleBackoff time.Duration
+	// Place is where the calling host runs ("gcp/us-east4"), sent in the
+	// rtt.CallerPlaceHeader of each call and of each task it enqueues, so
+	// that an emulated cloud can charge the round trip between places; ""
+	// sends none.
+	Place string
 }
 
 // Transport calls HTTP functions. It is safe for concurrent use.
@@ -187,6 +193,9 @@ func (t *Transport) post(ctx context.Context, url string, c host.Call, body []by
 			return nil, fail(c, url, host.CodeBadArgument, "bad URL: %v", err)
 		}
 		req.Header.Set("Content-Type", "application/json")
+		if t.opts.Place != "" {
+			req.Header.Set(rtt.CallerPlaceHeader, t.opts.Place)
+		}
 		if tp := wire.Traceparent(c.TraceID, c.ParentID); tp != "" {
 			req.Header.Set("traceparent", tp)
 		}
