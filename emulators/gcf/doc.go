@@ -24,10 +24,16 @@
 // headers (X-Emulator-*) and in [Emulator.Requests]; every such figure is
 // emulated: measured here in the instance's own time, not in Google's cloud.
 //
-// Async calls to a Cloud Function go through a queue in a real deployment;
-// [Emulator.CreateQueue] gives an emulated Cloud Tasks HTTP queue (at least
-// once, exponential backoff, dead letters), also over HTTP at
-// /emulator/v1/queues/Q/tasks, /dead-letters and /delivered.
+// Cloud Functions has no async invoke: async calls to a function go through
+// a Cloud Tasks queue, emulated by package emulators/tasks (at least once,
+// exponential backoff, dead letters), which delivers them to the function's
+// URL like any other caller.
+//
+// A request whose caller names its place (api/rtt.CallerPlaceHeader) waits
+// the round trip between that place and the function's location before it
+// is routed (Options.RTT, package emulators/netem); the wait is emulated,
+// reported as Request.NetworkRTT and X-Emulator-Network-Rtt-Ms, and never
+// billed.
 //
 // Usage:
 //

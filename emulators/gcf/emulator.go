@@ -80,7 +80,6 @@ type Emulator struct {
 	uploads    map[string]string       // object -> path of the stored zip
 	built      map[string]*buildResult // by buildKey
 	pools      map[*pool]struct{}      // every revision's pool not yet closed
-	queues     map[string]*Queue
 	opSeq      int
 	requests   []Request
 	closed     bool
@@ -127,7 +126,6 @@ func New(opts Options) (*Emulator, error) {
 		uploads:    map[string]string{},
 		built:      map[string]*buildResult{},
 		pools:      map[*pool]struct{}{},
-		queues:     map[string]*Queue{},
 		buildSem:   make(chan struct{}, 1),
 	}
 	e.grpcServer = grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))

@@ -34,7 +34,6 @@ func (e *Emulator) httpHandler() http.Handler {
 	mux.HandleFunc("/upload/", e.serveUpload)
 	mux.HandleFunc("/functions/", e.serveFunction)
 	mux.HandleFunc("GET /emulator/v1/requests", e.serveRequests)
-	mux.HandleFunc("/emulator/v1/queues/{queue}/{what}", e.serveQueue)
 	return mux
 }
 

@@ -356,8 +356,13 @@ func (e *Emulator) attempt(qname string, t *Task, attempt int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		// The answer's start says why: it goes in the task's LastError.
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return resp.StatusCode, fmt.Errorf("%s answered %s: %s", t.HTTPRequest.URL, resp.Status, strings.TrimSpace(string(body)))
+	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 	return resp.StatusCode, nil
 }
 
