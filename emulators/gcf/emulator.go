@@ -241,3 +241,7 @@ func (e *Emulator) Close(ctx context.Context) error {
 }
 
 func (e *Emulator) baseURL() string { return "http://" + e.HTTPAddr() }
+
+// SetRTT makes table the round trips requests that arrive from now on wait
+// by (Options.RTT).
+func (e *Emulator) SetRTT(table rtt.Table) { e.net.Set(table) }

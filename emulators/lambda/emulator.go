@@ -272,5 +272,9 @@ func (em *Emulator) close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// SetRTT makes table the round trips invokes that arrive from now on wait by
+// (Options.RTT).
+func (em *Emulator) SetRTT(table rtt.Table) { em.net.Set(table) }
+
 // Place is where the emulated functions run: "aws/" and the region.
 func (em *Emulator) Place() string { return "aws/" + em.opts.Region }

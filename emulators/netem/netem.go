@@ -24,14 +24,16 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fusionize/fusionize/api/rtt"
 )
 
-// Network delays requests between places by their round trip.
+// Network delays requests between places by their round trip. It is safe
+// for concurrent use; Set changes the table for requests that arrive after.
 type Network struct {
-	table rtt.Table
+	table atomic.Pointer[rtt.Table]
 	log   *slog.Logger
 }
 
@@ -41,8 +43,13 @@ func New(table rtt.Table, log *slog.Logger) *Network {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Network{table: table, log: log}
+	n := &Network{log: log}
+	n.Set(table)
+	return n
 }
+
+// Set makes table the one requests from now on wait by.
+func (n *Network) Set(table rtt.Table) { n.table.Store(&table) }
 
 // Of returns the network of an emulator's Options field: table, or
 // rtt.Default() when it is nil.
@@ -54,7 +61,7 @@ func Of(table *rtt.Table, log *slog.Logger) *Network {
 }
 
 // Table returns the table the network delays by.
-func (n *Network) Table() rtt.Table { return n.table }
+func (n *Network) Table() rtt.Table { return *n.table.Load() }
 
 // Load reads a round-trip table from the JSON file at path (rtt.Parse's
 // shape, over the defaults); errors name the file.
@@ -81,7 +88,7 @@ func (n *Network) Delay(caller, place string) time.Duration {
 	if caller == "" {
 		return 0
 	}
-	return n.table.Between(caller, place)
+	return n.table.Load().Between(caller, place)
 }
 
 // Wait holds r for the round trip between its caller's place and place,

@@ -88,3 +88,17 @@ func TestLoadNamesTheFileOfABadTable(t *testing.T) {
 		t.Fatalf("Load missing: %v", err)
 	}
 }
+
+func TestSetChangesTheTableOfLaterRequests(t *testing.T) {
+	n := netem.New(rtt.Zero(), nil)
+	if d := n.Delay("gcp/us-east4", "aws/us-east-1"); d != 0 {
+		t.Fatalf("zero table: %v", d)
+	}
+	n.Set(rtt.Default())
+	if d := n.Delay("gcp/us-east4", "aws/us-east-1"); d != time.Millisecond {
+		t.Fatalf("after Set(Default()): %v, want the default link's 1ms", d)
+	}
+	if got := n.Table().Between("aws/us-east-1", "gcp/us-central1"); got != 27*time.Millisecond {
+		t.Fatalf("Table() after Set: %v", got)
+	}
+}
