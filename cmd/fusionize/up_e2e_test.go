@@ -33,18 +33,7 @@ func TestUpInvokeDown(t *testing.T) {
 	buildBinary(t)
 	data := t.TempDir()
 	cpAddr, httpAddr := freePort(t), freePort(t)
-	run := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command(binary, append([]string{"--data-dir", data}, args...)...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("fusionize %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	t.Cleanup(func() {
-		_ = exec.Command(binary, "--data-dir", data, "down").Run()
-	})
+	run := fusionizeIn(t, data)
 	out := run("up", filepath.Join("..", "..", "examples", "iot"), "--control-plane", cpAddr, "--http-addr", httpAddr)
 	for _, want := range []string{"applied setup version 1", "GROUP", "CSL"} {
 		if !strings.Contains(out, want) {
@@ -81,6 +70,25 @@ func TestUpInvokeDown(t *testing.T) {
 	}
 	if pid, ok := runningServeIn(data); ok {
 		t.Fatalf("control plane (pid %d) still running after down", pid)
+	}
+}
+
+// fusionizeIn returns a runner of the fusionize binary with data as its
+// data dir, each command its own process that must succeed; the test's end
+// runs `down` there.
+func fusionizeIn(t *testing.T, data string) func(args ...string) string {
+	t.Helper()
+	t.Cleanup(func() {
+		_ = exec.Command(binary, "--data-dir", data, "down").Run()
+	})
+	return func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary, append([]string{"--data-dir", data}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("fusionize %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
 	}
 }
 
