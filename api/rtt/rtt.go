@@ -134,36 +134,44 @@ func (t *Table) Overlay(links []Link) {
 	}
 }
 
-// overlay is the JSON shape Parse reads: nil means "keep the default".
-type overlay struct {
+// Changes is the JSON shape of a table given over another (Parse's, and
+// the round-trip part of fuser/profile's): links replace those between the
+// same two places and add the others; a nil figure keeps the one there.
+type Changes struct {
 	Links        []Link   `json:"links"`
 	SameRegionMs *float64 `json:"sameRegionRttMs"`
 	DefaultMs    *float64 `json:"defaultRttMs"`
 }
 
-// Parse reads a table from JSON over Default: a link replaces the default
-// between the same two places (in either order), others are added, and
-// sameRegionRttMs and defaultRttMs given replace the defaults. Unknown
-// fields are rejected.
+// Apply makes the changes c to t and validates the result; a link given
+// twice in c is an error, not a silent replacement.
+func (t *Table) Apply(c Changes) error {
+	if err := (Table{Links: c.Links}).Validate(); err != nil {
+		return err
+	}
+	t.Overlay(c.Links)
+	if c.SameRegionMs != nil {
+		t.SameRegionMs = *c.SameRegionMs
+	}
+	if c.DefaultMs != nil {
+		t.DefaultMs = *c.DefaultMs
+	}
+	return t.Validate()
+}
+
+// Parse reads a table from JSON (Changes) over Default: a link replaces
+// the default between the same two places (in either order), others are
+// added, and sameRegionRttMs and defaultRttMs given replace the defaults.
+// Unknown fields are rejected.
 func Parse(data []byte) (Table, error) {
-	var o overlay
+	var c Changes
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&o); err != nil {
+	if err := dec.Decode(&c); err != nil {
 		return Table{}, fmt.Errorf("rtt: parse: %w", err)
 	}
-	if err := (Table{Links: o.Links}).Validate(); err != nil {
-		return Table{}, err
-	}
 	t := Default()
-	t.Overlay(o.Links)
-	if o.SameRegionMs != nil {
-		t.SameRegionMs = *o.SameRegionMs
-	}
-	if o.DefaultMs != nil {
-		t.DefaultMs = *o.DefaultMs
-	}
-	if err := t.Validate(); err != nil {
+	if err := t.Apply(c); err != nil {
 		return Table{}, err
 	}
 	return t, nil

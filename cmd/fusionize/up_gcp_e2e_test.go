@@ -19,10 +19,7 @@ func TestUpOnGCPInvokeStatusDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the control plane and builds Cloud Functions from source")
 	}
-	buildBinary(t)
-	data := t.TempDir()
-	cpAddr, httpAddr := freePort(t), freePort(t)
-	run := fusionizeIn(t, data)
+	data, cpAddr, httpAddr, run := newUpDir(t)
 	appDir := filepath.Join("..", "..", "examples", "tree")
 	// 2 GiB buys one vCPU on Cloud Run: cold starts compile at full speed.
 	out := run("up", appDir, "--provider", "gcp", "--memory", "2048", "--control-plane", cpAddr, "--http-addr", httpAddr)

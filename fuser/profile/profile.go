@@ -113,11 +113,9 @@ func Default() *Profile {
 
 // overlay is the JSON shape Parse reads: nil means "keep the default".
 type overlay struct {
-	Platforms       []Platform `json:"platforms"`
-	Links           []Link     `json:"links"`
-	SameRegionRTTMs *float64   `json:"sameRegionRttMs"`
-	DefaultRTTMs    *float64   `json:"defaultRttMs"`
-	BandwidthMBps   *float64   `json:"bandwidthMBps"`
+	Platforms []Platform `json:"platforms"`
+	rtt.Changes
+	BandwidthMBps *float64 `json:"bandwidthMBps"`
 }
 
 // Parse reads a profile from JSON over Default: a platform replaces the
@@ -140,14 +138,10 @@ func Parse(data []byte) (*Profile, error) {
 		}
 	}
 	t := p.table()
-	t.Overlay(o.Links)
-	p.Links = t.Links
-	if o.SameRegionRTTMs != nil {
-		p.SameRegionRTTMs = *o.SameRegionRTTMs
+	if err := t.Apply(o.Changes); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if o.DefaultRTTMs != nil {
-		p.DefaultRTTMs = *o.DefaultRTTMs
-	}
+	p.Links, p.SameRegionRTTMs, p.DefaultRTTMs = t.Links, t.SameRegionMs, t.DefaultMs
 	if o.BandwidthMBps != nil {
 		p.BandwidthMBps = *o.BandwidthMBps
 	}
