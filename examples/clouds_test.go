@@ -73,7 +73,7 @@ func TestIoTAcrossCloudsMatchesFused(t *testing.T) {
 			t.Errorf("gcf emulator: %v", err)
 		}
 	})
-	queue := tasks.New(tasks.Options{Logger: quiet})
+	queue := tasks.New(tasks.Options{RTT: &zero, Logger: quiet})
 	if err := queue.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
@@ -169,6 +169,7 @@ func TestIoTAcrossCloudsMatchesFused(t *testing.T) {
 	measure := func(table rtt.Table) crossCall {
 		lam.SetRTT(table)
 		emu.SetRTT(table)
+		queue.SetRTT(table)
 		return measureCrossCall(ctx, t, cp, inv, lam, emu, app, v, want)
 	}
 	none, paid := measure(zero), measure(across)

@@ -167,7 +167,7 @@ func (c *cloudFlags) startGCP(ctx context.Context, w io.Writer, cl *clouds, ads 
 			return "", err
 		}
 		cl.stops = append(cl.stops, em.Close)
-		q := tasks.New(tasks.Options{Logger: log})
+		q := tasks.New(tasks.Options{RTT: table, Logger: log})
 		if err := q.Start("127.0.0.1:0"); err != nil {
 			return "", err
 		}

@@ -76,7 +76,7 @@ emulated and never billed.`,
 			if err := em.Start(context.Background(), listen, httpListen); err != nil {
 				return err
 			}
-			q := tasks.New(tasks.Options{Logger: logger()})
+			q := tasks.New(tasks.Options{RTT: table, Logger: logger()})
 			if err := q.Start(queueListen); err != nil {
 				return errors.Join(err, em.Close(context.Background()))
 			}

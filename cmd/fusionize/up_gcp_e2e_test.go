@@ -40,6 +40,9 @@ func TestUpOnGCPInvokeStatusDown(t *testing.T) {
 	if !strings.Contains(out, "(active 1)") || strings.Count(out, "gcp/us-east4") != len(app.Tasks) {
 		t.Fatalf("status output, want %d groups in gcp/us-east4:\n%s", len(app.Tasks), out)
 	}
+	if len(processesRunningFrom(data)) == 0 {
+		t.Fatalf("no function instance runs from %s before down: the check after it would prove nothing", data)
+	}
 	if out = run("down"); !strings.Contains(out, "stopped control plane") {
 		t.Fatalf("down output:\n%s", out)
 	}

@@ -1,6 +1,7 @@
 package tasks_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusionize/fusionize/api/rtt"
 	"github.com/fusionize/fusionize/emulators/tasks"
 	"github.com/fusionize/fusionize/emulators/tasks/taskstest"
 )
@@ -95,4 +97,32 @@ func TestCreateTaskRefusesWhatCloudTasksRefuses(t *testing.T) {
 	if code := taskstest.CreateTask(t, queue, "http://127.0.0.1:1/", make([]byte, 1<<20+1)); code != http.StatusBadRequest {
 		t.Errorf("task over 1 MB: %d, want 400", code)
 	}
+}
+
+func TestCreateTaskFromAnotherPlaceWaitsTheRoundTrip(t *testing.T) {
+	const rttMs = 100
+	table := rtt.Zero()
+	table.Links = []rtt.Link{{A: "aws/us-east-1", B: "gcp/us-east4", RTTMs: rttMs}}
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer target.Close()
+	q, queue := newQueue(t, tasks.Options{RTT: &table})
+	body, err := json.Marshal(map[string]any{"task": map[string]any{"httpRequest": map[string]any{"url": target.URL}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, queue+"/tasks", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(rtt.CallerPlaceHeader, "aws/us-east-1")
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if el := time.Since(start); resp.StatusCode != http.StatusOK || el < rttMs*time.Millisecond {
+		t.Fatalf("CreateTask from aws/us-east-1: %s after %v, want 200 after at least the %d ms round trip", resp.Status, el, rttMs)
+	}
+	waitFor(t, "delivered", func() bool { return q.Stats(queue).Delivered == 1 })
 }
