@@ -26,7 +26,10 @@
 //	500, 502, 503 crashed, out of memory, no healthy instance  CodeUnavailable
 //	504 the function's timeout  CodeDeadline
 //
-// Every error names the task and the URL.
+// Every error names the task and the URL. With Options.Place set, each
+// call and each enqueued task names the calling host's place in the
+// api/rtt.CallerPlaceHeader, for an emulated cloud to charge the round trip
+// between places (emulators/netem).
 package https
 
 import (

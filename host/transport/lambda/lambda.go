@@ -22,6 +22,10 @@
 // async, checked before sending) to CodeTooLarge, and 429
 // TooManyRequestsException is retried with backoff within the caller's
 // deadline, then CodeTooMany. Every error names the task and the function.
+//
+// With Options.Place set, every request names the calling host's place in
+// the api/rtt.CallerPlaceHeader (added by a middleware of the SDK client),
+// for an emulated Lambda to charge the round trip between places.
 package lambda
 
 import (
