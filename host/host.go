@@ -194,6 +194,9 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 // Name returns the host's name.
 func (h *Host) Name() string { return h.cfg.Name }
 
+// MaxPayload returns the host's payload limit in bytes (Config.MaxPayload).
+func (h *Host) MaxPayload() int { return h.cfg.MaxPayload }
+
 // Group returns the fusion group the host serves.
 func (h *Host) Group() string { return h.cfg.Group }
 
