@@ -45,7 +45,11 @@ type Config struct {
 	// bytes. Default 4 MiB.
 	MaxPayload int
 	// MemoryLimitPages caps each instance's linear memory, in 64 KiB pages.
-	// Default 4096 (256 MiB).
+	// Default: the group's memory size (MemoryMB × 16 pages), since a
+	// single instance may not use more memory than its group has; 4096
+	// pages (256 MiB) when MemoryMB is 0. A value over the group's memory
+	// size is lowered to it. It caps one instance, not the host: each live
+	// instance may grow to it (see MemoryLimit).
 	MemoryLimitPages uint32
 	// MaxDepth bounds chains of calls (A→B→C is depth 2). Default 32.
 	MaxDepth int
@@ -90,6 +94,26 @@ type Config struct {
 	CPUShare float64
 }
 
+// Memory limits, in 64 KiB wasm pages.
+const (
+	pagesPerMB         = 16
+	defaultMemoryPages = 4096  // 256 MiB, when the group's memory size is unknown
+	maxMemoryPages     = 65536 // 4 GiB, all a 32-bit linear memory can address
+)
+
+// memoryLimitPages derives the per-instance memory cap from the configured
+// cap (0: none) and the group's memory size (0: unknown).
+func memoryLimitPages(pages uint32, memoryMB int) uint32 {
+	group := uint32(defaultMemoryPages)
+	if memoryMB > 0 {
+		group = uint32(min(memoryMB*pagesPerMB, maxMemoryPages))
+	}
+	if pages == 0 || pages > group {
+		return group
+	}
+	return pages
+}
+
 func (c *Config) withDefaults() {
 	if c.Name == "" {
 		c.Name = "local"
@@ -109,9 +133,7 @@ func (c *Config) withDefaults() {
 	if c.MaxPayload <= 0 {
 		c.MaxPayload = 4 << 20
 	}
-	if c.MemoryLimitPages == 0 {
-		c.MemoryLimitPages = 4096
-	}
+	c.MemoryLimitPages = memoryLimitPages(c.MemoryLimitPages, c.MemoryMB)
 	if c.MaxDepth <= 0 {
 		c.MaxDepth = 32
 	}

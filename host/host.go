@@ -197,6 +197,18 @@ func (h *Host) Name() string { return h.cfg.Name }
 // MaxPayload returns the host's payload limit in bytes (Config.MaxPayload).
 func (h *Host) MaxPayload() int { return h.cfg.MaxPayload }
 
+// MemoryLimit returns the cap on one instance's linear memory in bytes
+// (Config.MemoryLimitPages). The host's total is not capped by it: each live
+// instance may grow to it. The pool keeps at most Config.PoolSize idle
+// instances per task and creates one for each invocation that finds none
+// idle, so instances in use are bounded by the invocations running (at
+// most Config.MaxConcurrent entering the host, Config.AsyncConcurrency
+// queued async ones, plus the in-memory calls they make). What bounds the
+// process is the platform's memory limit (Lambda's, Cloud Run's, the
+// emulators' cgroup), as on a platform, where an environment over its
+// memory size is killed.
+func (h *Host) MemoryLimit() int64 { return int64(h.cfg.MemoryLimitPages) << 16 }
+
 // Group returns the fusion group the host serves.
 func (h *Host) Group() string { return h.cfg.Group }
 
