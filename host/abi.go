@@ -22,8 +22,11 @@ var hostFuncs = map[string]signature{
 }
 
 const (
-	maxPending = 64
-	maxKeyLen  = 1024
+	// maxTruncatedError is how much of an error message over the payload
+	// limit is reported.
+	maxTruncatedError = 64 << 10
+	maxPending        = 64
+	maxKeyLen         = 1024
 )
 
 // instantiateHostModule defines module "fusionize" in the runtime.
@@ -66,7 +69,16 @@ func (h *Host) fnOutput(_ context.Context, m api.Module, stack []uint64) {
 	}
 	ptr, n := uint32(stack[0]), uint32(stack[1])
 	if int(n) > h.cfg.MaxPayload {
-		inst.outLimit = true
+		// Refused. Keep its start: if the handler then fails, these bytes
+		// were its error message, and execute reports them truncated.
+		keep := min(n, uint32(min(h.cfg.MaxPayload, maxTruncatedError)))
+		b, ok := inst.read(ptr, keep)
+		if !ok {
+			ret(stack, int32(CodeBadArgument))
+			return
+		}
+		inst.out = append(inst.out[:0], b...)
+		inst.outLimit, inst.outLen = true, n
 		ret(stack, int32(CodeTooLarge))
 		return
 	}
@@ -254,9 +266,6 @@ func (h *Host) fnLog(ctx context.Context, m api.Module, stack []uint64) {
 	if !ok {
 		return
 	}
-	if len(b) > maxLogLine {
-		b = b[:maxLogLine]
-	}
 	level := slog.LevelInfo
 	switch int32(stack[0]) {
 	case 0:
@@ -266,7 +275,7 @@ func (h *Host) fnLog(ctx context.Context, m api.Module, stack []uint64) {
 	case 3:
 		level = slog.LevelError
 	}
-	h.cfg.Logger.Log(ctx, level, string(b), "task", inst.t.name, "trace", inst.traceID)
+	inst.logw.logLine(ctx, level, b)
 }
 
 func (h *Host) kvKey(inst *instance, ptr, n uint32) (string, int32) {

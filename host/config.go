@@ -51,6 +51,12 @@ type Config struct {
 	// size is lowered to it. It caps one instance, not the host: each live
 	// instance may grow to it (see MemoryLimit).
 	MemoryLimitPages uint32
+	// MaxLogBytes bounds what one invocation may log, its stdout, stderr
+	// and log import together, counting each line's bytes and its
+	// newline. Lines past it are dropped and counted
+	// (Stats.LogLinesDropped); when the invocation ends one warning says
+	// how many. Default DefaultMaxLogBytes (256 KiB); negative: no bound.
+	MaxLogBytes int
 	// MaxDepth bounds chains of calls (A→B→C is depth 2). Default 32.
 	MaxDepth int
 	// Timeout is the deadline of a request whose context has none. Default 30 s.
@@ -132,6 +138,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.MaxPayload <= 0 {
 		c.MaxPayload = 4 << 20
+	}
+	if c.MaxLogBytes == 0 {
+		c.MaxLogBytes = DefaultMaxLogBytes
 	}
 	c.MemoryLimitPages = memoryLimitPages(c.MemoryLimitPages, c.MemoryMB)
 	if c.MaxDepth <= 0 {

@@ -33,6 +33,7 @@ type instance struct {
 	alloc  api.Function
 	handle api.Function
 	stack  []uint64
+	logw   *logWriter // its stdout, stderr and log import
 
 	// The input region from the last fusionize_alloc.
 	inPtr, inCap uint32
@@ -53,7 +54,8 @@ type instance struct {
 	held     []byte        // bytes waiting for take
 	hasHeld  bool
 	pending  []*pendingCall
-	outLimit bool // output was refused as too large
+	outLimit bool   // output was refused as too large
+	outLen   uint32 // the refused output's length
 }
 
 // pendingCall is a sync call started with call_start.
@@ -127,7 +129,7 @@ func (t *task) closeIdle() {
 
 func (t *task) instantiate(ctx context.Context) (*instance, error) {
 	h := t.h
-	logw := newLogWriter(h.cfg.Logger, t.name)
+	logw := newLogWriter(h.cfg.Logger, t.name, h.cfg.MaxLogBytes, &h.stats.logDropped)
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions(exportInitialize).
@@ -149,7 +151,10 @@ func (t *task) instantiate(ctx context.Context) (*instance, error) {
 		handle: mod.ExportedFunction(exportHandle),
 		stack:  make([]uint64, 2),
 		out:    make([]byte, 0, 1024),
+		logw:   logw,
 	}
+	// What _initialize logged is the instance's own, not an invocation's.
+	logw.end()
 	v, err := mod.ExportedFunction(exportABIVersion).Call(ctx)
 	if err != nil {
 		_ = mod.Close(ctx)
