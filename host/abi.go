@@ -149,6 +149,7 @@ func (h *Host) callSync(ctx context.Context, inst *instance, name []byte, c *Cal
 		return inst.deliver(nil, err, 0, 0)
 	}
 	out, callee, err := h.dispatch(ctx, r, c)
+	inst.noteDeadline(err)
 	n := inst.deliver(out, err, outPtr, outCap)
 	r.done(callee)
 	return n
@@ -232,6 +233,7 @@ func (h *Host) fnCallWait(ctx context.Context, m api.Module, stack []uint64) {
 	}
 	inst.wait += time.Since(start)
 	p.waited = true
+	inst.noteDeadline(p.err)
 	ret(stack, inst.deliver(p.out, p.err, uint32(stack[1]), uint32(stack[2])))
 }
 

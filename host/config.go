@@ -61,6 +61,12 @@ type Config struct {
 	MaxDepth int
 	// Timeout is the deadline of a request whose context has none. Default 30 s.
 	Timeout time.Duration
+	// DeadlineMargin is how long before the deadline its context carries
+	// Serve ends a call, at most a tenth of the time the call has left: the
+	// callee is stopped and the caller gets CodeDeadline naming the task
+	// before its own deadline fires (which would end the call with a bare
+	// transport error that names nothing). Default 100 ms; negative: none.
+	DeadlineMargin time.Duration
 
 	// DisablePreemption turns off the interruption of running guest code
 	// when an invocation's deadline passes. With it on (the default) wazero
@@ -148,6 +154,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 30 * time.Second
+	}
+	if c.DeadlineMargin == 0 {
+		c.DeadlineMargin = 100 * time.Millisecond
 	}
 	if c.Recorder == nil {
 		c.Recorder = span.Discard

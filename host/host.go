@@ -386,9 +386,16 @@ func (h *Host) Serve(ctx context.Context, c Call) ([]byte, error) {
 	h.active.Add(1)
 	defer h.active.Add(-1)
 	h.lastCall.Store(time.Now().UnixNano())
-	if _, ok := ctx.Deadline(); !ok {
+	if dl, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, h.cfg.Timeout)
+		defer cancel()
+	} else if m := min(h.cfg.DeadlineMargin, time.Until(dl)/10); m > 0 {
+		// End the call before the caller's deadline, so the caller gets
+		// this host's answer, which names the task, rather than its own
+		// deadline's.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-m))
 		defer cancel()
 	}
 	select {
@@ -581,6 +588,11 @@ func (h *Host) callFailure(ctx context.Context, inst *instance, fn string, err e
 		switch exit.ExitCode() {
 		case sys.ExitCodeDeadlineExceeded:
 			h.stats.deadlines.Add(1)
+			if e := inst.calleeDeadline; e != nil {
+				// The deadline passed while a sync callee ran: it is the
+				// one that ran out of time, not this task.
+				return trapError{&Error{Task: e.Task, Host: e.Host, Code: CodeDeadline, Msg: fmt.Sprintf("%s (in a sync call from task %q)", e.Msg, t.name)}}
+			}
 			return trapError{newError(t.name, h.cfg.Name, CodeDeadline, "stopped by its deadline")}
 		case sys.ExitCodeContextCanceled:
 			h.stats.deadlines.Add(1)

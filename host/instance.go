@@ -56,6 +56,9 @@ type instance struct {
 	pending  []*pendingCall
 	outLimit bool   // output was refused as too large
 	outLen   uint32 // the refused output's length
+	// calleeDeadline is the deadline error of the last sync callee stopped
+	// by the deadline: the task to blame if the deadline stops this one too.
+	calleeDeadline *Error
 }
 
 // pendingCall is a sync call started with call_start.
@@ -191,6 +194,7 @@ func (inst *instance) reset() {
 	inst.childCPU = 0
 	inst.traceID = ""
 	inst.outLimit = false
+	inst.calleeDeadline = nil
 	for i := range inst.pending {
 		inst.pending[i] = nil
 	}
@@ -233,6 +237,17 @@ func (inst *instance) deliver(out []byte, err error, outPtr, outCap uint32) int3
 	}
 	inst.hold(out)
 	return int32(len(out))
+}
+
+// noteDeadline keeps err if it is a sync callee's deadline error.
+func (inst *instance) noteDeadline(err error) {
+	if err == nil {
+		return
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Code == CodeDeadline {
+		inst.calleeDeadline = e
+	}
 }
 
 // waitPending cancels and waits for started calls the guest did not wait

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fusionize/fusionize/host"
 )
@@ -178,4 +179,19 @@ func (s *syncBuffer) reset() string {
 	out := s.b.String()
 	s.b.Reset()
 	return out
+}
+
+func TestLoopingSyncCalleeIsBlamedNotItsCaller(t *testing.T) {
+	// caller calls "echo", which here is the endless loop.
+	h := newHost(t, host.Config{Name: "h1"}, map[string]string{"caller": wat("caller"), "echo": wat("loop")})
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err := h.Invoke(ctx, "caller", []byte("x"))
+	var he *host.Error
+	if !errors.As(err, &he) || he.Code != host.CodeDeadline || he.Task != "echo" {
+		t.Fatalf("got %v, want the deadline error of task echo", err)
+	}
+	if !strings.Contains(err.Error(), `task "echo" on host h1: stopped by its deadline (in a sync call from task "caller")`) {
+		t.Errorf("error %q does not blame the callee", err)
+	}
 }

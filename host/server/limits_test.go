@@ -119,3 +119,36 @@ func TestRESTPayloadOverTheLimitIs413(t *testing.T) {
 		})
 	}
 }
+
+func TestGuestLoopEndsWithTheHostsDeadlineErrorBeforeTheClients(t *testing.T) {
+	// The host's Timeout (30 s) is not what stops the loop: the client's
+	// deadline is, and the host answers a little before it fires.
+	h := newHost(t, host.Config{Name: "host-d", Group: "d"}, map[string]string{"loop": wat("loop"), "echo": wat("echo")})
+	_, addr := serve(t, h, server.Options{})
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	client := fusionizev1.NewHostServiceClient(cc)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var trailer metadata.MD
+	_, err = client.Invoke(ctx, &fusionizev1.InvokeRequest{Task: "loop"}, grpc.Trailer(&trailer))
+	st := status.Convert(err)
+	if st.Code() != codes.DeadlineExceeded || !strings.Contains(st.Message(), `task "loop" on host host-d: stopped by its deadline`) {
+		t.Errorf("got %v, want the host's deadline error naming the task", err)
+	}
+	if got := trailer.Get(grpctransport.MDCode); len(got) != 1 || got[0] != strconv.Itoa(int(host.CodeDeadline)) {
+		t.Errorf("trailer code %q, want %d", got, host.CodeDeadline)
+	}
+	// The same through the transport, and the host serves the next call.
+	tr := newTransport(t, grpctransport.Options{}, addrs{"d": addr})
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel2()
+	_, err = tr.Call(ctx2, "d", host.Call{Task: "loop"})
+	checkErr(t, err, host.CodeDeadline, `task "loop" on host host-d via `+addr+": stopped by its deadline")
+	if out, err := tr.Call(context.Background(), "d", host.Call{Task: "echo", Input: []byte("next")}); err != nil || string(out) != "next" {
+		t.Fatalf("next call: %q, %v", out, err)
+	}
+}
