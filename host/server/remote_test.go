@@ -522,6 +522,7 @@ func testREST(t *testing.T, inProcess bool) {
 		`fusionize_invocations_total{group="b",host="host-b"} 2`,
 		`fusionize_traps_total{group="b",host="host-b"} 1`,
 		`fusionize_instances{group="b",host="host-b"}`,
+		`fusionize_log_lines_dropped_total{group="b",host="host-b"} 0`,
 		`fusionize_request_duration_seconds_count{code="OK",group="b",host="host-b",task="echo"} 1`,
 		`fusionize_request_duration_seconds_count{code="NotFound",group="b",host="host-b",task="-"} 1`,
 	} {
