@@ -315,21 +315,22 @@ func TestSetupLifecycle(t *testing.T) {
 	wantCode(t, err, codes.NotFound)
 
 	// Once modules exist, every task of a setup needs one.
-	body := []byte("module A")
-	if _, err := c.UploadModule(t.Context(), "A", bytes.NewReader(body), digestOf(body), 0); err != nil {
-		t.Fatal(err)
+	for _, task := range []string{"A", "B"} {
+		if _, err := c.UploadModuleFile(t.Context(), task, echoWasm); err != nil {
+			t.Fatal(err)
+		}
 	}
-	_, err = c.ApplySetup(t.Context(), testSetup("A", "B"))
+	_, err = c.ApplySetup(t.Context(), testSetup("A", "B", "C"))
 	wantCode(t, err, codes.InvalidArgument)
-	if !strings.Contains(err.Error(), `"B"`) {
-		t.Errorf("err = %v, want it to name task B", err)
+	if !strings.Contains(err.Error(), `"C"`) {
+		t.Errorf("err = %v, want it to name task C", err)
 	}
-	if v, err := c.ApplySetup(t.Context(), testSetup("A")); err != nil || v != 2 {
+	if v, err := c.ApplySetup(t.Context(), setup.Fused(0, "AB", []string{"A", "B"}, setup.Place{Provider: "local"}, 128)); err != nil || v != 2 {
 		t.Fatalf("apply: %d, %v", v, err)
 	}
 
 	groups, err := c.API().ListGroups(t.Context(), &fusionizev1.ListGroupsRequest{})
-	if err != nil || groups.GetSetupVersion() != 2 || len(groups.GetGroups()) != 1 || groups.GetGroups()[0].GetName() != "A" {
+	if err != nil || groups.GetSetupVersion() != 2 || len(groups.GetGroups()) != 1 || groups.GetGroups()[0].GetName() != "AB" {
 		t.Fatalf("groups: %v, %v", groups, err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/fusionize/fusionize/api"
 
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/controlplane/store"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
@@ -259,11 +262,15 @@ func (s *Server) GetSetup(ctx context.Context, req *fusionizev1.GetSetupRequest)
 	return &fusionizev1.GetSetupResponse{Setup: client.SetupToProto(su), Endpoints: client.EndpointsToProto(eps)}, nil
 }
 
-// ApplySetup validates a setup and makes it current. Beyond the setup's own
-// consistency (setup.Validate(nil)), once any module is stored every task
-// the setup names must have one: a host could not load the others. It does
-// not demand that every task with a module be assigned, since modules of
-// tasks an application dropped are never deleted.
+// ApplySetup validates a setup and makes it current. It refuses, with
+// InvalidArgument and one message listing every problem, a setup that
+// fails setup.ValidateDeployable (no groups, a group without a place, an
+// empty or unnamed group, a task in two groups, …), one that leaves out a
+// task of the app, and, once any module is stored, one that names a task
+// with no module (a host could not load it). The app's tasks, as the
+// control plane knows them, are those of the current setup: a new setup
+// may add tasks (with modules) but not drop one that callers may route to.
+// A refused setup changes nothing: the active setup keeps serving.
 func (s *Server) ApplySetup(ctx context.Context, req *fusionizev1.ApplySetupRequest) (*fusionizev1.ApplySetupResponse, error) {
 	v, err := s.applySetup(req)
 	if err != nil {
@@ -277,27 +284,59 @@ func (s *Server) applySetup(req *fusionizev1.ApplySetupRequest) (int64, error) {
 		return 0, fmt.Errorf("%w: apply setup: no setup", ErrBadRequest)
 	}
 	su := client.SetupFromProto(req.GetSetup())
-	if err := su.Validate(nil); err != nil {
-		return 0, err
+	if err := s.checkSetup(su); err != nil {
+		return 0, fmt.Errorf("apply setup: %w", err)
+	}
+	return s.st.ApplySetup(su)
+}
+
+// checkSetup returns every reason not to apply su, joined.
+func (s *Server) checkSetup(su *setup.Setup) error {
+	var errs []error
+	if err := su.ValidateDeployable(nil); err != nil {
+		errs = append(errs, err)
+	}
+	cur, err := s.st.Setup(0)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		assigned := su.Assignment()
+		var dropped []string
+		for _, g := range cur.Groups {
+			for _, t := range g.Tasks {
+				if _, ok := assigned[t]; !ok {
+					dropped = append(dropped, strconv.Quote(t))
+				}
+			}
+		}
+		if len(dropped) > 0 {
+			errs = append(errs, fmt.Errorf("%w: %s (tasks of the app in setup version %d)", setup.ErrMissingTask, strings.Join(dropped, ", "), cur.Version))
+		}
 	}
 	mods, err := s.st.ListModules()
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if len(mods) > 0 {
 		known := make(map[string]bool, len(mods))
 		for _, m := range mods {
 			known[m.Task] = true
 		}
+		var noModule []string
 		for _, g := range su.Groups {
 			for _, t := range g.Tasks {
 				if !known[t] {
-					return 0, fmt.Errorf("%w: task %q in group %q has no uploaded module", ErrBadRequest, t, g.Name)
+					noModule = append(noModule, fmt.Sprintf("%q in group %q", t, g.Name))
 				}
 			}
 		}
+		if len(noModule) > 0 {
+			errs = append(errs, fmt.Errorf("%w: no uploaded module for task %s", ErrBadRequest, strings.Join(noModule, ", ")))
+		}
 	}
-	return s.st.ApplySetup(su)
+	return joinProblems(errs)
 }
 
 // WatchSetup sends the current setup if it is newer than after_version, then
@@ -471,14 +510,43 @@ func (s *Server) ListIterations(ctx context.Context, _ *fusionizev1.ListIteratio
 	return out, nil
 }
 
-// RecordIteration appends one step to the optimizer's history.
+// RecordIteration appends one step to the optimizer's history. It refuses,
+// with InvalidArgument and one message listing every problem, an iteration
+// that fails api.Iteration.Validate (an unknown decision, a negative index,
+// latency or cost) or whose index is already recorded.
 func (s *Server) RecordIteration(ctx context.Context, req *fusionizev1.RecordIterationRequest) (*fusionizev1.RecordIterationResponse, error) {
 	if req.GetIteration() == nil {
 		return nil, toStatus(fmt.Errorf("%w: record iteration: no iteration", ErrBadRequest))
 	}
 	it := client.IterationFromProto(req.GetIteration())
+	var errs []error
+	if err := it.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	its, err := s.st.Iterations()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	for _, old := range its {
+		if old.Index == it.Index {
+			errs = append(errs, fmt.Errorf("%w %d: index already recorded (decision %q); the next free index is %d", api.ErrBadIteration, it.Index, old.Decision, nextIndex(its)))
+			break
+		}
+	}
+	if err := joinProblems(errs); err != nil {
+		return nil, toStatus(fmt.Errorf("%w: record iteration: %w", ErrBadRequest, err))
+	}
 	if err := s.st.AppendIteration(it); err != nil {
 		return nil, toStatus(err)
 	}
 	return &fusionizev1.RecordIterationResponse{}, nil
+}
+
+// nextIndex returns one past the largest recorded index.
+func nextIndex(its []api.Iteration) int {
+	n := 0
+	for _, it := range its {
+		n = max(n, it.Index+1)
+	}
+	return n
 }
