@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -198,6 +199,11 @@ host is healthy, and prints the endpoints. Stop everything with 'fusionize down'
 			if err != nil {
 				return err
 			}
+			if _, running := runningServe(); !running {
+				if err := portsFree(cf.addr, httpAddr); err != nil {
+					return err
+				}
+			}
 			results, err := buildApp(cmd, app, build.Options{}, w)
 			if err != nil {
 				return err
@@ -263,11 +269,34 @@ host is healthy, and prints the endpoints. Stop everything with 'fusionize down'
 	return cmd
 }
 
+// portsFree checks that nothing listens on the control plane's addresses
+// yet. Another process there (often the control plane of another data
+// directory) would answer the health check in place of the one up starts,
+// and the next step would fail for want of this data directory's token.
+func portsFree(addrs ...string) error {
+	for _, addr := range addrs {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return fmt.Errorf("cannot start the control plane: address %s is already in use, probably by another control plane (stop it with 'fusionize down --data-dir <its dir>', or choose free ports with --control-plane and --http-addr): %w", addr, err)
+			}
+			return fmt.Errorf("cannot start the control plane on %s: %w", addr, err)
+		}
+		if err := l.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // startServe starts `fusionize serve` in the background unless one runs.
 func startServe(ctx context.Context, w io.Writer, app, addr, httpAddr, profile string, extra ...string) error {
 	if pid, ok := runningServe(); ok {
 		fmt.Fprintf(w, "control plane already running (pid %d)\n", pid)
 		return nil
+	}
+	if err := portsFree(addr, httpAddr); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(g.dataDir, 0o700); err != nil {
 		return err
@@ -295,21 +324,27 @@ func startServe(ctx context.Context, w io.Writer, app, addr, httpAddr, profile s
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- c.Wait() }()
-	// Ready when /healthz answers.
+	// Ready when the child has written its pid file (it has bound its
+	// listeners) and /healthz answers.
 	url := "http://" + httpAddr + "/healthz"
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				fmt.Fprintf(w, "control plane started (pid %d, log %s)\n", c.Process.Pid, logPath)
-				return nil
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if pid, ok := runningServe(); ok && pid == c.Process.Pid {
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					fmt.Fprintf(w, "control plane started (pid %d, log %s)\n", c.Process.Pid, logPath)
+					return nil
+				}
 			}
 		}
 		select {
 		case err := <-exited:
-			return fmt.Errorf("control plane exited (%v); see %s", err, logPath)
+			return fmt.Errorf("control plane exited (%v): %s (log %s)", err, lastLine(logPath), logPath)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
@@ -318,6 +353,17 @@ func startServe(ctx context.Context, w io.Writer, app, addr, httpAddr, profile s
 			return fmt.Errorf("control plane not healthy at %s after 30s; see %s", url, logPath)
 		}
 	}
+}
+
+// lastLine returns the last non-empty line of the file at path, or "" when
+// it cannot be read.
+func lastLine(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
 }
 
 func runningServe() (int, bool) {
@@ -373,19 +419,16 @@ func newDownCmd() *cobra.Command {
 
 func newInvokeCmd() *cobra.Command {
 	var cf cpFlags
-	var data string
+	var data, dataFile string
 	var async bool
 	cmd := &cobra.Command{
 		Use:   "invoke <task>",
 		Short: "Invoke a task of the running app at its group's recorded endpoint and print the output",
 		Args:  cobra.ExactArgs(1),
 		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, args []string, cp *client.Client) error {
-			input := []byte(data)
-			if strings.HasPrefix(data, "@") {
-				var err error
-				if input, err = os.ReadFile(data[1:]); err != nil {
-					return err
-				}
+			input, err := invokeInput(data, dataFile, cmd.InOrStdin())
+			if err != nil {
+				return err
 			}
 			inv := invoke.New(cp)
 			defer inv.Close()
@@ -402,9 +445,31 @@ func newInvokeCmd() *cobra.Command {
 		}),
 	}
 	cf.register(cmd)
-	cmd.Flags().StringVar(&data, "data", "", "request body, or @file")
+	cmd.Flags().StringVar(&data, "data", "", "request body, sent as given (a leading @ is part of it)")
+	cmd.Flags().StringVar(&dataFile, "data-file", "", `read the request body from this file ("-": standard input)`)
+	cmd.MarkFlagsMutuallyExclusive("data", "data-file")
 	cmd.Flags().BoolVar(&async, "async", false, "fire and forget: return once the host accepted the call")
 	return cmd
+}
+
+// invokeInput returns the request body of invoke: the --data literal, or
+// the content of --data-file ("-" reads r).
+func invokeInput(data, dataFile string, r io.Reader) ([]byte, error) {
+	switch dataFile {
+	case "":
+		return []byte(data), nil
+	case "-":
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return nil, fmt.Errorf("--data-file -: %w", err)
+		}
+		return b, nil
+	}
+	b, err := os.ReadFile(dataFile)
+	if err != nil {
+		return nil, fmt.Errorf("--data-file: %w", err)
+	}
+	return b, nil
 }
 
 func newStatusCmd() *cobra.Command {
