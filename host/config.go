@@ -51,6 +51,11 @@ type Config struct {
 	MaxDepth int
 	// Timeout is the deadline of a request whose context has none. Default 30 s.
 	Timeout time.Duration
+	// InitTimeout bounds the instantiation of one instance, the module's
+	// _initialize included: one that never returns fails the load (or the
+	// invocation that needed the instance) with CodeDeadline, naming the
+	// task. Default 10 s. It needs preemption (see DisablePreemption).
+	InitTimeout time.Duration
 
 	// DisablePreemption turns off the interruption of running guest code
 	// when an invocation's deadline passes. With it on (the default) wazero
@@ -117,6 +122,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 30 * time.Second
+	}
+	if c.InitTimeout <= 0 {
+		c.InitTimeout = 10 * time.Second
 	}
 	if c.Recorder == nil {
 		c.Recorder = span.Discard
