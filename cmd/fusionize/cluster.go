@@ -96,7 +96,7 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log := logger()
-			cp, err := server.New(server.Options{DataDir: g.dataDir, App: app, Addr: addr, HTTPAddr: httpAddr, Logger: log})
+			cp, err := server.New(server.Options{DataDir: g.dataDir, App: app, Addr: addr, HTTPAddr: httpAddr, ModuleCacheDir: filepath.Join(g.dataDir, "cache"), Logger: log})
 			if err != nil {
 				return err
 			}

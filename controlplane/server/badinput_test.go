@@ -1,8 +1,13 @@
 package server
 
 import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/setup"
@@ -11,6 +16,22 @@ import (
 
 // echoWasm is a valid task module (host/testdata/echo.wat).
 const echoWasm = "../../host/testdata/echo.wasm"
+
+// paddedModule returns the echo module grown to at least n bytes by a
+// custom section of random bytes: a valid module of any size.
+func paddedModule(t *testing.T, n int) []byte {
+	t.Helper()
+	wasm, err := os.ReadFile(echoWasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := []byte("padding")
+	payload := append([]byte{byte(len(name))}, name...)
+	payload = append(payload, randomBytes(t, max(n-len(wasm), 1))...)
+	wasm = append(wasm, 0) // custom section
+	wasm = binary.AppendUvarint(wasm, uint64(len(payload)))
+	return append(wasm, payload...)
+}
 
 // wantRefused checks that err is InvalidArgument and names every culprit.
 func wantRefused(t *testing.T, err error, culprits ...string) {
@@ -28,7 +49,7 @@ func wantRefused(t *testing.T, err error, culprits ...string) {
 // that have no module, are each refused with every culprit named; the
 // current and the active setup stay as they were.
 func TestApplySetupRefusesBadSetupsAndKeepsServing(t *testing.T) {
-	cp := startCP(t, t.TempDir())
+	cp := startCP(t, t.TempDir(), func(o *Options) { o.Tasks = []string{"A", "B", "C"} })
 	c := dial(t, cp)
 	for _, task := range []string{"A", "B", "C"} {
 		if _, err := c.UploadModuleFile(t.Context(), task, echoWasm); err != nil {
@@ -49,7 +70,7 @@ func TestApplySetupRefusesBadSetupsAndKeepsServing(t *testing.T) {
 		culprits []string
 	}{
 		{"empty setup", &setup.Setup{}, []string{"no groups", `"A", "B", "C"`}},
-		{"tasks left out", testSetup("B"), []string{`not assigned to any group: "A", "C"`}},
+		{"tasks left out", testSetup("B"), []string{`not assigned to any group: "A", "C" (tasks of app "testapp")`}},
 		{"groups without a place", &setup.Setup{Groups: []setup.Group{
 			{Name: "ab", Tasks: []string{"A", "B"}, MemoryMB: 128},
 			{Name: "c", Tasks: []string{"C"}, MemoryMB: 128},
@@ -118,5 +139,52 @@ func TestRecordIterationRefusesBadIterations(t *testing.T) {
 	}
 	if err := c.RecordIteration(t.Context(), api.Iteration{Index: 1, P50Ms: 10, Decision: api.DecisionKept}); err != nil {
 		t.Fatalf("the next index: %v", err)
+	}
+}
+
+// TestUploadRefusesModulesNoHostCouldLoad: not Wasm, empty, a missing
+// export, a wrong ABI version, an unknown import and an _initialize that
+// never returns are each refused at upload with InvalidArgument naming the
+// task and the reason; nothing is stored, and the task keeps the module it
+// had.
+func TestUploadRefusesModulesNoHostCouldLoad(t *testing.T) {
+	cp := startCP(t, t.TempDir(), func(o *Options) { o.ModuleInitTimeout = 300 * time.Millisecond })
+	c := dial(t, cp)
+	good, err := c.UploadModuleFile(t.Context(), "resize", echoWasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, path string
+		body       []byte
+		reason     string
+	}{
+		{"not Wasm", "", []byte("#!/bin/sh\necho resize\n"), "not a WebAssembly module"},
+		{"empty", "", []byte{}, "too short to be a WebAssembly module"},
+		{"missing export", "nohandle", nil, "missing export fusionize_handle"},
+		{"wrong ABI version", "badabi", nil, "module speaks ABI version 2, host speaks 1"},
+		{"unknown import", "badimport", nil, `imports env.now from unknown module "env"`},
+		{"_initialize never returns", "inithang", nil, "_initialize did not return within 300ms"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			body := tc.body
+			if tc.path != "" {
+				var err error
+				if body, err = os.ReadFile("../../host/testdata/" + tc.path + ".wasm"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := c.UploadModule(t.Context(), "resize", bytes.NewReader(body), digestOf(body), int64(len(body)))
+			wantRefused(t, err, "module of task resize", tc.reason)
+		})
+	}
+	mods, err := c.Modules(t.Context())
+	if err != nil || len(mods) != 1 || mods[0].Digest != good.Digest {
+		t.Fatalf("modules after refused uploads: %+v, %v; want only %s", mods, err, good.Digest)
+	}
+	files, err := os.ReadDir(filepath.Join(cp.dir, "modules", "sha256"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("module directory holds %d files (%v) after refused uploads, want 1", len(files), err)
 	}
 }

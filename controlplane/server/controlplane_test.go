@@ -226,7 +226,7 @@ func TestUploadRejectsMalformedStreams(t *testing.T) {
 func TestUploadThenFetchRoundTrips(t *testing.T) {
 	cp := startCP(t, t.TempDir())
 	c := dial(t, cp)
-	body := randomBytes(t, 2*client.ChunkSize+1234) // two full chunks and a partial one
+	body := paddedModule(t, 2*client.ChunkSize+1234) // two full chunks and a partial one
 	path := filepath.Join(t.TempDir(), "A.wasm")
 	if err := os.WriteFile(path, body, 0o600); err != nil {
 		t.Fatal(err)
@@ -250,14 +250,9 @@ func TestUploadThenFetchRoundTrips(t *testing.T) {
 		t.Fatalf("modules = %v, %v", mods, err)
 	}
 
-	// An empty module round-trips too.
-	empty, err := c.UploadModule(t.Context(), "E", bytes.NewReader(nil), digestOf(nil), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := c.FetchModule(t.Context(), empty.Digest); err != nil || len(got) != 0 {
-		t.Fatalf("empty module: %d bytes, %v", len(got), err)
-	}
+	// An empty module is no module: refused, naming the task.
+	_, err = c.UploadModule(t.Context(), "E", bytes.NewReader(nil), digestOf(nil), 0)
+	wantRefused(t, err, "module of task E", "too short")
 
 	_, err = c.FetchModule(t.Context(), digestOf([]byte("never uploaded")))
 	wantCode(t, err, codes.NotFound)
@@ -268,8 +263,7 @@ func TestUploadThenFetchRoundTrips(t *testing.T) {
 func TestFetchModuleVerifiesTheDigest(t *testing.T) {
 	cp := startCP(t, t.TempDir())
 	c := dial(t, cp)
-	body := []byte("\x00asm\x01\x00\x00\x00")
-	info, err := c.UploadModule(t.Context(), "A", bytes.NewReader(body), digestOf(body), int64(len(body)))
+	info, err := c.UploadModuleFile(t.Context(), "A", echoWasm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -506,7 +500,7 @@ func TestRestartKeepsState(t *testing.T) {
 	dir := t.TempDir()
 	cp := startCP(t, dir)
 	c := dial(t, cp)
-	body := randomBytes(t, 1000)
+	body := paddedModule(t, 1000)
 	info, err := c.UploadModule(t.Context(), "A", bytes.NewReader(body), digestOf(body), int64(len(body)))
 	if err != nil {
 		t.Fatal(err)

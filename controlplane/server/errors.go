@@ -18,6 +18,10 @@ var (
 	// ErrBadRequest: a request is malformed (missing header, empty task,
 	// nil setup, a setup naming a task with no module, …).
 	ErrBadRequest = errors.New("controlplane: bad request")
+	// ErrBadModule: an uploaded module would not load on a host (not Wasm,
+	// a missing export, a wrong ABI version, an unknown import, an
+	// _initialize that does not return, …); the message says which.
+	ErrBadModule = errors.New("controlplane: bad module")
 	// ErrShuttingDown: the control plane is stopping; streams end with it.
 	ErrShuttingDown = errors.New("controlplane: shutting down")
 )
@@ -62,7 +66,7 @@ func toStatus(err error) error {
 	case errors.Is(err, store.ErrNotFound):
 		code = codes.NotFound
 	case errors.Is(err, store.ErrDigestMismatch), errors.Is(err, store.ErrBadDigest),
-		errors.Is(err, ErrBadRequest),
+		errors.Is(err, ErrBadRequest), errors.Is(err, ErrBadModule),
 		errors.Is(err, setup.ErrEmptyGroup), errors.Is(err, setup.ErrDuplicateTask),
 		errors.Is(err, setup.ErrUnknownTask), errors.Is(err, setup.ErrMissingTask),
 		errors.Is(err, setup.ErrBadGroup), errors.Is(err, setup.ErrNoGroups),

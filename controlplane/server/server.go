@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/controlplane/store"
+	"github.com/fusionize/fusionize/host"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -42,6 +44,10 @@ const (
 type ServerConfig struct {
 	// App is the application name that Status reports.
 	App string
+	// Tasks are the app's tasks (its manifest's): ApplySetup refuses a
+	// setup that leaves one out. Nil: no such check (modules of tasks an
+	// application dropped are never deleted, so they cannot tell).
+	Tasks []string
 	// MaxModuleSize bounds uploads; 0 means DefaultMaxModuleSize.
 	MaxModuleSize int64
 	// HostTTL is the liveness window of ListHosts, ListGroups and Status;
@@ -49,6 +55,13 @@ type ServerConfig struct {
 	HostTTL time.Duration
 	// Registerer receives the server's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
+	// ModuleCacheDir is the compilation cache of the upload check (see
+	// UploadModule); a host that shares it finds uploaded modules
+	// compiled. Empty: compile in memory.
+	ModuleCacheDir string
+	// ModuleInitTimeout bounds an uploaded module's _initialize during the
+	// check; 0 means the host's default (host.Config.InitTimeout).
+	ModuleInitTimeout time.Duration
 }
 
 // Server implements fusionizev1.ControlPlaneServiceServer over a
@@ -117,8 +130,13 @@ func (s *Server) Shutdown() { s.stopOnce.Do(func() { close(s.stopping) }) }
 var errSizeMismatch = fmt.Errorf("%w: size mismatch", ErrBadRequest)
 
 // UploadModule stores a module: a header, then chunks. The chunks stream
-// through a pipe straight into store.PutModule, which hashes them into a
-// temp file: the module is never held in memory.
+// through a pipe straight into the store, which hashes them into a temp
+// file. Before the store keeps it, the module must load on a host: it is
+// compiled with wazero, its ABI exports and imports checked, one instance
+// created (its _initialize run under a deadline) and its ABI version asked,
+// all by host.CheckModule, the checks every host runs. A module that fails
+// is refused with InvalidArgument naming the task and the reason (ErrBadModule),
+// and nothing is stored.
 func (s *Server) UploadModule(stream grpc.ClientStreamingServer[fusionizev1.UploadModuleRequest, fusionizev1.UploadModuleResponse]) error {
 	info, err := s.uploadModule(stream)
 	if err != nil {
@@ -159,7 +177,18 @@ func (s *Server) uploadModule(stream grpc.ClientStreamingServer[fusionizev1.Uplo
 		defer close(done)
 		pw.CloseWithError(pump(stream, pw, h))
 	}()
-	info, err := s.st.PutModule(stream.Context(), h.GetTask(), pr, h.GetDigest(), s.cfg.MaxModuleSize)
+	task := h.GetTask()
+	check := func(path string) error {
+		wasm, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("check module for task %q: %w", task, err)
+		}
+		if err := host.CheckModule(stream.Context(), task, wasm, host.CheckOptions{CacheDir: s.cfg.ModuleCacheDir, InitTimeout: s.cfg.ModuleInitTimeout}); err != nil {
+			return fmt.Errorf("%w %s: %w", ErrBadModule, host.Digest(wasm), err)
+		}
+		return nil
+	}
+	info, err := s.st.PutCheckedModule(stream.Context(), task, pr, h.GetDigest(), s.cfg.MaxModuleSize, check)
 	if err != nil {
 		// Unblock the pump if it is writing. If it waits in Recv, it
 		// ends when this handler returns and gRPC cancels the stream.
@@ -266,11 +295,10 @@ func (s *Server) GetSetup(ctx context.Context, req *fusionizev1.GetSetupRequest)
 // InvalidArgument and one message listing every problem, a setup that
 // fails setup.ValidateDeployable (no groups, a group without a place, an
 // empty or unnamed group, a task in two groups, …), one that leaves out a
-// task of the app, and, once any module is stored, one that names a task
-// with no module (a host could not load it). The app's tasks, as the
-// control plane knows them, are those of the current setup: a new setup
-// may add tasks (with modules) but not drop one that callers may route to.
-// A refused setup changes nothing: the active setup keeps serving.
+// task of the app (ServerConfig.Tasks, from its manifest), and, once any
+// module is stored, one that names a task with no module (a host could
+// not load it). A refused setup changes nothing: the active setup keeps
+// serving.
 func (s *Server) ApplySetup(ctx context.Context, req *fusionizev1.ApplySetupRequest) (*fusionizev1.ApplySetupResponse, error) {
 	v, err := s.applySetup(req)
 	if err != nil {
@@ -296,24 +324,15 @@ func (s *Server) checkSetup(su *setup.Setup) error {
 	if err := su.ValidateDeployable(nil); err != nil {
 		errs = append(errs, err)
 	}
-	cur, err := s.st.Setup(0)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return err
-	default:
-		assigned := su.Assignment()
-		var dropped []string
-		for _, g := range cur.Groups {
-			for _, t := range g.Tasks {
-				if _, ok := assigned[t]; !ok {
-					dropped = append(dropped, strconv.Quote(t))
-				}
-			}
+	assigned := su.Assignment()
+	var left []string
+	for _, t := range s.cfg.Tasks {
+		if _, ok := assigned[t]; !ok {
+			left = append(left, strconv.Quote(t))
 		}
-		if len(dropped) > 0 {
-			errs = append(errs, fmt.Errorf("%w: %s (tasks of the app in setup version %d)", setup.ErrMissingTask, strings.Join(dropped, ", "), cur.Version))
-		}
+	}
+	if len(left) > 0 {
+		errs = append(errs, fmt.Errorf("%w: %s (tasks of app %q)", setup.ErrMissingTask, strings.Join(left, ", "), s.cfg.App))
 	}
 	mods, err := s.st.ListModules()
 	if err != nil {
