@@ -83,7 +83,7 @@ func (f *cpFlags) withClient(fn func(ctx context.Context, cmd *cobra.Command, ar
 func pidFile() string { return filepath.Join(g.dataDir, "serve.pid") }
 
 func newServeCmd() *cobra.Command {
-	var app, addr, httpAddr, profile string
+	var app, appDir, addr, httpAddr, profile string
 	var cf cloudFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -96,7 +96,18 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log := logger()
-			cp, err := server.New(server.Options{DataDir: g.dataDir, App: app, Addr: addr, HTTPAddr: httpAddr, ModuleCacheDir: filepath.Join(g.dataDir, "cache"), Logger: log})
+			var tasks []string
+			if appDir != "" {
+				m, err := manifest.Load(appDir)
+				if err != nil {
+					return err
+				}
+				if app == "" {
+					app = m.Name
+				}
+				tasks = m.TaskNames()
+			}
+			cp, err := server.New(server.Options{DataDir: g.dataDir, App: app, Tasks: tasks, Addr: addr, HTTPAddr: httpAddr, ModuleCacheDir: filepath.Join(g.dataDir, "cache"), Logger: log})
 			if err != nil {
 				return err
 			}
@@ -138,6 +149,7 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 		},
 	}
 	cmd.Flags().StringVar(&app, "app", "", "application name")
+	cmd.Flags().StringVar(&appDir, "app-dir", "", "app folder: a setup that leaves out a task of its manifest is refused")
 	cmd.Flags().StringVar(&addr, "addr", server.DefaultAddr, "control-plane gRPC listen address")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", server.DefaultHTTPAddr, "REST, /healthz and /metrics listen address")
 	cmd.Flags().StringVar(&profile, "profile", "", `emulated platform profile for hosts: "default" or a JSON file ("" emulates nothing)`)
@@ -221,6 +233,11 @@ host is healthy, and prints the endpoints. Stop everything with 'fusionize down'
 			default:
 				return fmt.Errorf("--provider %q: want local, aws or gcp", provider)
 			}
+			appDir, err := filepath.Abs(app.Dir)
+			if err != nil {
+				return err
+			}
+			extra = append(extra, "--app-dir", appDir)
 			if err := startServe(ctx, w, app.Name, cf.addr, httpAddr, profile, extra...); err != nil {
 				return err
 			}
@@ -381,11 +398,16 @@ func runningServe() (int, bool) {
 	return pid, true
 }
 
-// waitActive waits until setup version v is active and its hosts registered.
+// waitActive waits until setup version v is active and its hosts
+// registered, or returns at once with the deployer's reason when v failed
+// to deploy.
 func waitActive(ctx context.Context, cp *client.Client, v int64, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	if err := cp.WaitActive(ctx, v); err != nil {
+		if errors.Is(err, client.ErrDeployFailed) {
+			return fmt.Errorf("%w (control plane log: %s)", err, filepath.Join(g.dataDir, "serve.log"))
+		}
 		return fmt.Errorf("setup version %d not active after %s (see %s)", v, limit, filepath.Join(g.dataDir, "serve.log"))
 	}
 	return nil

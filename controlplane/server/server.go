@@ -506,7 +506,13 @@ func (s *Server) Status(ctx context.Context, _ *fusionizev1.StatusRequest) (*fus
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	failed, reason, err := s.st.DeployFailure()
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	return &fusionizev1.StatusResponse{
+		FailedSetupVersion: failed,
+		DeployError:        reason,
 		App:                s.cfg.App,
 		ActiveSetupVersion: active,
 		SetupVersion:       v,
