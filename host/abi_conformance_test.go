@@ -81,6 +81,7 @@ func TestABIConformanceImportResults(t *testing.T) {
 		{"A", "call_async of an unknown task, then past the async limit: UNKNOWN_TASK, TOO_MANY", []int32{-1, 0, -10}, "more than 1 async calls running"},
 		{"v", "kv: empty key, key over 1 KiB, value over the limit, absent key, put, held get", []int32{-7, -7, -3, -9, 0, 0, 10}, "0123456789"},
 		{"i", "an import called from _initialize: INTERNAL", []int32{-8}, ""},
+		{"W", "WASI: no preopens, no sockets (EBADF), proc_raise (ENOSYS), no args, no environment", []int32{8, 8, 52, 0, 0, 0, 0}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.scenario+"/"+c.what, func(t *testing.T) {
@@ -115,6 +116,7 @@ func TestABIConformanceInvocationResults(t *testing.T) {
 		{"probe", "R", "handler returns 7: a task error too", host.CodeFailed, "seven"},
 		{"probe", "T", "a trap fails the invocation, naming the task", host.CodeFailed, `task "probe"`},
 		{"probe", "n", "returning with a started call not waited for", host.CodeFailed, "1 started calls not waited for"},
+		{"probe", "X", "proc_exit ends the instance", host.CodeFailed, "exited with code 3"},
 		{"probe", "*still serving", "after all of these, the task serves", host.CodeOK, "*still serving"},
 		{"echo", strings.Repeat("x", 1025), "input over the payload limit", host.CodeTooLarge, "exceeds the payload limit"},
 		{"nosuch", "x", "an unknown task", host.CodeUnknownTask, "nosuch"},
@@ -160,6 +162,11 @@ func TestABIConformanceModuleKind(t *testing.T) {
 		{"badimport", host.ErrBadModule, `unknown module "env"`},
 		{"badabi", host.ErrABIVersion, "ABI version 2, host speaks 1"},
 		{"inithang", host.ErrDeadline, "_initialize did not return"},
+	}
+	// A shared memory needs the threads feature, which the host leaves off.
+	shared := []byte("\x00asm\x01\x00\x00\x00\x05\x04\x01\x03\x01\x01")
+	if err := host.CheckModule(context.Background(), "threads", shared, host.CheckOptions{}); !errors.Is(err, host.ErrBadModule) {
+		t.Errorf("a shared memory: %v, want ErrBadModule", err)
 	}
 	for _, c := range cases {
 		t.Run(c.module, func(t *testing.T) {

@@ -2,7 +2,7 @@
 ;; The first input byte picks a scenario from guest-sdk/ABI.md; the scenario
 ;; calls imports and records what they return. The output is
 ;;   [count i32] [count results, i32 little-endian] [bytes fetched with take]
-;; Scenarios F, R, T, B and n fail their invocation on purpose.
+;; Scenarios F, R, T, X, B and n fail their invocation on purpose.
 ;;
 ;; Memory: strings below 1024, call results at 4096, counters and results
 ;; at 16380, take's buffer at 24576, the input region from 65536.
@@ -16,6 +16,12 @@
   (import "fusionize" "log" (func $log (param i32 i32 i32)))
   (import "fusionize" "kv_put" (func $kv_put (param i32 i32 i32 i32) (result i32)))
   (import "fusionize" "kv_get" (func $kv_get (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_prestat_get" (func $fd_prestat_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_raise" (func $proc_raise (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "sock_accept" (func $sock_accept (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $environ_sizes_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
   (memory (export "memory") 2)
   (data (i32.const 16) "echo")
   (data (i32.const 32) "nosuch")
@@ -224,6 +230,19 @@
     (if (i32.eq (local.get $s) (i32.const 105)) (then
       (call $rec (global.get $initTake))
       (return (call $finish))))
+    ;; W: WASI without a file system, sockets, arguments or environment
+    (if (i32.eq (local.get $s) (i32.const 87)) (then
+      (call $rec (call $fd_prestat_get (i32.const 3) (i32.const 4096)))
+      (call $rec (call $sock_accept (i32.const 3) (i32.const 0) (i32.const 4096)))
+      (call $rec (call $proc_raise (i32.const 1)))
+      (call $rec (call $args_sizes_get (i32.const 4096) (i32.const 4100)))
+      (call $rec (i32.load (i32.const 4096)))
+      (call $rec (call $environ_sizes_get (i32.const 4096) (i32.const 4100)))
+      (call $rec (i32.load (i32.const 4096)))
+      (return (call $finish))))
+    ;; X: proc_exit ends the instance
+    (if (i32.eq (local.get $s) (i32.const 88)) (then
+      (call $proc_exit (i32.const 3))))
     ;; T: trap
     (if (i32.eq (local.get $s) (i32.const 84)) (then unreachable))
     ;; F: a task error with a message
