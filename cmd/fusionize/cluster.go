@@ -515,6 +515,9 @@ func printStatus(ctx context.Context, w io.Writer, cp *client.Client, addr strin
 	}
 	fmt.Fprintf(w, "app %s: control plane %s, setup version %d (active %d), %d modules, %d hosts, %d spans\n",
 		st.App, addr, st.SetupVersion, st.ActiveVersion, st.Modules, st.Hosts, st.Spans)
+	if st.FailedVersion > st.ActiveVersion {
+		fmt.Fprintf(w, "setup version %d failed to deploy: %s\n", st.FailedVersion, st.DeployError)
+	}
 	if st.ActiveVersion == 0 {
 		return nil
 	}
