@@ -67,6 +67,11 @@ type Config struct {
 	// before its own deadline fires (which would end the call with a bare
 	// transport error that names nothing). Default 100 ms; negative: none.
 	DeadlineMargin time.Duration
+	// InitTimeout bounds the instantiation of one instance, the module's
+	// _initialize included: one that never returns fails the load (or the
+	// invocation that needed the instance) with CodeDeadline, naming the
+	// task. Default 10 s. It needs preemption (see DisablePreemption).
+	InitTimeout time.Duration
 
 	// DisablePreemption turns off the interruption of running guest code
 	// when an invocation's deadline passes. With it on (the default) wazero
@@ -157,6 +162,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.DeadlineMargin == 0 {
 		c.DeadlineMargin = 100 * time.Millisecond
+	}
+	if c.InitTimeout <= 0 {
+		c.InitTimeout = 10 * time.Second
 	}
 	if c.Recorder == nil {
 		c.Recorder = span.Discard

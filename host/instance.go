@@ -142,9 +142,11 @@ func (t *task) instantiate(ctx context.Context) (*instance, error) {
 		WithSysNanotime().
 		WithSysNanosleep().
 		WithRandSource(cryptoRand{})
-	mod, err := h.rt.InstantiateModule(ctx, t.compiled, cfg)
+	ictx, cancel := context.WithTimeout(ctx, h.cfg.InitTimeout)
+	defer cancel()
+	mod, err := h.rt.InstantiateModule(ictx, t.compiled, cfg)
 	if err != nil {
-		return nil, classifyInstantiate(t.name, h.cfg.Name, err)
+		return nil, classifyInstantiate(ctx, t.name, h.cfg.Name, h.cfg.InitTimeout, err)
 	}
 	inst := &instance{
 		t:      t,
@@ -171,11 +173,16 @@ func (t *task) instantiate(ctx context.Context) (*instance, error) {
 	return inst, nil
 }
 
-func classifyInstantiate(task, host string, err error) error {
+// classifyInstantiate names what stopped an instantiation; ctx is the
+// caller's context, without the init deadline.
+func classifyInstantiate(ctx context.Context, task, host string, limit time.Duration, err error) error {
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		switch exit.ExitCode() {
 		case sys.ExitCodeDeadlineExceeded:
+			if ctx.Err() == nil {
+				return newError(task, host, CodeDeadline, "%s did not return within %s (the instantiation deadline)", exportInitialize, limit)
+			}
 			return newError(task, host, CodeDeadline, "deadline exceeded while initializing an instance")
 		case sys.ExitCodeContextCanceled:
 			return newError(task, host, CodeDeadline, "canceled while initializing an instance")
