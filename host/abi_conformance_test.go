@@ -111,7 +111,7 @@ func TestABIConformanceInvocationResults(t *testing.T) {
 		text              string    // part of the output or of the error
 	}{
 		{"probe", "", "no output call: an empty output", host.CodeOK, ""},
-		{"probe", "B", "the last output over the limit fails the invocation", host.CodeTooLarge, "output exceeds the payload limit of 1024 bytes"},
+		{"probe", "B", "the last output over the limit fails the invocation", host.CodeTooLarge, "output of 2000 bytes exceeds the payload limit of 1024 bytes"},
 		{"probe", "F", "handler returns 1: a task error with the output as message", host.CodeFailed, "boom"},
 		{"probe", "R", "handler returns 7: a task error too", host.CodeFailed, "seven"},
 		{"probe", "T", "a trap fails the invocation, naming the task", host.CodeFailed, `task "probe"`},
