@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -29,9 +28,8 @@ const stopTimeout = 5 * time.Second
 // Cloud Run does: up to concurrency requests per instance, up to
 // maxInstances instances, idle ones reused until the keep-alive reclaims them.
 type pool struct {
-	e         *Emulator
-	rev       *revision
-	transport *http.Transport
+	e   *Emulator
+	rev *revision
 
 	mu        sync.Mutex
 	instances []*instance
@@ -49,16 +47,14 @@ type instance struct {
 	env      *sandbox.Env
 	addr     string
 	init     time.Duration // environment time from process start to listening
+	conns    conns         // the front's kept-alive connections to it
 	inflight int
 	lastUsed time.Time
 	gone     bool // removed from the pool
 }
 
 func (e *Emulator) newPool(rev *revision) (*pool, error) {
-	p := &pool{e: e, rev: rev, changed: make(chan struct{}), transport: &http.Transport{
-		MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second, DisableCompression: true,
-		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-	}}
+	p := &pool{e: e, rev: rev, changed: make(chan struct{})}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -168,6 +164,7 @@ func (p *pool) stopLocked(in *instance) {
 		if err := in.env.Stop(ctx); err != nil {
 			p.e.log.Warn("gcf: stop instance", "revision", p.rev.name, "instance", in.id, "err", err)
 		}
+		in.conns.close()
 	}()
 }
 
@@ -320,7 +317,6 @@ func (p *pool) close(ctx context.Context) error {
 	p.notify()
 	p.mu.Unlock()
 	p.wg.Wait()
-	p.transport.CloseIdleConnections()
 	p.e.mu.Lock()
 	delete(p.e.pools, p)
 	p.e.mu.Unlock()

@@ -95,6 +95,7 @@ type Env struct {
 	cmd  *exec.Cmd
 	pid  int
 	cg   *cgroup // nil in the fallback
+	ctr  *counters
 
 	done    chan struct{}
 	err     error
@@ -158,6 +159,9 @@ func Start(ctx context.Context, s Spec) (*Env, error) {
 		if gate != nil {
 			gate.Close()
 		}
+		if e.ctr != nil {
+			e.ctr.close()
+		}
 		if e.cg != nil {
 			e.cg.remove()
 		}
@@ -167,6 +171,7 @@ func Start(ctx context.Context, s Spec) (*Env, error) {
 		return fail(err)
 	}
 	e.cmd, e.pid = cmd, cmd.Process.Pid
+	e.ctr = newCounters(e.pid, e.cg)
 	if e.cg != nil {
 		if err := e.cg.add(e.pid); err != nil {
 			return fail(err)
@@ -221,6 +226,9 @@ func (e *Env) Err() error {
 // the fallback the peak of the process group's summed resident set.
 func (e *Env) MaxMemoryBytes() uint64 {
 	if e.cg != nil && e.cg.mem != "" {
+		if v, ok := e.ctr.maxUsage(); ok {
+			return v
+		}
 		if v, ok := e.cg.maxUsage(); ok {
 			return v
 		}
@@ -252,6 +260,7 @@ func (e *Env) Stop(ctx context.Context) error {
 	}
 	// Whatever the main process left in its group or cgroup goes too.
 	_ = syscall.Kill(-e.pid, syscall.SIGKILL)
+	e.ctr.close()
 	if e.cg != nil {
 		if err := e.cg.remove(); err != nil {
 			e.stopErr = fmt.Errorf("sandbox: stop %q: %w", e.spec.Name, err)
