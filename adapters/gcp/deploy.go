@@ -51,6 +51,11 @@ func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.E
 		return adapters.Endpoint{}, fmt.Errorf("gcp: deploy %s: get function %s: %w", d.ID(), name, err)
 	}
 	src, err := a.buildSource(ctx, d)
+	if errors.Is(err, ErrModule) {
+		// The group could never start: as unhealthy as a function that
+		// fails its first request, and found before anything is created.
+		return adapters.Endpoint{}, fmt.Errorf("gcp: deploy %s: %w: %w", d.ID(), adapters.ErrUnhealthy, err)
+	}
 	if err != nil {
 		return adapters.Endpoint{}, fmt.Errorf("gcp: deploy %s: %w", d.ID(), err)
 	}

@@ -38,16 +38,22 @@ type Packager struct {
 	// module of the working directory (`go env GOMOD`), which must be this
 	// one.
 	ModuleRoot string
+	// NoCache ships no compilation cache: every cold start compiles the
+	// group's modules (to measure what the cache saves).
+	NoCache bool
 
 	dir string
 	log *slog.Logger
 
 	mu    sync.Mutex
 	trees map[string]*vendorTree // by source digest
+
+	buildMu sync.Mutex // builds of precompilers
 }
 
 // vendorTree is the vendored dependencies of a function source.
 type vendorTree struct {
+	digest       string // of the module source it was vendored from
 	goMod, goSum []byte
 	files        map[string][]byte // below vendor/
 }
@@ -75,10 +81,14 @@ func (p *Packager) Build(ctx context.Context, cfg gcf.Config, mods []gcf.Module)
 	if err != nil {
 		return nil, artifact.Info{}, err
 	}
+	cache, err := p.precompile(ctx, tree, mods)
+	if err != nil {
+		return nil, artifact.Info{}, err
+	}
 	mod := gcf.ModuleName(cfg.Group)
 	goMod := moduleLine.ReplaceAll(tree.goMod, []byte("module "+mod))
 	var buf bytes.Buffer
-	info, err := gcf.Source{ModulePath: mod, GoMod: goMod, GoSum: tree.goSum, Vendor: tree.files, Config: cfg, Modules: mods}.Write(&buf)
+	info, err := gcf.Source{ModulePath: mod, GoMod: goMod, GoSum: tree.goSum, Vendor: tree.files, Config: cfg, Modules: mods, Cache: cache}.Write(&buf)
 	if err != nil {
 		return nil, artifact.Info{}, fmt.Errorf("gcp: %w", err)
 	}
@@ -120,6 +130,7 @@ func (p *Packager) vendor(ctx context.Context) (*vendorTree, error) {
 	}
 	cached := filepath.Join(p.dir, "vendor-"+digest[:16])
 	if t, err := readTree(cached); err == nil {
+		t.digest = digest
 		p.trees[digest] = t
 		return t, nil
 	}
@@ -139,6 +150,7 @@ func (p *Packager) vendor(ctx context.Context) (*vendorTree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gcp: %w", err)
 	}
+	t.digest = digest
 	// Keep the tree for the next deploy; a concurrent packager that got
 	// there first wins.
 	if err := os.Rename(work, cached); err != nil && !os.IsExist(err) {

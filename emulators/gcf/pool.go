@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -46,6 +47,7 @@ type instance struct {
 	id       string
 	env      *sandbox.Env
 	addr     string
+	tmp      string        // its TMPDIR
 	init     time.Duration // environment time from process start to listening
 	conns    conns         // the front's kept-alive connections to it
 	inflight int
@@ -165,6 +167,9 @@ func (p *pool) stopLocked(in *instance) {
 			p.e.log.Warn("gcf: stop instance", "revision", p.rev.name, "instance", in.id, "err", err)
 		}
 		in.conns.close()
+		if err := os.RemoveAll(in.tmp); err != nil {
+			p.e.log.Warn("gcf: remove instance files", "instance", in.id, "err", err)
+		}
 	}()
 }
 
@@ -181,8 +186,14 @@ func (p *pool) start(ctx context.Context, seq int) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("function %s revision %s instance %s: %w", rev.function, rev.name, id, err)
 	}
+	// Each instance has a file system of its own on Cloud Run: here, its own
+	// temporary directory, removed when it stops.
+	tmp := filepath.Join(p.e.opts.Dir, "tmp", id)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("function %s revision %s instance %s: %w", rev.function, rev.name, id, err)
+	}
 	env := append([]string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + tmp,
 		"PORT=" + strconv.Itoa(port), "K_SERVICE=" + rev.function.ID, "K_REVISION=" + rev.name,
 		"K_CONFIGURATION=" + rev.function.ID, "FUNCTION_TARGET=" + cfg.entryPoint,
 	}, cfg.env...)
@@ -193,14 +204,16 @@ func (p *pool) start(ctx context.Context, seq int) (*instance, error) {
 		Stdout: logs, Stderr: logs,
 	})
 	if err != nil {
+		_ = os.RemoveAll(tmp)
 		return nil, fmt.Errorf("function %s revision %s instance %s: %w", rev.function, rev.name, id, err)
 	}
 	mark := senv.Mark()
-	in := &instance{id: id, env: senv, addr: "127.0.0.1:" + strconv.Itoa(port)}
+	in := &instance{id: id, env: senv, addr: "127.0.0.1:" + strconv.Itoa(port), tmp: tmp}
 	if err := waitListening(ctx, senv, in.addr); err != nil {
 		sctx, c := context.WithTimeout(context.Background(), stopTimeout)
 		defer c()
 		_ = senv.Stop(sctx)
+		_ = os.RemoveAll(tmp)
 		return nil, fmt.Errorf("function %s revision %s instance %s: the container failed to start and listen on PORT=%d: %w\n%s",
 			rev.function, rev.name, id, port, err, logs.tail())
 	}
@@ -212,6 +225,7 @@ func (p *pool) start(ctx context.Context, seq int) (*instance, error) {
 			sctx, c := context.WithTimeout(context.Background(), stopTimeout)
 			defer c()
 			_ = senv.Stop(sctx)
+			_ = os.RemoveAll(tmp)
 			return nil, ctx.Err()
 		}
 	}
@@ -261,7 +275,8 @@ func (p *pool) probe(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
-	return in.env.Stop(sctx)
+	err = in.env.Stop(sctx)
+	return errors.Join(err, os.RemoveAll(in.tmp))
 }
 
 // reapIdle stops instances idle for longer than keepAlive.

@@ -78,7 +78,11 @@ type Options struct {
 
 // Function is a loaded group, ready to serve.
 type Function struct {
-	Host     *host.Host
+	Host *host.Host
+	// Compiled counts the modules wazero compiled at load because the
+	// source's compilation cache did not hold them (none shipped, or one
+	// written by another wazero build or for another CPU).
+	Compiled int
 	Handler  *Handler
 	reporter *runtime.Reporter
 	cp       *cpclient.Client
@@ -101,7 +105,7 @@ func Start(opts Options) http.HandlerFunc {
 		log.Error("group did not load", "err", err)
 		return failing(hostName("", 0), err)
 	}
-	log.Info("group loaded", "host", fn.Host.Name(), "tasks", fn.Host.Tasks(), "init", time.Since(start))
+	log.Info("group loaded", "host", fn.Host.Name(), "tasks", fn.Host.Tasks(), "init", time.Since(start), "compiled", fn.Compiled)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
 	go func() {
@@ -149,6 +153,12 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 		// instance per task is enough for a sync chain.
 		hc.PoolSize = 2
 	}
+	if hc.CacheDir == "" {
+		if hc.CacheDir, err = runtime.WritableCache(dir); err != nil {
+			log.Warn("no compilation cache", "err", err)
+		}
+	}
+	cached := runtime.CacheEntries(hc.CacheDir)
 	if addr := os.Getenv(EnvControlPlane); addr != "" {
 		fn.cp, err = cpclient.Dial(ctx, addr, os.Getenv(EnvToken))
 		if err != nil {
@@ -191,6 +201,7 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 		return nil, err
 	}
 	fn.Host = h
+	fn.Compiled = max(runtime.CacheEntries(hc.CacheDir)-cached, 0)
 	var flush func(context.Context) error
 	if fn.reporter != nil {
 		flush = func(ctx context.Context) error {
