@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -45,15 +46,17 @@ func (cs *conns) roundTrip(ctx context.Context, addr string, req *http.Request, 
 		if err != nil {
 			return nil, nil, err
 		}
-		resp, body, err := ic.exchange(ctx, req, limit)
+		resp, body, written, err := ic.exchange(ctx, req, limit)
 		if err == nil && !resp.Close {
 			cs.put(ic)
 			return resp, body, nil
 		}
 		_ = ic.c.Close()
-		// The instance closed an idle connection before reading from it: nothing was
-		// served, send the request again on a new one (as http.Transport does).
-		if reused && attempt == 0 && errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && ctx.Err() == nil {
+		// The instance had closed the idle connection: send the request again on a new
+		// one where http.Transport would, when nothing was written, or when the request
+		// is idempotent and no byte of an answer came back.
+		closedIdle := !written || idempotent(req) && errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF)
+		if reused && attempt == 0 && closedIdle && ctx.Err() == nil {
 			continue
 		}
 		return resp, body, err
@@ -61,14 +64,21 @@ func (cs *conns) roundTrip(ctx context.Context, addr string, req *http.Request, 
 }
 
 func (cs *conns) get(ctx context.Context, addr string) (*instanceConn, bool, error) {
-	cs.mu.Lock()
-	if n := len(cs.idle); n > 0 {
+	for {
+		cs.mu.Lock()
+		n := len(cs.idle)
+		if n == 0 {
+			cs.mu.Unlock()
+			break
+		}
 		ic := cs.idle[n-1]
 		cs.idle = cs.idle[:n-1]
 		cs.mu.Unlock()
-		return ic, true, nil
+		if ic.open() {
+			return ic, true, nil
+		}
+		_ = ic.c.Close()
 	}
-	cs.mu.Unlock()
 	d := net.Dialer{Timeout: dialTimeout}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -98,8 +108,30 @@ func (cs *conns) close() {
 	cs.idle = nil
 }
 
-// exchange writes req and reads its response on ic.
-func (ic *instanceConn) exchange(ctx context.Context, req *http.Request, limit int64) (*http.Response, []byte, error) {
+// open tells whether the instance has kept the idle connection open: a peek that does
+// not wait finds no end of stream (and no stray bytes) on it. http.Transport learns the
+// same from the reader goroutine it keeps on every idle connection.
+func (ic *instanceConn) open() bool {
+	if ic.r.Buffered() > 0 {
+		return false // bytes no request asked for
+	}
+	raw, err := ic.c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return false
+	}
+	var b [1]byte
+	alive := false
+	err = raw.Read(func(fd uintptr) bool {
+		n, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		alive = n < 0 && rerr == syscall.EAGAIN // nothing to read, not closed
+		return true
+	})
+	return err == nil && alive
+}
+
+// exchange writes req and reads its response on ic; written tells whether the request
+// went out whole.
+func (ic *instanceConn) exchange(ctx context.Context, req *http.Request, limit int64) (resp *http.Response, body []byte, written bool, err error) {
 	if d, ok := ctx.Deadline(); ok {
 		_ = ic.c.SetDeadline(d)
 	} else {
@@ -114,22 +146,31 @@ func (ic *instanceConn) exchange(ctx context.Context, req *http.Request, limit i
 		return err
 	}
 	if err := req.Write(ic.w); err != nil {
-		return nil, nil, wrap(err)
+		return nil, nil, false, wrap(err)
 	}
 	if err := ic.w.Flush(); err != nil {
-		return nil, nil, wrap(err)
+		return nil, nil, false, wrap(err)
 	}
-	resp, err := http.ReadResponse(ic.r, req)
+	resp, err = http.ReadResponse(ic.r, req)
 	if err != nil {
-		return nil, nil, wrap(err)
+		return nil, nil, true, wrap(err)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	body, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err == nil && int64(len(body)) > limit {
 		resp.Close = true // the rest of the body is still on the connection
 	}
 	_ = resp.Body.Close()
 	if err != nil {
-		return nil, nil, wrap(err)
+		return nil, nil, true, wrap(err)
 	}
-	return resp, body, nil
+	return resp, body, true, nil
+}
+
+// idempotent tells whether req may be sent twice, by http.Transport's rule.
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != ""
 }
