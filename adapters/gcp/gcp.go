@@ -6,7 +6,10 @@
 // no aliases, and two setup versions of a group must serve side by side
 // during a live switch. Deploy builds the group's function source
 // (runtime/gcf's layout, vendored by the Packager: 2nd gen builds every
-// function from source), uploads it to the URL GenerateUploadUrl gives,
+// function from source; on linux/amd64 the Packager also ships wazero's
+// compilation cache of the group's modules, written by a precompiler built
+// from the source's own vendor/ tree, and a module that does not load fails
+// the deploy with ErrUnhealthy before anything is created), uploads it to the URL GenerateUploadUrl gives,
 // creates the function (memory, CPU, timeout, max instances, concurrency 1,
 // environment, labels) and polls its long-running operation, then pings
 // the function's URL once: a source that builds but cannot load its group

@@ -32,7 +32,9 @@ const fusionizePseudoVersion = "v0.0.0-00010101000000-000000000000"
 // data files and every dependency vendored, so Cloud Functions' build needs
 // no network. Vendoring runs offline (GOPROXY=off) from the module cache
 // and is cached per digest of this module's source, on disk and in memory,
-// so repeat deploys of unchanged code only zip.
+// so repeat deploys of unchanged code only zip. On linux/amd64 it also
+// ships wazero's compilation cache of the modules (see precompile), kept
+// per vendor tree and module digest.
 type Packager struct {
 	// ModuleRoot is the directory of this module's go.mod. Default: the
 	// module of the working directory (`go env GOMOD`), which must be this

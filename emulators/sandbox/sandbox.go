@@ -32,6 +32,9 @@
 // (run_delay − the cgroup's throttled_time). The model is the same with and without
 // cgroups, so durations follow VCPU even where the quota is not enforced.
 //
+// A mark is taken twice per request, so it reads kept-open files with pread and does not
+// allocate; the thread list is read again only when the thread count changes.
+//
 // Usage:
 //
 //	env, err := sandbox.Start(ctx, sandbox.Spec{

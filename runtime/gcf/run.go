@@ -13,7 +13,11 @@
 // Start loads the group from the data files in the function's source
 // directory (fusionize.json and modules/, in the working directory the
 // platform starts the function in) once per instance, so a cold start
-// compiles the group's modules and a warm request does not. Invocations are
+// loads the group's modules and a warm request does not. The modules load
+// from wazero's compilation cache the source carries (cache/, written by
+// the packager for linux/amd64; a copy in $TMPDIR where the source is
+// read-only); where it misses (another CPU, no cache shipped) wazero
+// compiles them, and the "group loaded" log line counts them (compiled). Invocations are
 // POSTs of the invocation envelope (package wire) carrying the task, its
 // input, the caller, the depth, the deadline and the trace context (or a
 // W3C traceparent header); answers are a wire.Response, or an error status
