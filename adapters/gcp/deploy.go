@@ -319,6 +319,14 @@ func (a *Adapter) Remove(ctx context.Context, group string, version int64) error
 		if f.ep.Group != group || f.ep.Version != version {
 			continue
 		}
+		if a.opts.Drain > 0 {
+			t := time.NewTimer(a.opts.Drain)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+			case <-t.C:
+			}
+		}
 		if err := a.delete(ctx, f.name); err != nil {
 			return fmt.Errorf("gcp: remove %s: %w", adapters.ID(group, version), err)
 		}

@@ -39,7 +39,7 @@ var errLongAgo = time.Unix(1, 0)
 
 // roundTrip sends req to the instance at addr and reads the whole response, up to limit
 // bytes of body (a longer body comes back as limit+1 bytes). ctx bounds the exchange;
-// when it ends the connection is closed.
+// when it ends the connection is closed and the error wraps ctx.Err().
 func (cs *conns) roundTrip(ctx context.Context, addr string, req *http.Request, limit int64) (*http.Response, []byte, error) {
 	for attempt := 0; ; attempt++ {
 		ic, reused, err := cs.get(ctx, addr)
@@ -132,11 +132,9 @@ func (ic *instanceConn) open() bool {
 // exchange writes req and reads its response on ic; written tells whether the request
 // went out whole.
 func (ic *instanceConn) exchange(ctx context.Context, req *http.Request, limit int64) (resp *http.Response, body []byte, written bool, err error) {
-	if d, ok := ctx.Deadline(); ok {
-		_ = ic.c.SetDeadline(d)
-	} else {
-		_ = ic.c.SetDeadline(time.Time{})
-	}
+	// ctx's end, not a deadline of the connection's own, interrupts the exchange: the
+	// caller tells a timeout from a failure by ctx.Err(), which is set by then.
+	_ = ic.c.SetDeadline(time.Time{})
 	stop := context.AfterFunc(ctx, func() { _ = ic.c.SetDeadline(errLongAgo) })
 	defer stop()
 	wrap := func(err error) error {
