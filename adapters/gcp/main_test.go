@@ -84,7 +84,7 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
-func newPlatform(t *testing.T, taskOpts tasks.Options) *platform {
+func newPlatform(t testing.TB, taskOpts tasks.Options) *platform {
 	t.Helper()
 	p := &platform{dir: t.TempDir(), logs: &logBuffer{}}
 	emu, err := gcf.New(gcf.Options{Dir: p.dir, PendingTimeout: 5 * time.Second, Logger: slog.New(slog.NewJSONHandler(p.logs, nil))})
@@ -131,7 +131,7 @@ func newPlatform(t *testing.T, taskOpts tasks.Options) *platform {
 	return p
 }
 
-func (p *platform) adapter(t *testing.T, opts gcp.Options) *gcp.Adapter {
+func (p *platform) adapter(t testing.TB, opts gcp.Options) *gcp.Adapter {
 	t.Helper()
 	opts.Endpoint = p.emu.GRPCAddr()
 	if opts.Packager == nil {
