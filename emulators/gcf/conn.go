@@ -34,8 +34,8 @@ type conns struct {
 // dialTimeout bounds connecting to an instance that listens on loopback.
 const dialTimeout = 5 * time.Second
 
-// errLongAgo is a deadline in the past: it wakes a blocked read or write at once.
-var errLongAgo = time.Unix(1, 0)
+// longAgo is a deadline in the past: it wakes a blocked read or write at once.
+var longAgo = time.Unix(1, 0)
 
 // roundTrip sends req to the instance at addr and reads the whole response, up to limit
 // bytes of body (a longer body comes back as limit+1 bytes). ctx bounds the exchange;
@@ -135,7 +135,7 @@ func (ic *instanceConn) exchange(ctx context.Context, req *http.Request, limit i
 	// ctx's end, not a deadline of the connection's own, interrupts the exchange: the
 	// caller tells a timeout from a failure by ctx.Err(), which is set by then.
 	_ = ic.c.SetDeadline(time.Time{})
-	stop := context.AfterFunc(ctx, func() { _ = ic.c.SetDeadline(errLongAgo) })
+	stop := context.AfterFunc(ctx, func() { _ = ic.c.SetDeadline(longAgo) })
 	defer stop()
 	wrap := func(err error) error {
 		if ctx.Err() != nil {
