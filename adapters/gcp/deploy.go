@@ -51,6 +51,11 @@ func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.E
 		return adapters.Endpoint{}, fmt.Errorf("gcp: deploy %s: get function %s: %w", d.ID(), name, err)
 	}
 	src, err := a.buildSource(ctx, d)
+	if errors.Is(err, ErrModule) {
+		// The group could never start: as unhealthy as a function that
+		// fails its first request, and found before anything is created.
+		return adapters.Endpoint{}, fmt.Errorf("gcp: deploy %s: %w: %w", d.ID(), adapters.ErrUnhealthy, err)
+	}
 	if err != nil {
 		return adapters.Endpoint{}, fmt.Errorf("gcp: deploy %s: %w", d.ID(), err)
 	}
@@ -320,6 +325,14 @@ func (a *Adapter) Remove(ctx context.Context, group string, version int64) error
 	for _, f := range fns {
 		if f.ep.Group != group || f.ep.Version != version {
 			continue
+		}
+		if a.opts.Drain > 0 {
+			t := time.NewTimer(a.opts.Drain)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+			case <-t.C:
+			}
 		}
 		if err := a.delete(ctx, f.name); err != nil {
 			return fmt.Errorf("gcp: remove %s: %w", adapters.ID(group, version), err)

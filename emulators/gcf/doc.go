@@ -19,7 +19,10 @@
 // Each instance is its own process (package emulators/sandbox) with Cloud
 // Run's CPU for its memory and the memory limit, listening on its own
 // loopback port with PORT, K_SERVICE, K_REVISION, K_CONFIGURATION and
-// FUNCTION_TARGET set. The front routes each request as Cloud Run does (see
+// FUNCTION_TARGET set, and a TMPDIR of its own (removed when it stops), as
+// each Cloud Run instance has its own file system. The front routes each
+// request as Cloud Run does, over kept-alive connections of its own to the
+// instance (see
 // RATIONALE.md) and reports what Cloud Run would bill for it, in response
 // headers (X-Emulator-*) and in [Emulator.Requests]; every such figure is
 // emulated: measured here in the instance's own time, not in Google's cloud.

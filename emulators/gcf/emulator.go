@@ -98,7 +98,7 @@ func New(opts Options) (*Emulator, error) {
 	if opts.Dir == "" {
 		return nil, fmt.Errorf("%w: Options.Dir is required", ErrInvalidArgument)
 	}
-	for _, d := range []string{"uploads", "builds"} {
+	for _, d := range []string{"uploads", "builds", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(opts.Dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("gcf: %w", err)
 		}

@@ -131,7 +131,11 @@ func (e *Emulator) forward(w http.ResponseWriter, r *http.Request, rev *revision
 	if r.URL.RawQuery != "" {
 		u += "?" + r.URL.RawQuery
 	}
-	out, err := http.NewRequestWithContext(ctx, r.Method, u, bytes.NewReader(body))
+	var reqBody io.Reader
+	if len(body) > 0 {
+		reqBody = bytes.NewReader(body)
+	}
+	out, err := http.NewRequestWithContext(ctx, r.Method, u, reqBody)
 	if err != nil {
 		rev.pool.release(in, false)
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -152,12 +156,7 @@ func (e *Emulator) forward(w http.ResponseWriter, r *http.Request, rev *revision
 		rep.Init, rep.SandboxDelay = in.init, e.opts.SandboxDelay
 	}
 	mark := in.env.Mark()
-	resp, err := rev.pool.transport.RoundTrip(out)
-	var respBody []byte
-	if err == nil {
-		respBody, err = io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
-		resp.Body.Close()
-	}
+	resp, respBody, err := in.conns.roundTrip(ctx, in.addr, out, maxBodyBytes)
 	rep.Duration = in.env.Since(mark)
 	rep.Billed = billed(rep.Init + rep.Duration)
 	rep.CostUSD = cost(rep.Billed, cfg.vcpu, cfg.memoryBytes)

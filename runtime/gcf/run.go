@@ -13,7 +13,11 @@
 // Start loads the group from the data files in the function's source
 // directory (fusionize.json and modules/, in the working directory the
 // platform starts the function in) once per instance, so a cold start
-// compiles the group's modules and a warm request does not. Invocations are
+// loads the group's modules and a warm request does not. The modules load
+// from wazero's compilation cache the source carries (cache/, written by
+// the packager for linux/amd64; a copy in $TMPDIR where the source is
+// read-only); where it misses (another CPU, no cache shipped) wazero
+// compiles them, and the "group loaded" log line counts them (compiled). Invocations are
 // POSTs of the invocation envelope (package wire) carrying the task, its
 // input, the caller, the depth, the deadline and the trace context (or a
 // W3C traceparent header); answers are a wire.Response, or an error status
@@ -85,7 +89,11 @@ type Options struct {
 
 // Function is a loaded group, ready to serve.
 type Function struct {
-	Host     *host.Host
+	Host *host.Host
+	// Compiled counts the modules wazero compiled at load because the
+	// source's compilation cache did not hold them (none shipped, or one
+	// written by another wazero build or for another CPU).
+	Compiled int
 	Handler  *Handler
 	reporter *runtime.Reporter
 	cp       *cpclient.Client
@@ -108,7 +116,7 @@ func Start(opts Options) http.HandlerFunc {
 		log.Error("group did not load", "err", err)
 		return failing(hostName("", 0), err)
 	}
-	log.Info("group loaded", "host", fn.Host.Name(), "tasks", fn.Host.Tasks(), "init", time.Since(start))
+	log.Info("group loaded", "host", fn.Host.Name(), "tasks", fn.Host.Tasks(), "init", time.Since(start), "compiled", fn.Compiled)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
 	go func() {
@@ -156,6 +164,12 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 		// instance per task is enough for a sync chain.
 		hc.PoolSize = 2
 	}
+	if hc.CacheDir == "" {
+		if hc.CacheDir, err = runtime.WritableCache(dir); err != nil {
+			log.Warn("no compilation cache", "err", err)
+		}
+	}
+	cached := runtime.CacheEntries(hc.CacheDir)
 	if addr := os.Getenv(EnvControlPlane); addr != "" {
 		fn.cp, err = cpclient.Dial(ctx, addr, os.Getenv(EnvToken))
 		if err != nil {
@@ -199,6 +213,7 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 		return nil, err
 	}
 	fn.Host = h
+	fn.Compiled = max(runtime.CacheEntries(hc.CacheDir)-cached, 0)
 	var flush func(context.Context) error
 	if fn.reporter != nil {
 		flush = func(ctx context.Context) error {
