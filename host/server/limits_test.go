@@ -123,7 +123,9 @@ func TestRESTPayloadOverTheLimitIs413(t *testing.T) {
 func TestGuestLoopEndsWithTheHostsDeadlineErrorBeforeTheClients(t *testing.T) {
 	// The host's Timeout (30 s) is not what stops the loop: the client's
 	// deadline is, and the host answers a little before it fires.
-	h := newHost(t, host.Config{Name: "host-d", Group: "d"}, map[string]string{"loop": wat("loop"), "echo": wat("echo")})
+	// A margin of half a second (a tenth of the 5 s deadline) leaves a loaded
+	// machine time to stop the guest and answer before the client gives up.
+	h := newHost(t, host.Config{Name: "host-d", Group: "d", DeadlineMargin: 500 * time.Millisecond}, map[string]string{"loop": wat("loop"), "echo": wat("echo")})
 	_, addr := serve(t, h, server.Options{})
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -131,7 +133,7 @@ func TestGuestLoopEndsWithTheHostsDeadlineErrorBeforeTheClients(t *testing.T) {
 	}
 	defer cc.Close()
 	client := fusionizev1.NewHostServiceClient(cc)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var trailer metadata.MD
 	_, err = client.Invoke(ctx, &fusionizev1.InvokeRequest{Task: "loop"}, grpc.Trailer(&trailer))
@@ -144,7 +146,7 @@ func TestGuestLoopEndsWithTheHostsDeadlineErrorBeforeTheClients(t *testing.T) {
 	}
 	// The same through the transport, and the host serves the next call.
 	tr := newTransport(t, grpctransport.Options{}, addrs{"d": addr})
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel2()
 	_, err = tr.Call(ctx2, "d", host.Call{Task: "loop"})
 	checkErr(t, err, host.CodeDeadline, `task "loop" on host host-d via `+addr+": stopped by its deadline")
