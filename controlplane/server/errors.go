@@ -35,7 +35,7 @@ func toStatus(err error) error {
 	case errors.Is(err, store.ErrNotFound):
 		code = codes.NotFound
 	case errors.Is(err, store.ErrDigestMismatch), errors.Is(err, store.ErrBadDigest),
-		errors.Is(err, ErrBadRequest),
+		errors.Is(err, ErrBadRequest), errors.Is(err, store.ErrBadKey),
 		errors.Is(err, setup.ErrEmptyGroup), errors.Is(err, setup.ErrDuplicateTask),
 		errors.Is(err, setup.ErrUnknownTask), errors.Is(err, setup.ErrMissingTask),
 		errors.Is(err, setup.ErrBadGroup):
