@@ -60,7 +60,8 @@ type Options struct {
 	Emulation *runtime.Emulation
 
 	// Host tunes the host; Name, Group, App, Transport, Endpoints,
-	// Recorder and MemoryMB are set by Run.
+	// Recorder and MemoryMB are set by Run, and KV defaults to the app's
+	// durable store on the control plane (runtime.ControlPlaneKV).
 	Host host.Config
 
 	SpanBuffer    int           // spans held while the control plane is away; default 100,000
@@ -134,6 +135,10 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if hc.Logger == nil {
 		hc.Logger = log
+	}
+	if hc.KV == nil {
+		// The app's durable store, shared by every host of every version.
+		hc.KV = runtime.NewControlPlaneKV(cp, opts.App)
 	}
 	if hc.PoolSize == 0 {
 		// Keep instances warm the way a serverless platform keeps function
