@@ -88,9 +88,9 @@ type Options struct {
 	// OrphanAfter is how long heartbeats may fail in a row before the host
 	// counts its control plane as lost and stops (drains and exits, as on
 	// SIGTERM); default DefaultOrphanAfter.
-	OrphanAfter time.Duration
-	Quiet         time.Duration // drain ends after this long without calls; default 500 ms
-	DrainTimeout  time.Duration // default 30 s
+	OrphanAfter  time.Duration
+	Quiet        time.Duration // drain ends after this long without calls; default 500 ms
+	DrainTimeout time.Duration // default 30 s
 
 	Logger *slog.Logger
 }
