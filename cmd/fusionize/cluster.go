@@ -181,6 +181,7 @@ func newHostCmd() *cobra.Command {
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:0", "gRPC listen address")
 	f.StringVar(&o.HTTPListen, "http-listen", "127.0.0.1:0", "REST, /healthz and /metrics listen address")
 	f.StringVar(&o.ReadyFile, "ready-file", "", "write the bound addresses here once serving")
+	f.DurationVar(&o.OrphanAfter, "orphan-after", process.DefaultOrphanAfter, "stop after failing to reach the control plane this long")
 	f.StringVar(&emulation, "emulation", "", "emulated platform figures as JSON (runtime.Emulation; set by the local adapter)")
 	return cmd
 }
