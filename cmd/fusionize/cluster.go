@@ -96,14 +96,16 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log := logger()
-			// Hosts a crashed run left would share names with the ones
-			// about to start: stop them before the control plane serves.
-			if err := stopOrphans(ctx, cmd.OutOrStdout()); err != nil {
-				return err
-			}
+			// New takes the data directory's lock, so no other control
+			// plane runs on it now.
 			cp, err := server.New(server.Options{DataDir: g.dataDir, App: app, Addr: addr, HTTPAddr: httpAddr, Logger: log})
 			if err != nil {
 				return err
+			}
+			// Hosts a crashed run left would share names with the ones
+			// about to start: stop them before the control plane serves.
+			if err := stopOrphans(ctx, cmd.OutOrStdout()); err != nil {
+				return errors.Join(err, cp.Close())
 			}
 			exe, err := os.Executable()
 			if err != nil {
