@@ -285,7 +285,7 @@ func (h *Host) kvKey(inst *instance, ptr, n uint32) (string, int32) {
 	if !ok {
 		return "", int32(CodeBadArgument)
 	}
-	return h.cfg.App + "/" + string(k), 0
+	return string(k), 0 // a KV serves one application (Config.KV)
 }
 
 func (h *Host) fnKVPut(ctx context.Context, m api.Module, stack []uint64) {

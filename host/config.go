@@ -90,7 +90,9 @@ type Config struct {
 	// Endpoints gives the endpoint of each other group of the setup: the
 	// routes of remote calls. Nil: remote calls fail with CodeUnavailable.
 	Endpoints Endpoints
-	// KV is the store behind kv_get and kv_put. Default a new MemKV.
+	// KV is the application's store behind kv_get and kv_put; it serves
+	// this one application, so keys reach it as the guest wrote them.
+	// Default a new MemKV (runtimes give the control plane's store).
 	KV KV
 	// Logger receives task logs and host events. Default slog.Default().
 	Logger *slog.Logger

@@ -5,9 +5,22 @@ import (
 	"sync"
 )
 
-// KV is the key-value store the host offers to tasks through the ABI's
-// kv_get and kv_put imports. It stands in for the managed database a cloud
-// task would use.
+// KV is the key-value store of one application that the host offers to
+// its tasks through the ABI's kv_get and kv_put imports; keys are the
+// guest's own (1 to 1024 bytes). It stands in for the managed database a
+// cloud task would use.
+//
+// Two implementations exist: MemKV here, in memory, for `fusionize run`
+// and tests; and the control plane's durable store of the app
+// (runtime.ControlPlaneKV), which every runtime uses when it has a control
+// plane, so that every host of every setup version sees the same keys and
+// they outlive hosts and live switches. Another database can implement KV
+// the same way.
+//
+// Contract: Put returns nil only once the value is stored where every later
+// Get, on any host sharing the store, sees it; nothing may be buffered or
+// cached in a way that could lose an acknowledged write. Errors reach the
+// guest as CodeInternal with their message.
 type KV interface {
 	// Get returns the value of key; ok is false when key is absent. The
 	// returned slice must not be modified by the caller.
@@ -16,8 +29,8 @@ type KV interface {
 	Put(ctx context.Context, key string, val []byte) error
 }
 
-// MemKV is an in-memory KV, safe for concurrent use. It is not durable and not
-// shared between hosts.
+// MemKV is an in-memory KV, safe for concurrent use. It is not durable and
+// not shared between processes.
 type MemKV struct {
 	mu sync.RWMutex
 	m  map[string][]byte

@@ -14,10 +14,19 @@
 // in for clouds that cannot be reached, list their providers in
 // Options.Providers: groups placed there run as local hosts too, under the
 // deployment's platform profile (emulated figures: cold start, CPU share,
-// invoke overhead and round trips), and their endpoints say Emulated. The adapter waits until the host writes its ready file and
-// answers its health check, restarts a host that exits unexpectedly (on the
-// same ports, so routes to it stay valid), and on Remove sends SIGTERM,
-// waits for the host to drain, and kills it if it does not stop in time.
+// invoke overhead and round trips), and their endpoints say Emulated. The
+// adapter waits until the host writes its ready file and answers its health
+// check, restarts a host that exits unexpectedly (on the same ports, so
+// routes to it stay valid), and on Remove sends SIGTERM, waits for the host
+// to drain, and kills it if it does not stop in time.
+//
+// Under Dir it keeps, per running host, <id>.ready.json (the host's
+// addresses) and <id>.pid (its pid and ready file). If the adapter's process
+// dies without Close (a control plane killed with SIGKILL), its hosts run on
+// until they notice their control plane is gone (runtime/process,
+// OrphanAfter); StopOrphans, run by the next adapter on the same Dir before
+// it deploys, or by `fusionize down`, stops them at once from the pid files,
+// after checking in /proc that each pid is still that host.
 package local
 
 import (
@@ -31,6 +40,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -90,6 +100,11 @@ func New(opts Options) *Adapter {
 	}
 	if opts.Dir == "" {
 		opts.Dir = filepath.Join(".fusionize", "local")
+	}
+	// Absolute, so the ready file on a host's command line names it
+	// wherever a later adapter runs from (StopOrphans).
+	if abs, err := filepath.Abs(opts.Dir); err == nil {
+		opts.Dir = abs
 	}
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 60 * time.Second
@@ -228,12 +243,23 @@ func (a *Adapter) start(ctx context.Context, p *proc, extra []string) (process.R
 		_ = logf.Close()
 		return process.Ready{}, fmt.Errorf("start %s: %w", a.opts.Command[0], err)
 	}
+	pidPath := a.pidPath(p.d.ID())
+	pidErr := writePID(pidPath, pidRecord{PID: cmd.Process.Pid, Ready: p.ready})
 	exited := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
 		_ = logf.Close()
+		// The record goes with the process (a restart writes its own).
+		if r, err := os.ReadFile(pidPath); err == nil && strings.Contains(string(r), fmt.Sprintf(`"pid":%d,`, cmd.Process.Pid)) {
+			_ = os.Remove(pidPath)
+		}
 		close(exited)
 	}()
+	if pidErr != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+		return process.Ready{}, fmt.Errorf("record pid: %w", pidErr)
+	}
 	a.mu.Lock()
 	p.cmd, p.exited = cmd, exited
 	a.mu.Unlock()

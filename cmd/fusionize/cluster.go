@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,6 +97,8 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log := logger()
+			// New takes the data directory's lock, so no other control
+			// plane runs on it now.
 			var tasks []string
 			if appDir != "" {
 				m, err := manifest.Load(appDir)
@@ -110,6 +113,11 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 			cp, err := server.New(server.Options{DataDir: g.dataDir, App: app, Tasks: tasks, Addr: addr, HTTPAddr: httpAddr, ModuleCacheDir: filepath.Join(g.dataDir, "cache"), Logger: log})
 			if err != nil {
 				return err
+			}
+			// Hosts a crashed run left would share names with the ones
+			// about to start: stop them before the control plane serves.
+			if err := stopOrphans(ctx, cmd.OutOrStdout()); err != nil {
+				return errors.Join(err, cp.Close())
 			}
 			exe, err := os.Executable()
 			if err != nil {
@@ -188,6 +196,7 @@ func newHostCmd() *cobra.Command {
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:0", "gRPC listen address")
 	f.StringVar(&o.HTTPListen, "http-listen", "127.0.0.1:0", "REST, /healthz and /metrics listen address")
 	f.StringVar(&o.ReadyFile, "ready-file", "", "write the bound addresses here once serving")
+	f.DurationVar(&o.OrphanAfter, "orphan-after", process.DefaultOrphanAfter, "stop after failing to reach the control plane this long")
 	f.StringVar(&emulation, "emulation", "", "emulated platform figures as JSON (runtime.Emulation; set by the local adapter)")
 	return cmd
 }
@@ -274,6 +283,12 @@ host is healthy, and prints the endpoints. Stop everything with 'fusionize down'
 			if err := waitActive(ctx, cp, v, 3*time.Minute); err != nil {
 				return err
 			}
+			// After a restart the active version is the one recorded
+			// before it, and its hosts are being started again: wait for
+			// them too.
+			if err := waitServing(ctx, cp, 3*time.Minute); err != nil {
+				return err
+			}
 			return printStatus(ctx, w, cp, cf.addr)
 		},
 	}
@@ -328,7 +343,7 @@ func startServe(ctx context.Context, w io.Writer, app, addr, httpAddr, profile s
 		return err
 	}
 	defer logf.Close()
-	args := []string{"serve", "--data-dir", g.dataDir, "--app", app, "--addr", addr, "--http-addr", httpAddr, "--verbose"}
+	args := []string{"serve", "--data-dir", absDataDir(), "--app", app, "--addr", addr, "--http-addr", httpAddr, "--verbose"}
 	if profile != "" {
 		args = append(args, "--profile", profile)
 	}
@@ -392,10 +407,38 @@ func runningServe() (int, bool) {
 	if err != nil || pid <= 0 {
 		return 0, false
 	}
-	if syscall.Kill(pid, 0) != nil {
+	if !isServe(pid) {
 		return 0, false
 	}
 	return pid, true
+}
+
+// isServe reports whether pid is a live `fusionize serve` of this data
+// directory (its command line says so), not a process that reused the pid
+// of one that died.
+func isServe(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return syscall.Kill(pid, 0) == nil // no /proc: trust the pid
+	}
+	if i := strings.LastIndexByte(string(stat), ')'); i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' {
+		return false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	return slices.Contains(args, "serve") && (slices.Contains(args, g.dataDir) || slices.Contains(args, absDataDir()))
+}
+
+// absDataDir is the data directory as an absolute path: what `up` passes
+// to the control plane it starts, so `down` recognizes it from anywhere.
+func absDataDir() string {
+	if abs, err := filepath.Abs(g.dataDir); err == nil {
+		return abs
+	}
+	return g.dataDir
 }
 
 // waitActive waits until setup version v is active and its hosts
@@ -413,30 +456,117 @@ func waitActive(ctx context.Context, cp *client.Client, v int64, limit time.Dura
 	return nil
 }
 
+// waitServing waits until every group of the active setup version that
+// runs as a host process (a gRPC endpoint) has a host registered at the
+// endpoint recorded for it.
+func waitServing(ctx context.Context, cp *client.Client, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		missing, err := unservedGroups(ctx, cp)
+		if err == nil && len(missing) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("no host registered at the recorded endpoint of group(s) %s", strings.Join(missing, ", "))
+			}
+			return fmt.Errorf("active setup not serving after %s: %w (see %s)", limit, err, filepath.Join(g.dataDir, "serve.log"))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func unservedGroups(ctx context.Context, cp *client.Client) ([]string, error) {
+	st, err := cp.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	su, eps, err := cp.SetupEndpoints(ctx, st.ActiveVersion)
+	if err != nil {
+		return nil, err
+	}
+	hosts, err := cp.Hosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	at := map[string]bool{}
+	for _, h := range hosts {
+		if h.SetupVersion == su.Version {
+			at[h.Group+" "+h.Address] = true
+		}
+	}
+	var missing []string
+	for _, gr := range su.Groups {
+		ep, ok := eps[gr.Name]
+		if !ok || (ep.Kind == api.KindGRPC && !at[gr.Name+" "+ep.Address]) {
+			missing = append(missing, gr.Name)
+		}
+	}
+	return missing, nil
+}
+
 func newDownCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "down",
 		Short: "Stop the control plane started by 'fusionize up' and every host it runs",
-		Args:  cobra.NoArgs,
+		Long: `Stops the control plane (which stops its hosts first), then any host a
+crashed control plane left running (found from the pid files under
+<data-dir>/local and checked in /proc before it is signalled).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := cmd.OutOrStdout()
 			pid, ok := runningServe()
-			if !ok {
-				fmt.Fprintln(cmd.OutOrStdout(), "nothing running")
-				return nil
-			}
-			if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-				return err
-			}
-			for range 600 {
-				if syscall.Kill(pid, 0) != nil {
-					fmt.Fprintf(cmd.OutOrStdout(), "stopped control plane (pid %d) and its hosts\n", pid)
-					return nil
+			if ok {
+				if err := stopServe(pid); err != nil {
+					return err
 				}
-				time.Sleep(100 * time.Millisecond)
+				fmt.Fprintf(w, "stopped control plane (pid %d) and its hosts\n", pid)
 			}
-			return fmt.Errorf("control plane (pid %d) still running after 60s", pid)
+			n, err := countOrphans(cmd.Context(), w)
+			if !ok && n == 0 && err == nil {
+				fmt.Fprintln(w, "nothing running")
+			}
+			return err
 		},
 	}
+}
+
+// stopServe stops the control plane at pid and waits for it to exit.
+func stopServe(pid int) error {
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return err
+	}
+	for range 600 {
+		if !isServe(pid) {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("control plane (pid %d) still running after 60s", pid)
+}
+
+// orphanDrain is how long a host a crashed run left gets to drain before
+// it is killed (the local adapter's default drain timeout).
+const orphanDrain = 30 * time.Second
+
+// stopOrphans stops the hosts a crashed run left under <data-dir>/local.
+func stopOrphans(ctx context.Context, w io.Writer) error {
+	_, err := countOrphans(ctx, w)
+	return err
+}
+
+func countOrphans(ctx context.Context, w io.Writer) (int, error) {
+	orphans, err := local.StopOrphans(ctx, filepath.Join(g.dataDir, "local"), orphanDrain)
+	for _, o := range orphans {
+		how := "stopped"
+		if o.Killed {
+			how = "killed (did not drain in " + orphanDrain.String() + ")"
+		}
+		fmt.Fprintf(w, "host %s (pid %d) left by a crashed control plane: %s\n", o.ID, o.PID, how)
+	}
+	return len(orphans), err
 }
 
 func newInvokeCmd() *cobra.Command {

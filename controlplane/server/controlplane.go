@@ -35,6 +35,10 @@ const (
 
 	// DefaultShutdownTimeout bounds the graceful stop.
 	DefaultShutdownTimeout = 5 * time.Second
+
+	// msgOverhead is room for a message's fields beyond its largest
+	// value.
+	msgOverhead = 64 << 10
 )
 
 // Options configure a ControlPlane. DataDir is required; the rest defaults.
@@ -161,6 +165,8 @@ func New(opts Options) (_ *ControlPlane, err error) {
 
 	tokenPath := TokenPath(opts.DataDir)
 	serverOpts := []grpc.ServerOption{
+		// A PutValue carries a value of up to store.MaxValueSize and its key.
+		grpc.MaxRecvMsgSize(store.MaxValueSize + msgOverhead),
 		grpc.ChainUnaryInterceptor(unaryMetrics(rpcs), UnaryAuthInterceptor(cp.token, tokenPath)),
 		grpc.ChainStreamInterceptor(streamMetrics(rpcs), StreamAuthInterceptor(cp.token, tokenPath)),
 	}

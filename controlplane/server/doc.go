@@ -5,7 +5,10 @@
 //
 // It holds task modules (content-addressed, verified on upload and on
 // fetch), the versioned fusion setup (hosts watch it), the spans hosts
-// report, the registry of live hosts and the optimizer's history.
+// report, the registry of live hosts (hosts leave it with DeregisterHost as
+// they stop), the optimizer's history, and the durable key-value store of
+// each application's tasks (GetValue, PutValue: the store behind the guest
+// ABI's kv_get and kv_put on every host).
 //
 // Serving:
 //
@@ -23,12 +26,15 @@
 //	v, err := c.ApplySetup(ctx, setup.Separate(0, tasks, setup.Place{Provider: "local"}, 128))
 //	setups, errc := c.WatchSetup(ctx, 0)
 //	accepted, rejected, err := c.ReportSpans(ctx, "host-1", spans)
+//	err = c.PutValue(ctx, "iot", "events/s-1/t", event) // committed on return
+//	val, ok, err := c.GetValue(ctx, "iot", "events/s-1/t")
 //
 // From a shell (the same token; REST on the HTTP port):
 //
 //	grpcurl -plaintext 127.0.0.1:7070 list
 //	grpcurl -plaintext -H "authorization: Bearer $(cat $DIR/token)" 127.0.0.1:7070 fusionize.v1.ControlPlaneService/Status
 //	curl -H "Authorization: Bearer $(cat $DIR/token)" http://127.0.0.1:7071/v1/status
+//	curl -H "Authorization: Bearer $(cat $DIR/token)" http://127.0.0.1:7071/v1/apps/iot/kv/events/s-1/t
 //
 // Every uploaded module must load on a host (host.CheckModule, the host's
 // own checks) or it is refused; ApplySetup and RecordIteration refuse bad
@@ -37,8 +43,8 @@
 //
 // Errors become gRPC codes only at the service edge: store.ErrNotFound →
 // NotFound; store.ErrDigestMismatch, store.ErrBadDigest, setup validation
-// errors, api.ErrBadIteration, ErrBadModule and ErrBadRequest →
-// InvalidArgument; store.ErrTooLarge →
+// errors, api.ErrBadIteration, ErrBadModule, store.ErrBadKey and
+// ErrBadRequest → InvalidArgument; store.ErrTooLarge →
 // ResourceExhausted; store.ErrClosed, ErrShuttingDown → Unavailable; the
 // rest → Internal. Over REST the gateway maps those codes to HTTP statuses
 // (Unauthenticated → 401, NotFound → 404, InvalidArgument → 400, …).

@@ -66,7 +66,7 @@ func toStatus(err error) error {
 	case errors.Is(err, store.ErrNotFound):
 		code = codes.NotFound
 	case errors.Is(err, store.ErrDigestMismatch), errors.Is(err, store.ErrBadDigest),
-		errors.Is(err, ErrBadRequest), errors.Is(err, ErrBadModule),
+		errors.Is(err, ErrBadRequest), errors.Is(err, ErrBadModule), errors.Is(err, store.ErrBadKey),
 		errors.Is(err, setup.ErrEmptyGroup), errors.Is(err, setup.ErrDuplicateTask),
 		errors.Is(err, setup.ErrUnknownTask), errors.Is(err, setup.ErrMissingTask),
 		errors.Is(err, setup.ErrBadGroup), errors.Is(err, setup.ErrNoGroups),

@@ -35,7 +35,10 @@
 // Buckets: "setups" (big-endian version → setup JSON), "modules" (digest →
 // api.ModuleInfo JSON), "tasks" (task → api.ModuleInfo JSON of its latest module),
 // "spans" (24-byte key → compact binary span, see span.go), "iterations"
-// (big-endian sequence → api.Iteration JSON) and "meta" (the span count).
+// (big-endian sequence → api.Iteration JSON), "meta" (the span count) and
+// "kv" (one nested bucket per application: the key-value store of its
+// tasks, key → value, one write transaction per PutValue so that an
+// acknowledged write is on disk).
 //
 // The hosts registry is kept in memory only: hosts re-register on their
 // heartbeat, so after a restart it refills within one heartbeat period.

@@ -40,3 +40,17 @@ func (s *Store) Hosts(since time.Time) []api.HostInfo {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
+
+// ForgetHostAt removes host name from the registry if it is registered at
+// address, and reports whether it was. A stopping host deregisters this way,
+// so it never removes the entry of a newer host of the same name.
+func (s *Store) ForgetHostAt(name, address string) bool {
+	s.hostsMu.Lock()
+	defer s.hostsMu.Unlock()
+	h, ok := s.hosts[name]
+	if !ok || h.Address != address {
+		return false
+	}
+	delete(s.hosts, name)
+	return true
+}

@@ -128,6 +128,12 @@ func (d *Deployer) switchLocked(ctx context.Context, v int64) error {
 	}
 	log := d.opts.Logger.With("version", v)
 	start := time.Now()
+	// Routes recorded by an earlier run (before a restart) name hosts that
+	// are gone: the hosts started now must not pick them up, but wait for
+	// the ones recorded below.
+	if err := d.st.SetEndpoints(v, api.Endpoints{}); err != nil {
+		return fmt.Errorf("deploy: setup version %d: %w", v, err)
+	}
 	eps, err := d.deployAll(ctx, su)
 	if err != nil {
 		return fmt.Errorf("deploy: setup version %d: %w", v, err)

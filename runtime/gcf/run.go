@@ -23,6 +23,8 @@
 // W3C traceparent header); answers are a wire.Response, or an error status
 // with an https.ErrorBody whose reason is the host's error code (Handler).
 //
+// The app's key-value store (kv_get, kv_put) is the control plane's durable
+// one when $FUSIONIZE_CONTROL_PLANE is set (runtime.ControlPlaneKV).
 // Spans go to the control plane at $FUSIONIZE_CONTROL_PLANE (bearer token
 // $FUSIONIZE_TOKEN) and are flushed before each answer, after the
 // invocation's in-memory async work has finished: request-based billing
@@ -59,7 +61,7 @@ import (
 // Environment variables the runtime reads besides Cloud Run's own (PORT,
 // K_SERVICE, K_REVISION).
 const (
-	EnvControlPlane = "FUSIONIZE_CONTROL_PLANE" // where spans go; "" keeps none
+	EnvControlPlane = "FUSIONIZE_CONTROL_PLANE" // where spans and kv_put go; "" keeps spans nowhere, values in memory
 	EnvToken        = "FUSIONIZE_TOKEN"
 	EnvQueue        = "FUSIONIZE_QUEUE"     // Cloud Tasks queue URL of async calls to other groups
 	EnvIDTokens     = "FUSIONIZE_ID_TOKENS" // "1": send Google ID tokens to https:// functions
@@ -177,6 +179,9 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 		}
 		fn.reporter = runtime.NewReporter(name, fn.cp, 100_000, 1000, time.Hour, log)
 		hc.Recorder = fn.reporter
+		if hc.KV == nil {
+			hc.KV = runtime.NewControlPlaneKV(fn.cp, cfg.App)
+		}
 	} else {
 		hc.Recorder = span.Discard
 	}

@@ -25,8 +25,10 @@ import (
 
 // Environment variables the runtime reads besides Lambda's own.
 const (
-	// EnvControlPlane is where spans go and where endpoints the package
-	// does not hold are looked up; "" for neither.
+	// EnvControlPlane is where spans go, where endpoints the package
+	// does not hold are looked up and where the app's key-value store is
+	// kept; "" for none of them (the store is then the host's own, in
+	// memory).
 	EnvControlPlane = "FUSIONIZE_CONTROL_PLANE"
 	EnvToken        = "FUSIONIZE_TOKEN"
 	// EnvQueue is the Cloud Tasks queue URL async calls to groups on
@@ -168,6 +170,9 @@ func load(ctx context.Context, opts Options, log *slog.Logger) (*group, error) {
 		g.entries = newEntrySpans(g.rep)
 		hc.Recorder = g.entries
 		eps = runtime.NewRecordedEndpoints(cp, cfg.SetupVersion, cfg.Endpoints)
+		if hc.KV == nil {
+			hc.KV = runtime.NewControlPlaneKV(cp, cfg.App)
+		}
 	}
 	// The caller's place the transports send: the region Lambda runs the
 	// function in, else the group's place in the setup.

@@ -14,9 +14,18 @@
 // /metrics (host/server), writes its ready file, registers with a heartbeat
 // (for health and status only) and reports spans in batches. Calls to other
 // groups go to the endpoints the deployer recorded for the setup version,
-// through the transport of each endpoint's kind. When ctx ends it drains:
-// it refuses new client requests, keeps serving calls from other hosts until
-// it has been quiet for Options.Quiet, then stops.
+// through the transport of each endpoint's kind. Tasks' kv_get and kv_put
+// go to the app's durable store on the control plane
+// (runtime.ControlPlaneKV). When ctx ends it drains: it refuses new client
+// requests, keeps serving calls from other hosts until it has been quiet for
+// Options.Quiet, deregisters and stops.
+//
+// A host that cannot reach its control plane for Options.OrphanAfter
+// (DefaultOrphanAfter, 15 s: about seven failed heartbeats) counts it as
+// lost: it drains the same way, finishing its in-flight work, and Run
+// returns ErrOrphaned. A crashed control plane thus leaves no host running
+// for long, and the local adapter of a restarted one stops any that remain
+// before it deploys (adapters/local, StopOrphans).
 //
 // A host process links no bbolt, no fuser package and no emulator: its
 // dependencies are api, host, runtime and the control plane's client
@@ -42,6 +51,15 @@ import (
 	"github.com/fusionize/fusionize/runtime"
 )
 
+// DefaultOrphanAfter is how long a host keeps serving without reaching its
+// control plane before it stops: long enough to ride out a control-plane
+// restart, short enough that a crashed control plane's hosts do not linger.
+const DefaultOrphanAfter = 15 * time.Second
+
+// ErrOrphaned: the host stopped because it could not reach its control
+// plane for Options.OrphanAfter.
+var ErrOrphaned = errors.New("process: control plane lost")
+
 // Options configure a host process.
 type Options struct {
 	App          string
@@ -60,14 +78,19 @@ type Options struct {
 	Emulation *runtime.Emulation
 
 	// Host tunes the host; Name, Group, App, Transport, Endpoints,
-	// Recorder and MemoryMB are set by Run.
+	// Recorder and MemoryMB are set by Run, and KV defaults to the app's
+	// durable store on the control plane (runtime.ControlPlaneKV).
 	Host host.Config
 
 	SpanBuffer    int           // spans held while the control plane is away; default 100,000
 	FlushInterval time.Duration // default 200 ms
 	Heartbeat     time.Duration // default 2 s
-	Quiet         time.Duration // drain ends after this long without calls; default 500 ms
-	DrainTimeout  time.Duration // default 30 s
+	// OrphanAfter is how long heartbeats may fail in a row before the host
+	// counts its control plane as lost and stops (drains and exits, as on
+	// SIGTERM); default DefaultOrphanAfter.
+	OrphanAfter  time.Duration
+	Quiet        time.Duration // drain ends after this long without calls; default 500 ms
+	DrainTimeout time.Duration // default 30 s
 
 	Logger *slog.Logger
 }
@@ -87,6 +110,9 @@ func (o *Options) defaults() {
 	}
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 2 * time.Second
+	}
+	if o.OrphanAfter <= 0 {
+		o.OrphanAfter = DefaultOrphanAfter
 	}
 	if o.Quiet <= 0 {
 		o.Quiet = 500 * time.Millisecond
@@ -147,6 +173,10 @@ func run(ctx context.Context, opts Options, ready *bool) error {
 	}
 	if hc.Logger == nil {
 		hc.Logger = log
+	}
+	if hc.KV == nil {
+		// The app's durable store, shared by every host of every version.
+		hc.KV = runtime.NewControlPlaneKV(cp, opts.App)
 	}
 	if hc.PoolSize == 0 {
 		// Keep instances warm the way a serverless platform keeps function
@@ -221,12 +251,19 @@ func run(ctx context.Context, opts Options, ready *bool) error {
 	log.Info("host serving", "grpc", grpcAddr, "http", hlis.Addr().String(), "tasks", h.Tasks())
 
 	bgCtx, stopBg := context.WithCancel(context.Background())
+	lost := make(chan time.Duration, 1)
 	var bg sync.WaitGroup
 	bg.Go(func() { rep.Run(bgCtx, 5*time.Second) })
-	bg.Go(func() { heartbeat(bgCtx, cp, info, opts.Heartbeat, log) })
+	bg.Go(func() { heartbeat(bgCtx, cp, info, opts.Heartbeat, opts.OrphanAfter, lost, log) })
 
-	<-ctx.Done()
-	log.Info("host draining")
+	orphaned := false
+	select {
+	case <-ctx.Done():
+		log.Info("host draining")
+	case d := <-lost:
+		orphaned = true
+		log.Warn("control plane lost; host draining and stopping", "control_plane", opts.ControlPlane, "unreachable_for", d.Round(time.Millisecond))
+	}
 	h.Drain()
 	deadline := time.Now().Add(opts.DrainTimeout)
 	for !h.Quiet(opts.Quiet) && time.Now().Before(deadline) {
@@ -242,8 +279,19 @@ func run(ctx context.Context, opts Options, ready *bool) error {
 	hostClosed = true
 	stopBg()
 	bg.Wait()
+	if !orphaned {
+		// Leave the registry now rather than after its liveness window.
+		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if _, derr := cp.DeregisterHost(dctx, name, grpcAddr); derr != nil {
+			log.Warn("deregister host", "err", derr)
+		}
+		cancel()
+	}
 	st := rep.Stats()
 	log.Info("host stopped", "spans_sent", st.Sent, "spans_dropped", st.Dropped, "spans_buffered", st.Buffered)
+	if orphaned {
+		err = errors.Join(fmt.Errorf("%w: %s unreachable for %s", ErrOrphaned, opts.ControlPlane, opts.OrphanAfter), err)
+	}
 	return err
 }
 
@@ -268,19 +316,30 @@ func controlPlaneModules(ctx context.Context, cp *client.Client) (runtime.Module
 	}), nil
 }
 
-func heartbeat(ctx context.Context, cp *client.Client, info api.HostInfo, every time.Duration, log *slog.Logger) {
+// heartbeat registers info every period until ctx ends. When no
+// registration has succeeded for orphanAfter it sends how long on lost and
+// returns.
+func heartbeat(ctx context.Context, cp *client.Client, info api.HostInfo, every, orphanAfter time.Duration, lost chan<- time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	lastOK := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			if _, err := cp.RegisterHost(rctx, info); err != nil {
-				log.Debug("heartbeat", "err", err)
-			}
+			_, err := cp.RegisterHost(rctx, info)
 			cancel()
+			if err == nil {
+				lastOK = time.Now()
+				continue
+			}
+			log.Debug("heartbeat", "err", err)
+			if d := time.Since(lastOK); d >= orphanAfter && ctx.Err() == nil {
+				lost <- d
+				return
+			}
 		}
 	}
 }

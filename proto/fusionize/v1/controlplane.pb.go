@@ -1504,6 +1504,319 @@ func (*RecordIterationResponse) Descriptor() ([]byte, []int) {
 	return file_fusionize_v1_controlplane_proto_rawDescGZIP(), []int{28}
 }
 
+// DeregisterHostRequest names a stopping host.
+type DeregisterHostRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name of the host, as registered.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Address the host registered with; the entry is removed only if it
+	// still has this address.
+	Address       string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeregisterHostRequest) Reset() {
+	*x = DeregisterHostRequest{}
+	mi := &file_fusionize_v1_controlplane_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeregisterHostRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeregisterHostRequest) ProtoMessage() {}
+
+func (x *DeregisterHostRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fusionize_v1_controlplane_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeregisterHostRequest.ProtoReflect.Descriptor instead.
+func (*DeregisterHostRequest) Descriptor() ([]byte, []int) {
+	return file_fusionize_v1_controlplane_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *DeregisterHostRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeregisterHostRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+// DeregisterHostResponse tells whether an entry was removed.
+type DeregisterHostResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True if the registry listed the host at that address.
+	Removed       bool `protobuf:"varint,1,opt,name=removed,proto3" json:"removed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeregisterHostResponse) Reset() {
+	*x = DeregisterHostResponse{}
+	mi := &file_fusionize_v1_controlplane_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeregisterHostResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeregisterHostResponse) ProtoMessage() {}
+
+func (x *DeregisterHostResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fusionize_v1_controlplane_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeregisterHostResponse.ProtoReflect.Descriptor instead.
+func (*DeregisterHostResponse) Descriptor() ([]byte, []int) {
+	return file_fusionize_v1_controlplane_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *DeregisterHostResponse) GetRemoved() bool {
+	if x != nil {
+		return x.Removed
+	}
+	return false
+}
+
+// GetValueRequest names a key of an application's key-value store.
+type GetValueRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Application whose store is read.
+	App string `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	// Key, at most 1 KiB.
+	Key           string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetValueRequest) Reset() {
+	*x = GetValueRequest{}
+	mi := &file_fusionize_v1_controlplane_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetValueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetValueRequest) ProtoMessage() {}
+
+func (x *GetValueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fusionize_v1_controlplane_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetValueRequest.ProtoReflect.Descriptor instead.
+func (*GetValueRequest) Descriptor() ([]byte, []int) {
+	return file_fusionize_v1_controlplane_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *GetValueRequest) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *GetValueRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// GetValueResponse carries a stored value.
+type GetValueResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// False when the key is absent.
+	Found bool `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	// The value; empty when not found.
+	Value         []byte `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetValueResponse) Reset() {
+	*x = GetValueResponse{}
+	mi := &file_fusionize_v1_controlplane_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetValueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetValueResponse) ProtoMessage() {}
+
+func (x *GetValueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fusionize_v1_controlplane_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetValueResponse.ProtoReflect.Descriptor instead.
+func (*GetValueResponse) Descriptor() ([]byte, []int) {
+	return file_fusionize_v1_controlplane_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *GetValueResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *GetValueResponse) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+// PutValueRequest stores a value under a key of an application's store.
+type PutValueRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Application whose store is written.
+	App string `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	// Key, at most 1 KiB.
+	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// Value, at most 4 MiB.
+	Value         []byte `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutValueRequest) Reset() {
+	*x = PutValueRequest{}
+	mi := &file_fusionize_v1_controlplane_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutValueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutValueRequest) ProtoMessage() {}
+
+func (x *PutValueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fusionize_v1_controlplane_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutValueRequest.ProtoReflect.Descriptor instead.
+func (*PutValueRequest) Descriptor() ([]byte, []int) {
+	return file_fusionize_v1_controlplane_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *PutValueRequest) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *PutValueRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *PutValueRequest) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+// PutValueResponse is empty: the write is committed when it arrives.
+type PutValueResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutValueResponse) Reset() {
+	*x = PutValueResponse{}
+	mi := &file_fusionize_v1_controlplane_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutValueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutValueResponse) ProtoMessage() {}
+
+func (x *PutValueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fusionize_v1_controlplane_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutValueResponse.ProtoReflect.Descriptor instead.
+func (*PutValueResponse) Descriptor() ([]byte, []int) {
+	return file_fusionize_v1_controlplane_proto_rawDescGZIP(), []int{34}
+}
+
 var File_fusionize_v1_controlplane_proto protoreflect.FileDescriptor
 
 const file_fusionize_v1_controlplane_proto_rawDesc = "" +
@@ -1585,7 +1898,23 @@ const file_fusionize_v1_controlplane_proto_rawDesc = "" +
 	"iterations\"O\n" +
 	"\x16RecordIterationRequest\x125\n" +
 	"\titeration\x18\x01 \x01(\v2\x17.fusionize.v1.IterationR\titeration\"\x19\n" +
-	"\x17RecordIterationResponse2\x9e\t\n" +
+	"\x17RecordIterationResponse\"E\n" +
+	"\x15DeregisterHostRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\"2\n" +
+	"\x16DeregisterHostResponse\x12\x18\n" +
+	"\aremoved\x18\x01 \x01(\bR\aremoved\"5\n" +
+	"\x0fGetValueRequest\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\">\n" +
+	"\x10GetValueResponse\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\"K\n" +
+	"\x0fPutValueRequest\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\fR\x05value\"\x12\n" +
+	"\x10PutValueResponse2\x91\v\n" +
 	"\x13ControlPlaneService\x12W\n" +
 	"\fUploadModule\x12!.fusionize.v1.UploadModuleRequest\x1a\".fusionize.v1.UploadModuleResponse(\x01\x12R\n" +
 	"\vListModules\x12 .fusionize.v1.ListModulesRequest\x1a!.fusionize.v1.ListModulesResponse\x12N\n" +
@@ -1598,13 +1927,16 @@ const file_fusionize_v1_controlplane_proto_rawDesc = "" +
 	"\vReportSpans\x12 .fusionize.v1.ReportSpansRequest\x1a!.fusionize.v1.ReportSpansResponse\x12O\n" +
 	"\n" +
 	"QuerySpans\x12\x1f.fusionize.v1.QuerySpansRequest\x1a .fusionize.v1.QuerySpansResponse\x12U\n" +
-	"\fRegisterHost\x12!.fusionize.v1.RegisterHostRequest\x1a\".fusionize.v1.RegisterHostResponse\x12L\n" +
+	"\fRegisterHost\x12!.fusionize.v1.RegisterHostRequest\x1a\".fusionize.v1.RegisterHostResponse\x12[\n" +
+	"\x0eDeregisterHost\x12#.fusionize.v1.DeregisterHostRequest\x1a$.fusionize.v1.DeregisterHostResponse\x12L\n" +
 	"\tListHosts\x12\x1e.fusionize.v1.ListHostsRequest\x1a\x1f.fusionize.v1.ListHostsResponse\x12O\n" +
 	"\n" +
 	"ListGroups\x12\x1f.fusionize.v1.ListGroupsRequest\x1a .fusionize.v1.ListGroupsResponse\x12C\n" +
 	"\x06Status\x12\x1b.fusionize.v1.StatusRequest\x1a\x1c.fusionize.v1.StatusResponse\x12[\n" +
 	"\x0eListIterations\x12#.fusionize.v1.ListIterationsRequest\x1a$.fusionize.v1.ListIterationsResponse\x12^\n" +
-	"\x0fRecordIteration\x12$.fusionize.v1.RecordIterationRequest\x1a%.fusionize.v1.RecordIterationResponseB?Z=github.com/fusionize/fusionize/proto/fusionize/v1;fusionizev1b\x06proto3"
+	"\x0fRecordIteration\x12$.fusionize.v1.RecordIterationRequest\x1a%.fusionize.v1.RecordIterationResponse\x12I\n" +
+	"\bGetValue\x12\x1d.fusionize.v1.GetValueRequest\x1a\x1e.fusionize.v1.GetValueResponse\x12I\n" +
+	"\bPutValue\x12\x1d.fusionize.v1.PutValueRequest\x1a\x1e.fusionize.v1.PutValueResponseB?Z=github.com/fusionize/fusionize/proto/fusionize/v1;fusionizev1b\x06proto3"
 
 var (
 	file_fusionize_v1_controlplane_proto_rawDescOnce sync.Once
@@ -1618,7 +1950,7 @@ func file_fusionize_v1_controlplane_proto_rawDescGZIP() []byte {
 	return file_fusionize_v1_controlplane_proto_rawDescData
 }
 
-var file_fusionize_v1_controlplane_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_fusionize_v1_controlplane_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_fusionize_v1_controlplane_proto_goTypes = []any{
 	(*UploadModuleRequest)(nil),     // 0: fusionize.v1.UploadModuleRequest
 	(*ModuleHeader)(nil),            // 1: fusionize.v1.ModuleHeader
@@ -1649,32 +1981,38 @@ var file_fusionize_v1_controlplane_proto_goTypes = []any{
 	(*ListIterationsResponse)(nil),  // 26: fusionize.v1.ListIterationsResponse
 	(*RecordIterationRequest)(nil),  // 27: fusionize.v1.RecordIterationRequest
 	(*RecordIterationResponse)(nil), // 28: fusionize.v1.RecordIterationResponse
-	nil,                             // 29: fusionize.v1.GetSetupResponse.EndpointsEntry
-	(*ModuleInfo)(nil),              // 30: fusionize.v1.ModuleInfo
-	(*Setup)(nil),                   // 31: fusionize.v1.Setup
-	(*Span)(nil),                    // 32: fusionize.v1.Span
-	(*HostInfo)(nil),                // 33: fusionize.v1.HostInfo
-	(*Group)(nil),                   // 34: fusionize.v1.Group
-	(*Iteration)(nil),               // 35: fusionize.v1.Iteration
-	(*Endpoint)(nil),                // 36: fusionize.v1.Endpoint
+	(*DeregisterHostRequest)(nil),   // 29: fusionize.v1.DeregisterHostRequest
+	(*DeregisterHostResponse)(nil),  // 30: fusionize.v1.DeregisterHostResponse
+	(*GetValueRequest)(nil),         // 31: fusionize.v1.GetValueRequest
+	(*GetValueResponse)(nil),        // 32: fusionize.v1.GetValueResponse
+	(*PutValueRequest)(nil),         // 33: fusionize.v1.PutValueRequest
+	(*PutValueResponse)(nil),        // 34: fusionize.v1.PutValueResponse
+	nil,                             // 35: fusionize.v1.GetSetupResponse.EndpointsEntry
+	(*ModuleInfo)(nil),              // 36: fusionize.v1.ModuleInfo
+	(*Setup)(nil),                   // 37: fusionize.v1.Setup
+	(*Span)(nil),                    // 38: fusionize.v1.Span
+	(*HostInfo)(nil),                // 39: fusionize.v1.HostInfo
+	(*Group)(nil),                   // 40: fusionize.v1.Group
+	(*Iteration)(nil),               // 41: fusionize.v1.Iteration
+	(*Endpoint)(nil),                // 42: fusionize.v1.Endpoint
 }
 var file_fusionize_v1_controlplane_proto_depIdxs = []int32{
 	1,  // 0: fusionize.v1.UploadModuleRequest.header:type_name -> fusionize.v1.ModuleHeader
-	30, // 1: fusionize.v1.UploadModuleResponse.module:type_name -> fusionize.v1.ModuleInfo
-	30, // 2: fusionize.v1.ListModulesResponse.modules:type_name -> fusionize.v1.ModuleInfo
-	30, // 3: fusionize.v1.GetModuleResponse.info:type_name -> fusionize.v1.ModuleInfo
-	31, // 4: fusionize.v1.GetSetupResponse.setup:type_name -> fusionize.v1.Setup
-	29, // 5: fusionize.v1.GetSetupResponse.endpoints:type_name -> fusionize.v1.GetSetupResponse.EndpointsEntry
-	31, // 6: fusionize.v1.ApplySetupRequest.setup:type_name -> fusionize.v1.Setup
-	31, // 7: fusionize.v1.WatchSetupResponse.setup:type_name -> fusionize.v1.Setup
-	32, // 8: fusionize.v1.ReportSpansRequest.spans:type_name -> fusionize.v1.Span
-	32, // 9: fusionize.v1.QuerySpansResponse.spans:type_name -> fusionize.v1.Span
-	33, // 10: fusionize.v1.RegisterHostRequest.host:type_name -> fusionize.v1.HostInfo
-	33, // 11: fusionize.v1.ListHostsResponse.hosts:type_name -> fusionize.v1.HostInfo
-	34, // 12: fusionize.v1.ListGroupsResponse.groups:type_name -> fusionize.v1.Group
-	35, // 13: fusionize.v1.ListIterationsResponse.iterations:type_name -> fusionize.v1.Iteration
-	35, // 14: fusionize.v1.RecordIterationRequest.iteration:type_name -> fusionize.v1.Iteration
-	36, // 15: fusionize.v1.GetSetupResponse.EndpointsEntry.value:type_name -> fusionize.v1.Endpoint
+	36, // 1: fusionize.v1.UploadModuleResponse.module:type_name -> fusionize.v1.ModuleInfo
+	36, // 2: fusionize.v1.ListModulesResponse.modules:type_name -> fusionize.v1.ModuleInfo
+	36, // 3: fusionize.v1.GetModuleResponse.info:type_name -> fusionize.v1.ModuleInfo
+	37, // 4: fusionize.v1.GetSetupResponse.setup:type_name -> fusionize.v1.Setup
+	35, // 5: fusionize.v1.GetSetupResponse.endpoints:type_name -> fusionize.v1.GetSetupResponse.EndpointsEntry
+	37, // 6: fusionize.v1.ApplySetupRequest.setup:type_name -> fusionize.v1.Setup
+	37, // 7: fusionize.v1.WatchSetupResponse.setup:type_name -> fusionize.v1.Setup
+	38, // 8: fusionize.v1.ReportSpansRequest.spans:type_name -> fusionize.v1.Span
+	38, // 9: fusionize.v1.QuerySpansResponse.spans:type_name -> fusionize.v1.Span
+	39, // 10: fusionize.v1.RegisterHostRequest.host:type_name -> fusionize.v1.HostInfo
+	39, // 11: fusionize.v1.ListHostsResponse.hosts:type_name -> fusionize.v1.HostInfo
+	40, // 12: fusionize.v1.ListGroupsResponse.groups:type_name -> fusionize.v1.Group
+	41, // 13: fusionize.v1.ListIterationsResponse.iterations:type_name -> fusionize.v1.Iteration
+	41, // 14: fusionize.v1.RecordIterationRequest.iteration:type_name -> fusionize.v1.Iteration
+	42, // 15: fusionize.v1.GetSetupResponse.EndpointsEntry.value:type_name -> fusionize.v1.Endpoint
 	0,  // 16: fusionize.v1.ControlPlaneService.UploadModule:input_type -> fusionize.v1.UploadModuleRequest
 	3,  // 17: fusionize.v1.ControlPlaneService.ListModules:input_type -> fusionize.v1.ListModulesRequest
 	5,  // 18: fusionize.v1.ControlPlaneService.GetModule:input_type -> fusionize.v1.GetModuleRequest
@@ -1684,27 +2022,33 @@ var file_fusionize_v1_controlplane_proto_depIdxs = []int32{
 	13, // 22: fusionize.v1.ControlPlaneService.ReportSpans:input_type -> fusionize.v1.ReportSpansRequest
 	15, // 23: fusionize.v1.ControlPlaneService.QuerySpans:input_type -> fusionize.v1.QuerySpansRequest
 	17, // 24: fusionize.v1.ControlPlaneService.RegisterHost:input_type -> fusionize.v1.RegisterHostRequest
-	19, // 25: fusionize.v1.ControlPlaneService.ListHosts:input_type -> fusionize.v1.ListHostsRequest
-	21, // 26: fusionize.v1.ControlPlaneService.ListGroups:input_type -> fusionize.v1.ListGroupsRequest
-	23, // 27: fusionize.v1.ControlPlaneService.Status:input_type -> fusionize.v1.StatusRequest
-	25, // 28: fusionize.v1.ControlPlaneService.ListIterations:input_type -> fusionize.v1.ListIterationsRequest
-	27, // 29: fusionize.v1.ControlPlaneService.RecordIteration:input_type -> fusionize.v1.RecordIterationRequest
-	2,  // 30: fusionize.v1.ControlPlaneService.UploadModule:output_type -> fusionize.v1.UploadModuleResponse
-	4,  // 31: fusionize.v1.ControlPlaneService.ListModules:output_type -> fusionize.v1.ListModulesResponse
-	6,  // 32: fusionize.v1.ControlPlaneService.GetModule:output_type -> fusionize.v1.GetModuleResponse
-	8,  // 33: fusionize.v1.ControlPlaneService.GetSetup:output_type -> fusionize.v1.GetSetupResponse
-	10, // 34: fusionize.v1.ControlPlaneService.ApplySetup:output_type -> fusionize.v1.ApplySetupResponse
-	12, // 35: fusionize.v1.ControlPlaneService.WatchSetup:output_type -> fusionize.v1.WatchSetupResponse
-	14, // 36: fusionize.v1.ControlPlaneService.ReportSpans:output_type -> fusionize.v1.ReportSpansResponse
-	16, // 37: fusionize.v1.ControlPlaneService.QuerySpans:output_type -> fusionize.v1.QuerySpansResponse
-	18, // 38: fusionize.v1.ControlPlaneService.RegisterHost:output_type -> fusionize.v1.RegisterHostResponse
-	20, // 39: fusionize.v1.ControlPlaneService.ListHosts:output_type -> fusionize.v1.ListHostsResponse
-	22, // 40: fusionize.v1.ControlPlaneService.ListGroups:output_type -> fusionize.v1.ListGroupsResponse
-	24, // 41: fusionize.v1.ControlPlaneService.Status:output_type -> fusionize.v1.StatusResponse
-	26, // 42: fusionize.v1.ControlPlaneService.ListIterations:output_type -> fusionize.v1.ListIterationsResponse
-	28, // 43: fusionize.v1.ControlPlaneService.RecordIteration:output_type -> fusionize.v1.RecordIterationResponse
-	30, // [30:44] is the sub-list for method output_type
-	16, // [16:30] is the sub-list for method input_type
+	29, // 25: fusionize.v1.ControlPlaneService.DeregisterHost:input_type -> fusionize.v1.DeregisterHostRequest
+	19, // 26: fusionize.v1.ControlPlaneService.ListHosts:input_type -> fusionize.v1.ListHostsRequest
+	21, // 27: fusionize.v1.ControlPlaneService.ListGroups:input_type -> fusionize.v1.ListGroupsRequest
+	23, // 28: fusionize.v1.ControlPlaneService.Status:input_type -> fusionize.v1.StatusRequest
+	25, // 29: fusionize.v1.ControlPlaneService.ListIterations:input_type -> fusionize.v1.ListIterationsRequest
+	27, // 30: fusionize.v1.ControlPlaneService.RecordIteration:input_type -> fusionize.v1.RecordIterationRequest
+	31, // 31: fusionize.v1.ControlPlaneService.GetValue:input_type -> fusionize.v1.GetValueRequest
+	33, // 32: fusionize.v1.ControlPlaneService.PutValue:input_type -> fusionize.v1.PutValueRequest
+	2,  // 33: fusionize.v1.ControlPlaneService.UploadModule:output_type -> fusionize.v1.UploadModuleResponse
+	4,  // 34: fusionize.v1.ControlPlaneService.ListModules:output_type -> fusionize.v1.ListModulesResponse
+	6,  // 35: fusionize.v1.ControlPlaneService.GetModule:output_type -> fusionize.v1.GetModuleResponse
+	8,  // 36: fusionize.v1.ControlPlaneService.GetSetup:output_type -> fusionize.v1.GetSetupResponse
+	10, // 37: fusionize.v1.ControlPlaneService.ApplySetup:output_type -> fusionize.v1.ApplySetupResponse
+	12, // 38: fusionize.v1.ControlPlaneService.WatchSetup:output_type -> fusionize.v1.WatchSetupResponse
+	14, // 39: fusionize.v1.ControlPlaneService.ReportSpans:output_type -> fusionize.v1.ReportSpansResponse
+	16, // 40: fusionize.v1.ControlPlaneService.QuerySpans:output_type -> fusionize.v1.QuerySpansResponse
+	18, // 41: fusionize.v1.ControlPlaneService.RegisterHost:output_type -> fusionize.v1.RegisterHostResponse
+	30, // 42: fusionize.v1.ControlPlaneService.DeregisterHost:output_type -> fusionize.v1.DeregisterHostResponse
+	20, // 43: fusionize.v1.ControlPlaneService.ListHosts:output_type -> fusionize.v1.ListHostsResponse
+	22, // 44: fusionize.v1.ControlPlaneService.ListGroups:output_type -> fusionize.v1.ListGroupsResponse
+	24, // 45: fusionize.v1.ControlPlaneService.Status:output_type -> fusionize.v1.StatusResponse
+	26, // 46: fusionize.v1.ControlPlaneService.ListIterations:output_type -> fusionize.v1.ListIterationsResponse
+	28, // 47: fusionize.v1.ControlPlaneService.RecordIteration:output_type -> fusionize.v1.RecordIterationResponse
+	32, // 48: fusionize.v1.ControlPlaneService.GetValue:output_type -> fusionize.v1.GetValueResponse
+	34, // 49: fusionize.v1.ControlPlaneService.PutValue:output_type -> fusionize.v1.PutValueResponse
+	33, // [33:50] is the sub-list for method output_type
+	16, // [16:33] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
 	16, // [16:16] is the sub-list for extension extendee
 	0,  // [0:16] is the sub-list for field type_name
@@ -1726,7 +2070,7 @@ func file_fusionize_v1_controlplane_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fusionize_v1_controlplane_proto_rawDesc), len(file_fusionize_v1_controlplane_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,11 +28,14 @@ const (
 	ControlPlaneService_ReportSpans_FullMethodName     = "/fusionize.v1.ControlPlaneService/ReportSpans"
 	ControlPlaneService_QuerySpans_FullMethodName      = "/fusionize.v1.ControlPlaneService/QuerySpans"
 	ControlPlaneService_RegisterHost_FullMethodName    = "/fusionize.v1.ControlPlaneService/RegisterHost"
+	ControlPlaneService_DeregisterHost_FullMethodName  = "/fusionize.v1.ControlPlaneService/DeregisterHost"
 	ControlPlaneService_ListHosts_FullMethodName       = "/fusionize.v1.ControlPlaneService/ListHosts"
 	ControlPlaneService_ListGroups_FullMethodName      = "/fusionize.v1.ControlPlaneService/ListGroups"
 	ControlPlaneService_Status_FullMethodName          = "/fusionize.v1.ControlPlaneService/Status"
 	ControlPlaneService_ListIterations_FullMethodName  = "/fusionize.v1.ControlPlaneService/ListIterations"
 	ControlPlaneService_RecordIteration_FullMethodName = "/fusionize.v1.ControlPlaneService/RecordIteration"
+	ControlPlaneService_GetValue_FullMethodName        = "/fusionize.v1.ControlPlaneService/GetValue"
+	ControlPlaneService_PutValue_FullMethodName        = "/fusionize.v1.ControlPlaneService/PutValue"
 )
 
 // ControlPlaneServiceClient is the client API for ControlPlaneService service.
@@ -64,6 +67,10 @@ type ControlPlaneServiceClient interface {
 	QuerySpans(ctx context.Context, in *QuerySpansRequest, opts ...grpc.CallOption) (*QuerySpansResponse, error)
 	// RegisterHost registers a host or refreshes its registration.
 	RegisterHost(ctx context.Context, in *RegisterHostRequest, opts ...grpc.CallOption) (*RegisterHostResponse, error)
+	// DeregisterHost removes a host from the registry as it stops, if the
+	// registry still lists it at the address it gives (a newer host of the
+	// same name keeps its entry).
+	DeregisterHost(ctx context.Context, in *DeregisterHostRequest, opts ...grpc.CallOption) (*DeregisterHostResponse, error)
 	// ListHosts lists the registered hosts.
 	ListHosts(ctx context.Context, in *ListHostsRequest, opts ...grpc.CallOption) (*ListHostsResponse, error)
 	// ListGroups lists the groups of the current setup.
@@ -74,6 +81,12 @@ type ControlPlaneServiceClient interface {
 	ListIterations(ctx context.Context, in *ListIterationsRequest, opts ...grpc.CallOption) (*ListIterationsResponse, error)
 	// RecordIteration appends one step to the optimizer's history.
 	RecordIteration(ctx context.Context, in *RecordIterationRequest, opts ...grpc.CallOption) (*RecordIterationResponse, error)
+	// GetValue reads a key of an application's durable key-value store, the
+	// store behind the guest ABI's kv_get.
+	GetValue(ctx context.Context, in *GetValueRequest, opts ...grpc.CallOption) (*GetValueResponse, error)
+	// PutValue writes a key of an application's durable key-value store (the
+	// guest ABI's kv_put). It returns once the write is committed to disk.
+	PutValue(ctx context.Context, in *PutValueRequest, opts ...grpc.CallOption) (*PutValueResponse, error)
 }
 
 type controlPlaneServiceClient struct {
@@ -195,6 +208,16 @@ func (c *controlPlaneServiceClient) RegisterHost(ctx context.Context, in *Regist
 	return out, nil
 }
 
+func (c *controlPlaneServiceClient) DeregisterHost(ctx context.Context, in *DeregisterHostRequest, opts ...grpc.CallOption) (*DeregisterHostResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeregisterHostResponse)
+	err := c.cc.Invoke(ctx, ControlPlaneService_DeregisterHost_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *controlPlaneServiceClient) ListHosts(ctx context.Context, in *ListHostsRequest, opts ...grpc.CallOption) (*ListHostsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListHostsResponse)
@@ -245,6 +268,26 @@ func (c *controlPlaneServiceClient) RecordIteration(ctx context.Context, in *Rec
 	return out, nil
 }
 
+func (c *controlPlaneServiceClient) GetValue(ctx context.Context, in *GetValueRequest, opts ...grpc.CallOption) (*GetValueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetValueResponse)
+	err := c.cc.Invoke(ctx, ControlPlaneService_GetValue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneServiceClient) PutValue(ctx context.Context, in *PutValueRequest, opts ...grpc.CallOption) (*PutValueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PutValueResponse)
+	err := c.cc.Invoke(ctx, ControlPlaneService_PutValue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlPlaneServiceServer is the server API for ControlPlaneService service.
 // All implementations must embed UnimplementedControlPlaneServiceServer
 // for forward compatibility.
@@ -274,6 +317,10 @@ type ControlPlaneServiceServer interface {
 	QuerySpans(context.Context, *QuerySpansRequest) (*QuerySpansResponse, error)
 	// RegisterHost registers a host or refreshes its registration.
 	RegisterHost(context.Context, *RegisterHostRequest) (*RegisterHostResponse, error)
+	// DeregisterHost removes a host from the registry as it stops, if the
+	// registry still lists it at the address it gives (a newer host of the
+	// same name keeps its entry).
+	DeregisterHost(context.Context, *DeregisterHostRequest) (*DeregisterHostResponse, error)
 	// ListHosts lists the registered hosts.
 	ListHosts(context.Context, *ListHostsRequest) (*ListHostsResponse, error)
 	// ListGroups lists the groups of the current setup.
@@ -284,6 +331,12 @@ type ControlPlaneServiceServer interface {
 	ListIterations(context.Context, *ListIterationsRequest) (*ListIterationsResponse, error)
 	// RecordIteration appends one step to the optimizer's history.
 	RecordIteration(context.Context, *RecordIterationRequest) (*RecordIterationResponse, error)
+	// GetValue reads a key of an application's durable key-value store, the
+	// store behind the guest ABI's kv_get.
+	GetValue(context.Context, *GetValueRequest) (*GetValueResponse, error)
+	// PutValue writes a key of an application's durable key-value store (the
+	// guest ABI's kv_put). It returns once the write is committed to disk.
+	PutValue(context.Context, *PutValueRequest) (*PutValueResponse, error)
 	mustEmbedUnimplementedControlPlaneServiceServer()
 }
 
@@ -321,6 +374,9 @@ func (UnimplementedControlPlaneServiceServer) QuerySpans(context.Context, *Query
 func (UnimplementedControlPlaneServiceServer) RegisterHost(context.Context, *RegisterHostRequest) (*RegisterHostResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RegisterHost not implemented")
 }
+func (UnimplementedControlPlaneServiceServer) DeregisterHost(context.Context, *DeregisterHostRequest) (*DeregisterHostResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeregisterHost not implemented")
+}
 func (UnimplementedControlPlaneServiceServer) ListHosts(context.Context, *ListHostsRequest) (*ListHostsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListHosts not implemented")
 }
@@ -335,6 +391,12 @@ func (UnimplementedControlPlaneServiceServer) ListIterations(context.Context, *L
 }
 func (UnimplementedControlPlaneServiceServer) RecordIteration(context.Context, *RecordIterationRequest) (*RecordIterationResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RecordIteration not implemented")
+}
+func (UnimplementedControlPlaneServiceServer) GetValue(context.Context, *GetValueRequest) (*GetValueResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetValue not implemented")
+}
+func (UnimplementedControlPlaneServiceServer) PutValue(context.Context, *PutValueRequest) (*PutValueResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method PutValue not implemented")
 }
 func (UnimplementedControlPlaneServiceServer) mustEmbedUnimplementedControlPlaneServiceServer() {}
 func (UnimplementedControlPlaneServiceServer) testEmbeddedByValue()                             {}
@@ -494,6 +556,24 @@ func _ControlPlaneService_RegisterHost_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlPlaneService_DeregisterHost_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeregisterHostRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServiceServer).DeregisterHost(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlPlaneService_DeregisterHost_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServiceServer).DeregisterHost(ctx, req.(*DeregisterHostRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ControlPlaneService_ListHosts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListHostsRequest)
 	if err := dec(in); err != nil {
@@ -584,6 +664,42 @@ func _ControlPlaneService_RecordIteration_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlPlaneService_GetValue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetValueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServiceServer).GetValue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlPlaneService_GetValue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServiceServer).GetValue(ctx, req.(*GetValueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlaneService_PutValue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutValueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServiceServer).PutValue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlPlaneService_PutValue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServiceServer).PutValue(ctx, req.(*PutValueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControlPlaneService_ServiceDesc is the grpc.ServiceDesc for ControlPlaneService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -616,6 +732,10 @@ var ControlPlaneService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ControlPlaneService_RegisterHost_Handler,
 		},
 		{
+			MethodName: "DeregisterHost",
+			Handler:    _ControlPlaneService_DeregisterHost_Handler,
+		},
+		{
 			MethodName: "ListHosts",
 			Handler:    _ControlPlaneService_ListHosts_Handler,
 		},
@@ -634,6 +754,14 @@ var ControlPlaneService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RecordIteration",
 			Handler:    _ControlPlaneService_RecordIteration_Handler,
+		},
+		{
+			MethodName: "GetValue",
+			Handler:    _ControlPlaneService_GetValue_Handler,
+		},
+		{
+			MethodName: "PutValue",
+			Handler:    _ControlPlaneService_PutValue_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,93 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestValuesSurviveReopenPerApplication(t *testing.T) {
+	dir := t.TempDir()
+	st := openTest(t, dir, Options{})
+	if err := st.PutValue("iot", "events/s-1/t", []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutValue("iot", "events/s-1/t", []byte("second")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutValue("iot", "empty", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutValue("webshop", "events/s-1/t", []byte("other app")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st = openTest(t, dir, Options{})
+	for _, c := range []struct {
+		app, key string
+		want     []byte
+		ok       bool
+	}{
+		{"iot", "events/s-1/t", []byte("second"), true},
+		{"iot", "empty", []byte{}, true},
+		{"webshop", "events/s-1/t", []byte("other app"), true},
+		{"iot", "absent", nil, false},
+		{"tree", "events/s-1/t", nil, false},
+	} {
+		got, ok, err := st.GetValue(c.app, c.key)
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.app, c.key, err)
+		}
+		if ok != c.ok || !bytes.Equal(got, c.want) || (ok && got == nil) {
+			t.Errorf("%s %s = %q, %v; want %q, %v", c.app, c.key, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestBadKeysAndLargeValuesAreRefusedNamingThem(t *testing.T) {
+	st := openTest(t, t.TempDir(), Options{NoSync: true})
+	long := strings.Repeat("k", MaxKeySize+1)
+	for _, c := range []struct {
+		name, app, key string
+		val            []byte
+		want           error
+		mention        string
+	}{
+		{"no app", "", "k", nil, ErrBadKey, "no application"},
+		{"empty key", "iot", "", nil, ErrBadKey, "empty key"},
+		{"long key", "iot", long, nil, ErrBadKey, "limit 1024"},
+		{"not utf-8", "iot", "a\xffb", nil, ErrBadKey, "not UTF-8"},
+		{"large value", "iot", "big", make([]byte, MaxValueSize+1), ErrTooLarge, `"big"`},
+	} {
+		err := st.PutValue(c.app, c.key, c.val)
+		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.mention) {
+			t.Errorf("%s: PutValue = %v, want %v mentioning %s", c.name, err, c.want, c.mention)
+		}
+		if c.val == nil {
+			if _, _, err := st.GetValue(c.app, c.key); !errors.Is(err, c.want) {
+				t.Errorf("%s: GetValue = %v, want %v", c.name, err, c.want)
+			}
+		}
+	}
+	if err := st.PutValue("iot", "max", make([]byte, MaxValueSize)); err != nil {
+		t.Errorf("a value of exactly MaxValueSize: %v", err)
+	}
+}
+
+func TestGetValueReturnsACopy(t *testing.T) {
+	st := openTest(t, t.TempDir(), Options{NoSync: true})
+	if err := st.PutValue("iot", "k", []byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := st.GetValue("iot", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v[0] = 'X'
+	if again, _, _ := st.GetValue("iot", "k"); string(again) != "abc" {
+		t.Fatalf("stored value changed through a returned slice: %q", again)
+	}
+}
