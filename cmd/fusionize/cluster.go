@@ -97,8 +97,6 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log := logger()
-			// New takes the data directory's lock, so no other control
-			// plane runs on it now.
 			var tasks []string
 			if appDir != "" {
 				m, err := manifest.Load(appDir)
@@ -110,6 +108,8 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 				}
 				tasks = m.TaskNames()
 			}
+			// New takes the data directory's lock, so no other control
+			// plane runs on it now.
 			cp, err := server.New(server.Options{DataDir: g.dataDir, App: app, Tasks: tasks, Addr: addr, HTTPAddr: httpAddr, ModuleCacheDir: filepath.Join(g.dataDir, "cache"), Logger: log})
 			if err != nil {
 				return err
