@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fusionize/fusionize/controlplane/store"
+	"github.com/fusionize/fusionize/proto/descriptor"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +23,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 )
@@ -165,7 +165,9 @@ func New(opts Options) (_ *ControlPlane, err error) {
 	fusionizev1.RegisterControlPlaneServiceServer(cp.grpc, cp.srv)
 	cp.health = health.NewServer()
 	healthpb.RegisterHealthServer(cp.grpc, cp.health)
-	reflection.Register(cp.grpc)
+	if err := descriptor.RegisterReflection(cp.grpc); err != nil {
+		return nil, fmt.Errorf("controlplane: %w", err)
+	}
 
 	// The gateway reaches the service through an in-memory listener of a
 	// second, plaintext gRPC server with the same interceptors: no network

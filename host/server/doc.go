@@ -15,6 +15,17 @@
 //	go http.ListenAndServe("127.0.0.1:8081", web) // /v1/invoke/{task}, /v1/health, /healthz, /metrics
 //	defer srv.Shutdown(ctx)                      // drains, then stops; close hb after it
 //
+// Besides HostService the gRPC server answers the standard
+// grpc.health.v1.Health service (SERVING for "" and for
+// fusionize.v1.HostService; NOT_SERVING once the host drains, see
+// Server.Drain, or the server shuts down; NOT_FOUND for other names), so
+// grpc_health_probe and Kubernetes gRPC probes work, and server reflection
+// with the proto comments (proto/descriptor), so grpcurl lists, describes
+// and calls the API and decodes the google.rpc.ErrorInfo of a failed call:
+//
+//	grpc_health_probe -addr 127.0.0.1:9001 -service fusionize.v1.HostService
+//	grpcurl -plaintext 127.0.0.1:9001 describe fusionize.v1.HostService
+//
 // A call with a caller came from another host and is recorded in the
 // callee's span as remote; a call without one is a client request. The
 // server prefers the trace context in gRPC metadata over the request's

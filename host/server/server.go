@@ -14,11 +14,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/fusionize/fusionize/host"
 	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
+	"github.com/fusionize/fusionize/proto/descriptor"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 )
 
@@ -70,6 +73,7 @@ type Server struct {
 	h        *host.Host
 	opts     Options
 	grpc     *grpc.Server
+	health   *health.Server
 	reg      *prometheus.Registry
 	latency  *prometheus.HistogramVec
 	state    atomic.Int32
@@ -127,7 +131,62 @@ func New(h *host.Host, opts Options) (*Server, error) {
 	}
 	s.grpc = grpc.NewServer(append(gopts, opts.GRPCOptions...)...)
 	fusionizev1.RegisterHostServiceServer(s.grpc, s)
+	s.health = health.NewServer()
+	s.setHealth(healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(s.grpc, healthService{s.health, s})
+	if err := descriptor.RegisterReflection(s.grpc); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// healthService is the standard grpc.health.v1.Health service of a Server:
+// SERVING for "" (the whole server) and for fusionize.v1.HostService while
+// the server serves, NOT_SERVING once its host drains or it shuts down,
+// NOT_FOUND for any other service name. Before answering it catches up
+// with a host.Drain made behind the Server's back (Server.Drain tells
+// watchers at once).
+type healthService struct {
+	*health.Server
+	s *Server
+}
+
+func (hs healthService) Check(ctx context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	hs.s.syncHealth()
+	return hs.Server.Check(ctx, req)
+}
+
+func (hs healthService) List(ctx context.Context, req *healthpb.HealthListRequest) (*healthpb.HealthListResponse, error) {
+	hs.s.syncHealth()
+	return hs.Server.List(ctx, req)
+}
+
+func (hs healthService) Watch(req *healthpb.HealthCheckRequest, stream healthpb.Health_WatchServer) error {
+	hs.s.syncHealth()
+	return hs.Server.Watch(req, stream)
+}
+
+// setHealth sets the status of the whole server and of HostService.
+func (s *Server) setHealth(st healthpb.HealthCheckResponse_ServingStatus) {
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(fusionizev1.HostService_ServiceDesc.ServiceName, st)
+}
+
+// syncHealth turns the health service to NOT_SERVING once the server no
+// longer serves client requests (a no-op after Shutdown).
+func (s *Server) syncHealth() {
+	if !s.Serving() {
+		s.setHealth(healthpb.HealthCheckResponse_NOT_SERVING)
+	}
+}
+
+// Drain drains the host (host.Drain: new client requests are refused,
+// calls from other hosts still run) and turns the standard health service
+// to NOT_SERVING, telling its watchers at once, so load balancers and
+// probes send no new requests. The server keeps serving until Shutdown.
+func (s *Server) Drain() {
+	s.h.Drain()
+	s.syncHealth()
 }
 
 // GRPCServer returns the *grpc.Server with the HostService registered.
@@ -157,6 +216,7 @@ func (s *Server) Serving() bool { return s.state.Load() == stateServing && !s.h.
 // ctx's error. It does not close the host.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.state.CompareAndSwap(stateServing, stateDraining)
+	s.health.Shutdown() // NOT_SERVING from now on, also to watchers
 	done := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()

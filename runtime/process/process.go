@@ -213,7 +213,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	<-ctx.Done()
 	log.Info("host draining")
-	h.Drain()
+	srv.Drain() // the host drains; grpc health turns NOT_SERVING
 	deadline := time.Now().Add(opts.DrainTimeout)
 	for !h.Quiet(opts.Quiet) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
