@@ -107,7 +107,7 @@ func newPlatform(t *testing.T, taskOpts tasks.Options) *platform {
 			t.Errorf("control plane: %v", err)
 		}
 	})
-	p.env = adaptertest.Env{ControlPlane: cp.Addr(), Token: cp.Token(), App: "gcptest", DeployTimeout: 3 * time.Minute, Record: cp.Store().SetEndpoints}
+	p.env = adaptertest.Env{ControlPlane: cp.Addr(), Token: cp.Token(), InvokeToken: cp.InvokeToken(), App: "gcptest", DeployTimeout: 3 * time.Minute, Record: cp.Store().SetEndpoints}
 	return p
 }
 

@@ -72,8 +72,9 @@ type Options struct {
 type ControlPlane struct {
 	opts  Options
 	log   *slog.Logger
-	st    *store.Store
-	token string
+	st          *store.Store
+	token       string
+	invokeToken string
 
 	srv    *Server
 	health *health.Server
@@ -140,6 +141,9 @@ func New(opts Options) (_ *ControlPlane, err error) {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	if cp.token, err = cp.st.Token(); err != nil {
+		return nil, fmt.Errorf("controlplane: %w", err)
+	}
+	if cp.invokeToken, err = cp.st.InvokeToken(); err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 
@@ -209,6 +213,11 @@ func (cp *ControlPlane) HTTPAddr() string { return cp.httpLn.Addr().String() }
 
 // Token returns the bearer token clients must send.
 func (cp *ControlPlane) Token() string { return cp.token }
+
+// InvokeToken returns the app's invoke token: hosts of the app require it
+// on HostService.Invoke, and the deployer hands it to them at start. The
+// control plane itself does not accept it.
+func (cp *ControlPlane) InvokeToken() string { return cp.invokeToken }
 
 // Store returns the control plane's store, for in-process users such as the
 // optimizer loop. It is closed when Serve returns.

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
@@ -17,6 +20,8 @@ import (
 
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/server"
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
+	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 )
 
 // dial returns a plaintext client connection to addr, closed at cleanup.
@@ -176,3 +181,110 @@ func TestReflectionListsServicesAndServesCommentsAndErrorDetails(t *testing.T) {
 
 // serverOptions are the options of the servers of these tests.
 func serverOptions() server.Options { return server.Options{} }
+
+const testToken = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func TestInvokeNeedsTheInvokeTokenFromClientsAndPeers(t *testing.T) {
+	for _, tc := range []struct {
+		name, token, want string
+	}{
+		{"none", "", "missing invoke token"},
+		{"wrong", strings.Repeat("f", 64), "invalid invoke token"},
+		{"right", testToken, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// host a's caller calls echo on host b, which requires the token.
+			p := newPair(t, host.Config{}, host.Config{})
+			_, addr := serve(t, p.b, server.Options{InvokeToken: testToken})
+			tr := newTransport(t, grpctransport.Options{InvokeToken: tc.token}, addrs{"b": addr})
+			ha := newHost(t, host.Config{Name: "host-a2", Group: "a", Transport: tr, Endpoints: tr.eps}, map[string]string{"caller": wat("caller")})
+			if err := ha.SetSetup(twoGroups()); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			out, err := ha.Invoke(ctx, "caller", []byte("peer"))
+			if tc.want == "" {
+				if err != nil || !strings.Contains(string(out), "peer") {
+					t.Fatalf("peer call with the token: %q, %v", out, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), testToken) {
+				t.Fatalf("peer call: %q, %v; want an error saying %q without the token", out, err, tc.want)
+			}
+			// A client's call gets Unauthenticated itself.
+			cc := dial(t, addr)
+			cctx := ctx
+			if tc.token != "" {
+				cctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tc.token)
+			}
+			_, err = fusionizev1.NewHostServiceClient(cc).Invoke(cctx, &fusionizev1.InvokeRequest{Task: "echo", Input: []byte("x")})
+			if status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("client call: %v, want Unauthenticated saying %q", err, tc.want)
+			}
+			// Health, HostService.Health and reflection need no token.
+			checkHealth(t, healthpb.NewHealthClient(cc), "", healthpb.HealthCheckResponse_SERVING)
+			if _, err := fusionizev1.NewHostServiceClient(cc).Health(ctx, &fusionizev1.HealthRequest{}); err != nil {
+				t.Fatalf("HostService.Health without a token: %v", err)
+			}
+			reflect(t, reflectionpb.NewServerReflectionClient(cc), &reflectionpb.ServerReflectionRequest{
+				MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{ListServices: "*"},
+			})
+		})
+	}
+}
+
+func TestRESTInvokeNeedsTheInvokeToken(t *testing.T) {
+	t.Run("through gRPC", func(t *testing.T) { testRESTAuth(t, false) })
+	t.Run("in process", func(t *testing.T) { testRESTAuth(t, true) })
+}
+
+func testRESTAuth(t *testing.T, inProcess bool) {
+	h := newHost(t, host.Config{Name: "host-b", Group: "b"}, map[string]string{"echo": wat("echo")})
+	s, addr := serve(t, h, server.Options{InvokeToken: testToken})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if inProcess {
+		addr = ""
+	}
+	handler, err := s.HTTPHandler(ctx, addr, server.HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, client := serveHTTP(t, handler)
+	for _, tc := range []struct {
+		auth, want string
+		code       int
+	}{
+		{"", "missing invoke token", http.StatusUnauthorized},
+		{"Token " + testToken, "not a bearer token", http.StatusUnauthorized},
+		{"Bearer nope", "invalid invoke token", http.StatusUnauthorized},
+		{"bearer " + testToken, "", http.StatusOK},
+	} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/invoke/echo", strings.NewReader(`{"input":"aGk="}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || !strings.Contains(string(b), tc.want) || (tc.code != http.StatusOK && strings.Contains(string(b), testToken)) {
+			t.Errorf("Authorization %q: %d %s, want %d saying %q", strings.SplitN(tc.auth, " ", 2)[0], resp.StatusCode, b, tc.code, tc.want)
+		}
+	}
+	resp, err := client.Get(base + "/v1/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /v1/health without a token: %d", resp.StatusCode)
+	}
+}

@@ -36,6 +36,15 @@ type Options struct {
 	// Default DefaultOverhead.
 	Overhead int
 
+	// InvokeToken, if set, is required on every Invoke, from clients and
+	// from other hosts alike, as gRPC metadata "authorization: Bearer
+	// <token>" (REST: the Authorization header); a call without it or with
+	// another is refused with Unauthenticated before anything runs. The
+	// standard health service, reflection and HostService.Health stay
+	// open. Empty leaves Invoke open (in-process use, tests); a host
+	// process (runtime/process) always sets the app's invoke token.
+	InvokeToken string
+
 	// TLS, if set, makes the gRPC server serve TLS. Default plaintext
 	// (bind the listener to loopback or a private network).
 	TLS *tls.Config
@@ -78,6 +87,7 @@ type Server struct {
 	latency  *prometheus.HistogramVec
 	state    atomic.Int32
 	inflight atomic.Int64
+	token    []byte // Options.InvokeToken; nil: Invoke is open
 }
 
 var _ fusionizev1.HostServiceServer = (*Server)(nil)
@@ -104,6 +114,9 @@ func New(h *host.Host, opts Options) (*Server, error) {
 		opts.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{h: h, opts: opts, reg: opts.Registry}
+	if opts.InvokeToken != "" {
+		s.token = []byte(opts.InvokeToken)
+	}
 	labels := prometheus.Labels{"host": h.Name(), "group": h.Group()}
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:        "fusionize_request_duration_seconds",
@@ -240,6 +253,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // as remote; a client request (no caller) is not.
 func (s *Server) Invoke(ctx context.Context, req *fusionizev1.InvokeRequest) (*fusionizev1.InvokeResponse, error) {
 	start := time.Now()
+	if s.token != nil {
+		if err := s.authenticate(ctx); err != nil {
+			s.observe("", codes.Unauthenticated, start)
+			return nil, err
+		}
+	}
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
 	c := host.Call{

@@ -46,6 +46,7 @@ import (
 	cpclient "github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/transport"
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 	"github.com/fusionize/fusionize/host/transport/https"
 	"github.com/fusionize/fusionize/runtime"
 )
@@ -55,9 +56,12 @@ import (
 const (
 	EnvControlPlane = "FUSIONIZE_CONTROL_PLANE" // where spans go; "" keeps none
 	EnvToken        = "FUSIONIZE_TOKEN"
-	EnvQueue        = "FUSIONIZE_QUEUE"     // Cloud Tasks queue URL of async calls to other groups
-	EnvIDTokens     = "FUSIONIZE_ID_TOKENS" // "1": send Google ID tokens to https:// functions
-	EnvSourceDir    = "FUSIONIZE_SOURCE_DIR"
+	// EnvInvokeToken is the app's invoke token, sent on gRPC calls to
+	// local hosts; calls into the function carry Google ID tokens instead.
+	EnvInvokeToken = "FUSIONIZE_INVOKE_TOKEN"
+	EnvQueue       = "FUSIONIZE_QUEUE"     // Cloud Tasks queue URL of async calls to other groups
+	EnvIDTokens    = "FUSIONIZE_ID_TOKENS" // "1": send Google ID tokens to https:// functions
+	EnvSourceDir   = "FUSIONIZE_SOURCE_DIR"
 )
 
 // Options configure Start and Load. The zero value reads everything from
@@ -175,7 +179,7 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 		if os.Getenv(EnvIDTokens) == "1" {
 			to.IDTokens = https.MetadataIDTokens(https.MetadataServer, nil)
 		}
-		fn.mux, err = transport.Standard(transport.Options{HTTPS: to})
+		fn.mux, err = transport.Standard(transport.Options{HTTPS: to, GRPC: grpctransport.Options{InvokeToken: os.Getenv(EnvInvokeToken)}})
 		if err != nil {
 			fn.close()
 			return nil, err

@@ -4,7 +4,7 @@
 //
 //	err := process.Run(ctx, process.Options{
 //		App: "iot", Group: "I", SetupVersion: 3,
-//		ControlPlane: "127.0.0.1:7070", Token: token,
+//		ControlPlane: "127.0.0.1:7070", Token: token, InvokeToken: invokeToken,
 //		Listen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
 //	})
 //
@@ -49,6 +49,10 @@ type Options struct {
 	SetupVersion int64 // 0: the control plane's current version
 	ControlPlane string
 	Token        string
+	// InvokeToken is the app's invoke token: the host requires it on every
+	// Invoke (clients and other hosts) and sends it on its own calls to
+	// other hosts. Required.
+	InvokeToken string
 
 	Listen     string // gRPC address; default 127.0.0.1:0
 	HTTPListen string // REST, /healthz, /metrics; default 127.0.0.1:0
@@ -102,6 +106,9 @@ func (o *Options) defaults() {
 // Run runs the host process until ctx ends, then drains and returns.
 func Run(ctx context.Context, opts Options) error {
 	opts.defaults()
+	if opts.InvokeToken == "" {
+		return errors.New("process: no invoke token: set Options.InvokeToken (fusionize host --invoke-token or $FUSIONIZE_INVOKE_TOKEN) to the app's invoke-token file in the control plane's data directory")
+	}
 	log := opts.Logger.With("group", opts.Group, "version", opts.SetupVersion)
 	cp, err := client.Dial(ctx, opts.ControlPlane, opts.Token)
 	if err != nil {
@@ -120,7 +127,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	name := runtime.Name(g.Name, su.Version)
 
-	mux, err := transport.Standard(transport.Options{GRPC: grpctransport.Options{MaxPayload: opts.Host.MaxPayload}})
+	mux, err := transport.Standard(transport.Options{GRPC: grpctransport.Options{MaxPayload: opts.Host.MaxPayload, InvokeToken: opts.InvokeToken}})
 	if err != nil {
 		return err
 	}
@@ -160,7 +167,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	srv, err := server.New(h, server.Options{MaxPayload: hc.MaxPayload})
+	srv, err := server.New(h, server.Options{MaxPayload: hc.MaxPayload, InvokeToken: opts.InvokeToken})
 	if err != nil {
 		return err
 	}
