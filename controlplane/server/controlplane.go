@@ -70,8 +70,8 @@ type Options struct {
 // gateway, /healthz, /metrics). New binds the listeners; Serve serves until
 // its context ends and then shuts everything down.
 type ControlPlane struct {
-	opts  Options
-	log   *slog.Logger
+	opts        Options
+	log         *slog.Logger
 	st          *store.Store
 	token       string
 	invokeToken string
