@@ -154,12 +154,20 @@ func New(opts Options) (_ *ControlPlane, err error) {
 		Help: "Control-plane RPCs served, by method and gRPC code.",
 	}, []string{"method", "code"})
 	reg.MustRegister(rpcs)
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "fusionize_controlplane_rpc_duration_seconds",
+		Help: "Duration of control-plane RPCs served, by method and gRPC code (WatchSetup, which lasts as long as its watcher, is counted but not timed).",
+		// 100 µs … 6.5 s: reads, span batches, module uploads.
+		Buckets: prometheus.ExponentialBuckets(100e-6, 4, 9),
+	}, []string{"method", "code"})
+	reg.MustRegister(latency)
+	m := rpcMetrics{count: rpcs, latency: latency}
 	cp.srv = NewServer(cp.st, ServerConfig{App: opts.App, MaxModuleSize: opts.MaxModuleSize, HostTTL: opts.HostTTL, Registerer: reg})
 
 	tokenPath := TokenPath(opts.DataDir)
 	serverOpts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(unaryMetrics(rpcs), UnaryAuthInterceptor(cp.token, tokenPath)),
-		grpc.ChainStreamInterceptor(streamMetrics(rpcs), StreamAuthInterceptor(cp.token, tokenPath)),
+		grpc.ChainUnaryInterceptor(m.unary, UnaryAuthInterceptor(cp.token, tokenPath)),
+		grpc.ChainStreamInterceptor(m.stream, StreamAuthInterceptor(cp.token, tokenPath)),
 	}
 	pub := serverOpts
 	if tlsCfg != nil {
@@ -337,18 +345,29 @@ func (cp *ControlPlane) release() error {
 	return nil
 }
 
-func unaryMetrics(rpcs *prometheus.CounterVec) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		resp, err := handler(ctx, req)
-		rpcs.WithLabelValues(info.FullMethod, status.Code(err).String()).Inc()
-		return resp, err
-	}
+// rpcMetrics count and time the RPCs served. They run first in the
+// interceptor chain, so refused calls (Unauthenticated) count too.
+type rpcMetrics struct {
+	count   *prometheus.CounterVec
+	latency *prometheus.HistogramVec
 }
 
-func streamMetrics(rpcs *prometheus.CounterVec) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		err := handler(srv, ss)
-		rpcs.WithLabelValues(info.FullMethod, status.Code(err).String()).Inc()
-		return err
+func (m rpcMetrics) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	code := status.Code(err).String()
+	m.count.WithLabelValues(info.FullMethod, code).Inc()
+	m.latency.WithLabelValues(info.FullMethod, code).Observe(time.Since(start).Seconds())
+	return resp, err
+}
+
+func (m rpcMetrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	start := time.Now()
+	err := handler(srv, ss)
+	code := status.Code(err).String()
+	m.count.WithLabelValues(info.FullMethod, code).Inc()
+	if info.FullMethod != fusionizev1.ControlPlaneService_WatchSetup_FullMethodName {
+		m.latency.WithLabelValues(info.FullMethod, code).Observe(time.Since(start).Seconds())
 	}
+	return err
 }

@@ -56,10 +56,15 @@ type Options struct {
 	// also without running calls (Transport pings every 30 s).
 	KeepalivePolicy keepalive.EnforcementPolicy
 
-	// Registry receives the server's metrics (a host collector and the
-	// request latency histogram). Default a new registry, served by the
-	// HTTP handler's /metrics.
+	// Registry receives the server's metrics: a host collector (Stats),
+	// the latency histograms of requests served and of remote calls sent
+	// (ObserveRemoteCall). Default a new registry that also holds the Go
+	// and process collectors, served by the HTTP handler's /metrics.
 	Registry *prometheus.Registry
+	// HostLabel is the value of the host label of every metric. Default
+	// h.Name(). A host process sets its group's name: its host name
+	// carries the setup version, which is the setup_version label instead.
+	HostLabel string
 
 	// GRPCOptions are appended to the server's own options.
 	GRPCOptions []grpc.ServerOption
@@ -84,7 +89,7 @@ type Server struct {
 	grpc     *grpc.Server
 	health   *health.Server
 	reg      *prometheus.Registry
-	latency  *prometheus.HistogramVec
+	metrics  serverMetrics
 	state    atomic.Int32
 	inflight atomic.Int64
 	token    []byte // Options.InvokeToken; nil: Invoke is open
@@ -111,23 +116,17 @@ func New(h *host.Host, opts Options) (*Server, error) {
 		opts.KeepalivePolicy = keepalive.EnforcementPolicy{MinTime: 15 * time.Second, PermitWithoutStream: true}
 	}
 	if opts.Registry == nil {
-		opts.Registry = prometheus.NewRegistry()
+		opts.Registry = newRegistry()
 	}
 	s := &Server{h: h, opts: opts, reg: opts.Registry}
 	if opts.InvokeToken != "" {
 		s.token = []byte(opts.InvokeToken)
 	}
-	labels := prometheus.Labels{"host": h.Name(), "group": h.Group()}
-	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:        "fusionize_request_duration_seconds",
-		Help:        "Duration of HostService.Invoke requests served, by task and gRPC status code.",
-		ConstLabels: labels,
-		Buckets:     prometheus.ExponentialBuckets(100e-6, 4, 10), // 100 µs … 26 s
-	}, []string{"task", "code"})
-	if err := s.reg.Register(NewCollector(h)); err != nil {
+	s.metrics = newServerMetrics(constLabels(h, opts.HostLabel))
+	if err := s.reg.Register(NewCollector(h, opts.HostLabel)); err != nil {
 		return nil, err
 	}
-	if err := s.reg.Register(s.latency); err != nil {
+	if err := s.metrics.register(s.reg); err != nil {
 		return nil, err
 	}
 	limit := opts.MaxPayload + opts.Overhead
@@ -309,13 +308,6 @@ func (s *Server) Invoke(ctx context.Context, req *fusionizev1.InvokeRequest) (*f
 	}
 	s.observe(task, st.Code(), start)
 	return nil, st.Err()
-}
-
-func (s *Server) observe(task string, code codes.Code, start time.Time) {
-	if task == "" {
-		task = "-"
-	}
-	s.latency.WithLabelValues(task, code.String()).Observe(time.Since(start).Seconds())
 }
 
 // mdValue returns the first value of key in ctx's incoming metadata.

@@ -167,10 +167,11 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	srv, err := server.New(h, server.Options{MaxPayload: hc.MaxPayload, InvokeToken: opts.InvokeToken})
+	srv, err := server.New(h, server.Options{MaxPayload: hc.MaxPayload, InvokeToken: opts.InvokeToken, HostLabel: g.Name})
 	if err != nil {
 		return err
 	}
+	mux.Observe(srv.ObserveRemoteCall)
 	lis, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		return fmt.Errorf("process: listen %s: %w", opts.Listen, err)
