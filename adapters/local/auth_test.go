@@ -5,10 +5,12 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -94,5 +96,36 @@ func TestHostProcessRequiresTheInvokeToken(t *testing.T) {
 		if tc.want == http.StatusUnauthorized && strings.Contains(string(b), env.InvokeToken) {
 			t.Errorf("401 body holds the token: %s", b)
 		}
+	}
+
+	// The host process labels its metrics by group and setup version apart
+	// (its host name, b@vN, would make new series names per deploy).
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.HTTP+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	version := strconv.FormatInt(env.Setup.Version, 10)
+	for _, want := range []string{
+		`fusionize_request_duration_seconds_count{code="OK",group="b",host="b",setup_version="` + version + `",task="echo"} 2`,
+		`fusionize_request_duration_seconds_count{code="Unauthenticated",group="b",host="b",setup_version="` + version + `",task="-"} 6`,
+		"\ngo_goroutines ",
+		"\nprocess_resident_memory_bytes ",
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics of the host process lacks %s", want)
+		}
+	}
+	problems, err := promlint.New(strings.NewReader(string(metrics))).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
 }
