@@ -139,7 +139,7 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 				return err
 			}
 			defer os.Remove(pidFile())
-			fmt.Fprintf(cmd.OutOrStdout(), "control plane: grpc %s, http http://%s (token in %s)\n", cp.Addr(), cp.HTTPAddr(), server.TokenPath(g.dataDir))
+			fmt.Fprintf(cmd.OutOrStdout(), "control plane: grpc %s, http http://%s (token in %s, invoke token in %s)\n", cp.Addr(), cp.HTTPAddr(), server.TokenPath(g.dataDir), server.InvokeTokenPath(g.dataDir))
 			// Shutdown order: stop deploying, stop the hosts (they flush
 			// their last spans), then stop the control plane.
 			cpCtx, stopCP := context.WithCancel(context.WithoutCancel(ctx))

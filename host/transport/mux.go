@@ -13,7 +13,9 @@
 //	}})
 //
 // The routes themselves (group → endpoint) are the host's Endpoints, from
-// what the deployer recorded; the mux only knows invoke paths.
+// what the deployer recorded; the mux only knows invoke paths. Observe
+// hands every call's kind, outcome and duration to an observer (the remote
+// call latency histogram of host/server).
 package transport
 
 import (
