@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -286,5 +287,40 @@ func testRESTAuth(t *testing.T, inProcess bool) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("GET /v1/health without a token: %d", resp.StatusCode)
+	}
+}
+
+func TestHealthWatchDoesNotHoldUpShutdown(t *testing.T) {
+	h := newHost(t, host.Config{Name: "host-b", Group: "b"}, map[string]string{"echo": wat("echo")})
+	srv, err := server.New(h, serverOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(lis) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	watch, err := healthpb.NewHealthClient(dial(t, lis.Addr().String())).Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := watch.Recv(); err != nil || res.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("watch: %v %v", res, err)
+	}
+	// Without ending the watch, a graceful stop would wait for ctx.
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a health watch open: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := watch.Recv(); err != nil {
+			break // the stream ended, whatever it said last
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -88,6 +89,8 @@ type Server struct {
 	opts     Options
 	grpc     *grpc.Server
 	health   *health.Server
+	stopping chan struct{} // closed by Shutdown: ends health watches
+	stopOnce sync.Once
 	reg      *prometheus.Registry
 	metrics  serverMetrics
 	state    atomic.Int32
@@ -118,7 +121,7 @@ func New(h *host.Host, opts Options) (*Server, error) {
 	if opts.Registry == nil {
 		opts.Registry = newRegistry()
 	}
-	s := &Server{h: h, opts: opts, reg: opts.Registry}
+	s := &Server{h: h, opts: opts, reg: opts.Registry, stopping: make(chan struct{})}
 	if opts.InvokeToken != "" {
 		s.token = []byte(opts.InvokeToken)
 	}
@@ -173,10 +176,29 @@ func (hs healthService) List(ctx context.Context, req *healthpb.HealthListReques
 	return hs.Server.List(ctx, req)
 }
 
+// Watch streams status changes until the client goes or the server shuts
+// down: a watch must not hold up a graceful stop.
 func (hs healthService) Watch(req *healthpb.HealthCheckRequest, stream healthpb.Health_WatchServer) error {
 	hs.s.syncHealth()
-	return hs.Server.Watch(req, stream)
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-hs.s.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return hs.Server.Watch(req, watchStream{stream, ctx})
 }
+
+// watchStream is a health watch whose context also ends at Shutdown.
+type watchStream struct {
+	healthpb.Health_WatchServer
+	ctx context.Context
+}
+
+func (w watchStream) Context() context.Context { return w.ctx }
 
 // setHealth sets the status of the whole server and of HostService.
 func (s *Server) setHealth(st healthpb.HealthCheckResponse_ServingStatus) {
@@ -229,6 +251,7 @@ func (s *Server) Serving() bool { return s.state.Load() == stateServing && !s.h.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.state.CompareAndSwap(stateServing, stateDraining)
 	s.health.Shutdown() // NOT_SERVING from now on, also to watchers
+	s.stopOnce.Do(func() { close(s.stopping) })
 	done := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()
