@@ -9,6 +9,8 @@
 //	api/setup     fusion setups: groups, places, memory sizes
 //	api/span      the record of one task invocation, and its validation
 //	api/manifest  an application's fusionize.yaml
+//	api/rtt       the round trips between places (emulated figures), shared
+//	              by the optimizer's model and the emulators
 //
 // An adapter returns an Endpoint per deployed group; the deployer records
 // the endpoints of a setup version before it makes the version active, and

@@ -1,6 +1,11 @@
 package api
 
 import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fusionize/fusionize/api/setup"
@@ -43,3 +48,39 @@ func (it *Iteration) P50() time.Duration { return time.Duration(it.P50Ms * 1e6) 
 
 // P95 returns the measured 95th percentile as a duration.
 func (it *Iteration) P95() time.Duration { return time.Duration(it.P95Ms * 1e6) }
+
+// Decisions lists every Decision constant, in the order the loop uses them.
+var Decisions = []string{DecisionBaseline, DecisionKept, DecisionSame, DecisionRollback, DecisionFailed, DecisionRestored}
+
+// ErrBadIteration is wrapped by every error of Iteration.Validate.
+var ErrBadIteration = errors.New("bad iteration")
+
+// Validate reports everything wrong with it at once: an unknown decision,
+// a negative index, a negative or non-finite latency or cost, and a setup
+// that does not validate.
+func (it *Iteration) Validate() error {
+	var bad []string
+	if !slices.Contains(Decisions, it.Decision) {
+		bad = append(bad, fmt.Sprintf("unknown decision %q (want one of %q)", it.Decision, Decisions))
+	}
+	if it.Index < 0 {
+		bad = append(bad, fmt.Sprintf("negative index %d", it.Index))
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"p50Ms", it.P50Ms}, {"p95Ms", it.P95Ms}, {"costPerMillionUSD", it.CostPerMillionUSD}} {
+		if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			bad = append(bad, fmt.Sprintf("%s is %v, want a finite number >= 0", f.name, f.v))
+		}
+	}
+	if it.Setup != nil {
+		if err := it.Setup.Validate(nil); err != nil {
+			bad = append(bad, "setup: "+err.Error())
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w %d: %s", ErrBadIteration, it.Index, strings.Join(bad, "; "))
+	}
+	return nil
+}

@@ -14,9 +14,13 @@ import (
 	"github.com/fusionize/fusionize/adapters/aws"
 	"github.com/fusionize/fusionize/adapters/gcp"
 	"github.com/fusionize/fusionize/api"
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/rtt"
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/emulators/gcf"
+	lambdaemu "github.com/fusionize/fusionize/emulators/lambda"
+	"github.com/fusionize/fusionize/emulators/lambda/lambdatest"
 	"github.com/fusionize/fusionize/emulators/tasks"
 	"github.com/fusionize/fusionize/fuser/deploy"
 	"github.com/fusionize/fusionize/fuser/invoke"
@@ -28,6 +32,13 @@ import (
 // HTTPS (async ones through the Cloud Tasks queue) and GCP groups call AWS
 // groups through the Lambda Invoke API. The result is the fused app's, and
 // the spans show the documented call graph.
+//
+// Then the emulated network between the two places: the same request with
+// a round trip of rttAcross between aws/us-east-1 and gcp/us-east4, and
+// with none. A caller on AWS waiting on a callee on GCP (I->CW) and one on
+// GCP waiting on a callee on AWS (CS->CSL) each wait at least the round
+// trip, the emulators report it as emulated for the requests between
+// places only, and only when the table says so.
 func TestIoTAcrossCloudsMatchesFused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the IoT app, the Lambda bootstrap and Cloud Functions from source")
@@ -45,9 +56,10 @@ func TestIoTAcrossCloudsMatchesFused(t *testing.T) {
 		}
 	}
 
-	_, lambdaURL := lambdaEmulator(t)
+	zero := rtt.Zero()
+	lam, lambdaURL := lambdatest.Start(t, lambdaemu.Options{RTT: &zero})
 	gcfDir := t.TempDir()
-	emu, err := gcf.New(gcf.Options{Dir: gcfDir, Logger: quiet})
+	emu, err := gcf.New(gcf.Options{Dir: gcfDir, RTT: &zero, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +73,7 @@ func TestIoTAcrossCloudsMatchesFused(t *testing.T) {
 			t.Errorf("gcf emulator: %v", err)
 		}
 	})
-	queue := tasks.New(tasks.Options{Logger: quiet})
+	queue := tasks.New(tasks.Options{RTT: &zero, Logger: quiet})
 	if err := queue.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
@@ -94,10 +106,14 @@ func TestIoTAcrossCloudsMatchesFused(t *testing.T) {
 
 	onAWS := setup.Place{Provider: "aws", Region: "us-east-1"}
 	onGCP := setup.Place{Provider: "gcp", Region: "us-east4"}
+	// Sync calls cross the clouds both ways: I->CW (AWS to GCP) and
+	// CS->CSL (GCP to AWS).
 	su := &setup.Setup{Groups: []setup.Group{
-		{Name: "ingest", Tasks: []string{"I", "CW", "SE"}, MemoryMB: 512, Place: onAWS},
+		{Name: "ingest", Tasks: []string{"I", "SE"}, MemoryMB: 512, Place: onAWS},
+		{Name: "weather", Tasks: []string{"CW"}, MemoryMB: 512, Place: onGCP},
 		{Name: "temp", Tasks: []string{"CT"}, MemoryMB: 512, Place: onGCP},
-		{Name: "stats", Tasks: []string{"CS", "CSL", "CSA"}, MemoryMB: 512, Place: onGCP},
+		{Name: "stats", Tasks: []string{"CS", "CSA"}, MemoryMB: 512, Place: onGCP},
+		{Name: "sound", Tasks: []string{"CSL"}, MemoryMB: 512, Place: onAWS},
 		{Name: "anomaly", Tasks: []string{"CA", "DJ"}, MemoryMB: 512, Place: onAWS},
 		{Name: "alert", Tasks: []string{"AS"}, MemoryMB: 512, Place: onGCP},
 	}}
@@ -117,8 +133,8 @@ func TestIoTAcrossCloudsMatchesFused(t *testing.T) {
 	for _, ep := range eps {
 		kinds[ep.Kind]++
 	}
-	if kinds[api.KindLambda] != 2 || kinds[api.KindHTTPS] != 3 {
-		t.Fatalf("endpoints %v: want two Lambda functions and three Cloud Functions", eps)
+	if kinds[api.KindLambda] != 3 || kinds[api.KindHTTPS] != 4 {
+		t.Fatalf("endpoints %v: want three Lambda functions and four Cloud Functions", eps)
 	}
 
 	inv := invoke.New(cp.client)
@@ -147,4 +163,78 @@ func TestIoTAcrossCloudsMatchesFused(t *testing.T) {
 	if dl := queue.DeadLetters("fusionize"); len(dl) != 0 {
 		t.Errorf("dead letters in the queue: %+v", dl)
 	}
+
+	across := rtt.Zero()
+	across.Links = []rtt.Link{{A: onAWS.String(), B: onGCP.String(), RTTMs: float64(rttAcross / time.Millisecond)}}
+	measure := func(table rtt.Table) crossCall {
+		lam.SetRTT(table)
+		emu.SetRTT(table)
+		queue.SetRTT(table)
+		return measureCrossCall(ctx, t, cp, inv, lam, emu, app, v, want)
+	}
+	none, paid := measure(zero), measure(across)
+	t.Logf("I waits on CW (AWS to GCP): %v with no round trip, %v with %v (emulated); CS waits on CSL (GCP to AWS): %v, %v",
+		none.callerWait["I"], paid.callerWait["I"], rttAcross, none.callerWait["CS"], paid.callerWait["CS"])
+	for _, caller := range []string{"I", "CS"} {
+		if w := paid.callerWait[caller]; w < rttAcross {
+			t.Errorf("%s waited %v on its callee in the other cloud, less than the %v round trip", caller, w, rttAcross)
+		}
+	}
+	if none.lambdaRTT != 0 || none.gcfRTT != 0 {
+		t.Errorf("with a zero table the emulators report round trips: Lambda %v, Cloud Functions %v", none.lambdaRTT, none.gcfRTT)
+	}
+	if paid.lambdaRTT != rttAcross || paid.gcfRTT != rttAcross {
+		t.Errorf("emulated round trips reported: Lambda %v, Cloud Functions %v; want %v", paid.lambdaRTT, paid.gcfRTT, rttAcross)
+	}
+}
+
+// rttAcross is the emulated round trip between the clouds in
+// TestIoTAcrossCloudsMatchesFused: large enough to dominate a warm call.
+const rttAcross = 200 * time.Millisecond
+
+// crossCall is what one request across clouds measured: how long each
+// caller of a callee in the other cloud waited on its sync callees (from
+// its span), and the largest emulated round trip each emulator reported.
+type crossCall struct {
+	callerWait        map[string]time.Duration
+	lambdaRTT, gcfRTT time.Duration
+}
+
+// measureCrossCall invokes the app once and gathers the request's figures.
+func measureCrossCall(ctx context.Context, t *testing.T, cp testControlPlane, inv *invoke.Invoker, lam *lambdaemu.Emulator, emu *gcf.Emulator, app *manifest.App, v int64, want []byte) crossCall {
+	t.Helper()
+	since := time.Now()
+	res, err := inv.Invoke(ctx, app.Entry, []byte(app.Input))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(res.Output, want) {
+		t.Fatalf("across clouds the app returned\n%s\nfused it returned\n%s", res.Output, want)
+	}
+	got := crossCall{callerWait: map[string]time.Duration{}}
+	for deadline := time.Now().Add(2 * time.Minute); len(got.callerWait) < 2; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no spans of I and CS since %v: %v", since, got.callerWait)
+		}
+		spans, err := cp.client.Spans(ctx, v, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range spans {
+			if (s.Task == "I" || s.Task == "CS") && !s.Start.Before(since) && s.Err == "" {
+				got.callerWait[s.Task] = s.Wait
+			}
+		}
+	}
+	for _, r := range lam.Reports("") {
+		if !r.Time.Before(since) {
+			got.lambdaRTT = max(got.lambdaRTT, r.NetworkRTT)
+		}
+	}
+	for _, r := range emu.Requests("") {
+		if !r.Start.Before(since) {
+			got.gcfRTT = max(got.gcfRTT, r.NetworkRTT)
+		}
+	}
+	return got
 }

@@ -22,8 +22,11 @@ var hostFuncs = map[string]signature{
 }
 
 const (
-	maxPending = 64
-	maxKeyLen  = 1024
+	// maxTruncatedError is how much of an error message over the payload
+	// limit is reported.
+	maxTruncatedError = 64 << 10
+	maxPending        = 64
+	maxKeyLen         = 1024
 )
 
 // instantiateHostModule defines module "fusionize" in the runtime.
@@ -66,7 +69,12 @@ func (h *Host) fnOutput(_ context.Context, m api.Module, stack []uint64) {
 	}
 	ptr, n := uint32(stack[0]), uint32(stack[1])
 	if int(n) > h.cfg.MaxPayload {
-		inst.outLimit = true
+		// Refused. Keep its start: if the handler then fails, these bytes
+		// were its error message, and execute reports them truncated.
+		keep := min(n, uint32(min(h.cfg.MaxPayload, maxTruncatedError)))
+		b, _ := inst.read(ptr, keep) // nil when out of range: nothing to keep
+		inst.out = append(inst.out[:0], b...)
+		inst.outLimit, inst.outLen = true, n
 		ret(stack, int32(CodeTooLarge))
 		return
 	}
@@ -137,6 +145,7 @@ func (h *Host) callSync(ctx context.Context, inst *instance, name []byte, c *Cal
 		return inst.deliver(nil, err, 0, 0)
 	}
 	out, callee, err := h.dispatch(ctx, r, c)
+	inst.noteDeadline(err)
 	n := inst.deliver(out, err, outPtr, outCap)
 	r.done(callee)
 	return n
@@ -220,6 +229,7 @@ func (h *Host) fnCallWait(ctx context.Context, m api.Module, stack []uint64) {
 	}
 	inst.wait += time.Since(start)
 	p.waited = true
+	inst.noteDeadline(p.err)
 	ret(stack, inst.deliver(p.out, p.err, uint32(stack[1]), uint32(stack[2])))
 }
 
@@ -254,9 +264,6 @@ func (h *Host) fnLog(ctx context.Context, m api.Module, stack []uint64) {
 	if !ok {
 		return
 	}
-	if len(b) > maxLogLine {
-		b = b[:maxLogLine]
-	}
 	level := slog.LevelInfo
 	switch int32(stack[0]) {
 	case 0:
@@ -266,7 +273,7 @@ func (h *Host) fnLog(ctx context.Context, m api.Module, stack []uint64) {
 	case 3:
 		level = slog.LevelError
 	}
-	h.cfg.Logger.Log(ctx, level, string(b), "task", inst.t.name, "trace", inst.traceID)
+	inst.logw.logLine(ctx, level, b)
 }
 
 func (h *Host) kvKey(inst *instance, ptr, n uint32) (string, int32) {

@@ -45,12 +45,33 @@ type Config struct {
 	// bytes. Default 4 MiB.
 	MaxPayload int
 	// MemoryLimitPages caps each instance's linear memory, in 64 KiB pages.
-	// Default 4096 (256 MiB).
+	// Default: the group's memory size (MemoryMB × 16 pages), since a
+	// single instance may not use more memory than its group has; 4096
+	// pages (256 MiB) when MemoryMB is 0. A value over the group's memory
+	// size is lowered to it. It caps one instance, not the host: each live
+	// instance may grow to it (see MemoryLimit).
 	MemoryLimitPages uint32
+	// MaxLogBytes bounds what one invocation may log, its stdout, stderr
+	// and log import together, counting each line's bytes and its
+	// newline. Lines past it are dropped and counted
+	// (Stats.LogLinesDropped); when the invocation ends one warning says
+	// how many. Default DefaultMaxLogBytes (256 KiB); negative: no bound.
+	MaxLogBytes int
 	// MaxDepth bounds chains of calls (A→B→C is depth 2). Default 32.
 	MaxDepth int
 	// Timeout is the deadline of a request whose context has none. Default 30 s.
 	Timeout time.Duration
+	// DeadlineMargin is how long before the deadline its context carries
+	// Serve ends a call, at most a tenth of the time the call has left: the
+	// callee is stopped and the caller gets CodeDeadline naming the task
+	// before its own deadline fires (which would end the call with a bare
+	// transport error that names nothing). Default 100 ms; negative: none.
+	DeadlineMargin time.Duration
+	// InitTimeout bounds the instantiation of one instance, the module's
+	// _initialize included: one that never returns fails the load (or the
+	// invocation that needed the instance) with CodeDeadline, naming the
+	// task. Default 10 s. It needs preemption (see DisablePreemption).
+	InitTimeout time.Duration
 
 	// DisablePreemption turns off the interruption of running guest code
 	// when an invocation's deadline passes. With it on (the default) wazero
@@ -90,6 +111,26 @@ type Config struct {
 	CPUShare float64
 }
 
+// Memory limits, in 64 KiB wasm pages.
+const (
+	pagesPerMB         = 16
+	defaultMemoryPages = 4096  // 256 MiB, when the group's memory size is unknown
+	maxMemoryPages     = 65536 // 4 GiB, all a 32-bit linear memory can address
+)
+
+// memoryLimitPages derives the per-instance memory cap from the configured
+// cap (0: none) and the group's memory size (0: unknown).
+func memoryLimitPages(pages uint32, memoryMB int) uint32 {
+	group := uint32(defaultMemoryPages)
+	if memoryMB > 0 {
+		group = uint32(min(memoryMB*pagesPerMB, maxMemoryPages))
+	}
+	if pages == 0 || pages > group {
+		return group
+	}
+	return pages
+}
+
 func (c *Config) withDefaults() {
 	if c.Name == "" {
 		c.Name = "local"
@@ -109,14 +150,21 @@ func (c *Config) withDefaults() {
 	if c.MaxPayload <= 0 {
 		c.MaxPayload = 4 << 20
 	}
-	if c.MemoryLimitPages == 0 {
-		c.MemoryLimitPages = 4096
+	if c.MaxLogBytes == 0 {
+		c.MaxLogBytes = DefaultMaxLogBytes
 	}
+	c.MemoryLimitPages = memoryLimitPages(c.MemoryLimitPages, c.MemoryMB)
 	if c.MaxDepth <= 0 {
 		c.MaxDepth = 32
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 30 * time.Second
+	}
+	if c.DeadlineMargin == 0 {
+		c.DeadlineMargin = 100 * time.Millisecond
+	}
+	if c.InitTimeout <= 0 {
+		c.InitTimeout = 10 * time.Second
 	}
 	if c.Recorder == nil {
 		c.Recorder = span.Discard

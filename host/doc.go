@@ -17,11 +17,16 @@
 // task's pool; a trapped instance is discarded and replaced.
 //
 // Limits, each with an error that names the task and the host: a payload
-// limit (CodeTooLarge), a memory cap per instance, a deadline per request
-// that stops running guest code (CodeDeadline), a maximum call depth that
-// ends call cycles (CodeDepth), a bound on async calls in flight
-// (CodeTooMany). Errors are *Error values whose Code equals the ABI's error
-// code; errors.Is matches them against the sentinels in errors.go.
+// limit (CodeTooLarge; an error message over it is truncated, not lost), a
+// memory cap per instance derived from the group's memory size (a Go guest
+// past it is reported out of memory), a deadline per request that stops
+// running guest code a little before the caller's own deadline
+// (CodeDeadline, naming the sync callee that ran out of time), a maximum
+// call depth that ends call cycles (CodeDepth), a bound on async calls in
+// flight (CodeTooMany), and a bound on what one invocation logs (lines past
+// it are counted). Guest log lines carry the task and the trace id. Errors
+// are *Error values whose Code equals the ABI's error code; errors.Is
+// matches them against the sentinels in errors.go.
 //
 // Every invocation yields a span.Span to Config.Recorder. Async calls are
 // tracked: Close waits for them, and a failed one is counted in Stats and

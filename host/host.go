@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,6 +132,7 @@ type stats struct {
 	asyncAccepted atomic.Uint64
 	asyncFailed   atomic.Uint64
 	remoteCalls   atomic.Uint64
+	logDropped    atomic.Uint64
 }
 
 // Stats is a snapshot of a host's counters.
@@ -144,7 +146,10 @@ type Stats struct {
 	AsyncFailed   uint64 // accepted async calls that failed
 	AsyncInflight int64  // accepted async calls still running
 	RemoteCalls   uint64 // calls sent through the transport
-	Instances     int    // live instances over all tasks
+	// LogLinesDropped counts guest log lines dropped because their
+	// invocation had logged Config.MaxLogBytes.
+	LogLinesDropped uint64
+	Instances       int // live instances over all tasks
 }
 
 // New creates a host. Close it to release the runtime.
@@ -193,6 +198,21 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 
 // Name returns the host's name.
 func (h *Host) Name() string { return h.cfg.Name }
+
+// MaxPayload returns the host's payload limit in bytes (Config.MaxPayload).
+func (h *Host) MaxPayload() int { return h.cfg.MaxPayload }
+
+// MemoryLimit returns the cap on one instance's linear memory in bytes
+// (Config.MemoryLimitPages). The host's total is not capped by it: each live
+// instance may grow to it. The pool keeps at most Config.PoolSize idle
+// instances per task and creates one for each invocation that finds none
+// idle, so instances in use are bounded by the invocations running (at
+// most Config.MaxConcurrent entering the host, Config.AsyncConcurrency
+// queued async ones, plus the in-memory calls they make). What bounds the
+// process is the platform's memory limit (Lambda's, Cloud Run's, the
+// emulators' cgroup), as on a platform, where an environment over its
+// memory size is killed.
+func (h *Host) MemoryLimit() int64 { return int64(h.cfg.MemoryLimitPages) << 16 }
 
 // Group returns the fusion group the host serves.
 func (h *Host) Group() string { return h.cfg.Group }
@@ -366,9 +386,16 @@ func (h *Host) Serve(ctx context.Context, c Call) ([]byte, error) {
 	h.active.Add(1)
 	defer h.active.Add(-1)
 	h.lastCall.Store(time.Now().UnixNano())
-	if _, ok := ctx.Deadline(); !ok {
+	if dl, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, h.cfg.Timeout)
+		defer cancel()
+	} else if m := min(h.cfg.DeadlineMargin, time.Until(dl)/10); m > 0 {
+		// End the call before the caller's deadline, so the caller gets
+		// this host's answer, which names the task, rather than its own
+		// deadline's.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-m))
 		defer cancel()
 	}
 	select {
@@ -450,6 +477,7 @@ func (h *Host) runLocal(ctx context.Context, t *task, c *Call) (*instance, []byt
 	inst.depth = c.Depth
 	inst.traceID = c.TraceID
 	inst.spanID = h.idBase | (h.nextID.Add(1) & 0xffffffff)
+	inst.logw.begin(c.TraceID)
 	var out []byte
 	if share := h.cfg.CPUShare; share > 0 && share < 1 {
 		var self time.Duration
@@ -463,6 +491,7 @@ func (h *Host) runLocal(ctx context.Context, t *task, c *Call) (*instance, []byt
 	if n := inst.waitPending(); n > 0 && err == nil {
 		err = newError(t.name, h.cfg.Name, CodeFailed, "returned with %d started calls not waited for", n)
 	}
+	inst.logw.end()
 	if err != nil {
 		h.stats.failures.Add(1)
 		h.recordInst(c, inst, t.name, start, cold, 0, err)
@@ -521,7 +550,7 @@ func (h *Host) execute(ctx context.Context, inst *instance, input []byte) ([]byt
 		// for later inputs that fit, which saves a call per invocation.
 		inst.stack[0] = uint64(len(input))
 		if err := inst.alloc.CallWithStack(ctx, inst.stack); err != nil {
-			return nil, h.callFailure(ctx, t, exportAlloc, err)
+			return nil, h.callFailure(ctx, inst, exportAlloc, err)
 		}
 		ptr = uint32(inst.stack[0])
 		if ptr == 0 && len(input) > 0 {
@@ -534,11 +563,14 @@ func (h *Host) execute(ctx context.Context, inst *instance, input []byte) ([]byt
 	}
 	inst.stack[0], inst.stack[1] = uint64(ptr), uint64(len(input))
 	if err := inst.handle.CallWithStack(ctx, inst.stack); err != nil {
-		return nil, h.callFailure(ctx, t, exportHandle, err)
+		return nil, h.callFailure(ctx, inst, exportHandle, err)
 	}
 	switch status := uint32(inst.stack[0]); {
+	case inst.outLimit && status != 0:
+		// The refused bytes were the error message: report its start.
+		return nil, newError(t.name, h.cfg.Name, CodeFailed, "%s… (error message of %d bytes truncated to %d: it exceeds the payload limit of %d bytes)", inst.out, inst.outLen, len(inst.out), h.cfg.MaxPayload)
 	case inst.outLimit:
-		return nil, newError(t.name, h.cfg.Name, CodeTooLarge, "output exceeds the payload limit of %d bytes", h.cfg.MaxPayload)
+		return nil, newError(t.name, h.cfg.Name, CodeTooLarge, "output of %d bytes exceeds the payload limit of %d bytes", inst.outLen, h.cfg.MaxPayload)
 	case status == 0:
 		return inst.out, nil
 	default:
@@ -546,23 +578,56 @@ func (h *Host) execute(ctx context.Context, inst *instance, input []byte) ([]byt
 	}
 }
 
-// callFailure classifies an error from calling into a guest.
-func (h *Host) callFailure(ctx context.Context, t *task, fn string, err error) error {
+// callFailure classifies an error from calling into a guest. A trap the Go
+// runtime announced on stderr ("fatal error: out of memory") is reported
+// with that cause rather than as the bare trap.
+func (h *Host) callFailure(ctx context.Context, inst *instance, fn string, err error) error {
+	t := inst.t
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		switch exit.ExitCode() {
 		case sys.ExitCodeDeadlineExceeded:
 			h.stats.deadlines.Add(1)
+			if e := inst.calleeDeadline; e != nil {
+				// The deadline passed while a sync callee ran: it is the
+				// one that ran out of time, not this task.
+				return trapError{&Error{Task: e.Task, Host: e.Host, Code: CodeDeadline, Msg: fmt.Sprintf("%s (in a sync call from task %q)", e.Msg, t.name)}}
+			}
 			return trapError{newError(t.name, h.cfg.Name, CodeDeadline, "stopped by its deadline")}
 		case sys.ExitCodeContextCanceled:
 			h.stats.deadlines.Add(1)
 			return trapError{newError(t.name, h.cfg.Name, CodeDeadline, "canceled: %v", context.Cause(ctx))}
 		}
 		h.stats.traps.Add(1)
+		if msg := h.fatalMessage(inst); msg != "" {
+			return trapError{newError(t.name, h.cfg.Name, CodeFailed, "%s (exited with code %d in %s)", msg, exit.ExitCode(), fn)}
+		}
 		return trapError{newError(t.name, h.cfg.Name, CodeFailed, "exited with code %d in %s", exit.ExitCode(), fn)}
 	}
 	h.stats.traps.Add(1)
+	if msg := h.fatalMessage(inst); msg != "" {
+		return trapError{newError(t.name, h.cfg.Name, CodeFailed, "%s (trapped in %s: %v)", msg, fn, err)}
+	}
 	return trapError{newError(t.name, h.cfg.Name, CodeFailed, "trapped in %s: %v", fn, err)}
+}
+
+// fatalMessage describes the fatal error the guest's runtime wrote before
+// it trapped or exited, "" for none. Out of memory names the instance's
+// memory cap and what the instance had grown to.
+func (h *Host) fatalMessage(inst *instance) string {
+	fatal, detail := inst.logw.fatalError()
+	if fatal == "" {
+		return ""
+	}
+	if !strings.Contains(fatal, "out of memory") {
+		return fatal
+	}
+	msg := fmt.Sprintf("out of memory: the instance grew to %d MiB of its %d MiB memory cap",
+		inst.mem.Size()>>20, h.MemoryLimit()>>20)
+	if detail != "" {
+		msg += "; " + detail
+	}
+	return msg
 }
 
 // admit checks a call against the host's limits before it is dispatched or
@@ -746,6 +811,8 @@ func (h *Host) Stats() Stats {
 		AsyncFailed:   h.stats.asyncFailed.Load(),
 		AsyncInflight: h.asyncN.Load(),
 		RemoteCalls:   h.stats.remoteCalls.Load(),
+
+		LogLinesDropped: h.stats.logDropped.Load(),
 	}
 	h.tasksMu.Lock()
 	for _, t := range h.tasks {

@@ -232,8 +232,8 @@ func TestFailuresNameTheTaskAndKeepServing(t *testing.T) {
 		{"go panic", "gpanic", "panic", 0, host.ErrFailed, "panic: assignment to entry in nil map"},
 		{"endless loop", "loop", "", 200 * time.Millisecond, host.ErrDeadline, `task "loop" on host h1: stopped by its deadline`},
 		{"memory without bound (wat)", "grow", "", 0, host.ErrFailed, `task "grow"`},
-		{"memory without bound (go)", "ghog", "", 0, host.ErrFailed, `task "ghog"`},
-		{"output over the limit", "big", "", 0, host.ErrTooLarge, "output exceeds the payload limit"},
+		{"memory without bound (go)", "ghog", "", 0, host.ErrFailed, `task "ghog" on host h1: out of memory`},
+		{"output over the limit", "big", "", 0, host.ErrTooLarge, "output of 2097152 bytes exceeds the payload limit of 1048576 bytes"},
 		{"input over the limit", "echo", strings.Repeat("x", 1<<20+1), 0, host.ErrTooLarge, "input of 1048577 bytes"},
 		{"unknown task", "nope", "", 0, host.ErrUnknownTask, `task "nope"`},
 	}

@@ -33,6 +33,7 @@ type instance struct {
 	alloc  api.Function
 	handle api.Function
 	stack  []uint64
+	logw   *logWriter // its stdout, stderr and log import
 
 	// The input region from the last fusionize_alloc.
 	inPtr, inCap uint32
@@ -53,7 +54,11 @@ type instance struct {
 	held     []byte        // bytes waiting for take
 	hasHeld  bool
 	pending  []*pendingCall
-	outLimit bool // output was refused as too large
+	outLimit bool   // output was refused as too large
+	outLen   uint32 // the refused output's length
+	// calleeDeadline is the deadline error of the last sync callee stopped
+	// by the deadline: the task to blame if the deadline stops this one too.
+	calleeDeadline *Error
 }
 
 // pendingCall is a sync call started with call_start.
@@ -127,7 +132,7 @@ func (t *task) closeIdle() {
 
 func (t *task) instantiate(ctx context.Context) (*instance, error) {
 	h := t.h
-	logw := newLogWriter(h.cfg.Logger, t.name)
+	logw := newLogWriter(h.cfg.Logger, t.name, h.cfg.MaxLogBytes, &h.stats.logDropped)
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions(exportInitialize).
@@ -137,9 +142,11 @@ func (t *task) instantiate(ctx context.Context) (*instance, error) {
 		WithSysNanotime().
 		WithSysNanosleep().
 		WithRandSource(cryptoRand{})
-	mod, err := h.rt.InstantiateModule(ctx, t.compiled, cfg)
+	ictx, cancel := context.WithTimeout(ctx, h.cfg.InitTimeout)
+	defer cancel()
+	mod, err := h.rt.InstantiateModule(ictx, t.compiled, cfg)
 	if err != nil {
-		return nil, classifyInstantiate(t.name, h.cfg.Name, err)
+		return nil, classifyInstantiate(ctx, t.name, h.cfg.Name, h.cfg.InitTimeout, err)
 	}
 	inst := &instance{
 		t:      t,
@@ -149,7 +156,10 @@ func (t *task) instantiate(ctx context.Context) (*instance, error) {
 		handle: mod.ExportedFunction(exportHandle),
 		stack:  make([]uint64, 2),
 		out:    make([]byte, 0, 1024),
+		logw:   logw,
 	}
+	// What _initialize logged is the instance's own, not an invocation's.
+	logw.end()
 	v, err := mod.ExportedFunction(exportABIVersion).Call(ctx)
 	if err != nil {
 		_ = mod.Close(ctx)
@@ -163,11 +173,16 @@ func (t *task) instantiate(ctx context.Context) (*instance, error) {
 	return inst, nil
 }
 
-func classifyInstantiate(task, host string, err error) error {
+// classifyInstantiate names what stopped an instantiation; ctx is the
+// caller's context, without the init deadline.
+func classifyInstantiate(ctx context.Context, task, host string, limit time.Duration, err error) error {
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		switch exit.ExitCode() {
 		case sys.ExitCodeDeadlineExceeded:
+			if ctx.Err() == nil {
+				return newError(task, host, CodeDeadline, "%s did not return within %s (the instantiation deadline)", exportInitialize, limit)
+			}
 			return newError(task, host, CodeDeadline, "deadline exceeded while initializing an instance")
 		case sys.ExitCodeContextCanceled:
 			return newError(task, host, CodeDeadline, "canceled while initializing an instance")
@@ -186,6 +201,7 @@ func (inst *instance) reset() {
 	inst.childCPU = 0
 	inst.traceID = ""
 	inst.outLimit = false
+	inst.calleeDeadline = nil
 	for i := range inst.pending {
 		inst.pending[i] = nil
 	}
@@ -228,6 +244,17 @@ func (inst *instance) deliver(out []byte, err error, outPtr, outCap uint32) int3
 	}
 	inst.hold(out)
 	return int32(len(out))
+}
+
+// noteDeadline keeps err if it is a sync callee's deadline error.
+func (inst *instance) noteDeadline(err error) {
+	if err == nil {
+		return
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Code == CodeDeadline {
+		inst.calleeDeadline = e
+	}
 }
 
 // waitPending cancels and waits for started calls the guest did not wait

@@ -14,7 +14,7 @@ import (
 // goGuests are the Go test tasks under testdata/go, built once per test
 // binary into guestDir.
 var (
-	goGuests = []string{"noop", "gecho", "gcaller", "gpanic", "ghog", "gpar", "gsleep", "gkv", "gloop"}
+	goGuests = []string{"noop", "gecho", "gcaller", "gpanic", "ghog", "gpar", "gsleep", "gkv", "gloop", "gbig", "glog"}
 	guestDir string
 	cacheDir string // a compilation cache shared by the tests of one run
 	buildErr error

@@ -22,6 +22,9 @@ func precheck(wasm []byte) error {
 	if len(wasm) < header {
 		return errors.New("too short to be a WebAssembly module")
 	}
+	if string(wasm[:4]) != "\x00asm" {
+		return fmt.Errorf("not a WebAssembly module: it starts with %q, not the magic number \"\\x00asm\"", wasm[:4])
+	}
 	p := wasm[header:]
 	for len(p) > 0 {
 		id := p[0]

@@ -59,6 +59,18 @@ func ReadPackageConfig(dir string) (PackageConfig, error) {
 	return cfg, nil
 }
 
+// Place is where the group of cfg runs according to its setup
+// ("aws/us-east-1"), or "" when the setup names no region for it: the
+// platform's own environment (AWS_REGION) or the adapter's deploy config
+// then says.
+func (cfg PackageConfig) Place() string {
+	g, ok := cfg.Setup.Group(cfg.Group)
+	if !ok || g.Place.Provider == "" || g.Place.Region == "" {
+		return ""
+	}
+	return g.Place.String()
+}
+
 // ModulesIn gives the modules cfg lists, read from the artifact at dir and
 // checked against their digests by the host.
 func (cfg PackageConfig) ModulesIn(dir string) Modules {

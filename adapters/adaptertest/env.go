@@ -7,6 +7,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"errors"
+	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -34,8 +35,13 @@ var modules embed.FS
 // Tasks are the tasks NewEnv uploads, each with the module of the same name:
 // echo outputs its input, caller calls task "echo" synchronously and outputs
 // the result, loop never returns and badabi claims an ABI version no host
-// supports, so it never loads.
-var Tasks = []string{"echo", "caller", "loop", "badabi"}
+// supports, so it never loads. The control plane refuses badabi at upload;
+// NewEnv plants it in the store (Env.UploadUnchecked) so that the suite can
+// check how a host that cannot start fails.
+var Tasks = []string{"echo", "caller", "loop", BadTask}
+
+// BadTask is the task whose module no host can load.
+const BadTask = "badabi"
 
 // Group names of Env.Setup and Env.Next.
 const (
@@ -75,6 +81,12 @@ type Env struct {
 	// deployer does before it activates the version (NewEnv: in the
 	// control plane's store). The hosts route their calls by them.
 	Record func(version int64, eps api.Endpoints) error
+	// Plant stores a module in the control plane's store directly, past
+	// the upload check that refuses modules no host could load (NewEnv:
+	// the store's PutModule). It stands for a module stored before the
+	// control plane checked uploads, and gives the suite a host that
+	// cannot start (task badabi). See UploadUnchecked.
+	Plant func(ctx context.Context, task string, r io.Reader, wantDigest string, maxSize int64) (api.ModuleInfo, error)
 	// Leftovers, if set, reports what the adapter left running on its
 	// platform (processes, functions, containers): the suite calls it after
 	// a failed Deploy and after Close, and fails if it returns anything.
@@ -113,6 +125,20 @@ func (e Env) Upload(t testing.TB, task string, wasm []byte) {
 	sum := sha256.Sum256(wasm)
 	if _, err := e.Dial(t).UploadModule(ctx, task, bytes.NewReader(wasm), "sha256:"+hex.EncodeToString(sum[:]), int64(len(wasm))); err != nil {
 		t.Fatalf("adaptertest: upload %s: %v", task, err)
+	}
+}
+
+// UploadUnchecked stores wasm as task's module with Plant, past the
+// control plane's upload check.
+func (e Env) UploadUnchecked(t testing.TB, task string, wasm []byte) {
+	t.Helper()
+	if e.Plant == nil {
+		t.Fatal("adaptertest: Env.Plant is required to store a module the upload check refuses")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := e.Plant(ctx, task, bytes.NewReader(wasm), "", 0); err != nil {
+		t.Fatalf("adaptertest: plant %s: %v", task, err)
 	}
 }
 
@@ -193,8 +219,12 @@ func NewEnvAt(t testing.TB, place setup.Place) Env {
 			t.Errorf("adaptertest: control plane: %v", err)
 		}
 	})
-	e := Env{ControlPlane: cp.Addr(), Token: cp.Token(), InvokeToken: cp.InvokeToken(), App: "adaptertest", Place: place, Record: cp.Store().SetEndpoints}
+	e := Env{ControlPlane: cp.Addr(), Token: cp.Token(), InvokeToken: cp.InvokeToken(), App: "adaptertest", Place: place, Record: cp.Store().SetEndpoints, Plant: cp.Store().PutModule}
 	for _, task := range Tasks {
+		if task == BadTask {
+			e.UploadUnchecked(t, task, Module(t, task))
+			continue
+		}
 		e.Upload(t, task, Module(t, task))
 	}
 	e.Setup = e.Apply(t, groups...)

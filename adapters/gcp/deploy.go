@@ -51,6 +51,11 @@ func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.E
 		return adapters.Endpoint{}, fmt.Errorf("gcp: deploy %s: get function %s: %w", d.ID(), name, err)
 	}
 	src, err := a.buildSource(ctx, d)
+	if errors.Is(err, ErrModule) {
+		// The group could never start: as unhealthy as a function that
+		// fails its first request, and found before anything is created.
+		return adapters.Endpoint{}, fmt.Errorf("gcp: deploy %s: %w: %w", d.ID(), adapters.ErrUnhealthy, err)
+	}
 	if err != nil {
 		return adapters.Endpoint{}, fmt.Errorf("gcp: deploy %s: %w", d.ID(), err)
 	}
@@ -108,11 +113,15 @@ func (a *Adapter) check(d adapters.Deployment) error {
 }
 
 func (a *Adapter) parent(d adapters.Deployment) string {
-	region := a.opts.Region
+	return "projects/" + a.opts.Project + "/locations/" + a.region(d)
+}
+
+// region is the region d's function is deployed in.
+func (a *Adapter) region(d adapters.Deployment) string {
 	if d.Group.Place.Region != "" {
-		region = d.Group.Place.Region
+		return d.Group.Place.Region
 	}
-	return "projects/" + a.opts.Project + "/locations/" + region
+	return a.opts.Region
 }
 
 func memoryOf(d adapters.Deployment) int {
@@ -251,6 +260,9 @@ func poll[T any, O interface {
 func (a *Adapter) environment(d adapters.Deployment) map[string]string {
 	env := map[string]string{
 		EnvApp: d.App, EnvGroup: d.Group.Name, EnvSetupVersion: strconv.FormatInt(d.Version, 10),
+		// Cloud Run names no region in the environment: say where the
+		// function runs, for the caller place its transports send.
+		gcf.EnvPlace: Provider + "/" + a.region(d),
 	}
 	cp := d.ControlPlane
 	if a.opts.ControlPlane != "" {
@@ -316,6 +328,14 @@ func (a *Adapter) Remove(ctx context.Context, group string, version int64) error
 	for _, f := range fns {
 		if f.ep.Group != group || f.ep.Version != version {
 			continue
+		}
+		if a.opts.Drain > 0 {
+			t := time.NewTimer(a.opts.Drain)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+			case <-t.C:
+			}
 		}
 		if err := a.delete(ctx, f.name); err != nil {
 			return fmt.Errorf("gcp: remove %s: %w", adapters.ID(group, version), err)

@@ -6,13 +6,16 @@
 // no aliases, and two setup versions of a group must serve side by side
 // during a live switch. Deploy builds the group's function source
 // (runtime/gcf's layout, vendored by the Packager: 2nd gen builds every
-// function from source), uploads it to the URL GenerateUploadUrl gives,
+// function from source; on linux/amd64 the Packager also ships wazero's
+// compilation cache of the group's modules, written by a precompiler built
+// from the source's own vendor/ tree, and a module that does not load fails
+// the deploy with ErrUnhealthy before anything is created), uploads it to the URL GenerateUploadUrl gives,
 // creates the function (memory, CPU, timeout, max instances, concurrency 1,
 // environment, labels) and polls its long-running operation, then pings
 // the function's URL once: a source that builds but cannot load its group
 // fails the deploy with ErrUnhealthy and the runtime's own message, and the
 // function is deleted. The endpoint is the function's URL (api.KindHTTPS).
-// Remove deletes the function; List reads the functions labelled as
+// Remove deletes the function after Options.Drain; List reads the functions labelled as
 // Fusionize's; Close removes what this adapter deployed.
 //
 //	a, err := gcp.New(ctx, gcp.Options{Project: "my-project", Region: "us-east4"})
@@ -84,7 +87,14 @@ type Options struct {
 	PollInterval time.Duration
 	// HTTPClient carries uploads and pings. Default pooled connections.
 	HTTPClient *http.Client
-	Logger     *slog.Logger
+	// Drain is how long Remove lets a setup version's functions take
+	// requests before it deletes them: Cloud Functions cannot refuse new
+	// requests as a draining host does, and clients that resolved the
+	// version before the switch (within their refresh interval) still send
+	// to it. A request arriving after Drain finds the function gone
+	// (CodeNotFound). Default 2 s; negative: none.
+	Drain  time.Duration
+	Logger *slog.Logger
 }
 
 // Adapter deploys groups to Cloud Functions. It is safe for concurrent use.
@@ -120,6 +130,9 @@ func New(ctx context.Context, opts Options) (*Adapter, error) {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 100 * time.Millisecond
+	}
+	if opts.Drain == 0 {
+		opts.Drain = 2 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -62,12 +63,31 @@ type platform struct {
 	queue *tasks.Emulator
 	env   adaptertest.Env
 	dir   string
+	logs  *logBuffer // what the emulator logged, its instances' output included
 }
 
-func newPlatform(t *testing.T, taskOpts tasks.Options) *platform {
+// logBuffer collects log output; safe for concurrent use.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(b)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func newPlatform(t testing.TB, taskOpts tasks.Options) *platform {
 	t.Helper()
-	p := &platform{dir: t.TempDir()}
-	emu, err := gcf.New(gcf.Options{Dir: p.dir, PendingTimeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	p := &platform{dir: t.TempDir(), logs: &logBuffer{}}
+	emu, err := gcf.New(gcf.Options{Dir: p.dir, PendingTimeout: 5 * time.Second, Logger: slog.New(slog.NewJSONHandler(p.logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,14 +127,16 @@ func newPlatform(t *testing.T, taskOpts tasks.Options) *platform {
 			t.Errorf("control plane: %v", err)
 		}
 	})
-	p.env = adaptertest.Env{ControlPlane: cp.Addr(), Token: cp.Token(), InvokeToken: cp.InvokeToken(), App: "gcptest", DeployTimeout: 3 * time.Minute, Record: cp.Store().SetEndpoints}
+	p.env = adaptertest.Env{ControlPlane: cp.Addr(), Token: cp.Token(), InvokeToken: cp.InvokeToken(), App: "gcptest", DeployTimeout: 3 * time.Minute, Record: cp.Store().SetEndpoints, Plant: cp.Store().PutModule}
 	return p
 }
 
-func (p *platform) adapter(t *testing.T, opts gcp.Options) *gcp.Adapter {
+func (p *platform) adapter(t testing.TB, opts gcp.Options) *gcp.Adapter {
 	t.Helper()
 	opts.Endpoint = p.emu.GRPCAddr()
-	opts.Packager = gcp.NewPackager(vendorCache, slog.New(slog.DiscardHandler))
+	if opts.Packager == nil {
+		opts.Packager = gcp.NewPackager(vendorCache, slog.New(slog.DiscardHandler))
+	}
 	opts.PollInterval = 20 * time.Millisecond
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

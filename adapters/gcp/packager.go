@@ -32,22 +32,30 @@ const fusionizePseudoVersion = "v0.0.0-00010101000000-000000000000"
 // data files and every dependency vendored, so Cloud Functions' build needs
 // no network. Vendoring runs offline (GOPROXY=off) from the module cache
 // and is cached per digest of this module's source, on disk and in memory,
-// so repeat deploys of unchanged code only zip.
+// so repeat deploys of unchanged code only zip. On linux/amd64 it also
+// ships wazero's compilation cache of the modules (see precompile), kept
+// per vendor tree and module digest.
 type Packager struct {
 	// ModuleRoot is the directory of this module's go.mod. Default: the
 	// module of the working directory (`go env GOMOD`), which must be this
 	// one.
 	ModuleRoot string
+	// NoCache ships no compilation cache: every cold start compiles the
+	// group's modules (to measure what the cache saves).
+	NoCache bool
 
 	dir string
 	log *slog.Logger
 
 	mu    sync.Mutex
 	trees map[string]*vendorTree // by source digest
+
+	buildMu sync.Mutex // builds of precompilers
 }
 
 // vendorTree is the vendored dependencies of a function source.
 type vendorTree struct {
+	digest       string // of the module source it was vendored from
 	goMod, goSum []byte
 	files        map[string][]byte // below vendor/
 }
@@ -75,10 +83,14 @@ func (p *Packager) Build(ctx context.Context, cfg gcf.Config, mods []gcf.Module)
 	if err != nil {
 		return nil, artifact.Info{}, err
 	}
+	cache, err := p.precompile(ctx, tree, mods)
+	if err != nil {
+		return nil, artifact.Info{}, err
+	}
 	mod := gcf.ModuleName(cfg.Group)
 	goMod := moduleLine.ReplaceAll(tree.goMod, []byte("module "+mod))
 	var buf bytes.Buffer
-	info, err := gcf.Source{ModulePath: mod, GoMod: goMod, GoSum: tree.goSum, Vendor: tree.files, Config: cfg, Modules: mods}.Write(&buf)
+	info, err := gcf.Source{ModulePath: mod, GoMod: goMod, GoSum: tree.goSum, Vendor: tree.files, Config: cfg, Modules: mods, Cache: cache}.Write(&buf)
 	if err != nil {
 		return nil, artifact.Info{}, fmt.Errorf("gcp: %w", err)
 	}
@@ -120,6 +132,7 @@ func (p *Packager) vendor(ctx context.Context) (*vendorTree, error) {
 	}
 	cached := filepath.Join(p.dir, "vendor-"+digest[:16])
 	if t, err := readTree(cached); err == nil {
+		t.digest = digest
 		p.trees[digest] = t
 		return t, nil
 	}
@@ -139,6 +152,7 @@ func (p *Packager) vendor(ctx context.Context) (*vendorTree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gcp: %w", err)
 	}
+	t.digest = digest
 	// Keep the tree for the next deploy; a concurrent packager that got
 	// there first wins.
 	if err := os.Rename(work, cached); err != nil && !os.IsExist(err) {

@@ -258,13 +258,21 @@ func waitReady(ctx context.Context, path string, exited <-chan struct{}) (proces
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if r, err := process.ReadReady(path); err == nil {
+		r, err := process.ReadReady(path)
+		if err == nil {
 			return r, nil
+		}
+		if errors.Is(err, process.ErrStartFailed) {
+			return process.Ready{}, err
 		}
 		select {
 		case <-ctx.Done():
 			return process.Ready{}, fmt.Errorf("no ready file %s: %w", path, ctx.Err())
 		case <-exited:
+			// The host writes why it gave up before it exits.
+			if _, err := process.ReadReady(path); errors.Is(err, process.ErrStartFailed) {
+				return process.Ready{}, err
+			}
 			return process.Ready{}, errors.New("host process exited before it was ready")
 		case <-tick.C:
 		}

@@ -16,6 +16,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -55,6 +56,7 @@ var (
 	ErrUnknownTask   = errors.New("setup: unknown task")
 	ErrMissingTask   = errors.New("setup: task not assigned to any group")
 	ErrBadGroup      = errors.New("setup: bad group")
+	ErrNoGroups      = errors.New("setup: no groups: every host would stop and the app go down")
 )
 
 // Separate returns the paper's initial setup: every task in its own group,
@@ -106,43 +108,107 @@ func (s *Setup) Assignment() map[string]string {
 // Validate checks that every task in tasks is in exactly one group, that no
 // group is empty or unnamed, that group names are unique and that no group
 // holds a task outside tasks. A nil tasks skips the completeness checks.
+// It reports every problem it finds, not only the first: the error joins
+// one error per kind of problem (test each with errors.Is), and each lists
+// all the groups or tasks it concerns.
 func (s *Setup) Validate(tasks []string) error {
 	known := make(map[string]bool, len(tasks))
 	for _, t := range tasks {
 		known[t] = true
 	}
+	var errs []error
 	seen := make(map[string]string)
 	names := make(map[string]bool)
-	for _, g := range s.Groups {
-		if g.Name == "" {
-			return fmt.Errorf("%w: a group has no name", ErrBadGroup)
-		}
-		if names[g.Name] {
-			return fmt.Errorf("%w: group name %q used twice", ErrBadGroup, g.Name)
+	var unknown []string
+	for i, g := range s.Groups {
+		switch {
+		case g.Name == "":
+			errs = append(errs, fmt.Errorf("%w: group %d has no name", ErrBadGroup, i+1))
+		case names[g.Name]:
+			errs = append(errs, fmt.Errorf("%w: group name %q used twice", ErrBadGroup, g.Name))
 		}
 		names[g.Name] = true
 		if len(g.Tasks) == 0 {
-			return fmt.Errorf("%w: %q", ErrEmptyGroup, g.Name)
+			errs = append(errs, fmt.Errorf("%w: %q", ErrEmptyGroup, g.Name))
 		}
 		if g.MemoryMB < 0 {
-			return fmt.Errorf("%w: group %q has negative memory %d MB", ErrBadGroup, g.Name, g.MemoryMB)
+			errs = append(errs, fmt.Errorf("%w: group %q has negative memory %d MB", ErrBadGroup, g.Name, g.MemoryMB))
 		}
 		for _, t := range g.Tasks {
 			if prev, ok := seen[t]; ok {
-				return fmt.Errorf("%w: %q in %q and %q", ErrDuplicateTask, t, prev, g.Name)
+				errs = append(errs, fmt.Errorf("%w: %q in %q and %q", ErrDuplicateTask, t, prev, g.Name))
+				continue
 			}
 			seen[t] = g.Name
 			if tasks != nil && !known[t] {
-				return fmt.Errorf("%w: %q in group %q", ErrUnknownTask, t, g.Name)
+				unknown = append(unknown, fmt.Sprintf("%q in group %q", t, g.Name))
 			}
 		}
 	}
+	if len(unknown) > 0 {
+		errs = append(errs, fmt.Errorf("%w: %s", ErrUnknownTask, strings.Join(unknown, ", ")))
+	}
+	var missing []string
 	for _, t := range tasks {
 		if _, ok := seen[t]; !ok {
-			return fmt.Errorf("%w: %q", ErrMissingTask, t)
+			missing = append(missing, strconv.Quote(t))
 		}
 	}
-	return nil
+	if len(missing) > 0 {
+		errs = append(errs, fmt.Errorf("%w: %s", ErrMissingTask, strings.Join(missing, ", ")))
+	}
+	return join(errs)
+}
+
+// ValidateDeployable is Validate plus what a setup needs before any group
+// can be deployed: at least one group, and a place (a provider) for every
+// group. It reports every problem, as Validate does.
+func (s *Setup) ValidateDeployable(tasks []string) error {
+	var errs []error
+	if len(s.Groups) == 0 {
+		errs = append(errs, ErrNoGroups)
+	}
+	var noPlace []string
+	for i, g := range s.Groups {
+		if g.Place.Provider == "" {
+			name := strconv.Quote(g.Name)
+			if g.Name == "" {
+				name = fmt.Sprintf("%d", i+1)
+			}
+			noPlace = append(noPlace, name)
+		}
+	}
+	if len(noPlace) > 0 {
+		errs = append(errs, fmt.Errorf("%w: no place (provider) for group %s", ErrBadGroup, strings.Join(noPlace, ", ")))
+	}
+	if err := s.Validate(tasks); err != nil {
+		errs = append(errs, err)
+	}
+	return join(errs)
+}
+
+// problems is several errors reported at once, on one line.
+type problems []error
+
+func (p problems) Error() string {
+	msgs := make([]string, len(p))
+	for i, e := range p {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (p problems) Unwrap() []error { return p }
+
+// join returns nil, the one error, or all of them as one.
+func join(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return problems(errs)
 }
 
 // Clone returns a deep copy of s.

@@ -312,7 +312,7 @@ func Example() {
 	// Output:
 	// front 256
 	// (A,B) (C) (D)
-	// setup: task not assigned to any group: "C"
+	// setup: task not assigned to any group: "C", "D"
 }
 
 // FuzzParse feeds arbitrary bytes to Parse: it never panics, a setup it
@@ -362,4 +362,42 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("partition %q became %q after a round trip through %s", p, q, enc)
 		}
 	})
+}
+
+// TestValidateReportsEveryProblem: one call names every wrong group and
+// every missing or unknown task, not only the first.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	s := &setup.Setup{Groups: []setup.Group{group("g", 128, "A", "Z"), group("g", -1), group("h", 128, "Y")}}
+	err := s.Validate([]string{"A", "B", "C"})
+	for _, want := range []error{setup.ErrBadGroup, setup.ErrEmptyGroup, setup.ErrUnknownTask, setup.ErrMissingTask} {
+		if !errors.Is(err, want) {
+			t.Errorf("Validate = %v, want it to wrap %v", err, want)
+		}
+	}
+	for _, msg := range []string{`"g" used twice`, "negative memory -1 MB", `"Z" in group "g", "Y" in group "h"`, `any group: "B", "C"`} {
+		if err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("error %q does not say %q", err, msg)
+		}
+	}
+}
+
+// TestValidateDeployable refuses a setup with no groups (the app would go
+// down) and groups without a place, naming them.
+func TestValidateDeployable(t *testing.T) {
+	if err := (&setup.Setup{}).ValidateDeployable(nil); !errors.Is(err, setup.ErrNoGroups) {
+		t.Fatalf("empty setup: %v, want ErrNoGroups", err)
+	}
+	s := &setup.Setup{Groups: []setup.Group{
+		{Name: "a", Tasks: []string{"A"}}, {Name: "b", Tasks: []string{"B"}, Place: local}, {Name: "c", Tasks: []string{"C"}},
+	}}
+	err := s.ValidateDeployable([]string{"A", "B", "C", "D"})
+	if !errors.Is(err, setup.ErrBadGroup) || !strings.Contains(err.Error(), `no place (provider) for group "a", "c"`) {
+		t.Fatalf("groups without a place: %v", err)
+	}
+	if !errors.Is(err, setup.ErrMissingTask) || !strings.Contains(err.Error(), `"D"`) {
+		t.Fatalf("missing task not reported with the places: %v", err)
+	}
+	if err := setup.Separate(1, treeTasks, local, 128).ValidateDeployable(treeTasks); err != nil {
+		t.Fatalf("separate setup: %v", err)
+	}
 }

@@ -84,3 +84,36 @@ func TestRunPrintsResultAndSpans(t *testing.T) {
 		}
 	}
 }
+
+// TestRunNamesTheLoopingCallee: in `fusionize run`, a sync callee that
+// never returns is named in the error, not the entry task that called it.
+func TestRunNamesTheLoopingCallee(t *testing.T) {
+	if _, err := exec.LookPath("wat2wasm"); err != nil {
+		t.Skip("needs wat2wasm (scripts/install-tools.sh --with-wabt)")
+	}
+	dir := t.TempDir()
+	for name, src := range map[string]string{"caller.wat": "caller.wat", "spin.wat": "loop.wat"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "host", "testdata", src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// caller.wat calls the task named "echo": here, the endless loop.
+	manifestYAML := "name: loopy\nentry: caller\ninput: x\ntasks:\n" +
+		"  - name: caller\n    source: caller.wat\n    lang: wat\n" +
+		"  - name: echo\n    source: spin.wat\n    lang: wat\n"
+	if err := os.WriteFile(filepath.Join(dir, "fusionize.yaml"), []byte(manifestYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := newRoot()
+	root.SetArgs([]string{"--data-dir", filepath.Join(dir, ".fusionize"), "run", dir, "--timeout", "300ms"})
+	root.SetOut(&bytes.Buffer{})
+	root.SetErr(&bytes.Buffer{})
+	err := root.Execute()
+	if err == nil || !strings.Contains(err.Error(), `task "echo" on host local: stopped by its deadline (in a sync call from task "caller")`) {
+		t.Fatalf("got %v, want the deadline error of the callee echo", err)
+	}
+}

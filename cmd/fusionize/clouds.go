@@ -17,6 +17,7 @@ import (
 	"github.com/fusionize/fusionize/adapters"
 	"github.com/fusionize/fusionize/adapters/aws"
 	"github.com/fusionize/fusionize/adapters/gcp"
+	"github.com/fusionize/fusionize/api/rtt"
 	"github.com/fusionize/fusionize/emulators/gcf"
 	lambdaemu "github.com/fusionize/fusionize/emulators/lambda"
 	"github.com/fusionize/fusionize/emulators/tasks"
@@ -36,6 +37,8 @@ type cloudFlags struct {
 	gcpProject string
 	gcpRegion  string
 	gcpQueue   string
+	// rtt: the --rtt table of the emulated clouds (see loadRTT).
+	rtt string
 }
 
 func (c *cloudFlags) register(f *pflag.FlagSet) {
@@ -46,6 +49,7 @@ func (c *cloudFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&c.gcpProject, "gcp-project", "fusionize-local", "project of gcp places")
 	f.StringVar(&c.gcpRegion, "gcp-region", "us-east4", "default region of gcp places")
 	f.StringVar(&c.gcpQueue, "gcp-queue", "", "Cloud Tasks queue URL for async calls to Cloud Functions (with --gcp cloud)")
+	f.StringVar(&c.rtt, "rtt", "", "with --aws emulate or --gcp emulate: "+rttUsage)
 }
 
 // clouds is what `serve` runs for the clouds: adapters, and emulators it
@@ -69,7 +73,11 @@ func (c *cloudFlags) start(ctx context.Context, w io.Writer, ads adapters.Adapte
 		Packager: aws.NewPackager(filepath.Join(g.dataDir, "lambda"), log)}
 	switch {
 	case c.aws == "emulate":
-		url, stop, err := startLambdaEmulator(ctx, c.awsRegion, log)
+		table, err := loadRTT(c.rtt)
+		if err != nil {
+			return nil, errors.Join(err, cl.close(ctx))
+		}
+		url, stop, err := startLambdaEmulator(ctx, c.awsRegion, table, log)
 		if err != nil {
 			return nil, err
 		}
@@ -111,8 +119,8 @@ func (cl *clouds) close(ctx context.Context) error {
 }
 
 // startLambdaEmulator serves a Lambda emulator on a free loopback port.
-func startLambdaEmulator(ctx context.Context, region string, log *slog.Logger) (string, func(context.Context) error, error) {
-	em, err := lambdaemu.New(lambdaemu.Options{Dir: filepath.Join(g.dataDir, "emulate-aws"), Region: region, Logger: log})
+func startLambdaEmulator(ctx context.Context, region string, table *rtt.Table, log *slog.Logger) (string, func(context.Context) error, error) {
+	em, err := lambdaemu.New(lambdaemu.Options{Dir: filepath.Join(g.dataDir, "emulate-aws"), Region: region, RTT: table, Logger: log})
 	if err != nil {
 		return "", nil, err
 	}
@@ -147,7 +155,11 @@ func (c *cloudFlags) startGCP(ctx context.Context, w io.Writer, cl *clouds, ads 
 	case "":
 		return "", nil
 	case "emulate":
-		em, err := gcf.New(gcf.Options{Dir: filepath.Join(g.dataDir, "emulate-gcp"), Project: c.gcpProject, Logger: log})
+		table, err := loadRTT(c.rtt)
+		if err != nil {
+			return "", err
+		}
+		em, err := gcf.New(gcf.Options{Dir: filepath.Join(g.dataDir, "emulate-gcp"), Project: c.gcpProject, RTT: table, Logger: log})
 		if err != nil {
 			return "", err
 		}
@@ -155,7 +167,7 @@ func (c *cloudFlags) startGCP(ctx context.Context, w io.Writer, cl *clouds, ads 
 			return "", err
 		}
 		cl.stops = append(cl.stops, em.Close)
-		q := tasks.New(tasks.Options{Logger: log})
+		q := tasks.New(tasks.Options{RTT: table, Logger: log})
 		if err := q.Start("127.0.0.1:0"); err != nil {
 			return "", err
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -104,7 +105,7 @@ func (f *cpFlags) withClient(fn func(ctx context.Context, cmd *cobra.Command, ar
 func pidFile() string { return filepath.Join(g.dataDir, "serve.pid") }
 
 func newServeCmd() *cobra.Command {
-	var app, addr, httpAddr, profile string
+	var app, appDir, addr, httpAddr, profile string
 	var cf cloudFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -117,7 +118,18 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log := logger()
-			cp, err := server.New(server.Options{DataDir: g.dataDir, App: app, Addr: addr, HTTPAddr: httpAddr, Logger: log})
+			var tasks []string
+			if appDir != "" {
+				m, err := manifest.Load(appDir)
+				if err != nil {
+					return err
+				}
+				if app == "" {
+					app = m.Name
+				}
+				tasks = m.TaskNames()
+			}
+			cp, err := server.New(server.Options{DataDir: g.dataDir, App: app, Tasks: tasks, Addr: addr, HTTPAddr: httpAddr, ModuleCacheDir: filepath.Join(g.dataDir, "cache"), Logger: log})
 			if err != nil {
 				return err
 			}
@@ -159,6 +171,7 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 		},
 	}
 	cmd.Flags().StringVar(&app, "app", "", "application name")
+	cmd.Flags().StringVar(&appDir, "app-dir", "", "app folder: a setup that leaves out a task of its manifest is refused")
 	cmd.Flags().StringVar(&addr, "addr", server.DefaultAddr, "control-plane gRPC listen address")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", server.DefaultHTTPAddr, "REST, /healthz and /metrics listen address")
 	cmd.Flags().StringVar(&profile, "profile", "", `emulated platform profile for hosts: "default" or a JSON file ("" emulates nothing)`)
@@ -224,6 +237,11 @@ host is healthy, and prints the endpoints. Stop everything with 'fusionize down'
 			if err != nil {
 				return err
 			}
+			if _, running := runningServe(); !running {
+				if err := portsFree(cf.addr, httpAddr); err != nil {
+					return err
+				}
+			}
 			results, err := buildApp(cmd, app, build.Options{}, w)
 			if err != nil {
 				return err
@@ -241,6 +259,11 @@ host is healthy, and prints the endpoints. Stop everything with 'fusionize down'
 			default:
 				return fmt.Errorf("--provider %q: want local, aws or gcp", provider)
 			}
+			appDir, err := filepath.Abs(app.Dir)
+			if err != nil {
+				return err
+			}
+			extra = append(extra, "--app-dir", appDir)
 			if err := startServe(ctx, w, app.Name, cf.addr, httpAddr, profile, extra...); err != nil {
 				return err
 			}
@@ -289,11 +312,34 @@ host is healthy, and prints the endpoints. Stop everything with 'fusionize down'
 	return cmd
 }
 
+// portsFree checks that nothing listens on the control plane's addresses
+// yet. Another process there (often the control plane of another data
+// directory) would answer the health check in place of the one up starts,
+// and the next step would fail for want of this data directory's token.
+func portsFree(addrs ...string) error {
+	for _, addr := range addrs {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return fmt.Errorf("cannot start the control plane: address %s is already in use, probably by another control plane (stop it with 'fusionize down --data-dir <its dir>', or choose free ports with --control-plane and --http-addr): %w", addr, err)
+			}
+			return fmt.Errorf("cannot start the control plane on %s: %w", addr, err)
+		}
+		if err := l.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // startServe starts `fusionize serve` in the background unless one runs.
 func startServe(ctx context.Context, w io.Writer, app, addr, httpAddr, profile string, extra ...string) error {
 	if pid, ok := runningServe(); ok {
 		fmt.Fprintf(w, "control plane already running (pid %d)\n", pid)
 		return nil
+	}
+	if err := portsFree(addr, httpAddr); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(g.dataDir, 0o700); err != nil {
 		return err
@@ -321,21 +367,27 @@ func startServe(ctx context.Context, w io.Writer, app, addr, httpAddr, profile s
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- c.Wait() }()
-	// Ready when /healthz answers.
+	// Ready when the child has written its pid file (it has bound its
+	// listeners) and /healthz answers.
 	url := "http://" + httpAddr + "/healthz"
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				fmt.Fprintf(w, "control plane started (pid %d, log %s)\n", c.Process.Pid, logPath)
-				return nil
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if pid, ok := runningServe(); ok && pid == c.Process.Pid {
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					fmt.Fprintf(w, "control plane started (pid %d, log %s)\n", c.Process.Pid, logPath)
+					return nil
+				}
 			}
 		}
 		select {
 		case err := <-exited:
-			return fmt.Errorf("control plane exited (%v); see %s", err, logPath)
+			return fmt.Errorf("control plane exited (%v): %s (log %s)", err, lastLine(logPath), logPath)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
@@ -344,6 +396,17 @@ func startServe(ctx context.Context, w io.Writer, app, addr, httpAddr, profile s
 			return fmt.Errorf("control plane not healthy at %s after 30s; see %s", url, logPath)
 		}
 	}
+}
+
+// lastLine returns the last non-empty line of the file at path, or "" when
+// it cannot be read.
+func lastLine(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
 }
 
 func runningServe() (int, bool) {
@@ -361,11 +424,16 @@ func runningServe() (int, bool) {
 	return pid, true
 }
 
-// waitActive waits until setup version v is active and its hosts registered.
+// waitActive waits until setup version v is active and its hosts
+// registered, or returns at once with the deployer's reason when v failed
+// to deploy.
 func waitActive(ctx context.Context, cp *client.Client, v int64, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	if err := cp.WaitActive(ctx, v); err != nil {
+		if errors.Is(err, client.ErrDeployFailed) {
+			return fmt.Errorf("%w (control plane log: %s)", err, filepath.Join(g.dataDir, "serve.log"))
+		}
 		return fmt.Errorf("setup version %d not active after %s (see %s)", v, limit, filepath.Join(g.dataDir, "serve.log"))
 	}
 	return nil
@@ -399,19 +467,16 @@ func newDownCmd() *cobra.Command {
 
 func newInvokeCmd() *cobra.Command {
 	var cf cpFlags
-	var data string
+	var data, dataFile string
 	var async bool
 	cmd := &cobra.Command{
 		Use:   "invoke <task>",
 		Short: "Invoke a task of the running app at its group's recorded endpoint and print the output",
 		Args:  cobra.ExactArgs(1),
 		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, args []string, cp *client.Client) error {
-			input := []byte(data)
-			if strings.HasPrefix(data, "@") {
-				var err error
-				if input, err = os.ReadFile(data[1:]); err != nil {
-					return err
-				}
+			input, err := invokeInput(data, dataFile, cmd.InOrStdin())
+			if err != nil {
+				return err
 			}
 			inv, err := cf.invoker(cp)
 			if err != nil {
@@ -432,9 +497,31 @@ func newInvokeCmd() *cobra.Command {
 	}
 	cf.register(cmd)
 	cf.registerInvokeToken(cmd)
-	cmd.Flags().StringVar(&data, "data", "", "request body, or @file")
+	cmd.Flags().StringVar(&data, "data", "", "request body, sent as given (a leading @ is part of it)")
+	cmd.Flags().StringVar(&dataFile, "data-file", "", `read the request body from this file ("-": standard input)`)
+	cmd.MarkFlagsMutuallyExclusive("data", "data-file")
 	cmd.Flags().BoolVar(&async, "async", false, "fire and forget: return once the host accepted the call")
 	return cmd
+}
+
+// invokeInput returns the request body of invoke: the --data literal, or
+// the content of --data-file ("-" reads r).
+func invokeInput(data, dataFile string, r io.Reader) ([]byte, error) {
+	switch dataFile {
+	case "":
+		return []byte(data), nil
+	case "-":
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return nil, fmt.Errorf("--data-file -: %w", err)
+		}
+		return b, nil
+	}
+	b, err := os.ReadFile(dataFile)
+	if err != nil {
+		return nil, fmt.Errorf("--data-file: %w", err)
+	}
+	return b, nil
 }
 
 func newStatusCmd() *cobra.Command {
@@ -458,6 +545,9 @@ func printStatus(ctx context.Context, w io.Writer, cp *client.Client, addr strin
 	}
 	fmt.Fprintf(w, "app %s: control plane %s, setup version %d (active %d), %d modules, %d hosts, %d spans\n",
 		st.App, addr, st.SetupVersion, st.ActiveVersion, st.Modules, st.Hosts, st.Spans)
+	if st.FailedVersion > st.ActiveVersion {
+		fmt.Fprintf(w, "setup version %d failed to deploy: %s\n", st.FailedVersion, st.DeployError)
+	}
 	if st.ActiveVersion == 0 {
 		return nil
 	}

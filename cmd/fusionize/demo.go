@@ -110,15 +110,16 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 		return err
 	}
 	log := logger()
-	cp, err := server.New(server.Options{DataDir: data, App: app.Name, Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: log})
+	shared, err := filepath.Abs(g.dataDir)
+	if err != nil {
+		return err
+	}
+	cp, err := server.New(server.Options{DataDir: data, App: app.Name, Tasks: app.TaskNames(), Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		ModuleCacheDir: filepath.Join(shared, "cache"), Logger: log})
 	if err != nil {
 		return err
 	}
 	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	shared, err := filepath.Abs(g.dataDir)
 	if err != nil {
 		return err
 	}

@@ -11,8 +11,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fusionize/fusionize/api/rtt"
 	"github.com/fusionize/fusionize/emulators/gcf"
 	lambdaemu "github.com/fusionize/fusionize/emulators/lambda"
+	"github.com/fusionize/fusionize/emulators/netem"
 	"github.com/fusionize/fusionize/emulators/tasks"
 )
 
@@ -31,7 +33,7 @@ machine under the platform's rules, not on the cloud.`,
 }
 
 func newEmulateGCPCmd() *cobra.Command {
-	var listen, httpListen, queueListen string
+	var listen, httpListen, queueListen, rttFile string
 	var keepAlive, sandboxDelay time.Duration
 	var forceCold bool
 	cmd := &cobra.Command{
@@ -54,18 +56,27 @@ Point the Go client at it:
 Functions answer at service_config.uri (plain http on loopback, no ID
 token); billing figures come back in X-Emulator-* headers and from
 GET /emulator/v1/requests?function=F. gcloud is not supported (it speaks
-REST).`,
+REST).
+
+A request from a Fusionize host in another place (it names its place in
+the X-Fusionize-Caller-Place header) waits the emulated round trip between
+the two places (--rtt) before it is routed; the wait is reported as
+emulated and never billed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			table, err := loadRTT(rttFile)
+			if err != nil {
+				return err
+			}
 			em, err := gcf.New(gcf.Options{Dir: filepath.Join(g.dataDir, "emulate-gcp"), KeepAlive: keepAlive,
-				SandboxDelay: sandboxDelay, ForceColdStart: forceCold, Logger: logger()})
+				SandboxDelay: sandboxDelay, ForceColdStart: forceCold, RTT: table, Logger: logger()})
 			if err != nil {
 				return err
 			}
 			if err := em.Start(context.Background(), listen, httpListen); err != nil {
 				return err
 			}
-			q := tasks.New(tasks.Options{Logger: logger()})
+			q := tasks.New(tasks.Options{RTT: table, Logger: logger()})
 			if err := q.Start(queueListen); err != nil {
 				return errors.Join(err, em.Close(context.Background()))
 			}
@@ -85,11 +96,12 @@ REST).`,
 	f.DurationVar(&keepAlive, "keep-alive", 15*time.Minute, "how long an idle instance is kept")
 	f.DurationVar(&sandboxDelay, "sandbox-delay", 0, "emulated sandbox creation time added to every cold start")
 	f.BoolVar(&forceCold, "force-cold-start", false, "give every request a new instance")
+	f.StringVar(&rttFile, "rtt", "", rttUsage)
 	return cmd
 }
 
 func newEmulateAWSCmd() *cobra.Command {
-	var listen, region string
+	var listen, region, rttFile string
 	var keepAlive, sandboxDelay time.Duration
 	var forceCold bool
 	var concurrency int
@@ -101,6 +113,9 @@ and DryRun, tags, concurrency) at --listen. Every execution environment is its
 own process running the uploaded bootstrap, one invocation at a time, with CPU
 and memory limited by the function's memory size; each invocation writes a
 REPORT line to the function's log (Invoke with LogType Tail returns it).
+An invoke from a Fusionize host in another place (X-Fusionize-Caller-Place)
+waits the emulated round trip between the two places (--rtt) before it is
+dispatched; it is never part of the billed duration.
 
 Point a client at it with any credentials:
 
@@ -109,10 +124,14 @@ Point a client at it with any credentials:
   export AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:9001   # for the SDKs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			table, err := loadRTT(rttFile)
+			if err != nil {
+				return err
+			}
 			em, err := lambdaemu.New(lambdaemu.Options{
 				Dir: filepath.Join(g.dataDir, "emulate-aws"), Region: region,
 				KeepAlive: keepAlive, SandboxDelay: sandboxDelay, ForceColdStart: forceCold,
-				ConcurrencyLimit: concurrency, Logger: logger(),
+				ConcurrencyLimit: concurrency, RTT: table, Logger: logger(),
 			})
 			if err != nil {
 				return err
@@ -148,5 +167,25 @@ Point a client at it with any credentials:
 	f.DurationVar(&sandboxDelay, "sandbox-delay", 0, "emulated sandbox creation time added to every cold start")
 	f.BoolVar(&forceCold, "force-cold-start", false, "give every invocation a new execution environment")
 	f.IntVar(&concurrency, "concurrency", 1000, "most busy environments per function (429 past it)")
+	f.StringVar(&rttFile, "rtt", "", rttUsage)
 	return cmd
+}
+
+const rttUsage = `JSON file of emulated round trips between places, over the defaults ({"links":[{"a":"aws/us-east-1","b":"gcp/us-east4","rttMs":200}],"sameRegionRttMs":0.5,"defaultRttMs":50}); "zero" for none`
+
+// loadRTT reads the --rtt table: nil (the defaults) for "", every round
+// trip zero for "zero", else the file.
+func loadRTT(file string) (*rtt.Table, error) {
+	switch file {
+	case "":
+		return nil, nil
+	case "zero":
+		t := rtt.Zero()
+		return &t, nil
+	}
+	t, err := netem.Load(file)
+	if err != nil {
+		return nil, fmt.Errorf("--rtt: %w", err)
+	}
+	return &t, nil
 }

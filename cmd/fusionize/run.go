@@ -22,12 +22,15 @@ import (
 func newRunCmd() *cobra.Command {
 	var input string
 	var n int
+	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "run <app-dir>",
 		Short: "Run an app once in one host with every task fused, and print the result and the spans",
 		Long: `Builds the app if needed, loads every task into one host (one fusion group),
 invokes the entry task with --input (default: the manifest's input) and prints
-the result and the span of every task invocation, async ones included.`,
+the result and the span of every task invocation, async ones included. Each
+invocation runs under --timeout; a task stopped by it is named in the error
+(a sync callee that ran out of time, not its caller).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			app, err := manifest.Load(args[0])
@@ -40,11 +43,12 @@ the result and the span of every task invocation, async ones included.`,
 			if !cmd.Flags().Changed("input") {
 				input = app.Input
 			}
-			return runFused(cmd.Context(), cmd.OutOrStdout(), app, []byte(input), n)
+			return runFused(cmd.Context(), cmd.OutOrStdout(), app, []byte(input), n, timeout)
 		},
 	}
 	cmd.Flags().StringVar(&input, "input", "", "request body for the entry task (default: the manifest's input)")
 	cmd.Flags().IntVar(&n, "n", 1, "invoke this many times; spans are printed for the last one")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "deadline of each invocation")
 	return cmd
 }
 
@@ -55,13 +59,13 @@ func logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func runFused(ctx context.Context, w io.Writer, app *manifest.App, input []byte, n int) error {
+func runFused(ctx context.Context, w io.Writer, app *manifest.App, input []byte, n int, timeout time.Duration) error {
 	rec := span.NewBuffer(1 << 16)
 	start := time.Now()
 	h, err := host.New(ctx, host.Config{
 		Name: "local", Group: app.Name, App: app.Name,
 		CacheDir: filepath.Join(g.dataDir, "cache"),
-		Recorder: rec, Logger: logger(),
+		Recorder: rec, Logger: logger(), Timeout: timeout,
 	})
 	if err != nil {
 		return err

@@ -30,21 +30,7 @@ func TestUpInvokeDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the control plane and host processes")
 	}
-	buildBinary(t)
-	data := t.TempDir()
-	cpAddr, httpAddr := freePort(t), freePort(t)
-	run := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command(binary, append([]string{"--data-dir", data}, args...)...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("fusionize %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	t.Cleanup(func() {
-		_ = exec.Command(binary, "--data-dir", data, "down").Run()
-	})
+	data, cpAddr, httpAddr, run := newUpDir(t)
 	out := run("up", filepath.Join("..", "..", "examples", "iot"), "--control-plane", cpAddr, "--http-addr", httpAddr)
 	for _, want := range []string{"applied setup version 1", "GROUP", "CSL"} {
 		if !strings.Contains(out, want) {
@@ -82,6 +68,29 @@ func TestUpInvokeDown(t *testing.T) {
 	if pid, ok := runningServeIn(data); ok {
 		t.Fatalf("control plane (pid %d) still running after down", pid)
 	}
+}
+
+// newUpDir builds the binary and returns a data dir, free control-plane
+// addresses and a runner of the binary with that data dir: each command its
+// own process that must succeed. The test's end runs `down` there.
+func newUpDir(t *testing.T) (data, cpAddr, httpAddr string, run func(args ...string) string) {
+	t.Helper()
+	buildBinary(t)
+	data = t.TempDir()
+	cpAddr, httpAddr = freePort(t), freePort(t)
+	t.Cleanup(func() {
+		_ = exec.Command(binary, "--data-dir", data, "down").Run()
+	})
+	run = func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary, append([]string{"--data-dir", data}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("fusionize %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	return data, cpAddr, httpAddr, run
 }
 
 // runningServeIn is runningServe for another data dir.

@@ -394,12 +394,17 @@ func (c *Client) RecordIteration(ctx context.Context, it api.Iteration) error {
 }
 
 // WaitActive polls Status until setup version v (or a later one) is active,
-// that is every group of it deployed and healthy, or ctx ends.
+// that is every group of it deployed and healthy, or ctx ends. When the
+// deployer reports that v failed to deploy, it returns at once with
+// ErrDeployFailed and the deployer's reason.
 func (c *Client) WaitActive(ctx context.Context, v int64) error {
 	for {
 		st, err := c.Status(ctx)
 		if err == nil && st.ActiveVersion >= v {
 			return nil
+		}
+		if err == nil && st.FailedVersion == v {
+			return fmt.Errorf("%w: setup version %d: %s", ErrDeployFailed, v, st.DeployError)
 		}
 		select {
 		case <-ctx.Done():

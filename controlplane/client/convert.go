@@ -220,6 +220,8 @@ func StatusFromProto(p *fusionizev1.StatusResponse) Status {
 		Spans:        p.GetSpans(),
 
 		ActiveVersion: p.GetActiveSetupVersion(),
+		FailedVersion: p.GetFailedSetupVersion(),
+		DeployError:   p.GetDeployError(),
 	}
 }
 
@@ -247,6 +249,10 @@ type Status struct {
 	// ActiveVersion is the setup version serving client requests, 0
 	// before the first deployment.
 	ActiveVersion int64
+	// FailedVersion is the latest setup version that failed to deploy (0:
+	// none), and DeployError why; the active version kept serving.
+	FailedVersion int64
+	DeployError   string
 }
 
 // EndpointToProto converts an endpoint to its wire form.

@@ -43,6 +43,8 @@ type Options struct {
 	DataDir string
 	// App is the application name that Status reports.
 	App string
+	// Tasks are the app's tasks; see ServerConfig.Tasks.
+	Tasks []string
 	// Addr is the gRPC listen address; "" means DefaultAddr, ":0" or
 	// "127.0.0.1:0" picks a free port (see ControlPlane.Addr).
 	Addr string
@@ -54,6 +56,11 @@ type Options struct {
 	TLSCertFile, TLSKeyFile string
 	// MaxModuleSize bounds uploads; 0 means DefaultMaxModuleSize.
 	MaxModuleSize int64
+	// ModuleCacheDir is the compilation cache of the upload check
+	// (ServerConfig.ModuleCacheDir); give it the hosts' cache directory.
+	ModuleCacheDir string
+	// ModuleInitTimeout: see ServerConfig.ModuleInitTimeout.
+	ModuleInitTimeout time.Duration
 	// HostTTL is how long a host counts as live; 0 means DefaultHostTTL.
 	HostTTL time.Duration
 	// ShutdownTimeout bounds the graceful stop; 0 means
@@ -162,7 +169,7 @@ func New(opts Options) (_ *ControlPlane, err error) {
 	}, []string{"method", "code"})
 	reg.MustRegister(latency)
 	m := rpcMetrics{count: rpcs, latency: latency}
-	cp.srv = NewServer(cp.st, ServerConfig{App: opts.App, MaxModuleSize: opts.MaxModuleSize, HostTTL: opts.HostTTL, Registerer: reg})
+	cp.srv = NewServer(cp.st, ServerConfig{App: opts.App, Tasks: opts.Tasks, MaxModuleSize: opts.MaxModuleSize, ModuleCacheDir: opts.ModuleCacheDir, ModuleInitTimeout: opts.ModuleInitTimeout, HostTTL: opts.HostTTL, Registerer: reg})
 
 	tokenPath := TokenPath(opts.DataDir)
 	serverOpts := []grpc.ServerOption{

@@ -226,7 +226,7 @@ func TestUploadRejectsMalformedStreams(t *testing.T) {
 func TestUploadThenFetchRoundTrips(t *testing.T) {
 	cp := startCP(t, t.TempDir())
 	c := dial(t, cp)
-	body := randomBytes(t, 2*client.ChunkSize+1234) // two full chunks and a partial one
+	body := paddedModule(t, 2*client.ChunkSize+1234) // two full chunks and a partial one
 	path := filepath.Join(t.TempDir(), "A.wasm")
 	if err := os.WriteFile(path, body, 0o600); err != nil {
 		t.Fatal(err)
@@ -250,14 +250,9 @@ func TestUploadThenFetchRoundTrips(t *testing.T) {
 		t.Fatalf("modules = %v, %v", mods, err)
 	}
 
-	// An empty module round-trips too.
-	empty, err := c.UploadModule(t.Context(), "E", bytes.NewReader(nil), digestOf(nil), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := c.FetchModule(t.Context(), empty.Digest); err != nil || len(got) != 0 {
-		t.Fatalf("empty module: %d bytes, %v", len(got), err)
-	}
+	// An empty module is no module: refused, naming the task.
+	_, err = c.UploadModule(t.Context(), "E", bytes.NewReader(nil), digestOf(nil), 0)
+	wantRefused(t, err, "module of task E", "too short")
 
 	_, err = c.FetchModule(t.Context(), digestOf([]byte("never uploaded")))
 	wantCode(t, err, codes.NotFound)
@@ -268,8 +263,7 @@ func TestUploadThenFetchRoundTrips(t *testing.T) {
 func TestFetchModuleVerifiesTheDigest(t *testing.T) {
 	cp := startCP(t, t.TempDir())
 	c := dial(t, cp)
-	body := []byte("\x00asm\x01\x00\x00\x00")
-	info, err := c.UploadModule(t.Context(), "A", bytes.NewReader(body), digestOf(body), int64(len(body)))
+	info, err := c.UploadModuleFile(t.Context(), "A", echoWasm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,21 +309,22 @@ func TestSetupLifecycle(t *testing.T) {
 	wantCode(t, err, codes.NotFound)
 
 	// Once modules exist, every task of a setup needs one.
-	body := []byte("module A")
-	if _, err := c.UploadModule(t.Context(), "A", bytes.NewReader(body), digestOf(body), 0); err != nil {
-		t.Fatal(err)
+	for _, task := range []string{"A", "B"} {
+		if _, err := c.UploadModuleFile(t.Context(), task, echoWasm); err != nil {
+			t.Fatal(err)
+		}
 	}
-	_, err = c.ApplySetup(t.Context(), testSetup("A", "B"))
+	_, err = c.ApplySetup(t.Context(), testSetup("A", "B", "C"))
 	wantCode(t, err, codes.InvalidArgument)
-	if !strings.Contains(err.Error(), `"B"`) {
-		t.Errorf("err = %v, want it to name task B", err)
+	if !strings.Contains(err.Error(), `"C"`) {
+		t.Errorf("err = %v, want it to name task C", err)
 	}
-	if v, err := c.ApplySetup(t.Context(), testSetup("A")); err != nil || v != 2 {
+	if v, err := c.ApplySetup(t.Context(), setup.Fused(0, "AB", []string{"A", "B"}, setup.Place{Provider: "local"}, 128)); err != nil || v != 2 {
 		t.Fatalf("apply: %d, %v", v, err)
 	}
 
 	groups, err := c.API().ListGroups(t.Context(), &fusionizev1.ListGroupsRequest{})
-	if err != nil || groups.GetSetupVersion() != 2 || len(groups.GetGroups()) != 1 || groups.GetGroups()[0].GetName() != "A" {
+	if err != nil || groups.GetSetupVersion() != 2 || len(groups.GetGroups()) != 1 || groups.GetGroups()[0].GetName() != "AB" {
 		t.Fatalf("groups: %v, %v", groups, err)
 	}
 }
@@ -505,7 +500,7 @@ func TestRestartKeepsState(t *testing.T) {
 	dir := t.TempDir()
 	cp := startCP(t, dir)
 	c := dial(t, cp)
-	body := randomBytes(t, 1000)
+	body := paddedModule(t, 1000)
 	info, err := c.UploadModule(t.Context(), "A", bytes.NewReader(body), digestOf(body), int64(len(body)))
 	if err != nil {
 		t.Fatal(err)

@@ -30,9 +30,15 @@
 //	grpcurl -plaintext -H "authorization: Bearer $(cat $DIR/token)" 127.0.0.1:7070 fusionize.v1.ControlPlaneService/Status
 //	curl -H "Authorization: Bearer $(cat $DIR/token)" http://127.0.0.1:7071/v1/status
 //
+// Every uploaded module must load on a host (host.CheckModule, the host's
+// own checks) or it is refused; ApplySetup and RecordIteration refuse bad
+// input with one message naming every culprit, and a refused call changes
+// nothing.
+//
 // Errors become gRPC codes only at the service edge: store.ErrNotFound →
 // NotFound; store.ErrDigestMismatch, store.ErrBadDigest, setup validation
-// errors and ErrBadRequest → InvalidArgument; store.ErrTooLarge →
+// errors, api.ErrBadIteration, ErrBadModule and ErrBadRequest →
+// InvalidArgument; store.ErrTooLarge →
 // ResourceExhausted; store.ErrClosed, ErrShuttingDown → Unavailable; the
 // rest → Internal. Over REST the gateway maps those codes to HTTP statuses
 // (Unauthenticated → 401, NotFound → 404, InvalidArgument → 400, …).

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,8 +16,10 @@ import (
 
 	"github.com/fusionize/fusionize/api"
 
+	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/controlplane/store"
+	"github.com/fusionize/fusionize/host"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -39,6 +44,10 @@ const (
 type ServerConfig struct {
 	// App is the application name that Status reports.
 	App string
+	// Tasks are the app's tasks (its manifest's): ApplySetup refuses a
+	// setup that leaves one out. Nil: no such check (modules of tasks an
+	// application dropped are never deleted, so they cannot tell).
+	Tasks []string
 	// MaxModuleSize bounds uploads; 0 means DefaultMaxModuleSize.
 	MaxModuleSize int64
 	// HostTTL is the liveness window of ListHosts, ListGroups and Status;
@@ -46,6 +55,13 @@ type ServerConfig struct {
 	HostTTL time.Duration
 	// Registerer receives the server's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
+	// ModuleCacheDir is the compilation cache of the upload check (see
+	// UploadModule); a host that shares it finds uploaded modules
+	// compiled. Empty: compile in memory.
+	ModuleCacheDir string
+	// ModuleInitTimeout bounds an uploaded module's _initialize during the
+	// check; 0 means the host's default (host.Config.InitTimeout).
+	ModuleInitTimeout time.Duration
 }
 
 // Server implements fusionizev1.ControlPlaneServiceServer over a
@@ -114,8 +130,13 @@ func (s *Server) Shutdown() { s.stopOnce.Do(func() { close(s.stopping) }) }
 var errSizeMismatch = fmt.Errorf("%w: size mismatch", ErrBadRequest)
 
 // UploadModule stores a module: a header, then chunks. The chunks stream
-// through a pipe straight into store.PutModule, which hashes them into a
-// temp file: the module is never held in memory.
+// through a pipe straight into the store, which hashes them into a temp
+// file. Before the store keeps it, the module must load on a host: it is
+// compiled with wazero, its ABI exports and imports checked, one instance
+// created (its _initialize run under a deadline) and its ABI version asked,
+// all by host.CheckModule, the checks every host runs. A module that fails
+// is refused with InvalidArgument naming the task and the reason (ErrBadModule),
+// and nothing is stored.
 func (s *Server) UploadModule(stream grpc.ClientStreamingServer[fusionizev1.UploadModuleRequest, fusionizev1.UploadModuleResponse]) error {
 	info, err := s.uploadModule(stream)
 	if err != nil {
@@ -156,7 +177,18 @@ func (s *Server) uploadModule(stream grpc.ClientStreamingServer[fusionizev1.Uplo
 		defer close(done)
 		pw.CloseWithError(pump(stream, pw, h))
 	}()
-	info, err := s.st.PutModule(stream.Context(), h.GetTask(), pr, h.GetDigest(), s.cfg.MaxModuleSize)
+	task := h.GetTask()
+	check := func(path string) error {
+		wasm, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("check module for task %q: %w", task, err)
+		}
+		if err := host.CheckModule(stream.Context(), task, wasm, host.CheckOptions{CacheDir: s.cfg.ModuleCacheDir, InitTimeout: s.cfg.ModuleInitTimeout}); err != nil {
+			return fmt.Errorf("%w %s: %w", ErrBadModule, host.Digest(wasm), err)
+		}
+		return nil
+	}
+	info, err := s.st.PutCheckedModule(stream.Context(), task, pr, h.GetDigest(), s.cfg.MaxModuleSize, check)
 	if err != nil {
 		// Unblock the pump if it is writing. If it waits in Recv, it
 		// ends when this handler returns and gRPC cancels the stream.
@@ -259,11 +291,14 @@ func (s *Server) GetSetup(ctx context.Context, req *fusionizev1.GetSetupRequest)
 	return &fusionizev1.GetSetupResponse{Setup: client.SetupToProto(su), Endpoints: client.EndpointsToProto(eps)}, nil
 }
 
-// ApplySetup validates a setup and makes it current. Beyond the setup's own
-// consistency (setup.Validate(nil)), once any module is stored every task
-// the setup names must have one: a host could not load the others. It does
-// not demand that every task with a module be assigned, since modules of
-// tasks an application dropped are never deleted.
+// ApplySetup validates a setup and makes it current. It refuses, with
+// InvalidArgument and one message listing every problem, a setup that
+// fails setup.ValidateDeployable (no groups, a group without a place, an
+// empty or unnamed group, a task in two groups, …), one that leaves out a
+// task of the app (ServerConfig.Tasks, from its manifest), and, once any
+// module is stored, one that names a task with no module (a host could
+// not load it). A refused setup changes nothing: the active setup keeps
+// serving.
 func (s *Server) ApplySetup(ctx context.Context, req *fusionizev1.ApplySetupRequest) (*fusionizev1.ApplySetupResponse, error) {
 	v, err := s.applySetup(req)
 	if err != nil {
@@ -277,27 +312,50 @@ func (s *Server) applySetup(req *fusionizev1.ApplySetupRequest) (int64, error) {
 		return 0, fmt.Errorf("%w: apply setup: no setup", ErrBadRequest)
 	}
 	su := client.SetupFromProto(req.GetSetup())
-	if err := su.Validate(nil); err != nil {
-		return 0, err
+	if err := s.checkSetup(su); err != nil {
+		return 0, fmt.Errorf("apply setup: %w", err)
+	}
+	return s.st.ApplySetup(su)
+}
+
+// checkSetup returns every reason not to apply su, joined.
+func (s *Server) checkSetup(su *setup.Setup) error {
+	var errs []error
+	if err := su.ValidateDeployable(nil); err != nil {
+		errs = append(errs, err)
+	}
+	assigned := su.Assignment()
+	var left []string
+	for _, t := range s.cfg.Tasks {
+		if _, ok := assigned[t]; !ok {
+			left = append(left, strconv.Quote(t))
+		}
+	}
+	if len(left) > 0 {
+		errs = append(errs, fmt.Errorf("%w: %s (tasks of app %q)", setup.ErrMissingTask, strings.Join(left, ", "), s.cfg.App))
 	}
 	mods, err := s.st.ListModules()
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if len(mods) > 0 {
 		known := make(map[string]bool, len(mods))
 		for _, m := range mods {
 			known[m.Task] = true
 		}
+		var noModule []string
 		for _, g := range su.Groups {
 			for _, t := range g.Tasks {
 				if !known[t] {
-					return 0, fmt.Errorf("%w: task %q in group %q has no uploaded module", ErrBadRequest, t, g.Name)
+					noModule = append(noModule, fmt.Sprintf("%q in group %q", t, g.Name))
 				}
 			}
 		}
+		if len(noModule) > 0 {
+			errs = append(errs, fmt.Errorf("%w: no uploaded module for task %s", ErrBadRequest, strings.Join(noModule, ", ")))
+		}
 	}
-	return s.st.ApplySetup(su)
+	return joinProblems(errs)
 }
 
 // WatchSetup sends the current setup if it is newer than after_version, then
@@ -448,7 +506,13 @@ func (s *Server) Status(ctx context.Context, _ *fusionizev1.StatusRequest) (*fus
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	failed, reason, err := s.st.DeployFailure()
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	return &fusionizev1.StatusResponse{
+		FailedSetupVersion: failed,
+		DeployError:        reason,
 		App:                s.cfg.App,
 		ActiveSetupVersion: active,
 		SetupVersion:       v,
@@ -471,14 +535,43 @@ func (s *Server) ListIterations(ctx context.Context, _ *fusionizev1.ListIteratio
 	return out, nil
 }
 
-// RecordIteration appends one step to the optimizer's history.
+// RecordIteration appends one step to the optimizer's history. It refuses,
+// with InvalidArgument and one message listing every problem, an iteration
+// that fails api.Iteration.Validate (an unknown decision, a negative index,
+// latency or cost) or whose index is already recorded.
 func (s *Server) RecordIteration(ctx context.Context, req *fusionizev1.RecordIterationRequest) (*fusionizev1.RecordIterationResponse, error) {
 	if req.GetIteration() == nil {
 		return nil, toStatus(fmt.Errorf("%w: record iteration: no iteration", ErrBadRequest))
 	}
 	it := client.IterationFromProto(req.GetIteration())
+	var errs []error
+	if err := it.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	its, err := s.st.Iterations()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	for _, old := range its {
+		if old.Index == it.Index {
+			errs = append(errs, fmt.Errorf("%w %d: index already recorded (decision %q); the next free index is %d", api.ErrBadIteration, it.Index, old.Decision, nextIndex(its)))
+			break
+		}
+	}
+	if err := joinProblems(errs); err != nil {
+		return nil, toStatus(fmt.Errorf("%w: record iteration: %w", ErrBadRequest, err))
+	}
 	if err := s.st.AppendIteration(it); err != nil {
 		return nil, toStatus(err)
 	}
 	return &fusionizev1.RecordIterationResponse{}, nil
+}
+
+// nextIndex returns one past the largest recorded index.
+func nextIndex(its []api.Iteration) int {
+	n := 0
+	for _, it := range its {
+		n = max(n, it.Index+1)
+	}
+	return n
 }

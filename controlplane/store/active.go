@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -39,4 +40,47 @@ func (s *Store) ActiveVersion() (int64, error) {
 		return nil
 	})
 	return v, err
+}
+
+var keyDeployFailure = []byte("deploy-failure")
+
+// deployFailure is the record of SetDeployFailure.
+type deployFailure struct {
+	Version int64  `json:"version"`
+	Error   string `json:"error"`
+}
+
+// SetDeployFailure records that setup version v failed to deploy and why
+// (the deployer's error). Only the latest failure is kept; it survives a
+// restart.
+func (s *Store) SetDeployFailure(v int64, reason string) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	val, err := json.Marshal(deployFailure{Version: v, Error: reason})
+	if err != nil {
+		return fmt.Errorf("store: set deploy failure: %w", err)
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put(keyDeployFailure, val); err != nil {
+			return fmt.Errorf("store: set deploy failure: %w", err)
+		}
+		return nil
+	})
+}
+
+// DeployFailure returns the version and reason of the latest
+// SetDeployFailure, or 0 and "".
+func (s *Store) DeployFailure() (int64, string, error) {
+	if err := s.check(); err != nil {
+		return 0, "", err
+	}
+	var f deployFailure
+	err := s.view(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketMeta).Get(keyDeployFailure); b != nil {
+			return decodeJSON(b, &f, "deploy failure")
+		}
+		return nil
+	})
+	return f.Version, f.Error, err
 }

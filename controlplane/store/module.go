@@ -32,6 +32,14 @@ const tmpPrefix = ".upload-"
 // recorded. Uploading the same bytes for the same task again changes nothing
 // and returns the first api.ModuleInfo. Cancelling ctx aborts the upload.
 func (s *Store) PutModule(ctx context.Context, task string, r io.Reader, wantDigest string, maxSize int64) (api.ModuleInfo, error) {
+	return s.PutCheckedModule(ctx, task, r, wantDigest, maxSize, nil)
+}
+
+// PutCheckedModule is PutModule with one more test before anything is
+// kept: once the bytes are complete and their digest verified, check (when
+// not nil) gets the path of the temp file; an error from it is returned
+// as it is and nothing is stored.
+func (s *Store) PutCheckedModule(ctx context.Context, task string, r io.Reader, wantDigest string, maxSize int64, check func(path string) error) (api.ModuleInfo, error) {
 	if err := s.check(); err != nil {
 		return api.ModuleInfo{}, err
 	}
@@ -71,6 +79,11 @@ func (s *Store) PutModule(ctx context.Context, task string, r io.Reader, wantDig
 	got := formatDigest(h.Sum(nil))
 	if wantDigest != "" && got != wantDigest {
 		return api.ModuleInfo{}, fmt.Errorf("%w: module for task %q: want %s, got %s", ErrDigestMismatch, task, wantDigest, got)
+	}
+	if check != nil {
+		if err := check(tmp); err != nil {
+			return api.ModuleInfo{}, err
+		}
 	}
 	if err := f.Sync(); err != nil {
 		return api.ModuleInfo{}, fmt.Errorf("store: put module for task %q: %w", task, err)

@@ -31,6 +31,11 @@ type Request struct {
 	Init time.Duration `json:"init_ns"`
 	// SandboxDelay is the emulated platform sandbox start added (cold only).
 	SandboxDelay time.Duration `json:"sandbox_delay_ns"`
+	// NetworkRTT is the emulated round trip between the caller's place and
+	// the function's that the request waited before it was routed
+	// (Options.RTT); it is in neither Duration nor Billed, as Cloud Run
+	// bills no network time.
+	NetworkRTT time.Duration `json:"emulated_network_rtt_ns,omitempty"`
 	// Billed is Init+Duration rounded up to 100 ms.
 	Billed      time.Duration `json:"billed_ns"`
 	MemoryMB    int           `json:"memory_mb"`

@@ -19,15 +19,24 @@
 // Each instance is its own process (package emulators/sandbox) with Cloud
 // Run's CPU for its memory and the memory limit, listening on its own
 // loopback port with PORT, K_SERVICE, K_REVISION, K_CONFIGURATION and
-// FUNCTION_TARGET set. The front routes each request as Cloud Run does (see
+// FUNCTION_TARGET set, and a TMPDIR of its own (removed when it stops), as
+// each Cloud Run instance has its own file system. The front routes each
+// request as Cloud Run does, over kept-alive connections of its own to the
+// instance (see
 // RATIONALE.md) and reports what Cloud Run would bill for it, in response
 // headers (X-Emulator-*) and in [Emulator.Requests]; every such figure is
 // emulated: measured here in the instance's own time, not in Google's cloud.
 //
-// Async calls to a Cloud Function go through a queue in a real deployment;
-// [Emulator.CreateQueue] gives an emulated Cloud Tasks HTTP queue (at least
-// once, exponential backoff, dead letters), also over HTTP at
-// /emulator/v1/queues/Q/tasks, /dead-letters and /delivered.
+// Cloud Functions has no async invoke: async calls to a function go through
+// a Cloud Tasks queue, emulated by package emulators/tasks (at least once,
+// exponential backoff, dead letters), which delivers them to the function's
+// URL like any other caller.
+//
+// A request whose caller names its place (api/rtt.CallerPlaceHeader) waits
+// the round trip between that place and the function's location before it
+// is routed (Options.RTT, package emulators/netem); the wait is emulated,
+// reported as Request.NetworkRTT and X-Emulator-Network-Rtt-Ms, and never
+// billed.
 //
 // Usage:
 //

@@ -18,6 +18,9 @@ import (
 	"cloud.google.com/go/functions/apiv2/functionspb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc"
+
+	"github.com/fusionize/fusionize/api/rtt"
+	"github.com/fusionize/fusionize/emulators/netem"
 )
 
 // Options configure an Emulator. The zero value of every field but Dir is usable.
@@ -43,6 +46,12 @@ type Options struct {
 	// GoProxy is the GOPROXY of builds without a vendor directory (default
 	// "off": only the module cache, as the machine has no network).
 	GoProxy string
+	// RTT is the table of round trips between places (nil: rtt.Default()). A
+	// request whose caller names its place (rtt.CallerPlaceHeader) waits the
+	// round trip between that place and "gcp/L" (the function's location)
+	// before it is routed: an emulated figure, in Request.NetworkRTT, never
+	// in the billed time (package emulators/netem).
+	RTT *rtt.Table
 	// Logger receives build and instance logs (default: discarded).
 	Logger *slog.Logger
 }
@@ -53,6 +62,7 @@ type Options struct {
 type Emulator struct {
 	opts Options
 	log  *slog.Logger
+	net  *netem.Network
 	id   string // tells this emulator's instances from others' on the machine
 
 	grpcServer *grpc.Server
@@ -70,7 +80,6 @@ type Emulator struct {
 	uploads    map[string]string       // object -> path of the stored zip
 	built      map[string]*buildResult // by buildKey
 	pools      map[*pool]struct{}      // every revision's pool not yet closed
-	queues     map[string]*Queue
 	opSeq      int
 	requests   []Request
 	closed     bool
@@ -89,7 +98,7 @@ func New(opts Options) (*Emulator, error) {
 	if opts.Dir == "" {
 		return nil, fmt.Errorf("%w: Options.Dir is required", ErrInvalidArgument)
 	}
-	for _, d := range []string{"uploads", "builds"} {
+	for _, d := range []string{"uploads", "builds", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(opts.Dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("gcf: %w", err)
 		}
@@ -111,13 +120,12 @@ func New(opts Options) (*Emulator, error) {
 	var idb [3]byte
 	_, _ = rand.Read(idb[:])
 	e := &Emulator{
-		opts: opts, log: log, ctx: ctx, cancel: cancel, id: hex.EncodeToString(idb[:]),
+		opts: opts, log: log, net: netem.Of(opts.RTT, log), ctx: ctx, cancel: cancel, id: hex.EncodeToString(idb[:]),
 		functions:  map[string]*function{},
 		operations: map[string]*operation{},
 		uploads:    map[string]string{},
 		built:      map[string]*buildResult{},
 		pools:      map[*pool]struct{}{},
-		queues:     map[string]*Queue{},
 		buildSem:   make(chan struct{}, 1),
 	}
 	e.grpcServer = grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
@@ -233,3 +241,7 @@ func (e *Emulator) Close(ctx context.Context) error {
 }
 
 func (e *Emulator) baseURL() string { return "http://" + e.HTTPAddr() }
+
+// SetRTT makes table the round trips requests that arrive from now on wait
+// by (Options.RTT).
+func (e *Emulator) SetRTT(table rtt.Table) { e.net.Set(table) }

@@ -34,7 +34,6 @@ func (e *Emulator) httpHandler() http.Handler {
 	mux.HandleFunc("/upload/", e.serveUpload)
 	mux.HandleFunc("/functions/", e.serveFunction)
 	mux.HandleFunc("GET /emulator/v1/requests", e.serveRequests)
-	mux.HandleFunc("/emulator/v1/queues/{queue}/{what}", e.serveQueue)
 	return mux
 }
 
@@ -74,6 +73,11 @@ func (e *Emulator) serveFunction(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msgTooLarge, http.StatusRequestEntityTooLarge)
 		return
 	}
+	// Emulated: the network between the caller's place and the function's.
+	network, err := e.net.Wait(r.Context(), r, "gcp/"+name.Location)
+	if err != nil {
+		return // the client went away
+	}
 	var retired *revision
 	for {
 		e.mu.Lock()
@@ -105,7 +109,7 @@ func (e *Emulator) serveFunction(w http.ResponseWriter, r *http.Request) {
 			e.reject(w, rev, http.StatusServiceUnavailable, msgMalformed, err)
 			return
 		}
-		e.forward(w, r, rev, in, cold, path, body)
+		e.forward(w, r, rev, in, cold, path, body, network)
 		return
 	}
 }
@@ -119,7 +123,7 @@ func (e *Emulator) reject(w http.ResponseWriter, rev *revision, code int, msg st
 }
 
 // forward sends one request to in and reports it as Cloud Run bills it.
-func (e *Emulator) forward(w http.ResponseWriter, r *http.Request, rev *revision, in *instance, cold bool, path string, body []byte) {
+func (e *Emulator) forward(w http.ResponseWriter, r *http.Request, rev *revision, in *instance, cold bool, path string, body []byte, network time.Duration) {
 	cfg := rev.config
 	ctx, cancel := context.WithTimeout(r.Context(), cfg.timeout)
 	defer cancel()
@@ -127,7 +131,11 @@ func (e *Emulator) forward(w http.ResponseWriter, r *http.Request, rev *revision
 	if r.URL.RawQuery != "" {
 		u += "?" + r.URL.RawQuery
 	}
-	out, err := http.NewRequestWithContext(ctx, r.Method, u, bytes.NewReader(body))
+	var reqBody io.Reader
+	if len(body) > 0 {
+		reqBody = bytes.NewReader(body)
+	}
+	out, err := http.NewRequestWithContext(ctx, r.Method, u, reqBody)
 	if err != nil {
 		rev.pool.release(in, false)
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -143,17 +151,12 @@ func (e *Emulator) forward(w http.ResponseWriter, r *http.Request, rev *revision
 	out.ContentLength = int64(len(body))
 
 	rep := Request{Function: rev.function.String(), Revision: rev.name, Instance: in.id, Start: time.Now(),
-		Cold: cold, MemoryMB: cfg.memoryMiB(), VCPU: cfg.vcpu, Emulated: true}
+		Cold: cold, MemoryMB: cfg.memoryMiB(), VCPU: cfg.vcpu, NetworkRTT: network, Emulated: true}
 	if cold {
 		rep.Init, rep.SandboxDelay = in.init, e.opts.SandboxDelay
 	}
 	mark := in.env.Mark()
-	resp, err := rev.pool.transport.RoundTrip(out)
-	var respBody []byte
-	if err == nil {
-		respBody, err = io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
-		resp.Body.Close()
-	}
+	resp, respBody, err := in.conns.roundTrip(ctx, in.addr, out, maxBodyBytes)
 	rep.Duration = in.env.Since(mark)
 	rep.Billed = billed(rep.Init + rep.Duration)
 	rep.CostUSD = cost(rep.Billed, cfg.vcpu, cfg.memoryBytes)
@@ -191,6 +194,9 @@ func (e *Emulator) forward(w http.ResponseWriter, r *http.Request, rev *revision
 	h.Set("X-Emulator-Vcpu", strconv.FormatFloat(cfg.vcpu, 'f', -1, 64))
 	h.Set("X-Emulator-Cost-Usd", strconv.FormatFloat(rep.CostUSD, 'g', -1, 64))
 	h.Set("X-Emulator-Instance", in.id)
+	if network > 0 {
+		h.Set("X-Emulator-Network-Rtt-Ms", strconv.FormatFloat(float64(network)/1e6, 'f', 3, 64))
+	}
 	h.Set("X-Emulator-Revision", rev.name)
 	if cold {
 		h.Set("X-Emulator-Cold", "1")

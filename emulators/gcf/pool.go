@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -29,9 +29,8 @@ const stopTimeout = 5 * time.Second
 // Cloud Run does: up to concurrency requests per instance, up to
 // maxInstances instances, idle ones reused until the keep-alive reclaims them.
 type pool struct {
-	e         *Emulator
-	rev       *revision
-	transport *http.Transport
+	e   *Emulator
+	rev *revision
 
 	mu        sync.Mutex
 	instances []*instance
@@ -48,17 +47,16 @@ type instance struct {
 	id       string
 	env      *sandbox.Env
 	addr     string
+	tmp      string        // its TMPDIR
 	init     time.Duration // environment time from process start to listening
+	conns    conns         // the front's kept-alive connections to it
 	inflight int
 	lastUsed time.Time
 	gone     bool // removed from the pool
 }
 
 func (e *Emulator) newPool(rev *revision) (*pool, error) {
-	p := &pool{e: e, rev: rev, changed: make(chan struct{}), transport: &http.Transport{
-		MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second, DisableCompression: true,
-		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-	}}
+	p := &pool{e: e, rev: rev, changed: make(chan struct{})}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -168,6 +166,10 @@ func (p *pool) stopLocked(in *instance) {
 		if err := in.env.Stop(ctx); err != nil {
 			p.e.log.Warn("gcf: stop instance", "revision", p.rev.name, "instance", in.id, "err", err)
 		}
+		in.conns.close()
+		if err := os.RemoveAll(in.tmp); err != nil {
+			p.e.log.Warn("gcf: remove instance files", "instance", in.id, "err", err)
+		}
 	}()
 }
 
@@ -184,8 +186,14 @@ func (p *pool) start(ctx context.Context, seq int) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("function %s revision %s instance %s: %w", rev.function, rev.name, id, err)
 	}
+	// Each instance has a file system of its own on Cloud Run: here, its own
+	// temporary directory, removed when it stops.
+	tmp := filepath.Join(p.e.opts.Dir, "tmp", id)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("function %s revision %s instance %s: %w", rev.function, rev.name, id, err)
+	}
 	env := append([]string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + tmp,
 		"PORT=" + strconv.Itoa(port), "K_SERVICE=" + rev.function.ID, "K_REVISION=" + rev.name,
 		"K_CONFIGURATION=" + rev.function.ID, "FUNCTION_TARGET=" + cfg.entryPoint,
 	}, cfg.env...)
@@ -196,14 +204,16 @@ func (p *pool) start(ctx context.Context, seq int) (*instance, error) {
 		Stdout: logs, Stderr: logs,
 	})
 	if err != nil {
+		_ = os.RemoveAll(tmp)
 		return nil, fmt.Errorf("function %s revision %s instance %s: %w", rev.function, rev.name, id, err)
 	}
 	mark := senv.Mark()
-	in := &instance{id: id, env: senv, addr: "127.0.0.1:" + strconv.Itoa(port)}
+	in := &instance{id: id, env: senv, addr: "127.0.0.1:" + strconv.Itoa(port), tmp: tmp}
 	if err := waitListening(ctx, senv, in.addr); err != nil {
 		sctx, c := context.WithTimeout(context.Background(), stopTimeout)
 		defer c()
 		_ = senv.Stop(sctx)
+		_ = os.RemoveAll(tmp)
 		return nil, fmt.Errorf("function %s revision %s instance %s: the container failed to start and listen on PORT=%d: %w\n%s",
 			rev.function, rev.name, id, port, err, logs.tail())
 	}
@@ -215,6 +225,7 @@ func (p *pool) start(ctx context.Context, seq int) (*instance, error) {
 			sctx, c := context.WithTimeout(context.Background(), stopTimeout)
 			defer c()
 			_ = senv.Stop(sctx)
+			_ = os.RemoveAll(tmp)
 			return nil, ctx.Err()
 		}
 	}
@@ -264,7 +275,8 @@ func (p *pool) probe(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
-	return in.env.Stop(sctx)
+	err = in.env.Stop(sctx)
+	return errors.Join(err, os.RemoveAll(in.tmp))
 }
 
 // reapIdle stops instances idle for longer than keepAlive.
@@ -320,7 +332,6 @@ func (p *pool) close(ctx context.Context) error {
 	p.notify()
 	p.mu.Unlock()
 	p.wg.Wait()
-	p.transport.CloseIdleConnections()
 	p.e.mu.Lock()
 	delete(p.e.pools, p)
 	p.e.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -233,6 +234,22 @@ func TestInitFailureIsUnhandledExitError(t *testing.T) {
 	e := decode[map[string]string](t, out.Payload)
 	if aws.ToString(out.FunctionError) != "Unhandled" || e["errorType"] != "Runtime.ExitError" {
 		t.Fatalf("function error %q payload %s", aws.ToString(out.FunctionError), out.Payload)
+	}
+}
+
+func TestInitPastTenSecondsIsSandboxTimedout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: waits out Lambda's 10 s init limit")
+	}
+	f := newFixture(t, Options{})
+	f.create(t, "hanginit", withEnv(map[string]string{"BOOTSTRAP_INIT": "hang"}))
+	out := f.invoke(t, "hanginit", map[string]any{"op": "echo"})
+	e := decode[map[string]string](t, out.Payload)
+	if aws.ToString(out.FunctionError) != "Unhandled" || e["errorType"] != "Sandbox.Timedout" || !strings.Contains(e["errorMessage"], "init phase timed out after 10.00 seconds") {
+		t.Fatalf("function error %q payload %s", aws.ToString(out.FunctionError), out.Payload)
+	}
+	if alive, _ := f.em.Environments("hanginit"); alive != 0 {
+		t.Errorf("%d environments alive after the init timed out", alive)
 	}
 }
 

@@ -25,6 +25,11 @@
 //     Used, Init Duration) in the function's log, in [Emulator.Reports] and under
 //     GET /emulator/v1/reports; durations are environment time, so they do not depend on
 //     this machine's load. CostUSD is computed from list prices.
+//   - The network between places: an invoke whose caller names its place
+//     (api/rtt.CallerPlaceHeader, which Fusionize's Lambda and HTTPS transports send) waits
+//     the round trip between that place and "aws/<Region>" before it is dispatched
+//     (Options.RTT, package emulators/netem). The wait is emulated: it is in the report's
+//     NetworkRTT, never in Duration or Billed Duration, as Lambda bills no network time.
 //
 // Routes of its own, under /emulator/v1/: GET reports?function=F, GET dead-letters,
 // GET logs?function=F.

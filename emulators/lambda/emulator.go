@@ -13,6 +13,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fusionize/fusionize/api/rtt"
+	"github.com/fusionize/fusionize/emulators/netem"
 )
 
 // Options configure an [Emulator]. The zero value is usable.
@@ -38,6 +41,11 @@ type Options struct {
 	// RetryDelays are the waits before retrying a failed Event invocation, one per retry
 	// (nil means Lambda's two retries after 1 and 2 minutes; an empty slice, none).
 	RetryDelays []time.Duration
+	// RTT is the table of round trips between places (nil: rtt.Default()). An invoke
+	// whose caller names its place (rtt.CallerPlaceHeader) waits the round trip between
+	// that place and "aws/Region" before it is dispatched: an emulated figure, in
+	// Report.NetworkRTT, never in the billed duration (package emulators/netem).
+	RTT *rtt.Table
 	// Logger receives the emulator's own events (nil discards them).
 	Logger *slog.Logger
 }
@@ -49,6 +57,7 @@ type Emulator struct {
 	id     uint64
 	tmpDir string
 	log    *slog.Logger
+	net    *netem.Network
 
 	mu          sync.Mutex
 	cond        *sync.Cond // signals async queues and the end of async events
@@ -98,6 +107,7 @@ func New(opts Options) (*Emulator, error) {
 	em := &Emulator{opts: opts, id: emulatorSeq.Add(1), log: opts.Logger, functions: map[string]*function{},
 		logs: map[string][]byte{}, retries: map[*event]*time.Timer{}, closed: make(chan struct{})}
 	em.cond = sync.NewCond(&em.mu)
+	em.net = netem.Of(opts.RTT, opts.Logger)
 	if opts.Dir == "" {
 		d, err := os.MkdirTemp("", "lambda-emulator-")
 		if err != nil {
@@ -261,3 +271,10 @@ func (em *Emulator) close(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// SetRTT makes table the round trips invokes that arrive from now on wait by
+// (Options.RTT).
+func (em *Emulator) SetRTT(table rtt.Table) { em.net.Set(table) }
+
+// Place is where the emulated functions run: "aws/" and the region.
+func (em *Emulator) Place() string { return "aws/" + em.opts.Region }

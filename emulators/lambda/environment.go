@@ -31,6 +31,10 @@ const (
 	maxAsyncRequest = 1 << 20
 	// initTimeout is Lambda's limit on an on-demand environment's init phase.
 	initTimeout = 10 * time.Second
+	// initPoll is how often an init's environment time is checked against
+	// initTimeout; initWallLimit bounds an init in wall time whatever the load.
+	initPoll      = 50 * time.Millisecond
+	initWallLimit = 10 * initTimeout
 )
 
 // environment is one execution environment: a sandboxed process running a version's
@@ -93,6 +97,7 @@ type invocation struct {
 	payload       []byte
 	clientContext string
 	async         bool
+	network       time.Duration // emulated round trip waited before dispatch
 
 	env       *environment
 	cold      bool
@@ -187,30 +192,41 @@ func (em *Emulator) startEnvironment(ctx context.Context, v *version, requestID 
 	}
 	go env.readLogs()
 	go env.watch()
-	t := time.NewTimer(initTimeout)
-	defer t.Stop()
-	select {
-	case <-env.ready:
-		return env, nil, nil
-	case <-env.gone:
-		env.mu.Lock()
-		posted := env.initErr
-		env.mu.Unlock()
-		if posted != nil {
-			res := result{payload: posted, functionError: "Unhandled", errorType: errorTypeOf(posted, "")}
+	// The init limit counts environment time (sandbox.Env.Since), as every
+	// other duration here does, so a busy machine does not time inits out;
+	// initWallLimit of wall time ends an init that makes no progress at all.
+	tick := time.NewTicker(initPoll)
+	defer tick.Stop()
+	wall := time.NewTimer(initWallLimit)
+	defer wall.Stop()
+	for {
+		select {
+		case <-env.ready:
+			return env, nil, nil
+		case <-env.gone:
+			env.mu.Lock()
+			posted := env.initErr
+			env.mu.Unlock()
+			if posted != nil {
+				res := result{payload: posted, functionError: "Unhandled", errorType: errorTypeOf(posted, "")}
+				return nil, &res, nil
+			}
+			res := failure(exitErrorType(sb.Err()), "RequestId: %s Error: %s", requestID, exitMessage(sb.Err()))
 			return nil, &res, nil
+		case <-tick.C:
+			if sb.Since(env.startMark) < initTimeout {
+				continue
+			}
+		case <-wall.C:
+		case <-ctx.Done():
+			env.stop()
+			<-env.gone
+			return nil, nil, ctx.Err()
 		}
-		res := failure(exitErrorType(sb.Err()), "RequestId: %s Error: %s", requestID, exitMessage(sb.Err()))
-		return nil, &res, nil
-	case <-t.C:
 		env.stop()
 		<-env.gone
 		res := failure("Sandbox.Timedout", "RequestId: %s Error: init phase timed out after %.2f seconds", requestID, initTimeout.Seconds())
 		return nil, &res, nil
-	case <-ctx.Done():
-		env.stop()
-		<-env.gone
-		return nil, nil, ctx.Err()
 	}
 }
 
@@ -314,7 +330,7 @@ func (env *environment) finish(inv *invocation, d time.Duration, status string, 
 		Function: v.fn.name, Version: v.cfg.VersionString, RequestID: inv.id, Async: inv.async,
 		Time: time.Now(), Duration: d, InitDuration: inv.initDur, Cold: inv.cold,
 		MemorySizeMB: v.cfg.MemorySize, MaxMemoryUsed: maxMem, Architecture: v.cfg.Architecture,
-		Status: status, ErrorType: inv.res.errorType,
+		Status: status, ErrorType: inv.res.errorType, NetworkRTT: inv.network,
 	}
 	if status == "success" {
 		r.ErrorType = ""

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // maxLogResult is how much of an invocation's log X-Amz-Log-Result carries.
@@ -16,7 +17,8 @@ type invokeRequest struct {
 	ref           functionRef
 	payload       []byte
 	clientContext string
-	tail          bool // wait for the REPORT line
+	tail          bool          // wait for the REPORT line
+	network       time.Duration // the emulated round trip the request waited
 }
 
 // resolveLocked finds the snapshot a reference names; the caller holds em.mu.
@@ -54,7 +56,7 @@ func (em *Emulator) invoke(ctx context.Context, req invokeRequest) (*invocation,
 		return nil, err
 	}
 	inv := newInvocation(v, arn, req.payload)
-	inv.clientContext = req.clientContext
+	inv.clientContext, inv.network = req.clientContext, req.network
 	if err := em.attempt(ctx, inv); err != nil {
 		return nil, err
 	}
@@ -116,6 +118,11 @@ func (em *Emulator) handleInvoke(w http.ResponseWriter, r *http.Request, rid str
 		writeError(w, rid, tooLarge("Request must be smaller than %d bytes for the InvokeFunction operation", limit))
 		return
 	}
+	// Emulated: the network between the caller's place and this region.
+	network, err := em.net.Wait(r.Context(), r, em.Place())
+	if err != nil {
+		return // the caller went away
+	}
 	switch typ {
 	case "DryRun":
 		em.mu.Lock()
@@ -144,7 +151,7 @@ func (em *Emulator) handleInvoke(w http.ResponseWriter, r *http.Request, rid str
 			cc = string(b)
 		}
 	}
-	inv, err := em.invoke(r.Context(), invokeRequest{ref: ref, payload: payload, clientContext: cc, tail: tail})
+	inv, err := em.invoke(r.Context(), invokeRequest{ref: ref, payload: payload, clientContext: cc, tail: tail, network: network})
 	if err != nil {
 		writeError(w, rid, err)
 		return

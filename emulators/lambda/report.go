@@ -31,6 +31,11 @@ type Report struct {
 	MaxMemoryUsed int // MB: the environment's peak so far
 	Architecture  string
 
+	// NetworkRTT is the EMULATED round trip between the caller's place and the
+	// function's that the request waited before it was dispatched (Options.RTT); it is
+	// in neither Duration nor BilledDuration, as Lambda bills no network time.
+	NetworkRTT time.Duration
+
 	Status    string // "success", "error" or "timeout"
 	ErrorType string // for an error or a timeout
 

@@ -260,42 +260,6 @@ func (cg *cgroup) maxUsage() (uint64, bool) {
 	return readUint(filepath.Join(cg.mem, file))
 }
 
-// throttled is the cgroup's total time throttled by its CPU quota.
-func (cg *cgroup) throttled() time.Duration {
-	if cg == nil || cg.cpu == "" {
-		return 0
-	}
-	if cg.version == 2 {
-		v, _ := readKey(filepath.Join(cg.cpu, "cpu.stat"), "throttled_usec")
-		return time.Duration(v) * time.Microsecond
-	}
-	v, _ := readKey(filepath.Join(cg.cpu, "cpu.stat"), "throttled_time")
-	return time.Duration(v)
-}
-
-// tasks lists the thread ids in the cgroup.
-func (cg *cgroup) tasks() []int {
-	dir := cg.cpu
-	if dir == "" {
-		dir = cg.mem
-	}
-	file := "tasks"
-	if cg.version == 2 {
-		file = "cgroup.threads"
-	}
-	b, err := os.ReadFile(filepath.Join(dir, file))
-	if err != nil {
-		return nil
-	}
-	var ids []int
-	for _, f := range bytes.Fields(b) {
-		if id, err := strconv.Atoi(string(f)); err == nil {
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
 // remove kills what is left in the cgroups and removes them.
 func (cg *cgroup) remove() error {
 	var errs []error

@@ -32,6 +32,9 @@
 // (run_delay − the cgroup's throttled_time). The model is the same with and without
 // cgroups, so durations follow VCPU even where the quota is not enforced.
 //
+// A mark is taken twice per request, so it reads kept-open files with pread and does not
+// allocate; the thread list is read again only when the thread count changes.
+//
 // Usage:
 //
 //	env, err := sandbox.Start(ctx, sandbox.Spec{
@@ -95,6 +98,7 @@ type Env struct {
 	cmd  *exec.Cmd
 	pid  int
 	cg   *cgroup // nil in the fallback
+	ctr  *counters
 
 	done    chan struct{}
 	err     error
@@ -158,6 +162,9 @@ func Start(ctx context.Context, s Spec) (*Env, error) {
 		if gate != nil {
 			gate.Close()
 		}
+		if e.ctr != nil {
+			e.ctr.close()
+		}
 		if e.cg != nil {
 			e.cg.remove()
 		}
@@ -167,6 +174,7 @@ func Start(ctx context.Context, s Spec) (*Env, error) {
 		return fail(err)
 	}
 	e.cmd, e.pid = cmd, cmd.Process.Pid
+	e.ctr = newCounters(e.pid, e.cg)
 	if e.cg != nil {
 		if err := e.cg.add(e.pid); err != nil {
 			return fail(err)
@@ -221,6 +229,9 @@ func (e *Env) Err() error {
 // the fallback the peak of the process group's summed resident set.
 func (e *Env) MaxMemoryBytes() uint64 {
 	if e.cg != nil && e.cg.mem != "" {
+		if v, ok := e.ctr.maxUsage(); ok {
+			return v
+		}
 		if v, ok := e.cg.maxUsage(); ok {
 			return v
 		}
@@ -252,6 +263,7 @@ func (e *Env) Stop(ctx context.Context) error {
 	}
 	// Whatever the main process left in its group or cgroup goes too.
 	_ = syscall.Kill(-e.pid, syscall.SIGKILL)
+	e.ctr.close()
 	if e.cg != nil {
 		if err := e.cg.remove(); err != nil {
 			e.stopErr = fmt.Errorf("sandbox: stop %q: %w", e.spec.Name, err)

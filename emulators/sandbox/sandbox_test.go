@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -55,6 +57,20 @@ func helper(mode string, args []string) {
 		fmt.Println("done")
 		time.Sleep(time.Hour)
 		sink += uint64(b[len(b)/2])
+	case "threads": // spin args[1] units on each of args[0] new OS threads, say "done", wait
+		var wg sync.WaitGroup
+		for range arg(0) {
+			wg.Add(1)
+			go func() {
+				runtime.LockOSThread() // a thread of its own, kept (asleep) after the work
+				spin(arg(1))
+				wg.Done()
+				select {}
+			}()
+		}
+		wg.Wait()
+		fmt.Println("done")
+		time.Sleep(time.Hour)
 	case "sleep":
 		time.Sleep(time.Hour)
 	case "ignore-term":

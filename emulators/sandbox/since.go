@@ -1,11 +1,6 @@
 package sandbox
 
-import (
-	"bytes"
-	"os"
-	"strconv"
-	"time"
-)
+import "time"
 
 // Mark is a point in an environment's own time; see [Env.Since].
 type Mark struct {
@@ -17,8 +12,8 @@ type Mark struct {
 
 // Mark records the environment's counters now.
 func (e *Env) Mark() Mark {
-	cpu, delay := e.schedstat()
-	return Mark{wall: time.Now(), cpu: cpu, delay: delay, throttled: e.cg.throttled()}
+	cpu, delay, throttled := e.ctr.read()
+	return Mark{wall: time.Now(), cpu: cpu, delay: delay, throttled: throttled}
 }
 
 // Since is the environment's elapsed time since m: the wall time with the time its threads
@@ -55,55 +50,4 @@ func (l Limits) QuotaTime(cpu time.Duration) time.Duration {
 		return (n-1)*CFSPeriod + q
 	}
 	return n*CFSPeriod + r
-}
-
-// schedstat sums CPU time and run_delay over the environment's threads.
-func (e *Env) schedstat() (cpu, delay time.Duration) {
-	var tids []int
-	if e.cg != nil {
-		tids = e.cg.tasks()
-	}
-	if tids == nil {
-		tids = threads(e.pid)
-	}
-	buf := make([]byte, 0, 64)
-	for _, tid := range tids {
-		b, err := readInto(buf, "/proc/"+strconv.Itoa(tid)+"/schedstat")
-		if err != nil {
-			continue
-		}
-		f := bytes.Fields(b)
-		if len(f) < 2 {
-			continue
-		}
-		c, _ := strconv.ParseInt(string(f[0]), 10, 64)
-		d, _ := strconv.ParseInt(string(f[1]), 10, 64)
-		cpu += time.Duration(c)
-		delay += time.Duration(d)
-	}
-	return cpu, delay
-}
-
-func threads(pid int) []int {
-	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-	if err != nil {
-		return nil
-	}
-	ids := make([]int, 0, len(ents))
-	for _, de := range ents {
-		if id, err := strconv.Atoi(de.Name()); err == nil {
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
-func readInto(buf []byte, path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	n, err := f.Read(buf[:cap(buf)])
-	return buf[:n], err
 }

@@ -18,6 +18,8 @@
 // headers (X-CloudTasks-QueueName, -TaskName, -TaskRetryCount,
 // -TaskExecutionCount). OIDC tokens a task asks for are not minted: the
 // emulator's targets are emulated functions on loopback, which take none.
+// A CreateTask from a caller that names its place waits the emulated round
+// trip to the queue's location first (Options.RTT, emulators/netem).
 package tasks
 
 import (
@@ -34,6 +36,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fusionize/fusionize/api/rtt"
+	"github.com/fusionize/fusionize/emulators/netem"
 )
 
 // Options configure an Emulator: the retry config of every queue. The zero
@@ -49,7 +54,13 @@ type Options struct {
 	// for HTTP targets).
 	DispatchDeadline time.Duration
 	HTTPClient       *http.Client
-	Logger           *slog.Logger
+	// RTT is the table of round trips between places (nil: rtt.Default()).
+	// A CreateTask whose caller names its place (rtt.CallerPlaceHeader)
+	// waits the emulated round trip between that place and "gcp/L", the
+	// queue's location, before it is answered (package emulators/netem).
+	// Deliveries start in the queue's own place and wait none.
+	RTT    *rtt.Table
+	Logger *slog.Logger
 }
 
 // Task is a task as the REST API shows it.
@@ -93,6 +104,7 @@ type Stats struct {
 type Emulator struct {
 	opts Options
 	log  *slog.Logger
+	net  *netem.Network
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -134,7 +146,7 @@ func New(opts Options) *Emulator {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Emulator{opts: opts, log: log, ctx: ctx, cancel: cancel, queues: map[string]*queue{}}
+	e := &Emulator{opts: opts, log: log, net: netem.Of(opts.RTT, log), ctx: ctx, cancel: cancel, queues: map[string]*queue{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v2/projects/{project}/locations/{location}/queues/{queue}/tasks", e.serveCreate)
 	mux.HandleFunc("GET /v2/projects/{project}/locations/{location}/queues/{queue}/tasks", e.serveList)
@@ -142,6 +154,10 @@ func New(opts Options) *Emulator {
 	e.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return e
 }
+
+// SetRTT makes table the round trips CreateTask requests that arrive from
+// now on wait by (Options.RTT).
+func (e *Emulator) SetRTT(table rtt.Table) { e.net.Set(table) }
 
 // Start listens on addr ("127.0.0.1:0") and serves until Close.
 func (e *Emulator) Start(addr string) error {
@@ -247,6 +263,10 @@ const maxTaskBytes = 1 << 20
 
 func (e *Emulator) serveCreate(w http.ResponseWriter, r *http.Request) {
 	name := QueueName(r.PathValue("project"), r.PathValue("location"), r.PathValue("queue"))
+	// Emulated: the network between the caller's place and the queue's.
+	if _, err := e.net.Wait(r.Context(), r, "gcp/"+r.PathValue("location")); err != nil {
+		return // the caller went away
+	}
 	data, err := io.ReadAll(io.LimitReader(r.Body, 2*maxTaskBytes+1))
 	if err != nil {
 		apiError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "reading the request: "+err.Error())
@@ -356,8 +376,13 @@ func (e *Emulator) attempt(qname string, t *Task, attempt int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		// The answer's start says why: it goes in the task's LastError.
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return resp.StatusCode, fmt.Errorf("%s answered %s: %s", t.HTTPRequest.URL, resp.Status, strings.TrimSpace(string(body)))
+	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 	return resp.StatusCode, nil
 }
 

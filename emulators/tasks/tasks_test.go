@@ -9,28 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fusionize/fusionize/api/rtt"
 	"github.com/fusionize/fusionize/emulators/tasks"
+	"github.com/fusionize/fusionize/emulators/tasks/taskstest"
 )
 
 func newQueue(t *testing.T, opts tasks.Options) (*tasks.Emulator, string) {
 	t.Helper()
-	q := tasks.New(opts)
-	if err := q.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = q.Close() })
+	q := taskstest.Start(t, opts)
 	return q, q.QueueURL("p", "us-east4", "q")
-}
-
-func create(t *testing.T, queue, target string, body []byte) *http.Response {
-	t.Helper()
-	req, _ := json.Marshal(map[string]any{"task": map[string]any{"httpRequest": map[string]any{"url": target, "body": body, "headers": map[string]string{"Content-Type": "application/json"}}}})
-	resp, err := http.Post(queue+"/tasks", "application/json", bytes.NewReader(req))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -57,8 +44,8 @@ func TestFailedDeliveryIsRetriedUntilItSucceeds(t *testing.T) {
 	}))
 	defer target.Close()
 	q, queue := newQueue(t, tasks.Options{MaxAttempts: 5, MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond})
-	if resp := create(t, queue, target.URL, []byte(`{}`)); resp.StatusCode != http.StatusOK {
-		t.Fatalf("CreateTask: %s", resp.Status)
+	if code := taskstest.CreateTask(t, queue, target.URL, []byte(`{}`)); code != http.StatusOK {
+		t.Fatalf("CreateTask: %d", code)
 	}
 	waitFor(t, "delivered", func() bool { return q.Stats(queue).Delivered == 1 })
 	st := q.Stats(queue)
@@ -78,7 +65,9 @@ func TestTaskOutOfAttemptsBecomesADeadLetter(t *testing.T) {
 	}))
 	defer target.Close()
 	q, queue := newQueue(t, tasks.Options{MaxAttempts: 2, MinBackoff: time.Millisecond})
-	create(t, queue, target.URL, []byte(`{"n":1}`))
+	if code := taskstest.CreateTask(t, queue, target.URL, []byte(`{"n":1}`)); code != http.StatusOK {
+		t.Fatalf("CreateTask: %d", code)
+	}
 	waitFor(t, "dead letter", func() bool { return len(q.DeadLetters(queue)) == 1 })
 	d := q.DeadLetters(queue)[0]
 	if d.DispatchCount != 2 || d.LastStatus != 500 || string(d.HTTPRequest.Body) != `{"n":1}` || d.HTTPRequest.URL != target.URL {
@@ -101,11 +90,39 @@ func TestTaskOutOfAttemptsBecomesADeadLetter(t *testing.T) {
 func TestCreateTaskRefusesWhatCloudTasksRefuses(t *testing.T) {
 	_, queue := newQueue(t, tasks.Options{})
 	for name, target := range map[string]string{"NoURL": "", "NotHTTP": "ftp://x/"} {
-		if resp := create(t, queue, target, nil); resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("%s: %s, want 400", name, resp.Status)
+		if code := taskstest.CreateTask(t, queue, target, nil); code != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", name, code)
 		}
 	}
-	if resp := create(t, queue, "http://127.0.0.1:1/", make([]byte, 1<<20+1)); resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("task over 1 MB: %s, want 400", resp.Status)
+	if code := taskstest.CreateTask(t, queue, "http://127.0.0.1:1/", make([]byte, 1<<20+1)); code != http.StatusBadRequest {
+		t.Errorf("task over 1 MB: %d, want 400", code)
 	}
+}
+
+func TestCreateTaskFromAnotherPlaceWaitsTheRoundTrip(t *testing.T) {
+	const rttMs = 100
+	table := rtt.Zero()
+	table.Links = []rtt.Link{{A: "aws/us-east-1", B: "gcp/us-east4", RTTMs: rttMs}}
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer target.Close()
+	q, queue := newQueue(t, tasks.Options{RTT: &table})
+	body, err := json.Marshal(map[string]any{"task": map[string]any{"httpRequest": map[string]any{"url": target.URL}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, queue+"/tasks", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(rtt.CallerPlaceHeader, "aws/us-east-1")
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if el := time.Since(start); resp.StatusCode != http.StatusOK || el < rttMs*time.Millisecond {
+		t.Fatalf("CreateTask from aws/us-east-1: %s after %v, want 200 after at least the %d ms round trip", resp.Status, el, rttMs)
+	}
+	waitFor(t, "delivered", func() bool { return q.Stats(queue).Delivered == 1 })
 }

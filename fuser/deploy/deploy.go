@@ -103,6 +103,13 @@ func (d *Deployer) Switch(ctx context.Context, v int64) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	err := d.switchLocked(ctx, v)
+	if err != nil && ctx.Err() == nil {
+		// Clients waiting for v (fusionize up, setup apply) learn why at
+		// once through the control plane's Status.
+		if rerr := d.st.SetDeployFailure(v, err.Error()); rerr != nil {
+			d.opts.Logger.Error("record deploy failure", "version", v, "err", rerr)
+		}
+	}
 	d.stateMu.Lock()
 	d.lastErr[v] = err
 	close(d.changed)

@@ -29,6 +29,12 @@ type ClientEnv struct {
 	Wait func(ctx context.Context, v int64) error
 	// Timeout bounds one request; default 30 s.
 	Timeout time.Duration
+
+	// indexBase numbers this run's iterations after those the control
+	// plane already holds (it refuses a duplicate index): a second loop
+	// against the same control plane continues the history.
+	indexBase   int
+	indexBaseOK bool
 }
 
 var _ Env = (*ClientEnv)(nil)
@@ -90,7 +96,19 @@ func (e *ClientEnv) Spans(ctx context.Context, v int64) ([]span.Span, error) {
 	return e.CP.AllSpans(ctx, v)
 }
 
-// Record implements Env.
+// Record implements Env. The first call reads the recorded history and
+// numbers this run's iterations after it.
 func (e *ClientEnv) Record(ctx context.Context, it api.Iteration) error {
+	if !e.indexBaseOK {
+		its, err := e.CP.Iterations(ctx)
+		if err != nil {
+			return err
+		}
+		for _, old := range its {
+			e.indexBase = max(e.indexBase, old.Index+1)
+		}
+		e.indexBaseOK = true
+	}
+	it.Index += e.indexBase
 	return e.CP.RecordIteration(ctx, it)
 }

@@ -4,7 +4,9 @@
 // share a memory size buys, and the round-trip time between places.
 //
 // Every default figure is EMULATED: a documented assumption in the style of
-// public measurements, not a measurement of a real cloud. The model corrects
+// public measurements, not a measurement of a real cloud. The round trips
+// between places are api/rtt's table, the one the emulators (emulators/netem)
+// make calls between places wait, so the model predicts what they measure. The model corrects
 // the figures it can observe (invoke overhead, cold-start rate) from spans.
 //
 //	p := profile.Default()
@@ -27,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fusionize/fusionize/api/rtt"
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/cost"
 )
@@ -40,8 +43,8 @@ const (
 	// LambdaFullVCPUMemoryMB is the memory size at which a Lambda function
 	// gets one full vCPU; below it the share is proportional to memory.
 	LambdaFullVCPUMemoryMB = 1769
-	SameRegionRTTMs        = 0.5
-	DefaultRTTMs           = 50.0
+	SameRegionRTTMs        = rtt.SameRegionMs
+	DefaultRTTMs           = rtt.DefaultMs
 	DefaultBandwidthMBps   = 100.0
 )
 
@@ -71,11 +74,7 @@ func (p Platform) Key() string {
 }
 
 // Link is the round-trip time between two places ("provider/region").
-type Link struct {
-	A     string  `json:"a"`
-	B     string  `json:"b"`
-	RTTMs float64 `json:"rttMs"`
-}
+type Link = rtt.Link
 
 // Profile is the set of platform figures and the round-trip matrix.
 type Profile struct {
@@ -105,12 +104,7 @@ func Default() *Profile {
 			aws("us-east-1"), aws("us-west-2"), gcp("us-east4"), gcp("us-central1"),
 			{Provider: cost.ProviderLocal},
 		},
-		Links: []Link{
-			{"aws/us-east-1", "gcp/us-east4", 1},
-			{"aws/us-east-1", "gcp/us-central1", 27},
-			{"aws/us-east-1", "aws/us-west-2", 77},
-			{"gcp/us-east4", "gcp/us-central1", 26},
-		},
+		Links:           rtt.DefaultLinks(),
 		SameRegionRTTMs: SameRegionRTTMs,
 		DefaultRTTMs:    DefaultRTTMs,
 		BandwidthMBps:   DefaultBandwidthMBps,
@@ -119,11 +113,9 @@ func Default() *Profile {
 
 // overlay is the JSON shape Parse reads: nil means "keep the default".
 type overlay struct {
-	Platforms       []Platform `json:"platforms"`
-	Links           []Link     `json:"links"`
-	SameRegionRTTMs *float64   `json:"sameRegionRttMs"`
-	DefaultRTTMs    *float64   `json:"defaultRttMs"`
-	BandwidthMBps   *float64   `json:"bandwidthMBps"`
+	Platforms []Platform `json:"platforms"`
+	rtt.Changes
+	BandwidthMBps *float64 `json:"bandwidthMBps"`
 }
 
 // Parse reads a profile from JSON over Default: a platform replaces the
@@ -145,19 +137,11 @@ func Parse(data []byte) (*Profile, error) {
 			p.Platforms = append(p.Platforms, pl)
 		}
 	}
-	for _, l := range o.Links {
-		if i := slices.IndexFunc(p.Links, func(q Link) bool { return samePair(q, l) }); i >= 0 {
-			p.Links[i] = l
-		} else {
-			p.Links = append(p.Links, l)
-		}
+	t := p.table()
+	if err := t.Apply(o.Changes); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if o.SameRegionRTTMs != nil {
-		p.SameRegionRTTMs = *o.SameRegionRTTMs
-	}
-	if o.DefaultRTTMs != nil {
-		p.DefaultRTTMs = *o.DefaultRTTMs
-	}
+	p.Links, p.SameRegionRTTMs, p.DefaultRTTMs = t.Links, t.SameRegionMs, t.DefaultMs
 	if o.BandwidthMBps != nil {
 		p.BandwidthMBps = *o.BandwidthMBps
 	}
@@ -167,14 +151,13 @@ func Parse(data []byte) (*Profile, error) {
 	return p, nil
 }
 
-func samePair(a, b Link) bool {
-	return (a.A == b.A && a.B == b.B) || (a.A == b.B && a.B == b.A)
+// table is the round-trip part of p.
+func (p *Profile) table() rtt.Table {
+	return rtt.Table{Links: p.Links, SameRegionMs: p.SameRegionRTTMs, DefaultMs: p.DefaultRTTMs}
 }
 
-// maxMs bounds every figure: nothing in a profile should take an hour.
-const maxMs = 3_600_000
-
-func badMs(v float64) bool { return v < 0 || v > maxMs || math.IsNaN(v) }
+// badMs bounds every figure: nothing in a profile should take an hour.
+func badMs(v float64) bool { return rtt.BadMs(v) }
 
 // Validate checks that figures are finite, non-negative and below an hour,
 // that platforms and links are named and unique, and that vCPU tables grow.
@@ -202,18 +185,8 @@ func (p *Profile) Validate() error {
 			prev = s.MemoryMB
 		}
 	}
-	for i, l := range p.Links {
-		if l.A == "" || l.B == "" || badMs(l.RTTMs) {
-			return fmt.Errorf("%w: link %q-%q %v ms", ErrInvalid, l.A, l.B, l.RTTMs)
-		}
-		for _, m := range p.Links[:i] {
-			if samePair(l, m) {
-				return fmt.Errorf("%w: link %s-%s listed twice", ErrInvalid, l.A, l.B)
-			}
-		}
-	}
-	if badMs(p.SameRegionRTTMs) || badMs(p.DefaultRTTMs) {
-		return fmt.Errorf("%w: rtt figures %v / %v ms", ErrInvalid, p.SameRegionRTTMs, p.DefaultRTTMs)
+	if err := p.table().Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if !(p.BandwidthMBps > 0) || math.IsInf(p.BandwidthMBps, 0) {
 		return fmt.Errorf("%w: bandwidth %v MB/s", ErrInvalid, p.BandwidthMBps)
@@ -284,16 +257,7 @@ func (p *Profile) key(place setup.Place) string {
 
 // RTT returns the emulated network round trip between two places.
 func (p *Profile) RTT(a, b setup.Place) time.Duration {
-	ka, kb := p.key(a), p.key(b)
-	if ka == kb {
-		return ms(p.SameRegionRTTMs)
-	}
-	for _, l := range p.Links {
-		if (l.A == ka && l.B == kb) || (l.A == kb && l.B == ka) {
-			return ms(l.RTTMs)
-		}
-	}
-	return ms(p.DefaultRTTMs)
+	return p.table().Between(p.key(a), p.key(b))
 }
 
 // Transfer returns the time bytes of payload take on a remote call.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/textproto"
 	"strings"
@@ -9,6 +10,9 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+
+	"github.com/fusionize/fusionize/host"
 
 	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
@@ -36,11 +40,13 @@ type HTTPOptions struct {
 // (see BENCHMARKS.server.md) but also without the *grpc.Server's options.
 // HTTP headers named Fusionize-* (Fusionize-Trace-Id, …) are passed on as
 // the matching gRPC metadata, and Grpc-Timeout sets the call's deadline.
-// Request bodies are limited to twice the server's message size limit
-// (the input travels in base64).
+// Request bodies are limited to twice the server's receive limit (the
+// input travels in base64). A payload over the host's limit is answered
+// with 413 Request Entity Too Large, as Lambda and Cloud Functions answer
+// one; 429 is kept for CodeTooMany, a load the caller may retry later.
 func (s *Server) HTTPHandler(ctx context.Context, grpcAddr string, opts HTTPOptions) (http.Handler, error) {
-	gw := runtime.NewServeMux(runtime.WithIncomingHeaderMatcher(headerMatcher))
-	limit := s.opts.MaxPayload + s.opts.Overhead
+	gw := runtime.NewServeMux(runtime.WithIncomingHeaderMatcher(headerMatcher), runtime.WithErrorHandler(httpError))
+	_, limit := grpctransport.MessageLimits(s.opts.MaxPayload, s.opts.Overhead)
 	if grpcAddr == "" {
 		if err := fusionizev1.RegisterHostServiceHandlerServer(ctx, gw, s); err != nil {
 			return nil, err
@@ -60,6 +66,10 @@ func (s *Server) HTTPHandler(ctx context.Context, grpcAddr string, opts HTTPOpti
 	mux := http.NewServeMux()
 	maxBody := 2 * int64(limit)
 	mux.Handle("/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxBody {
+			http.Error(w, fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes (the payload limit is %d bytes)", r.ContentLength, maxBody, s.opts.MaxPayload), http.StatusRequestEntityTooLarge)
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		gw.ServeHTTP(w, r)
 	}))
@@ -78,6 +88,18 @@ func (s *Server) HTTPHandler(ctx context.Context, grpcAddr string, opts HTTPOpti
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	return mux, nil
+}
+
+// httpError is the gateway's error handler: the default one, except that a
+// payload over the limit (CodeTooLarge) is 413 rather than the 429 of
+// ResourceExhausted.
+func httpError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if st, ok := status.FromError(err); ok {
+		if code, ok := grpctransport.ExactCode(st); ok && code == host.CodeTooLarge {
+			err = &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestEntityTooLarge, Err: err}
+		}
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 }
 
 // headerMatcher passes Fusionize-* headers on as fusionize-* metadata, and

@@ -47,6 +47,7 @@ var hostMetrics = []struct {
 	{"fusionize_async_failed_total", "Accepted async calls that failed.", prometheus.CounterValue, func(s host.Stats) float64 { return float64(s.AsyncFailed) }},
 	{"fusionize_async_inflight", "Accepted async calls still running.", prometheus.GaugeValue, func(s host.Stats) float64 { return float64(s.AsyncInflight) }},
 	{"fusionize_remote_calls_total", "Calls sent to other hosts through the transport.", prometheus.CounterValue, func(s host.Stats) float64 { return float64(s.RemoteCalls) }},
+	{"fusionize_log_lines_dropped_total", "Guest log lines dropped because their invocation had logged its limit (host.Config.MaxLogBytes).", prometheus.CounterValue, func(s host.Stats) float64 { return float64(s.LogLinesDropped) }},
 	{"fusionize_instances", "Live task instances.", prometheus.GaugeValue, func(s host.Stats) float64 { return float64(s.Instances) }},
 }
 

@@ -522,6 +522,7 @@ func testREST(t *testing.T, inProcess bool) {
 		`fusionize_invocations_total{group="b",host="host-b",setup_version="0"} 2`,
 		`fusionize_traps_total{group="b",host="host-b",setup_version="0"} 1`,
 		`fusionize_instances{group="b",host="host-b",setup_version="0"}`,
+		`fusionize_log_lines_dropped_total{group="b",host="host-b",setup_version="0"} 0`,
 		`fusionize_request_duration_seconds_count{code="OK",group="b",host="host-b",setup_version="0",task="echo"} 1`,
 		`fusionize_request_duration_seconds_count{code="NotFound",group="b",host="host-b",setup_version="0",task="-"} 1`,
 		"\ngo_goroutines ",

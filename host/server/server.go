@@ -29,9 +29,9 @@ import (
 // Options configures a Server. The zero value of every field selects
 // the documented default.
 type Options struct {
-	// MaxPayload is the largest input the server receives and output it
-	// sends, in bytes; set it to the host's Config.MaxPayload. Default
-	// DefaultMaxPayload.
+	// MaxPayload is the payload limit the gRPC message limits are derived
+	// from (grpctransport.MessageLimits), in bytes. Default the host's
+	// Config.MaxPayload, which is what checks each input and output.
 	MaxPayload int
 	// Overhead is added to MaxPayload for the gRPC message size limits.
 	// Default DefaultOverhead.
@@ -107,7 +107,7 @@ func New(h *host.Host, opts Options) (*Server, error) {
 		return nil, errors.New("remote: New needs a host")
 	}
 	if opts.MaxPayload <= 0 {
-		opts.MaxPayload = grpctransport.DefaultMaxPayload
+		opts.MaxPayload = h.MaxPayload()
 	}
 	if opts.Overhead <= 0 {
 		opts.Overhead = grpctransport.DefaultOverhead
@@ -132,15 +132,15 @@ func New(h *host.Host, opts Options) (*Server, error) {
 	if err := s.metrics.register(s.reg); err != nil {
 		return nil, err
 	}
-	limit := opts.MaxPayload + opts.Overhead
+	send, recv := grpctransport.MessageLimits(opts.MaxPayload, opts.Overhead)
 	var creds credentials.TransportCredentials = insecure.NewCredentials()
 	if opts.TLS != nil {
 		creds = credentials.NewTLS(opts.TLS)
 	}
 	gopts := []grpc.ServerOption{
 		grpc.Creds(creds),
-		grpc.MaxRecvMsgSize(limit),
-		grpc.MaxSendMsgSize(limit),
+		grpc.MaxRecvMsgSize(recv),
+		grpc.MaxSendMsgSize(send),
 		grpc.KeepaliveParams(opts.Keepalive),
 		grpc.KeepaliveEnforcementPolicy(opts.KeepalivePolicy),
 	}

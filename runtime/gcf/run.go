@@ -13,7 +13,11 @@
 // Start loads the group from the data files in the function's source
 // directory (fusionize.json and modules/, in the working directory the
 // platform starts the function in) once per instance, so a cold start
-// compiles the group's modules and a warm request does not. Invocations are
+// loads the group's modules and a warm request does not. The modules load
+// from wazero's compilation cache the source carries (cache/, written by
+// the packager for linux/amd64; a copy in $TMPDIR where the source is
+// read-only); where it misses (another CPU, no cache shipped) wazero
+// compiles them, and the "group loaded" log line counts them (compiled). Invocations are
 // POSTs of the invocation envelope (package wire) carrying the task, its
 // input, the caller, the depth, the deadline and the trace context (or a
 // W3C traceparent header); answers are a wire.Response, or an error status
@@ -38,6 +42,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,6 +53,7 @@ import (
 	"github.com/fusionize/fusionize/host/transport"
 	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 	"github.com/fusionize/fusionize/host/transport/https"
+	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
 	"github.com/fusionize/fusionize/runtime"
 )
 
@@ -62,6 +68,11 @@ const (
 	EnvQueue       = "FUSIONIZE_QUEUE"     // Cloud Tasks queue URL of async calls to other groups
 	EnvIDTokens    = "FUSIONIZE_ID_TOKENS" // "1": send Google ID tokens to https:// functions
 	EnvSourceDir   = "FUSIONIZE_SOURCE_DIR"
+	// EnvPlace is where the function runs ("gcp/us-east4"; Cloud Run's
+	// environment names no region); the transports send it as the caller's
+	// place on each call (api/rtt.CallerPlaceHeader). Unset: the group's
+	// place in the setup, if it names a region.
+	EnvPlace = "FUSIONIZE_PLACE"
 )
 
 // Options configure Start and Load. The zero value reads everything from
@@ -82,7 +93,11 @@ type Options struct {
 
 // Function is a loaded group, ready to serve.
 type Function struct {
-	Host     *host.Host
+	Host *host.Host
+	// Compiled counts the modules wazero compiled at load because the
+	// source's compilation cache did not hold them (none shipped, or one
+	// written by another wazero build or for another CPU).
+	Compiled int
 	Handler  *Handler
 	reporter *runtime.Reporter
 	cp       *cpclient.Client
@@ -105,7 +120,7 @@ func Start(opts Options) http.HandlerFunc {
 		log.Error("group did not load", "err", err)
 		return failing(hostName("", 0), err)
 	}
-	log.Info("group loaded", "host", fn.Host.Name(), "tasks", fn.Host.Tasks(), "init", time.Since(start))
+	log.Info("group loaded", "host", fn.Host.Name(), "tasks", fn.Host.Tasks(), "init", time.Since(start), "compiled", fn.Compiled)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
 	go func() {
@@ -153,6 +168,12 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 		// instance per task is enough for a sync chain.
 		hc.PoolSize = 2
 	}
+	if hc.CacheDir == "" {
+		if hc.CacheDir, err = runtime.WritableCache(dir); err != nil {
+			log.Warn("no compilation cache", "err", err)
+		}
+	}
+	cached := runtime.CacheEntries(hc.CacheDir)
 	if addr := os.Getenv(EnvControlPlane); addr != "" {
 		fn.cp, err = cpclient.Dial(ctx, addr, os.Getenv(EnvToken))
 		if err != nil {
@@ -175,11 +196,12 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 	if tr == nil {
 		// Every invoke path: a group on Cloud Functions may call groups on
 		// Lambda and local hosts as well as other functions.
-		to := https.Options{Queue: os.Getenv(EnvQueue)}
+		place := placeOf(cfg)
+		to := https.Options{Queue: os.Getenv(EnvQueue), Place: place}
 		if os.Getenv(EnvIDTokens) == "1" {
 			to.IDTokens = https.MetadataIDTokens(https.MetadataServer, nil)
 		}
-		fn.mux, err = transport.Standard(transport.Options{HTTPS: to, GRPC: grpctransport.Options{InvokeToken: os.Getenv(EnvInvokeToken)}})
+		fn.mux, err = transport.Standard(transport.Options{HTTPS: to, GRPC: grpctransport.Options{InvokeToken: os.Getenv(EnvInvokeToken)}, Lambda: lambdatransport.Options{Place: place}})
 		if err != nil {
 			fn.close()
 			return nil, err
@@ -195,6 +217,7 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 		return nil, err
 	}
 	fn.Host = h
+	fn.Compiled = max(runtime.CacheEntries(hc.CacheDir)-cached, 0)
 	var flush func(context.Context) error
 	if fn.reporter != nil {
 		flush = func(ctx context.Context) error {
@@ -244,4 +267,12 @@ func hostName(group string, version int64) string {
 		name += "/" + rev
 	}
 	return name
+}
+
+// placeOf is where the function runs: EnvPlace, else the group's place.
+func placeOf(cfg Config) string {
+	if p := strings.TrimSpace(os.Getenv(EnvPlace)); p != "" {
+		return p
+	}
+	return cfg.Place()
 }

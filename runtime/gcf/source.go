@@ -26,6 +26,10 @@ import (
 //	                    functions-framework-go (functions.HTTP)
 //	fusionize.json      Config: app, setup version, group, setup, endpoints
 //	modules/<task>.wasm the group's task modules
+//	cache/...           wazero's compilation cache of the modules for
+//	                    linux/amd64 (the buildpack's target), when it could
+//	                    be written where the source was made (see
+//	                    PrecompileSource)
 //	vendor/...          every dependency, this module's packages included,
 //	                    so the build needs no network
 const (
@@ -35,6 +39,7 @@ const (
 	ConfigFile   = runtime.ConfigFile
 	ModulesDir   = runtime.ModulesDir
 	VendorDir    = "vendor"
+	CacheDir     = runtime.CacheDir
 )
 
 // EntryPoint is the name the function registers and Cloud Functions'
@@ -60,6 +65,9 @@ type Source struct {
 	Vendor       map[string][]byte
 	Config       Config
 	Modules      []Module
+	// Cache holds the compilation cache's files by path relative to
+	// CacheDir; nil ships none (the runtime then compiles at init).
+	Cache map[string][]byte
 }
 
 // ModuleName is the module path of group's function source.
@@ -131,6 +139,9 @@ func (s Source) Files() ([]artifact.File, error) {
 	}
 	for name, data := range s.Vendor {
 		files = append(files, artifact.File{Name: path.Join(VendorDir, name), Data: data})
+	}
+	for name, data := range s.Cache {
+		files = append(files, artifact.File{Name: path.Join(CacheDir, name), Data: data})
 	}
 	data, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {

@@ -23,7 +23,7 @@ const (
 	BootstrapFile = "bootstrap"
 	ConfigFile    = runtime.ConfigFile
 	ModulesDir    = runtime.ModulesDir
-	CacheDir      = "cache"
+	CacheDir      = runtime.CacheDir
 )
 
 // Config is the package's ConfigFile, as every runtime reads it.

@@ -3,10 +3,9 @@ package lambda
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 
-	"github.com/fusionize/fusionize/host"
+	"github.com/fusionize/fusionize/runtime"
 )
 
 // PrecompileCommand is the bootstrap's first argument that makes it fill a
@@ -19,15 +18,7 @@ const PrecompileCommand = "precompile"
 // Precompile compiles the module at path as task into cacheDir with the
 // host configuration the runtime uses, validating it on the way.
 func Precompile(ctx context.Context, cacheDir, task, path string) error {
-	h, err := host.New(ctx, host.Config{Name: "precompile", CacheDir: cacheDir, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return err
-	}
-	if err := h.LoadFile(ctx, task, path, ""); err != nil {
-		_ = h.Close(ctx)
-		return err
-	}
-	return h.Close(ctx)
+	return runtime.Precompile(ctx, cacheDir, task, path)
 }
 
 // MainPrecompile runs the precompile command from its arguments (after the

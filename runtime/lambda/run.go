@@ -19,6 +19,7 @@ import (
 	"github.com/fusionize/fusionize/host/transport"
 	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 	"github.com/fusionize/fusionize/host/transport/https"
+	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
 	"github.com/fusionize/fusionize/runtime"
 )
 
@@ -153,7 +154,7 @@ func load(ctx context.Context, opts Options, log *slog.Logger) (*group, error) {
 		// idle instance per task; async fan-outs create more.
 		hc.PoolSize = 2
 	}
-	if hc.CacheDir, err = cacheDir(root); err != nil {
+	if hc.CacheDir, err = runtime.WritableCache(root); err != nil {
 		log.Warn("no compilation cache", "err", err)
 	}
 	eps := host.Endpoints(host.StaticEndpoints(cfg.Endpoints))
@@ -172,9 +173,16 @@ func load(ctx context.Context, opts Options, log *slog.Logger) (*group, error) {
 		hc.Recorder = g.entries
 		eps = runtime.NewRecordedEndpoints(cp, cfg.SetupVersion, cfg.Endpoints)
 	}
+	// The caller's place the transports send: the region Lambda runs the
+	// function in, else the group's place in the setup.
+	place := cfg.Place()
+	if region := strings.TrimSpace(os.Getenv("AWS_REGION")); region != "" {
+		place = "aws/" + region
+	}
 	mux, err := transport.Standard(transport.Options{
-		GRPC:  grpctransport.Options{MaxPayload: hc.MaxPayload, InvokeToken: os.Getenv(EnvInvokeToken)},
-		HTTPS: https.Options{Queue: os.Getenv(EnvQueue)},
+		GRPC:   grpctransport.Options{MaxPayload: hc.MaxPayload, InvokeToken: os.Getenv(EnvInvokeToken)},
+		Lambda: lambdatransport.Options{Place: place},
+		HTTPS:  https.Options{Queue: os.Getenv(EnvQueue), Place: place},
 	})
 	if err != nil {
 		return nil, err
@@ -193,54 +201,6 @@ func load(ctx context.Context, opts Options, log *slog.Logger) (*group, error) {
 	}
 	g.host = h
 	return g, nil
-}
-
-// cacheDir returns a writable compilation cache holding the package's
-// precompiled modules: the package's own cache directory where it is
-// writable (the emulator), else a copy in /tmp (Lambda's task root is
-// read-only; wazero writes to its cache on a miss).
-func cacheDir(root string) (string, error) {
-	src := filepath.Join(root, CacheDir)
-	if _, err := os.Stat(src); err != nil {
-		return filepath.Join(os.TempDir(), "fusionize-cache"), nil
-	}
-	probe, err := os.CreateTemp(src, ".probe-")
-	if err == nil {
-		probe.Close()
-		return src, os.Remove(probe.Name())
-	}
-	dst := filepath.Join(os.TempDir(), "fusionize-cache")
-	return dst, copyTree(src, dst)
-}
-
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		in, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		out, err := os.Create(target)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(out, in); err != nil {
-			out.Close()
-			return err
-		}
-		return out.Close()
-	})
 }
 
 // InLambda reports whether the process runs in a Lambda execution

@@ -103,8 +103,21 @@ func (o *Options) defaults() {
 	}
 }
 
-// Run runs the host process until ctx ends, then drains and returns.
+// Run runs the host process until ctx ends, then drains and returns. If
+// the host cannot start (its setup, its modules, its listeners), Run
+// writes the reason to opts.ReadyFile (Ready.Error) before returning it.
 func Run(ctx context.Context, opts Options) error {
+	ready := false
+	err := run(ctx, opts, &ready)
+	if err != nil && !ready && opts.ReadyFile != "" {
+		if werr := WriteReady(opts.ReadyFile, Ready{Error: err.Error()}); werr != nil {
+			return errors.Join(err, werr)
+		}
+	}
+	return err
+}
+
+func run(ctx context.Context, opts Options, ready *bool) error {
 	opts.defaults()
 	if opts.InvokeToken == "" {
 		return errors.New("process: no invoke token: set Options.InvokeToken (fusionize host --invoke-token or $FUSIONIZE_INVOKE_TOKEN) to the app's invoke-token file in the control plane's data directory")
@@ -212,6 +225,7 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
+	*ready = true
 	log.Info("host serving", "grpc", grpcAddr, "http", hlis.Addr().String(), "tasks", h.Tasks())
 
 	bgCtx, stopBg := context.WithCancel(context.Background())

@@ -2,6 +2,7 @@ package process
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +14,16 @@ type Ready struct {
 	GRPC string `json:"grpc"` // host:port of HostService
 	HTTP string `json:"http"` // host:port of REST, /healthz and /metrics
 	PID  int    `json:"pid"`
+	// Error, instead of the addresses, says why the host could not start
+	// (a module that does not load, an _initialize past its deadline, …):
+	// Run writes it before it returns the error, so that whoever waits for
+	// the file learns the reason at once.
+	Error string `json:"error,omitempty"`
 }
+
+// ErrStartFailed: the ready file says the host could not start; the error
+// carries the host's reason.
+var ErrStartFailed = errors.New("host could not start")
 
 // WriteReady writes r to path atomically (a temp file renamed into place),
 // so a reader never sees half a file. A zero PID becomes this process's.
@@ -45,6 +55,9 @@ func ReadReady(path string) (Ready, error) {
 	var r Ready
 	if err := json.Unmarshal(data, &r); err != nil {
 		return Ready{}, fmt.Errorf("process: ready file %s: %w", path, err)
+	}
+	if r.Error != "" {
+		return r, fmt.Errorf("%w: %s", ErrStartFailed, r.Error)
 	}
 	if r.GRPC == "" {
 		return Ready{}, fmt.Errorf("process: ready file %s names no gRPC address", path)

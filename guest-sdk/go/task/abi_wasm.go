@@ -73,9 +73,10 @@ func exportHandle(ptr unsafe.Pointer, n uint32) (status int32) {
 		setOutput([]byte(err.Error()))
 		return 1
 	}
-	if code := setOutput(out); code < 0 {
-		return 1
-	}
+	// An output the host refuses (over the payload limit) is still a
+	// success status: the host reports the refusal as TOO_LARGE, while a
+	// refused message with a failure status is an error it truncates.
+	setOutput(out)
 	return 0
 }
 

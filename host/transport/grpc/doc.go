@@ -26,8 +26,13 @@
 //	_ = ha.SetSetup(s) // caller in group "a", echo in group "b"
 //	out, err := ha.Invoke(ctx, "caller", in) // caller's call to echo runs on host-b
 //
-// Set Options.MaxPayload and the server's MaxPayload to the hosts'
-// Config.MaxPayload: the gRPC message limits are that plus Overhead.
+// Set Options.MaxPayload to the host's Config.MaxPayload (the server takes
+// its host's). The gRPC message limits sit above the payload limit
+// (MessageLimits): a side sends up to the payload limit plus Overhead and
+// receives up to twice the payload limit plus Overhead, so an input over
+// the limit is refused by the host's payload check (CodeTooLarge, naming
+// the task and the limit) and never by gRPC's message limit; the
+// Transport refuses to send an input over its own limit.
 // Connections are plaintext to loopback addresses by default
 // (credentials/local); set Options.TLS and the server's TLS between
 // machines, or Options.Insecure on a trusted network.
@@ -69,7 +74,7 @@
 //	host.Code        gRPC                 REST  back to host.Code without the exact code
 //	CodeUnknownTask  NotFound             404   CodeUnknownTask
 //	CodeNotFound     NotFound             404   (CodeUnknownTask)
-//	CodeTooLarge     ResourceExhausted    429   CodeTooLarge
+//	CodeTooLarge     ResourceExhausted    413   CodeTooLarge
 //	CodeTooMany      ResourceExhausted    429   (CodeTooLarge)
 //	CodeDeadline     DeadlineExceeded     504   CodeDeadline (also Canceled by the caller)
 //	CodeUnavailable  Unavailable          503   CodeUnavailable

@@ -104,6 +104,21 @@ func ToStatus(err error, task, hostName string) (*status.Status, host.Code) {
 	return st, he.Code
 }
 
+// ExactCode returns the exact host.Code a Fusionize server attached to st
+// (its ErrorInfo detail), if any.
+func ExactCode(st *status.Status) (host.Code, bool) {
+	for _, d := range st.Details() {
+		info, ok := d.(*errdetails.ErrorInfo)
+		if !ok || info.GetDomain() != errorDomain {
+			continue
+		}
+		if n, err := strconv.Atoi(info.GetMetadata()["code"]); err == nil && n < 0 {
+			return host.Code(n), true
+		}
+	}
+	return 0, false
+}
+
 // fromStatus converts the error of a call to the host at addr into a
 // *host.Error. trailer is the call's trailer metadata (may be nil).
 func fromStatus(ctx context.Context, err error, c *host.Call, group, addr string, trailer metadata.MD) *host.Error {
@@ -154,7 +169,7 @@ func fromStatus(ctx context.Context, err error, c *host.Call, group, addr string
 	case codes.DeadlineExceeded:
 		e.Msg = fmt.Sprintf("no answer from host %s in time: %s", addr, st.Message())
 	case codes.ResourceExhausted:
-		e.Msg = fmt.Sprintf("refused by gRPC: %s", st.Message())
+		e.Msg = fmt.Sprintf("refused by gRPC (a message over the size limit: payload limit plus envelope): %s", st.Message())
 	}
 	return e
 }

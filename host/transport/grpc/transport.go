@@ -34,6 +34,13 @@ const (
 	// DefaultOverhead is the room for the rest of a message (task name,
 	// trace id, …) on top of the payload.
 	DefaultOverhead = 64 << 10
+	// ReceiveHeadroom multiplies the payload limit for the size of messages
+	// a side receives: a message up to ReceiveHeadroom × MaxPayload +
+	// Overhead is read, so that a payload over the limit reaches the
+	// host's own check (CodeTooLarge naming the task and the limit) rather
+	// than gRPC's "received message larger than max"; beyond it gRPC
+	// refuses the message before reading its body.
+	ReceiveHeadroom = 2
 	// DefaultMaxRetries is the number of retries of a call that provably
 	// never left the caller.
 	DefaultMaxRetries = 2
@@ -116,10 +123,10 @@ func NewTransport(opts Options) (*Transport, error) {
 	if opts.Keepalive == (keepalive.ClientParameters{}) {
 		opts.Keepalive = keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}
 	}
-	limit := opts.MaxPayload + opts.Overhead
+	send, recv := MessageLimits(opts.MaxPayload, opts.Overhead)
 	dialOpts := []grpc.DialOption{
 		grpc.WithTransportCredentials(ClientCreds(opts.TLS, opts.Insecure)),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(limit), grpc.MaxCallSendMsgSize(limit)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(recv), grpc.MaxCallSendMsgSize(send)),
 		grpc.WithKeepaliveParams(opts.Keepalive),
 		// Reconnect quickly after a refused connection, so a host that
 		// comes (back) up is found within the retry budget; back off to a
@@ -138,6 +145,15 @@ func NewTransport(opts Options) (*Transport, error) {
 		t.bearer = "Bearer " + opts.InvokeToken
 	}
 	return t, nil
+}
+
+// MessageLimits returns the gRPC message size limits of a side whose
+// payload limit is maxPayload: it sends messages up to maxPayload +
+// overhead (a payload at the limit and its envelope) and receives messages
+// up to ReceiveHeadroom × maxPayload + overhead, so that a peer with a
+// larger payload limit is answered by the payload check, not by gRPC.
+func MessageLimits(maxPayload, overhead int) (send, recv int) {
+	return maxPayload + overhead, ReceiveHeadroom*maxPayload + overhead
 }
 
 // ClientCreds returns the credentials of a connection to a host: TLS with
@@ -209,6 +225,11 @@ func (t *Transport) Invoke(ctx context.Context, to host.Target, c host.Call) ([]
 	addr, group := to.Endpoint.Address, to.Group
 	if to.Endpoint.Kind != api.KindGRPC || addr == "" {
 		return nil, &host.Error{Task: c.Task, Code: host.CodeUnavailable, Msg: fmt.Sprintf("group %q: not a grpc endpoint: %v", group, to.Endpoint)}
+	}
+	if len(c.Input) > t.opts.MaxPayload {
+		// Refused here, where the limit is known, rather than by gRPC's
+		// message limit with a message that names neither task nor limit.
+		return nil, &host.Error{Task: c.Task, Code: host.CodeTooLarge, Msg: fmt.Sprintf("input of %d bytes exceeds the payload limit of %d bytes; not sent to group %q", len(c.Input), t.opts.MaxPayload, group)}
 	}
 	cc, err := t.conn(addr)
 	if err != nil {

@@ -26,7 +26,10 @@
 //	500, 502, 503 crashed, out of memory, no healthy instance  CodeUnavailable
 //	504 the function's timeout  CodeDeadline
 //
-// Every error names the task and the URL.
+// Every error names the task and the URL. With Options.Place set, each
+// call and each enqueued task names the calling host's place in the
+// api/rtt.CallerPlaceHeader, for an emulated cloud to charge the round trip
+// between places (emulators/netem).
 package https
 
 import (
@@ -43,6 +46,7 @@ import (
 	"time"
 
 	"github.com/fusionize/fusionize/api"
+	"github.com/fusionize/fusionize/api/rtt"
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/transport/wire"
 )
@@ -107,6 +111,11 @@ type Options struct {
 	// ThrottleBackoff is the first wait after a 429; it doubles up to 1 s
 	// (with jitter), never past the caller's deadline. Default 20 ms.
 	ThrottleBackoff time.Duration
+	// Place is where the calling host runs ("gcp/us-east4"), sent in the
+	// rtt.CallerPlaceHeader of each call and of each task it enqueues, so
+	// that an emulated cloud can charge the round trip between places; ""
+	// sends none.
+	Place string
 }
 
 // Transport calls HTTP functions. It is safe for concurrent use.
@@ -187,6 +196,9 @@ func (t *Transport) post(ctx context.Context, url string, c host.Call, body []by
 			return nil, fail(c, url, host.CodeBadArgument, "bad URL: %v", err)
 		}
 		req.Header.Set("Content-Type", "application/json")
+		if t.opts.Place != "" {
+			req.Header.Set(rtt.CallerPlaceHeader, t.opts.Place)
+		}
 		if tp := wire.Traceparent(c.TraceID, c.ParentID); tp != "" {
 			req.Header.Set("traceparent", tp)
 		}

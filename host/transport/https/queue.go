@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fusionize/fusionize/api/rtt"
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/transport/wire"
 )
@@ -75,6 +76,9 @@ func (t *Transport) Enqueue(ctx context.Context, url string, c host.Call) error 
 		return fail(c, url, host.CodeBadArgument, "queue %s: %v", queue, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if t.opts.Place != "" {
+		req.Header.Set(rtt.CallerPlaceHeader, t.opts.Place)
+	}
 	if t.opts.QueueToken != nil {
 		tok, err := t.opts.QueueToken(ctx)
 		if err != nil {

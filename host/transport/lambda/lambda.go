@@ -22,6 +22,10 @@
 // async, checked before sending) to CodeTooLarge, and 429
 // TooManyRequestsException is retried with backoff within the caller's
 // deadline, then CodeTooMany. Every error names the task and the function.
+//
+// With Options.Place set, every request names the calling host's place in
+// the api/rtt.CallerPlaceHeader (added by a middleware of the SDK client),
+// for an emulated Lambda to charge the round trip between places.
 package lambda
 
 import (
@@ -40,8 +44,11 @@ import (
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/fusionize/fusionize/api"
+	"github.com/fusionize/fusionize/api/rtt"
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/transport/wire"
 )
@@ -80,6 +87,10 @@ type Options struct {
 	// ThrottleBackoff is the first wait after a 429; it doubles up to 1 s
 	// (with jitter), never past the caller's deadline. Default 20 ms.
 	ThrottleBackoff time.Duration
+	// Place is where the calling host runs ("aws/us-east-1"), sent in the
+	// rtt.CallerPlaceHeader of each invoke so that an emulated Lambda can
+	// charge the round trip between places; "" sends none.
+	Place string
 }
 
 // Transport invokes functions. It is safe for concurrent use.
@@ -127,6 +138,7 @@ func (t *Transport) client(ep api.Endpoint) *awslambda.Client {
 		// Throttling is retried here, within the caller's deadline; other
 		// failures are answers the caller must see at once.
 		RetryMaxAttempts: 1,
+		APIOptions:       t.apiOptions(),
 		BaseEndpoint: func() *string {
 			if endpoint == "" {
 				return nil
@@ -139,6 +151,14 @@ func (t *Transport) client(ep api.Endpoint) *awslambda.Client {
 }
 
 var _ host.Transport = (*Transport)(nil)
+
+// apiOptions adds the caller's place to every request of a client.
+func (t *Transport) apiOptions() []func(*middleware.Stack) error {
+	if t.opts.Place == "" {
+		return nil
+	}
+	return []func(*middleware.Stack) error{smithyhttp.AddHeaderValue(rtt.CallerPlaceHeader, t.opts.Place)}
+}
 
 // Invoke implements host.Transport for endpoints of kind api.KindLambda.
 func (t *Transport) Invoke(ctx context.Context, to host.Target, c host.Call) ([]byte, error) {

@@ -1242,8 +1242,14 @@ type StatusResponse struct {
 	// The setup version whose hosts serve client requests: every group of it
 	// is deployed and healthy. 0 before the first deployment.
 	ActiveSetupVersion int64 `protobuf:"varint,6,opt,name=active_setup_version,json=activeSetupVersion,proto3" json:"active_setup_version,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The latest setup version that failed to deploy (0: none did), and why:
+	// the deployer's error, naming the group and what stopped its host. The
+	// active version kept serving.
+	FailedSetupVersion int64 `protobuf:"varint,7,opt,name=failed_setup_version,json=failedSetupVersion,proto3" json:"failed_setup_version,omitempty"`
+	// Why failed_setup_version did not deploy.
+	DeployError   string `protobuf:"bytes,8,opt,name=deploy_error,json=deployError,proto3" json:"deploy_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -1316,6 +1322,20 @@ func (x *StatusResponse) GetActiveSetupVersion() int64 {
 		return x.ActiveSetupVersion
 	}
 	return 0
+}
+
+func (x *StatusResponse) GetFailedSetupVersion() int64 {
+	if x != nil {
+		return x.FailedSetupVersion
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetDeployError() string {
+	if x != nil {
+		return x.DeployError
+	}
+	return ""
 }
 
 // ListIterationsRequest is empty.
@@ -1548,14 +1568,16 @@ const file_fusionize_v1_controlplane_proto_rawDesc = "" +
 	"\x12ListGroupsResponse\x12#\n" +
 	"\rsetup_version\x18\x01 \x01(\x03R\fsetupVersion\x12+\n" +
 	"\x06groups\x18\x02 \x03(\v2\x13.fusionize.v1.GroupR\x06groups\"\x0f\n" +
-	"\rStatusRequest\"\xbf\x01\n" +
+	"\rStatusRequest\"\x94\x02\n" +
 	"\x0eStatusResponse\x12\x10\n" +
 	"\x03app\x18\x01 \x01(\tR\x03app\x12#\n" +
 	"\rsetup_version\x18\x02 \x01(\x03R\fsetupVersion\x12\x18\n" +
 	"\amodules\x18\x03 \x01(\x03R\amodules\x12\x14\n" +
 	"\x05hosts\x18\x04 \x01(\x03R\x05hosts\x12\x14\n" +
 	"\x05spans\x18\x05 \x01(\x03R\x05spans\x120\n" +
-	"\x14active_setup_version\x18\x06 \x01(\x03R\x12activeSetupVersion\"\x17\n" +
+	"\x14active_setup_version\x18\x06 \x01(\x03R\x12activeSetupVersion\x120\n" +
+	"\x14failed_setup_version\x18\a \x01(\x03R\x12failedSetupVersion\x12!\n" +
+	"\fdeploy_error\x18\b \x01(\tR\vdeployError\"\x17\n" +
 	"\x15ListIterationsRequest\"Q\n" +
 	"\x16ListIterationsResponse\x127\n" +
 	"\n" +

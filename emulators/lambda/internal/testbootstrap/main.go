@@ -80,5 +80,8 @@ func main() {
 		fmt.Println("init failing on purpose")
 		os.Exit(3)
 	}
+	if os.Getenv("BOOTSTRAP_INIT") == "hang" {
+		time.Sleep(time.Hour) // an init that never asks for its first event
+	}
 	lambda.Start(handle)
 }

@@ -1,0 +1,97 @@
+package runtime
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/fusionize/fusionize/host"
+)
+
+// CacheDir is the directory of a Lambda package or a Cloud Function source that holds
+// wazero's compilation cache of the group's modules, written where the artifact was made
+// by a program built from the same source as the runtime (see [Precompile]).
+const CacheDir = "cache"
+
+// Precompile compiles the module at path as task into cacheDir with the host
+// configuration the runtimes use, validating it on the way. It must run in a program
+// built like the runtime that will read the cache: wazero keys the cache by its own
+// version (as the binary's build information reports it), the CPU's features and the
+// module with its compile options, and a miss compiles again.
+func Precompile(ctx context.Context, cacheDir, task, path string) error {
+	h, err := host.New(ctx, host.Config{Name: "precompile", CacheDir: cacheDir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	if err := h.LoadFile(ctx, task, path, ""); err != nil {
+		_ = h.Close(ctx)
+		return err
+	}
+	return h.Close(ctx)
+}
+
+// WritableCache returns a writable compilation cache holding the artifact's precompiled
+// modules (root/[CacheDir]): that directory where it is writable (the emulators, Cloud
+// Run's in-memory file system), else a copy in the temporary directory (Lambda's task
+// root is read-only, and wazero writes to its cache on a miss). Without root/[CacheDir]
+// it is an empty directory in the temporary directory.
+func WritableCache(root string) (string, error) {
+	src := filepath.Join(root, CacheDir)
+	if _, err := os.Stat(src); err != nil {
+		return filepath.Join(os.TempDir(), "fusionize-cache"), nil
+	}
+	probe, err := os.CreateTemp(src, ".probe-")
+	if err == nil {
+		probe.Close()
+		return src, os.Remove(probe.Name())
+	}
+	dst := filepath.Join(os.TempDir(), "fusionize-cache")
+	return dst, copyTree(src, dst)
+}
+
+// CacheEntries counts the compiled modules in a compilation cache directory: one file
+// per module, by wazero's key. A load that raises the count compiled because the cache
+// missed.
+func CacheEntries(dir string) int {
+	n := 0
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && d.Name()[0] != '.' {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		in, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.Create(target)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	})
+}
