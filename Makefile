@@ -18,7 +18,7 @@ help: ## list targets
 
 # Generated files under proto/, removed before generating so that a deleted
 # .proto leaves nothing stale behind.
-PROTO_GENERATED = find proto -type f \( -name '*.pb.go' -o -name '*.pb.gw.go' -o -name '*.swagger.json' \)
+PROTO_GENERATED = find proto -type f \( -name '*.pb.go' -o -name '*.pb.gw.go' -o -name '*.swagger.json' -o -name '*.binpb' \)
 
 .PHONY: tools
 tools: ## install the pinned code generators (scripts/install-tools.sh)
@@ -28,6 +28,9 @@ tools: ## install the pinned code generators (scripts/install-tools.sh)
 generate: tools ## regenerate Go code and the OpenAPI spec from proto/, offline
 	$(PROTO_GENERATED) -delete
 	$(BUF) generate
+	# The descriptor set with comments that server reflection answers from
+	# (proto/descriptor).
+	$(BUF) build proto --exclude-imports --as-file-descriptor-set -o proto/descriptor/fusionize.binpb
 
 .PHONY: lint
 lint: tools ## buf lint the protos

@@ -36,6 +36,11 @@ type Deployment struct {
 	// and report spans to; Token authenticates them.
 	ControlPlane string
 	Token        string
+	// InvokeToken is the app's invoke token. Hosts that serve HostService
+	// (local processes) require it on Invoke; every host sends it on its
+	// gRPC calls to other hosts. Lambda and Cloud Functions endpoints are
+	// invoked through their platform's own auth (IAM, ID tokens) instead.
+	InvokeToken string
 	// Profile names the emulated platform profile for local hosts that
 	// stand in for a cloud ("" for none; "default" or a JSON file).
 	Profile string

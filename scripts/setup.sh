@@ -3,7 +3,8 @@
 # need beyond Go: wabt's wat2wasm (Debian package wabt) for WAT tasks, and
 # the AWS Lambda Runtime Interface Emulator (scripts/install-rie.sh, built
 # with go install) that the Lambda emulator's conformance test compares
-# against. It is idempotent. The protobuf generators are separate
+# against, and grpcurl (scripts/install-grpcurl.sh) for the host's test from
+# a shell. It is idempotent. The protobuf generators are separate
 # (scripts/install-tools.sh, `make tools`): only `make generate` needs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,3 +19,4 @@ if ! command -v wat2wasm >/dev/null 2>&1; then
 	wat2wasm --version
 fi
 scripts/install-rie.sh
+scripts/install-grpcurl.sh

@@ -58,6 +58,9 @@ type Env struct {
 	// plane at, and Token authenticates them.
 	ControlPlane string
 	Token        string
+	// InvokeToken is the app's invoke token, handed to every Deployment
+	// and sent by the suite's gRPC transport.
+	InvokeToken string
 	// App is the application name of every Deployment. Default "adaptertest".
 	App string
 	// Place is where the groups of Setup and Next run (NewEnvAt); Apply
@@ -98,7 +101,7 @@ func (e Env) Deployment(t testing.TB, su *setup.Setup, group string) adapters.De
 	if !ok {
 		t.Fatalf("adaptertest: setup version %d has no group %q", su.Version, group)
 	}
-	return adapters.Deployment{App: e.App, Version: su.Version, Group: *g, ControlPlane: e.ControlPlane, Token: e.Token}
+	return adapters.Deployment{App: e.App, Version: su.Version, Group: *g, ControlPlane: e.ControlPlane, Token: e.Token, InvokeToken: e.InvokeToken}
 }
 
 // Dial connects to the control plane; the client is closed when t ends.
@@ -216,7 +219,7 @@ func NewEnvAt(t testing.TB, place setup.Place) Env {
 			t.Errorf("adaptertest: control plane: %v", err)
 		}
 	})
-	e := Env{ControlPlane: cp.Addr(), Token: cp.Token(), App: "adaptertest", Place: place, Record: cp.Store().SetEndpoints, Plant: cp.Store().PutModule}
+	e := Env{ControlPlane: cp.Addr(), Token: cp.Token(), InvokeToken: cp.InvokeToken(), App: "adaptertest", Place: place, Record: cp.Store().SetEndpoints, Plant: cp.Store().PutModule}
 	for _, task := range Tasks {
 		if task == BadTask {
 			e.UploadUnchecked(t, task, Module(t, task))
@@ -260,7 +263,7 @@ func (e Env) record(t *testing.T, version int64, eps ...adapters.Endpoint) {
 // gRPC one (for Health too) in a mux; both are closed when t ends.
 func (e Env) transports(t *testing.T) (*grpctransport.Transport, *transport.Mux) {
 	t.Helper()
-	tr, err := grpctransport.NewTransport(grpctransport.Options{Insecure: true, DialOptions: e.DialOptions})
+	tr, err := grpctransport.NewTransport(grpctransport.Options{Insecure: true, InvokeToken: e.InvokeToken, DialOptions: e.DialOptions})
 	if err != nil {
 		t.Fatalf("adaptertest: grpc transport: %v", err)
 	}

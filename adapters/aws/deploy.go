@@ -213,6 +213,9 @@ func (a *Adapter) environment(d adapters.Deployment) map[string]string {
 		env[lambdart.EnvControlPlane] = cp
 		env[lambdart.EnvToken] = d.Token
 	}
+	if d.InvokeToken != "" {
+		env[lambdart.EnvInvokeToken] = d.InvokeToken
+	}
 	if a.opts.Queue != "" {
 		env[lambdart.EnvQueue] = a.opts.Queue
 	}

@@ -272,6 +272,9 @@ func (a *Adapter) environment(d adapters.Deployment) map[string]string {
 		env[gcf.EnvControlPlane] = cp
 		env[gcf.EnvToken] = d.Token
 	}
+	if d.InvokeToken != "" {
+		env[gcf.EnvInvokeToken] = d.InvokeToken
+	}
 	if a.opts.Queue != "" {
 		env[gcf.EnvQueue] = a.opts.Queue
 	}

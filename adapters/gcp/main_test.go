@@ -127,7 +127,7 @@ func newPlatform(t testing.TB, taskOpts tasks.Options) *platform {
 			t.Errorf("control plane: %v", err)
 		}
 	})
-	p.env = adaptertest.Env{ControlPlane: cp.Addr(), Token: cp.Token(), App: "gcptest", DeployTimeout: 3 * time.Minute, Record: cp.Store().SetEndpoints, Plant: cp.Store().PutModule}
+	p.env = adaptertest.Env{ControlPlane: cp.Addr(), Token: cp.Token(), InvokeToken: cp.InvokeToken(), App: "gcptest", DeployTimeout: 3 * time.Minute, Record: cp.Store().SetEndpoints, Plant: cp.Store().PutModule}
 	return p
 }
 

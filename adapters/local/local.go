@@ -237,7 +237,7 @@ func (a *Adapter) start(ctx context.Context, p *proc, extra []string) (process.R
 	// Not CommandContext: the process outlives the deploy call.
 	cmd := exec.Command(a.opts.Command[0], args...) //nolint:gosec // the command is the adapter's own
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(append(os.Environ(), a.opts.Env...), "FUSIONIZE_TOKEN="+p.d.Token)
+	cmd.Env = append(append(os.Environ(), a.opts.Env...), "FUSIONIZE_TOKEN="+p.d.Token, "FUSIONIZE_INVOKE_TOKEN="+p.d.InvokeToken)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()

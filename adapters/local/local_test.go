@@ -123,9 +123,9 @@ func (f *fixture) pid(t *testing.T, ep adapters.Endpoint) int {
 	return pid
 }
 
-func newTransport(t *testing.T, ep adapters.Endpoint) *grpctransport.Transport {
+func newTransport(t *testing.T, env adaptertest.Env) *grpctransport.Transport {
 	t.Helper()
-	tr, err := grpctransport.NewTransport(grpctransport.Options{})
+	tr, err := grpctransport.NewTransport(grpctransport.Options{InvokeToken: env.InvokeToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestKilledHostRestarts(t *testing.T) {
 	f := newFixture(t, nil)
 	ep := f.deploy(t, env, env.Setup, adaptertest.GroupEcho)
 	pid := f.pid(t, ep)
-	tr := newTransport(t, ep)
+	tr := newTransport(t, env)
 
 	const (
 		workers  = 4
@@ -286,7 +286,7 @@ func TestRemoveDrains(t *testing.T) {
 	f := newFixture(t, nil)
 	ep := f.deploy(t, env, su, "sleepy")
 	pid := f.pid(t, ep)
-	tr := newTransport(t, ep)
+	tr := newTransport(t, env)
 
 	const sleep = 1500 * time.Millisecond
 	type result struct {
@@ -335,7 +335,7 @@ func TestRemoveKillsAfterDrainTimeout(t *testing.T) {
 	f := newFixture(t, func(o *local.Options) { o.DrainTimeout = drain })
 	ep := f.deploy(t, env, env.Setup, adaptertest.GroupLoop)
 	pid := f.pid(t, ep)
-	tr := newTransport(t, ep)
+	tr := newTransport(t, env)
 
 	looping := make(chan error, 1)
 	go func() {
@@ -510,7 +510,7 @@ func TestEmulatesOnlyTheProvidersItIsGiven(t *testing.T) {
 	if ep.Provider != "aws" || !ep.Emulated || ep.Endpoint.Kind != api.KindGRPC {
 		t.Fatalf("endpoint %+v: want provider aws, emulated, a grpc endpoint", ep)
 	}
-	out, err := invoke(newTransport(t, ep), ep, "echo", []byte("emulated"))
+	out, err := invoke(newTransport(t, env), ep, "echo", []byte("emulated"))
 	if err != nil || string(out) != "emulated" {
 		t.Fatalf("echo = %q, %v", out, err)
 	}

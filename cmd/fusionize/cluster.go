@@ -46,13 +46,35 @@ func init() {
 
 // cpFlags are the flags of commands that talk to the control plane.
 type cpFlags struct {
-	addr  string
-	token string
+	addr        string
+	token       string
+	invokeToken string
 }
 
 func (f *cpFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.addr, "control-plane", server.DefaultAddr, "control-plane gRPC address")
 	cmd.Flags().StringVar(&f.token, "token", "", "control-plane bearer token (default: read from <data-dir>/token)")
+}
+
+// registerInvokeToken adds --invoke-token, for commands that invoke tasks.
+func (f *cpFlags) registerInvokeToken(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.invokeToken, "invoke-token", "", "the app's invoke token, which hosts require (default: $FUSIONIZE_INVOKE_TOKEN, else read from <data-dir>/invoke-token)")
+}
+
+// invoker returns an Invoker that sends the app's invoke token.
+func (f *cpFlags) invoker(cp *client.Client) (*invoke.Invoker, error) {
+	tok := f.invokeToken
+	if tok == "" {
+		tok = os.Getenv("FUSIONIZE_INVOKE_TOKEN")
+	}
+	if tok == "" {
+		t, err := client.ReadInvokeToken(g.dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("no invoke token: pass --invoke-token or run where %s holds the control plane's data (%w)", g.dataDir, err)
+		}
+		tok = t
+	}
+	return invoke.New(cp, invoke.WithInvokeToken(tok)), nil
 }
 
 func (f *cpFlags) dial(ctx context.Context) (*client.Client, error) {
@@ -137,7 +159,7 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 				return err
 			}
 			defer os.Remove(pidFile())
-			fmt.Fprintf(cmd.OutOrStdout(), "control plane: grpc %s, http http://%s (token in %s)\n", cp.Addr(), cp.HTTPAddr(), server.TokenPath(g.dataDir))
+			fmt.Fprintf(cmd.OutOrStdout(), "control plane: grpc %s, http http://%s (token in %s, invoke token in %s)\n", cp.Addr(), cp.HTTPAddr(), server.TokenPath(g.dataDir), server.InvokeTokenPath(g.dataDir))
 			// Shutdown order: stop deploying, stop the hosts (they flush
 			// their last spans), then stop the control plane.
 			cpCtx, stopCP := context.WithCancel(context.WithoutCancel(ctx))
@@ -176,6 +198,9 @@ func newHostCmd() *cobra.Command {
 			if o.Token == "" {
 				o.Token = os.Getenv("FUSIONIZE_TOKEN")
 			}
+			if o.InvokeToken == "" {
+				o.InvokeToken = os.Getenv("FUSIONIZE_INVOKE_TOKEN")
+			}
 			o.CacheDir = filepath.Join(g.dataDir, "cache")
 			o.Logger = logger()
 			if emulation != "" {
@@ -193,6 +218,7 @@ func newHostCmd() *cobra.Command {
 	f.Int64Var(&o.SetupVersion, "setup-version", 0, "setup version (0: the current one)")
 	f.StringVar(&o.ControlPlane, "control-plane", server.DefaultAddr, "control-plane address")
 	f.StringVar(&o.Token, "token", "", "control-plane token (default $FUSIONIZE_TOKEN)")
+	f.StringVar(&o.InvokeToken, "invoke-token", "", "the app's invoke token, required on Invoke (default $FUSIONIZE_INVOKE_TOKEN)")
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:0", "gRPC listen address")
 	f.StringVar(&o.HTTPListen, "http-listen", "127.0.0.1:0", "REST, /healthz and /metrics listen address")
 	f.StringVar(&o.ReadyFile, "ready-file", "", "write the bound addresses here once serving")
@@ -582,7 +608,10 @@ func newInvokeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			inv := invoke.New(cp)
+			inv, err := cf.invoker(cp)
+			if err != nil {
+				return err
+			}
 			defer inv.Close()
 			ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
 			defer cancel()
@@ -597,6 +626,7 @@ func newInvokeCmd() *cobra.Command {
 		}),
 	}
 	cf.register(cmd)
+	cf.registerInvokeToken(cmd)
 	cmd.Flags().StringVar(&data, "data", "", "request body, sent as given (a leading @ is part of it)")
 	cmd.Flags().StringVar(&dataFile, "data-file", "", `read the request body from this file ("-": standard input)`)
 	cmd.MarkFlagsMutuallyExclusive("data", "data-file")

@@ -154,7 +154,7 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 			return err
 		}
 	}
-	inv := invoke.New(cli)
+	inv := invoke.New(cli, invoke.WithInvokeToken(cp.InvokeToken()))
 	defer inv.Close()
 	env := &loop.ClientEnv{CP: cli, Invoker: inv, Task: app.Entry, Input: []byte(app.Input), Concurrency: lf.concurrency, Wait: dep.Wait}
 	initial, _, err := strat.Propose(runCtx, optimize.Input{App: optimize.AppOf(app)})
@@ -390,7 +390,10 @@ func newOptimizeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			inv := invoke.New(cli)
+			inv, err := cf.invoker(cli)
+			if err != nil {
+				return err
+			}
 			defer inv.Close()
 			env := &loop.ClientEnv{CP: cli, Invoker: inv, Task: app.Entry, Input: []byte(app.Input), Concurrency: lf.concurrency}
 			maxDeploy := lf.max
@@ -410,6 +413,7 @@ func newOptimizeCmd() *cobra.Command {
 		},
 	}
 	cf.register(cmd)
+	cf.registerInvokeToken(cmd)
 	lf.register(cmd)
 	cmd.Flags().BoolVar(&until, "until-converged", false, "iterate until the strategy converges")
 	return cmd

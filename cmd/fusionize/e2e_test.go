@@ -101,7 +101,7 @@ func startCluster(t *testing.T, appDir string) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv := invoke.New(cli)
+	inv := invoke.New(cli, invoke.WithInvokeToken(cp.InvokeToken()))
 	t.Cleanup(func() {
 		_ = inv.Close()
 		_ = cli.Close()

@@ -93,3 +93,7 @@ func StreamAuthInterceptor(token, tokenPath string) grpc.StreamServerInterceptor
 
 // TokenPath returns where the control plane of dataDir keeps its token.
 func TokenPath(dataDir string) string { return client.TokenPath(dataDir) }
+
+// InvokeTokenPath returns where the control plane of dataDir keeps the
+// app's invoke token.
+func InvokeTokenPath(dataDir string) string { return client.InvokeTokenPath(dataDir) }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fusionize/fusionize/controlplane/store"
+	"github.com/fusionize/fusionize/proto/descriptor"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +23,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 )
@@ -81,10 +81,11 @@ type Options struct {
 // gateway, /healthz, /metrics). New binds the listeners; Serve serves until
 // its context ends and then shuts everything down.
 type ControlPlane struct {
-	opts  Options
-	log   *slog.Logger
-	st    *store.Store
-	token string
+	opts        Options
+	log         *slog.Logger
+	st          *store.Store
+	token       string
+	invokeToken string
 
 	srv    *Server
 	health *health.Server
@@ -153,6 +154,9 @@ func New(opts Options) (_ *ControlPlane, err error) {
 	if cp.token, err = cp.st.Token(); err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
+	if cp.invokeToken, err = cp.st.InvokeToken(); err != nil {
+		return nil, fmt.Errorf("controlplane: %w", err)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -161,14 +165,22 @@ func New(opts Options) (_ *ControlPlane, err error) {
 		Help: "Control-plane RPCs served, by method and gRPC code.",
 	}, []string{"method", "code"})
 	reg.MustRegister(rpcs)
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "fusionize_controlplane_rpc_duration_seconds",
+		Help: "Duration of control-plane RPCs served, by method and gRPC code (WatchSetup, which lasts as long as its watcher, is counted but not timed).",
+		// 100 µs … 6.5 s: reads, span batches, module uploads.
+		Buckets: prometheus.ExponentialBuckets(100e-6, 4, 9),
+	}, []string{"method", "code"})
+	reg.MustRegister(latency)
+	m := rpcMetrics{count: rpcs, latency: latency}
 	cp.srv = NewServer(cp.st, ServerConfig{App: opts.App, Tasks: opts.Tasks, MaxModuleSize: opts.MaxModuleSize, ModuleCacheDir: opts.ModuleCacheDir, ModuleInitTimeout: opts.ModuleInitTimeout, HostTTL: opts.HostTTL, Registerer: reg})
 
 	tokenPath := TokenPath(opts.DataDir)
 	serverOpts := []grpc.ServerOption{
 		// A PutValue carries a value of up to store.MaxValueSize and its key.
 		grpc.MaxRecvMsgSize(store.MaxValueSize + msgOverhead),
-		grpc.ChainUnaryInterceptor(unaryMetrics(rpcs), UnaryAuthInterceptor(cp.token, tokenPath)),
-		grpc.ChainStreamInterceptor(streamMetrics(rpcs), StreamAuthInterceptor(cp.token, tokenPath)),
+		grpc.ChainUnaryInterceptor(m.unary, UnaryAuthInterceptor(cp.token, tokenPath)),
+		grpc.ChainStreamInterceptor(m.stream, StreamAuthInterceptor(cp.token, tokenPath)),
 	}
 	pub := serverOpts
 	if tlsCfg != nil {
@@ -178,7 +190,9 @@ func New(opts Options) (_ *ControlPlane, err error) {
 	fusionizev1.RegisterControlPlaneServiceServer(cp.grpc, cp.srv)
 	cp.health = health.NewServer()
 	healthpb.RegisterHealthServer(cp.grpc, cp.health)
-	reflection.Register(cp.grpc)
+	if err := descriptor.RegisterReflection(cp.grpc); err != nil {
+		return nil, fmt.Errorf("controlplane: %w", err)
+	}
 
 	// The gateway reaches the service through an in-memory listener of a
 	// second, plaintext gRPC server with the same interceptors: no network
@@ -220,6 +234,11 @@ func (cp *ControlPlane) HTTPAddr() string { return cp.httpLn.Addr().String() }
 
 // Token returns the bearer token clients must send.
 func (cp *ControlPlane) Token() string { return cp.token }
+
+// InvokeToken returns the app's invoke token: hosts of the app require it
+// on HostService.Invoke, and the deployer hands it to them at start. The
+// control plane itself does not accept it.
+func (cp *ControlPlane) InvokeToken() string { return cp.invokeToken }
 
 // Store returns the control plane's store, for in-process users such as the
 // optimizer loop. It is closed when Serve returns.
@@ -339,18 +358,29 @@ func (cp *ControlPlane) release() error {
 	return nil
 }
 
-func unaryMetrics(rpcs *prometheus.CounterVec) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		resp, err := handler(ctx, req)
-		rpcs.WithLabelValues(info.FullMethod, status.Code(err).String()).Inc()
-		return resp, err
-	}
+// rpcMetrics count and time the RPCs served. They run first in the
+// interceptor chain, so refused calls (Unauthenticated) count too.
+type rpcMetrics struct {
+	count   *prometheus.CounterVec
+	latency *prometheus.HistogramVec
 }
 
-func streamMetrics(rpcs *prometheus.CounterVec) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		err := handler(srv, ss)
-		rpcs.WithLabelValues(info.FullMethod, status.Code(err).String()).Inc()
-		return err
+func (m rpcMetrics) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	code := status.Code(err).String()
+	m.count.WithLabelValues(info.FullMethod, code).Inc()
+	m.latency.WithLabelValues(info.FullMethod, code).Observe(time.Since(start).Seconds())
+	return resp, err
+}
+
+func (m rpcMetrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	start := time.Now()
+	err := handler(srv, ss)
+	code := status.Code(err).String()
+	m.count.WithLabelValues(info.FullMethod, code).Inc()
+	if info.FullMethod != fusionizev1.ControlPlaneService_WatchSetup_FullMethodName {
+		m.latency.WithLabelValues(info.FullMethod, code).Observe(time.Since(start).Seconds())
 	}
+	return err
 }

@@ -49,6 +49,11 @@
 // rest → Internal. Over REST the gateway maps those codes to HTTP statuses
 // (Unauthenticated → 401, NotFound → 404, InvalidArgument → 400, …).
 //
+// The control plane also creates the app's invoke token
+// (<data-dir>/invoke-token, mode 0600; ControlPlane.InvokeToken), which
+// the deployer hands to hosts at start and hosts require on
+// HostService.Invoke. The control plane itself does not accept it.
+//
 // # Why are reflection and health open, and nothing else?
 //
 // Server reflection reveals only the schema, which is public anyway (the

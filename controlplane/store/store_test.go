@@ -196,6 +196,36 @@ func TestTokenIsStableAndPrivate(t *testing.T) {
 	}
 }
 
+func TestInvokeTokenIsItsOwnStablePrivateToken(t *testing.T) {
+	dir := t.TempDir()
+	st := openTest(t, dir, Options{})
+	inv, err := st.InvokeToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := st.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv) != 64 || inv == cp {
+		t.Fatalf("invoke token %q, control-plane token %q", inv, cp)
+	}
+	if again, err := st.InvokeToken(); err != nil || again != inv {
+		t.Fatalf("second InvokeToken = %q, %v; want %q", again, err, inv)
+	}
+	path := filepath.Join(dir, InvokeTokenFile)
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("invoke token mode = %v, %v", fi.Mode().Perm(), err)
+	}
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.InvokeToken(); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("group-readable invoke token file: %v, want an error naming %s", err, path)
+	}
+}
+
 func TestIterationsKeepOrder(t *testing.T) {
 	st := openTest(t, t.TempDir(), Options{})
 	for i := range 5 {

@@ -11,20 +11,34 @@ import (
 	"path/filepath"
 )
 
-// TokenFile is the name of the token file inside the data directory.
-const TokenFile = "token"
+// Names of the token files inside the data directory.
+const (
+	// TokenFile holds the control-plane bearer token.
+	TokenFile = "token"
+	// InvokeTokenFile holds the app's invoke token, which hosts require on
+	// HostService.Invoke.
+	InvokeTokenFile = "invoke-token"
+)
 
 // Token returns the control-plane bearer token: 32 random bytes in hex. The
 // first call creates dir/token with mode 0600; later calls, also after a
 // restart, return the same token. A token file readable by group or others
 // is refused rather than used.
-func (s *Store) Token() (string, error) {
+func (s *Store) Token() (string, error) { return s.token(TokenFile) }
+
+// InvokeToken returns the app's invoke token, the bearer token its hosts
+// require of clients and of each other on HostService.Invoke: made and kept
+// like Token, in dir/invoke-token, but a token of its own, so that what
+// invokes tasks (hosts on any platform, clients) cannot change the setup.
+func (s *Store) InvokeToken() (string, error) { return s.token(InvokeTokenFile) }
+
+func (s *Store) token(name string) (string, error) {
 	if err := s.check(); err != nil {
 		return "", err
 	}
 	s.tokenMu.Lock()
 	defer s.tokenMu.Unlock()
-	path := filepath.Join(s.dir, TokenFile)
+	path := filepath.Join(s.dir, name)
 	tok, err := readToken(path)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return tok, err
@@ -33,7 +47,7 @@ func (s *Store) Token() (string, error) {
 	rand.Read(raw[:]) // never fails (crypto/rand, Go ≥1.24)
 	tok = hex.EncodeToString(raw[:])
 	// Write to a temp file and rename, so a crash never leaves a short token.
-	f, err := os.CreateTemp(s.dir, ".token-*")
+	f, err := os.CreateTemp(s.dir, "."+name+"-*")
 	if err != nil {
 		return "", fmt.Errorf("store: create token: %w", err)
 	}

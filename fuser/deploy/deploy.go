@@ -33,6 +33,10 @@ type Options struct {
 	App          string
 	ControlPlane string // address hosts reach the control plane at
 	Token        string
+	// InvokeToken is handed to every deployed group (adapters.Deployment).
+	// Default: the store's (store.Store.InvokeToken), the one the app's
+	// control plane keeps in its data directory.
+	InvokeToken string
 	// Profile is passed to adapters that emulate platforms ("" for none).
 	Profile string
 	// Grace is the wait between activating a new version and draining the
@@ -171,6 +175,14 @@ func (d *Deployer) deployAll(ctx context.Context, su *setup.Setup) ([]adapters.E
 			return nil, fmt.Errorf("group %s: %w", g.Name, err)
 		}
 	}
+	invokeToken := d.opts.InvokeToken
+	if invokeToken == "" {
+		tok, err := d.st.InvokeToken()
+		if err != nil {
+			return nil, fmt.Errorf("deploy: invoke token: %w", err)
+		}
+		invokeToken = tok
+	}
 	var mu sync.Mutex
 	var eps []adapters.Endpoint
 	var errs []error
@@ -180,7 +192,7 @@ func (d *Deployer) deployAll(ctx context.Context, su *setup.Setup) ([]adapters.E
 			ad, _ := d.ads.For(g.Place) // checked above
 			ep, err := ad.Deploy(ctx, adapters.Deployment{
 				App: d.opts.App, Version: su.Version, Group: g,
-				ControlPlane: d.opts.ControlPlane, Token: d.opts.Token, Profile: d.opts.Profile,
+				ControlPlane: d.opts.ControlPlane, Token: d.opts.Token, InvokeToken: invokeToken, Profile: d.opts.Profile,
 			})
 			mu.Lock()
 			defer mu.Unlock()

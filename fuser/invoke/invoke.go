@@ -6,9 +6,15 @@
 // refused before running it (the host's code is CodeUnavailable: draining,
 // shutting down, or unreachable) is sent again by the freshest routes.
 //
-//	inv := invoke.New(cp) // cp: *client.Client
+//	inv := invoke.New(cp, invoke.WithInvokeToken(tok)) // cp: *client.Client
 //	defer inv.Close()
 //	res, err := inv.Invoke(ctx, "I", input)
+//
+// Hosts that serve HostService require the app's invoke token on Invoke
+// (the control plane's invoke-token file; ControlPlane.InvokeToken in
+// process); without WithInvokeToken they refuse every request with
+// Unauthenticated. Lambda and Cloud Functions endpoints authenticate the
+// platform's way (IAM-signed requests, ID tokens) and ignore it.
 package invoke
 
 import (
@@ -39,10 +45,22 @@ type Invoker struct {
 	fetched time.Time
 }
 
+// Option configures an Invoker.
+type Option func(*grpctransport.Options)
+
+// WithInvokeToken sends the app's invoke token on every gRPC Invoke.
+func WithInvokeToken(token string) Option {
+	return func(o *grpctransport.Options) { o.InvokeToken = token }
+}
+
 // New returns an Invoker that asks cp where tasks run.
-func New(cp *client.Client) *Invoker {
-	// Plaintext to loopback hosts; with no options it cannot fail.
-	mux, _ := transport.Standard(transport.Options{GRPC: grpctransport.Options{Insecure: true}})
+func New(cp *client.Client, opts ...Option) *Invoker {
+	// Plaintext to loopback hosts; with no TLS it cannot fail.
+	gopts := grpctransport.Options{Insecure: true}
+	for _, o := range opts {
+		o(&gopts)
+	}
+	mux, _ := transport.Standard(transport.Options{GRPC: gopts})
 	return &Invoker{cp: cp, refresh: time.Second, mux: mux}
 }
 

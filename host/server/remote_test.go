@@ -519,12 +519,14 @@ func testREST(t *testing.T, inProcess bool) {
 	}
 	code, b := get("/metrics")
 	for _, m := range []string{
-		`fusionize_invocations_total{group="b",host="host-b"} 2`,
-		`fusionize_traps_total{group="b",host="host-b"} 1`,
-		`fusionize_instances{group="b",host="host-b"}`,
-		`fusionize_log_lines_dropped_total{group="b",host="host-b"} 0`,
-		`fusionize_request_duration_seconds_count{code="OK",group="b",host="host-b",task="echo"} 1`,
-		`fusionize_request_duration_seconds_count{code="NotFound",group="b",host="host-b",task="-"} 1`,
+		`fusionize_invocations_total{group="b",host="host-b",setup_version="0"} 2`,
+		`fusionize_traps_total{group="b",host="host-b",setup_version="0"} 1`,
+		`fusionize_instances{group="b",host="host-b",setup_version="0"}`,
+		`fusionize_log_lines_dropped_total{group="b",host="host-b",setup_version="0"} 0`,
+		`fusionize_request_duration_seconds_count{code="OK",group="b",host="host-b",setup_version="0",task="echo"} 1`,
+		`fusionize_request_duration_seconds_count{code="NotFound",group="b",host="host-b",setup_version="0",task="-"} 1`,
+		"\ngo_goroutines ",
+		`process_resident_memory_bytes`,
 	} {
 		if code != http.StatusOK || !strings.Contains(b, m) {
 			t.Errorf("metrics lack %s:\n%s", m, b)

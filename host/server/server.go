@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,11 +15,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/fusionize/fusionize/host"
 	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
+	"github.com/fusionize/fusionize/proto/descriptor"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 )
 
@@ -33,6 +37,15 @@ type Options struct {
 	// Default DefaultOverhead.
 	Overhead int
 
+	// InvokeToken, if set, is required on every Invoke, from clients and
+	// from other hosts alike, as gRPC metadata "authorization: Bearer
+	// <token>" (REST: the Authorization header); a call without it or with
+	// another is refused with Unauthenticated before anything runs. The
+	// standard health service, reflection and HostService.Health stay
+	// open. Empty leaves Invoke open (in-process use, tests); a host
+	// process (runtime/process) always sets the app's invoke token.
+	InvokeToken string
+
 	// TLS, if set, makes the gRPC server serve TLS. Default plaintext
 	// (bind the listener to loopback or a private network).
 	TLS *tls.Config
@@ -44,10 +57,15 @@ type Options struct {
 	// also without running calls (Transport pings every 30 s).
 	KeepalivePolicy keepalive.EnforcementPolicy
 
-	// Registry receives the server's metrics (a host collector and the
-	// request latency histogram). Default a new registry, served by the
-	// HTTP handler's /metrics.
+	// Registry receives the server's metrics: a host collector (Stats),
+	// the latency histograms of requests served and of remote calls sent
+	// (ObserveRemoteCall). Default a new registry that also holds the Go
+	// and process collectors, served by the HTTP handler's /metrics.
 	Registry *prometheus.Registry
+	// HostLabel is the value of the host label of every metric. Default
+	// h.Name(). A host process sets its group's name: its host name
+	// carries the setup version, which is the setup_version label instead.
+	HostLabel string
 
 	// GRPCOptions are appended to the server's own options.
 	GRPCOptions []grpc.ServerOption
@@ -70,10 +88,14 @@ type Server struct {
 	h        *host.Host
 	opts     Options
 	grpc     *grpc.Server
+	health   *health.Server
+	stopping chan struct{} // closed by Shutdown: ends health watches
+	stopOnce sync.Once
 	reg      *prometheus.Registry
-	latency  *prometheus.HistogramVec
+	metrics  serverMetrics
 	state    atomic.Int32
 	inflight atomic.Int64
+	token    []byte // Options.InvokeToken; nil: Invoke is open
 }
 
 var _ fusionizev1.HostServiceServer = (*Server)(nil)
@@ -97,20 +119,17 @@ func New(h *host.Host, opts Options) (*Server, error) {
 		opts.KeepalivePolicy = keepalive.EnforcementPolicy{MinTime: 15 * time.Second, PermitWithoutStream: true}
 	}
 	if opts.Registry == nil {
-		opts.Registry = prometheus.NewRegistry()
+		opts.Registry = newRegistry()
 	}
-	s := &Server{h: h, opts: opts, reg: opts.Registry}
-	labels := prometheus.Labels{"host": h.Name(), "group": h.Group()}
-	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:        "fusionize_request_duration_seconds",
-		Help:        "Duration of HostService.Invoke requests served, by task and gRPC status code.",
-		ConstLabels: labels,
-		Buckets:     prometheus.ExponentialBuckets(100e-6, 4, 10), // 100 µs … 26 s
-	}, []string{"task", "code"})
-	if err := s.reg.Register(NewCollector(h)); err != nil {
+	s := &Server{h: h, opts: opts, reg: opts.Registry, stopping: make(chan struct{})}
+	if opts.InvokeToken != "" {
+		s.token = []byte(opts.InvokeToken)
+	}
+	s.metrics = newServerMetrics(constLabels(h, opts.HostLabel))
+	if err := s.reg.Register(NewCollector(h, opts.HostLabel)); err != nil {
 		return nil, err
 	}
-	if err := s.reg.Register(s.latency); err != nil {
+	if err := s.metrics.register(s.reg); err != nil {
 		return nil, err
 	}
 	send, recv := grpctransport.MessageLimits(opts.MaxPayload, opts.Overhead)
@@ -127,7 +146,81 @@ func New(h *host.Host, opts Options) (*Server, error) {
 	}
 	s.grpc = grpc.NewServer(append(gopts, opts.GRPCOptions...)...)
 	fusionizev1.RegisterHostServiceServer(s.grpc, s)
+	s.health = health.NewServer()
+	s.setHealth(healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(s.grpc, healthService{s.health, s})
+	if err := descriptor.RegisterReflection(s.grpc); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// healthService is the standard grpc.health.v1.Health service of a Server:
+// SERVING for "" (the whole server) and for fusionize.v1.HostService while
+// the server serves, NOT_SERVING once its host drains or it shuts down,
+// NOT_FOUND for any other service name. Before answering it catches up
+// with a host.Drain made behind the Server's back (Server.Drain tells
+// watchers at once).
+type healthService struct {
+	*health.Server
+	s *Server
+}
+
+func (hs healthService) Check(ctx context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	hs.s.syncHealth()
+	return hs.Server.Check(ctx, req)
+}
+
+func (hs healthService) List(ctx context.Context, req *healthpb.HealthListRequest) (*healthpb.HealthListResponse, error) {
+	hs.s.syncHealth()
+	return hs.Server.List(ctx, req)
+}
+
+// Watch streams status changes until the client goes or the server shuts
+// down: a watch must not hold up a graceful stop.
+func (hs healthService) Watch(req *healthpb.HealthCheckRequest, stream healthpb.Health_WatchServer) error {
+	hs.s.syncHealth()
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-hs.s.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return hs.Server.Watch(req, watchStream{stream, ctx})
+}
+
+// watchStream is a health watch whose context also ends at Shutdown.
+type watchStream struct {
+	healthpb.Health_WatchServer
+	ctx context.Context
+}
+
+func (w watchStream) Context() context.Context { return w.ctx }
+
+// setHealth sets the status of the whole server and of HostService.
+func (s *Server) setHealth(st healthpb.HealthCheckResponse_ServingStatus) {
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(fusionizev1.HostService_ServiceDesc.ServiceName, st)
+}
+
+// syncHealth turns the health service to NOT_SERVING once the server no
+// longer serves client requests (a no-op after Shutdown).
+func (s *Server) syncHealth() {
+	if !s.Serving() {
+		s.setHealth(healthpb.HealthCheckResponse_NOT_SERVING)
+	}
+}
+
+// Drain drains the host (host.Drain: new client requests are refused,
+// calls from other hosts still run) and turns the standard health service
+// to NOT_SERVING, telling its watchers at once, so load balancers and
+// probes send no new requests. The server keeps serving until Shutdown.
+func (s *Server) Drain() {
+	s.h.Drain()
+	s.syncHealth()
 }
 
 // GRPCServer returns the *grpc.Server with the HostService registered.
@@ -157,6 +250,8 @@ func (s *Server) Serving() bool { return s.state.Load() == stateServing && !s.h.
 // ctx's error. It does not close the host.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.state.CompareAndSwap(stateServing, stateDraining)
+	s.health.Shutdown() // NOT_SERVING from now on, also to watchers
+	s.stopOnce.Do(func() { close(s.stopping) })
 	done := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()
@@ -180,6 +275,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // as remote; a client request (no caller) is not.
 func (s *Server) Invoke(ctx context.Context, req *fusionizev1.InvokeRequest) (*fusionizev1.InvokeResponse, error) {
 	start := time.Now()
+	if s.token != nil {
+		if err := s.authenticate(ctx); err != nil {
+			s.observe("", codes.Unauthenticated, start)
+			return nil, err
+		}
+	}
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
 	c := host.Call{
@@ -230,13 +331,6 @@ func (s *Server) Invoke(ctx context.Context, req *fusionizev1.InvokeRequest) (*f
 	}
 	s.observe(task, st.Code(), start)
 	return nil, st.Err()
-}
-
-func (s *Server) observe(task string, code codes.Code, start time.Time) {
-	if task == "" {
-		task = "-"
-	}
-	s.latency.WithLabelValues(task, code.String()).Observe(time.Since(start).Seconds())
 }
 
 // mdValue returns the first value of key in ctx's incoming metadata.

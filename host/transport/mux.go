@@ -13,7 +13,9 @@
 //	}})
 //
 // The routes themselves (group → endpoint) are the host's Endpoints, from
-// what the deployer recorded; the mux only knows invoke paths.
+// what the deployer recorded; the mux only knows invoke paths. Observe
+// hands every call's kind, outcome and duration to an observer (the remote
+// call latency histogram of host/server).
 package transport
 
 import (
@@ -22,6 +24,8 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/fusionize/fusionize/host"
 )
@@ -29,8 +33,26 @@ import (
 // Mux is a host.Transport that dispatches by endpoint kind. It is safe for
 // concurrent use; register transports before the first call.
 type Mux struct {
-	mu     sync.RWMutex
-	byKind map[string]host.Transport
+	mu      sync.RWMutex
+	byKind  map[string]host.Transport
+	observe atomic.Pointer[Observer]
+}
+
+// Observer is told of every call a Mux sent: the endpoint kind (the
+// transport), the host code it ended with (host.CodeOK for success) and
+// how long it took as seen by the caller, transport included. It must be
+// quick and safe for concurrent use. host/server's
+// Server.ObserveRemoteCall is one: it feeds the remote call latency
+// histogram.
+type Observer func(kind string, code host.Code, elapsed time.Duration)
+
+// Observe makes o see every later call; nil stops observing.
+func (m *Mux) Observe(o Observer) {
+	if o == nil {
+		m.observe.Store(nil)
+		return
+	}
+	m.observe.Store(&o)
 }
 
 var _ host.Transport = (*Mux)(nil)
@@ -64,5 +86,12 @@ func (m *Mux) Invoke(ctx context.Context, to host.Target, c host.Call) ([]byte, 
 		return nil, &host.Error{Task: c.Task, Code: host.CodeUnavailable,
 			Msg: fmt.Sprintf("group %q: no transport for %s endpoints (have %v)", to.Group, to.Endpoint.Kind, m.Kinds())}
 	}
-	return t.Invoke(ctx, to, c)
+	obs := m.observe.Load()
+	if obs == nil {
+		return t.Invoke(ctx, to, c)
+	}
+	start := time.Now()
+	out, err := t.Invoke(ctx, to, c)
+	(*obs)(to.Endpoint.Kind, host.CodeOf(err), time.Since(start))
+	return out, err
 }

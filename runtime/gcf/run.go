@@ -53,6 +53,7 @@ import (
 	cpclient "github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/transport"
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 	"github.com/fusionize/fusionize/host/transport/https"
 	lambdatransport "github.com/fusionize/fusionize/host/transport/lambda"
 	"github.com/fusionize/fusionize/runtime"
@@ -63,9 +64,12 @@ import (
 const (
 	EnvControlPlane = "FUSIONIZE_CONTROL_PLANE" // where spans and kv_put go; "" keeps spans nowhere, values in memory
 	EnvToken        = "FUSIONIZE_TOKEN"
-	EnvQueue        = "FUSIONIZE_QUEUE"     // Cloud Tasks queue URL of async calls to other groups
-	EnvIDTokens     = "FUSIONIZE_ID_TOKENS" // "1": send Google ID tokens to https:// functions
-	EnvSourceDir    = "FUSIONIZE_SOURCE_DIR"
+	// EnvInvokeToken is the app's invoke token, sent on gRPC calls to
+	// local hosts; calls into the function carry Google ID tokens instead.
+	EnvInvokeToken = "FUSIONIZE_INVOKE_TOKEN"
+	EnvQueue       = "FUSIONIZE_QUEUE"     // Cloud Tasks queue URL of async calls to other groups
+	EnvIDTokens    = "FUSIONIZE_ID_TOKENS" // "1": send Google ID tokens to https:// functions
+	EnvSourceDir   = "FUSIONIZE_SOURCE_DIR"
 	// EnvPlace is where the function runs ("gcp/us-east4"; Cloud Run's
 	// environment names no region); the transports send it as the caller's
 	// place on each call (api/rtt.CallerPlaceHeader). Unset: the group's
@@ -202,7 +206,7 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 		if os.Getenv(EnvIDTokens) == "1" {
 			to.IDTokens = https.MetadataIDTokens(https.MetadataServer, nil)
 		}
-		fn.mux, err = transport.Standard(transport.Options{HTTPS: to, Lambda: lambdatransport.Options{Place: place}})
+		fn.mux, err = transport.Standard(transport.Options{HTTPS: to, GRPC: grpctransport.Options{InvokeToken: os.Getenv(EnvInvokeToken)}, Lambda: lambdatransport.Options{Place: place}})
 		if err != nil {
 			fn.close()
 			return nil, err

@@ -31,6 +31,10 @@ const (
 	// memory).
 	EnvControlPlane = "FUSIONIZE_CONTROL_PLANE"
 	EnvToken        = "FUSIONIZE_TOKEN"
+	// EnvInvokeToken is the app's invoke token, sent on gRPC calls to
+	// local hosts. Calls into this function come through the Lambda Invoke
+	// API, whose IAM authentication stands in for it.
+	EnvInvokeToken = "FUSIONIZE_INVOKE_TOKEN"
 	// EnvQueue is the Cloud Tasks queue URL async calls to groups on
 	// Cloud Functions go through (Cloud Functions has no async invoke).
 	EnvQueue = "FUSIONIZE_QUEUE"
@@ -181,7 +185,7 @@ func load(ctx context.Context, opts Options, log *slog.Logger) (*group, error) {
 		place = "aws/" + region
 	}
 	mux, err := transport.Standard(transport.Options{
-		GRPC:   grpctransport.Options{MaxPayload: hc.MaxPayload},
+		GRPC:   grpctransport.Options{MaxPayload: hc.MaxPayload, InvokeToken: os.Getenv(EnvInvokeToken)},
 		Lambda: lambdatransport.Options{Place: place},
 		HTTPS:  https.Options{Queue: os.Getenv(EnvQueue), Place: place},
 	})

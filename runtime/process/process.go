@@ -4,7 +4,7 @@
 //
 //	err := process.Run(ctx, process.Options{
 //		App: "iot", Group: "I", SetupVersion: 3,
-//		ControlPlane: "127.0.0.1:7070", Token: token,
+//		ControlPlane: "127.0.0.1:7070", Token: token, InvokeToken: invokeToken,
 //		Listen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
 //	})
 //
@@ -67,6 +67,10 @@ type Options struct {
 	SetupVersion int64 // 0: the control plane's current version
 	ControlPlane string
 	Token        string
+	// InvokeToken is the app's invoke token: the host requires it on every
+	// Invoke (clients and other hosts) and sends it on its own calls to
+	// other hosts. Required.
+	InvokeToken string
 
 	Listen     string // gRPC address; default 127.0.0.1:0
 	HTTPListen string // REST, /healthz, /metrics; default 127.0.0.1:0
@@ -141,6 +145,9 @@ func Run(ctx context.Context, opts Options) error {
 
 func run(ctx context.Context, opts Options, ready *bool) error {
 	opts.defaults()
+	if opts.InvokeToken == "" {
+		return errors.New("process: no invoke token: set Options.InvokeToken (fusionize host --invoke-token or $FUSIONIZE_INVOKE_TOKEN) to the app's invoke-token file in the control plane's data directory")
+	}
 	log := opts.Logger.With("group", opts.Group, "version", opts.SetupVersion)
 	cp, err := client.Dial(ctx, opts.ControlPlane, opts.Token)
 	if err != nil {
@@ -159,7 +166,7 @@ func run(ctx context.Context, opts Options, ready *bool) error {
 	}
 	name := runtime.Name(g.Name, su.Version)
 
-	mux, err := transport.Standard(transport.Options{GRPC: grpctransport.Options{MaxPayload: opts.Host.MaxPayload}})
+	mux, err := transport.Standard(transport.Options{GRPC: grpctransport.Options{MaxPayload: opts.Host.MaxPayload, InvokeToken: opts.InvokeToken}})
 	if err != nil {
 		return err
 	}
@@ -203,10 +210,11 @@ func run(ctx context.Context, opts Options, ready *bool) error {
 		}
 	}()
 
-	srv, err := server.New(h, server.Options{MaxPayload: hc.MaxPayload})
+	srv, err := server.New(h, server.Options{MaxPayload: hc.MaxPayload, InvokeToken: opts.InvokeToken, HostLabel: g.Name})
 	if err != nil {
 		return err
 	}
+	mux.Observe(srv.ObserveRemoteCall)
 	lis, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		return fmt.Errorf("process: listen %s: %w", opts.Listen, err)
@@ -264,7 +272,7 @@ func run(ctx context.Context, opts Options, ready *bool) error {
 		orphaned = true
 		log.Warn("control plane lost; host draining and stopping", "control_plane", opts.ControlPlane, "unreachable_for", d.Round(time.Millisecond))
 	}
-	h.Drain()
+	srv.Drain() // the host drains; grpc health turns NOT_SERVING
 	deadline := time.Now().Add(opts.DrainTimeout)
 	for !h.Quiet(opts.Quiet) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)

@@ -49,6 +49,18 @@
 // is recorded in the callee's span as remote; a call without one is a
 // client request.
 //
+// # The invoke token
+//
+// Hosts of an app require its invoke token on Invoke, from clients and
+// from each other (host/server Options.InvokeToken); set
+// Options.InvokeToken to the same token and every Invoke carries
+// "authorization: Bearer <token>". A refused call comes back as
+// CodeInternal with the host's Unauthenticated message, which says what
+// was missing and never the token. Health needs no token. The other invoke
+// paths authenticate the platform's way instead (the Lambda Invoke API
+// with IAM-signed requests, Cloud Functions with Google ID tokens), so
+// they carry no second token.
+//
 // # Status codes
 //
 // Errors become gRPC status codes only at the server, the service edge.

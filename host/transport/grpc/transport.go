@@ -59,6 +59,11 @@ type Options struct {
 	// Insecure allows plaintext connections to any address. Ignored with TLS.
 	Insecure bool
 
+	// InvokeToken, if set, is sent with every Invoke as
+	// "authorization: Bearer <token>": the app's invoke token, which its
+	// hosts require (host/server Options.InvokeToken).
+	InvokeToken string
+
 	// MaxPayload is the largest input or output sent or received, in bytes;
 	// set it to the host's Config.MaxPayload. Default DefaultMaxPayload.
 	MaxPayload int
@@ -92,6 +97,7 @@ type Options struct {
 type Transport struct {
 	opts     Options
 	dialOpts []grpc.DialOption
+	bearer   string // "Bearer <token>", or "" without a token
 
 	mu     sync.RWMutex
 	conns  map[string]*grpc.ClientConn
@@ -134,7 +140,11 @@ func NewTransport(opts Options) (*Transport, error) {
 		grpc.WithDisableRetry(),
 	}
 	dialOpts = append(dialOpts, opts.DialOptions...)
-	return &Transport{opts: opts, dialOpts: dialOpts, conns: make(map[string]*grpc.ClientConn)}, nil
+	t := &Transport{opts: opts, dialOpts: dialOpts, conns: make(map[string]*grpc.ClientConn)}
+	if opts.InvokeToken != "" {
+		t.bearer = "Bearer " + opts.InvokeToken
+	}
+	return t, nil
 }
 
 // MessageLimits returns the gRPC message size limits of a side whose
@@ -234,8 +244,11 @@ func (t *Transport) Invoke(ctx context.Context, to host.Target, c host.Call) ([]
 		ParentSpanId: c.ParentID,
 		Depth:        int32(c.Depth),
 	}
-	kv := make([]string, 0, 8)
+	kv := make([]string, 0, 10)
 	kv = append(kv, MDDepth, strconv.Itoa(c.Depth))
+	if t.bearer != "" {
+		kv = append(kv, "authorization", t.bearer)
+	}
 	if c.TraceID != "" {
 		kv = append(kv, MDTraceID, c.TraceID)
 	}
