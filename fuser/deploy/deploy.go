@@ -33,8 +33,6 @@ type Options struct {
 	App          string
 	ControlPlane string // address hosts reach the control plane at
 	Token        string
-	// Profile is passed to adapters that emulate platforms ("" for none).
-	Profile string
 	// Grace is the wait between activating a new version and draining the
 	// old one, so clients that resolved the old version finish their
 	// requests there. Default 1 s.
@@ -167,7 +165,7 @@ func (d *Deployer) deployAll(ctx context.Context, su *setup.Setup) ([]adapters.E
 			ad, _ := d.ads.For(g.Place) // checked above
 			ep, err := ad.Deploy(ctx, adapters.Deployment{
 				App: d.opts.App, Version: su.Version, Group: g,
-				ControlPlane: d.opts.ControlPlane, Token: d.opts.Token, Profile: d.opts.Profile,
+				ControlPlane: d.opts.ControlPlane, Token: d.opts.Token,
 			})
 			mu.Lock()
 			defer mu.Unlock()
