@@ -75,7 +75,7 @@ func demoPlatforms(strat optimize.Strategy) string {
 func (f *loopFlags) newStrategy() (optimize.Strategy, error) {
 	switch f.strategy {
 	case "model":
-		return optimize.NewModel(optimize.ModelConfig{Places: demoPlaces, InitialMemoryMB: 128, Seed: 1}), nil
+		return optimize.NewModel(optimize.ModelConfig{Places: demoPlaces, InitialMemoryMB: 512, Seed: 1}), nil
 	case "paper":
 		return optimize.NewPaper(), nil
 	}

@@ -187,8 +187,27 @@ func (em *Emulator) startEnvironment(ctx context.Context, v *version, requestID 
 	}
 	go env.readLogs()
 	go env.watch()
-	t := time.NewTimer(initTimeout)
-	defer t.Stop()
+	// The init limit counts the environment's own time (sandbox.Env.Since),
+	// as its reported durations do: a machine busy with other work must not
+	// time an init out that would finish in time alone.
+	timedOut := make(chan struct{})
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-tick.C:
+				if sb.Since(env.startMark) >= initTimeout {
+					close(timedOut)
+					return
+				}
+			}
+		}
+	}()
 	select {
 	case <-env.ready:
 		return env, nil, nil
@@ -202,7 +221,7 @@ func (em *Emulator) startEnvironment(ctx context.Context, v *version, requestID 
 		}
 		res := failure(exitErrorType(sb.Err()), "RequestId: %s Error: %s", requestID, exitMessage(sb.Err()))
 		return nil, &res, nil
-	case <-t.C:
+	case <-timedOut:
 		env.stop()
 		<-env.gone
 		res := failure("Sandbox.Timedout", "RequestId: %s Error: init phase timed out after %.2f seconds", requestID, initTimeout.Seconds())
