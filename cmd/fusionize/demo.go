@@ -44,12 +44,21 @@ type loopFlags struct {
 	max         int
 }
 
-func (f *loopFlags) register(cmd *cobra.Command) {
+// register adds the flags with these defaults.
+func (f *loopFlags) register(cmd *cobra.Command, def loopFlags) {
 	cmd.Flags().StringVar(&f.strategy, "strategy", "model", "optimizer strategy: model (learned model and search) or paper (the published heuristic)")
-	cmd.Flags().IntVar(&f.requests, "requests", 120, "requests per observation window")
-	cmd.Flags().IntVar(&f.concurrency, "concurrency", 8, "requests in flight while observing")
-	cmd.Flags().IntVar(&f.max, "max-deployments", 15, "stop after this many deployments")
+	cmd.Flags().IntVar(&f.requests, "requests", def.requests, "requests per observation window")
+	cmd.Flags().IntVar(&f.concurrency, "concurrency", def.concurrency, "requests in flight while observing")
+	cmd.Flags().IntVar(&f.max, "max-deployments", def.max, "stop after this many deployments")
 }
+
+// optimizeDefaults are the loop's defaults for an app already up.
+var optimizeDefaults = loopFlags{requests: 120, concurrency: 8, max: 15}
+
+// demoDefaults keep `make demo` within minutes on a 2-core machine: every
+// request in flight on Lambda holds an execution environment (a process)
+// per function it passes through.
+var demoDefaults = loopFlags{requests: 48, concurrency: 4, max: 8}
 
 // demoPlaces are the emulated platforms the model strategy places groups
 // on; the paper strategy places every group on the first.
@@ -104,7 +113,7 @@ emulator at the end (also on Ctrl-C). Every platform figure is emulated.`,
 			return runDemo(cmd, args[0], lf)
 		},
 	}
-	lf.register(cmd)
+	lf.register(cmd, demoDefaults)
 	return cmd
 }
 
@@ -431,7 +440,7 @@ func newOptimizeCmd() *cobra.Command {
 		},
 	}
 	cf.register(cmd)
-	lf.register(cmd)
+	lf.register(cmd, optimizeDefaults)
 	cmd.Flags().BoolVar(&until, "until-converged", false, "iterate until the strategy converges")
 	return cmd
 }
