@@ -275,7 +275,11 @@ func progressPrinter(w io.Writer) func(loop.Event) {
 					fmt.Fprintln(w)
 				}
 			} else if p/25 != lastPct/25 || e.Done == e.Total {
-				fmt.Fprintf(w, "  load     %d/%d requests\n", e.Done, e.Total)
+				fmt.Fprintf(w, "  load     %d/%d requests", e.Done, e.Total)
+				if e.Failed > 0 {
+					fmt.Fprintf(w, " (%d failed)", e.Failed)
+				}
+				fmt.Fprintln(w)
 			}
 			lastPct = p
 		case loop.EventObserved:
