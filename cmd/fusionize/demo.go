@@ -149,7 +149,7 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 	ads := adapters.Adapters{}
 	cl, err := demoClouds.start(ctx, w, ads, log)
 	if err != nil {
-		return err
+		return errors.Join(err, cp.Close())
 	}
 	dep := deploy.New(cp.Store(), ads, deploy.Options{App: app.Name, ControlPlane: cp.Addr(), Token: cp.Token(), Grace: 300 * time.Millisecond, Logger: log})
 	// Shutdown order: stop deploying, delete the functions and stop the
