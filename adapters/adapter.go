@@ -41,9 +41,6 @@ type Deployment struct {
 	// gRPC calls to other hosts. Lambda and Cloud Functions endpoints are
 	// invoked through their platform's own auth (IAM, ID tokens) instead.
 	InvokeToken string
-	// Profile names the emulated platform profile for local hosts that
-	// stand in for a cloud ("" for none; "default" or a JSON file).
-	Profile string
 }
 
 // ID names a deployed group: "<group>@v<version>".
@@ -63,9 +60,6 @@ type Endpoint struct {
 	// HTTP is the base URL of the group's REST gateway, /healthz and
 	// /metrics, where the platform has one ("" otherwise).
 	HTTP string
-	// Emulated says that the platform is emulated (a local host standing in
-	// for a cloud's place), not the cloud itself.
-	Emulated bool
 }
 
 // Errors every adapter returns, wrapped with context ("local: deploy

@@ -128,7 +128,7 @@ func (h *Host) fnCall(ctx context.Context, m api.Module, stack []uint64) {
 		return
 	}
 	start := time.Now()
-	c := Call{Caller: inst.t.name, Input: in, TraceID: inst.traceID, ParentID: inst.spanID, Depth: inst.depth + 1, cpu: &inst.childCPU}
+	c := Call{Caller: inst.t.name, Input: in, TraceID: inst.traceID, ParentID: inst.spanID, Depth: inst.depth + 1}
 	n := h.callSync(ctx, inst, name, &c, outPtr, outCap)
 	inst.wait += time.Since(start)
 	ret(stack, n)

@@ -98,19 +98,6 @@ type Config struct {
 	Logger *slog.Logger
 	// MemoryMB is the memory size of the group, written into spans.
 	MemoryMB int
-
-	// Platform emulation, for local hosts that stand in for a cloud: set
-	// from runtime.Emulation (figures the local adapter computes from a
-	// profile). Zero values emulate nothing. It moves out of the host, into
-	// emulators/, in a later step.
-	//
-	// ColdStartDelay is added to every cold invocation: one that creates an
-	// instance, or the first of the instance Load made.
-	ColdStartDelay time.Duration
-	// CPUShare in (0, 1) stretches each invocation's own time (its duration
-	// minus its waits) by 1/CPUShare, as a function with that share of a
-	// vCPU would run. 0 or >= 1: no stretching.
-	CPUShare float64
 }
 
 // Memory limits, in 64 KiB wasm pages.

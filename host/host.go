@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -36,8 +35,6 @@ type Call struct {
 	ParentID uint64 // the caller's span ID
 	Depth    int    // 0 for a client request; each hop adds one
 	Remote   bool   // arrived over a transport (set by servers)
-
-	cpu *time.Duration // the caller's CPU tally of in-memory callees, for CPU-share emulation
 }
 
 // Target is where a call to another fusion group goes: the callee's group
@@ -251,9 +248,9 @@ func (h *Host) load(ctx context.Context, name, source string, wasm []byte, diges
 	}
 	t := &task{h: h, name: name, digest: Digest(wasm), compiled: cm}
 	// Instantiate one instance now: it checks the ABI version, and the
-	// first invocation finds it ready. That invocation still reports (and,
-	// emulating a platform, pays) a cold start: it is the first request of
-	// the new instance, as on a serverless platform.
+	// first invocation finds it ready. That invocation still reports a
+	// cold start: it is the first request of the new instance, as on a
+	// serverless platform.
 	inst, _, err := t.borrow(ctx)
 	if err != nil {
 		_ = cm.Close(ctx)
@@ -470,24 +467,12 @@ func (h *Host) runLocal(ctx context.Context, t *task, c *Call) (*instance, []byt
 	}
 	if cold {
 		h.stats.coldStarts.Add(1)
-		if d := h.cfg.ColdStartDelay; d > 0 {
-			sleepCtx(ctx, d)
-		}
 	}
 	inst.depth = c.Depth
 	inst.traceID = c.TraceID
 	inst.spanID = h.idBase | (h.nextID.Add(1) & 0xffffffff)
 	inst.logw.begin(c.TraceID)
-	var out []byte
-	if share := h.cfg.CPUShare; share > 0 && share < 1 {
-		var self time.Duration
-		out, self, err = h.executeMeasured(ctx, inst, c)
-		if err == nil {
-			sleepCtx(ctx, time.Duration(float64(self)*(1/share-1)))
-		}
-	} else {
-		out, err = h.execute(ctx, inst, c.Input)
-	}
+	out, err := h.execute(ctx, inst, c.Input)
 	if n := inst.waitPending(); n > 0 && err == nil {
 		err = newError(t.name, h.cfg.Name, CodeFailed, "returned with %d started calls not waited for", n)
 	}
@@ -515,29 +500,6 @@ func (e trapError) Unwrap() error { return e.e }
 func isTrap(err error) bool {
 	var t trapError
 	return errors.As(err, &t)
-}
-
-// executeMeasured runs execute and returns the CPU time the task itself
-// used: the thread's CPU time over the call minus that of the in-memory sync
-// callees that ran on the same thread. It is what CPU-share emulation
-// stretches; measuring CPU rather than wall time keeps the emulation from
-// amplifying the machine's own contention.
-func (h *Host) executeMeasured(ctx context.Context, inst *instance, c *Call) ([]byte, time.Duration, error) {
-	if !haveThreadCPU {
-		ran := time.Now()
-		out, err := h.execute(ctx, inst, c.Input)
-		return out, time.Since(ran) - inst.wait, err
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	t0 := threadCPU()
-	out, err := h.execute(ctx, inst, c.Input)
-	used := threadCPU() - t0
-	self := used - inst.childCPU
-	if c.cpu != nil {
-		*c.cpu += used
-	}
-	return out, max(self, 0), err
 }
 
 // execute writes input into the instance and runs its handler.
@@ -864,17 +826,4 @@ func (h *Host) Close(ctx context.Context) error {
 		}
 	}
 	return err
-}
-
-// sleepCtx sleeps for d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }

@@ -449,3 +449,20 @@ func TestRemoteCallWithoutARecordedEndpointIsUnavailable(t *testing.T) {
 		t.Fatalf("forwarded call without an endpoint: %v (code %d), want CodeUnavailable", err, host.CodeOf(err))
 	}
 }
+
+func TestFirstRequestOfANewHostIsCold(t *testing.T) {
+	rec := span.NewBuffer(16)
+	h := newHost(t, host.Config{Recorder: rec}, map[string]string{"echo": wat("echo")})
+	for range 2 {
+		if _, err := h.Invoke(context.Background(), "echo", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spans := rec.Drain()
+	if len(spans) != 2 || !spans[0].Cold || spans[1].Cold {
+		t.Fatalf("spans %+v: want the first cold, the second warm", spans)
+	}
+	if st := h.Stats(); st.ColdStarts != 1 {
+		t.Errorf("ColdStarts = %d, want 1", st.ColdStarts)
+	}
+}

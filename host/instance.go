@@ -49,9 +49,8 @@ type instance struct {
 	traceID  string
 	spanID   uint64
 	wait     time.Duration
-	childCPU time.Duration // CPU time of in-memory sync callees run on this thread
-	out      []byte        // last bytes passed to output
-	held     []byte        // bytes waiting for take
+	out      []byte // last bytes passed to output
+	held     []byte // bytes waiting for take
 	hasHeld  bool
 	pending  []*pendingCall
 	outLimit bool   // output was refused as too large
@@ -198,7 +197,6 @@ func (inst *instance) reset() {
 	inst.held = inst.held[:0]
 	inst.hasHeld = false
 	inst.wait = 0
-	inst.childCPU = 0
 	inst.traceID = ""
 	inst.outLimit = false
 	inst.calleeDeadline = nil

@@ -79,9 +79,6 @@ type GroupConfig struct {
 	// Transport carries calls to other groups (a host/transport.Mux);
 	// nil: the host calls only its own group.
 	Transport host.Transport
-	// Emulation, when set, makes the host stand in for a cloud platform
-	// (emulated figures; see Emulation).
-	Emulation *Emulation
 	// Host tunes the host; Group, App, MemoryMB, Transport and Endpoints are
 	// set by NewHost, and Name defaults to Name(group, version).
 	Host host.Config
@@ -110,12 +107,6 @@ func NewHost(ctx context.Context, cfg GroupConfig) (*host.Host, error) {
 	}
 	hc.Group, hc.App, hc.MemoryMB = g.Name, cfg.App, g.MemoryMB
 	hc.Transport, hc.Endpoints = cfg.Transport, cfg.Endpoints
-	if e := cfg.Emulation; e != nil {
-		e.configure(&hc)
-		if hc.Transport != nil {
-			hc.Transport = e.wrap(hc.Transport, cfg.Setup)
-		}
-	}
 	h, err := host.New(ctx, hc)
 	if err != nil {
 		return nil, err

@@ -10,15 +10,13 @@
 // one group of one setup version; Deploy returns its gRPC address as the
 // group's api.Endpoint.
 //
-// By default the adapter deploys only places of provider "local". To stand
-// in for clouds that cannot be reached, list their providers in
-// Options.Providers: groups placed there run as local hosts too, under the
-// deployment's platform profile (emulated figures: cold start, CPU share,
-// invoke overhead and round trips), and their endpoints say Emulated. The
-// adapter waits until the host writes its ready file and answers its health
-// check, restarts a host that exits unexpectedly (on the same ports, so
-// routes to it stay valid), and on Remove sends SIGTERM, waits for the host
-// to drain, and kills it if it does not stop in time.
+// The adapter deploys only places of provider "local": a host process here
+// is a plain host and stands in for no cloud (the clouds' emulators live in
+// emulators/, reached through the aws and gcp adapters). It waits until the
+// host writes its ready file and answers its health check, restarts a host
+// that exits unexpectedly (on the same ports, so routes to it stay valid),
+// and on Remove sends SIGTERM, waits for the host to drain, and kills it if
+// it does not stop in time.
 //
 // Under Dir it keeps, per running host, <id>.ready.json (the host's
 // addresses) and <id>.pid (its pid and ready file). If the adapter's process
@@ -37,7 +35,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -70,9 +67,6 @@ type Options struct {
 	MaxRestarts int
 	// Env is added to the host processes' environment.
 	Env []string
-	// Providers are the providers whose places the adapter deploys.
-	// Default just "local"; add "aws", "gcp" to emulate them on local hosts.
-	Providers []string
 	// Logger receives process events. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -118,10 +112,6 @@ func New(opts Options) *Adapter {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if len(opts.Providers) == 0 {
-		opts.Providers = []string{Provider}
-	}
-	opts.Providers = slices.Clone(opts.Providers)
 	// Plaintext to loopback only: the hosts listen there. Without options
 	// the transport cannot fail to build.
 	health, _ := grpctransport.NewTransport(grpctransport.Options{})
@@ -134,8 +124,8 @@ const Provider = adapters.LocalProvider
 // Name implements adapters.Adapter.
 func (a *Adapter) Name() string { return "local" }
 
-// Providers implements adapters.Adapter: "local" and any emulated ones.
-func (a *Adapter) Providers() []string { return slices.Clone(a.opts.Providers) }
+// Providers implements adapters.Adapter: "local".
+func (a *Adapter) Providers() []string { return []string{Provider} }
 
 // proc is one supervised host process.
 type proc struct {
@@ -159,11 +149,7 @@ func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.E
 	}
 	id := d.ID()
 	if !adapters.Serves(a, d.Group.Place) {
-		return adapters.Endpoint{}, fmt.Errorf("local: deploy %s: %w: place %s is not served here (providers %v)", id, adapters.ErrInvalid, d.Group.Place, a.opts.Providers)
-	}
-	emulation, err := emulationFor(d)
-	if err != nil {
-		return adapters.Endpoint{}, fmt.Errorf("local: deploy %s: %w", id, err)
+		return adapters.Endpoint{}, fmt.Errorf("local: deploy %s: %w: place %s is not served here (provider %q only)", id, adapters.ErrInvalid, d.Group.Place, Provider)
 	}
 	a.mu.Lock()
 	if a.closed {
@@ -191,9 +177,6 @@ func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.E
 		"--control-plane", d.ControlPlane,
 		"--ready-file", p.ready,
 	}
-	if emulation != "" {
-		p.args = append(p.args, "--emulation", emulation)
-	}
 	listen := []string{"--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}
 	ready, err := a.start(ctx, p, listen)
 	if err != nil {
@@ -203,7 +186,6 @@ func (a *Adapter) Deploy(ctx context.Context, d adapters.Deployment) (adapters.E
 	p.ep = adapters.Endpoint{
 		Group: d.Group.Name, Version: d.Version, Provider: adapters.Provider(d.Group.Place),
 		Endpoint: api.GRPC(ready.GRPC), HTTP: "http://" + ready.HTTP,
-		Emulated: adapters.Provider(d.Group.Place) != Provider,
 	}
 	// Restarts keep the ports, so routes to this group stay valid.
 	p.args = append(p.args, "--listen", ready.GRPC, "--http-listen", ready.HTTP)

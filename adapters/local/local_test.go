@@ -18,7 +18,6 @@ import (
 	"github.com/fusionize/fusionize/adapters"
 	"github.com/fusionize/fusionize/adapters/adaptertest"
 	"github.com/fusionize/fusionize/adapters/local"
-	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/host"
 	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
@@ -487,31 +486,16 @@ func group(pgid int) []string {
 	return out
 }
 
-// TestEmulatesOnlyTheProvidersItIsGiven: by default the local adapter
-// deploys only places of provider local; told to stand in for aws, it
-// deploys an aws place as a local host under the profile, labelled
-// emulated.
-func TestEmulatesOnlyTheProvidersItIsGiven(t *testing.T) {
+// TestRejectsACloudPlace: the local adapter deploys only places of provider
+// local; a group placed on aws is a bad deployment, named in the error.
+func TestRejectsACloudPlace(t *testing.T) {
 	env := adaptertest.NewEnv(t)
 	d := env.Deployment(t, env.Setup, adaptertest.GroupEcho)
 	d.Group.Place = setup.Place{Provider: "aws", Region: "us-east-1"}
-	d.Profile = "default"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := newFixture(t, nil).a.Deploy(ctx, d); !errors.Is(err, adapters.ErrInvalid) {
-		t.Fatalf("default adapter at an aws place: %v, want ErrInvalid", err)
-	}
-	f := newFixture(t, func(o *local.Options) { o.Providers = []string{"local", "aws"} })
-	ep, err := f.a.Deploy(ctx, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.pid(t, ep)
-	if ep.Provider != "aws" || !ep.Emulated || ep.Endpoint.Kind != api.KindGRPC {
-		t.Fatalf("endpoint %+v: want provider aws, emulated, a grpc endpoint", ep)
-	}
-	out, err := invoke(newTransport(t, env), ep, "echo", []byte("emulated"))
-	if err != nil || string(out) != "emulated" {
-		t.Fatalf("echo = %q, %v", out, err)
+	_, err := newFixture(t, nil).a.Deploy(ctx, d)
+	if !errors.Is(err, adapters.ErrInvalid) || !strings.Contains(err.Error(), "aws/us-east-1") {
+		t.Fatalf("deploy at an aws place: %v, want ErrInvalid naming the place", err)
 	}
 }

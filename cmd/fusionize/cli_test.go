@@ -25,7 +25,7 @@ func TestConfigFromEnvAndFile(t *testing.T) {
 		root := newRoot()
 		c := &cobra.Command{Use: "probe", RunE: func(*cobra.Command, []string) error { return nil }}
 		got = loopFlags{}
-		got.register(c)
+		got.register(c, optimizeDefaults)
 		root.AddCommand(c)
 		return root
 	}

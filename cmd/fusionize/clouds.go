@@ -61,8 +61,13 @@ type clouds struct {
 
 // start makes the cloud adapters of c and adds them to ads.
 func (c *cloudFlags) start(ctx context.Context, w io.Writer, ads adapters.Adapters, log *slog.Logger) (*clouds, error) {
+	// Absolute: an emulator starts environments in directories of its own.
+	data, err := filepath.Abs(g.dataDir)
+	if err != nil {
+		return nil, err
+	}
 	cl := &clouds{}
-	queue, err := c.startGCP(ctx, w, cl, ads, log)
+	queue, err := c.startGCP(ctx, w, cl, ads, data, log)
 	if err != nil {
 		return nil, errors.Join(err, cl.close(ctx))
 	}
@@ -70,14 +75,14 @@ func (c *cloudFlags) start(ctx context.Context, w io.Writer, ads adapters.Adapte
 		return cl, nil
 	}
 	opts := aws.Options{Queue: queue, Region: c.awsRegion, Role: c.awsRole, Logger: log,
-		Packager: aws.NewPackager(filepath.Join(g.dataDir, "lambda"), log)}
+		Packager: aws.NewPackager(filepath.Join(data, "lambda"), log)}
 	switch {
 	case c.aws == "emulate":
 		table, err := loadRTT(c.rtt)
 		if err != nil {
 			return nil, errors.Join(err, cl.close(ctx))
 		}
-		url, stop, err := startLambdaEmulator(ctx, c.awsRegion, table, log)
+		url, stop, err := startLambdaEmulator(ctx, filepath.Join(data, "emulate-aws"), c.awsRegion, table, log)
 		if err != nil {
 			return nil, err
 		}
@@ -119,8 +124,8 @@ func (cl *clouds) close(ctx context.Context) error {
 }
 
 // startLambdaEmulator serves a Lambda emulator on a free loopback port.
-func startLambdaEmulator(ctx context.Context, region string, table *rtt.Table, log *slog.Logger) (string, func(context.Context) error, error) {
-	em, err := lambdaemu.New(lambdaemu.Options{Dir: filepath.Join(g.dataDir, "emulate-aws"), Region: region, RTT: table, Logger: log})
+func startLambdaEmulator(ctx context.Context, dir, region string, table *rtt.Table, log *slog.Logger) (string, func(context.Context) error, error) {
+	em, err := lambdaemu.New(lambdaemu.Options{Dir: dir, Region: region, RTT: table, Logger: log})
 	if err != nil {
 		return "", nil, err
 	}
@@ -148,9 +153,9 @@ func startLambdaEmulator(ctx context.Context, region string, table *rtt.Table, l
 
 // startGCP makes the gcp adapter of c (and, with --gcp emulate, its
 // emulators) and returns the queue URL of async calls to Cloud Functions.
-func (c *cloudFlags) startGCP(ctx context.Context, w io.Writer, cl *clouds, ads adapters.Adapters, log *slog.Logger) (string, error) {
+func (c *cloudFlags) startGCP(ctx context.Context, w io.Writer, cl *clouds, ads adapters.Adapters, data string, log *slog.Logger) (string, error) {
 	opts := gcp.Options{Project: c.gcpProject, Region: c.gcpRegion, Queue: c.gcpQueue, Logger: log,
-		Packager: gcp.NewPackager(filepath.Join(g.dataDir, "gcf"), log)}
+		Packager: gcp.NewPackager(filepath.Join(data, "gcf"), log)}
 	switch c.gcp {
 	case "":
 		return "", nil
@@ -159,7 +164,7 @@ func (c *cloudFlags) startGCP(ctx context.Context, w io.Writer, cl *clouds, ads 
 		if err != nil {
 			return "", err
 		}
-		em, err := gcf.New(gcf.Options{Dir: filepath.Join(g.dataDir, "emulate-gcp"), Project: c.gcpProject, RTT: table, Logger: log})
+		em, err := gcf.New(gcf.Options{Dir: filepath.Join(data, "emulate-gcp"), Project: c.gcpProject, RTT: table, Logger: log})
 		if err != nil {
 			return "", err
 		}

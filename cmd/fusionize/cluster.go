@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,12 +29,10 @@ import (
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/controlplane/server"
-	"github.com/fusionize/fusionize/fuser/cost"
 	"github.com/fusionize/fusionize/fuser/deploy"
 	"github.com/fusionize/fusionize/fuser/invoke"
 	"github.com/fusionize/fusionize/guest-sdk/build"
 	"github.com/fusionize/fusionize/host"
-	"github.com/fusionize/fusionize/runtime"
 	"github.com/fusionize/fusionize/runtime/process"
 )
 
@@ -106,7 +103,7 @@ func (f *cpFlags) withClient(fn func(ctx context.Context, cmd *cobra.Command, ar
 func pidFile() string { return filepath.Join(g.dataDir, "serve.pid") }
 
 func newServeCmd() *cobra.Command {
-	var app, appDir, addr, httpAddr, profile string
+	var app, appDir, addr, httpAddr string
 	var cf cloudFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -149,12 +146,12 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 			if g.verbose {
 				hostCmd = append(hostCmd, "--verbose")
 			}
-			ad, ads := localAdapter(local.Options{Command: hostCmd, Dir: filepath.Join(g.dataDir, "local"), Logger: log}, profile != "")
+			ad, ads := localAdapter(local.Options{Command: hostCmd, Dir: filepath.Join(g.dataDir, "local"), Logger: log})
 			cl, err := cf.start(ctx, cmd.OutOrStdout(), ads, log)
 			if err != nil {
 				return err
 			}
-			dep := deploy.New(cp.Store(), ads, deploy.Options{App: app, ControlPlane: cp.Addr(), Token: cp.Token(), Profile: profile, Logger: log})
+			dep := deploy.New(cp.Store(), ads, deploy.Options{App: app, ControlPlane: cp.Addr(), Token: cp.Token(), Logger: log})
 			if err := os.WriteFile(pidFile(), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 				return err
 			}
@@ -182,14 +179,12 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 	cmd.Flags().StringVar(&appDir, "app-dir", "", "app folder: a setup that leaves out a task of its manifest is refused")
 	cmd.Flags().StringVar(&addr, "addr", server.DefaultAddr, "control-plane gRPC listen address")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", server.DefaultHTTPAddr, "REST, /healthz and /metrics listen address")
-	cmd.Flags().StringVar(&profile, "profile", "", `emulated platform profile for hosts: "default" or a JSON file ("" emulates nothing)`)
 	cf.register(cmd.Flags())
 	return cmd
 }
 
 func newHostCmd() *cobra.Command {
 	var o process.Options
-	var emulation string
 	cmd := &cobra.Command{
 		Use:   "host",
 		Short: "Run one host process for one fusion group (started by adapters)",
@@ -203,12 +198,6 @@ func newHostCmd() *cobra.Command {
 			}
 			o.CacheDir = filepath.Join(g.dataDir, "cache")
 			o.Logger = logger()
-			if emulation != "" {
-				o.Emulation = new(runtime.Emulation)
-				if err := json.Unmarshal([]byte(emulation), o.Emulation); err != nil {
-					return fmt.Errorf("--emulation: %w", err)
-				}
-			}
 			return process.Run(cmd.Context(), o)
 		},
 	}
@@ -223,13 +212,12 @@ func newHostCmd() *cobra.Command {
 	f.StringVar(&o.HTTPListen, "http-listen", "127.0.0.1:0", "REST, /healthz and /metrics listen address")
 	f.StringVar(&o.ReadyFile, "ready-file", "", "write the bound addresses here once serving")
 	f.DurationVar(&o.OrphanAfter, "orphan-after", process.DefaultOrphanAfter, "stop after failing to reach the control plane this long")
-	f.StringVar(&emulation, "emulation", "", "emulated platform figures as JSON (runtime.Emulation; set by the local adapter)")
 	return cmd
 }
 
 func newUpCmd() *cobra.Command {
 	var cf cpFlags
-	var httpAddr, profile, provider, awsMode string
+	var httpAddr, provider, awsMode string
 	var memory int
 	cmd := &cobra.Command{
 		Use:   "up <app-dir>",
@@ -273,7 +261,7 @@ host is healthy, and prints the endpoints. Stop everything with 'fusionize down'
 				return err
 			}
 			extra = append(extra, "--app-dir", appDir)
-			if err := startServe(ctx, w, app.Name, cf.addr, httpAddr, profile, extra...); err != nil {
+			if err := startServe(ctx, w, app.Name, cf.addr, httpAddr, extra...); err != nil {
 				return err
 			}
 			cp, err := cf.dial(ctx)
@@ -320,7 +308,6 @@ host is healthy, and prints the endpoints. Stop everything with 'fusionize down'
 	}
 	cf.register(cmd)
 	cmd.Flags().StringVar(&httpAddr, "http-addr", server.DefaultHTTPAddr, "control-plane REST listen address")
-	cmd.Flags().StringVar(&profile, "profile", "", `emulated platform profile for hosts: "default" or a JSON file`)
 	cmd.Flags().IntVar(&memory, "memory", 128, "memory size (MB) of the initial groups")
 	cmd.Flags().StringVar(&provider, "provider", "local", `where the initial groups run: "local" (host processes), "aws" (Lambda functions) or "gcp" (Cloud Functions), the clouds emulated`)
 	cmd.Flags().StringVar(&awsMode, "aws", "", `with --provider aws: "emulate" (default: the Lambda emulator), "cloud" or a Lambda API URL`)
@@ -348,7 +335,7 @@ func portsFree(addrs ...string) error {
 }
 
 // startServe starts `fusionize serve` in the background unless one runs.
-func startServe(ctx context.Context, w io.Writer, app, addr, httpAddr, profile string, extra ...string) error {
+func startServe(ctx context.Context, w io.Writer, app, addr, httpAddr string, extra ...string) error {
 	if pid, ok := runningServe(); ok {
 		fmt.Fprintf(w, "control plane already running (pid %d)\n", pid)
 		return nil
@@ -370,9 +357,6 @@ func startServe(ctx context.Context, w io.Writer, app, addr, httpAddr, profile s
 	}
 	defer logf.Close()
 	args := []string{"serve", "--data-dir", absDataDir(), "--app", app, "--addr", addr, "--http-addr", httpAddr, "--verbose"}
-	if profile != "" {
-		args = append(args, "--profile", profile)
-	}
 	args = append(args, extra...)
 	c := exec.Command(exe, args...) //nolint:gosec // our own executable
 	c.Stdout, c.Stderr = logf, logf
@@ -781,22 +765,9 @@ func newSetupCmd() *cobra.Command {
 	return cmd
 }
 
-// emulatedProviders are the clouds local hosts stand in for under a
-// platform profile.
-var emulatedProviders = []string{cost.ProviderAWS, cost.ProviderGCP}
-
-// localAdapter returns the local adapter and the deployer's adapters: the
-// local adapter serves provider "local" and, when emulate is set, stands in
-// (emulated, labelled so) for the clouds of emulatedProviders.
-func localAdapter(opts local.Options, emulate bool) (*local.Adapter, adapters.Adapters) {
-	opts.Providers = []string{local.Provider}
-	if emulate {
-		opts.Providers = append(opts.Providers, emulatedProviders...)
-	}
+// localAdapter returns the local adapter and the deployer's adapters, in
+// which it serves provider "local".
+func localAdapter(opts local.Options) (*local.Adapter, adapters.Adapters) {
 	ad := local.New(opts)
-	ads := adapters.Adapters{}
-	for _, p := range opts.Providers {
-		ads[p] = ad
-	}
-	return ad, ads
+	return ad, adapters.Adapters{local.Provider: ad}
 }

@@ -17,7 +17,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fusionize/fusionize/adapters/local"
+	"github.com/fusionize/fusionize/adapters"
+	"github.com/fusionize/fusionize/adapters/aws"
+	"github.com/fusionize/fusionize/adapters/gcp"
 	"github.com/fusionize/fusionize/api/manifest"
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/controlplane/client"
@@ -42,23 +44,47 @@ type loopFlags struct {
 	max         int
 }
 
-func (f *loopFlags) register(cmd *cobra.Command) {
+// register adds the flags with these defaults.
+func (f *loopFlags) register(cmd *cobra.Command, def loopFlags) {
 	cmd.Flags().StringVar(&f.strategy, "strategy", "model", "optimizer strategy: model (learned model and search) or paper (the published heuristic)")
-	cmd.Flags().IntVar(&f.requests, "requests", 120, "requests per observation window")
-	cmd.Flags().IntVar(&f.concurrency, "concurrency", 8, "requests in flight while observing")
-	cmd.Flags().IntVar(&f.max, "max-deployments", 15, "stop after this many deployments")
+	cmd.Flags().IntVar(&f.requests, "requests", def.requests, "requests per observation window")
+	cmd.Flags().IntVar(&f.concurrency, "concurrency", def.concurrency, "requests in flight while observing")
+	cmd.Flags().IntVar(&f.max, "max-deployments", def.max, "stop after this many deployments")
 }
 
-// demoPlaces are the emulated platforms the demo places groups on.
+// optimizeDefaults are the loop's defaults for an app already up.
+var optimizeDefaults = loopFlags{requests: 120, concurrency: 8, max: 15}
+
+// demoDefaults keep `make demo` within minutes on a 2-core machine: every
+// request in flight on Lambda holds an execution environment (a process)
+// per function it passes through.
+var demoDefaults = loopFlags{requests: 48, concurrency: 4, max: 8}
+
+// demoPlaces are the emulated platforms the model strategy places groups
+// on; the paper strategy places every group on the first.
 var demoPlaces = []setup.Place{
-	{Provider: "aws", Region: "us-east-1"},
-	{Provider: "gcp", Region: "us-east4"},
+	{Provider: aws.Provider, Region: "us-east-1"},
+	{Provider: gcp.Provider, Region: "us-east4"},
+}
+
+// demoClouds are the clouds of the demo: both emulated in this process.
+var demoClouds = cloudFlags{
+	aws: "emulate", awsRegion: demoPlaces[0].Region,
+	gcp: "emulate", gcpProject: "fusionize-local", gcpRegion: demoPlaces[1].Region,
+}
+
+// demoPlatforms names the emulated platforms strat deploys to.
+func demoPlatforms(strat optimize.Strategy) string {
+	if strat.Name() == "paper" {
+		return "emulated AWS Lambda us-east-1"
+	}
+	return "emulated AWS Lambda us-east-1 and emulated Cloud Functions us-east4"
 }
 
 func (f *loopFlags) newStrategy() (optimize.Strategy, error) {
 	switch f.strategy {
 	case "model":
-		return optimize.NewModel(optimize.ModelConfig{Places: demoPlaces, InitialMemoryMB: 128, Seed: 1}), nil
+		return optimize.NewModel(optimize.ModelConfig{Places: demoPlaces, InitialMemoryMB: 512, Seed: 1}), nil
 	case "paper":
 		return optimize.NewPaper(), nil
 	}
@@ -69,20 +95,25 @@ func newDemoCmd() *cobra.Command {
 	var lf loopFlags
 	cmd := &cobra.Command{
 		Use:   "demo <app-dir>",
-		Short: "Watch the feedback loop optimize an app on emulated AWS and GCP, locally",
-		Long: `Builds the app, starts a control plane and local host processes that emulate
-AWS Lambda (us-east-1) and Google Cloud Run functions (us-east4) from the
-emulated profile (invoke overhead, cold starts, CPU share by memory, round
-trips between regions; all figures emulated), drives load, and runs the
-feedback loop until it converges: observe, propose, deploy with a live switch,
-observe again, keep or roll back by a statistical test. Prints the iteration
-table and writes an HTML report with charts and the final groups.`,
+		Short: "Watch the feedback loop optimize an app on emulated AWS Lambda and Cloud Functions, locally",
+		Long: `Builds the app, starts a control plane, the Lambda emulator (emulated AWS
+Lambda, us-east-1) and the Cloud Functions and Cloud Tasks emulators
+(emulated Cloud Functions, us-east4) in this process, as 'fusionize serve
+--aws emulate --gcp emulate' does, and deploys through the aws and gcp
+adapters with the real SDK clients: every group is a function on an
+emulated platform, with its own execution environments (processes with the
+CPU and memory of their memory size), cold starts and billing reports. It
+drives load and runs the feedback loop until it converges: observe,
+propose, deploy with a live switch, observe again, keep or roll back by a
+statistical test. Prints the iteration table, writes an HTML report with
+charts and the final groups, and removes every function, environment and
+emulator at the end (also on Ctrl-C). Every platform figure is emulated.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDemo(cmd, args[0], lf)
 		},
 	}
-	lf.register(cmd)
+	lf.register(cmd, demoDefaults)
 	return cmd
 }
 
@@ -119,14 +150,16 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 	if err != nil {
 		return err
 	}
-	exe, err := os.Executable()
+	// The clouds, as `serve --aws emulate --gcp emulate` starts them.
+	ads := adapters.Adapters{}
+	cl, err := demoClouds.start(ctx, w, ads, log)
 	if err != nil {
-		return err
+		return errors.Join(err, cp.Close())
 	}
-	ad, ads := localAdapter(local.Options{Command: []string{exe, "host", "--data-dir", shared}, Dir: filepath.Join(data, "local"), Logger: log}, true)
-	dep := deploy.New(cp.Store(), ads, deploy.Options{App: app.Name, ControlPlane: cp.Addr(), Token: cp.Token(), Profile: "default", Grace: 300 * time.Millisecond, Logger: log})
-	// Shutdown order: stop deploying, stop the hosts (they flush their last
-	// spans to the control plane), then stop the control plane.
+	dep := deploy.New(cp.Store(), ads, deploy.Options{App: app.Name, ControlPlane: cp.Addr(), Token: cp.Token(), Grace: 300 * time.Millisecond, Logger: log})
+	// Shutdown order: stop deploying, delete the functions and stop the
+	// emulators (their environments flush their last spans to the control
+	// plane), then stop the control plane.
 	runCtx, cancel := context.WithCancel(ctx)
 	cpCtx, stopCP := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -137,8 +170,10 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 		cancel()
 		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
 		defer ccancel()
-		if err := ad.Close(cctx); err != nil {
-			fmt.Fprintln(stderr, "stopping hosts:", err)
+		if err := cl.close(cctx); err != nil {
+			fmt.Fprintln(stderr, "removing functions and emulators:", err)
+		} else {
+			fmt.Fprintln(w, "removed every function, execution environment and emulator")
 		}
 		stopCP()
 		wg.Wait()
@@ -161,8 +196,8 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "optimizing %s with the %s strategy on emulated AWS us-east-1 and GCP us-east4 (objective: %s)\n\n",
-		app.Name, strat.Name(), objective(app.Objective))
+	fmt.Fprintf(w, "optimizing %s with the %s strategy on %s (objective: %s)\n\n",
+		app.Name, strat.Name(), demoPlatforms(strat), objective(app.Objective))
 	res, err := loop.Run(runCtx, env, initial, loop.Options{
 		App: app, Strategy: strat, Requests: lf.requests, MaxIterations: lf.max, Progress: progressPrinter(w),
 		Warmup: 3 * lf.concurrency, // every instance the window needs is warm
@@ -178,7 +213,7 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 	}
 	fmt.Fprintf(w, "\n%s after %d deployments in %s; final setup: %s\n", verdict, res.Deployments, time.Since(start).Round(time.Second), res.Best.Partition())
 	if first, last := firstMeasured(res.Iterations), bestMeasured(res.Iterations); first != nil && last != nil {
-		fmt.Fprintf(w, "median latency %.1f → %.1f ms (%+.1f%%), cost per million requests $%.2f → $%.2f (%+.1f%%)  [emulated platforms]\n",
+		fmt.Fprintf(w, "median latency %.1f → %.1f ms (%+.1f%%), cost per million requests $%.2f → $%.2f (%+.1f%%)  [emulated AWS Lambda / emulated Cloud Functions]\n",
 			first.P50Ms, last.P50Ms, pct(first.P50Ms, last.P50Ms), first.CostPerMillionUSD, last.CostPerMillionUSD, pct(first.CostPerMillionUSD, last.CostPerMillionUSD))
 	}
 	path := filepath.Join(data, "report.html")
@@ -245,7 +280,11 @@ func progressPrinter(w io.Writer) func(loop.Event) {
 					fmt.Fprintln(w)
 				}
 			} else if p/25 != lastPct/25 || e.Done == e.Total {
-				fmt.Fprintf(w, "  load     %d/%d requests\n", e.Done, e.Total)
+				fmt.Fprintf(w, "  load     %d/%d requests", e.Done, e.Total)
+				if e.Failed > 0 {
+					fmt.Fprintf(w, " (%d failed)", e.Failed)
+				}
+				fmt.Fprintln(w)
 			}
 			lastPct = p
 		case loop.EventObserved:
@@ -349,8 +388,8 @@ func writeReport(ctx context.Context, cli *client.Client, path string, app *mani
 	}
 	err = report.Write(f, report.Data{
 		App: app.Name, Strategy: strategy, Iterations: res.Iterations, Final: res.Best, Edges: edges,
-		Profile: "emulated AWS Lambda us-east-1 and GCP Cloud Run functions us-east4 (fuser/profile defaults)",
-		Note:    "Latency: end-to-end duration of the entry task's span per request in each observation window, on local hosts emulating the platforms. Cost: the fuser's price model applied to the billed durations of the spans. Every platform figure is emulated, not measured on a cloud.",
+		Profile: "emulated AWS Lambda us-east-1 and emulated Cloud Functions us-east4 (the emulators in emulators/)",
+		Note:    "Latency: end-to-end duration of the entry task's span per request in each observation window, on functions deployed to the Lambda and Cloud Functions emulators (execution environments are processes on this machine with the CPU and memory of their memory size). Cost: the fuser's price model applied to the billed durations of the spans. Every platform figure is emulated, not measured on a cloud.",
 	})
 	return errors.Join(err, f.Close())
 }
@@ -414,7 +453,7 @@ func newOptimizeCmd() *cobra.Command {
 	}
 	cf.register(cmd)
 	cf.registerInvokeToken(cmd)
-	lf.register(cmd)
+	lf.register(cmd, optimizeDefaults)
 	cmd.Flags().BoolVar(&until, "until-converged", false, "iterate until the strategy converges")
 	return cmd
 }

@@ -37,8 +37,6 @@ type Options struct {
 	// Default: the store's (store.Store.InvokeToken), the one the app's
 	// control plane keeps in its data directory.
 	InvokeToken string
-	// Profile is passed to adapters that emulate platforms ("" for none).
-	Profile string
 	// Grace is the wait between activating a new version and draining the
 	// old one, so clients that resolved the old version finish their
 	// requests there. Default 1 s.
@@ -192,7 +190,7 @@ func (d *Deployer) deployAll(ctx context.Context, su *setup.Setup) ([]adapters.E
 			ad, _ := d.ads.For(g.Place) // checked above
 			ep, err := ad.Deploy(ctx, adapters.Deployment{
 				App: d.opts.App, Version: su.Version, Group: g,
-				ControlPlane: d.opts.ControlPlane, Token: d.opts.Token, InvokeToken: invokeToken, Profile: d.opts.Profile,
+				ControlPlane: d.opts.ControlPlane, Token: d.opts.Token, InvokeToken: invokeToken,
 			})
 			mu.Lock()
 			defer mu.Unlock()

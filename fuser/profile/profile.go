@@ -1,13 +1,17 @@
-// Package profile describes how serverless platforms behave, as figures the
-// local adapter uses to emulate a provider and the optimizer's model uses to
-// predict a setup: invoke overhead of a remote call, cold-start delay, the CPU
-// share a memory size buys, and the round-trip time between places.
+// Package profile describes how serverless platforms behave, as the prior the
+// optimizer's model predicts a setup from before it has measured one: invoke
+// overhead of a remote call, cold-start delay, the CPU share a memory size
+// buys, and the round-trip time between places. Nothing applies it to a host:
+// platforms are deployed to (emulators/ stands in for the clouds here), and
+// the model corrects the figures it can observe (invoke overhead, cold-start
+// rate) from their spans.
 //
-// Every default figure is EMULATED: a documented assumption in the style of
-// public measurements, not a measurement of a real cloud. The round trips
-// between places are api/rtt's table, the one the emulators (emulators/netem)
-// make calls between places wait, so the model predicts what they measure. The model corrects
-// the figures it can observe (invoke overhead, cold-start rate) from spans.
+// Every default figure is an assumption in the style of public
+// measurements, not a measurement of a real cloud. The round trips between
+// places are api/rtt's table, the one the emulators (emulators/netem) make
+// calls between places wait, so the model predicts what they measure. The
+// model corrects the figures it can observe (invoke overhead, cold-start
+// rate) from spans.
 //
 //	p := profile.Default()
 //	aws := setup.Place{Provider: "aws", Region: "us-east-1"}

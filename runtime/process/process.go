@@ -77,10 +77,6 @@ type Options struct {
 	ReadyFile  string // written with a Ready once serving
 	CacheDir   string // wazero compilation cache
 
-	// Emulation, when set, makes the host stand in for a cloud platform
-	// with the given emulated figures (runtime.Emulation).
-	Emulation *runtime.Emulation
-
 	// Host tunes the host; Name, Group, App, Transport, Endpoints,
 	// Recorder and MemoryMB are set by Run, and KV defaults to the app's
 	// durable store on the control plane (runtime.ControlPlaneKV).
@@ -198,7 +194,7 @@ func run(ctx context.Context, opts Options, ready *bool) error {
 	h, err := runtime.NewHost(ctx, runtime.GroupConfig{
 		App: opts.App, Setup: su, Group: g.Name,
 		Endpoints: runtime.NewRecordedEndpoints(cp, su.Version, eps),
-		Modules:   mods, Transport: mux, Emulation: opts.Emulation, Host: hc,
+		Modules:   mods, Transport: mux, Host: hc,
 	})
 	if err != nil {
 		return err
