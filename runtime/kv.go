@@ -20,9 +20,9 @@ type ValueStore interface {
 // control-plane restarts. Nothing is cached or batched: Get asks the
 // control plane, and Put returns once the control plane has committed the
 // write, so a task that saw its kv_put succeed can rely on it. When the
-// control plane cannot be reached the guest's kv_get and kv_put fail (ABI
-// code INTERNAL with the client's message) rather than answer from a copy
-// that might be stale.
+// control plane cannot be reached for client.ValueWait the guest's kv_get
+// and kv_put fail (ABI code INTERNAL with the client's message) rather than
+// answer from a copy that might be stale.
 type ControlPlaneKV struct {
 	store ValueStore
 	app   string
