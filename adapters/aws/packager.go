@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -160,8 +159,8 @@ func (p *Packager) precompile(ctx context.Context, arch string, mods []lambdart.
 	}
 	if goarch != runtime.GOARCH || runtime.GOOS != "linux" {
 		for _, m := range mods {
-			if err := validate(ctx, m); err != nil {
-				return nil, err
+			if err := host.CheckModule(ctx, m.Task, m.Wasm, host.CheckOptions{}); err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrModule, err)
 			}
 		}
 		return nil, nil
@@ -184,7 +183,7 @@ func (p *Packager) precompile(ctx context.Context, arch string, mods []lambdart.
 				return nil, err
 			}
 		}
-		if err := readTree(dir, files); err != nil {
+		if err := artifact.ReadTree(dir, files); err != nil {
 			return nil, fmt.Errorf("aws: compilation cache of task %q: %w", m.Task, err)
 		}
 	}
@@ -217,36 +216,4 @@ func (p *Packager) compileInto(ctx context.Context, boot, dir string, m lambdart
 		}
 	}
 	return nil
-}
-
-// validate loads m into a host without a cache, to find a bad module.
-func validate(ctx context.Context, m lambdart.Module) error {
-	h, err := host.New(ctx, host.Config{Name: "packager", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return err
-	}
-	if err := h.Load(ctx, m.Task, m.Wasm, m.Digest); err != nil {
-		_ = h.Close(ctx)
-		return fmt.Errorf("%w: %w", ErrModule, err)
-	}
-	return h.Close(ctx)
-}
-
-// readTree adds the files under dir to files, by slash path relative to dir.
-func readTree(dir string, files map[string][]byte) error {
-	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		files[filepath.ToSlash(rel)] = data
-		return nil
-	})
 }

@@ -262,21 +262,7 @@ func readTree(dir string) (*vendorTree, error) {
 		return nil, err
 	}
 	vdir := filepath.Join(dir, "vendor")
-	err = filepath.WalkDir(vdir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(vdir, path)
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		t.files[filepath.ToSlash(rel)] = data
-		return nil
-	})
+	err = artifact.ReadTree(vdir, t.files)
 	if err != nil {
 		return nil, err
 	}

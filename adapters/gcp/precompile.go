@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/fusionize/fusionize/host"
+	"github.com/fusionize/fusionize/internal/artifact"
 	"github.com/fusionize/fusionize/runtime/gcf"
 )
 
@@ -30,8 +29,8 @@ var ErrModule = errors.New("module does not load")
 func (p *Packager) precompile(ctx context.Context, tree *vendorTree, mods []gcf.Module) (map[string][]byte, error) {
 	if p.NoCache || goruntime.GOOS != "linux" || goruntime.GOARCH != "amd64" {
 		for _, m := range mods {
-			if err := validate(ctx, m); err != nil {
-				return nil, err
+			if err := host.CheckModule(ctx, m.Task, m.Wasm, host.CheckOptions{}); err != nil {
+				return nil, fmt.Errorf("gcp: %w: %w", ErrModule, err)
 			}
 		}
 		return nil, nil
@@ -48,7 +47,7 @@ func (p *Packager) precompile(ctx context.Context, tree *vendorTree, mods []gcf.
 				return nil, err
 			}
 		}
-		if err := addTree(dir, files); err != nil {
+		if err := artifact.ReadTree(dir, files); err != nil {
 			return nil, fmt.Errorf("gcp: compilation cache of task %q: %w", m.Task, err)
 		}
 	}
@@ -125,36 +124,4 @@ func compileInto(ctx context.Context, bin, dir string, m gcf.Module) error {
 		}
 	}
 	return nil
-}
-
-// validate loads m into a host without a cache, to find a bad module.
-func validate(ctx context.Context, m gcf.Module) error {
-	h, err := host.New(ctx, host.Config{Name: "packager", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return err
-	}
-	if err := h.Load(ctx, m.Task, m.Wasm, m.Digest); err != nil {
-		_ = h.Close(ctx)
-		return fmt.Errorf("gcp: %w: task %q: %w", ErrModule, m.Task, err)
-	}
-	return h.Close(ctx)
-}
-
-// addTree adds the files under dir to files, by slash path relative to dir.
-func addTree(dir string, files map[string][]byte) error {
-	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		files[filepath.ToSlash(rel)] = data
-		return nil
-	})
 }
