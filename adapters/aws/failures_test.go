@@ -70,8 +70,9 @@ const (
 )
 
 func TestOutOfMemoryFailsTheCallNamingTaskAndFunction(t *testing.T) {
-	// 128 MB: the host lets an instance grow to 256 MiB; hog's first
-	// 137.5 MiB cross the platform's limit.
+	// 128 MB: the host lets an instance grow to the function's 128 MB,
+	// and the host's own memory beside it crosses the platform's limit
+	// first.
 	f := deployGroup(t, lambdaemu.Options{}, 128, 60, map[string]string{"hog": hogWasm, "echo": echoWasm})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
