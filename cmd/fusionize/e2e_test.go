@@ -210,12 +210,13 @@ func TestSeparateProcessesAndLiveSwitch(t *testing.T) {
 			}
 		}()
 	}
+	local := setup.Place{Provider: "local"}
 	paper := &setup.Setup{Groups: []setup.Group{
-		{Name: "I", Tasks: []string{"I", "CW", "SE"}, MemoryMB: 128},
-		{Name: "CA", Tasks: []string{"CA", "DJ"}, MemoryMB: 128},
-		{Name: "CS", Tasks: []string{"CS", "CSA", "CSL"}, MemoryMB: 128},
-		{Name: "CT", Tasks: []string{"CT"}, MemoryMB: 128},
-		{Name: "AS", Tasks: []string{"AS"}, MemoryMB: 128},
+		{Name: "I", Tasks: []string{"I", "CW", "SE"}, MemoryMB: 128, Place: local},
+		{Name: "CA", Tasks: []string{"CA", "DJ"}, MemoryMB: 128, Place: local},
+		{Name: "CS", Tasks: []string{"CS", "CSA", "CSL"}, MemoryMB: 128, Place: local},
+		{Name: "CT", Tasks: []string{"CT"}, MemoryMB: 128, Place: local},
+		{Name: "AS", Tasks: []string{"AS"}, MemoryMB: 128, Place: local},
 	}}
 	time.Sleep(500 * time.Millisecond)
 	v2 := c.apply(t, paper)
