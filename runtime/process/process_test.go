@@ -52,7 +52,7 @@ func startHost(t *testing.T, opts process.Options) (cp *server.ControlPlane, sto
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	opts.App, opts.Group, opts.ControlPlane, opts.Token = "p", "g", cp.Addr(), cp.Token()
+	opts.App, opts.Group, opts.ControlPlane, opts.Token, opts.InvokeToken = "p", "g", cp.Addr(), cp.Token(), cp.InvokeToken()
 	opts.ReadyFile = filepath.Join(t.TempDir(), "ready.json")
 	opts.Logger = quiet
 	ctx, cancelRun := context.WithCancel(context.Background())
@@ -70,7 +70,15 @@ func startHost(t *testing.T, opts process.Options) (cp *server.ControlPlane, sto
 			t.Error("host did not stop within a minute")
 		}
 	})
-	waitFor(t, "the ready file", func() bool { _, err := process.ReadReady(opts.ReadyFile); return err == nil })
+	waitFor(t, "the ready file", func() bool {
+		select {
+		case <-exited:
+			t.Fatalf("host stopped before it was ready: %v", <-runDone)
+		default:
+		}
+		_, err := process.ReadReady(opts.ReadyFile)
+		return err == nil
+	})
 	return cp, stopCP, c, cancelRun, runDone
 }
 
