@@ -369,7 +369,10 @@ func startServe(ctx context.Context, w io.Writer, app, addr, httpAddr string, ex
 	// Ready when the child has written its pid file (it has bound its
 	// listeners) and /healthz answers.
 	url := "http://" + httpAddr + "/healthz"
-	deadline := time.Now().Add(30 * time.Second)
+	// Before it serves, the control plane stops the hosts a crashed run
+	// left, giving each orphanDrain to drain: wait that long beyond the 30 s.
+	limit := 30*time.Second + orphanDrain
+	deadline := time.Now().Add(limit)
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
@@ -392,7 +395,7 @@ func startServe(ctx context.Context, w io.Writer, app, addr, httpAddr string, ex
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("control plane not healthy at %s after 30s; see %s", url, logPath)
+			return fmt.Errorf("control plane not healthy at %s after %s; see %s", url, limit, logPath)
 		}
 	}
 }
