@@ -92,30 +92,7 @@ func TestUpAfterControlPlaneKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts control planes and host processes")
 	}
-	// Hosts orphaned by the killed control plane are handed to this
-	// process, not to init (which does not reap here), so that their exit
-	// is visible in /proc.
-	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, 36 /* PR_SET_CHILD_SUBREAPER */, 1, 0); errno != 0 {
-		t.Logf("no subreaper (%v): exited orphans stay zombies", errno)
-	}
-	buildBinary(t)
-	data := t.TempDir()
-	cpAddr, httpAddr := freePort(t), freePort(t)
-	run := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command(binary, append([]string{"--data-dir", data}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("fusionize %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	t.Cleanup(func() {
-		_ = exec.Command(binary, "--data-dir", data, "down").Run()
-		for pid := range procs(t, data) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-		reapOrphans()
-	})
+	data, cpAddr, httpAddr, run := crashCluster(t)
 	iot := filepath.Join("..", "..", "examples", "iot")
 	run("up", iot, "--control-plane", cpAddr, "--http-addr", httpAddr)
 	token, err := client.ReadToken(data)
@@ -299,4 +276,35 @@ func isServeIn(dir string, pid int) bool {
 	g.dataDir = dir
 	defer func() { g.dataDir = old }()
 	return isServe(pid)
+}
+
+// crashCluster prepares a data directory and ports for `fusionize up` runs
+// that kill processes: this process becomes the subreaper of the hosts a
+// killed control plane orphans (init does not reap them here), so that
+// their exit is visible in /proc. run runs the binary on the data
+// directory; cleanup runs `down` and kills whatever is left.
+func crashCluster(t *testing.T) (data, cpAddr, httpAddr string, run func(args ...string) string) {
+	t.Helper()
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, 36 /* PR_SET_CHILD_SUBREAPER */, 1, 0); errno != 0 {
+		t.Logf("no subreaper (%v): exited orphans stay zombies", errno)
+	}
+	buildBinary(t)
+	data = t.TempDir()
+	cpAddr, httpAddr = freePort(t), freePort(t)
+	run = func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(binary, append([]string{"--data-dir", data}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("fusionize %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	t.Cleanup(func() {
+		_ = exec.Command(binary, "--data-dir", data, "down").Run()
+		for pid := range procs(t, data) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		reapOrphans()
+	})
+	return data, cpAddr, httpAddr, run
 }

@@ -14,7 +14,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -35,25 +34,7 @@ import (
 // every event a request was told was stored reads back at the end, and
 // `down` leaves no process behind.
 func TestSoak(t *testing.T) {
-	_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, 36 /* PR_SET_CHILD_SUBREAPER */, 1, 0)
-	buildBinary(t)
-	data := t.TempDir()
-	cpAddr, httpAddr := freePort(t), freePort(t)
-	run := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command(binary, append([]string{"--data-dir", data}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("fusionize %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	t.Cleanup(func() {
-		_ = exec.Command(binary, "--data-dir", data, "down").Run()
-		for pid := range procs(t, data) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-		reapOrphans()
-	})
+	data, cpAddr, httpAddr, run := crashCluster(t)
 	iot := filepath.Join("..", "..", "examples", "iot")
 	start := time.Now()
 	run("up", iot, "--control-plane", cpAddr, "--http-addr", httpAddr)
