@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -118,7 +119,6 @@ emulator at the end (also on Ctrl-C). Every platform figure is emulated.`,
 }
 
 func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
-	ctx := cmd.Context()
 	w := cmd.OutOrStdout()
 	start := time.Now()
 	app, err := manifest.Load(appDir)
@@ -129,68 +129,12 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 	if err != nil {
 		return err
 	}
-	results, err := buildApp(cmd, app, build.Options{}, w)
+	ea, err := startEmulatedApp(cmd, app, "demo-"+app.Name)
 	if err != nil {
 		return err
 	}
-	data, err := filepath.Abs(filepath.Join(g.dataDir, "demo-"+app.Name))
-	if err != nil {
-		return err
-	}
-	if err := os.RemoveAll(data); err != nil {
-		return err
-	}
-	log := logger()
-	shared, err := filepath.Abs(g.dataDir)
-	if err != nil {
-		return err
-	}
-	cp, err := server.New(server.Options{DataDir: data, App: app.Name, Tasks: app.TaskNames(), Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		ModuleCacheDir: filepath.Join(shared, "cache"), Logger: log})
-	if err != nil {
-		return err
-	}
-	// The clouds, as `serve --aws emulate --gcp emulate` starts them.
-	ads := adapters.Adapters{}
-	cl, err := demoClouds.start(ctx, w, ads, log)
-	if err != nil {
-		return errors.Join(err, cp.Close())
-	}
-	dep := deploy.New(cp.Store(), ads, deploy.Options{App: app.Name, ControlPlane: cp.Addr(), Token: cp.Token(), Grace: 300 * time.Millisecond, Logger: log})
-	// Shutdown order: stop deploying, delete the functions and stop the
-	// emulators (their environments flush their last spans to the control
-	// plane), then stop the control plane.
-	runCtx, cancel := context.WithCancel(ctx)
-	cpCtx, stopCP := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = cp.Serve(cpCtx) }()
-	go func() { defer wg.Done(); _ = dep.Run(runCtx) }()
-	defer func() {
-		cancel()
-		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
-		defer ccancel()
-		if err := cl.close(cctx); err != nil {
-			fmt.Fprintln(stderr, "removing functions and emulators:", err)
-		} else {
-			fmt.Fprintln(w, "removed every function, execution environment and emulator")
-		}
-		stopCP()
-		wg.Wait()
-	}()
-	fmt.Fprintf(w, "control plane: grpc %s, REST http://%s (data %s)\n", cp.Addr(), cp.HTTPAddr(), data)
-	cli, err := client.Dial(runCtx, cp.Addr(), cp.Token())
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	for _, r := range results {
-		if _, err := cli.UploadModuleFile(runCtx, r.Task, r.Module); err != nil {
-			return err
-		}
-	}
-	inv := invoke.New(cli, invoke.WithInvokeToken(cp.InvokeToken()))
-	defer inv.Close()
+	defer ea.close()
+	runCtx, cli, inv, dep, data := ea.ctx, ea.cli, ea.inv, ea.dep, ea.data
 	env := &loop.ClientEnv{CP: cli, Invoker: inv, Task: app.Entry, Input: []byte(app.Input), Concurrency: lf.concurrency, Wait: dep.Wait}
 	initial, _, err := strat.Propose(runCtx, optimize.Input{App: optimize.AppOf(app)})
 	if err != nil {
@@ -222,6 +166,100 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 	}
 	fmt.Fprintf(w, "report: %s\n", path)
 	return nil
+}
+
+// emulatedApp is an app built and served in this process on the emulated
+// clouds, as demo and sweep run it: a control plane, the Lambda, Cloud
+// Functions and Cloud Tasks emulators, the aws and gcp adapters, a deployer
+// and the app's modules uploaded.
+type emulatedApp struct {
+	ctx   context.Context // cancelled by close; use it for everything on the app
+	data  string          // the data directory
+	cp    *server.ControlPlane
+	cli   *client.Client
+	inv   *invoke.Invoker
+	dep   *deploy.Deployer
+	close func()
+}
+
+// startEmulatedApp builds app and starts its world under the data
+// directory <data-dir>/<name>, removing what a previous run left there.
+// close deletes every function, environment and emulator, then stops the
+// control plane.
+func startEmulatedApp(cmd *cobra.Command, app *manifest.App, name string) (*emulatedApp, error) {
+	ctx := cmd.Context()
+	w := cmd.OutOrStdout()
+	results, err := buildApp(cmd, app, build.Options{}, w)
+	if err != nil {
+		return nil, err
+	}
+	data, err := filepath.Abs(filepath.Join(g.dataDir, name))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.RemoveAll(data); err != nil {
+		return nil, err
+	}
+	log := logger()
+	shared, err := filepath.Abs(g.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := server.New(server.Options{DataDir: data, App: app.Name, Tasks: app.TaskNames(), Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		ModuleCacheDir: filepath.Join(shared, "cache"), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	// The clouds, as `serve --aws emulate --gcp emulate` starts them.
+	ads := adapters.Adapters{}
+	cl, err := demoClouds.start(ctx, w, ads, log)
+	if err != nil {
+		return nil, errors.Join(err, cp.Close())
+	}
+	dep := deploy.New(cp.Store(), ads, deploy.Options{App: app.Name, ControlPlane: cp.Addr(), Token: cp.Token(), Grace: 300 * time.Millisecond, Logger: log})
+	// Shutdown order: stop deploying, delete the functions and stop the
+	// emulators (their environments flush their last spans to the control
+	// plane), then stop the control plane.
+	runCtx, cancel := context.WithCancel(ctx)
+	cpCtx, stopCP := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = cp.Serve(cpCtx) }()
+	go func() { defer wg.Done(); _ = dep.Run(runCtx) }()
+	ea := &emulatedApp{ctx: runCtx, data: data, cp: cp, dep: dep}
+	var closers []func() error
+	ea.close = func() {
+		for _, c := range slices.Backward(closers) {
+			_ = c()
+		}
+		cancel()
+		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
+		defer ccancel()
+		if err := cl.close(cctx); err != nil {
+			fmt.Fprintln(stderr, "removing functions and emulators:", err)
+		} else {
+			fmt.Fprintln(w, "removed every function, execution environment and emulator")
+		}
+		stopCP()
+		wg.Wait()
+	}
+	fmt.Fprintf(w, "control plane: grpc %s, REST http://%s (data %s)\n", cp.Addr(), cp.HTTPAddr(), data)
+	cli, err := client.Dial(runCtx, cp.Addr(), cp.Token())
+	if err != nil {
+		ea.close()
+		return nil, err
+	}
+	closers = append(closers, cli.Close)
+	for _, r := range results {
+		if _, err := cli.UploadModuleFile(runCtx, r.Task, r.Module); err != nil {
+			ea.close()
+			return nil, err
+		}
+	}
+	ea.cli = cli
+	ea.inv = invoke.New(cli, invoke.WithInvokeToken(cp.InvokeToken()))
+	closers = append(closers, ea.inv.Close)
+	return ea, nil
 }
 
 func objective(o manifest.Objective) string {
