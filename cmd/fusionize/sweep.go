@@ -194,6 +194,9 @@ func printSweep(w io.Writer, app *manifest.App, res sweep.Result) {
 	default:
 		fmt.Fprintf(w, "best under the objective: %s\n", describeSetup(res.Points[res.Best].Setup))
 	}
+	if res.ModelChoice >= 0 {
+		fmt.Fprintf(w, "the model strategy, learning from these measurements, chooses #%d: %s\n", res.ModelChoice, describeSetup(res.Points[res.ModelChoice].Setup))
+	}
 	if !res.Exhaustive {
 		fmt.Fprintf(w, "(a sample: %d of %d candidates; raise --max to measure more)\n", len(res.Points), res.Space)
 	}

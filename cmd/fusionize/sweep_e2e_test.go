@@ -71,6 +71,9 @@ func TestSweepOnRealHosts(t *testing.T) {
 			t.Errorf("no %q among the points: %v", want, sources)
 		}
 	}
+	if res.ModelChoice < 0 || res.ModelChoice >= len(res.Points) {
+		t.Errorf("the model strategy's choice %d is not a measured point", res.ModelChoice)
+	}
 	if len(res.Front) == 0 || res.Best < 0 {
 		t.Fatalf("front %v, best %d", res.Front, res.Best)
 	}

@@ -95,6 +95,10 @@ type Result struct {
 	// Best indexes the usable point of the lowest objective score, -1 if
 	// none is usable.
 	Best int
+	// ModelChoice indexes the point the model strategy proposed last after
+	// learning from the others (it may be one measured before it), -1 if
+	// it was not asked (the whole space was measured).
+	ModelChoice int
 	// Space is the number of candidate setups; Exhaustive says whether
 	// every one was measured.
 	Space      int
@@ -111,7 +115,7 @@ func Run(ctx context.Context, env loop.Env, opts Options) (Result, error) {
 	}
 	app := opts.App
 	tasks := app.TaskNames()
-	res := Result{Best: -1}
+	res := Result{Best: -1, ModelChoice: -1}
 	measured := map[string]bool{}
 	var reports []*analytics.Report // per point; nil where it was not measured
 	n, of := 0, opts.Max
@@ -239,12 +243,15 @@ func Run(ctx context.Context, env loop.Env, opts Options) (Result, error) {
 		}
 		s = s.Clone()
 		s.Normalize(true)
-		if measured[optimize.Key(s)] {
+		key := optimize.Key(s)
+		if measured[key] {
+			res.ModelChoice = slices.IndexFunc(res.Points, func(p Point) bool { return optimize.Key(p.Setup) == key })
 			break // it would propose the same again
 		}
 		if err := measure(s, "model pick"); err != nil {
 			return finish(err)
 		}
+		res.ModelChoice = len(res.Points) - 1
 	}
 	if err := sample(opts.Max); err != nil {
 		return finish(err)
