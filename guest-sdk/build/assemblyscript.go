@@ -36,19 +36,29 @@ func asEntry(src string) (string, error) {
 	return entry, nil
 }
 
+// ascTool returns the path of the SDK's asc, or an error wrapping
+// ErrAssemblyScriptNotFound that says what is missing.
+func (b *builder) ascTool() (string, error) {
+	if b.asSDK == "" {
+		return "", fmt.Errorf("%w: the app is not inside a Fusionize checkout and its go.mod does not replace %s with one (or set the SDK's folder)", ErrAssemblyScriptNotFound, sdkModule)
+	}
+	asc := filepath.Join(b.asSDK, "node_modules", ".bin", "asc")
+	if _, err := os.Stat(asc); err != nil {
+		return "", fmt.Errorf("%w: no %s", ErrAssemblyScriptNotFound, asc)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		return "", fmt.Errorf("%w: node is not on PATH (asc runs on Node.js 20 or later)", ErrAssemblyScriptNotFound)
+	}
+	return asc, nil
+}
+
 // ascCommand returns the command that compiles the AssemblyScript task at
 // src to out, and a function that removes what the command needs while it
 // runs (a folder that resolves the import "@fusionize/task" to the SDK).
 func (b *builder) ascCommand(ctx context.Context, src, out string) (*exec.Cmd, func(), error) {
-	if b.asSDK == "" {
-		return nil, nil, fmt.Errorf("%w: the app is not inside a Fusionize checkout and its go.mod does not replace %s with one (or set the SDK's folder)", ErrAssemblyScriptNotFound, sdkModule)
-	}
-	asc := filepath.Join(b.asSDK, "node_modules", ".bin", "asc")
-	if _, err := os.Stat(asc); err != nil {
-		return nil, nil, fmt.Errorf("%w: no %s", ErrAssemblyScriptNotFound, asc)
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		return nil, nil, fmt.Errorf("%w: node is not on PATH (asc runs on Node.js 20 or later)", ErrAssemblyScriptNotFound)
+	asc, err := b.ascTool()
+	if err != nil {
+		return nil, nil, err
 	}
 	entry, err := asEntry(src)
 	if err != nil {

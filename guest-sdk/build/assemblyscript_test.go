@@ -262,3 +262,19 @@ func TestBuildAssemblyScriptWithoutTheCompilerSaysHowToInstallIt(t *testing.T) {
 		}
 	})
 }
+
+func TestCheckToolsNamesEachTaskWhoseToolIsMissing(t *testing.T) {
+	app := loadApp(t, "app")
+	err := build.CheckTools(app, build.Options{Wat2Wasm: "no-such-wat2wasm-tool", AssemblyScriptSDK: t.TempDir()})
+	if !errors.Is(err, build.ErrWat2WasmNotFound) || !errors.Is(err, build.ErrAssemblyScriptNotFound) {
+		t.Fatalf("error = %v, want both tools missing", err)
+	}
+	for _, task := range []string{`task "wecho"`, `task "probe"`} {
+		if !strings.Contains(err.Error(), task) {
+			t.Errorf("error %v does not name %s", err, task)
+		}
+	}
+	if strings.Contains(err.Error(), `task "echo"`) {
+		t.Errorf("error %v names the Go task", err)
+	}
+}

@@ -386,3 +386,29 @@ func fusionizeIn(dir, gomod string) string {
 	}
 	return ""
 }
+
+// CheckTools reports, without building, whether the tools that app's tasks
+// need are installed: wat2wasm for WAT tasks, Node.js and the SDK's
+// AssemblyScript compiler for AssemblyScript tasks (Go is assumed). The error
+// joins a *TaskError per task whose tool is missing, wrapping
+// ErrWat2WasmNotFound or ErrAssemblyScriptNotFound.
+func CheckTools(app *manifest.App, opts Options) error {
+	b, err := newBuilder(app, opts)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, t := range app.Tasks {
+		switch t.Lang {
+		case manifest.LangWAT:
+			if _, err := exec.LookPath(b.opts.Wat2Wasm); err != nil {
+				errs = append(errs, &TaskError{Task: t.Name, Err: ErrWat2WasmNotFound})
+			}
+		case manifest.LangAssemblyScript:
+			if _, err := b.ascTool(); err != nil {
+				errs = append(errs, &TaskError{Task: t.Name, Err: err})
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
