@@ -344,6 +344,18 @@ func digestFile(path string) (string, int64, error) {
 // sdkModule is the module that holds the SDKs.
 const sdkModule = "github.com/fusionize/fusionize"
 
+// Checkout returns the root of the Fusionize checkout an app in dir builds
+// against (the one whose SDKs it uses), or "" if there is none: the
+// enclosing Fusionize module, or the local directory that the enclosing
+// module's go.mod replaces github.com/fusionize/fusionize with.
+func Checkout(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	return findFusionize(abs)
+}
+
 // findFusionize returns the root of the Fusionize checkout an app in dir
 // builds against: the enclosing Fusionize module (as for the bundled
 // examples), or the local directory that the enclosing module's go.mod
