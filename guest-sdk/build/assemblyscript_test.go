@@ -24,7 +24,7 @@ var asSDK = filepath.Join("..", "assemblyscript")
 
 // requireAsc skips the test when the AssemblyScript compiler is not
 // installed (scripts/install-assemblyscript.sh), except in CI.
-func requireAsc(t *testing.T) {
+func requireAsc(t testing.TB) {
 	t.Helper()
 	_, err := os.Stat(filepath.Join(asSDK, "node_modules", ".bin", "asc"))
 	if err == nil {
@@ -58,7 +58,7 @@ func (w *lockedWriter) String() string {
 
 // probeHost builds the AssemblyScript probe and the Go and WAT echo tasks
 // and loads them into one real host (one group), as `fusionize run` does.
-func probeHost(t *testing.T) (*host.Host, *lockedWriter) {
+func probeHost(t testing.TB) (*host.Host, *lockedWriter) {
 	t.Helper()
 	requireAsc(t)
 	requireWat2Wasm(t)
