@@ -278,3 +278,30 @@ func TestCheckToolsNamesEachTaskWhoseToolIsMissing(t *testing.T) {
 		t.Errorf("error %v names the Go task", err)
 	}
 }
+
+func TestCheckoutFollowsTheReplaceOfTheFusionizeModule(t *testing.T) {
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, gomod, want string }{
+		{"a replace line", "module x\n\nreplace github.com/fusionize/fusionize => " + repo + "\n", repo},
+		{"a versioned replace in a block", "module x\n\nreplace (\n\tgithub.com/fusionize/fusionize v0.0.0 => " + repo + "\n)\n", repo},
+		{"a replace by another module", "module x\n\nreplace github.com/fusionize/fusionize => github.com/fork/fusionize v1.0.0\n", ""},
+		{"no replace", "module x\n\nrequire github.com/fusionize/fusionize v0.0.0\n", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(c.gomod), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sub := filepath.Join(dir, "app")
+			if got := build.Checkout(sub); got != c.want {
+				t.Errorf("Checkout = %q, want %q", got, c.want)
+			}
+		})
+	}
+	if got := build.Checkout("."); got != repo {
+		t.Errorf("Checkout inside the module = %q, want %q", got, repo)
+	}
+}

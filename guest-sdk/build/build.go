@@ -43,6 +43,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -384,12 +385,14 @@ func fusionizeIn(dir, gomod string) string {
 		if len(f) == 2 && f[0] == "module" && f[1] == sdkModule {
 			return dir
 		}
-		// "replace M => DIR" or, inside a replace block, "M => DIR".
+		// "replace M [version] => DIR" or, inside a replace block,
+		// "M [version] => DIR".
 		if len(f) > 0 && f[0] == "replace" {
 			f = f[1:]
 		}
-		if len(f) == 3 && f[0] == sdkModule && f[1] == "=>" && (strings.HasPrefix(f[2], ".") || filepath.IsAbs(f[2])) {
-			target := f[2]
+		arrow := slices.Index(f, "=>")
+		if (arrow == 1 || arrow == 2) && len(f) == arrow+2 && f[0] == sdkModule && (strings.HasPrefix(f[arrow+1], ".") || filepath.IsAbs(f[arrow+1])) {
+			target := f[arrow+1]
 			if !filepath.IsAbs(target) {
 				target = filepath.Join(dir, target)
 			}
