@@ -163,3 +163,28 @@ func TestNewInsideTheFusionizeModuleWritesNoGoMod(t *testing.T) {
 		t.Errorf("goMod outside = %q, %v; want a replace of the checkout", got, err)
 	}
 }
+
+// TestNewAppUpAndInvoke: the scaffold of a Go and an AssemblyScript task,
+// deployed with `fusionize up` (a host process per task) and invoked over
+// gRPC with `fusionize invoke`, as a new user would.
+func TestNewAppUpAndInvoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds two tasks and starts the control plane and two hosts")
+	}
+	data, cpAddr, httpAddr, run := newUpDir(t)
+	dir := filepath.Join(t.TempDir(), "hello")
+	run("new", dir, "--fusionize", repoRoot(t))
+	run("new", "task", "greet", "--lang", "assemblyscript", "--app", dir)
+	requireBuildTools(t, dir)
+	run("up", dir, "--control-plane", cpAddr, "--http-addr", httpAddr)
+	for _, task := range []string{"hello", "greet"} {
+		out := run("invoke", task, "--control-plane", cpAddr, "--data", "up")
+		if want := "hello from " + task + ": up\n"; !strings.HasPrefix(out, want) || !strings.Contains(out, "via grpc") {
+			t.Errorf("invoke %s:\n%s\nwant %q via grpc", task, out, want)
+		}
+	}
+	run("down")
+	if _, ok := runningServeIn(data); ok {
+		t.Error("control plane still running after down")
+	}
+}
