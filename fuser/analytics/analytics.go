@@ -176,6 +176,12 @@ type Report struct {
 	// start would hide in the wait). It is approximate when a caller mixes
 	// in-memory and remote children that overlap.
 	Overhead map[Link]*OverheadStats
+
+	// Platform is what the platforms reported per group (see AddBills);
+	// Billed says whether any report was added. Without them cost comes
+	// from the spans' own billed durations and memory is unknown.
+	Platform map[string]*PlatformStats
+	Billed   bool
 }
 
 // TaskNames returns the tasks seen, sorted.
