@@ -69,6 +69,9 @@ type Learned struct {
 	p95     float64
 	latCorr float64
 	costCor float64
+	conf    float64 // relative half-width of a prediction
+	ownCPU  bool    // ModelConfig.AsyncOwnCPU
+	mem     memoryFit
 	notes   []string
 }
 
@@ -114,7 +117,7 @@ func parsePlace(s string) (setup.Place, bool) {
 func (m *Model) learn(in Input) (*Learned, error) {
 	cfg := m.cfg
 	l := &Learned{obj: in.App, tasks: in.App.Tasks, idx: map[string]int{}, prof: cfg.Profile, prices: *cfg.Prices,
-		p95: 1.3, latCorr: 1, costCor: 1}
+		p95: 1.3, latCorr: 1, costCor: 1, conf: DefaultConfidence, ownCPU: cfg.AsyncOwnCPU}
 	for i, t := range l.tasks {
 		l.idx[t] = i
 	}
@@ -192,6 +195,12 @@ func (m *Model) learn(in Input) (*Learned, error) {
 		}
 	}
 	l.notes = append(l.notes, fmt.Sprintf("own time of %d tasks learned, %d from two or more CPU shares", n, fitted2))
+	l.mem = fitMemory(l.tasks, l.idx, reports)
+	if l.mem.observed > 0 {
+		l.notes = append(l.notes, fmt.Sprintf("memory: host base %.0f MB + per-task footprints, fitted to the max memory used the platforms reported for %d groups", l.mem.base, l.mem.observed))
+	} else {
+		l.notes = append(l.notes, fmt.Sprintf("memory: no max memory used reported yet; priors %.0f MB per host + %.0f MB per task", DefaultHostBaseMB, DefaultTaskFootprintMB))
+	}
 
 	// Edges from the primary report.
 	l.out, l.in, l.adj = make([][]medge, n), make([][]inEdge, n), make([][]int, n)
@@ -271,6 +280,10 @@ func (m *Model) learn(in Input) (*Learned, error) {
 				p, l.inv[i], int(v[1]), ms(l.prof.InvokeOverhead(p))))
 		}
 		l.coldMs[i] = primary.ColdRate * ms(l.prof.ColdStart(p))
+		if rate, init, ok := coldOn(reports, p); ok {
+			l.coldMs[i] = rate * ms(init)
+			l.notes = append(l.notes, fmt.Sprintf("cold starts on %s: %.1f%% of invocations, init %.1f ms, from the platform's reports", p, 100*rate, ms(init)))
+		}
 		fee, err := l.prices.RequestFee(p)
 		if err != nil {
 			return nil, fmt.Errorf("model: %w", err)
@@ -314,14 +327,70 @@ func (m *Model) learn(in Input) (*Learned, error) {
 			if it.Measured() && it.Setup != nil && Key(it.Setup) == Key(in.Current) {
 				lat, c, err := l.raw(in.Current)
 				if err == nil && lat > 0 && c > 0 {
-					l.latCorr = min(max(it.P50Ms/lat, 0.8), 1.25)
-					l.costCor = min(max(it.CostPerMillionUSD/(c*1e6), 0.8), 1.25)
+					l.latCorr = min(max(it.P50Ms/lat, 1/MaxCorrection), MaxCorrection)
+					l.costCor = min(max(it.CostPerMillionUSD/(c*1e6), 1/MaxCorrection), MaxCorrection)
 					l.notes = append(l.notes, fmt.Sprintf("correction from measured setup: latency ×%.3f, cost ×%.3f", l.latCorr, l.costCor))
 				}
 			}
 		}
 	}
+	l.conf = confidence(in.History)
 	return l, nil
+}
+
+// DefaultConfidence is a prediction's relative half-width before any of the
+// model's predictions was measured; MaxCorrection bounds the factor a
+// measured setup corrects latency and cost by.
+const (
+	DefaultConfidence = 0.25
+	MaxCorrection     = 4.0
+)
+
+// confidence is the model's own relative half-width: the median relative
+// error of its past predictions on median latency and cost, at least 10%.
+func confidence(history []Observation) float64 {
+	var errs []float64
+	for _, o := range history {
+		if o.Predicted == nil || !o.Measured() {
+			continue
+		}
+		for _, f := range [][2]float64{{o.Predicted.P50Ms, o.P50Ms}, {o.Predicted.CostPerMillionUSD, o.CostPerMillionUSD}} {
+			if f[0] > 0 {
+				errs = append(errs, math.Abs(f[1]-f[0])/f[0])
+			}
+		}
+	}
+	if len(errs) == 0 {
+		return DefaultConfidence
+	}
+	slices.Sort(errs)
+	return min(max(errs[len(errs)/2], 0.1), 1)
+}
+
+// coldOn returns the cold-start rate and mean init time the platforms
+// reported for groups on place p, the current report's first.
+func coldOn(reports []*analytics.Report, p setup.Place) (rate float64, init time.Duration, ok bool) {
+	key := p.String()
+	for _, r := range reports {
+		var inv, cold int
+		var initSum time.Duration
+		for _, ps := range r.Platform {
+			if ps.Place != key {
+				continue
+			}
+			inv += ps.Invocations
+			cold += ps.Cold
+			initSum += ps.InitMean * time.Duration(ps.Cold)
+		}
+		if inv == 0 {
+			continue
+		}
+		if cold == 0 {
+			return 0, 0, true
+		}
+		return float64(cold) / float64(inv), initSum / time.Duration(cold), true
+	}
+	return 0, 0, false
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
@@ -437,6 +506,11 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 		cursor := own / 2
 		end := 0.0
 		parStart, parMax, inPar := 0.0, 0.0, false
+		// In-memory work that may outlast t shares the environment's CPU
+		// with t: from the first such call on, t and that work run on one
+		// CPU share (Lambda gives at most one vCPU below 1769 MB; Cloud Run
+		// one below 2 GiB), so they take turns.
+		bgAt, bgWork := -1.0, 0.0
 		for i := range l.out[t] {
 			e := &l.out[t][i]
 			u := e.to
@@ -471,6 +545,14 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 			if local && (!e.sync || x[u] > 0) {
 				// In-memory work that may outlast t: an async callee, or
 				// what an in-memory callee left running.
+				w := x[u]
+				if !e.sync {
+					w = e.n * (d[u] + x[u])
+				}
+				if bgAt < 0 {
+					bgAt = at
+				}
+				bgWork += w
 				end = max(end, at+d[u]+x[u])
 			}
 		}
@@ -478,6 +560,14 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 			cursor = parStart + parMax
 		}
 		d[t] = cursor + own - own/2
+		if bgAt >= 0 && !l.ownCPU {
+			// Processor sharing from bgAt: t's remaining r and the
+			// background work w; t ends after r + min(r, w), the work
+			// after r + w.
+			r := max(d[t]-bgAt, 0)
+			d[t] += min(r, bgWork)
+			end = max(end, bgAt+r+bgWork)
+		}
 		x[t] = max(end-d[t], 0)
 	}
 	var costReq float64
@@ -550,10 +640,12 @@ func (l *Learned) raw(s *setup.Setup) (float64, float64, error) {
 // finishPrediction applies the percentile, the corrections and the objective.
 func (l *Learned) finishPrediction(latMs, costReq float64) Prediction {
 	latMs *= l.latCorr
+	p50 := time.Duration(latMs * 1e6)
+	p95 := time.Duration(latMs * l.p95 * 1e6)
+	p := Prediction{Latency: p50, P50: p50, P95: p95, CostPerMillion: costReq * 1e6 * l.costCor, Confidence: l.conf}
 	if l.obj.Objective.Latency == "p95" {
-		latMs *= l.p95
+		p.Latency = p95
 	}
-	p := Prediction{Latency: time.Duration(latMs * 1e6), CostPerMillion: costReq * 1e6 * l.costCor}
 	p.Score = Score(l.obj.Objective, p.Latency, p.CostPerMillion)
 	return p
 }

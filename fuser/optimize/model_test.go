@@ -41,7 +41,7 @@ func TestPredictTracksGroundTruth(t *testing.T) {
 	a := setup.Separate(1, g.TaskNames(), awsEast, 256)
 	b := setup.Fused(2, "all", g.TaskNames(), awsEast, 1769)
 	itA, itB := observe(t, env, app, a, 300), observe(t, env, app, b, 300)
-	l, err := optimize.NewModel(optimize.ModelConfig{}).Learn(optimize.Input{App: app, Current: b, Report: itB.Report,
+	l, err := optimize.NewModel(optimize.ModelConfig{AsyncOwnCPU: true}).Learn(optimize.Input{App: app, Current: b, Report: itB.Report,
 		History: []optimize.Observation{itA, itB}})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestModelRollsBackARegression(t *testing.T) {
 	itGood.P50Ms, itGood.CostPerMillionUSD = 1, 0.1 // measured far better than anything the model can promise
 	bad := setup.Fused(2, "all", g.TaskNames(), awsEast, 1769)
 	itBad := observe(t, env, app, bad, 100)
-	next, why, err := optimize.NewModel(optimize.ModelConfig{}).Propose(context.Background(),
+	next, why, err := optimize.NewModel(optimize.ModelConfig{AsyncOwnCPU: true}).Propose(context.Background(),
 		optimize.Input{App: app, Current: bad, Report: itBad.Report, History: []optimize.Observation{itGood, itBad}})
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func TestModelPlacesAcrossClouds(t *testing.T) {
 	env := simulate.New(g, truthProfile(), 8)
 	app := appOf(g, manifest.Objective{Latency: "p50", LatencyBoundMs: 150})
 	gcp := setup.Place{Provider: "gcp", Region: "us-east4"}
-	res := runLoop(t, optimize.NewModel(optimize.ModelConfig{Places: []setup.Place{gcp, awsEast}}), app, env, 3, 200)
+	res := runLoop(t, optimize.NewModel(optimize.ModelConfig{AsyncOwnCPU: true, Places: []setup.Place{gcp, awsEast}}), app, env, 3, 200)
 	if !res.converged {
 		t.Fatal("did not converge within 3 deployments")
 	}
@@ -118,7 +118,7 @@ func TestModelPlacesAcrossClouds(t *testing.T) {
 func TestStrategiesRejectBadInput(t *testing.T) {
 	app := optimize.App{Name: "x", Entry: "A", Tasks: []string{"A", "B"}}
 	cur := setup.Separate(1, app.Tasks, awsEast, 128)
-	for _, s := range []optimize.Strategy{optimize.NewPaper(), optimize.NewModel(optimize.ModelConfig{})} {
+	for _, s := range []optimize.Strategy{optimize.NewPaper(), optimize.NewModel(optimize.ModelConfig{AsyncOwnCPU: true})} {
 		if _, _, err := s.Propose(context.Background(), optimize.Input{App: app, Current: cur}); !errors.Is(err, optimize.ErrNoData) {
 			t.Errorf("%s without spans: err = %v, want ErrNoData", s.Name(), err)
 		}

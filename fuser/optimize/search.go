@@ -38,6 +38,10 @@ type ModelConfig struct {
 	// RollbackTolerance: a measured score this much worse than the best
 	// measured one is a regression; default 0.10.
 	RollbackTolerance float64
+	// AsyncOwnCPU makes in-memory async work run beside its caller on a CPU
+	// of its own, as fuser/internal/simulate grants it. No platform does:
+	// by default it shares its environment's CPU share with the caller.
+	AsyncOwnCPU bool
 }
 
 func (c *ModelConfig) memories(provider string) []int {
@@ -159,10 +163,21 @@ func (m *Model) Propose(ctx context.Context, in Input) (*setup.Setup, Explanatio
 		next := bestIt.Setup.Clone()
 		return finish(next, in.Current), why, nil
 	}
-	if tabu[Key(best)] || Key(best) == curKey || pred.Score >= cur.Score*(1-m.cfg.Hysteresis) {
+	if ok, misfit := l.Fits(best); !ok {
+		// The search penalizes every overflow, so nothing fits.
+		why.Converged, why.Predicted = true, &cur
+		why.Change = "converged: no candidate fits its memory: " + misfit
+		return in.Current, why, nil
+	}
+	curFits, _ := l.Fits(in.Current)
+	if curFits && (tabu[Key(best)] || Key(best) == curKey || pred.Score >= cur.Score*(1-m.cfg.Hysteresis)) {
 		why.Converged = true
 		why.Predicted = &cur
 		why.Change = fmt.Sprintf("converged: best candidate %s predicted %.4g vs current %.4g", describe(best), pred.Score, cur.Score)
+		if b := obj.LatencyBoundMs; b > 0 && ms(pred.Latency) > b {
+			why.BoundUnmet = true
+			why.Change += fmt.Sprintf("; no setup is predicted to meet the %s ≤ %.0f ms bound (the best candidate is predicted at %s)", obj.Latency, b, fmtMs(pred.Latency))
+		}
 		return in.Current, why, nil
 	}
 	why.Predicted = &pred
@@ -186,6 +201,7 @@ type searcher struct {
 	l     *Learned
 	buf   evalBuf
 	gp    []gparam
+	peak  []float64
 	evals int
 }
 
@@ -195,6 +211,11 @@ func (s *searcher) score(c *cand) float64 {
 		s.gp[g] = gparam{place: cf.place, cfg: int(c.cfg[g]), speed: cf.speed, perSec: cf.perSec}
 	}
 	s.evals++
+	if over := s.overflow(c); over > 0 {
+		// Does not fit: worse than any setup that does, and the less it
+		// overflows the better, so the search finds its way out.
+		return 1e12 * (1 + over)
+	}
 	lat, cr := s.l.eval(c.group, s.gp, &s.buf)
 	return s.l.finishPrediction(lat, cr).Score
 }

@@ -1,0 +1,133 @@
+package optimize_test
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/fuser/cost"
+	"github.com/fusionize/fusionize/fuser/internal/simulate"
+	"github.com/fusionize/fusionize/fuser/optimize"
+)
+
+// reportPeaks adds bills to the observation's report as the platform would
+// report them: each group's max memory used is base + Σ foot of its tasks.
+func reportPeaks(o *optimize.Observation, base float64, foot map[string]float64, def float64) {
+	var bills []cost.Bill
+	for _, g := range o.Setup.Groups {
+		peak := base
+		for _, t := range g.Tasks {
+			if f, ok := foot[t]; ok {
+				peak += f
+			} else {
+				peak += def
+			}
+		}
+		bills = append(bills, cost.Bill{Group: g.Name, Place: g.Place, MemoryMB: g.MemoryMB, MaxMemoryMB: int(math.Round(peak)), Billed: 10e6})
+	}
+	o.Report.AddBills(o.Setup, bills)
+}
+
+func TestMemoryFootprintsComeFromMaxMemoryUsed(t *testing.T) {
+	g := simulate.Tree()
+	env := simulate.New(g, truthProfile(), 3)
+	app := appOf(g, manifest.Objective{})
+	names := g.TaskNames()
+	sep := setup.Separate(1, names, awsEast, 1024)
+	fused := setup.Fused(2, "all", names, awsEast, 1024)
+	a, b := observe(t, env, app, sep, 50), observe(t, env, app, fused, 50)
+	heavy := names[1]
+	foot := map[string]float64{heavy: 150}
+	reportPeaks(&a, 40, foot, 10)
+	reportPeaks(&b, 40, foot, 10)
+	l, err := optimize.NewModel(optimize.ModelConfig{AsyncOwnCPU: true}).Learn(optimize.Input{App: app, Current: fused, Report: b.Report,
+		History: []optimize.Observation{a, b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, base := l.Footprint(heavy)
+	if math.Abs(base-40) > 4 || math.Abs(f-150) > 4 {
+		t.Errorf("fitted base %.1f MB, %s %.1f MB; want 40 and 150", base, heavy, f)
+	}
+	want := 40 + 150 + 10*float64(len(names)-1)
+	if got := l.PeakMB(names); math.Abs(got-want) > 5 {
+		t.Errorf("predicted peak of all fused %.1f MB, want %.1f", got, want)
+	}
+}
+
+func TestModelNeverProposesAGroupOverItsMemory(t *testing.T) {
+	for _, g := range []simulate.Graph{simulate.IoT(), simulate.Tree(), simulate.Webshop()} {
+		t.Run(g.Name, func(t *testing.T) {
+			env := simulate.New(g, truthProfile(), 4)
+			// Cost alone favours fusing at the smallest memory; the Go
+			// tasks' footprints forbid it.
+			app := appOf(g, manifest.Objective{Latency: "p50", CostWeight: 1})
+			names := g.TaskNames()
+			cur := setup.Separate(1, names, awsEast, 512)
+			o := observe(t, env, app, cur, 100)
+			reportPeaks(&o, 30, nil, 27)
+			m := optimize.NewModel(optimize.ModelConfig{AsyncOwnCPU: true, Places: []setup.Place{awsEast}})
+			in := optimize.Input{App: app, Current: cur, Report: o.Report, History: []optimize.Observation{o}}
+			next, why, err := m.Propose(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Log(why.Change)
+			for _, gr := range next.Groups {
+				need := (30 + 27*float64(len(gr.Tasks))) * (1 + optimize.MemoryMargin)
+				if float64(gr.MemoryMB) < need {
+					t.Errorf("group %v at %d MB: predicted peak with margin %.0f MB does not fit", gr.Tasks, gr.MemoryMB, need)
+				}
+			}
+			l, err := m.Learn(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok, why := l.Fits(setup.Fused(2, "all", names, awsEast, 128)); ok {
+				t.Errorf("all %d tasks fused at 128 MB fit, want a refusal", len(names))
+			} else {
+				t.Log(why)
+			}
+		})
+	}
+}
+
+func TestInMemoryAsyncWorkSharesTheEnvironmentsCPU(t *testing.T) {
+	g := simulate.IoT()
+	env := simulate.New(g, truthProfile(), 6)
+	env.ColdRate = 0
+	app := appOf(g, manifest.Objective{})
+	names := g.TaskNames()
+	a := observe(t, env, app, setup.Separate(1, names, awsEast, 256), 200)
+	b := observe(t, env, app, setup.Separate(2, names, awsEast, 1769), 200)
+	in := optimize.Input{App: app, Current: b.Setup, Report: b.Report, History: []optimize.Observation{a, b}}
+	shared, err := optimize.NewModel(optimize.ModelConfig{}).Learn(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := optimize.NewModel(optimize.ModelConfig{AsyncOwnCPU: true}).Learn(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fused := setup.Fused(3, "all", names, awsEast, 512)
+	ps, err := shared.Evaluate(fused)
+	if err != nil {
+		t.Fatal(err)
+	}
+	po, err := own.Evaluate(fused)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("all fused at 512 MB: shared CPU %v $%.2f/M, own CPU per async call %v $%.2f/M", ps.P50, ps.CostPerMillion, po.P50, po.CostPerMillion)
+	if ps.CostPerMillion <= po.CostPerMillion*1.05 || ps.P50 < po.P50 {
+		t.Errorf("sharing the CPU should bill the async fan-out's work in sequence: shared $%.2f/M vs own $%.2f/M", ps.CostPerMillion, po.CostPerMillion)
+	}
+	// Separate groups share nothing: the two models agree.
+	sp, _ := shared.Evaluate(b.Setup)
+	op, _ := own.Evaluate(b.Setup)
+	if math.Abs(sp.CostPerMillion-op.CostPerMillion) > 1e-9 || sp.P50 != op.P50 {
+		t.Errorf("separate setup: shared %v/$%.3f, own %v/$%.3f; want equal", sp.P50, sp.CostPerMillion, op.P50, op.CostPerMillion)
+	}
+}
