@@ -234,7 +234,13 @@ func (s *searcher) overflow(c *cand) float64 {
 // SmallestFit returns the smallest of mems that holds a group of tasks
 // with the margin, or the largest of mems when none does.
 func (l *Learned) SmallestFit(tasks []string, mems []int) int {
-	need := l.PeakMB(tasks) * (1 + MemoryMargin)
+	return smallestFit(l.PeakMB(tasks), mems)
+}
+
+// smallestFit returns the smallest of mems that holds peak MB with the
+// margin, or the largest of mems when none does.
+func smallestFit(peak float64, mems []int) int {
+	need := peak * (1 + MemoryMargin)
 	s := slices.Clone(mems)
 	slices.Sort(s)
 	for _, m := range s {

@@ -153,14 +153,14 @@ func ExamplePaper() {
 	fmt.Println(why.Change)
 	// Output:
 	// (A) (B) (C)
-	// initial: every task in its own group at 128 MB
+	// initial: every task in its own group at 128 MB, the smallest size that holds one task's host (30 MB + 27 MB per task, 20% margin)
 }
 
 func TestPaperMovesAsyncCalleesOut(t *testing.T) {
 	g := simulate.Tree()
 	env := simulate.New(g, truthProfile(), 4)
 	app := appOf(g, manifest.Objective{})
-	all := setup.Fused(1, "all", g.TaskNames(), awsEast, 128)
+	all := setup.Fused(1, "all", g.TaskNames(), awsEast, 512) // fits the seven tasks
 	it := observe(t, env, app, all, 50)
 	next, why, err := optimize.NewPaper().Propose(context.Background(),
 		optimize.Input{App: app, Current: all, Report: it.Report, History: []optimize.Observation{it}})
@@ -169,5 +169,40 @@ func TestPaperMovesAsyncCalleesOut(t *testing.T) {
 	}
 	if got := next.Partition(); got != "(A,B,D,E,F,G) (C)" || !strings.HasPrefix(why.Change, "split: C") {
 		t.Fatalf("got %s: %s", got, why.Change)
+	}
+}
+
+func TestPaperGivesEveryGroupMemoryThatFits(t *testing.T) {
+	g := simulate.Tree()
+	env := simulate.New(g, truthProfile(), 4)
+	app := appOf(g, manifest.Objective{})
+	p := optimize.NewPaper()
+	first, _, err := p.Propose(context.Background(), optimize.Input{App: app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The platform reports a heavy host: 120 MB for one task alone.
+	it := observe(t, env, app, first, 50)
+	reportPeaks(&it, 30, nil, 90)
+	next, why, err := p.Propose(context.Background(), optimize.Input{App: app, Current: first, Report: it.Report, History: []optimize.Observation{it}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(why.Change, "memory: (") || strings.Count(why.Change, "128 MB → 256 MB") != len(first.Groups) {
+		t.Fatalf("after a measured peak of 120 MB at 128 MB: %s; want every group grown to 256 MB at once", why.Change)
+	}
+	for range 4 { // the paper's grouping steps, each group at a size that fits
+		it := observe(t, env, app, next, 50)
+		reportPeaks(&it, 30, nil, 90)
+		cur := next
+		next, why, err = p.Propose(context.Background(), optimize.Input{App: app, Current: cur, Report: it.Report, History: []optimize.Observation{it}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, gr := range next.Groups {
+			if need := (30 + 90*float64(len(gr.Tasks))) * (1 + optimize.MemoryMargin); float64(gr.MemoryMB) < need {
+				t.Fatalf("%s: group %v at %d MB, needs %.0f MB", why.Change, gr.Tasks, gr.MemoryMB, need)
+			}
+		}
 	}
 }
