@@ -208,7 +208,7 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 	}
 	fmt.Fprintln(w)
 	printIterations(w, res.Iterations)
-	fmt.Fprintf(w, "\n%s after %d deployments in %s; final setup: %s\n", res.Verdict, res.Deployments, time.Since(start).Round(time.Second), describeSetup(res.Best))
+	fmt.Fprintf(w, "\nafter %d deployments in %s: %s\nfinal setup: %s\n", res.Deployments, time.Since(start).Round(time.Second), res.Verdict, describeSetup(res.Best))
 	if final := lastMeasured(res.Iterations, res.Best); final != nil && final.Predicted != nil {
 		pred, errs := predictionColumns(final)
 		fmt.Fprintf(w, "final setup: measured p50 %.1f ms, p95 %.1f ms, $%.2f/M; predicted %s; error %s\n", final.P50Ms, final.P95Ms, final.CostPerMillionUSD, pred, errs)
