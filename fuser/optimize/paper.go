@@ -48,8 +48,8 @@ type Paper struct {
 	// StartMemoryMB is the memory of the first deployment; 0 (the default)
 	// picks the smallest of Memories that fits one task's host.
 	StartMemoryMB    int
-	Memories         []int       // sizes to try, ascending; default DefaultMemories
-	LatencyTolerance float64     // default 0.05
+	Memories         []int   // sizes to try, ascending; default DefaultMemories
+	LatencyTolerance float64 // default 0.05
 }
 
 var _ Strategy = (*Paper)(nil)
