@@ -26,8 +26,11 @@ import (
 //     (sync siblings whose spans overlapped) and mean payload;
 //   - each place's invoke overhead: measured remote-call overhead minus the
 //     profile's round trip, else the profile's figure;
-//   - the cold-start rate (measured) times the profile's cold-start delay,
-//     added to every remote sync call;
+//   - the cold-start rate times the init time the platforms reported
+//     (scaled by the callee's CPU share), else the profile's cold-start
+//     delay, added to every remote sync call;
+//   - each task's memory footprint and the host's base, from the max memory
+//     used the platforms reported (see PeakMB, Fits);
 //   - prices from package cost, round trips and CPU shares from package profile;
 //   - the measured p95/p50 ratio and, once a setup it predicted was
 //     measured, a correction factor for latency and one for cost.
@@ -43,8 +46,8 @@ import (
 // remote call), the request fee plus its billed time × the price of its
 // memory on its place, where billed time is the invocation's latency
 // (callers are billed while they wait) plus however long in-memory async
-// tasks under it outlast it; those run beside their caller without slowing
-// it down (optimistic on a fraction of a vCPU).
+// tasks under it outlast it; those share the environment's CPU with their
+// caller (processor sharing), unless ModelConfig.AsyncOwnCPU.
 type Learned struct {
 	obj     App
 	tasks   []string
@@ -60,6 +63,9 @@ type Learned struct {
 	places  []setup.Place
 	inv     []float64 // ms per place
 	coldMs  []float64 // expected cold-start ms per remote call, per place
+	// coldCPU, per place, says coldMs is init work at one vCPU (measured:
+	// the callee's init takes coldMs / its speed), not a fixed delay.
+	coldCPU []bool
 	rtt     [][]float64
 	fee     []float64
 	granMs  []float64
@@ -247,6 +253,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 	// Platforms.
 	np := len(l.places)
 	l.inv, l.coldMs, l.fee, l.granMs = make([]float64, np), make([]float64, np), make([]float64, np), make([]float64, np)
+	l.coldCPU = make([]bool, np)
 	l.rtt = make([][]float64, np)
 	for i, p := range l.places {
 		l.rtt[i] = make([]float64, np)
@@ -280,9 +287,9 @@ func (m *Model) learn(in Input) (*Learned, error) {
 				p, l.inv[i], int(v[1]), ms(l.prof.InvokeOverhead(p))))
 		}
 		l.coldMs[i] = primary.ColdRate * ms(l.prof.ColdStart(p))
-		if rate, init, ok := coldOn(reports, p); ok {
-			l.coldMs[i] = rate * ms(init)
-			l.notes = append(l.notes, fmt.Sprintf("cold starts on %s: %.1f%% of invocations, init %.1f ms, from the platform's reports", p, 100*rate, ms(init)))
+		if rate, initAt1, ok := coldOn(reports, p, l.prof); ok {
+			l.coldMs[i], l.coldCPU[i] = rate*initAt1, true
+			l.notes = append(l.notes, fmt.Sprintf("cold starts on %s: %.1f%% of invocations, init %.1f ms at one vCPU, from the platform's reports", p, 100*rate, initAt1))
 		}
 		fee, err := l.prices.RequestFee(p)
 		if err != nil {
@@ -367,20 +374,21 @@ func confidence(history []Observation) float64 {
 	return min(max(errs[len(errs)/2], 0.1), 1)
 }
 
-// coldOn returns the cold-start rate and mean init time the platforms
-// reported for groups on place p, the current report's first.
-func coldOn(reports []*analytics.Report, p setup.Place) (rate float64, init time.Duration, ok bool) {
+// coldOn returns the cold-start rate and the mean init time, scaled to one
+// vCPU (init × the group's CPU share: loading Go tasks is CPU work), that
+// the platforms reported for groups on place p, the current report's first.
+func coldOn(reports []*analytics.Report, p setup.Place, prof *profile.Profile) (rate, initAt1Ms float64, ok bool) {
 	key := p.String()
 	for _, r := range reports {
 		var inv, cold int
-		var initSum time.Duration
+		var work float64
 		for _, ps := range r.Platform {
 			if ps.Place != key {
 				continue
 			}
 			inv += ps.Invocations
 			cold += ps.Cold
-			initSum += ps.InitMean * time.Duration(ps.Cold)
+			work += ms(ps.InitMean) * float64(ps.Cold) * prof.Speed(p, ps.MemoryMB)
 		}
 		if inv == 0 {
 			continue
@@ -388,7 +396,7 @@ func coldOn(reports []*analytics.Report, p setup.Place) (rate float64, init time
 		if cold == 0 {
 			return 0, 0, true
 		}
-		return float64(cold) / float64(inv), initSum / time.Duration(cold), true
+		return float64(cold) / float64(inv), work / float64(cold), true
 	}
 	return 0, 0, false
 }
@@ -527,7 +535,11 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 				pu := gp[group[u]].place
 				hop := l.inv[pu] + l.rtt[g.place][pu] + e.xferMs
 				if e.sync {
-					block = d[u] + hop + l.coldMs[pu]
+					cold := l.coldMs[pu]
+					if l.coldCPU[pu] {
+						cold /= gp[group[u]].speed
+					}
+					block = d[u] + hop + cold
 				} else {
 					block = hop
 				}
