@@ -131,3 +131,48 @@ func TestInMemoryAsyncWorkSharesTheEnvironmentsCPU(t *testing.T) {
 		t.Errorf("separate setup: shared %v/$%.3f, own %v/$%.3f; want equal", sp.P50, sp.CostPerMillion, op.P50, op.CostPerMillion)
 	}
 }
+
+func TestModelRefitsToAMeasurementThatMissedItsPrediction(t *testing.T) {
+	g := simulate.Tree()
+	env := simulate.New(g, truthProfile(), 7)
+	app := appOf(g, manifest.Objective{Latency: "p95", LatencyBoundMs: 100})
+	names := g.TaskNames()
+	m := optimize.NewModel(optimize.ModelConfig{AsyncOwnCPU: true, Places: []setup.Place{awsEast}})
+	cur := setup.Separate(1, names, awsEast, 512)
+	o := observe(t, env, app, cur, 100)
+	in := optimize.Input{App: app, Current: cur, Report: o.Report, History: []optimize.Observation{o}}
+	next, why, err := m.Propose(context.Background(), in)
+	if err != nil || why.Predicted == nil || why.Converged {
+		t.Fatalf("first proposal: %v, %+v", err, why)
+	}
+	// The platform measures the proposal three times slower than predicted.
+	on := observe(t, env, app, next, 100)
+	on.Predicted = why.Predicted.Record()
+	on.P50Ms, on.P95Ms = 3*on.Predicted.P50Ms, 3*on.Predicted.P95Ms
+	in = optimize.Input{App: app, Current: next, Report: on.Report, History: []optimize.Observation{o, on}}
+	if missed, _ := on.Missed(); !missed {
+		t.Fatal("a measurement 3× the prediction is not a miss")
+	}
+	l, err := m.Learn(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := l.Evaluate(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := math.Abs(float64(p.P50)/1e6-on.P50Ms) / on.P50Ms; e > 0.05 {
+		t.Errorf("after the miss the model predicts p50 %v for the measured setup, measured %.1f ms (%.0f%% off)", p.P50, on.P50Ms, 100*e)
+	}
+	if p.Confidence <= why.Predicted.Confidence {
+		t.Errorf("confidence ±%.0f%% after a 200%% miss, was ±%.0f%%: it should widen", 100*p.Confidence, 100*why.Predicted.Confidence)
+	}
+	_, why2, err := m.Propose(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(why2.Change)
+	if why2.Converged && !why2.BoundUnmet && float64(p.Latency)/1e6 > 100 {
+		t.Errorf("converged on a setup predicted over the bound without saying no setup meets it: %s", why2.Change)
+	}
+}
