@@ -49,20 +49,20 @@ import (
 // tasks under it outlast it; those share the environment's CPU with their
 // caller (processor sharing), unless ModelConfig.AsyncOwnCPU.
 type Learned struct {
-	obj     App
-	tasks   []string
-	idx     map[string]int
-	entry   int
-	a, b    []float64 // own time in ms: a + b/speed
-	out     [][]medge // outgoing edges, back edges of cycles removed
-	in      [][]inEdge
-	adj     [][]int // undirected neighbours, for search moves and connectivity
-	post    []int   // callees before callers
-	prof    *profile.Profile
-	prices  cost.Prices
-	places  []setup.Place
-	inv     []float64 // ms per place
-	coldMs  []float64 // expected cold-start ms per remote call, per place
+	obj    App
+	tasks  []string
+	idx    map[string]int
+	entry  int
+	a, b   []float64 // own time in ms: a + b/speed
+	out    [][]medge // outgoing edges, back edges of cycles removed
+	in     [][]inEdge
+	adj    [][]int // undirected neighbours, for search moves and connectivity
+	post   []int   // callees before callers
+	prof   *profile.Profile
+	prices cost.Prices
+	places []setup.Place
+	inv    []float64 // ms per place
+	coldMs []float64 // expected cold-start ms per remote call, per place
 	// coldCPU, per place, says coldMs is init work at one vCPU (measured:
 	// the callee's init takes coldMs / its speed), not a fixed delay.
 	coldCPU []bool
