@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/manifest"
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/cost"
@@ -174,5 +175,68 @@ func TestModelRefitsToAMeasurementThatMissedItsPrediction(t *testing.T) {
 	t.Log(why2.Change)
 	if why2.Converged && !why2.BoundUnmet && float64(p.Latency)/1e6 > 100 {
 		t.Errorf("converged on a setup predicted over the bound without saying no setup meets it: %s", why2.Change)
+	}
+}
+
+func TestModelSkipsASetupTheLoopRolledBack(t *testing.T) {
+	g := simulate.IoT()
+	env := simulate.New(g, truthProfile(), 9)
+	app := appOf(g, manifest.Objective{Latency: "p50", LatencyBoundMs: 150})
+	names := g.TaskNames()
+	m := optimize.NewModel(optimize.ModelConfig{AsyncOwnCPU: true, Places: []setup.Place{awsEast}})
+	cur := setup.Separate(1, names, awsEast, 512)
+	o := observe(t, env, app, cur, 100)
+	in := optimize.Input{App: app, Current: cur, Report: o.Report, History: []optimize.Observation{o}}
+	first, _, err := m.Propose(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The loop measured it better but rolled it back: its requests failed.
+	bad := observe(t, env, app, first, 100)
+	bad.Decision = api.DecisionRollback
+	back := cur.Clone()
+	back.Version = first.Version + 1
+	in = optimize.Input{App: app, Current: back, Report: o.Report, History: []optimize.Observation{o, bad}}
+	next, why, err := m.Propose(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if optimize.Key(next) == optimize.Key(first) {
+		t.Fatalf("proposed the rolled-back setup %s again: %s", optimize.Key(first), why.Change)
+	}
+	t.Log(why.Change)
+}
+
+func TestBilledInitOfColdStartsIsPartOfPredictedCost(t *testing.T) {
+	g := simulate.Tree()
+	env := simulate.New(g, truthProfile(), 10)
+	app := appOf(g, manifest.Objective{})
+	names := g.TaskNames()
+	cur := setup.Separate(1, names, awsEast, 512)
+	plain := observe(t, env, app, cur, 100)
+	billed := observe(t, env, app, cur, 100)
+	var bills []cost.Bill
+	for _, gr := range cur.Groups { // every other invocation cold, 400 ms of init at 512 MB
+		for i := range 10 {
+			bills = append(bills, cost.Bill{Group: gr.Name, Place: gr.Place, MemoryMB: 512, MaxMemoryMB: 60, Billed: 10e6, Cold: i%2 == 0, Init: 400e6})
+		}
+	}
+	billed.Report.AddBills(cur, bills)
+	m := optimize.NewModel(optimize.ModelConfig{AsyncOwnCPU: true})
+	lp, err := m.Learn(optimize.Input{App: app, Current: cur, Report: plain.Report})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, err := m.Learn(optimize.Input{App: app, Current: cur, Report: billed.Report})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pp, _ := lp.Evaluate(cur)
+	pb, _ := lb.Evaluate(cur)
+	// Half the invocations bill 400 ms more at 512 MB.
+	extra := 0.5 * 0.4 * 0.5 * cost.Default().AWS.X86PerGBSecond * 1e6
+	t.Logf("without reports $%.2f/M, with a 50%% cold rate and 400 ms init $%.2f/M (≥ +$%.2f/M per invocation)", pp.CostPerMillion, pb.CostPerMillion, extra)
+	if pb.CostPerMillion < pp.CostPerMillion+extra {
+		t.Errorf("predicted cost with billed init $%.2f/M, want at least $%.2f/M", pb.CostPerMillion, pp.CostPerMillion+extra)
 	}
 }

@@ -44,7 +44,8 @@ import (
 // calls cost nothing extra; async callees do not add to the caller's
 // latency. Cost is, for every platform invocation (the entry and every
 // remote call), the request fee plus its billed time × the price of its
-// memory on its place, where billed time is the invocation's latency
+// memory on its place (plus the expected billed init of a cold start, as
+// the platforms reported it), where billed time is the invocation's latency
 // (callers are billed while they wait) plus however long in-memory async
 // tasks under it outlast it; those share the environment's CPU with their
 // caller (processor sharing), unless ModelConfig.AsyncOwnCPU.
@@ -598,6 +599,11 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 			continue
 		}
 		billed := d[t] + x[t]
+		if l.coldCPU[g.place] {
+			// Custom runtimes are billed for their init phase: the
+			// expected init of a cold invocation, at the group's speed.
+			billed += l.coldMs[g.place] / g.speed
+		}
 		if gr := l.granMs[g.place]; gr > 0 {
 			billed = math.Ceil(billed/gr-1e-9) * gr
 		}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/cost"
 	"github.com/fusionize/fusionize/fuser/profile"
@@ -128,23 +129,25 @@ func (m *Model) Propose(ctx context.Context, in Input) (*setup.Setup, Explanatio
 		return nil, why, err
 	}
 	why.Notes = l.Notes()
-	best, pred, err := m.search(ctx, l, in)
-	if err != nil {
-		return nil, why, err
-	}
-	cur, err := l.Evaluate(in.Current)
-	if err != nil {
-		return nil, why, err
-	}
 
-	// Regressions: what was measured overrules what is predicted.
+	// Regressions: what was measured overrules what is predicted. A setup
+	// measured worse than the best by the tolerance, rolled back by the
+	// loop (worse by its tests, or more failed requests) or that failed to
+	// deploy is tabu: the search skips it.
 	obj := in.App.Objective
 	tabu := map[string]bool{}
 	var bestIt *Observation
 	bestScore := math.Inf(1)
 	for i := range in.History {
 		it := &in.History[i]
-		if it.Setup == nil || !it.Measured() {
+		if it.Setup == nil {
+			continue
+		}
+		if it.Decision == api.DecisionRollback || it.Decision == api.DecisionFailed {
+			tabu[Key(it.Setup)] = true
+			continue
+		}
+		if !it.Measured() {
 			continue
 		}
 		if s := Score(obj, it.Latency(obj), it.CostPerMillionUSD); s < bestScore {
@@ -156,6 +159,14 @@ func (m *Model) Propose(ctx context.Context, in Input) (*setup.Setup, Explanatio
 		if it.Setup != nil && it.Measured() && Score(obj, it.Latency(obj), it.CostPerMillionUSD) > bestScore*(1+m.cfg.RollbackTolerance) {
 			tabu[Key(it.Setup)] = true
 		}
+	}
+	best, pred, err := m.search(ctx, l, in, tabu)
+	if err != nil {
+		return nil, why, err
+	}
+	cur, err := l.Evaluate(in.Current)
+	if err != nil {
+		return nil, why, err
 	}
 	curKey := Key(in.Current)
 	if bestIt != nil && tabu[curKey] && (tabu[Key(best)] || pred.Score >= bestScore) {
@@ -203,6 +214,7 @@ type searcher struct {
 	gp    []gparam
 	peak  []float64
 	evals int
+	tabu  map[string]bool // setups (by Key) the search must not pick
 }
 
 func (s *searcher) score(c *cand) float64 {
@@ -215,6 +227,9 @@ func (s *searcher) score(c *cand) float64 {
 		// Does not fit: worse than any setup that does, and the less it
 		// overflows the better, so the search finds its way out.
 		return 1e12 * (1 + over)
+	}
+	if len(s.tabu) > 0 && s.tabu[Key(s.l.toSetup(c))] {
+		return 1e15
 	}
 	lat, cr := s.l.eval(c.group, s.gp, &s.buf)
 	return s.l.finishPrediction(lat, cr).Score
@@ -318,12 +333,12 @@ func (s *searcher) tuneFromStarts(c *cand, passes int) float64 {
 }
 
 // search returns the best setup it finds and its prediction.
-func (m *Model) search(ctx context.Context, l *Learned, in Input) (*setup.Setup, Prediction, error) {
+func (m *Model) search(ctx context.Context, l *Learned, in Input, tabu map[string]bool) (*setup.Setup, Prediction, error) {
 	n := len(l.tasks)
 	if len(l.cfgs) == 0 {
 		return nil, Prediction{}, fmt.Errorf("%w: no memory sizes to search", ErrBadInput)
 	}
-	s := &searcher{l: l, gp: make([]gparam, n)}
+	s := &searcher{l: l, gp: make([]gparam, n), tabu: tabu}
 	var best cand
 	var bestScore float64
 	var err error
