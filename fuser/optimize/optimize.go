@@ -14,10 +14,12 @@
 //     callees apart, then try memory sizes group by group. It needs no model
 //     and many deployments (see fuser/README.md for the counts).
 //   - Model learns each task's own time, the call edges, the platforms'
-//     invoke overhead, cold starts and prices from spans, predicts latency
-//     and cost of any candidate setup, and searches partitions × memory ×
-//     places for the objective of the manifest. It settles in a few
-//     deployments.
+//     invoke overhead and prices from spans, and cold starts, init times and
+//     memory footprints from what the platforms reported; predicts latency
+//     and cost of any candidate setup (with a confidence), refuses groups
+//     whose predicted peak does not fit their memory, and searches
+//     partitions × memory × places for the objective of the manifest. It
+//     settles in a few deployments.
 //
 // A loop around a strategy looks like this:
 //
