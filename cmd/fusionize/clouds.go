@@ -57,7 +57,11 @@ func (c *cloudFlags) register(f *pflag.FlagSet) {
 type clouds struct {
 	adapters []adapters.Adapter
 	stops    []func(context.Context) error
-	rtt      []func(rtt.Table) // the emulators' SetRTT
+	// The emulators started in this process, whose platform reports the
+	// loop reads (nil when not emulated).
+	lambda *lambdaemu.Emulator
+	gcf    *gcf.Emulator
+	rtt    []func(rtt.Table) // the emulators' SetRTT
 }
 
 // followRTT applies edits of the --rtt file to the running emulators until
@@ -91,10 +95,11 @@ func (c *cloudFlags) start(ctx context.Context, w io.Writer, ads adapters.Adapte
 		if err != nil {
 			return nil, errors.Join(err, cl.close(ctx))
 		}
-		url, em, stop, err := startLambdaEmulator(ctx, filepath.Join(data, "emulate-aws"), c.awsRegion, table, log)
+		em, url, stop, err := startLambdaEmulator(ctx, filepath.Join(data, "emulate-aws"), c.awsRegion, table, log)
 		if err != nil {
 			return nil, errors.Join(err, cl.close(ctx))
 		}
+		cl.lambda = em
 		cl.stops = append(cl.stops, stop)
 		cl.rtt = append(cl.rtt, em.SetRTT)
 		opts.Endpoint = url
@@ -135,14 +140,14 @@ func (cl *clouds) close(ctx context.Context) error {
 }
 
 // startLambdaEmulator serves a Lambda emulator on a free loopback port.
-func startLambdaEmulator(ctx context.Context, dir, region string, table *rtt.Table, log *slog.Logger) (string, *lambdaemu.Emulator, func(context.Context) error, error) {
+func startLambdaEmulator(ctx context.Context, dir, region string, table *rtt.Table, log *slog.Logger) (*lambdaemu.Emulator, string, func(context.Context) error, error) {
 	em, err := lambdaemu.New(lambdaemu.Options{Dir: dir, Region: region, RTT: table, Logger: log})
 	if err != nil {
-		return "", nil, nil, err
+		return nil, "", nil, err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, nil, errors.Join(err, em.Close(ctx))
+		return nil, "", nil, errors.Join(err, em.Close(ctx))
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	served := make(chan error, 1)
@@ -159,7 +164,7 @@ func startLambdaEmulator(ctx context.Context, dir, region string, table *rtt.Tab
 		}
 		return err
 	}
-	return "http://" + l.Addr().String(), em, stop, nil
+	return em, "http://" + l.Addr().String(), stop, nil
 }
 
 // startGCP makes the gcp adapter of c (and, with --gcp emulate, its
@@ -183,7 +188,7 @@ func (c *cloudFlags) startGCP(ctx context.Context, w io.Writer, cl *clouds, ads 
 			return "", err
 		}
 		cl.stops = append(cl.stops, em.Close)
-		cl.rtt = append(cl.rtt, em.SetRTT)
+		cl.gcf = em
 		q := tasks.New(tasks.Options{RTT: table, Logger: log})
 		if err := q.Start("127.0.0.1:0"); err != nil {
 			return "", err

@@ -102,7 +102,8 @@ func runSweep(cmd *cobra.Command, appDir string, f sweepFlags) error {
 		return err
 	}
 	defer ea.close()
-	env := &loop.ClientEnv{CP: ea.cli, Invoker: ea.inv, Task: app.Entry, Input: []byte(app.Input), Concurrency: f.concurrency, Wait: ea.dep.Wait}
+	env := &billingEnv{ClientEnv: &loop.ClientEnv{CP: ea.cli, Invoker: ea.inv, Task: app.Entry, Input: []byte(app.Input), Concurrency: f.concurrency, Wait: ea.dep.Wait},
+		app: app.Name, clouds: ea.clouds}
 	fmt.Fprintf(w, "sweeping %s on %s (objective: %s)\n\n", app.Name, placesLabel(places), objective(app.Objective))
 	res, err := sweep.Run(ea.ctx, env, sweep.Options{
 		App: app, Places: places, MemoriesMB: f.memories, Max: f.max, Seed: f.seed,
