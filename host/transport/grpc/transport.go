@@ -244,13 +244,16 @@ func (t *Transport) Invoke(ctx context.Context, to host.Target, c host.Call) ([]
 		ParentSpanId: c.ParentID,
 		Depth:        int32(c.Depth),
 	}
-	kv := make([]string, 0, 10)
+	kv := make([]string, 0, 12)
 	kv = append(kv, MDDepth, strconv.Itoa(c.Depth))
 	if t.bearer != "" {
 		kv = append(kv, "authorization", t.bearer)
 	}
-	if c.TraceID != "" {
-		kv = append(kv, MDTraceID, c.TraceID)
+	if tp := c.Traceparent(); tp != "" {
+		kv = append(kv, MDTraceparent, tp)
+		if c.TraceState != "" {
+			kv = append(kv, MDTracestate, c.TraceState)
+		}
 	}
 	if c.ParentID != 0 {
 		kv = append(kv, MDParentSpan, strconv.FormatUint(c.ParentID, 10))
