@@ -203,3 +203,13 @@ func (h *Host) sendRemote(ctx context.Context, to Target, c *Call) ([]byte, erro
 	})
 	return out, err
 }
+
+// FlushTracer exports the spans the Tracer holds, when it has a Flush
+// method (host/tracing): a runtime whose environment freezes or is
+// throttled after an answer (Lambda, Cloud Run) calls it before answering.
+func (h *Host) FlushTracer(ctx context.Context) error {
+	if f, ok := h.cfg.Tracer.(interface{ Flush(context.Context) error }); ok {
+		return f.Flush(ctx)
+	}
+	return nil
+}
