@@ -40,7 +40,8 @@ func TestErrorOfKeepsCodeTaskAndHost(t *testing.T) {
 }
 
 func TestRequestCarriesTheCall(t *testing.T) {
-	c := host.Call{Task: "I", Input: []byte{0, 1, 2}, Caller: "CA", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", ParentID: 9, Depth: 2}
+	c := host.Call{Task: "I", Input: []byte{0, 1, 2}, Caller: "CA", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", ParentID: 9, Depth: 2,
+		SpanParent: 0x00f067aa0ba902b7, TraceState: "vendor=opaque"}
 	d := time.UnixMilli(1_800_000_000_000)
 	body, err := json.Marshal(wire.NewRequest(c, d))
 	if err != nil {
@@ -49,6 +50,9 @@ func TestRequestCarriesTheCall(t *testing.T) {
 	r, err := wire.DecodeRequest(body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r.Traceparent != "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" || r.Tracestate != "vendor=opaque" {
+		t.Fatalf("envelope trace context %q %q", r.Traceparent, r.Tracestate)
 	}
 	got := r.Call()
 	c.Remote = true
