@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +35,7 @@ import (
 	"github.com/fusionize/fusionize/fuser/invoke"
 	"github.com/fusionize/fusionize/guest-sdk/build"
 	"github.com/fusionize/fusionize/host"
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 	"github.com/fusionize/fusionize/runtime/process"
 )
 
@@ -585,7 +588,7 @@ func countOrphans(ctx context.Context, w io.Writer) (int, error) {
 func newInvokeCmd() *cobra.Command {
 	var cf cpFlags
 	var data, dataFile string
-	var async bool
+	var async, verbose bool
 	cmd := &cobra.Command{
 		Use:   "invoke <task>",
 		Short: "Invoke a task of the running app at its group's recorded endpoint and print the output",
@@ -602,13 +605,31 @@ func newInvokeCmd() *cobra.Command {
 			defer inv.Close()
 			ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
 			defer cancel()
-			start := time.Now()
-			res, err := inv.Call(ictx, host.Call{Task: args[0], Input: input, Async: async})
+			// A trace of its own, so the request can be found in the
+			// spans (and, with -v, in an OpenTelemetry backend).
+			traceID, err := newTraceID()
 			if err != nil {
+				return err
+			}
+			var spanID uint64
+			ictx = grpctransport.WithResponseSpan(ictx, &spanID)
+			start := time.Now()
+			res, err := inv.Call(ictx, host.Call{Task: args[0], Input: input, Async: async, TraceID: traceID})
+			if err != nil {
+				if verbose {
+					fmt.Fprintf(cmd.ErrOrStderr(), "(trace %s)\n", traceID)
+				}
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", res.Output)
 			fmt.Fprintf(cmd.ErrOrStderr(), "(%s via %v, setup version %d)\n", time.Since(start).Round(time.Microsecond), res.Endpoint, res.Version)
+			if verbose {
+				if spanID != 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "(trace %s span %016x)\n", traceID, spanID)
+				} else {
+					fmt.Fprintf(cmd.ErrOrStderr(), "(trace %s)\n", traceID)
+				}
+			}
 			return nil
 		}),
 	}
@@ -618,7 +639,17 @@ func newInvokeCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dataFile, "data-file", "", `read the request body from this file ("-": standard input)`)
 	cmd.MarkFlagsMutuallyExclusive("data", "data-file")
 	cmd.Flags().BoolVar(&async, "async", false, "fire and forget: return once the host accepted the call")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print the W3C trace id of the request and the span id of its entry invocation (gRPC endpoints answer it)")
 	return cmd
+}
+
+// newTraceID returns a random W3C trace id (32 lowercase hex digits).
+func newTraceID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("trace id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 // invokeInput returns the request body of invoke: the --data literal, or

@@ -12,12 +12,16 @@ import (
 	"time"
 
 	"github.com/fusionize/fusionize/controlplane/store"
+	"github.com/fusionize/fusionize/internal/otlpenv"
 	"github.com/fusionize/fusionize/proto/descriptor"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -96,6 +100,9 @@ type ControlPlane struct {
 
 	ln, httpLn net.Listener
 	innerLn    *bufconn.Listener
+	// tracer exports server spans of the RPCs over OTLP when the OTEL_*
+	// environment names an endpoint; nil otherwise.
+	tracer *sdktrace.TracerProvider
 
 	serveOnce sync.Once
 	closeOnce sync.Once
@@ -181,6 +188,14 @@ func New(opts Options) (_ *ControlPlane, err error) {
 		grpc.MaxRecvMsgSize(store.MaxValueSize + msgOverhead),
 		grpc.ChainUnaryInterceptor(m.unary, UnaryAuthInterceptor(cp.token, tokenPath)),
 		grpc.ChainStreamInterceptor(m.stream, StreamAuthInterceptor(cp.token, tokenPath)),
+	}
+	if cp.tracer, err = otlpenv.Provider(context.Background(), "fusionize-controlplane", nil); err != nil {
+		return nil, fmt.Errorf("controlplane: tracing: %w", err)
+	}
+	if cp.tracer != nil {
+		// Server spans of every RPC, children of a caller's traceparent.
+		serverOpts = append(serverOpts, grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(cp.tracer), otelgrpc.WithPropagators(propagation.TraceContext{}))))
 	}
 	pub := serverOpts
 	if tlsCfg != nil {
@@ -352,10 +367,18 @@ func (cp *ControlPlane) release() error {
 	if cp.gwConn != nil {
 		cp.gwConn.Close()
 	}
-	if cp.st != nil {
-		return cp.st.Close()
+	var err error
+	if cp.tracer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if terr := cp.tracer.Shutdown(ctx); terr != nil {
+			err = fmt.Errorf("controlplane: tracing: %w", terr)
+		}
+		cancel()
 	}
-	return nil
+	if cp.st != nil {
+		return errors.Join(cp.st.Close(), err)
+	}
+	return err
 }
 
 // rpcMetrics count and time the RPCs served. They run first in the

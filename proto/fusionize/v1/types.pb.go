@@ -222,11 +222,13 @@ func (x *Place) GetArch() string {
 // github.com/fusionize/fusionize/api/span field for field.
 type Span struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Shared by every span of one request.
+	// Shared by every span of one request: a W3C trace id (32 lowercase hex
+	// digits) for spans of hosts.
 	TraceId string `protobuf:"bytes,1,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
-	// Unique within the trace.
+	// Unique within the trace: the 8-byte span id, also the id of the
+	// invocation's OpenTelemetry span.
 	Id uint64 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
-	// ID of the caller's span; 0 at the entry.
+	// ID of the calling task's span; 0 at the entry.
 	ParentId uint64 `protobuf:"varint,3,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
 	// Calling task; empty for the entry invocation.
 	Caller string `protobuf:"bytes,4,opt,name=caller,proto3" json:"caller,omitempty"`
