@@ -54,6 +54,9 @@ type Options struct {
 	GoCmd string
 	// Wat2Wasm is the wat2wasm command; default "wat2wasm" from PATH.
 	Wat2Wasm string
+	// CacheDir is where BuildFused keeps fused modules by the digest of
+	// their inputs; default os.UserCacheDir()/fusionize/fused.
+	CacheDir string
 }
 
 // EventKind says what happened to a task.

@@ -47,6 +47,35 @@ var handler Handler
 // Handle registers h as the task's handler. Call it from an init function.
 func Handle(h Handler) { handler = h }
 
+// The tasks of a fused module (ABI version 2), in the order Bind saw them.
+// Empty in a module of one task.
+var (
+	fusedNames    []string
+	fusedHandlers []Handler
+	fusedIndex    = map[string]int32{}
+)
+
+// Bind is called by the code guest-sdk/build generates for a fused module,
+// never by a task: it files the handler the task's package registered with
+// Handle under the task's name and clears it for the next package. Go runs
+// a package's init functions in the order of its file names and finishes
+// one package before the next, so a generated file that sorts last in each
+// task's package binds exactly that package's handler. Bind panics (which
+// fails the module's _initialize, naming the task) when the package
+// registered no handler or the name is bound twice.
+func Bind(name string) {
+	if handler == nil {
+		panic(fmt.Sprintf("task: fused task %q registered no handler (call task.Handle in an init function)", name))
+	}
+	if _, dup := fusedIndex[name]; dup {
+		panic(fmt.Sprintf("task: two tasks of a fused module are named %q", name))
+	}
+	fusedIndex[name] = int32(len(fusedNames))
+	fusedNames = append(fusedNames, name)
+	fusedHandlers = append(fusedHandlers, handler)
+	handler = nil
+}
+
 // Code is an ABI error code (see guest-sdk/ABI.md).
 type Code int32
 
