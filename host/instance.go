@@ -198,6 +198,10 @@ func (t *pool) instantiate(ctx context.Context) (*instance, error) {
 	if t.abi == 0 && (got == ABIVersion || got == ABIVersionFused) {
 		t.abi = got // the probe instance of a module being loaded
 	}
+	if got == ABIVersionFused && t.abi == ABIVersion {
+		_ = mod.Close(ctx)
+		return nil, fmt.Errorf("task %q: %w: module speaks ABI version %d: it is a fused module of several tasks (load it with LoadFused)", name, ErrABIVersion, got)
+	}
 	if got != t.abi {
 		_ = mod.Close(ctx)
 		return nil, fmt.Errorf("task %q: %w: module speaks ABI version %d, host speaks %d and %d", name, ErrABIVersion, got, ABIVersion, ABIVersionFused)
