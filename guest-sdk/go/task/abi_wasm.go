@@ -134,6 +134,31 @@ type panicError string
 
 func (e panicError) Error() string { return string(e) }
 
+// The last name localTask looked up. A task names its callees with
+// constants, whose bytes do not move: comparing the pointer and length
+// finds a repeated call without hashing the name.
+var (
+	lastName  *byte
+	lastLen   int
+	lastIndex int32 = -1
+)
+
+// localTask finds task name in this fused module.
+func localTask(name string) (int32, bool) {
+	if len(fusedNames) == 0 {
+		return 0, false
+	}
+	if p := unsafe.StringData(name); p == lastName && len(name) == lastLen {
+		return lastIndex, lastIndex >= 0
+	}
+	i, ok := fusedIndex[name]
+	if !ok {
+		i = -1
+	}
+	lastName, lastLen, lastIndex = unsafe.StringData(name), len(name), i
+	return i, ok
+}
+
 // callLocal runs task i of this fused module as a sync call from the task
 // running now: a plain function call between the span_begin and span_end
 // imports, through which the host checks the call (depth, payload, deadline)
@@ -202,7 +227,7 @@ func takeAll() []byte {
 // that never leaves the module; the host still records its span.
 func CallInto(dst []byte, name string, input []byte) ([]byte, error) {
 	dst = dst[:0]
-	if i, ok := fusedIndex[name]; ok {
+	if i, ok := localTask(name); ok {
 		return callLocal(dst, i, name, input)
 	}
 	n := hostCall(strPtr(name), uint32(len(name)), ptrOf(input), uint32(len(input)), ptrOf(dst[:cap(dst)]), uint32(cap(dst)))
