@@ -200,7 +200,7 @@ func (t *pool) instantiate(ctx context.Context) (*instance, error) {
 	}
 	if got == ABIVersionFused && t.abi == ABIVersion {
 		_ = mod.Close(ctx)
-		return nil, fmt.Errorf("task %q: %w: module speaks ABI version %d: it is a fused module of several tasks (load it with LoadFused)", name, ErrABIVersion, got)
+		return nil, fmt.Errorf("task %q: %w: module speaks ABI version %d, host speaks 1 for a module of one task (version 2 is a fused module of several tasks: load it with LoadFused)", name, ErrABIVersion, got)
 	}
 	if got != t.abi {
 		_ = mod.Close(ctx)
