@@ -16,6 +16,14 @@
 // the bundled examples). A WAT task is built with `wat2wasm <source> -o <module>`.
 // A task whose module is newer than every file of its source (and, for Go
 // tasks, than the Go SDK's sources) is skipped unless Options.Force is set.
+//
+// BuildFused links several Go tasks into one fused module (module fusion:
+// one Wasm module and one Go runtime for a group, guest ABI version 2),
+// without changing their sources; it caches the module by the digest of
+// its inputs:
+//
+//	res, err := build.BuildFused(ctx, app, []string{"A", "B", "C"}, build.Options{})
+//	// res.Module holds A, B and C; load it with host.LoadFusedFile.
 package build
 
 import (

@@ -25,6 +25,15 @@
 //
 // Register the handler in init: a reactor's main is never run.
 //
+// The same source also builds into a fused module with other tasks of its
+// group (guest-sdk/build.BuildFused: one module, one Go runtime, guest ABI
+// version 2). There, CallInto and Call to a task of the same module are a
+// function call that never leaves the instance (the host still records the
+// callee's span through two imports), and a panic in the callee fails that
+// call only. CallAsync and Start always go through the host. A handler must
+// not rely on globals shared with other tasks: in a fused module, packages
+// the tasks import are shared by all of them.
+//
 // The per-call path reuses its buffers: CallInto, Pending.WaitInto and the
 // input buffer allocate nothing once warm. Call and Wait return a fresh copy
 // of the result, one allocation of its size. Everything here is for one
