@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"context"
 	"errors"
 	"fmt"
@@ -273,5 +274,23 @@ func TestLoadFusedRefusesBadInput(t *testing.T) {
 				t.Errorf("%d instances left", st.Instances)
 			}
 		})
+	}
+}
+
+// span_begin and span_end belong to fused modules: a module of one task
+// that calls them gets BAD_ARGUMENT from both, and no span is recorded.
+func TestSpanImportsRefuseAModuleOfOneTask(t *testing.T) {
+	rec := span.NewBuffer(10)
+	h := newHost(t, host.Config{Recorder: rec}, map[string]string{"probe": wat("spanprobe")})
+	out, err := h.Invoke(context.Background(), "probe", nil)
+	if err != nil || len(out) != 8 {
+		t.Fatalf("%q, %v", out, err)
+	}
+	begin, end := int32(binary.LittleEndian.Uint32(out)), int32(binary.LittleEndian.Uint32(out[4:]))
+	if begin != int32(host.CodeBadArgument) || end != int32(host.CodeBadArgument) {
+		t.Errorf("span_begin %d, span_end %d: want %d from both", begin, end, host.CodeBadArgument)
+	}
+	if spans := rec.Drain(); len(spans) != 1 || spans[0].Task != "probe" {
+		t.Errorf("spans %+v, want the probe's only", spans)
 	}
 }
