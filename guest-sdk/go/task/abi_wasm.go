@@ -134,12 +134,11 @@ type panicError string
 
 func (e panicError) Error() string { return string(e) }
 
-// The last name localTask looked up. A task names its callees with
-// constants, whose bytes do not move: comparing the pointer and length
-// finds a repeated call without hashing the name.
+// The last name localTask looked up, and its index (-1: not in the module).
+// A task calls the same few callees over and over: comparing the name
+// with the last one is cheaper than hashing it.
 var (
-	lastName  *byte
-	lastLen   int
+	lastName  string
 	lastIndex int32 = -1
 )
 
@@ -148,14 +147,14 @@ func localTask(name string) (int32, bool) {
 	if len(fusedNames) == 0 {
 		return 0, false
 	}
-	if p := unsafe.StringData(name); p == lastName && len(name) == lastLen {
+	if name == lastName {
 		return lastIndex, lastIndex >= 0
 	}
 	i, ok := fusedIndex[name]
 	if !ok {
 		i = -1
 	}
-	lastName, lastLen, lastIndex = unsafe.StringData(name), len(name), i
+	lastName, lastIndex = name, i
 	return i, ok
 }
 
