@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -19,6 +20,8 @@ var hostFuncs = map[string]signature{
 	"log":        {[]api.ValueType{i32, i32, i32}, nil},
 	"kv_put":     {[]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}},
 	"kv_get":     {[]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}},
+	"span_begin": {[]api.ValueType{i32, i32}, []api.ValueType{i32}},
+	"span_end":   {[]api.ValueType{i32, i32, i32}, []api.ValueType{i32}},
 }
 
 const (
@@ -41,6 +44,8 @@ func (h *Host) instantiateHostModule(ctx context.Context) error {
 		"log":        h.fnLog,
 		"kv_put":     h.fnKVPut,
 		"kv_get":     h.fnKVGet,
+		"span_begin": h.fnSpanBegin,
+		"span_end":   h.fnSpanEnd,
 	}
 	b := h.rt.NewHostModuleBuilder(importModule)
 	for name, sig := range hostFuncs {
@@ -128,10 +133,11 @@ func (h *Host) fnCall(ctx context.Context, m api.Module, stack []uint64) {
 		return
 	}
 	start := time.Now()
-	c := Call{Caller: inst.t.name, Input: in, TraceID: inst.traceID, ParentID: inst.spanID, Depth: inst.depth + 1,
+	caller, parent, depth := inst.current()
+	c := Call{Caller: caller, Input: in, TraceID: inst.traceID, ParentID: parent, Depth: depth + 1,
 		TraceState: inst.traceState, Unsampled: inst.unsampled}
 	n := h.callSync(ctx, inst, name, &c, outPtr, outCap)
-	inst.wait += time.Since(start)
+	inst.addWait(time.Since(start))
 	ret(stack, n)
 }
 
@@ -159,9 +165,10 @@ func (h *Host) fnCallAsync(ctx context.Context, m api.Module, stack []uint64) {
 	}
 	r, err := h.resolve(name)
 	if err == nil {
+		caller, parent, depth := inst.current()
 		err = h.spawnAsync(ctx, r, Call{
-			Task: r.name, Input: in, Async: true, Caller: inst.t.name,
-			TraceID: inst.traceID, ParentID: inst.spanID, Depth: inst.depth + 1,
+			Task: r.name, Input: in, Async: true, Caller: caller,
+			TraceID: inst.traceID, ParentID: parent, Depth: depth + 1,
 			TraceState: inst.traceState, Unsampled: inst.unsampled,
 		}, false)
 	}
@@ -187,9 +194,10 @@ func (h *Host) fnCallStart(ctx context.Context, m api.Module, stack []uint64) {
 		ret(stack, inst.deliver(nil, err, 0, 0))
 		return
 	}
+	caller, parent, depth := inst.current()
 	c := Call{
-		Task: r.name, Input: in, Caller: inst.t.name,
-		TraceID: inst.traceID, ParentID: inst.spanID, Depth: inst.depth + 1,
+		Task: r.name, Input: in, Caller: caller,
+		TraceID: inst.traceID, ParentID: parent, Depth: depth + 1,
 		TraceState: inst.traceState, Unsampled: inst.unsampled,
 	}
 	if err := h.admit(r, &c); err != nil {
@@ -230,7 +238,7 @@ func (h *Host) fnCallWait(ctx context.Context, m api.Module, stack []uint64) {
 		p.cancel()
 		<-p.done
 	}
-	inst.wait += time.Since(start)
+	inst.addWait(time.Since(start))
 	p.waited = true
 	inst.noteDeadline(p.err)
 	ret(stack, inst.deliver(p.out, p.err, uint32(stack[1]), uint32(stack[2])))
@@ -340,5 +348,111 @@ func (h *Host) fnKVGet(ctx context.Context, m api.Module, stack []uint64) {
 		ret(stack, int32(CodeNotFound))
 	default:
 		ret(stack, inst.deliver(val, nil, uint32(stack[2]), uint32(stack[3])))
+	}
+}
+
+// fnSpanBegin is span_begin(task, in_len): a sync call to task number task
+// of the caller's fused module starts inside the module. The host admits it
+// as it admits a call through the host (deadline, depth, payload) and opens
+// the callee's span.
+func (h *Host) fnSpanBegin(ctx context.Context, m api.Module, stack []uint64) {
+	inst := h.caller(m)
+	if inst == nil {
+		ret(stack, int32(CodeInternal))
+		return
+	}
+	idx, inLen := uint32(stack[0]), uint32(stack[1])
+	p := inst.p
+	if p.abi != ABIVersionFused || idx >= uint32(len(p.tasks)) {
+		inst.hold([]byte(fmt.Sprintf("span_begin: the module has no task with index %d", idx)))
+		ret(stack, int32(CodeBadArgument))
+		return
+	}
+	t := p.tasks[idx]
+	caller, _, depth := inst.current()
+	if err := ctx.Err(); err != nil {
+		inst.hold([]byte("deadline exceeded before calling " + t.name))
+		ret(stack, int32(CodeDeadline))
+		return
+	}
+	if depth+1 > h.cfg.MaxDepth {
+		ret(stack, inst.deliver(nil, newError(t.name, h.cfg.Name, CodeDepth, "call from %q exceeds the maximum call depth of %d (a call cycle?)", caller, h.cfg.MaxDepth), 0, 0))
+		return
+	}
+	if int(inLen) > h.cfg.MaxPayload {
+		ret(stack, inst.deliver(nil, newError(t.name, h.cfg.Name, CodeTooLarge, "input of %d bytes exceeds the payload limit of %d bytes", inLen, h.cfg.MaxPayload), 0, 0))
+		return
+	}
+	h.stats.invocations.Add(1)
+	inst.frames = append(inst.frames, localFrame{
+		task:   t,
+		spanID: h.newSpanID(),
+		start:  time.Now(),
+		inLen:  int(inLen),
+	})
+	ret(stack, 0)
+}
+
+// fnSpanEnd is span_end(status, ptr, len): the innermost call inside the
+// module returned, with status 0 and an output of len bytes, or with a
+// non-zero status and the error message at ptr[0:len). The host closes
+// and records its span, and words a failure as a call through the host
+// words it (held for take).
+func (h *Host) fnSpanEnd(_ context.Context, m api.Module, stack []uint64) {
+	inst := h.caller(m)
+	if inst == nil {
+		ret(stack, int32(CodeInternal))
+		return
+	}
+	n := len(inst.frames)
+	if n == 0 {
+		inst.hold([]byte("span_end without span_begin"))
+		ret(stack, int32(CodeBadArgument))
+		return
+	}
+	f := inst.frames[n-1]
+	inst.frames = inst.frames[:n-1]
+	d := time.Since(f.start)
+	inst.addWait(d)
+	status, ptr, size := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
+	var err error
+	outBytes := 0
+	switch {
+	case status != 0:
+		msg, ok := inst.read(ptr, min(size, uint32(min(h.cfg.MaxPayload, maxTruncatedError))))
+		if !ok {
+			msg = []byte("(its error message lies outside memory)")
+		}
+		err = newError(f.task.name, h.cfg.Name, CodeFailed, "%s", msg)
+	case int(size) > h.cfg.MaxPayload:
+		err = newError(f.task.name, h.cfg.Name, CodeTooLarge, "output of %d bytes exceeds the payload limit of %d bytes", size, h.cfg.MaxPayload)
+	default:
+		outBytes = int(size)
+	}
+	h.recordFrame(inst, &f, d, outBytes, err)
+	if err != nil {
+		h.stats.failures.Add(1)
+		ret(stack, inst.deliver(nil, err, 0, 0))
+		return
+	}
+	ret(stack, 0)
+}
+
+// recordFrame records the span of a call that ran inside a fused module;
+// its caller is the frame below it (or the instance's invocation).
+func (h *Host) recordFrame(inst *instance, f *localFrame, d time.Duration, outBytes int, err error) {
+	caller, parent, depth := inst.current()
+	c := Call{Caller: caller, TraceID: inst.traceID, ParentID: parent, Depth: depth + 1}
+	h.recordSpanFor(&c, f.task.name, f.spanID, f.start, d, f.wait, false, f.inLen, outBytes, err)
+}
+
+// abandonFrames records the spans of the calls inside a fused module that
+// were running when its invocation failed (a trap ends them all), with the
+// invocation's error.
+func (h *Host) abandonFrames(inst *instance, err error) {
+	for n := len(inst.frames); n > 0; n = len(inst.frames) {
+		f := inst.frames[n-1]
+		inst.frames = inst.frames[:n-1]
+		h.recordFrame(inst, &f, time.Since(f.start), 0, err)
 	}
 }

@@ -16,6 +16,18 @@
 // which checks the ABI version. Invocations borrow an instance from the
 // task's pool; a trapped instance is discarded and replaced.
 //
+// A fused module (guest ABI version 2, built by guest-sdk/build.BuildFused)
+// holds several tasks with one pool of instances; LoadFusedFile loads it
+// for the tasks it must hold, beside modules of one task in the same group:
+//
+//	err := h.LoadFusedFile(ctx, []string{"A", "B", "C"}, "build/fused-A-B-C.wasm", "")
+//
+// A sync call between two of its tasks stays inside the instance; the
+// module reports it through the span_begin and span_end imports, so each
+// call still has its span with its caller and parent, as a call through the
+// host has. A trap discards the instance, for all of its tasks, and the
+// error names the task that was running.
+//
 // Limits, each with an error that names the task and the host: a payload
 // limit (CodeTooLarge; an error message over it is truncated, not lost), a
 // memory cap per instance derived from the group's memory size (a Go guest

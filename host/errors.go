@@ -45,6 +45,7 @@ var (
 	ErrClosed      = errors.New("host closed")
 	ErrDuplicate   = errors.New("task already loaded")
 	ErrInvalidTask = errors.New("invalid task name")
+	ErrMissingTask = errors.New("fused module lacks a task")
 )
 
 var codeErr = map[Code]error{

@@ -106,6 +106,7 @@ type Host struct {
 
 	tasksMu sync.Mutex
 	tasks   map[string]*task
+	pools   []*pool
 	routes  atomic.Pointer[routeTable]
 	setup   atomic.Pointer[setup.Setup]
 
@@ -243,43 +244,140 @@ func (h *Host) Load(ctx context.Context, name string, wasm []byte, digest string
 }
 
 func (h *Host) load(ctx context.Context, name, source string, wasm []byte, digest string) error {
-	if !manifest.ValidTaskName(name) {
-		return fmt.Errorf("%w: %q", ErrInvalidTask, name)
+	return h.loadModule(ctx, source, wasm, digest, []string{name}, false)
+}
+
+// LoadFusedFile loads the fused module at path (guest ABI version 2, built
+// by guest-sdk/build.BuildFused) for the named tasks: the module must hold
+// exactly those tasks. A non-empty digest must match the file's content.
+func (h *Host) LoadFusedFile(ctx context.Context, tasks []string, path, digest string) error {
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("fused module of %s: %w", strings.Join(tasks, ","), err)
+	}
+	return h.loadModule(ctx, path, wasm, digest, tasks, true)
+}
+
+// LoadFused loads wasm, a fused module, for the named tasks; see
+// LoadFusedFile.
+func (h *Host) LoadFused(ctx context.Context, tasks []string, wasm []byte, digest string) error {
+	return h.loadModule(ctx, "fused module of "+strings.Join(tasks, ","), wasm, digest, tasks, true)
+}
+
+// loadModule compiles wasm and registers it for tasks: as the module of
+// one task, or (fused) as a module that must hold exactly tasks.
+func (h *Host) loadModule(ctx context.Context, source string, wasm []byte, digest string, tasks []string, fused bool) error {
+	if len(tasks) == 0 {
+		return fmt.Errorf("%s: %w: no tasks to load it for", source, ErrInvalidTask)
+	}
+	seen := make(map[string]bool, len(tasks))
+	for _, name := range tasks {
+		if !manifest.ValidTaskName(name) {
+			return fmt.Errorf("%w: %q", ErrInvalidTask, name)
+		}
+		if seen[name] {
+			return fmt.Errorf("%s: task %q: %w: named twice among the tasks to load", source, name, ErrDuplicate)
+		}
+		seen[name] = true
 	}
 	if h.isClosed() {
 		return ErrClosed
 	}
-	h.tasksMu.Lock()
-	_, dup := h.tasks[name]
-	h.tasksMu.Unlock()
-	if dup {
-		return fmt.Errorf("task %q: %w", name, ErrDuplicate)
+	if err := h.checkNotLoaded(tasks); err != nil {
+		return err
 	}
 	cm, err := h.compile(ctx, source, wasm, digest)
 	if err != nil {
 		return err
 	}
-	t := &task{h: h, name: name, digest: Digest(wasm), compiled: cm}
+	p := &pool{h: h, digest: Digest(wasm), compiled: cm, source: source}
+	if !fused {
+		p.abi = ABIVersion
+		p.tasks = []*task{{name: tasks[0], pool: p, index: -1}}
+	}
 	// Instantiate one instance now: it checks the ABI version, and the
 	// first invocation finds it ready. That invocation still reports a
 	// cold start: it is the first request of the new instance, as on a
 	// serverless platform.
-	inst, _, err := t.borrow(ctx)
+	inst, _, err := p.borrow(ctx)
 	if err != nil {
 		_ = cm.Close(ctx)
 		return fmt.Errorf("%s: %w", source, err)
 	}
+	if fused {
+		if err := h.fusedTasks(ctx, p, inst, tasks); err != nil {
+			p.discard(inst)
+			_ = cm.Close(ctx)
+			return fmt.Errorf("%s: %w", source, err)
+		}
+	}
 	inst.fresh = true
-	t.release(inst)
+	p.release(inst)
 	h.tasksMu.Lock()
 	defer h.tasksMu.Unlock()
-	if _, dup := h.tasks[name]; dup {
-		t.closeIdle()
-		_ = cm.Close(ctx)
-		return fmt.Errorf("task %q: %w", name, ErrDuplicate)
+	for _, t := range p.tasks {
+		if _, dup := h.tasks[t.name]; dup {
+			p.closeIdle()
+			_ = cm.Close(ctx)
+			return fmt.Errorf("task %q: %w", t.name, ErrDuplicate)
+		}
 	}
-	h.tasks[name] = t
+	for _, t := range p.tasks {
+		h.tasks[t.name] = t
+	}
+	h.pools = append(h.pools, p)
 	h.rebuildRoutesLocked()
+	return nil
+}
+
+func (h *Host) checkNotLoaded(tasks []string) error {
+	h.tasksMu.Lock()
+	defer h.tasksMu.Unlock()
+	for _, name := range tasks {
+		if _, dup := h.tasks[name]; dup {
+			return fmt.Errorf("task %q: %w", name, ErrDuplicate)
+		}
+	}
+	return nil
+}
+
+// fusedTasks reads the task list of the fused module of p from its probe
+// instance inst and checks it against want: the same tasks, each once.
+func (h *Host) fusedTasks(ctx context.Context, p *pool, inst *instance, want []string) error {
+	if p.abi != ABIVersionFused {
+		return fmt.Errorf("%w: module speaks ABI version %d (a module of one task), not %d (a fused module)", ErrABIVersion, p.abi, ABIVersionFused)
+	}
+	if err := checkExports(p.compiled.ExportedFunctions(), fusedExports); err != nil {
+		return err
+	}
+	if _, err := inst.mod.ExportedFunction(exportTasks).Call(ctx); err != nil {
+		return fmt.Errorf("%w: %s trapped: %v", ErrBadModule, exportTasks, err)
+	}
+	listed := strings.Split(strings.TrimSuffix(string(inst.out), "\n"), "\n")
+	inst.out = inst.out[:0]
+	wanted := make(map[string]bool, len(want))
+	for _, n := range want {
+		wanted[n] = true
+	}
+	seen := make(map[string]bool, len(listed))
+	for i, n := range listed {
+		switch {
+		case !manifest.ValidTaskName(n):
+			return fmt.Errorf("%w: %s lists %q, not a valid task name", ErrBadModule, exportTasks, n)
+		case seen[n]:
+			return fmt.Errorf("task %q: %w: the fused module holds two tasks of this name", n, ErrBadModule)
+		case !wanted[n]:
+			return fmt.Errorf("task %q: %w: the fused module holds it, but it is not among the tasks to load it for (%s)", n, ErrBadModule, strings.Join(want, ","))
+		}
+		seen[n] = true
+		p.tasks = append(p.tasks, &task{name: n, pool: p, index: int32(i)})
+	}
+	for _, n := range want {
+		if !seen[n] {
+			return fmt.Errorf("task %q: %w: the fused module does not hold it (it holds %s)", n, ErrMissingTask, strings.Join(listed, ","))
+		}
+	}
+	inst.t = p.tasks[0]
 	return nil
 }
 
@@ -303,7 +401,7 @@ func (h *Host) Digest(task string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return t.digest, true
+	return t.pool.digest, true
 }
 
 // SetSetup switches routing to s. Calls already running finish on the
@@ -470,7 +568,7 @@ func (h *Host) newTraceID() string {
 func (h *Host) runLocal(ctx context.Context, t *task, c *Call) (*instance, []byte, error) {
 	start := time.Now()
 	h.stats.invocations.Add(1)
-	inst, cold, err := t.borrow(ctx)
+	inst, cold, err := t.pool.borrow(ctx)
 	if err != nil {
 		h.stats.failures.Add(1)
 		h.record(c, t.name, start, 0, cold, 0, err)
@@ -479,13 +577,14 @@ func (h *Host) runLocal(ctx context.Context, t *task, c *Call) (*instance, []byt
 	if cold {
 		h.stats.coldStarts.Add(1)
 	}
+	inst.t = t
 	inst.depth = c.Depth
 	inst.traceID, inst.traceState, inst.unsampled = c.TraceID, c.TraceState, c.Unsampled
 	inst.spanID = c.SpanID
 	if inst.spanID == 0 {
 		inst.spanID = h.newSpanID()
 	}
-	inst.logw.begin(c.TraceID)
+	inst.logw.begin(t.name, c.TraceID)
 	out, err := h.execute(ctx, inst, c.Input)
 	if n := inst.waitPending(); n > 0 && err == nil {
 		err = newError(t.name, h.cfg.Name, CodeFailed, "returned with %d started calls not waited for", n)
@@ -493,11 +592,12 @@ func (h *Host) runLocal(ctx context.Context, t *task, c *Call) (*instance, []byt
 	inst.logw.end()
 	if err != nil {
 		h.stats.failures.Add(1)
+		h.abandonFrames(inst, err)
 		h.recordInst(c, inst, t.name, start, cold, 0, err)
 		if isTrap(err) {
-			t.discard(inst)
+			t.pool.discard(inst)
 		} else {
-			t.release(inst)
+			t.pool.release(inst)
 		}
 		return nil, nil, err
 	}
@@ -537,9 +637,15 @@ func (h *Host) execute(ctx context.Context, inst *instance, input []byte) ([]byt
 	if len(input) > 0 && !inst.mem.Write(ptr, input) {
 		return nil, trapError{newError(t.name, h.cfg.Name, CodeBadArgument, "%s(%d) returned %#x, outside its memory", exportAlloc, len(input), ptr)}
 	}
-	inst.stack[0], inst.stack[1] = uint64(ptr), uint64(len(input))
-	if err := inst.handle.CallWithStack(ctx, inst.stack); err != nil {
-		return nil, h.callFailure(ctx, inst, exportHandle, err)
+	fn, name := inst.handle, exportHandle
+	if t.index >= 0 {
+		inst.stack[0], inst.stack[1], inst.stack[2] = uint64(t.index), uint64(ptr), uint64(len(input))
+		fn, name = inst.handleTask, exportHandleTask
+	} else {
+		inst.stack[0], inst.stack[1] = uint64(ptr), uint64(len(input))
+	}
+	if err := fn.CallWithStack(ctx, inst.stack); err != nil {
+		return nil, h.callFailure(ctx, inst, name, err)
 	}
 	switch status := uint32(inst.stack[0]); {
 	case inst.outLimit && status != 0:
@@ -559,6 +665,12 @@ func (h *Host) execute(ctx context.Context, inst *instance, input []byte) ([]byt
 // with that cause rather than as the bare trap.
 func (h *Host) callFailure(ctx context.Context, inst *instance, fn string, err error) error {
 	t := inst.t
+	if n := len(inst.frames); n > 0 {
+		// It stopped inside a call that stayed in the fused module: the
+		// task running then is the one to name.
+		t = inst.frames[n-1].task
+		fn = fmt.Sprintf("%s (in a call inside the fused module, from task %q)", fn, inst.t.name)
+	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		switch exit.ExitCode() {
@@ -635,7 +747,7 @@ func (h *Host) dispatch(ctx context.Context, r *route, c *Call) (out []byte, ins
 // done returns the instance a dispatch ran on (nil for none) to its pool.
 func (r *route) done(inst *instance) {
 	if inst != nil {
-		r.local.release(inst)
+		r.local.pool.release(inst)
 	}
 }
 
@@ -723,7 +835,7 @@ func (h *Host) recordInst(c *Call, inst *instance, task string, start time.Time,
 	if inst != nil {
 		wait, id = inst.wait, inst.spanID
 	}
-	h.recordSpan(c, task, id, start, wait, cold, outBytes, err)
+	h.recordSpan(c, task, id, start, wait, cold, len(c.Input), outBytes, err)
 }
 
 func (h *Host) record(c *Call, task string, start time.Time, wait time.Duration, cold bool, outBytes int, err error) {
@@ -731,11 +843,14 @@ func (h *Host) record(c *Call, task string, start time.Time, wait time.Duration,
 	if id == 0 {
 		id = h.newSpanID()
 	}
-	h.recordSpan(c, task, id, start, wait, cold, outBytes, err)
+	h.recordSpan(c, task, id, start, wait, cold, len(c.Input), outBytes, err)
 }
 
-func (h *Host) recordSpan(c *Call, task string, id uint64, start time.Time, wait time.Duration, cold bool, outBytes int, err error) {
-	d := time.Since(start)
+func (h *Host) recordSpan(c *Call, task string, id uint64, start time.Time, wait time.Duration, cold bool, inBytes, outBytes int, err error) {
+	h.recordSpanFor(c, task, id, start, time.Since(start), wait, cold, inBytes, outBytes, err)
+}
+
+func (h *Host) recordSpanFor(c *Call, task string, id uint64, start time.Time, d, wait time.Duration, cold bool, inBytes, outBytes int, err error) {
 	s := span.Span{
 		TraceID:      c.TraceID,
 		ID:           id,
@@ -752,7 +867,7 @@ func (h *Host) recordSpan(c *Call, task string, id uint64, start time.Time, wait
 		Wait:         min(wait, d),
 		MemoryMB:     h.cfg.MemoryMB,
 		Cold:         cold,
-		InputBytes:   len(c.Input),
+		InputBytes:   inBytes,
 		OutputBytes:  outBytes,
 	}
 	if err != nil {
@@ -801,10 +916,10 @@ func (h *Host) Stats() Stats {
 		LogLinesDropped: h.stats.logDropped.Load(),
 	}
 	h.tasksMu.Lock()
-	for _, t := range h.tasks {
-		t.mu.Lock()
-		s.Instances += t.live
-		t.mu.Unlock()
+	for _, p := range h.pools {
+		p.mu.Lock()
+		s.Instances += p.live
+		p.mu.Unlock()
 	}
 	h.tasksMu.Unlock()
 	return s
@@ -837,8 +952,8 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	h.baseCancel()
 	h.tasksMu.Lock()
-	for _, t := range h.tasks {
-		t.closeIdle()
+	for _, p := range h.pools {
+		p.closeIdle()
 	}
 	h.tasksMu.Unlock()
 	if cerr := h.rt.Close(context.Background()); cerr != nil && err == nil {

@@ -12,28 +12,52 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 )
 
-// task is one loaded module with its pool of instances.
-type task struct {
+// pool is one compiled module with its pool of instances. A module of one
+// task (ABI version 1) serves that task; a fused module (version 2) serves
+// several, and each of its instances runs any of them.
+type pool struct {
 	h        *Host
-	name     string
 	digest   string
 	compiled wazero.CompiledModule
+	abi      int32   // the ABI version the module speaks
+	tasks    []*task // the tasks it serves; for version 2 in the module's index order
+	source   string  // names the module in errors
 
 	mu   sync.Mutex
 	idle []*instance
 	live int
 }
 
+// task is one loaded task: a module of its own, or an entry of a fused
+// module.
+type task struct {
+	name  string
+	pool  *pool
+	index int32 // its index in a fused module; -1 for a module of one task
+}
+
+// localFrame is a sync call that stays inside a fused module (span_begin
+// to span_end): the host's record of it while it runs.
+type localFrame struct {
+	task   *task
+	spanID uint64
+	start  time.Time
+	wait   time.Duration
+	inLen  int
+}
+
 // instance is one reactor instance of a task. It runs one invocation at a
 // time; the fields below the line describe the invocation in progress.
 type instance struct {
-	t      *task
-	mod    api.Module
-	mem    api.Memory
-	alloc  api.Function
-	handle api.Function
-	stack  []uint64
-	logw   *logWriter // its stdout, stderr and log import
+	p          *pool
+	t          *task // the task of the invocation in progress
+	mod        api.Module
+	mem        api.Memory
+	alloc      api.Function
+	handle     api.Function
+	handleTask api.Function // fusionize_handle_task of a fused module
+	stack      []uint64
+	logw       *logWriter // its stdout, stderr and log import
 
 	// The input region from the last fusionize_alloc.
 	inPtr, inCap uint32
@@ -62,6 +86,9 @@ type instance struct {
 	// calleeDeadline is the deadline error of the last sync callee stopped
 	// by the deadline: the task to blame if the deadline stops this one too.
 	calleeDeadline *Error
+	// frames are the calls inside a fused module running now, innermost
+	// last: the task running is the last frame's, or t when there is none.
+	frames []localFrame
 }
 
 // pendingCall is a sync call started with call_start.
@@ -75,7 +102,7 @@ type pendingCall struct {
 }
 
 // borrow returns an idle instance or creates one; cold reports creation.
-func (t *task) borrow(ctx context.Context) (inst *instance, cold bool, err error) {
+func (t *pool) borrow(ctx context.Context) (inst *instance, cold bool, err error) {
 	t.mu.Lock()
 	if n := len(t.idle); n > 0 {
 		inst = t.idle[n-1]
@@ -99,7 +126,7 @@ func (t *task) borrow(ctx context.Context) (inst *instance, cold bool, err error
 }
 
 // release returns inst to the pool, or closes it when the pool is full.
-func (t *task) release(inst *instance) {
+func (t *pool) release(inst *instance) {
 	inst.reset()
 	t.mu.Lock()
 	if len(t.idle) < t.h.cfg.PoolSize && !t.h.isClosed() {
@@ -113,7 +140,7 @@ func (t *task) release(inst *instance) {
 
 // discard closes inst for good: after a trap, a deadline, or when the pool
 // is full.
-func (t *task) discard(inst *instance) {
+func (t *pool) discard(inst *instance) {
 	t.h.instances.Delete(inst.mod)
 	// A module closed by its context is already closed; closing again is harmless.
 	_ = inst.mod.Close(context.Background())
@@ -123,7 +150,7 @@ func (t *task) discard(inst *instance) {
 }
 
 // closeIdle closes every idle instance.
-func (t *task) closeIdle() {
+func (t *pool) closeIdle() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = nil
@@ -133,9 +160,10 @@ func (t *task) closeIdle() {
 	}
 }
 
-func (t *task) instantiate(ctx context.Context) (*instance, error) {
+func (t *pool) instantiate(ctx context.Context) (*instance, error) {
 	h := t.h
-	logw := newLogWriter(h.cfg.Logger, t.name, h.cfg.MaxLogBytes, &h.stats.logDropped)
+	name := t.label()
+	logw := newLogWriter(h.cfg.Logger, name, h.cfg.MaxLogBytes, &h.stats.logDropped)
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions(exportInitialize).
@@ -149,31 +177,60 @@ func (t *task) instantiate(ctx context.Context) (*instance, error) {
 	defer cancel()
 	mod, err := h.rt.InstantiateModule(ictx, t.compiled, cfg)
 	if err != nil {
-		return nil, classifyInstantiate(ctx, t.name, h.cfg.Name, h.cfg.InitTimeout, err)
+		return nil, classifyInstantiate(ctx, name, h.cfg.Name, h.cfg.InitTimeout, err)
 	}
 	inst := &instance{
-		t:      t,
-		mod:    mod,
-		mem:    mod.Memory(),
-		alloc:  mod.ExportedFunction(exportAlloc),
-		handle: mod.ExportedFunction(exportHandle),
-		stack:  make([]uint64, 2),
-		out:    make([]byte, 0, 1024),
-		logw:   logw,
+		p:          t,
+		mod:        mod,
+		mem:        mod.Memory(),
+		alloc:      mod.ExportedFunction(exportAlloc),
+		handle:     mod.ExportedFunction(exportHandle),
+		handleTask: mod.ExportedFunction(exportHandleTask),
+		stack:      make([]uint64, 3),
+		out:        make([]byte, 0, 1024),
+		logw:       logw,
+		frames:     make([]localFrame, 0, 8),
 	}
 	// What _initialize logged is the instance's own, not an invocation's.
 	logw.end()
 	v, err := mod.ExportedFunction(exportABIVersion).Call(ctx)
 	if err != nil {
 		_ = mod.Close(ctx)
-		return nil, newError(t.name, h.cfg.Name, CodeInternal, "%s trapped: %v", exportABIVersion, err)
+		return nil, newError(name, h.cfg.Name, CodeInternal, "%s trapped: %v", exportABIVersion, err)
 	}
-	if got := int32(v[0]); got != ABIVersion {
+	got := int32(v[0])
+	if t.abi == 0 && (got == ABIVersion || got == ABIVersionFused) {
+		t.abi = got // the probe instance of a module being loaded
+	}
+	if got == ABIVersionFused && t.abi == ABIVersion {
 		_ = mod.Close(ctx)
-		return nil, fmt.Errorf("task %q: %w: module speaks ABI version %d, host speaks %d", t.name, ErrABIVersion, got, ABIVersion)
+		return nil, fmt.Errorf("task %q: %w: module speaks ABI version %d, host speaks 1 for a module of one task (version 2 is a fused module of several tasks: load it with LoadFused)", name, ErrABIVersion, got)
+	}
+	if got != t.abi {
+		_ = mod.Close(ctx)
+		return nil, fmt.Errorf("task %q: %w: module speaks ABI version %d, host speaks %d and %d", name, ErrABIVersion, got, ABIVersion, ABIVersionFused)
+	}
+	if len(t.tasks) > 0 {
+		inst.t = t.tasks[0]
 	}
 	h.instances.Store(mod, inst)
 	return inst, nil
+}
+
+// label names the pool's module in errors and logs: its task, or its
+// tasks comma-separated, or its source while none is known.
+func (t *pool) label() string {
+	if len(t.tasks) == 0 {
+		return t.source
+	}
+	var b []byte
+	for i, tk := range t.tasks {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, tk.name...)
+	}
+	return string(b)
 }
 
 // classifyInstantiate names what stopped an instantiation; ctx is the
@@ -204,6 +261,7 @@ func (inst *instance) reset() {
 	inst.traceID, inst.traceState, inst.unsampled = "", "", false
 	inst.outLimit = false
 	inst.calleeDeadline = nil
+	inst.frames = inst.frames[:0]
 	for i := range inst.pending {
 		inst.pending[i] = nil
 	}
@@ -272,4 +330,23 @@ func (inst *instance) waitPending() int {
 		<-p.done
 	}
 	return n
+}
+
+// current returns the task running now in inst (the innermost call inside
+// a fused module, or the invocation's task), its span and its call depth.
+func (inst *instance) current() (task string, spanID uint64, depth int) {
+	if n := len(inst.frames); n > 0 {
+		f := &inst.frames[n-1]
+		return f.task.name, f.spanID, inst.depth + n
+	}
+	return inst.t.name, inst.spanID, inst.depth
+}
+
+// addWait adds d, time spent waiting for a callee, to the task running now.
+func (inst *instance) addWait(d time.Duration) {
+	if n := len(inst.frames); n > 0 {
+		inst.frames[n-1].wait += d
+		return
+	}
+	inst.wait += d
 }

@@ -58,7 +58,8 @@ func benchInstantiate(b *testing.B, name string, wasm []byte) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	t := &task{h: h, name: name, compiled: cm}
+	t := &pool{h: h, compiled: cm, abi: ABIVersion}
+	t.tasks = []*task{{name: name, pool: t, index: -1}}
 	b.ReportAllocs()
 	for b.Loop() {
 		inst, err := t.instantiate(ctx)

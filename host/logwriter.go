@@ -47,9 +47,12 @@ func newLogWriter(l *slog.Logger, task string, limit int, total *atomic.Uint64) 
 	return &logWriter{log: l, task: task, limit: limit, budget: limit, total: total}
 }
 
-// begin starts the accounting of an invocation of trace.
-func (w *logWriter) begin(trace string) {
+// begin starts the accounting of an invocation of task in trace (the
+// task an instance of a fused module runs changes from one invocation to
+// the next).
+func (w *logWriter) begin(task, trace string) {
 	w.mu.Lock()
+	w.task = task
 	w.trace, w.budget, w.dropped, w.fatal, w.detail = trace, w.limit, 0, "", ""
 	w.mu.Unlock()
 }

@@ -9,12 +9,15 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/guest-sdk/build"
 )
 
 // goGuests are the Go test tasks under testdata/go, built once per test
 // binary into guestDir.
 var (
-	goGuests = []string{"noop", "gecho", "gcaller", "gpanic", "ghog", "gpar", "gsleep", "gkv", "gloop", "gbig", "glog"}
+	goGuests = []string{"noop", "gecho", "gcaller", "gpanic", "ghog", "gpar", "gsleep", "gkv", "gloop", "gbig", "glog", "gtrap", "gvia", "gloopplain"}
 	guestDir string
 	cacheDir string // a compilation cache shared by the tests of one run
 	buildErr error
@@ -68,3 +71,31 @@ func goGuest(t testing.TB, name string) string {
 
 // wat returns the path of a committed test module built from testdata/<name>.wat.
 func wat(name string) string { return filepath.Join("testdata", name+".wasm") }
+
+var (
+	fusedMu      sync.Mutex
+	fusedModules = map[string]string{}
+)
+
+// fusedGuest returns the path of a fused module of the named Go test tasks,
+// built with guest-sdk/build once per test binary (and cached across runs
+// by the digest of its inputs).
+func fusedGuest(t testing.TB, tasks ...string) string {
+	t.Helper()
+	key := fmt.Sprint(tasks)
+	fusedMu.Lock()
+	defer fusedMu.Unlock()
+	if p, ok := fusedModules[key]; ok {
+		return p
+	}
+	app := &manifest.App{Name: "hosttest", Dir: "testdata"}
+	for _, n := range tasks {
+		app.Tasks = append(app.Tasks, manifest.Task{Name: n, Source: "go/" + n, Lang: manifest.LangGo})
+	}
+	res, err := build.BuildFused(context.Background(), app, tasks, build.Options{CacheDir: filepath.Join(os.TempDir(), "fusionize-test", "fused")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fusedModules[key] = res.Module
+	return res.Module
+}

@@ -11,14 +11,20 @@ import (
 	"github.com/tetratelabs/wazero/api"
 )
 
-// ABIVersion is the guest ABI version this host speaks (guest-sdk/ABI.md).
-const ABIVersion = 1
+// The guest ABI versions this host speaks (guest-sdk/ABI.md): 1 for a
+// module of one task, 2 for a fused module of several.
+const (
+	ABIVersion      = 1
+	ABIVersionFused = 2
+)
 
 // Export and import names of the guest ABI.
 const (
 	exportABIVersion = "fusionize_abi_version"
 	exportAlloc      = "fusionize_alloc"
 	exportHandle     = "fusionize_handle"
+	exportTasks      = "fusionize_tasks"
+	exportHandleTask = "fusionize_handle_task"
 	exportInitialize = "_initialize"
 	exportStart      = "_start"
 	exportMemory     = "memory"
@@ -48,6 +54,11 @@ var (
 		exportABIVersion: {nil, []api.ValueType{i32}},
 		exportAlloc:      {[]api.ValueType{i32}, []api.ValueType{i32}},
 		exportHandle:     {[]api.ValueType{i32, i32}, []api.ValueType{i32}},
+	}
+	// fusedExports are required of a module that speaks version 2.
+	fusedExports = map[string]signature{
+		exportTasks:      {nil, nil},
+		exportHandleTask: {[]api.ValueType{i32, i32, i32}, []api.ValueType{i32}},
 	}
 )
 
@@ -79,20 +90,28 @@ func (h *Host) compile(ctx context.Context, source string, wasm []byte, digest s
 	return cm, nil
 }
 
+// checkExports checks that exports has each of want with its signature.
+func checkExports(exports map[string]api.FunctionDefinition, want map[string]signature) error {
+	for name, sig := range want {
+		def, ok := exports[name]
+		if !ok {
+			return fmt.Errorf("%w: missing export %s%s", ErrBadModule, name, sig)
+		}
+		got := signature{def.ParamTypes(), def.ResultTypes()}
+		if got.String() != sig.String() {
+			return fmt.Errorf("%w: export %s has type %s, want %s", ErrBadModule, name, got, sig)
+		}
+	}
+	return nil
+}
+
 func validate(cm wazero.CompiledModule) error {
 	exports := cm.ExportedFunctions()
 	if _, ok := exports[exportStart]; ok {
 		return fmt.Errorf("%w: exports %s: it is a command module, not a reactor (build Go tasks with -buildmode=c-shared)", ErrBadModule, exportStart)
 	}
-	for name, want := range requiredExports {
-		def, ok := exports[name]
-		if !ok {
-			return fmt.Errorf("%w: missing export %s%s", ErrBadModule, name, want)
-		}
-		got := signature{def.ParamTypes(), def.ResultTypes()}
-		if got.String() != want.String() {
-			return fmt.Errorf("%w: export %s has type %s, want %s", ErrBadModule, name, got, want)
-		}
+	if err := checkExports(exports, requiredExports); err != nil {
+		return err
 	}
 	if def, ok := exports[exportInitialize]; ok && (len(def.ParamTypes()) != 0 || len(def.ResultTypes()) != 0) {
 		return fmt.Errorf("%w: export %s must have type () -> ()", ErrBadModule, exportInitialize)

@@ -53,6 +53,9 @@ type Task struct {
 	Source string `yaml:"source"`           // relative to the app folder
 	Lang   string `yaml:"lang,omitempty"`   // "go" (default; "assemblyscript" for a .ts source), "wat" or "assemblyscript"
 	Module string `yaml:"module,omitempty"` // relative path of the built module; default build/<name>.wasm
+	// Isolate keeps the task in a module of its own: a setup may not put
+	// it in a module-fused group (setup.Setup.ValidateIsolation).
+	Isolate bool `yaml:"isolate,omitempty"`
 }
 
 // Objective says what the fuser optimizes.
@@ -175,6 +178,18 @@ func (a *App) Validate() error {
 		a.Objective.LatencyWeight, a.Objective.CostWeight = 1, 1
 	}
 	return nil
+}
+
+// IsolatedTasks returns the names of the tasks the manifest isolates
+// (Task.Isolate), in manifest order.
+func (a *App) IsolatedTasks() []string {
+	var out []string
+	for _, t := range a.Tasks {
+		if t.Isolate {
+			out = append(out, t.Name)
+		}
+	}
+	return out
 }
 
 // TaskNames returns the names of the app's tasks in manifest order.

@@ -341,3 +341,13 @@ tasks:
 		t.Errorf("lang rust: error = %v, want ErrInvalid naming the task and the lang", err)
 	}
 }
+
+func TestIsolatedTasksAreTheOnesMarked(t *testing.T) {
+	app, err := manifest.Parse([]byte(minimal + "  - name: B\n    source: tasks/b\n    isolate: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := app.IsolatedTasks(); !slices.Equal(got, []string{"B"}) {
+		t.Errorf("isolated %v, want [B]", got)
+	}
+}

@@ -41,6 +41,46 @@ type Group struct {
 	Tasks    []string `json:"tasks"`
 	MemoryMB int      `json:"memoryMB"`
 	Place    Place    `json:"place"`
+	// Fusion is how the group's tasks share the host: FusionInstance (or
+	// "") gives each task its own module and instances; FusionModule links
+	// the group's Go tasks into one module with one runtime (other
+	// languages keep their own modules).
+	Fusion string `json:"fusion,omitempty"`
+}
+
+// The levels of fusion a group can have (Group.Fusion).
+const (
+	FusionInstance = "instance"
+	FusionModule   = "module"
+)
+
+// ModuleFused reports whether g links its Go tasks into one module.
+func (g *Group) ModuleFused() bool { return g.Fusion == FusionModule }
+
+// ErrIsolated is returned by ValidateIsolation for a module-fused group
+// that holds a task the manifest isolates.
+var ErrIsolated = errors.New("setup: isolated task in a module-fused group")
+
+// ValidateIsolation reports every module-fused group that holds one of the
+// isolated tasks (manifest.App.IsolatedTasks): a task that must not share
+// a module, and so a runtime and its memory, with other tasks.
+func (s *Setup) ValidateIsolation(isolated []string) error {
+	iso := make(map[string]bool, len(isolated))
+	for _, t := range isolated {
+		iso[t] = true
+	}
+	var errs []error
+	for _, g := range s.Groups {
+		if !g.ModuleFused() {
+			continue
+		}
+		for _, t := range g.Tasks {
+			if iso[t] {
+				errs = append(errs, fmt.Errorf("%w: task %q is isolated, and group %q is module-fused", ErrIsolated, t, g.Name))
+			}
+		}
+	}
+	return join(errs)
 }
 
 // Setup is a versioned assignment of tasks to groups.
@@ -133,6 +173,11 @@ func (s *Setup) Validate(tasks []string) error {
 		}
 		if g.MemoryMB < 0 {
 			errs = append(errs, fmt.Errorf("%w: group %q has negative memory %d MB", ErrBadGroup, g.Name, g.MemoryMB))
+		}
+		switch g.Fusion {
+		case "", FusionInstance, FusionModule:
+		default:
+			errs = append(errs, fmt.Errorf("%w: group %q has fusion %q (want %q or %q)", ErrBadGroup, g.Name, g.Fusion, FusionInstance, FusionModule))
 		}
 		for _, t := range g.Tasks {
 			if prev, ok := seen[t]; ok {

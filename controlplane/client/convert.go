@@ -51,6 +51,7 @@ func GroupToProto(g *setup.Group) *fusionizev1.Group {
 		Tasks:    append([]string(nil), g.Tasks...),
 		MemoryMb: int32(g.MemoryMB),
 		Place:    &fusionizev1.Place{Provider: g.Place.Provider, Region: g.Place.Region, Arch: g.Place.Arch},
+		Fusion:   g.Fusion,
 	}
 }
 
@@ -65,6 +66,7 @@ func GroupFromProto(p *fusionizev1.Group) setup.Group {
 		Tasks:    append([]string(nil), p.GetTasks()...),
 		MemoryMB: int(p.GetMemoryMb()),
 		Place:    setup.Place{Provider: pl.GetProvider(), Region: pl.GetRegion(), Arch: pl.GetArch()},
+		Fusion:   p.GetFusion(),
 	}
 }
 

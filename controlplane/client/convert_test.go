@@ -31,7 +31,7 @@ func TestSpanRoundTrip(t *testing.T) {
 
 func TestSetupRoundTrip(t *testing.T) {
 	s := &setup.Setup{Version: 3, Groups: []setup.Group{
-		{Name: "A+B", Tasks: []string{"A", "B"}, MemoryMB: 256, Place: setup.Place{Provider: "aws", Region: "eu-central-1", Arch: "arm64"}},
+		{Name: "A+B", Tasks: []string{"A", "B"}, MemoryMB: 256, Place: setup.Place{Provider: "aws", Region: "eu-central-1", Arch: "arm64"}, Fusion: setup.FusionModule},
 		{Name: "C", Tasks: []string{"C"}, MemoryMB: 128, Place: setup.Place{Provider: "local"}},
 	}}
 	if got := SetupFromProto(SetupToProto(s)); !reflect.DeepEqual(got, s) {

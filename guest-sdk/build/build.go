@@ -29,6 +29,14 @@
 // A task whose module is newer than every file of its source (and, for Go
 // and AssemblyScript tasks, than their SDK's sources) is skipped unless
 // Options.Force is set.
+//
+// BuildFused links several Go tasks into one fused module (module fusion:
+// one Wasm module and one Go runtime for a group, guest ABI version 2),
+// without changing their sources; it caches the module by the digest of
+// its inputs:
+//
+//	res, err := build.BuildFused(ctx, app, []string{"A", "B", "C"}, build.Options{})
+//	// res.Module holds A, B and C; load it with host.LoadFusedFile.
 package build
 
 import (
@@ -72,6 +80,9 @@ type Options struct {
 	// @fusionize/task, with the compiler installed in its node_modules);
 	// default guest-sdk/assemblyscript of the app's Fusionize checkout.
 	AssemblyScriptSDK string
+	// CacheDir is where BuildFused keeps fused modules by the digest of
+	// their inputs; default os.UserCacheDir()/fusionize/fused.
+	CacheDir string
 }
 
 // EventKind says what happened to a task.

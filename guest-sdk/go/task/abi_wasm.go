@@ -8,8 +8,12 @@ import (
 	"unsafe"
 )
 
-// abiVersion is the guest ABI version this SDK implements.
-const abiVersion = 1
+// The guest ABI versions this SDK implements: a module of one task speaks
+// version 1, a fused module (one that called Bind) version 2.
+const (
+	abiVersion      = 1
+	abiVersionFused = 2
+)
 
 //go:wasmimport fusionize output
 func hostOutput(ptr unsafe.Pointer, n uint32) int32
@@ -38,13 +42,50 @@ func hostKVPut(keyPtr unsafe.Pointer, keyLen uint32, valPtr unsafe.Pointer, valL
 //go:wasmimport fusionize kv_get
 func hostKVGet(keyPtr unsafe.Pointer, keyLen uint32, outPtr unsafe.Pointer, outCap uint32) int32
 
+//go:wasmimport fusionize span_begin
+func hostSpanBegin(task uint32, inLen uint32) int32
+
+//go:wasmimport fusionize span_end
+func hostSpanEnd(status uint32, msgPtr unsafe.Pointer, n uint32) int32
+
 var (
 	inBuf   []byte // input region handed to the host by fusionize_alloc
 	scratch = make([]byte, 0, 4096)
+	// localIn holds the inputs of calls that stay inside a fused module,
+	// one reused buffer per nesting level, so that a callee owns its input
+	// as it does when the host copies it into another instance.
+	localIn   [][]byte
+	localDeep int
 )
 
 //go:wasmexport fusionize_abi_version
-func exportABIVersion() int32 { return abiVersion }
+func exportABIVersion() int32 {
+	if len(fusedNames) > 0 {
+		return abiVersionFused
+	}
+	return abiVersion
+}
+
+// exportTasks passes the names of a fused module's tasks to the output
+// import, one per line, in the order of their indexes.
+//
+//go:wasmexport fusionize_tasks
+func exportTasks() {
+	var b []byte
+	for _, n := range fusedNames {
+		b = append(append(b, n...), '\n')
+	}
+	setOutput(b)
+}
+
+//go:wasmexport fusionize_handle_task
+func exportHandleTask(index uint32, ptr unsafe.Pointer, n uint32) int32 {
+	if index >= uint32(len(fusedHandlers)) {
+		setOutput(fmt.Appendf(nil, "task: fusionize_handle_task: no task with index %d in this module of %d tasks", index, len(fusedHandlers)))
+		return 1
+	}
+	return handleWith(fusedHandlers[index], ptr, n)
+}
 
 //go:wasmexport fusionize_alloc
 func exportAlloc(size uint32) unsafe.Pointer {
@@ -56,19 +97,17 @@ func exportAlloc(size uint32) unsafe.Pointer {
 }
 
 //go:wasmexport fusionize_handle
-func exportHandle(ptr unsafe.Pointer, n uint32) (status int32) {
+func exportHandle(ptr unsafe.Pointer, n uint32) int32 {
 	if handler == nil {
 		setOutput([]byte("task: no handler registered (call task.Handle in an init function)"))
 		return 1
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			setOutput(fmt.Appendf(nil, "panic: %v\n%s", r, debug.Stack()))
-			status = 1
-		}
-	}()
-	in := unsafe.Slice((*byte)(ptr), n)
-	out, err := handler(in)
+	return handleWith(handler, ptr, n)
+}
+
+func handleWith(h Handler, ptr unsafe.Pointer, n uint32) int32 {
+	localDeep = 0
+	out, err := runHandler(h, unsafe.Slice((*byte)(ptr), n))
 	if err != nil {
 		setOutput([]byte(err.Error()))
 		return 1
@@ -78,6 +117,73 @@ func exportHandle(ptr unsafe.Pointer, n uint32) (status int32) {
 	// refused message with a failure status is an error it truncates.
 	setOutput(out)
 	return 0
+}
+
+// runHandler runs h, turning a panic into an error as a trap-free
+// invocation reports it.
+func runHandler(h Handler, in []byte) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, panicError(fmt.Sprintf("panic: %v\n%s", r, debug.Stack()))
+		}
+	}()
+	return h(in)
+}
+
+type panicError string
+
+func (e panicError) Error() string { return string(e) }
+
+// The last name localTask looked up, and its index (-1: not in the module).
+// A task calls the same few callees over and over: comparing the name
+// with the last one is cheaper than hashing it.
+var (
+	lastName  string
+	lastIndex int32 = -1
+)
+
+// localTask finds task name in this fused module.
+func localTask(name string) (int32, bool) {
+	if len(fusedNames) == 0 {
+		return 0, false
+	}
+	if name == lastName {
+		return lastIndex, lastIndex >= 0
+	}
+	i, ok := fusedIndex[name]
+	if !ok {
+		i = -1
+	}
+	lastName, lastIndex = name, i
+	return i, ok
+}
+
+// callLocal runs task i of this fused module as a sync call from the task
+// running now: a plain function call between the span_begin and span_end
+// imports, through which the host checks the call (depth, payload, deadline)
+// as it checks a call through the host, records the callee's span and words
+// its error.
+func callLocal(dst []byte, i int32, name string, input []byte) ([]byte, error) {
+	if n := hostSpanBegin(uint32(i), uint32(len(input))); n < 0 {
+		return dst, &CallError{Task: name, Code: Code(n), Message: string(takeAll())}
+	}
+	if localDeep == len(localIn) {
+		localIn = append(localIn, nil)
+	}
+	in := append(localIn[localDeep][:0], input...)
+	localIn[localDeep] = in
+	localDeep++
+	out, err := runHandler(fusedHandlers[i], in)
+	localDeep--
+	if err != nil {
+		msg := err.Error()
+		n := hostSpanEnd(1, strPtr(msg), uint32(len(msg)))
+		return dst, &CallError{Task: name, Code: Code(n), Message: string(takeAll())}
+	}
+	if n := hostSpanEnd(0, nil, uint32(len(out))); n < 0 {
+		return dst, &CallError{Task: name, Code: Code(n), Message: string(takeAll())}
+	}
+	return append(dst, out...), nil
 }
 
 func setOutput(b []byte) int32 {
@@ -115,8 +221,14 @@ func takeAll() []byte {
 // CallInto calls task name synchronously and writes the result into dst's
 // capacity, growing it if needed; it returns the result slice. With a dst of
 // enough capacity it allocates nothing.
+//
+// In a fused module, a call to a task of the same module is a function call
+// that never leaves the module; the host still records its span.
 func CallInto(dst []byte, name string, input []byte) ([]byte, error) {
 	dst = dst[:0]
+	if i, ok := localTask(name); ok {
+		return callLocal(dst, i, name, input)
+	}
 	n := hostCall(strPtr(name), uint32(len(name)), ptrOf(input), uint32(len(input)), ptrOf(dst[:cap(dst)]), uint32(cap(dst)))
 	return finish(dst, n, name)
 }

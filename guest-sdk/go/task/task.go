@@ -25,6 +25,15 @@
 //
 // Register the handler in init: a reactor's main is never run.
 //
+// The same source also builds into a fused module with other tasks of its
+// group (guest-sdk/build.BuildFused: one module, one Go runtime, guest ABI
+// version 2). There, CallInto and Call to a task of the same module are a
+// function call that never leaves the instance (the host still records the
+// callee's span through two imports), and a panic in the callee fails that
+// call only. CallAsync and Start always go through the host. A handler must
+// not rely on globals shared with other tasks: in a fused module, packages
+// the tasks import are shared by all of them.
+//
 // The per-call path reuses its buffers: CallInto, Pending.WaitInto and the
 // input buffer allocate nothing once warm. Call and Wait return a fresh copy
 // of the result, one allocation of its size. Everything here is for one
@@ -46,6 +55,35 @@ var handler Handler
 
 // Handle registers h as the task's handler. Call it from an init function.
 func Handle(h Handler) { handler = h }
+
+// The tasks of a fused module (ABI version 2), in the order Bind saw them.
+// Empty in a module of one task.
+var (
+	fusedNames    []string
+	fusedHandlers []Handler
+	fusedIndex    = map[string]int32{}
+)
+
+// Bind is called by the code guest-sdk/build generates for a fused module,
+// never by a task: it files the handler the task's package registered with
+// Handle under the task's name and clears it for the next package. Go runs
+// a package's init functions in the order of its file names and finishes
+// one package before the next, so a generated file that sorts last in each
+// task's package binds exactly that package's handler. Bind panics (which
+// fails the module's _initialize, naming the task) when the package
+// registered no handler or the name is bound twice.
+func Bind(name string) {
+	if handler == nil {
+		panic(fmt.Sprintf("task: fused task %q registered no handler (call task.Handle in an init function)", name))
+	}
+	if _, dup := fusedIndex[name]; dup {
+		panic(fmt.Sprintf("task: two tasks of a fused module are named %q", name))
+	}
+	fusedIndex[name] = int32(len(fusedNames))
+	fusedNames = append(fusedNames, name)
+	fusedHandlers = append(fusedHandlers, handler)
+	handler = nil
+}
 
 // Code is an ABI error code (see guest-sdk/ABI.md).
 type Code int32

@@ -91,7 +91,10 @@ type Group struct {
 	// Memory size of each instance of the group, in MiB.
 	MemoryMb int32 `protobuf:"varint,3,opt,name=memory_mb,json=memoryMb,proto3" json:"memory_mb,omitempty"`
 	// Where the group runs.
-	Place         *Place `protobuf:"bytes,4,opt,name=place,proto3" json:"place,omitempty"`
+	Place *Place `protobuf:"bytes,4,opt,name=place,proto3" json:"place,omitempty"`
+	// How the group's tasks share a host: "instance" or "" (a module per
+	// task) or "module" (the group's Go tasks linked into one module).
+	Fusion        string `protobuf:"bytes,5,opt,name=fusion,proto3" json:"fusion,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -152,6 +155,13 @@ func (x *Group) GetPlace() *Place {
 		return x.Place
 	}
 	return nil
+}
+
+func (x *Group) GetFusion() string {
+	if x != nil {
+		return x.Fusion
+	}
+	return ""
 }
 
 // Place says where a group is deployed.
@@ -890,12 +900,13 @@ const file_fusionize_v1_types_proto_rawDesc = "" +
 	"\x18fusionize/v1/types.proto\x12\ffusionize.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"N\n" +
 	"\x05Setup\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\x12+\n" +
-	"\x06groups\x18\x02 \x03(\v2\x13.fusionize.v1.GroupR\x06groups\"y\n" +
+	"\x06groups\x18\x02 \x03(\v2\x13.fusionize.v1.GroupR\x06groups\"\x91\x01\n" +
 	"\x05Group\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05tasks\x18\x02 \x03(\tR\x05tasks\x12\x1b\n" +
 	"\tmemory_mb\x18\x03 \x01(\x05R\bmemoryMb\x12)\n" +
-	"\x05place\x18\x04 \x01(\v2\x13.fusionize.v1.PlaceR\x05place\"O\n" +
+	"\x05place\x18\x04 \x01(\v2\x13.fusionize.v1.PlaceR\x05place\x12\x16\n" +
+	"\x06fusion\x18\x05 \x01(\tR\x06fusion\"O\n" +
 	"\x05Place\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x12\x12\n" +
