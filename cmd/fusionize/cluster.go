@@ -58,20 +58,30 @@ func (f *cpFlags) registerInvokeToken(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.invokeToken, "invoke-token", "", "the app's invoke token, which hosts require (default: $FUSIONIZE_INVOKE_TOKEN, else read from <data-dir>/invoke-token)")
 }
 
-// invoker returns an Invoker that sends the app's invoke token.
+// invoker returns an Invoker that calls hosts directly, with the app's
+// invoke token.
 func (f *cpFlags) invoker(cp *client.Client) (*invoke.Invoker, error) {
-	tok := f.invokeToken
-	if tok == "" {
-		tok = os.Getenv("FUSIONIZE_INVOKE_TOKEN")
-	}
-	if tok == "" {
-		t, err := client.ReadInvokeToken(g.dataDir)
-		if err != nil {
-			return nil, fmt.Errorf("no invoke token: pass --invoke-token or run where %s holds the control plane's data (%w)", g.dataDir, err)
-		}
-		tok = t
+	tok, err := f.readInvokeToken()
+	if err != nil {
+		return nil, err
 	}
 	return invoke.New(cp, invoke.WithInvokeToken(tok)), nil
+}
+
+// readInvokeToken returns --invoke-token, else $FUSIONIZE_INVOKE_TOKEN, else
+// the control plane's invoke-token file.
+func (f *cpFlags) readInvokeToken() (string, error) {
+	if f.invokeToken != "" {
+		return f.invokeToken, nil
+	}
+	if tok := os.Getenv("FUSIONIZE_INVOKE_TOKEN"); tok != "" {
+		return tok, nil
+	}
+	tok, err := client.ReadInvokeToken(g.dataDir)
+	if err != nil {
+		return "", fmt.Errorf("no invoke token: pass --invoke-token or run where %s holds the control plane's data (%w)", g.dataDir, err)
+	}
+	return tok, nil
 }
 
 func (f *cpFlags) dial(ctx context.Context) (*client.Client, error) {
@@ -585,19 +595,42 @@ func countOrphans(ctx context.Context, w io.Writer) (int, error) {
 func newInvokeCmd() *cobra.Command {
 	var cf cpFlags
 	var data, dataFile string
-	var async bool
+	var async, direct bool
 	cmd := &cobra.Command{
 		Use:   "invoke <task>",
-		Short: "Invoke a task of the running app at its group's recorded endpoint and print the output",
-		Args:  cobra.ExactArgs(1),
-		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, args []string, cp *client.Client) error {
+		Short: "Invoke a task of the running app through its entry point and print the output",
+		Long: `Sends one request to a task of the running app and prints the output.
+
+By default the request goes to the app's stable entry point: the control
+plane's own gRPC address (--control-plane), which forwards it to the group of
+the active setup version that holds the task and follows live switches. Only
+the invoke token is needed. With --direct the command asks the control plane
+for the endpoint recorded for the task's group and calls that host itself
+(this also needs the control-plane token).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
 			input, err := invokeInput(data, dataFile, cmd.InOrStdin())
 			if err != nil {
 				return err
 			}
-			inv, err := cf.invoker(cp)
-			if err != nil {
-				return err
+			var inv *invoke.Invoker
+			if direct {
+				cp, err := cf.dial(ctx)
+				if err != nil {
+					return err
+				}
+				defer cp.Close()
+				inv, err = cf.invoker(cp)
+				if err != nil {
+					return err
+				}
+			} else {
+				tok, err := cf.readInvokeToken()
+				if err != nil {
+					return err
+				}
+				inv = invoke.NewEntry(cf.addr, invoke.WithInvokeToken(tok))
 			}
 			defer inv.Close()
 			ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -608,9 +641,13 @@ func newInvokeCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", res.Output)
-			fmt.Fprintf(cmd.ErrOrStderr(), "(%s via %v, setup version %d)\n", time.Since(start).Round(time.Microsecond), res.Endpoint, res.Version)
+			if direct {
+				fmt.Fprintf(cmd.ErrOrStderr(), "(%s via %v, setup version %d)\n", time.Since(start).Round(time.Microsecond), res.Endpoint, res.Version)
+			} else {
+				fmt.Fprintf(cmd.ErrOrStderr(), "(%s via the entry point %s)\n", time.Since(start).Round(time.Microsecond), cf.addr)
+			}
 			return nil
-		}),
+		},
 	}
 	cf.register(cmd)
 	cf.registerInvokeToken(cmd)
@@ -618,6 +655,7 @@ func newInvokeCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dataFile, "data-file", "", `read the request body from this file ("-": standard input)`)
 	cmd.MarkFlagsMutuallyExclusive("data", "data-file")
 	cmd.Flags().BoolVar(&async, "async", false, "fire and forget: return once the host accepted the call")
+	cmd.Flags().BoolVar(&direct, "direct", false, "call the host of the task's group directly instead of through the entry point")
 	return cmd
 }
 
