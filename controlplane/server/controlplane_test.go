@@ -42,7 +42,7 @@ type testCP struct {
 	stop func() // cancels Serve and waits for it; idempotent
 }
 
-func startCP(t *testing.T, dir string, mod ...func(*Options)) *testCP {
+func startCP(t testing.TB, dir string, mod ...func(*Options)) *testCP {
 	t.Helper()
 	opts := Options{
 		DataDir:  dir,

@@ -27,7 +27,7 @@ import (
 
 // startEchoHost serves task echo on a real host (wazero, gRPC on
 // loopback) in group, requiring invokeToken, and returns its address.
-func startEchoHost(t *testing.T, group, invokeToken string) string {
+func startEchoHost(t testing.TB, group, invokeToken string) string {
 	t.Helper()
 	ctx := context.Background()
 	h, err := host.New(ctx, host.Config{Name: "host-" + group, Group: group, Logger: slog.New(slog.DiscardHandler)})
