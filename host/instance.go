@@ -168,6 +168,7 @@ func (t *task) instantiate(ctx context.Context) (*instance, error) {
 		_ = mod.Close(ctx)
 		return nil, fmt.Errorf("task %q: %w: module speaks ABI version %d, host speaks %d", t.name, ErrABIVersion, got, ABIVersion)
 	}
+	h.stats.created.Add(1)
 	h.instances.Store(mod, inst)
 	return inst, nil
 }
