@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -681,16 +682,75 @@ func invokeInput(data, dataFile string, r io.Reader) ([]byte, error) {
 
 func newStatusCmd() *cobra.Command {
 	var cf cpFlags
+	var output string
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the control plane, the active setup and the live hosts",
-		Args:  cobra.NoArgs,
+		Long: `Shows the control plane, the active setup's groups with their endpoints and
+the metrics address of their live hosts.
+
+With -o prometheus-sd it prints instead the live hosts as a Prometheus
+file_sd_configs target list (JSON): one target per host, its /metrics
+address, labelled fusionize_app, fusionize_group and fusionize_host. Write it
+to a file Prometheus watches, e.g. every few seconds from cron or a loop:
+
+  fusionize status -o prometheus-sd > /etc/prometheus/fusionize.json`,
+		Args: cobra.NoArgs,
 		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, _ []string, cp *client.Client) error {
-			return printStatus(ctx, cmd.OutOrStdout(), cp, cf.addr)
+			switch output {
+			case "text":
+				return printStatus(ctx, cmd.OutOrStdout(), cp, cf.addr)
+			case "prometheus-sd":
+				st, err := cp.Status(ctx)
+				if err != nil {
+					return err
+				}
+				hosts, err := cp.Hosts(ctx)
+				if err != nil {
+					return err
+				}
+				b, err := prometheusSD(st.App, hosts)
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(b)
+				return err
+			}
+			return fmt.Errorf("status: unknown output %q: want text or prometheus-sd", output)
 		}),
 	}
 	cf.register(cmd)
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, or prometheus-sd (a file_sd target list of the live hosts' /metrics)")
 	return cmd
+}
+
+// sdTargetGroup is one entry of a Prometheus file_sd target list.
+type sdTargetGroup struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
+
+// prometheusSD returns the live hosts that serve /metrics as a Prometheus
+// file_sd target list, sorted by host name; a host without a metrics
+// address is left out. The setup version is not a target label: every
+// series of a host carries it already (setup_version).
+func prometheusSD(app string, hosts []api.HostInfo) ([]byte, error) {
+	groups := []sdTargetGroup{}
+	sorted := append([]api.HostInfo(nil), hosts...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	for _, h := range sorted {
+		if h.MetricsAddress == "" {
+			continue
+		}
+		groups = append(groups, sdTargetGroup{Targets: []string{h.MetricsAddress}, Labels: map[string]string{
+			"fusionize_app": app, "fusionize_group": h.Group, "fusionize_host": h.Name,
+		}})
+	}
+	b, err := json.MarshalIndent(groups, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
 }
 
 func printStatus(ctx context.Context, w io.Writer, cp *client.Client, addr string) error {
@@ -717,13 +777,17 @@ func printStatus(ctx context.Context, w io.Writer, cp *client.Client, addr strin
 		return err
 	}
 	alive := map[string]bool{}
+	metrics := map[string][]string{}
 	for _, h := range hosts {
 		if h.SetupVersion == su.Version {
 			alive[h.Group] = true
+			if h.MetricsAddress != "" {
+				metrics[h.Group] = append(metrics[h.Group], h.MetricsAddress)
+			}
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tTASKS\tMEMORY\tPLACE\tENDPOINT\tHEARTBEAT")
+	fmt.Fprintln(tw, "GROUP\tTASKS\tMEMORY\tPLACE\tENDPOINT\tHEARTBEAT\tMETRICS")
 	groups := append([]setup.Group(nil), su.Groups...)
 	sort.Slice(groups, func(i, j int) bool { return groups[i].Name < groups[j].Name })
 	for _, gr := range groups {
@@ -738,7 +802,12 @@ func printStatus(ctx context.Context, w io.Writer, cp *client.Client, addr strin
 		if alive[gr.Name] {
 			hb = "ok"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d MB\t%s\t%s\t%s\n", gr.Name, strings.Join(gr.Tasks, ","), gr.MemoryMB, gr.Place, ep, hb)
+		m := "-"
+		if addrs := metrics[gr.Name]; len(addrs) > 0 {
+			slices.Sort(addrs)
+			m = strings.Join(addrs, ",")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d MB\t%s\t%s\t%s\t%s\n", gr.Name, strings.Join(gr.Tasks, ","), gr.MemoryMB, gr.Place, ep, hb, m)
 	}
 	return tw.Flush()
 }
