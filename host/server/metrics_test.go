@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -42,7 +43,8 @@ func scrapeHost(t *testing.T, s *server.Server) string {
 
 // lintMetrics fails t on any problem Prometheus's lint (the rules of
 // promtool check metrics) finds in the exposition text, and runs promtool
-// itself on it when promtool is on PATH.
+// itself on it when promtool is on PATH (required when
+// FUSIONIZE_REQUIRE_PROMTOOL is set, as CI sets it).
 func lintMetrics(t *testing.T, body string) {
 	t.Helper()
 	problems, err := promlint.New(strings.NewReader(body)).Lint()
@@ -58,6 +60,8 @@ func lintMetrics(t *testing.T, body string) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("promtool check metrics: %v\n%s", err, out)
 		}
+	} else if os.Getenv("FUSIONIZE_REQUIRE_PROMTOOL") != "" {
+		t.Fatalf("FUSIONIZE_REQUIRE_PROMTOOL is set but promtool is not on PATH: run scripts/install-promtool.sh")
 	}
 }
 

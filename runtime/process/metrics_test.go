@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -17,7 +18,8 @@ import (
 // process registers the address of its /metrics (what Prometheus
 // discovers through the host list), it serves there, and the host's and
 // the control plane's expositions pass Prometheus's lint and, when
-// promtool is on PATH (scripts/install-promtool.sh; CI installs it),
+// promtool is on PATH (scripts/install-promtool.sh; CI installs it and
+// sets FUSIONIZE_REQUIRE_PROMTOOL, which makes its absence a failure),
 // `promtool check metrics`.
 func TestHostRegistersItsMetricsAddressAndExpositionsLintClean(t *testing.T) {
 	cp, _, c, _, _ := startHost(t, process.Options{})
@@ -47,6 +49,8 @@ func TestHostRegistersItsMetricsAddressAndExpositionsLintClean(t *testing.T) {
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Errorf("%s /metrics: promtool check metrics: %v\n%s", name, err, out)
 			}
+		} else if os.Getenv("FUSIONIZE_REQUIRE_PROMTOOL") != "" {
+			t.Fatalf("FUSIONIZE_REQUIRE_PROMTOOL is set but promtool is not on PATH: run scripts/install-promtool.sh")
 		} else {
 			t.Logf("promtool not on PATH (scripts/install-promtool.sh): ran Prometheus's lint only")
 		}
