@@ -87,8 +87,8 @@ type Options struct {
 }
 
 // ControlPlane is a running control plane: the store, a gRPC server
-// (ControlPlaneService, health, reflection) and an HTTP server (the REST
-// gateway, /healthz, /metrics). New binds the listeners; Serve serves until
+// (ControlPlaneService, the entry point's HostService, health, reflection)
+// and an HTTP server (the REST gateway of both, /healthz, /metrics). New binds the listeners; Serve serves until
 // its context ends and then shuts everything down.
 type ControlPlane struct {
 	opts        Options
@@ -269,9 +269,10 @@ func (cp *ControlPlane) HTTPAddr() string { return cp.httpLn.Addr().String() }
 // Token returns the bearer token clients must send.
 func (cp *ControlPlane) Token() string { return cp.token }
 
-// InvokeToken returns the app's invoke token: hosts of the app require it
-// on HostService.Invoke, and the deployer hands it to them at start. The
-// control plane itself does not accept it.
+// InvokeToken returns the app's invoke token: hosts of the app and the
+// control plane's entry point require it on HostService.Invoke, and the
+// deployer hands it to hosts at start. It opens nothing of
+// ControlPlaneService.
 func (cp *ControlPlane) InvokeToken() string { return cp.invokeToken }
 
 // Store returns the control plane's store, for in-process users such as the
