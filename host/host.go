@@ -135,28 +135,23 @@ type stats struct {
 
 // Stats is a snapshot of a host's counters.
 type Stats struct {
-	Invocations uint64 // task invocations run on this host
-	Failures    uint64 // invocations that failed, for any reason
-	Traps       uint64 // invocations whose instance trapped or exited
-	Deadlines   uint64 // invocations stopped by their deadline
-	// ColdStarts counts invocations that were the first request of a new
-	// instance: what spans mark Cold and what a platform reports as a cold
-	// start (each task's first request in a new host or execution
-	// environment, and the first of each instance the pool adds under
-	// concurrent load).
-	ColdStarts uint64
-	// InstancesCreated counts instances instantiated (at load, for the pool
-	// under load, in place of a discarded one), whether or not they have
-	// served a request yet.
-	InstancesCreated uint64
-	AsyncAccepted    uint64 // async calls accepted
-	AsyncFailed      uint64 // accepted async calls that failed
-	AsyncInflight    int64  // accepted async calls still running
-	RemoteCalls      uint64 // calls sent through the transport
+	Invocations   uint64 // task invocations run on this host
+	Failures      uint64 // invocations that failed, for any reason
+	Traps         uint64 // invocations whose instance trapped or exited
+	Deadlines     uint64 // invocations stopped by their deadline
+	ColdStarts    uint64 // invocations that were a new instance's first (spans' Cold)
+	AsyncAccepted uint64 // async calls accepted
+	AsyncFailed   uint64 // accepted async calls that failed
+	AsyncInflight int64  // accepted async calls still running
+	RemoteCalls   uint64 // calls sent through the transport
 	// LogLinesDropped counts guest log lines dropped because their
 	// invocation had logged Config.MaxLogBytes.
 	LogLinesDropped uint64
 	Instances       int // live instances over all tasks
+	// InstancesCreated counts instances instantiated (at load, for the
+	// pool under concurrent load, in place of a discarded one), whether or
+	// not they have served a request yet.
+	InstancesCreated uint64
 }
 
 // New creates a host. Close it to release the runtime.
@@ -774,18 +769,18 @@ func (h *Host) Quiet(d time.Duration) bool {
 // Stats returns a snapshot of the host's counters.
 func (h *Host) Stats() Stats {
 	s := Stats{
-		Invocations:      h.stats.invocations.Load(),
-		Failures:         h.stats.failures.Load(),
-		Traps:            h.stats.traps.Load(),
-		Deadlines:        h.stats.deadlines.Load(),
-		ColdStarts:       h.stats.coldStarts.Load(),
-		InstancesCreated: h.stats.created.Load(),
-		AsyncAccepted:    h.stats.asyncAccepted.Load(),
-		AsyncFailed:      h.stats.asyncFailed.Load(),
-		AsyncInflight:    h.asyncN.Load(),
-		RemoteCalls:      h.stats.remoteCalls.Load(),
+		Invocations:   h.stats.invocations.Load(),
+		Failures:      h.stats.failures.Load(),
+		Traps:         h.stats.traps.Load(),
+		Deadlines:     h.stats.deadlines.Load(),
+		ColdStarts:    h.stats.coldStarts.Load(),
+		AsyncAccepted: h.stats.asyncAccepted.Load(),
+		AsyncFailed:   h.stats.asyncFailed.Load(),
+		AsyncInflight: h.asyncN.Load(),
+		RemoteCalls:   h.stats.remoteCalls.Load(),
 
-		LogLinesDropped: h.stats.logDropped.Load(),
+		LogLinesDropped:  h.stats.logDropped.Load(),
+		InstancesCreated: h.stats.created.Load(),
 	}
 	h.tasksMu.Lock()
 	for _, t := range h.tasks {
