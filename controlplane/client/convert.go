@@ -150,11 +150,12 @@ func ModuleInfoFromProto(p *fusionizev1.ModuleInfo) api.ModuleInfo {
 // HostToProto converts a host registration.
 func HostToProto(h api.HostInfo) *fusionizev1.HostInfo {
 	return &fusionizev1.HostInfo{
-		Name:           h.Name,
-		Group:          h.Group,
-		Address:        h.Address,
-		SetupVersion:   h.SetupVersion,
-		Tasks:          append([]string(nil), h.Tasks...),
+		Name:         h.Name,
+		Group:        h.Group,
+		Address:      h.Address,
+		SetupVersion: h.SetupVersion,
+		Tasks:        append([]string(nil), h.Tasks...),
+
 		MetricsAddress: h.MetricsAddress,
 	}
 }
@@ -166,11 +167,12 @@ func HostFromProto(p *fusionizev1.HostInfo) api.HostInfo {
 		return api.HostInfo{}
 	}
 	return api.HostInfo{
-		Name:           p.GetName(),
-		Group:          p.GetGroup(),
-		Address:        p.GetAddress(),
-		SetupVersion:   p.GetSetupVersion(),
-		Tasks:          append([]string(nil), p.GetTasks()...),
+		Name:         p.GetName(),
+		Group:        p.GetGroup(),
+		Address:      p.GetAddress(),
+		SetupVersion: p.GetSetupVersion(),
+		Tasks:        append([]string(nil), p.GetTasks()...),
+
 		MetricsAddress: p.GetMetricsAddress(),
 	}
 }
