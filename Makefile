@@ -43,7 +43,7 @@ check-generate: tools ## fail if regenerating changes anything under proto/
 # ---- set-up, build, test ----------------------------------------------------
 
 .PHONY: setup
-setup: ## install what building the apps and testing need beyond Go (wabt)
+setup: ## install what building the apps and testing need beyond Go (wabt, the AssemblyScript compiler)
 	scripts/setup.sh
 
 .PHONY: cli

@@ -23,6 +23,54 @@ type Iteration struct {
 	Decision          string       `json:"decision"` // one of the Decision constants
 	Note              string       `json:"note,omitempty"`
 	DeployedAt        time.Time    `json:"deployedAt"`
+	// Predicted is what the strategy predicted for Setup before it was
+	// deployed; nil when it predicted nothing (the baseline, the paper's
+	// heuristic, a rollback).
+	Predicted *Prediction `json:"predicted,omitempty"`
+}
+
+// Prediction is a strategy's forecast for a setup, recorded beside what was
+// then measured.
+type Prediction struct {
+	P50Ms             float64 `json:"p50Ms"`
+	P95Ms             float64 `json:"p95Ms"`
+	CostPerMillionUSD float64 `json:"costPerMillionUSD"`
+	// Confidence is the model's own relative half-width: a measurement
+	// within Confidence × the prediction (0.2 = ±20%) agrees with it.
+	Confidence float64 `json:"confidence"`
+}
+
+// ErrorPct returns the measurement's error against the prediction in
+// percent, (measured − predicted) / predicted × 100, and false when there is
+// nothing to compare (no prediction, or a zero one).
+func ErrorPct(predicted, measured float64) (float64, bool) {
+	if predicted <= 0 || measured <= 0 {
+		return 0, false
+	}
+	return (measured - predicted) / predicted * 100, true
+}
+
+// Missed reports whether the iteration's measurement falls outside its
+// prediction's confidence on median latency, 95th percentile or cost, and
+// says which figure missed by how much.
+func (it *Iteration) Missed() (bool, string) {
+	p := it.Predicted
+	if p == nil || !it.Measured() {
+		return false, ""
+	}
+	var out []string
+	for _, f := range []struct {
+		name     string
+		pre, mea float64
+	}{{"p50", p.P50Ms, it.P50Ms}, {"p95", p.P95Ms, it.P95Ms}, {"cost", p.CostPerMillionUSD, it.CostPerMillionUSD}} {
+		if e, ok := ErrorPct(f.pre, f.mea); ok && math.Abs(e) > p.Confidence*100 {
+			out = append(out, fmt.Sprintf("%s %+.0f%%", f.name, e))
+		}
+	}
+	if len(out) == 0 {
+		return false, ""
+	}
+	return true, fmt.Sprintf("%s off the prediction (confidence ±%.0f%%)", strings.Join(out, ", "), p.Confidence*100)
 }
 
 // Decisions the feedback loop records for an iteration.
@@ -72,6 +120,16 @@ func (it *Iteration) Validate() error {
 	}{{"p50Ms", it.P50Ms}, {"p95Ms", it.P95Ms}, {"costPerMillionUSD", it.CostPerMillionUSD}} {
 		if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
 			bad = append(bad, fmt.Sprintf("%s is %v, want a finite number >= 0", f.name, f.v))
+		}
+	}
+	if p := it.Predicted; p != nil {
+		for _, f := range []struct {
+			name string
+			v    float64
+		}{{"predicted.p50Ms", p.P50Ms}, {"predicted.p95Ms", p.P95Ms}, {"predicted.costPerMillionUSD", p.CostPerMillionUSD}, {"predicted.confidence", p.Confidence}} {
+			if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+				bad = append(bad, fmt.Sprintf("%s is %v, want a finite number >= 0", f.name, f.v))
+			}
 		}
 	}
 	if it.Setup != nil {

@@ -50,11 +50,7 @@ func TestIoTAcrossCloudsMatchesFused(t *testing.T) {
 	defer cancel()
 
 	cp := controlPlane(t)
-	for _, tk := range app.Tasks {
-		if _, err := cp.client.UploadModuleFile(ctx, tk.Name, app.ModulePath(&tk)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cp.uploadModules(ctx, t, app)
 
 	zero := rtt.Zero()
 	lam, lambdaURL := lambdatest.Start(t, lambdaemu.Options{RTT: &zero})

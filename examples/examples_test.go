@@ -48,6 +48,9 @@ var apps = []string{"iot", "tree", "webshop"}
 // goCall finds the callee of every call through the Go SDK in a task's source.
 var goCall = regexp.MustCompile(`(?s)task\.(CallAsyncJSON|CallAsync|CallInto|CallJSON\[.*?\]|Call|StartJSON|Start)\((?:[a-z]+, )?"([^"]+)"`)
 
+// asCall finds the callee of every call through the AssemblyScript SDK.
+var asCall = regexp.MustCompile(`\b(callAsync|call|start)\("([^"]+)"`)
+
 // watData finds the strings of a WAT module's data segments.
 var watData = regexp.MustCompile(`\(data \(i32\.const \d+\) "([^"]*)"\)`)
 
@@ -71,18 +74,22 @@ func edges(t *testing.T, app *manifest.App) []string {
 			}
 			continue
 		}
-		files, err := filepath.Glob(filepath.Join(src, "*.go"))
+		pattern, call, async := "*.go", goCall, "CallAsync"
+		if tk.Lang == manifest.LangAssemblyScript {
+			pattern, call, async = "*.ts", asCall, "callAsync"
+		}
+		files, err := filepath.Glob(filepath.Join(src, pattern))
 		if err != nil || len(files) == 0 {
-			t.Fatalf("task %s: no Go files in %s", tk.Name, src)
+			t.Fatalf("task %s: no %s files in %s", tk.Name, pattern, src)
 		}
 		for _, f := range files {
 			data, err := os.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, m := range goCall.FindAllStringSubmatch(string(data), -1) {
+			for _, m := range call.FindAllStringSubmatch(string(data), -1) {
 				arrow := "->"
-				if strings.HasPrefix(m[1], "CallAsync") {
+				if strings.HasPrefix(m[1], async) {
 					arrow = "~>"
 				}
 				out = append(out, tk.Name+arrow+m[2])
@@ -112,8 +119,8 @@ func TestManifestsAndCallGraphs(t *testing.T) {
 					t.Errorf("task %s: %v", tk.Name, err)
 					continue
 				}
-				if (tk.Lang == manifest.LangGo) != fi.IsDir() {
-					t.Errorf("task %s (%s): source %s: want a folder for Go and a file for WAT", tk.Name, tk.Lang, tk.Source)
+				if (tk.Lang != manifest.LangWAT) != fi.IsDir() {
+					t.Errorf("task %s (%s): source %s: want a folder for Go and AssemblyScript and a file for WAT", tk.Name, tk.Lang, tk.Source)
 				}
 			}
 			if _, err := os.Stat(filepath.Join(name, "README.md")); err != nil {

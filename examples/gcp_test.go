@@ -37,11 +37,7 @@ func TestIoTOnCloudFunctionsColdStarts(t *testing.T) {
 	defer cancel()
 
 	cp := controlPlane(t)
-	for _, tk := range app.Tasks {
-		if _, err := cp.client.UploadModuleFile(ctx, tk.Name, app.ModulePath(&tk)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cp.uploadModules(ctx, t, app)
 	emu, err := gcf.New(gcf.Options{Dir: t.TempDir(), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)

@@ -40,11 +40,7 @@ func TestIoTOnLambdaMatchesFused(t *testing.T) {
 	cp := controlPlane(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	for _, tk := range app.Tasks {
-		if _, err := cp.client.UploadModuleFile(ctx, tk.Name, app.ModulePath(&tk)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cp.uploadModules(ctx, t, app)
 	su := setup.Separate(0, app.TaskNames(), setup.Place{Provider: "aws", Region: "us-east-1"}, 512)
 	v, err := cp.client.ApplySetup(ctx, su)
 	if err != nil {
@@ -203,6 +199,16 @@ func controlPlane(t *testing.T) testControlPlane {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return testControlPlane{addr: srv.Addr(), token: srv.Token(), client: c, store: srv.Store()}
+}
+
+// uploadModules uploads the built module of every task of app.
+func (cp testControlPlane) uploadModules(ctx context.Context, t *testing.T, app *manifest.App) {
+	t.Helper()
+	for _, tk := range app.Tasks {
+		if _, err := cp.client.UploadModuleFile(ctx, tk.Name, app.ModulePath(&tk)); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // lambdaEmulator serves a Lambda emulator on loopback for the test.

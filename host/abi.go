@@ -128,7 +128,8 @@ func (h *Host) fnCall(ctx context.Context, m api.Module, stack []uint64) {
 		return
 	}
 	start := time.Now()
-	c := Call{Caller: inst.t.name, Input: in, TraceID: inst.traceID, ParentID: inst.spanID, Depth: inst.depth + 1}
+	c := Call{Caller: inst.t.name, Input: in, TraceID: inst.traceID, ParentID: inst.spanID, Depth: inst.depth + 1,
+		TraceState: inst.traceState, Unsampled: inst.unsampled}
 	n := h.callSync(ctx, inst, name, &c, outPtr, outCap)
 	inst.wait += time.Since(start)
 	ret(stack, n)
@@ -161,6 +162,7 @@ func (h *Host) fnCallAsync(ctx context.Context, m api.Module, stack []uint64) {
 		err = h.spawnAsync(ctx, r, Call{
 			Task: r.name, Input: in, Async: true, Caller: inst.t.name,
 			TraceID: inst.traceID, ParentID: inst.spanID, Depth: inst.depth + 1,
+			TraceState: inst.traceState, Unsampled: inst.unsampled,
 		}, false)
 	}
 	if err != nil {
@@ -188,6 +190,7 @@ func (h *Host) fnCallStart(ctx context.Context, m api.Module, stack []uint64) {
 	c := Call{
 		Task: r.name, Input: in, Caller: inst.t.name,
 		TraceID: inst.traceID, ParentID: inst.spanID, Depth: inst.depth + 1,
+		TraceState: inst.traceState, Unsampled: inst.unsampled,
 	}
 	if err := h.admit(r, &c); err != nil {
 		ret(stack, inst.deliver(nil, err, 0, 0))

@@ -83,6 +83,11 @@ type Config struct {
 
 	// Recorder receives a span per invocation. Default span.Discard.
 	Recorder span.Recorder
+	// Tracer, when set, receives every span with its trace context and
+	// the client side of every remote call (host/tracing exports them over
+	// OTLP); Close shuts it down when it has a Shutdown method. nil: none,
+	// at no cost.
+	Tracer Tracer
 	// Transport carries calls to tasks outside this host (host/transport.Mux
 	// picks one per endpoint kind). Nil: such calls fail with
 	// CodeUnavailable.

@@ -28,7 +28,10 @@
 // are *Error values whose Code equals the ABI's error code; errors.Is
 // matches them against the sentinels in errors.go.
 //
-// Every invocation yields a span.Span to Config.Recorder. Async calls are
+// Every invocation yields a span.Span to Config.Recorder (and, with a
+// Config.Tracer, an OpenTelemetry span: host/tracing). Trace ids are W3C's
+// (32 lowercase hex digits), span ids 8 bytes; the transports send a call's
+// trace context as a traceparent (trace.go). Async calls are
 // tracked: Close waits for them, and a failed one is counted in Stats and
 // recorded in its span.
 //

@@ -31,10 +31,23 @@ type Call struct {
 	Input    []byte // read during the call only; never retained
 	Async    bool   // fire and forget: accepted, then run in the background
 	Caller   string // calling task; "" for a client request
-	TraceID  string // "" starts a new trace
-	ParentID uint64 // the caller's span ID
+	TraceID  string // W3C trace id (32 lowercase hex); "" or malformed starts a new trace
+	ParentID uint64 // the caller's span ID; 0 for a client request
 	Depth    int    // 0 for a client request; each hop adds one
 	Remote   bool   // arrived over a transport (set by servers)
+
+	// The rest of the W3C trace context (see trace.go). SpanParent is the
+	// span the call's OpenTelemetry span is a child of when that is not
+	// ParentID: the caller's client span of a remote call, or an outside
+	// caller's span from its traceparent.
+	SpanParent uint64
+	TraceState string // W3C tracestate, passed on unchanged
+	Unsampled  bool   // the caller's traceparent had the sampled flag clear
+	// SpanID is the span id the invocation records; 0: the host picks one
+	// (Host.AssignIDs).
+	SpanID       uint64
+	Trigger      string // how an entry call arrived (TriggerHTTP, …); set by servers and runtimes
+	InvocationID string // the platform's id of the invocation, where known (Lambda's request id)
 }
 
 // Target is where a call to another fusion group goes: the callee's group
@@ -406,9 +419,7 @@ func (h *Host) Serve(ctx context.Context, c Call) ([]byte, error) {
 		return nil, newError(c.Task, h.cfg.Name, CodeDeadline, "waiting for a free slot: %v", ctx.Err())
 	}
 	defer func() { <-h.sem }()
-	if c.TraceID == "" {
-		c.TraceID = h.newTraceID()
-	}
+	h.AssignIDs(&c)
 	r, err := h.resolve([]byte(c.Task))
 	if err != nil {
 		return nil, err
@@ -443,9 +454,9 @@ func (h *Host) isClosed() bool {
 	return h.closed
 }
 
-// newTraceID returns a 32-hex-digit trace id: the host's random 64-bit
-// prefix and a counter. Unique per host run and cheap (one allocation); it
-// need not be unpredictable.
+// newTraceID returns a W3C trace id (32 lowercase hex digits): the host's
+// random 64-bit prefix and a counter. Unique per host run and cheap (one
+// allocation); it need not be unpredictable.
 func (h *Host) newTraceID() string {
 	var b [32]byte
 	copy(b[:16], h.tracePrefix[:])
@@ -474,8 +485,11 @@ func (h *Host) runLocal(ctx context.Context, t *task, c *Call) (*instance, []byt
 		h.stats.coldStarts.Add(1)
 	}
 	inst.depth = c.Depth
-	inst.traceID = c.TraceID
-	inst.spanID = h.idBase | (h.nextID.Add(1) & 0xffffffff)
+	inst.traceID, inst.traceState, inst.unsampled = c.TraceID, c.TraceState, c.Unsampled
+	inst.spanID = c.SpanID
+	if inst.spanID == 0 {
+		inst.spanID = h.newSpanID()
+	}
 	inst.logw.begin(c.TraceID)
 	out, err := h.execute(ctx, inst, c.Input)
 	if n := inst.waitPending(); n > 0 && err == nil {
@@ -645,7 +659,7 @@ func (h *Host) remote(ctx context.Context, r *route, c *Call) ([]byte, error) {
 		return nil, newError(r.name, h.cfg.Name, CodeUnavailable, "no endpoint for group %q of setup version %d: %v", r.group, h.routes.Load().version, err)
 	}
 	h.stats.remoteCalls.Add(1)
-	return h.cfg.Transport.Invoke(ctx, Target{Group: r.group, Endpoint: ep}, *c)
+	return h.sendRemote(ctx, Target{Group: r.group, Endpoint: ep}, c)
 }
 
 // spawnAsync accepts an async call and runs it in the background. An async
@@ -718,7 +732,11 @@ func (h *Host) recordInst(c *Call, inst *instance, task string, start time.Time,
 }
 
 func (h *Host) record(c *Call, task string, start time.Time, wait time.Duration, cold bool, outBytes int, err error) {
-	h.recordSpan(c, task, h.idBase|(h.nextID.Add(1)&0xffffffff), start, wait, cold, outBytes, err)
+	id := c.SpanID
+	if id == 0 {
+		id = h.newSpanID()
+	}
+	h.recordSpan(c, task, id, start, wait, cold, outBytes, err)
 }
 
 func (h *Host) recordSpan(c *Call, task string, id uint64, start time.Time, wait time.Duration, cold bool, outBytes int, err error) {
@@ -746,6 +764,12 @@ func (h *Host) recordSpan(c *Call, task string, id uint64, start time.Time, wait
 		s.Err = err.Error()
 	}
 	h.cfg.Recorder.Record(s)
+	if h.cfg.Tracer != nil {
+		h.cfg.Tracer.Span(s, SpanContext{
+			Parent: c.spanParent(), TraceState: c.TraceState, Unsampled: c.Unsampled,
+			Trigger: c.Trigger, InvocationID: c.InvocationID,
+		})
+	}
 }
 
 // Drain makes the host refuse new client requests (calls without a caller)
@@ -829,6 +853,12 @@ func (h *Host) Close(ctx context.Context) error {
 	if h.cache != nil {
 		if cerr := h.cache.Close(context.Background()); cerr != nil && err == nil {
 			err = cerr
+		}
+	}
+	if sd, ok := h.cfg.Tracer.(interface{ Shutdown(context.Context) error }); ok {
+		// Export the spans the tracer still holds.
+		if serr := sd.Shutdown(ctx); serr != nil && err == nil {
+			err = fmt.Errorf("host %s: tracer: %w", h.cfg.Name, serr)
 		}
 	}
 	return err

@@ -45,16 +45,20 @@ type instance struct {
 	fresh bool
 
 	// The invocation in progress.
-	depth    int
-	traceID  string
-	spanID   uint64
-	wait     time.Duration
-	out      []byte // last bytes passed to output
-	held     []byte // bytes waiting for take
-	hasHeld  bool
-	pending  []*pendingCall
-	outLimit bool   // output was refused as too large
-	outLen   uint32 // the refused output's length
+	depth   int
+	traceID string
+	spanID  uint64
+	// traceState and unsampled: the rest of the trace context, passed on
+	// to the calls the invocation makes.
+	traceState string
+	unsampled  bool
+	wait       time.Duration
+	out        []byte // last bytes passed to output
+	held       []byte // bytes waiting for take
+	hasHeld    bool
+	pending    []*pendingCall
+	outLimit   bool   // output was refused as too large
+	outLen     uint32 // the refused output's length
 	// calleeDeadline is the deadline error of the last sync callee stopped
 	// by the deadline: the task to blame if the deadline stops this one too.
 	calleeDeadline *Error
@@ -198,7 +202,7 @@ func (inst *instance) reset() {
 	inst.held = inst.held[:0]
 	inst.hasHeld = false
 	inst.wait = 0
-	inst.traceID = ""
+	inst.traceID, inst.traceState, inst.unsampled = "", "", false
 	inst.outLimit = false
 	inst.calleeDeadline = nil
 	for i := range inst.pending {

@@ -129,8 +129,8 @@ func TestGuestLogsCarryTheTraceAndAreBoundedPerInvocation(t *testing.T) {
 		n       int
 		dropped bool
 	}{
-		{"trace-many", 1000, true},
-		{"trace-few", 3, false},
+		{"4bf92f3577b34da6a3ce929d0e0e4736", 1000, true},
+		{"0af7651916cd43dd8448eb211c80319c", 3, false},
 	} {
 		out, err := h.Serve(ctx, host.Call{Task: "glog", Input: []byte(strconv.Itoa(tc.n)), TraceID: tc.trace})
 		if err != nil || string(out) != "ok" {

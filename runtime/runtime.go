@@ -37,6 +37,7 @@ import (
 
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/host"
+	"github.com/fusionize/fusionize/host/tracing"
 )
 
 // Modules gives the Wasm module of a task and its digest ("sha256:<hex>",
@@ -107,8 +108,22 @@ func NewHost(ctx context.Context, cfg GroupConfig) (*host.Host, error) {
 	}
 	hc.Group, hc.App, hc.MemoryMB = g.Name, cfg.App, g.MemoryMB
 	hc.Transport, hc.Endpoints = cfg.Transport, cfg.Endpoints
+	if hc.Tracer == nil {
+		// OpenTelemetry spans over OTLP when the OTEL_* environment names
+		// an endpoint; none (and no cost) otherwise.
+		tr, err := tracing.FromEnv(ctx, tracing.Options{App: cfg.App, Group: g.Name, Host: hc.Name, Setup: cfg.Setup})
+		if err != nil {
+			return nil, fmt.Errorf("runtime: tracing: %w", err)
+		}
+		if tr != nil {
+			hc.Tracer = tr
+		}
+	}
 	h, err := host.New(ctx, hc)
 	if err != nil {
+		if sd, ok := hc.Tracer.(*tracing.Tracer); ok {
+			_ = sd.Shutdown(context.WithoutCancel(ctx))
+		}
 		return nil, err
 	}
 	if err := load(ctx, h, cfg.Modules, g.Tasks); err != nil {

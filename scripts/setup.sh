@@ -3,8 +3,9 @@
 # need beyond Go: wabt's wat2wasm (Debian package wabt) for WAT tasks, and
 # the AWS Lambda Runtime Interface Emulator (scripts/install-rie.sh, built
 # with go install) that the Lambda emulator's conformance test compares
-# against, and grpcurl (scripts/install-grpcurl.sh) for the host's test from
-# a shell. It is idempotent. The protobuf generators are separate
+# against, grpcurl (scripts/install-grpcurl.sh) for the host's test from
+# a shell, and the AssemblyScript compiler for AssemblyScript tasks
+# (scripts/install-assemblyscript.sh, npm ci). It is idempotent. The protobuf generators are separate
 # (scripts/install-tools.sh, `make tools`): only `make generate` needs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,3 +21,4 @@ if ! command -v wat2wasm >/dev/null 2>&1; then
 fi
 scripts/install-rie.sh
 scripts/install-grpcurl.sh
+scripts/install-assemblyscript.sh

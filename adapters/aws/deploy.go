@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/fusionize/fusionize/adapters"
 	"github.com/fusionize/fusionize/api"
+	"github.com/fusionize/fusionize/internal/otlpenv"
 	lambdart "github.com/fusionize/fusionize/runtime/lambda"
 )
 
@@ -215,6 +217,12 @@ func (a *Adapter) environment(d adapters.Deployment) map[string]string {
 	}
 	if d.InvokeToken != "" {
 		env[lambdart.EnvInvokeToken] = d.InvokeToken
+	}
+	// The OTEL_* variables of the deployer's environment, so the
+	// function exports its spans where the local hosts do.
+	for _, kv := range otlpenv.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
 	}
 	if a.opts.Queue != "" {
 		env[lambdart.EnvQueue] = a.opts.Queue

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/functions/apiv2/functionspb"
@@ -19,6 +20,7 @@ import (
 	"github.com/fusionize/fusionize/adapters"
 	"github.com/fusionize/fusionize/api"
 	controlplane "github.com/fusionize/fusionize/controlplane/client"
+	"github.com/fusionize/fusionize/internal/otlpenv"
 	"github.com/fusionize/fusionize/runtime/gcf"
 )
 
@@ -274,6 +276,12 @@ func (a *Adapter) environment(d adapters.Deployment) map[string]string {
 	}
 	if d.InvokeToken != "" {
 		env[gcf.EnvInvokeToken] = d.InvokeToken
+	}
+	// The OTEL_* variables of the deployer's environment, so the
+	// function exports its spans where the local hosts do.
+	for _, kv := range otlpenv.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
 	}
 	if a.opts.Queue != "" {
 		env[gcf.EnvQueue] = a.opts.Queue

@@ -13,6 +13,8 @@
 //	  - name: C
 //	    source: tasks/c.wat
 //	    lang: wat
+//	  - name: D
+//	    source: tasks/d.ts   # AssemblyScript: a .ts entry file (lang assemblyscript)
 //	objective:
 //	  latency: p95
 //	  latencyBoundMs: 200
@@ -28,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -39,13 +42,16 @@ const FileName = "fusionize.yaml"
 const (
 	LangGo  = "go"
 	LangWAT = "wat"
+	// LangAssemblyScript is an AssemblyScript entry file (.ts) or a folder
+	// holding index.ts, built with the SDK in guest-sdk/assemblyscript.
+	LangAssemblyScript = "assemblyscript"
 )
 
 // Task is one task of an app.
 type Task struct {
 	Name   string `yaml:"name"`
 	Source string `yaml:"source"`           // relative to the app folder
-	Lang   string `yaml:"lang,omitempty"`   // "go" (default) or "wat"
+	Lang   string `yaml:"lang,omitempty"`   // "go" (default; "assemblyscript" for a .ts source), "wat" or "assemblyscript"
 	Module string `yaml:"module,omitempty"` // relative path of the built module; default build/<name>.wasm
 }
 
@@ -135,9 +141,12 @@ func (a *App) Validate() error {
 		seen[t.Name] = true
 		if t.Lang == "" {
 			t.Lang = LangGo
+			if strings.HasSuffix(t.Source, ".ts") {
+				t.Lang = LangAssemblyScript
+			}
 		}
-		if t.Lang != LangGo && t.Lang != LangWAT {
-			return fmt.Errorf("%w: task %q: unknown lang %q (want go or wat)", ErrInvalid, t.Name, t.Lang)
+		if t.Lang != LangGo && t.Lang != LangWAT && t.Lang != LangAssemblyScript {
+			return fmt.Errorf("%w: task %q: unknown lang %q (want go, wat or assemblyscript)", ErrInvalid, t.Name, t.Lang)
 		}
 		if t.Source == "" {
 			return fmt.Errorf("%w: task %q has no source", ErrInvalid, t.Name)

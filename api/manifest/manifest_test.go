@@ -314,3 +314,30 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseDetectsAssemblyScriptByItsTsSource(t *testing.T) {
+	app, err := manifest.Parse([]byte(`
+name: mixed
+entry: front
+tasks:
+  - name: front
+    source: tasks/front.ts
+  - name: dir
+    source: tasks/dir
+    lang: assemblyscript
+  - name: back
+    source: tasks/back
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"front": manifest.LangAssemblyScript, "dir": manifest.LangAssemblyScript, "back": manifest.LangGo} {
+		if tk, _ := app.Task(name); tk.Lang != want {
+			t.Errorf("task %s: Lang = %q, want %q", name, tk.Lang, want)
+		}
+	}
+	_, err = manifest.Parse([]byte("name: x\nentry: a\ntasks:\n  - name: a\n    source: a.rs\n    lang: rust\n"))
+	if !errors.Is(err, manifest.ErrInvalid) || !strings.Contains(err.Error(), `task "a": unknown lang "rust"`) {
+		t.Errorf("lang rust: error = %v, want ErrInvalid naming the task and the lang", err)
+	}
+}

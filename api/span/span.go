@@ -18,9 +18,9 @@ import (
 
 // Span is one record per task invocation.
 type Span struct {
-	TraceID      string        // shared by every span of one request
-	ID           uint64        // unique within the trace
-	ParentID     uint64        // ID of the caller's span; 0 at the entry
+	TraceID      string        // shared by every span of one request (hosts: a W3C trace id, 32 hex digits)
+	ID           uint64        // unique within the trace; the 8-byte id of its OpenTelemetry span
+	ParentID     uint64        // ID of the calling task's span; 0 at the entry
 	Caller       string        // calling task; "" for the entry invocation
 	Task         string        // the invoked task (the callee)
 	Async        bool          // fire-and-forget call

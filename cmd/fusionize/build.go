@@ -20,7 +20,8 @@ func newBuildCmd() *cobra.Command {
 		Short: "Compile every task of an app to a Wasm module, in parallel",
 		Long: `Compiles every task of the app in <app-dir> (its fusionize.yaml lists them):
 Go tasks with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared, WAT tasks
-with wat2wasm. Modules go to <app-dir>/build/<task>.wasm; up-to-date modules are
+with wat2wasm, AssemblyScript tasks with the SDK's asc
+(scripts/install-assemblyscript.sh installs it). Modules go to <app-dir>/build/<task>.wasm; up-to-date modules are
 skipped unless --force.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

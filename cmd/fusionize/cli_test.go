@@ -70,6 +70,7 @@ func TestRunPrintsResultAndSpans(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the command and the tree app")
 	}
+	requireBuildTools(t, filepath.Join("..", "..", "examples", "tree"))
 	buildBinary(t)
 	cmd := exec.Command(binary, "--data-dir", filepath.Join(os.TempDir(), "fusionize-test"), "run", filepath.Join("..", "..", "examples", "tree"))
 	out, err := cmd.CombinedOutput()

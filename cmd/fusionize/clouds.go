@@ -57,6 +57,18 @@ func (c *cloudFlags) register(f *pflag.FlagSet) {
 type clouds struct {
 	adapters []adapters.Adapter
 	stops    []func(context.Context) error
+	// The emulators started in this process, whose platform reports the
+	// loop reads (nil when not emulated).
+	lambda *lambdaemu.Emulator
+	gcf    *gcf.Emulator
+	rtt    []func(rtt.Table) // the emulators' SetRTT
+}
+
+// followRTT applies edits of the --rtt file to the running emulators until
+// the clouds close.
+func (cl *clouds) followRTT(file string, log *slog.Logger) {
+	stop := followRTT(context.Background(), file, log, cl.rtt...)
+	cl.stops = append(cl.stops, func(context.Context) error { stop(); return nil })
 }
 
 // start makes the cloud adapters of c and adds them to ads.
@@ -72,6 +84,7 @@ func (c *cloudFlags) start(ctx context.Context, w io.Writer, ads adapters.Adapte
 		return nil, errors.Join(err, cl.close(ctx))
 	}
 	if c.aws == "" {
+		cl.followRTT(c.rtt, log)
 		return cl, nil
 	}
 	opts := aws.Options{Queue: queue, Region: c.awsRegion, Role: c.awsRole, Logger: log,
@@ -82,11 +95,13 @@ func (c *cloudFlags) start(ctx context.Context, w io.Writer, ads adapters.Adapte
 		if err != nil {
 			return nil, errors.Join(err, cl.close(ctx))
 		}
-		url, stop, err := startLambdaEmulator(ctx, filepath.Join(data, "emulate-aws"), c.awsRegion, table, log)
+		em, url, stop, err := startLambdaEmulator(ctx, filepath.Join(data, "emulate-aws"), c.awsRegion, table, log)
 		if err != nil {
-			return nil, err
+			return nil, errors.Join(err, cl.close(ctx))
 		}
+		cl.lambda = em
 		cl.stops = append(cl.stops, stop)
+		cl.rtt = append(cl.rtt, em.SetRTT)
 		opts.Endpoint = url
 		fmt.Fprintf(w, "aws: Lambda emulator at %s (emulated AWS Lambda, %s)\n", url, c.awsRegion)
 	case c.aws == "cloud":
@@ -106,6 +121,7 @@ func (c *cloudFlags) start(ctx context.Context, w io.Writer, ads adapters.Adapte
 	}
 	cl.adapters = append(cl.adapters, a)
 	ads[aws.Provider] = a
+	cl.followRTT(c.rtt, log)
 	return cl, nil
 }
 
@@ -124,14 +140,14 @@ func (cl *clouds) close(ctx context.Context) error {
 }
 
 // startLambdaEmulator serves a Lambda emulator on a free loopback port.
-func startLambdaEmulator(ctx context.Context, dir, region string, table *rtt.Table, log *slog.Logger) (string, func(context.Context) error, error) {
+func startLambdaEmulator(ctx context.Context, dir, region string, table *rtt.Table, log *slog.Logger) (*lambdaemu.Emulator, string, func(context.Context) error, error) {
 	em, err := lambdaemu.New(lambdaemu.Options{Dir: dir, Region: region, RTT: table, Logger: log})
 	if err != nil {
-		return "", nil, err
+		return nil, "", nil, err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, errors.Join(err, em.Close(ctx))
+		return nil, "", nil, errors.Join(err, em.Close(ctx))
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	served := make(chan error, 1)
@@ -148,7 +164,7 @@ func startLambdaEmulator(ctx context.Context, dir, region string, table *rtt.Tab
 		}
 		return err
 	}
-	return "http://" + l.Addr().String(), stop, nil
+	return em, "http://" + l.Addr().String(), stop, nil
 }
 
 // startGCP makes the gcp adapter of c (and, with --gcp emulate, its
@@ -172,11 +188,13 @@ func (c *cloudFlags) startGCP(ctx context.Context, w io.Writer, cl *clouds, ads 
 			return "", err
 		}
 		cl.stops = append(cl.stops, em.Close)
+		cl.gcf = em
 		q := tasks.New(tasks.Options{RTT: table, Logger: log})
 		if err := q.Start("127.0.0.1:0"); err != nil {
 			return "", err
 		}
 		cl.stops = append(cl.stops, func(context.Context) error { return q.Close() })
+		cl.rtt = append(cl.rtt, q.SetRTT)
 		opts.Endpoint = em.GRPCAddr()
 		opts.Queue = q.QueueURL(c.gcpProject, c.gcpRegion, "fusionize")
 		fmt.Fprintf(w, "gcp: Cloud Functions emulator at %s, Cloud Tasks queue %s (emulated, %s)\n", em.GRPCAddr(), opts.Queue, c.gcpRegion)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +36,7 @@ import (
 	"github.com/fusionize/fusionize/fuser/invoke"
 	"github.com/fusionize/fusionize/guest-sdk/build"
 	"github.com/fusionize/fusionize/host"
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 	"github.com/fusionize/fusionize/runtime/process"
 )
 
@@ -596,7 +599,7 @@ func countOrphans(ctx context.Context, w io.Writer) (int, error) {
 func newInvokeCmd() *cobra.Command {
 	var cf cpFlags
 	var data, dataFile string
-	var async, direct bool
+	var async, direct, verbose bool
 	cmd := &cobra.Command{
 		Use:   "invoke <task>",
 		Short: "Invoke a task of the running app through its entry point and print the output",
@@ -636,9 +639,20 @@ for the endpoint recorded for the task's group and calls that host itself
 			defer inv.Close()
 			ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
 			defer cancel()
-			start := time.Now()
-			res, err := inv.Call(ictx, host.Call{Task: args[0], Input: input, Async: async})
+			// A trace of its own, so the request can be found in the
+			// spans (and, with -v, in an OpenTelemetry backend).
+			traceID, err := newTraceID()
 			if err != nil {
+				return err
+			}
+			var spanID uint64
+			ictx = grpctransport.WithResponseSpan(ictx, &spanID)
+			start := time.Now()
+			res, err := inv.Call(ictx, host.Call{Task: args[0], Input: input, Async: async, TraceID: traceID})
+			if err != nil {
+				if verbose {
+					fmt.Fprintf(cmd.ErrOrStderr(), "(trace %s)\n", traceID)
+				}
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", res.Output)
@@ -646,6 +660,13 @@ for the endpoint recorded for the task's group and calls that host itself
 				fmt.Fprintf(cmd.ErrOrStderr(), "(%s via %v, setup version %d)\n", time.Since(start).Round(time.Microsecond), res.Endpoint, res.Version)
 			} else {
 				fmt.Fprintf(cmd.ErrOrStderr(), "(%s via the entry point %s)\n", time.Since(start).Round(time.Microsecond), cf.addr)
+			}
+			if verbose {
+				if spanID != 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "(trace %s span %016x)\n", traceID, spanID)
+				} else {
+					fmt.Fprintf(cmd.ErrOrStderr(), "(trace %s)\n", traceID)
+				}
 			}
 			return nil
 		},
@@ -657,7 +678,17 @@ for the endpoint recorded for the task's group and calls that host itself
 	cmd.MarkFlagsMutuallyExclusive("data", "data-file")
 	cmd.Flags().BoolVar(&async, "async", false, "fire and forget: return once the host accepted the call")
 	cmd.Flags().BoolVar(&direct, "direct", false, "call the host of the task's group directly instead of through the entry point")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print the W3C trace id of the request and the span id of its entry invocation (gRPC endpoints answer it)")
 	return cmd
+}
+
+// newTraceID returns a random W3C trace id (32 lowercase hex digits).
+func newTraceID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("trace id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 // invokeInput returns the request body of invoke: the --data literal, or

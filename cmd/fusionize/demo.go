@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -118,7 +119,6 @@ emulator at the end (also on Ctrl-C). Every platform figure is emulated.`,
 }
 
 func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
-	ctx := cmd.Context()
 	w := cmd.OutOrStdout()
 	start := time.Now()
 	app, err := manifest.Load(appDir)
@@ -129,69 +129,14 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 	if err != nil {
 		return err
 	}
-	results, err := buildApp(cmd, app, build.Options{}, w)
+	ea, err := startEmulatedApp(cmd, app, "demo-"+app.Name)
 	if err != nil {
 		return err
 	}
-	data, err := filepath.Abs(filepath.Join(g.dataDir, "demo-"+app.Name))
-	if err != nil {
-		return err
-	}
-	if err := os.RemoveAll(data); err != nil {
-		return err
-	}
-	log := logger()
-	shared, err := filepath.Abs(g.dataDir)
-	if err != nil {
-		return err
-	}
-	cp, err := server.New(server.Options{DataDir: data, App: app.Name, Tasks: app.TaskNames(), Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		ModuleCacheDir: filepath.Join(shared, "cache"), Logger: log})
-	if err != nil {
-		return err
-	}
-	// The clouds, as `serve --aws emulate --gcp emulate` starts them.
-	ads := adapters.Adapters{}
-	cl, err := demoClouds.start(ctx, w, ads, log)
-	if err != nil {
-		return errors.Join(err, cp.Close())
-	}
-	dep := deploy.New(cp.Store(), ads, deploy.Options{App: app.Name, ControlPlane: cp.Addr(), Token: cp.Token(), Grace: 300 * time.Millisecond, Logger: log})
-	// Shutdown order: stop deploying, delete the functions and stop the
-	// emulators (their environments flush their last spans to the control
-	// plane), then stop the control plane.
-	runCtx, cancel := context.WithCancel(ctx)
-	cpCtx, stopCP := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = cp.Serve(cpCtx) }()
-	go func() { defer wg.Done(); _ = dep.Run(runCtx) }()
-	defer func() {
-		cancel()
-		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
-		defer ccancel()
-		if err := cl.close(cctx); err != nil {
-			fmt.Fprintln(stderr, "removing functions and emulators:", err)
-		} else {
-			fmt.Fprintln(w, "removed every function, execution environment and emulator")
-		}
-		stopCP()
-		wg.Wait()
-	}()
-	fmt.Fprintf(w, "control plane: grpc %s, REST http://%s (data %s)\n", cp.Addr(), cp.HTTPAddr(), data)
-	cli, err := client.Dial(runCtx, cp.Addr(), cp.Token())
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	for _, r := range results {
-		if _, err := cli.UploadModuleFile(runCtx, r.Task, r.Module); err != nil {
-			return err
-		}
-	}
-	inv := invoke.New(cli, invoke.WithInvokeToken(cp.InvokeToken()))
-	defer inv.Close()
-	env := &loop.ClientEnv{CP: cli, Invoker: inv, Task: app.Entry, Input: []byte(app.Input), Concurrency: lf.concurrency, Wait: dep.Wait}
+	defer ea.close()
+	runCtx, cli, inv, dep, data := ea.ctx, ea.cli, ea.inv, ea.dep, ea.data
+	env := &billingEnv{ClientEnv: &loop.ClientEnv{CP: cli, Invoker: inv, Task: app.Entry, Input: []byte(app.Input), Concurrency: lf.concurrency, Wait: dep.Wait},
+		app: app.Name, clouds: ea.clouds}
 	initial, _, err := strat.Propose(runCtx, optimize.Input{App: optimize.AppOf(app)})
 	if err != nil {
 		return err
@@ -207,11 +152,11 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 	}
 	fmt.Fprintln(w)
 	printIterations(w, res.Iterations)
-	verdict := "converged"
-	if !res.Converged {
-		verdict = "stopped at the deployment limit"
+	fmt.Fprintf(w, "\nafter %d deployments in %s: %s\nfinal setup: %s\n", res.Deployments, time.Since(start).Round(time.Second), res.Verdict, describeSetup(res.Best))
+	if final := lastMeasured(res.Iterations, res.Best); final != nil && final.Predicted != nil {
+		pred, errs := predictionColumns(final)
+		fmt.Fprintf(w, "final setup: measured p50 %.1f ms, p95 %.1f ms, $%.2f/M; predicted %s; error %s\n", final.P50Ms, final.P95Ms, final.CostPerMillionUSD, pred, errs)
 	}
-	fmt.Fprintf(w, "\n%s after %d deployments in %s; final setup: %s\n", verdict, res.Deployments, time.Since(start).Round(time.Second), res.Best.Partition())
 	if first, last := firstMeasured(res.Iterations), bestMeasured(res.Iterations); first != nil && last != nil {
 		fmt.Fprintf(w, "median latency %.1f → %.1f ms (%+.1f%%), cost per million requests $%.2f → $%.2f (%+.1f%%)  [emulated AWS Lambda / emulated Cloud Functions]\n",
 			first.P50Ms, last.P50Ms, pct(first.P50Ms, last.P50Ms), first.CostPerMillionUSD, last.CostPerMillionUSD, pct(first.CostPerMillionUSD, last.CostPerMillionUSD))
@@ -222,6 +167,102 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 	}
 	fmt.Fprintf(w, "report: %s\n", path)
 	return nil
+}
+
+// emulatedApp is an app built and served in this process on the emulated
+// clouds, as demo and sweep run it: a control plane, the Lambda, Cloud
+// Functions and Cloud Tasks emulators, the aws and gcp adapters, a deployer
+// and the app's modules uploaded.
+type emulatedApp struct {
+	ctx  context.Context // cancelled by close; use it for everything on the app
+	data string          // the data directory
+	cp   *server.ControlPlane
+	cli  *client.Client
+	inv  *invoke.Invoker
+	dep  *deploy.Deployer
+	// clouds holds the emulators, whose platform reports the loop reads.
+	clouds *clouds
+	close  func()
+}
+
+// startEmulatedApp builds app and starts its world under the data
+// directory <data-dir>/<name>, removing what a previous run left there.
+// close deletes every function, environment and emulator, then stops the
+// control plane.
+func startEmulatedApp(cmd *cobra.Command, app *manifest.App, name string) (*emulatedApp, error) {
+	ctx := cmd.Context()
+	w := cmd.OutOrStdout()
+	results, err := buildApp(cmd, app, build.Options{}, w)
+	if err != nil {
+		return nil, err
+	}
+	data, err := filepath.Abs(filepath.Join(g.dataDir, name))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.RemoveAll(data); err != nil {
+		return nil, err
+	}
+	log := logger()
+	shared, err := filepath.Abs(g.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := server.New(server.Options{DataDir: data, App: app.Name, Tasks: app.TaskNames(), Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		ModuleCacheDir: filepath.Join(shared, "cache"), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	// The clouds, as `serve --aws emulate --gcp emulate` starts them.
+	ads := adapters.Adapters{}
+	cl, err := demoClouds.start(ctx, w, ads, log)
+	if err != nil {
+		return nil, errors.Join(err, cp.Close())
+	}
+	dep := deploy.New(cp.Store(), ads, deploy.Options{App: app.Name, ControlPlane: cp.Addr(), Token: cp.Token(), Grace: 300 * time.Millisecond, Logger: log})
+	// Shutdown order: stop deploying, delete the functions and stop the
+	// emulators (their environments flush their last spans to the control
+	// plane), then stop the control plane.
+	runCtx, cancel := context.WithCancel(ctx)
+	cpCtx, stopCP := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = cp.Serve(cpCtx) }()
+	go func() { defer wg.Done(); _ = dep.Run(runCtx) }()
+	ea := &emulatedApp{ctx: runCtx, data: data, cp: cp, dep: dep, clouds: cl}
+	var closers []func() error
+	ea.close = func() {
+		for _, c := range slices.Backward(closers) {
+			_ = c()
+		}
+		cancel()
+		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
+		defer ccancel()
+		if err := cl.close(cctx); err != nil {
+			fmt.Fprintln(stderr, "removing functions and emulators:", err)
+		} else {
+			fmt.Fprintln(w, "removed every function, execution environment and emulator")
+		}
+		stopCP()
+		wg.Wait()
+	}
+	fmt.Fprintf(w, "control plane: grpc %s, REST http://%s (data %s)\n", cp.Addr(), cp.HTTPAddr(), data)
+	cli, err := client.Dial(runCtx, cp.Addr(), cp.Token())
+	if err != nil {
+		ea.close()
+		return nil, err
+	}
+	closers = append(closers, cli.Close)
+	for _, r := range results {
+		if _, err := cli.UploadModuleFile(runCtx, r.Task, r.Module); err != nil {
+			ea.close()
+			return nil, err
+		}
+	}
+	ea.cli = cli
+	ea.inv = invoke.New(cli, invoke.WithInvokeToken(cp.InvokeToken()))
+	closers = append(closers, ea.inv.Close)
+	return ea, nil
 }
 
 func objective(o manifest.Objective) string {
@@ -245,6 +286,22 @@ func firstMeasured(its []api.Iteration) *api.Iteration {
 		}
 	}
 	return nil
+}
+
+// lastMeasured is the last measured iteration of setup s (by partition,
+// memory and place) that carries a prediction, else the last measured one.
+func lastMeasured(its []api.Iteration, s *setup.Setup) *api.Iteration {
+	if s == nil {
+		return nil
+	}
+	var last *api.Iteration
+	for i := range its {
+		it := &its[i]
+		if it.Measured() && it.Setup != nil && optimize.Key(it.Setup) == optimize.Key(s) && (last == nil || it.Predicted != nil || last.Predicted == nil) {
+			last = it
+		}
+	}
+	return last
 }
 
 // bestMeasured is the last iteration that was kept (or the baseline).
@@ -294,6 +351,13 @@ func progressPrinter(w io.Writer) func(loop.Event) {
 				return
 			}
 			fmt.Fprintf(w, "  #%d p50 %.1f ms  p95 %.1f ms  $%.2f/M  → %s\n", it.Index, it.P50Ms, it.P95Ms, it.CostPerMillionUSD, it.Decision)
+			if it.Predicted != nil {
+				pred, errs := predictionColumns(it)
+				fmt.Fprintf(w, "     predicted %s, error %s\n", pred, errs)
+			}
+			if missed, why := it.Missed(); missed {
+				fmt.Fprintf(w, "     missed: %s; refitting\n", why)
+			}
 		case loop.EventConverged:
 			fmt.Fprintf(w, "%s\n", e.Note)
 		}
@@ -340,7 +404,7 @@ func isTerminal(w io.Writer) bool {
 
 func printIterations(w io.Writer, its []api.Iteration) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "#\tDECISION\tGROUPS\tMEMORY (MB)\tP50 ms\tP95 ms\t$/M REQ")
+	fmt.Fprintln(tw, "#\tDECISION\tGROUPS\tMEMORY (MB)\tP50 ms\tP95 ms\t$/M REQ\tPREDICTED P50 / P95 / $/M\tERROR P50 / P95 / $/M")
 	for _, it := range its {
 		part, mem := "", ""
 		if it.Setup != nil {
@@ -355,9 +419,32 @@ func printIterations(w io.Writer, its []api.Iteration) {
 			}
 			mem = strings.Join(ms, " ")
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.1f\t%.1f\t%.2f\n", it.Index, it.Decision, part, mem, it.P50Ms, it.P95Ms, it.CostPerMillionUSD)
+		pred, errs := predictionColumns(&it)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.1f\t%.1f\t%.2f\t%s\t%s\n", it.Index, it.Decision, part, mem, it.P50Ms, it.P95Ms, it.CostPerMillionUSD, pred, errs)
 	}
 	_ = tw.Flush()
+}
+
+// predictionColumns formats an iteration's prediction and the measurement's
+// error against it ("-" when nothing was predicted).
+func predictionColumns(it *api.Iteration) (pred, errs string) {
+	p := it.Predicted
+	if p == nil {
+		return "-", "-"
+	}
+	pred = fmt.Sprintf("%.1f / %.1f / %.2f (±%.0f%%)", p.P50Ms, p.P95Ms, p.CostPerMillionUSD, p.Confidence*100)
+	if !it.Measured() {
+		return pred, "-"
+	}
+	var e []string
+	for _, f := range [][2]float64{{p.P50Ms, it.P50Ms}, {p.P95Ms, it.P95Ms}, {p.CostPerMillionUSD, it.CostPerMillionUSD}} {
+		if v, ok := api.ErrorPct(f[0], f[1]); ok {
+			e = append(e, fmt.Sprintf("%+.0f%%", v))
+		} else {
+			e = append(e, "-")
+		}
+	}
+	return pred, strings.Join(e, " / ")
 }
 
 func writeReport(ctx context.Context, cli *client.Client, path string, app *manifest.App, strategy string, res loop.Result) error {
@@ -389,7 +476,8 @@ func writeReport(ctx context.Context, cli *client.Client, path string, app *mani
 	err = report.Write(f, report.Data{
 		App: app.Name, Strategy: strategy, Iterations: res.Iterations, Final: res.Best, Edges: edges,
 		Profile: "emulated AWS Lambda us-east-1 and emulated Cloud Functions us-east4 (the emulators in emulators/)",
-		Note:    "Latency: end-to-end duration of the entry task's span per request in each observation window, on functions deployed to the Lambda and Cloud Functions emulators (execution environments are processes on this machine with the CPU and memory of their memory size). Cost: the fuser's price model applied to the billed durations of the spans. Every platform figure is emulated, not measured on a cloud.",
+		Note:    "Latency: end-to-end duration of the entry task's span per request in each observation window, on functions deployed to the Lambda and Cloud Functions emulators (execution environments are processes on this machine with the CPU and memory of their memory size). Cost: the list prices applied to the billed durations and memory sizes the emulated platforms reported per invocation (REPORT records). Predicted: what the strategy forecast before deploying the setup, with its confidence; error = (measured − predicted) / predicted. Every platform figure is emulated, not measured on a cloud.",
+		Verdict: res.Verdict,
 	})
 	return errors.Join(err, f.Close())
 }

@@ -21,6 +21,7 @@ func TestDemoInterruptedLeavesNothingRunning(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the tree app and the Lambda bootstrap, runs the demo on the emulators")
 	}
+	requireBuildTools(t, filepath.Join("..", "..", "examples", "tree"))
 	buildBinary(t)
 	data := t.TempDir()
 	cmd := exec.Command(binary, "--data-dir", data, "demo", filepath.Join("..", "..", "examples", "tree"),

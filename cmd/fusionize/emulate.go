@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -80,6 +81,7 @@ emulated and never billed.`,
 			if err := q.Start(queueListen); err != nil {
 				return errors.Join(err, em.Close(context.Background()))
 			}
+			defer followRTT(cmd.Context(), rttFile, logger(), em.SetRTT, q.SetRTT)()
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "Cloud Functions emulator (emulated Cloud Run functions): gRPC %s, HTTP http://%s\n", em.GRPCAddr(), em.HTTPAddr())
 			fmt.Fprintf(w, "Cloud Tasks queue (emulated): %s\n", q.QueueURL("fusionize-local", "us-east4", "fusionize"))
@@ -143,6 +145,7 @@ Point a client at it with any credentials:
 			fmt.Fprintf(cmd.OutOrStdout(), "Lambda emulator (emulated AWS Lambda, %s): http://%s\n", region, l.Addr())
 			serveErr := make(chan error, 1)
 			go func() { serveErr <- em.Serve(cmd.Context(), l) }()
+			defer followRTT(cmd.Context(), rttFile, logger(), em.SetRTT)()
 			var err1 error
 			select {
 			case <-cmd.Context().Done():
@@ -171,7 +174,23 @@ Point a client at it with any credentials:
 	return cmd
 }
 
-const rttUsage = `JSON file of emulated round trips between places, over the defaults ({"links":[{"a":"aws/us-east-1","b":"gcp/us-east4","rttMs":200}],"sameRegionRttMs":0.5,"defaultRttMs":50}); "zero" for none`
+const rttUsage = `JSON file of emulated round trips between places, over the defaults ({"links":[{"a":"aws/us-east-1","b":"gcp/us-east4","rttMs":200}],"sameRegionRttMs":0.5,"defaultRttMs":50}); "zero" for none. Edits of the file apply to running emulators within a second`
+
+// followRTT applies edits of the --rtt file to running emulators (their
+// SetRTT; see netem.Follow) until ctx ends or stop is called; stop waits for
+// it. "" and "zero" name no file: nothing is followed.
+func followRTT(ctx context.Context, file string, log *slog.Logger, set ...func(rtt.Table)) (stop func()) {
+	if file == "" || file == "zero" || len(set) == 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		netem.Follow(ctx, file, time.Second, log, set...)
+	}()
+	return func() { cancel(); <-done }
+}
 
 // loadRTT reads the --rtt table: nil (the defaults) for "", every round
 // trip zero for "zero", else the file.

@@ -1,6 +1,7 @@
 // Command fusionize builds, runs, deploys and optimizes Fusionize
 // applications: sets of WebAssembly tasks that a host fuses into groups.
 //
+//	fusionize new ~/hello                 # an app of one task that builds and runs at once
 //	fusionize build examples/iot          # compile every task to Wasm
 //	fusionize run examples/iot            # run it in one host, every task fused
 //	fusionize demo examples/iot           # the feedback loop, locally

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -59,8 +60,10 @@ func TestUpInvokeDown(t *testing.T) {
 	if !strings.Contains(out, "(active 2)") || !strings.Contains(out, "front") {
 		t.Fatalf("status output:\n%s", out)
 	}
-	if out = run("invoke", "I", "--control-plane", cpAddr, "--data", input); !strings.Contains(out, `"sensorId":"s-7"`) || !strings.Contains(out, "via the entry point "+cpAddr) {
+	if out = run("invoke", "I", "-v", "--control-plane", cpAddr, "--data", input); !strings.Contains(out, `"sensorId":"s-7"`) || !strings.Contains(out, "via the entry point "+cpAddr) {
 		t.Fatalf("invoke after the switch:\n%s", out)
+	} else if !regexp.MustCompile(`\(trace [0-9a-f]{32} span [0-9a-f]{16}\)`).MatchString(out) || strings.Contains(out, "span 0000000000000000") {
+		t.Fatalf("invoke -v prints no trace and span id:\n%s", out)
 	}
 	if out = run("invoke", "I", "--direct", "--control-plane", cpAddr, "--data", input); !strings.Contains(out, `"sensorId":"s-7"`) || !strings.Contains(out, "setup version 2") {
 		t.Fatalf("invoke --direct after the switch:\n%s", out)

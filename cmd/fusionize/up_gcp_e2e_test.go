@@ -21,6 +21,7 @@ func TestUpOnGCPInvokeStatusDown(t *testing.T) {
 	}
 	data, cpAddr, httpAddr, run := newUpDir(t)
 	appDir := filepath.Join("..", "..", "examples", "tree")
+	requireBuildTools(t, appDir)
 	// 2 GiB buys one vCPU on Cloud Run: cold starts compile at full speed.
 	out := run("up", appDir, "--provider", "gcp", "--memory", "2048", "--control-plane", cpAddr, "--http-addr", httpAddr)
 	for _, want := range []string{"applied setup version 1", "GROUP", "gcp/us-east4", "https "} {

@@ -194,6 +194,9 @@ func IterationToProto(it *api.Iteration) *fusionizev1.Iteration {
 	if !it.DeployedAt.IsZero() {
 		p.DeployedAt = timestamppb.New(it.DeployedAt)
 	}
+	if pr := it.Predicted; pr != nil {
+		p.Predicted = &fusionizev1.Prediction{P50Ms: pr.P50Ms, P95Ms: pr.P95Ms, CostPerMillionUsd: pr.CostPerMillionUSD, Confidence: pr.Confidence}
+	}
 	return p
 }
 
@@ -202,7 +205,12 @@ func IterationFromProto(p *fusionizev1.Iteration) api.Iteration {
 	if p == nil {
 		return api.Iteration{}
 	}
+	var pred *api.Prediction
+	if pr := p.GetPredicted(); pr != nil {
+		pred = &api.Prediction{P50Ms: pr.GetP50Ms(), P95Ms: pr.GetP95Ms(), CostPerMillionUSD: pr.GetCostPerMillionUsd(), Confidence: pr.GetConfidence()}
+	}
 	return api.Iteration{
+		Predicted:         pred,
 		Index:             int(p.GetIndex()),
 		Setup:             SetupFromProto(p.GetSetup()),
 		P50Ms:             p.GetP50Ms(),

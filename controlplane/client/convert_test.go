@@ -48,6 +48,10 @@ func TestIterationAndHostRoundTrip(t *testing.T) {
 	if got := IterationFromProto(IterationToProto(&it)); !reflect.DeepEqual(got, it) {
 		t.Errorf("iteration round trip:\n got %+v\nwant %+v", got, it)
 	}
+	it.Predicted = &api.Prediction{P50Ms: 1.2, P95Ms: 7, CostPerMillionUSD: 0.4, Confidence: 0.2}
+	if got := IterationFromProto(IterationToProto(&it)); !reflect.DeepEqual(got, it) {
+		t.Errorf("iteration with a prediction, round trip:\n got %+v\nwant %+v", got, it)
+	}
 	h := api.HostInfo{Name: "h", Group: "g", Address: "a:1", SetupVersion: 2, Tasks: []string{"A"}, MetricsAddress: "a:2"}
 	if got := HostFromProto(HostToProto(h)); !reflect.DeepEqual(got, h) {
 		t.Errorf("host round trip: %+v", got)

@@ -16,12 +16,16 @@ import (
 	"github.com/fusionize/fusionize/controlplane/store"
 	"github.com/fusionize/fusionize/host/transport"
 	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
+	"github.com/fusionize/fusionize/internal/otlpenv"
 	"github.com/fusionize/fusionize/proto/descriptor"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -108,6 +112,9 @@ type ControlPlane struct {
 
 	ln, httpLn net.Listener
 	innerLn    *bufconn.Listener
+	// tracer exports server spans of the RPCs over OTLP when the OTEL_*
+	// environment names an endpoint; nil otherwise.
+	tracer *sdktrace.TracerProvider
 
 	serveOnce sync.Once
 	closeOnce sync.Once
@@ -210,6 +217,14 @@ func New(opts Options) (_ *ControlPlane, err error) {
 		grpc.MaxRecvMsgSize(max(store.MaxValueSize, grpctransport.DefaultMaxPayload) + msgOverhead),
 		grpc.ChainUnaryInterceptor(m.unary, auth.unary),
 		grpc.ChainStreamInterceptor(m.stream, auth.stream),
+	}
+	if cp.tracer, err = otlpenv.Provider(context.Background(), "fusionize-controlplane", nil); err != nil {
+		return nil, fmt.Errorf("controlplane: tracing: %w", err)
+	}
+	if cp.tracer != nil {
+		// Server spans of every RPC, children of a caller's traceparent.
+		serverOpts = append(serverOpts, grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(cp.tracer), otelgrpc.WithPropagators(propagation.TraceContext{}))))
 	}
 	pub := serverOpts
 	if tlsCfg != nil {
@@ -394,10 +409,18 @@ func (cp *ControlPlane) release() error {
 	if cp.mux != nil {
 		cp.mux.Close()
 	}
-	if cp.st != nil {
-		return cp.st.Close()
+	var err error
+	if cp.tracer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if terr := cp.tracer.Shutdown(ctx); terr != nil {
+			err = fmt.Errorf("controlplane: tracing: %w", terr)
+		}
+		cancel()
 	}
-	return nil
+	if cp.st != nil {
+		return errors.Join(cp.st.Close(), err)
+	}
+	return err
 }
 
 // rpcMetrics count and time the RPCs served. They run first in the
@@ -427,11 +450,12 @@ func (m rpcMetrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServe
 	return err
 }
 
-// incomingHeader passes Fusionize-* request headers on as fusionize-*
-// metadata (trace context for the entry point), the rest as the gateway
-// does by default.
+// incomingHeader passes the W3C trace context (Traceparent, Tracestate)
+// and Fusionize-* request headers on as metadata of the same lowercase
+// names, for the entry point; the rest as the gateway does by default.
 func incomingHeader(key string) (string, bool) {
-	if k := textproto.CanonicalMIMEHeaderKey(key); strings.HasPrefix(k, "Fusionize-") {
+	switch k := textproto.CanonicalMIMEHeaderKey(key); {
+	case k == "Traceparent", k == "Tracestate", strings.HasPrefix(k, "Fusionize-"):
 		return strings.ToLower(k), true
 	}
 	return runtime.DefaultHeaderMatcher(key)

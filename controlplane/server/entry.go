@@ -79,9 +79,9 @@ func (e *Entry) Invoke(ctx context.Context, req *fusionizev1.InvokeRequest) (*fu
 		ParentID: req.GetParentSpanId(),
 		Depth:    int(req.GetDepth()),
 	}
-	if v := mdValue(ctx, grpctransport.MDTraceID); v != "" {
-		c.TraceID = v
-	}
+	// The caller's W3C trace context goes on to the host, so the host's
+	// spans join the caller's trace.
+	c.SetTraceparent(mdValue(ctx, grpctransport.MDTraceparent), mdValue(ctx, grpctransport.MDTracestate))
 	if v := mdValue(ctx, grpctransport.MDParentSpan); v != "" {
 		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
 			c.ParentID = n
@@ -90,7 +90,8 @@ func (e *Entry) Invoke(ctx context.Context, req *fusionizev1.InvokeRequest) (*fu
 	if c.Task == "" {
 		return nil, status.Errorf(codes.InvalidArgument, "app %q: invoke names no task", e.app)
 	}
-	res, err := e.router.Call(ctx, c)
+	var spanID uint64 // the host's span of the entry invocation, from its response
+	res, err := e.router.Call(grpctransport.WithResponseSpan(ctx, &spanID), c)
 	if errors.Is(err, route.ErrNoActiveSetup) {
 		return nil, status.Errorf(codes.FailedPrecondition, "app %q: %v", e.app, err)
 	}
@@ -100,7 +101,7 @@ func (e *Entry) Invoke(ctx context.Context, req *fusionizev1.InvokeRequest) (*fu
 		return nil, st.Err()
 	}
 	_ = grpc.SetHeader(ctx, metadata.Pairs(MDSetupVersion, strconv.FormatInt(res.Version, 10), MDGroup, res.Group))
-	return &fusionizev1.InvokeResponse{Output: res.Output}, nil
+	return &fusionizev1.InvokeResponse{Output: res.Output, TraceId: c.TraceID, SpanId: spanID}, nil
 }
 
 // Health says SERVING while a setup version is active (with that version

@@ -1,7 +1,9 @@
 // Package analytics turns spans into the figures the optimizer learns from:
 // each task's own time, each call edge's count, sync share and payload, billed
 // time per group, end-to-end latency per setup version, the cold-start rate
-// and the measured overhead of remote calls.
+// and the measured overhead of remote calls; with the platforms' reports
+// (Report.AddBills) also each group's peak memory, cold-start rate and init
+// time.
 //
 // Spans come from many hosts and clocks, so Analyze first rejects and counts
 // bad ones (unknown task, negative or absurd durations, Wait > Duration,
@@ -176,6 +178,12 @@ type Report struct {
 	// start would hide in the wait). It is approximate when a caller mixes
 	// in-memory and remote children that overlap.
 	Overhead map[Link]*OverheadStats
+
+	// Platform is what the platforms reported per group (see AddBills);
+	// Billed says whether any report was added. Without them cost comes
+	// from the spans' own billed durations and memory is unknown.
+	Platform map[string]*PlatformStats
+	Billed   bool
 }
 
 // TaskNames returns the tasks seen, sorted.

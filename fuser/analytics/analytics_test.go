@@ -2,12 +2,14 @@ package analytics_test
 
 import (
 	"math"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/fuser/analytics"
+	"github.com/fusionize/fusionize/fuser/cost"
 	"github.com/fusionize/fusionize/fuser/internal/simulate"
 	"github.com/fusionize/fusionize/fuser/profile"
 )
@@ -146,5 +148,31 @@ func TestPercentilesMatchSorting(t *testing.T) {
 		if got.P50 != rank(0.5) || got.P95 != rank(0.95) || got.P99 != rank(0.99) {
 			t.Errorf("n=%d: p50/p95/p99 = %v/%v/%v, want %v/%v/%v", n, got.P50, got.P95, got.P99, rank(0.5), rank(0.95), rank(0.99))
 		}
+	}
+}
+
+func TestAddBillsKeepsPeakMemoryColdRateAndInitPerGroup(t *testing.T) {
+	s := setup.Separate(3, []string{"A", "B"}, setup.Place{Provider: "aws", Region: "us-east-1"}, 256)
+	s.Groups[0].Tasks = []string{"A", "B"}
+	s.Groups = s.Groups[:1]
+	g := s.Groups[0].Name
+	bills := []cost.Bill{
+		{Group: g, Billed: 120 * time.Millisecond, Cold: true, Init: 80 * time.Millisecond, MemoryMB: 256, MaxMemoryMB: 90},
+		{Group: g, Billed: 20 * time.Millisecond, MemoryMB: 256, MaxMemoryMB: 96},
+		{Group: g, Billed: 20 * time.Millisecond, MemoryMB: 256, MaxMemoryMB: 93},
+		{Group: g, Billed: 30 * time.Millisecond, Cold: true, Init: 40 * time.Millisecond, MemoryMB: 256, MaxMemoryMB: 70},
+		{Group: "not-in-the-setup", Billed: time.Second, MaxMemoryMB: 999},
+	}
+	r := analytics.Analyze(nil, analytics.Options{})
+	r.AddBills(s, bills)
+	ps := r.Platform[g]
+	if ps == nil || len(r.Platform) != 1 {
+		t.Fatalf("Platform = %+v, want one group %q", r.Platform, g)
+	}
+	if ps.Invocations != 4 || ps.PeakMemoryMB != 96 || ps.ColdRate() != 0.5 || ps.InitMean != 60*time.Millisecond || ps.Billed != 190*time.Millisecond {
+		t.Errorf("got %+v (cold rate %v), want 4 invocations, peak 96 MB, cold rate 0.5, init 60ms, billed 190ms", ps, ps.ColdRate())
+	}
+	if !slices.Equal(ps.Tasks, []string{"A", "B"}) || !r.Billed {
+		t.Errorf("tasks %v, billed %v", ps.Tasks, r.Billed)
 	}
 }

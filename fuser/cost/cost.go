@@ -20,6 +20,10 @@
 //	sum, err := p.Summarize(spans, placeOf)
 //	fmt.Printf("$%.2f per million requests\n", sum.PerMillion)
 //
+// What a platform reported for an invocation (a Bill: Lambda's REPORT
+// line, Cloud Run's request log) is priced by Price from its billed
+// duration; the feedback loop measures cost that way when it can.
+//
 // Prices are defaults (list prices in us-east-1 / us-east4 at the time of
 // writing) and can be overridden from JSON with ParsePrices.
 package cost

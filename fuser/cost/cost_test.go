@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,5 +176,20 @@ func TestAsyncCallToCloudFunctionPaysItsQueue(t *testing.T) {
 	// Two Cloud Tasks operations (create, deliver) at $0.40 per million.
 	if d := asyncCost - syncCost; math.Abs(d-0.8e-6) > 1e-12 {
 		t.Fatalf("async call costs %g more than sync, want 0.8e-6", d)
+	}
+}
+
+func TestPricePricesWhatThePlatformBilled(t *testing.T) {
+	p := cost.Default()
+	// Lambda's REPORT: Billed Duration 100 ms at 1024 MB.
+	c, err := p.Price(cost.Bill{Group: "g", Place: aws, Duration: 37 * time.Millisecond, Billed: 100 * time.Millisecond, MemoryMB: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 0.1*p.AWS.X86PerGBSecond + p.AWS.PerMillionRequests/1e6; !near(c, want) {
+		t.Errorf("Price = %g, want %g (billed 100 ms, not the 37 ms run)", c, want)
+	}
+	if _, err := p.Price(cost.Bill{Group: "g", Place: setup.Place{Provider: "azure"}}); err == nil || !strings.Contains(err.Error(), `"g"`) {
+		t.Errorf("unknown provider: err = %v, want one naming the group", err)
 	}
 }

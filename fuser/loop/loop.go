@@ -41,6 +41,17 @@ type Env interface {
 	Record(ctx context.Context, it api.Iteration) error
 }
 
+// Biller is an Env that can read what the platforms reported for each
+// invocation (Lambda's REPORT lines, Cloud Run's request logs). With it the
+// loop prices a window from the platform's billed durations and the model
+// learns memory footprints, cold starts and init times; without it cost
+// comes from the spans' own billed durations.
+type Biller interface {
+	// Bills returns the reports of the invocations of s's groups that
+	// started at or after since.
+	Bills(ctx context.Context, s *setup.Setup, since time.Time) ([]cost.Bill, error)
+}
+
 // Options configure Run.
 type Options struct {
 	App      *manifest.App
@@ -85,7 +96,15 @@ type Result struct {
 	Iterations  []api.Iteration
 	Best        *setup.Setup // the setup serving at the end
 	Deployments int
-	Converged   bool
+	// Converged says the strategy had nothing left to change and the
+	// serving setup meets the objective's latency bound, or no setup is
+	// predicted to.
+	Converged bool
+	// BoundMet says the serving setup's last measurement meets the
+	// objective's latency bound (true without a bound).
+	BoundMet bool
+	// Verdict says in one line how the loop ended.
+	Verdict string
 }
 
 // observation is one measured window.
@@ -98,6 +117,7 @@ type observation struct {
 	perM     float64
 	score    float64
 	failed   int
+	billed   bool // cost from the platform's reports
 }
 
 func (o *Options) defaults() {
@@ -152,6 +172,7 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 	tried := map[string]bool{optimize.Key(cur): true}
 	var best *observation
 	note := "initial setup"
+	var predicted *api.Prediction // what the strategy predicted for cur
 	for {
 		obs, err := observe(ctx, env, cur, opts)
 		if err != nil {
@@ -168,11 +189,20 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 		it := api.Iteration{
 			Index: len(res.Iterations), Setup: cur.Clone(),
 			P50Ms: ms(obs.p50), P95Ms: ms(obs.p95), CostPerMillionUSD: obs.perM,
-			Decision: decision, Note: note, DeployedAt: time.Now(),
+			Decision: decision, Note: note, DeployedAt: time.Now(), Predicted: predicted,
 		}
 		if obs.failed > 0 {
 			it.Note += fmt.Sprintf("; %d of %d requests failed", obs.failed, opts.Requests)
 		}
+		if !obs.billed {
+			it.Note += "; cost from the spans (no platform reports)"
+		}
+		if missed, why := it.Missed(); missed {
+			// The strategy refits from this measurement on its next
+			// proposal and searches again.
+			it.Note += "; missed: " + why + ", refit and search again"
+		}
+		curObs := obs
 		if err := record(ctx, env, &res, it, opts); err != nil {
 			return res, err
 		}
@@ -189,7 +219,9 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 			back.Version = v
 			cur = back
 			best.setup = back
+			curObs = best
 			in.Current, in.Report = back, best.report
+			predicted = nil
 			in.History = append(in.History, optimize.Observation{Iteration: api.Iteration{Setup: back, P50Ms: ms(best.p50), P95Ms: ms(best.p95), CostPerMillionUSD: best.perM, Decision: api.DecisionRestored}, Report: best.report})
 		}
 
@@ -198,6 +230,11 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 		for {
 			if res.Deployments > opts.MaxIterations {
 				res.Best = cur
+				res.BoundMet = meetsBound(opts.App.Objective, curObs)
+				res.Verdict = fmt.Sprintf("stopped at the deployment limit (%d)", opts.MaxIterations)
+				if !res.BoundMet {
+					res.Verdict += "; " + boundText(opts.App.Objective, curObs)
+				}
 				return res, nil
 			}
 			n, why, err := opts.Strategy.Propose(ctx, in)
@@ -205,8 +242,9 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 				return res, fmt.Errorf("loop: %s: %w", opts.Strategy.Name(), err)
 			}
 			if why.Converged || tried[optimize.Key(n)] {
-				res.Converged, res.Best = true, cur
-				opts.Progress(Event{Kind: EventConverged, Setup: cur, Note: why.Change})
+				res.Best = cur
+				res.Converged, res.BoundMet, res.Verdict = verdict(opts.App.Objective, curObs, why, tried[optimize.Key(n)] && !why.Converged)
+				opts.Progress(Event{Kind: EventConverged, Setup: cur, Note: why.Change + "; " + res.Verdict})
 				return res, nil
 			}
 			tried[optimize.Key(n)] = true
@@ -226,10 +264,48 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 			n.Version = v
 			next = n
 			note = why.Change
+			predicted = why.Predicted.Record()
 			break
 		}
 		cur = next
 	}
+}
+
+// verdict decides how the loop ends when the strategy proposes nothing new
+// (or only a setup already tried): converged, unless the serving setup
+// breaks the objective's latency bound while the strategy still predicts
+// that a candidate meets it.
+func verdict(obj manifest.Objective, cur *observation, why optimize.Explanation, retried bool) (converged, boundMet bool, text string) {
+	boundMet = meetsBound(obj, cur)
+	switch {
+	case boundMet:
+		return true, true, "converged"
+	case why.BoundUnmet:
+		return true, false, "converged: no setup meets the bound; " + boundText(obj, cur) + ", and no candidate is predicted to meet it"
+	case retried:
+		return false, false, "not converged: " + boundText(obj, cur) + "; the strategy proposed a setup already measured"
+	}
+	return false, false, "not converged: " + boundText(obj, cur) + " although a candidate is predicted to meet it"
+}
+
+// meetsBound reports whether o's measurement meets the objective's latency
+// bound (true without a bound).
+func meetsBound(obj manifest.Objective, o *observation) bool {
+	if obj.LatencyBoundMs <= 0 || o == nil {
+		return true
+	}
+	return ms(boundLatency(obj, o)) <= obj.LatencyBoundMs
+}
+
+func boundLatency(obj manifest.Objective, o *observation) time.Duration {
+	if obj.Latency == "p95" {
+		return o.p95
+	}
+	return o.p50
+}
+
+func boundText(obj manifest.Objective, o *observation) string {
+	return fmt.Sprintf("the serving setup measured %s %.1f ms, over the bound of %.0f ms", obj.Latency, ms(boundLatency(obj, o)), obj.LatencyBoundMs)
 }
 
 func record(ctx context.Context, env Env, res *Result, it api.Iteration, opts Options) error {
@@ -294,6 +370,25 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 		return nil, err
 	}
 	obs := &observation{setup: s, report: rep, perM: sum.PerMillion, failed: failed}
+	scale := 1.0 // platform cost over span cost: per-request samples keep their spread, take the bill's level
+	if b, ok := env.(Biller); ok {
+		bills, err := b.Bills(ctx, s, start)
+		if err != nil {
+			return nil, fmt.Errorf("loop: platform reports of setup version %d: %w", s.Version, err)
+		}
+		if len(bills) > 0 && sum.Requests > 0 {
+			total, err := opts.Prices.PriceBills(bills)
+			if err != nil {
+				return nil, err
+			}
+			rep.AddBills(s, bills)
+			obs.billed = true
+			if sum.Total > 0 {
+				scale = total / sum.Total
+			}
+			obs.perM = total / float64(sum.Requests) * 1e6
+		}
+	}
 	byTrace := map[string][]span.Span{}
 	for _, sp := range spans {
 		byTrace[sp.TraceID] = append(byTrace[sp.TraceID], sp)
@@ -306,7 +401,7 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 		if err != nil {
 			return nil, err
 		}
-		obs.costs = append(obs.costs, c)
+		obs.costs = append(obs.costs, c*scale)
 	}
 	if len(obs.latency) == 0 {
 		return nil, fmt.Errorf("loop: no spans arrived for setup version %d", s.Version)

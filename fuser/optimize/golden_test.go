@@ -61,7 +61,7 @@ func TestGolden(t *testing.T) {
 			}
 			in := optimize.Input{App: app, Current: cur, Report: rep,
 				History: []optimize.Observation{optimize.Observe(cur, rep, sum.PerMillion, "golden input")}}
-			got, why, err := optimize.NewModel(optimize.ModelConfig{}).Propose(context.Background(), in)
+			got, why, err := optimize.NewModel(optimize.ModelConfig{AsyncOwnCPU: true}).Propose(context.Background(), in)
 			if err != nil {
 				t.Fatal(err)
 			}

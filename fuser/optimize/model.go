@@ -26,8 +26,11 @@ import (
 //     (sync siblings whose spans overlapped) and mean payload;
 //   - each place's invoke overhead: measured remote-call overhead minus the
 //     profile's round trip, else the profile's figure;
-//   - the cold-start rate (measured) times the profile's cold-start delay,
-//     added to every remote sync call;
+//   - the cold-start rate times the init time the platforms reported
+//     (scaled by the callee's CPU share), else the profile's cold-start
+//     delay, added to every remote sync call;
+//   - each task's memory footprint and the host's base, from the max memory
+//     used the platforms reported (see PeakMB, Fits);
 //   - prices from package cost, round trips and CPU shares from package profile;
 //   - the measured p95/p50 ratio and, once a setup it predicted was
 //     measured, a correction factor for latency and one for cost.
@@ -41,25 +44,29 @@ import (
 // calls cost nothing extra; async callees do not add to the caller's
 // latency. Cost is, for every platform invocation (the entry and every
 // remote call), the request fee plus its billed time × the price of its
-// memory on its place, where billed time is the invocation's latency
+// memory on its place (plus the expected billed init of a cold start, as
+// the platforms reported it), where billed time is the invocation's latency
 // (callers are billed while they wait) plus however long in-memory async
-// tasks under it outlast it; those run beside their caller without slowing
-// it down (optimistic on a fraction of a vCPU).
+// tasks under it outlast it; those share the environment's CPU with their
+// caller (processor sharing), unless ModelConfig.AsyncOwnCPU.
 type Learned struct {
-	obj     App
-	tasks   []string
-	idx     map[string]int
-	entry   int
-	a, b    []float64 // own time in ms: a + b/speed
-	out     [][]medge // outgoing edges, back edges of cycles removed
-	in      [][]inEdge
-	adj     [][]int // undirected neighbours, for search moves and connectivity
-	post    []int   // callees before callers
-	prof    *profile.Profile
-	prices  cost.Prices
-	places  []setup.Place
-	inv     []float64 // ms per place
-	coldMs  []float64 // expected cold-start ms per remote call, per place
+	obj    App
+	tasks  []string
+	idx    map[string]int
+	entry  int
+	a, b   []float64 // own time in ms: a + b/speed
+	out    [][]medge // outgoing edges, back edges of cycles removed
+	in     [][]inEdge
+	adj    [][]int // undirected neighbours, for search moves and connectivity
+	post   []int   // callees before callers
+	prof   *profile.Profile
+	prices cost.Prices
+	places []setup.Place
+	inv    []float64 // ms per place
+	coldMs []float64 // expected cold-start ms per remote call, per place
+	// coldCPU, per place, says coldMs is init work at one vCPU (measured:
+	// the callee's init takes coldMs / its speed), not a fixed delay.
+	coldCPU []bool
 	rtt     [][]float64
 	fee     []float64
 	granMs  []float64
@@ -69,6 +76,9 @@ type Learned struct {
 	p95     float64
 	latCorr float64
 	costCor float64
+	conf    float64 // relative half-width of a prediction
+	ownCPU  bool    // ModelConfig.AsyncOwnCPU
+	mem     memoryFit
 	notes   []string
 }
 
@@ -114,7 +124,7 @@ func parsePlace(s string) (setup.Place, bool) {
 func (m *Model) learn(in Input) (*Learned, error) {
 	cfg := m.cfg
 	l := &Learned{obj: in.App, tasks: in.App.Tasks, idx: map[string]int{}, prof: cfg.Profile, prices: *cfg.Prices,
-		p95: 1.3, latCorr: 1, costCor: 1}
+		p95: 1.3, latCorr: 1, costCor: 1, conf: DefaultConfidence, ownCPU: cfg.AsyncOwnCPU}
 	for i, t := range l.tasks {
 		l.idx[t] = i
 	}
@@ -192,6 +202,12 @@ func (m *Model) learn(in Input) (*Learned, error) {
 		}
 	}
 	l.notes = append(l.notes, fmt.Sprintf("own time of %d tasks learned, %d from two or more CPU shares", n, fitted2))
+	l.mem = fitMemory(l.tasks, l.idx, reports)
+	if l.mem.observed > 0 {
+		l.notes = append(l.notes, fmt.Sprintf("memory: host base %.0f MB + per-task footprints, fitted to the max memory used the platforms reported for %d groups", l.mem.base, l.mem.observed))
+	} else {
+		l.notes = append(l.notes, fmt.Sprintf("memory: no max memory used reported yet; priors %.0f MB per host + %.0f MB per task", DefaultHostBaseMB, DefaultTaskFootprintMB))
+	}
 
 	// Edges from the primary report.
 	l.out, l.in, l.adj = make([][]medge, n), make([][]inEdge, n), make([][]int, n)
@@ -238,6 +254,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 	// Platforms.
 	np := len(l.places)
 	l.inv, l.coldMs, l.fee, l.granMs = make([]float64, np), make([]float64, np), make([]float64, np), make([]float64, np)
+	l.coldCPU = make([]bool, np)
 	l.rtt = make([][]float64, np)
 	for i, p := range l.places {
 		l.rtt[i] = make([]float64, np)
@@ -271,6 +288,10 @@ func (m *Model) learn(in Input) (*Learned, error) {
 				p, l.inv[i], int(v[1]), ms(l.prof.InvokeOverhead(p))))
 		}
 		l.coldMs[i] = primary.ColdRate * ms(l.prof.ColdStart(p))
+		if rate, initAt1, ok := coldOn(reports, p, l.prof); ok {
+			l.coldMs[i], l.coldCPU[i] = rate*initAt1, true
+			l.notes = append(l.notes, fmt.Sprintf("cold starts on %s: %.1f%% of invocations, init %.1f ms at one vCPU, from the platform's reports", p, 100*rate, initAt1))
+		}
 		fee, err := l.prices.RequestFee(p)
 		if err != nil {
 			return nil, fmt.Errorf("model: %w", err)
@@ -314,14 +335,71 @@ func (m *Model) learn(in Input) (*Learned, error) {
 			if it.Measured() && it.Setup != nil && Key(it.Setup) == Key(in.Current) {
 				lat, c, err := l.raw(in.Current)
 				if err == nil && lat > 0 && c > 0 {
-					l.latCorr = min(max(it.P50Ms/lat, 0.8), 1.25)
-					l.costCor = min(max(it.CostPerMillionUSD/(c*1e6), 0.8), 1.25)
+					l.latCorr = min(max(it.P50Ms/lat, 1/MaxCorrection), MaxCorrection)
+					l.costCor = min(max(it.CostPerMillionUSD/(c*1e6), 1/MaxCorrection), MaxCorrection)
 					l.notes = append(l.notes, fmt.Sprintf("correction from measured setup: latency ×%.3f, cost ×%.3f", l.latCorr, l.costCor))
 				}
 			}
 		}
 	}
+	l.conf = confidence(in.History)
 	return l, nil
+}
+
+// DefaultConfidence is a prediction's relative half-width before any of the
+// model's predictions was measured; MaxCorrection bounds the factor a
+// measured setup corrects latency and cost by.
+const (
+	DefaultConfidence = 0.25
+	MaxCorrection     = 4.0
+)
+
+// confidence is the model's own relative half-width: the median relative
+// error of its past predictions on median latency and cost, at least 10%.
+func confidence(history []Observation) float64 {
+	var errs []float64
+	for _, o := range history {
+		if o.Predicted == nil || !o.Measured() {
+			continue
+		}
+		for _, f := range [][2]float64{{o.Predicted.P50Ms, o.P50Ms}, {o.Predicted.CostPerMillionUSD, o.CostPerMillionUSD}} {
+			if f[0] > 0 {
+				errs = append(errs, math.Abs(f[1]-f[0])/f[0])
+			}
+		}
+	}
+	if len(errs) == 0 {
+		return DefaultConfidence
+	}
+	slices.Sort(errs)
+	return min(max(errs[len(errs)/2], 0.1), 1)
+}
+
+// coldOn returns the cold-start rate and the mean init time, scaled to one
+// vCPU (init × the group's CPU share: loading Go tasks is CPU work), that
+// the platforms reported for groups on place p, the current report's first.
+func coldOn(reports []*analytics.Report, p setup.Place, prof *profile.Profile) (rate, initAt1Ms float64, ok bool) {
+	key := p.String()
+	for _, r := range reports {
+		var inv, cold int
+		var work float64
+		for _, ps := range r.Platform {
+			if ps.Place != key {
+				continue
+			}
+			inv += ps.Invocations
+			cold += ps.Cold
+			work += ms(ps.InitMean) * float64(ps.Cold) * prof.Speed(p, ps.MemoryMB)
+		}
+		if inv == 0 {
+			continue
+		}
+		if cold == 0 {
+			return 0, 0, true
+		}
+		return float64(cold) / float64(inv), work / float64(cold), true
+	}
+	return 0, 0, false
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
@@ -437,6 +515,11 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 		cursor := own / 2
 		end := 0.0
 		parStart, parMax, inPar := 0.0, 0.0, false
+		// In-memory work that may outlast t shares the environment's CPU
+		// with t: from the first such call on, t and that work run on one
+		// CPU share (Lambda gives at most one vCPU below 1769 MB; Cloud Run
+		// one below 2 GiB), so they take turns.
+		bgAt, bgWork := -1.0, 0.0
 		for i := range l.out[t] {
 			e := &l.out[t][i]
 			u := e.to
@@ -453,7 +536,11 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 				pu := gp[group[u]].place
 				hop := l.inv[pu] + l.rtt[g.place][pu] + e.xferMs
 				if e.sync {
-					block = d[u] + hop + l.coldMs[pu]
+					cold := l.coldMs[pu]
+					if l.coldCPU[pu] {
+						cold /= gp[group[u]].speed
+					}
+					block = d[u] + hop + cold
 				} else {
 					block = hop
 				}
@@ -471,6 +558,14 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 			if local && (!e.sync || x[u] > 0) {
 				// In-memory work that may outlast t: an async callee, or
 				// what an in-memory callee left running.
+				w := x[u]
+				if !e.sync {
+					w = e.n * (d[u] + x[u])
+				}
+				if bgAt < 0 {
+					bgAt = at
+				}
+				bgWork += w
 				end = max(end, at+d[u]+x[u])
 			}
 		}
@@ -478,6 +573,14 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 			cursor = parStart + parMax
 		}
 		d[t] = cursor + own - own/2
+		if bgAt >= 0 && !l.ownCPU {
+			// Processor sharing from bgAt: t's remaining r and the
+			// background work w; t ends after r + min(r, w), the work
+			// after r + w.
+			r := max(d[t]-bgAt, 0)
+			d[t] += min(r, bgWork)
+			end = max(end, bgAt+r+bgWork)
+		}
 		x[t] = max(end-d[t], 0)
 	}
 	var costReq float64
@@ -496,6 +599,11 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 			continue
 		}
 		billed := d[t] + x[t]
+		if l.coldCPU[g.place] {
+			// Custom runtimes are billed for their init phase: the
+			// expected init of a cold invocation, at the group's speed.
+			billed += l.coldMs[g.place] / g.speed
+		}
 		if gr := l.granMs[g.place]; gr > 0 {
 			billed = math.Ceil(billed/gr-1e-9) * gr
 		}
@@ -550,10 +658,12 @@ func (l *Learned) raw(s *setup.Setup) (float64, float64, error) {
 // finishPrediction applies the percentile, the corrections and the objective.
 func (l *Learned) finishPrediction(latMs, costReq float64) Prediction {
 	latMs *= l.latCorr
+	p50 := time.Duration(latMs * 1e6)
+	p95 := time.Duration(latMs * l.p95 * 1e6)
+	p := Prediction{Latency: p50, P50: p50, P95: p95, CostPerMillion: costReq * 1e6 * l.costCor, Confidence: l.conf}
 	if l.obj.Objective.Latency == "p95" {
-		latMs *= l.p95
+		p.Latency = p95
 	}
-	p := Prediction{Latency: time.Duration(latMs * 1e6), CostPerMillion: costReq * 1e6 * l.costCor}
 	p.Score = Score(l.obj.Objective, p.Latency, p.CostPerMillion)
 	return p
 }

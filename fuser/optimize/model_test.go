@@ -41,7 +41,7 @@ func TestPredictTracksGroundTruth(t *testing.T) {
 	a := setup.Separate(1, g.TaskNames(), awsEast, 256)
 	b := setup.Fused(2, "all", g.TaskNames(), awsEast, 1769)
 	itA, itB := observe(t, env, app, a, 300), observe(t, env, app, b, 300)
-	l, err := optimize.NewModel(optimize.ModelConfig{}).Learn(optimize.Input{App: app, Current: b, Report: itB.Report,
+	l, err := optimize.NewModel(optimize.ModelConfig{AsyncOwnCPU: true}).Learn(optimize.Input{App: app, Current: b, Report: itB.Report,
 		History: []optimize.Observation{itA, itB}})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestModelRollsBackARegression(t *testing.T) {
 	itGood.P50Ms, itGood.CostPerMillionUSD = 1, 0.1 // measured far better than anything the model can promise
 	bad := setup.Fused(2, "all", g.TaskNames(), awsEast, 1769)
 	itBad := observe(t, env, app, bad, 100)
-	next, why, err := optimize.NewModel(optimize.ModelConfig{}).Propose(context.Background(),
+	next, why, err := optimize.NewModel(optimize.ModelConfig{AsyncOwnCPU: true}).Propose(context.Background(),
 		optimize.Input{App: app, Current: bad, Report: itBad.Report, History: []optimize.Observation{itGood, itBad}})
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func TestModelPlacesAcrossClouds(t *testing.T) {
 	env := simulate.New(g, truthProfile(), 8)
 	app := appOf(g, manifest.Objective{Latency: "p50", LatencyBoundMs: 150})
 	gcp := setup.Place{Provider: "gcp", Region: "us-east4"}
-	res := runLoop(t, optimize.NewModel(optimize.ModelConfig{Places: []setup.Place{gcp, awsEast}}), app, env, 3, 200)
+	res := runLoop(t, optimize.NewModel(optimize.ModelConfig{AsyncOwnCPU: true, Places: []setup.Place{gcp, awsEast}}), app, env, 3, 200)
 	if !res.converged {
 		t.Fatal("did not converge within 3 deployments")
 	}
@@ -118,7 +118,7 @@ func TestModelPlacesAcrossClouds(t *testing.T) {
 func TestStrategiesRejectBadInput(t *testing.T) {
 	app := optimize.App{Name: "x", Entry: "A", Tasks: []string{"A", "B"}}
 	cur := setup.Separate(1, app.Tasks, awsEast, 128)
-	for _, s := range []optimize.Strategy{optimize.NewPaper(), optimize.NewModel(optimize.ModelConfig{})} {
+	for _, s := range []optimize.Strategy{optimize.NewPaper(), optimize.NewModel(optimize.ModelConfig{AsyncOwnCPU: true})} {
 		if _, _, err := s.Propose(context.Background(), optimize.Input{App: app, Current: cur}); !errors.Is(err, optimize.ErrNoData) {
 			t.Errorf("%s without spans: err = %v, want ErrNoData", s.Name(), err)
 		}
@@ -153,14 +153,14 @@ func ExamplePaper() {
 	fmt.Println(why.Change)
 	// Output:
 	// (A) (B) (C)
-	// initial: every task in its own group at 128 MB
+	// initial: every task in its own group at 128 MB, the smallest size that holds one task's host (30 MB + 27 MB per task, 20% margin)
 }
 
 func TestPaperMovesAsyncCalleesOut(t *testing.T) {
 	g := simulate.Tree()
 	env := simulate.New(g, truthProfile(), 4)
 	app := appOf(g, manifest.Objective{})
-	all := setup.Fused(1, "all", g.TaskNames(), awsEast, 128)
+	all := setup.Fused(1, "all", g.TaskNames(), awsEast, 512) // fits the seven tasks
 	it := observe(t, env, app, all, 50)
 	next, why, err := optimize.NewPaper().Propose(context.Background(),
 		optimize.Input{App: app, Current: all, Report: it.Report, History: []optimize.Observation{it}})
@@ -169,5 +169,40 @@ func TestPaperMovesAsyncCalleesOut(t *testing.T) {
 	}
 	if got := next.Partition(); got != "(A,B,D,E,F,G) (C)" || !strings.HasPrefix(why.Change, "split: C") {
 		t.Fatalf("got %s: %s", got, why.Change)
+	}
+}
+
+func TestPaperGivesEveryGroupMemoryThatFits(t *testing.T) {
+	g := simulate.Tree()
+	env := simulate.New(g, truthProfile(), 4)
+	app := appOf(g, manifest.Objective{})
+	p := optimize.NewPaper()
+	first, _, err := p.Propose(context.Background(), optimize.Input{App: app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The platform reports a heavy host: 120 MB for one task alone.
+	it := observe(t, env, app, first, 50)
+	reportPeaks(&it, 30, nil, 90)
+	next, why, err := p.Propose(context.Background(), optimize.Input{App: app, Current: first, Report: it.Report, History: []optimize.Observation{it}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(why.Change, "memory: (") || strings.Count(why.Change, "128 MB → 256 MB") != len(first.Groups) {
+		t.Fatalf("after a measured peak of 120 MB at 128 MB: %s; want every group grown to 256 MB at once", why.Change)
+	}
+	for range 4 { // the paper's grouping steps, each group at a size that fits
+		it := observe(t, env, app, next, 50)
+		reportPeaks(&it, 30, nil, 90)
+		cur := next
+		next, why, err = p.Propose(context.Background(), optimize.Input{App: app, Current: cur, Report: it.Report, History: []optimize.Observation{it}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, gr := range next.Groups {
+			if need := (30 + 90*float64(len(gr.Tasks))) * (1 + optimize.MemoryMargin); float64(gr.MemoryMB) < need {
+				t.Fatalf("%s: group %v at %d MB, needs %.0f MB", why.Change, gr.Tasks, gr.MemoryMB, need)
+			}
+		}
 	}
 }

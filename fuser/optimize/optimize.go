@@ -14,10 +14,12 @@
 //     callees apart, then try memory sizes group by group. It needs no model
 //     and many deployments (see fuser/README.md for the counts).
 //   - Model learns each task's own time, the call edges, the platforms'
-//     invoke overhead, cold starts and prices from spans, predicts latency
-//     and cost of any candidate setup, and searches partitions × memory ×
-//     places for the objective of the manifest. It settles in a few
-//     deployments.
+//     invoke overhead and prices from spans, and cold starts, init times and
+//     memory footprints from what the platforms reported; predicts latency
+//     and cost of any candidate setup (with a confidence), refuses groups
+//     whose predicted peak does not fit their memory, and searches
+//     partitions × memory × places for the objective of the manifest. It
+//     settles in a few deployments.
 //
 // A loop around a strategy looks like this:
 //
@@ -132,8 +134,21 @@ type Input struct {
 // Prediction is a model's forecast for a setup.
 type Prediction struct {
 	Latency        time.Duration // at the objective's percentile
+	P50, P95       time.Duration
 	CostPerMillion float64
 	Score          float64 // lower is better; see Score
+	// Confidence is the model's relative half-width (0.2: ±20%): the
+	// median error of its measured past predictions, DefaultConfidence
+	// before any.
+	Confidence float64
+}
+
+// Record returns p as the prediction an iteration records.
+func (p *Prediction) Record() *api.Prediction {
+	if p == nil {
+		return nil
+	}
+	return &api.Prediction{P50Ms: ms(p.P50), P95Ms: ms(p.P95), CostPerMillionUSD: p.CostPerMillion, Confidence: p.Confidence}
 }
 
 // Explanation says why a strategy proposed what it did.
@@ -141,8 +156,11 @@ type Explanation struct {
 	Strategy  string
 	Change    string // one line: what differs from the current setup
 	Converged bool   // nothing left to change
-	Predicted *Prediction
-	Notes     []string
+	// BoundUnmet, with Converged, says that no candidate is predicted to
+	// meet the objective's latency bound: the best there is was kept.
+	BoundUnmet bool
+	Predicted  *Prediction
+	Notes      []string
 }
 
 // Score returns the objective's value for a latency and a cost (lower is

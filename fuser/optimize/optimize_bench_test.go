@@ -52,7 +52,7 @@ func BenchmarkIteration(b *testing.B) {
 	for _, n := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("tasks=%d", n), func(b *testing.B) {
 			d := benchData(b, n)
-			m := optimize.NewModel(optimize.ModelConfig{Seed: 1})
+			m := optimize.NewModel(optimize.ModelConfig{AsyncOwnCPU: true, Seed: 1})
 			b.ReportAllocs()
 			for b.Loop() {
 				rep := analytics.Analyze(d.spans, analytics.Options{Tasks: d.app.Tasks, Setups: []*setup.Setup{d.cur}})
@@ -87,7 +87,7 @@ func BenchmarkPropose(b *testing.B) {
 			rep := analytics.Analyze(d.spans, analytics.Options{Tasks: d.app.Tasks, Setups: []*setup.Setup{d.cur}})
 			in := optimize.Input{App: d.app, Current: d.cur, Report: rep,
 				History: []optimize.Observation{optimize.Observe(d.cur, rep, d.cost, "")}}
-			m := optimize.NewModel(optimize.ModelConfig{Seed: 1})
+			m := optimize.NewModel(optimize.ModelConfig{AsyncOwnCPU: true, Seed: 1})
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, _, err := m.Propose(context.Background(), in); err != nil {

@@ -31,11 +31,25 @@ var DefaultMemories = []int{128, 256, 512, 1024, 1769, 2048, 3008}
 // kept when the measured cost drops and the measured latency (the
 // objective's percentile) grows by at most LatencyTolerance. It converges
 // when no group has an untried neighbouring size.
+//
+// Memory that fits (beyond the paper, whose Node.js functions fit 128 MB):
+// a host of Go tasks needs tens of MB per task, and a platform kills an
+// environment over its memory size. So the first deployment gives each
+// task the smallest size that holds one task's host (priors
+// DefaultHostBaseMB + DefaultTaskFootprintMB with MemoryMargin: 128 MB),
+// and from then on every group gets at least the smallest size that holds
+// its predicted peak: base + Σ task footprints, fitted to the max memory
+// used the platform reported (see Learned.PeakMB). Groups whose measured
+// peak leaves less than the margin grow first, all in one deployment;
+// an inline takes the merged group up to the size that fits it; the memory
+// phase never tries a size below it.
 type Paper struct {
-	Place            setup.Place // where every group runs; default aws/us-east-1
-	StartMemoryMB    int         // memory of the first deployment; default 128
-	Memories         []int       // sizes to try, ascending; default DefaultMemories
-	LatencyTolerance float64     // default 0.05
+	Place setup.Place // where every group runs; default aws/us-east-1
+	// StartMemoryMB is the memory of the first deployment; 0 (the default)
+	// picks the smallest of Memories that fits one task's host.
+	StartMemoryMB    int
+	Memories         []int   // sizes to try, ascending; default DefaultMemories
+	LatencyTolerance float64 // default 0.05
 }
 
 var _ Strategy = (*Paper)(nil)
@@ -44,7 +58,6 @@ var _ Strategy = (*Paper)(nil)
 func NewPaper() *Paper {
 	return &Paper{
 		Place:            setup.Place{Provider: "aws", Region: "us-east-1"},
-		StartMemoryMB:    128,
 		Memories:         slices.Clone(DefaultMemories),
 		LatencyTolerance: 0.05,
 	}
@@ -62,9 +75,17 @@ func (p *Paper) Propose(ctx context.Context, in Input) (*setup.Setup, Explanatio
 	if err := ctx.Err(); err != nil {
 		return nil, why, err
 	}
+	mems := p.memories()
 	if in.Current == nil {
-		s := setup.Separate(1, in.App.Tasks, p.Place, p.StartMemoryMB)
-		why.Change = fmt.Sprintf("initial: every task in its own group at %d MB", p.StartMemoryMB)
+		start := p.StartMemoryMB
+		how := ""
+		if start <= 0 {
+			mf := fitMemory(in.App.Tasks, indexOf(in.App.Tasks), nil)
+			start = smallestFit(mf.base+DefaultTaskFootprintMB, mems)
+			how = fmt.Sprintf(", the smallest size that holds one task's host (%.0f MB + %.0f MB per task, %.0f%% margin)", mf.base, DefaultTaskFootprintMB, 100*MemoryMargin)
+		}
+		s := setup.Separate(1, in.App.Tasks, p.Place, start)
+		why.Change = fmt.Sprintf("initial: every task in its own group at %d MB%s", start, how)
 		return s, why, nil
 	}
 	if err := in.Current.Validate(in.App.Tasks); err != nil {
@@ -73,11 +94,81 @@ func (p *Paper) Propose(ctx context.Context, in Input) (*setup.Setup, Explanatio
 	if in.Report == nil {
 		return nil, why, fmt.Errorf("paper: %w", ErrNoData)
 	}
-	if next, change := p.regroup(in.Current, in.Report); next != nil {
+	mf := fitMemory(in.App.Tasks, indexOf(in.App.Tasks), reportsOf(in))
+	fit := func(tasks []string) int {
+		peak := mf.base
+		idx := indexOf(in.App.Tasks)
+		for _, t := range tasks {
+			if i, ok := idx[t]; ok {
+				peak += mf.foot[i]
+			}
+		}
+		return smallestFit(peak, mems)
+	}
+	if next, change := p.grow(in.Current, fit); next != nil {
 		why.Change = change
 		return finish(next, in.Current), why, nil
 	}
-	return p.resize(in, why)
+	if next, change := p.regroup(in.Current, in.Report); next != nil {
+		for gi := range next.Groups {
+			g := &next.Groups[gi]
+			if limited(g.Place) {
+				g.MemoryMB = max(g.MemoryMB, fit(g.Tasks))
+			}
+		}
+		why.Change = change
+		return finish(next, in.Current), why, nil
+	}
+	return p.resize(in, why, fit)
+}
+
+func (p *Paper) memories() []int {
+	if len(p.Memories) == 0 {
+		return DefaultMemories
+	}
+	return p.Memories
+}
+
+// grow raises every group whose predicted peak does not fit its memory to
+// the smallest size that does, in one deployment: a fix, not one of the
+// heuristic's changes.
+func (p *Paper) grow(cur *setup.Setup, fit func([]string) int) (*setup.Setup, string) {
+	c := cur.Clone()
+	c.Normalize(false)
+	var grown []string
+	for gi := range c.Groups {
+		g := &c.Groups[gi]
+		if m := fit(g.Tasks); limited(g.Place) && m > g.MemoryMB {
+			grown = append(grown, fmt.Sprintf("(%s) %d MB → %d MB", groupKey(g), g.MemoryMB, m))
+			g.MemoryMB = m
+		}
+	}
+	if len(grown) == 0 {
+		return nil, ""
+	}
+	return c, "memory: " + strings.Join(grown, ", ") + ", the smallest sizes that hold their measured peaks"
+}
+
+func indexOf(tasks []string) map[string]int {
+	idx := make(map[string]int, len(tasks))
+	for i, t := range tasks {
+		idx[t] = i
+	}
+	return idx
+}
+
+// reportsOf returns the input's reports, the current one first, each once.
+func reportsOf(in Input) []*analytics.Report {
+	var out []*analytics.Report
+	if in.Report != nil {
+		out = append(out, in.Report)
+	}
+	for i := len(in.History) - 1; i >= 0; i-- {
+		if r := in.History[i].Report; r != nil && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // preferredCallers maps each task to the caller that calls it sync most
@@ -203,7 +294,7 @@ func groupKey(g *setup.Group) string {
 
 // resize runs the memory phase by replaying the measured history of the
 // current grouping.
-func (p *Paper) resize(in Input, why Explanation) (*setup.Setup, Explanation, error) {
+func (p *Paper) resize(in Input, why Explanation, fit func([]string) int) (*setup.Setup, Explanation, error) {
 	obj := in.App.Objective
 	part := in.Current.Partition()
 	var accepted *Observation
@@ -231,10 +322,7 @@ func (p *Paper) resize(in Input, why Explanation) (*setup.Setup, Explanation, er
 	}
 	base := accepted.Setup.Clone()
 	base.Normalize(false)
-	mems := p.Memories
-	if len(mems) == 0 {
-		mems = DefaultMemories
-	}
+	mems := p.memories()
 	for gi := range base.Groups {
 		g := &base.Groups[gi]
 		k := groupKey(g)
@@ -256,7 +344,7 @@ func (p *Paper) resize(in Input, why Explanation) (*setup.Setup, Explanation, er
 			}
 		}
 		for _, m := range next {
-			if tried[k][m] {
+			if tried[k][m] || (limited(g.Place) && m < fit(g.Tasks)) {
 				continue
 			}
 			old := g.MemoryMB

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/fuser/cost"
 	"github.com/fusionize/fusionize/fuser/profile"
@@ -38,6 +39,10 @@ type ModelConfig struct {
 	// RollbackTolerance: a measured score this much worse than the best
 	// measured one is a regression; default 0.10.
 	RollbackTolerance float64
+	// AsyncOwnCPU makes in-memory async work run beside its caller on a CPU
+	// of its own, as fuser/internal/simulate grants it. No platform does:
+	// by default it shares its environment's CPU share with the caller.
+	AsyncOwnCPU bool
 }
 
 func (c *ModelConfig) memories(provider string) []int {
@@ -124,23 +129,25 @@ func (m *Model) Propose(ctx context.Context, in Input) (*setup.Setup, Explanatio
 		return nil, why, err
 	}
 	why.Notes = l.Notes()
-	best, pred, err := m.search(ctx, l, in)
-	if err != nil {
-		return nil, why, err
-	}
-	cur, err := l.Evaluate(in.Current)
-	if err != nil {
-		return nil, why, err
-	}
 
-	// Regressions: what was measured overrules what is predicted.
+	// Regressions: what was measured overrules what is predicted. A setup
+	// measured worse than the best by the tolerance, rolled back by the
+	// loop (worse by its tests, or more failed requests) or that failed to
+	// deploy is tabu: the search skips it.
 	obj := in.App.Objective
 	tabu := map[string]bool{}
 	var bestIt *Observation
 	bestScore := math.Inf(1)
 	for i := range in.History {
 		it := &in.History[i]
-		if it.Setup == nil || !it.Measured() {
+		if it.Setup == nil {
+			continue
+		}
+		if it.Decision == api.DecisionRollback || it.Decision == api.DecisionFailed {
+			tabu[Key(it.Setup)] = true
+			continue
+		}
+		if !it.Measured() {
 			continue
 		}
 		if s := Score(obj, it.Latency(obj), it.CostPerMillionUSD); s < bestScore {
@@ -153,16 +160,35 @@ func (m *Model) Propose(ctx context.Context, in Input) (*setup.Setup, Explanatio
 			tabu[Key(it.Setup)] = true
 		}
 	}
+	best, pred, err := m.search(ctx, l, in, tabu)
+	if err != nil {
+		return nil, why, err
+	}
+	cur, err := l.Evaluate(in.Current)
+	if err != nil {
+		return nil, why, err
+	}
 	curKey := Key(in.Current)
 	if bestIt != nil && tabu[curKey] && (tabu[Key(best)] || pred.Score >= bestScore) {
 		why.Change = fmt.Sprintf("rollback: measured score %.4g is worse than %.4g of %s", Score(obj, in.History[len(in.History)-1].Latency(obj), in.History[len(in.History)-1].CostPerMillionUSD), bestScore, describe(bestIt.Setup))
 		next := bestIt.Setup.Clone()
 		return finish(next, in.Current), why, nil
 	}
-	if tabu[Key(best)] || Key(best) == curKey || pred.Score >= cur.Score*(1-m.cfg.Hysteresis) {
+	if ok, misfit := l.Fits(best); !ok {
+		// The search penalizes every overflow, so nothing fits.
+		why.Converged, why.Predicted = true, &cur
+		why.Change = "converged: no candidate fits its memory: " + misfit
+		return in.Current, why, nil
+	}
+	curFits, _ := l.Fits(in.Current)
+	if curFits && (tabu[Key(best)] || Key(best) == curKey || pred.Score >= cur.Score*(1-m.cfg.Hysteresis)) {
 		why.Converged = true
 		why.Predicted = &cur
 		why.Change = fmt.Sprintf("converged: best candidate %s predicted %.4g vs current %.4g", describe(best), pred.Score, cur.Score)
+		if b := obj.LatencyBoundMs; b > 0 && ms(pred.Latency) > b {
+			why.BoundUnmet = true
+			why.Change += fmt.Sprintf("; no setup is predicted to meet the %s ≤ %.0f ms bound (the best candidate is predicted at %s)", obj.Latency, b, fmtMs(pred.Latency))
+		}
 		return in.Current, why, nil
 	}
 	why.Predicted = &pred
@@ -186,7 +212,9 @@ type searcher struct {
 	l     *Learned
 	buf   evalBuf
 	gp    []gparam
+	peak  []float64
 	evals int
+	tabu  map[string]bool // setups (by Key) the search must not pick
 }
 
 func (s *searcher) score(c *cand) float64 {
@@ -195,6 +223,14 @@ func (s *searcher) score(c *cand) float64 {
 		s.gp[g] = gparam{place: cf.place, cfg: int(c.cfg[g]), speed: cf.speed, perSec: cf.perSec}
 	}
 	s.evals++
+	if over := s.overflow(c); over > 0 {
+		// Does not fit: worse than any setup that does, and the less it
+		// overflows the better, so the search finds its way out.
+		return 1e12 * (1 + over)
+	}
+	if len(s.tabu) > 0 && s.tabu[Key(s.l.toSetup(c))] {
+		return 1e15
+	}
 	lat, cr := s.l.eval(c.group, s.gp, &s.buf)
 	return s.l.finishPrediction(lat, cr).Score
 }
@@ -297,12 +333,12 @@ func (s *searcher) tuneFromStarts(c *cand, passes int) float64 {
 }
 
 // search returns the best setup it finds and its prediction.
-func (m *Model) search(ctx context.Context, l *Learned, in Input) (*setup.Setup, Prediction, error) {
+func (m *Model) search(ctx context.Context, l *Learned, in Input, tabu map[string]bool) (*setup.Setup, Prediction, error) {
 	n := len(l.tasks)
 	if len(l.cfgs) == 0 {
 		return nil, Prediction{}, fmt.Errorf("%w: no memory sizes to search", ErrBadInput)
 	}
-	s := &searcher{l: l, gp: make([]gparam, n)}
+	s := &searcher{l: l, gp: make([]gparam, n), tabu: tabu}
 	var best cand
 	var bestScore float64
 	var err error

@@ -1,6 +1,7 @@
 // Package report writes the fuser's history as a self-contained HTML page:
 // charts of latency (p50, p95) and cost per million requests for every
-// iteration, the iteration table, and a picture of the final fusion groups
+// iteration (with the strategy's predictions beside them), the iteration
+// table with prediction, measurement and error, the loop's verdict, and a picture of the final fusion groups
 // with the calls between tasks. No scripts, no external assets: inline SVG.
 //
 //	err := report.Write(f, report.Data{App: "iot", Iterations: its, Final: best, Edges: edges})
@@ -34,11 +35,12 @@ type Data struct {
 	Final      *setup.Setup
 	Edges      []Edge
 	Note       string // how the figures were measured
+	Verdict    string // how the loop ended (loop.Result.Verdict)
 }
 
 // Write renders d as HTML to w.
 func Write(w io.Writer, d Data) error {
-	var lat, p95, cost []point
+	var lat, p95, cost, plat, pcost []point
 	for _, it := range d.Iterations {
 		if !it.Measured() {
 			continue
@@ -46,14 +48,18 @@ func Write(w io.Writer, d Data) error {
 		lat = append(lat, point{it.Index, it.P50Ms})
 		p95 = append(p95, point{it.Index, it.P95Ms})
 		cost = append(cost, point{it.Index, it.CostPerMillionUSD})
+		if p := it.Predicted; p != nil {
+			plat = append(plat, point{it.Index, p.P50Ms})
+			pcost = append(pcost, point{it.Index, p.CostPerMillionUSD})
+		}
 	}
 	page := struct {
 		Data
 		LatencyChart, CostChart, Groups template.HTML
 	}{
 		Data:         d,
-		LatencyChart: chart("Latency per iteration (ms)", []series{{"p50", "#2563eb", lat}, {"p95", "#93c5fd", p95}}),
-		CostChart:    chart("Cost per million requests ($)", []series{{"cost", "#16a34a", cost}}),
+		LatencyChart: chart("Latency per iteration (ms)", []series{{"p50", "#2563eb", lat}, {"p95", "#93c5fd", p95}, {"predicted p50", "#f59e0b", plat}}),
+		CostChart:    chart("Cost per million requests ($)", []series{{"cost", "#16a34a", cost}, {"predicted cost", "#f59e0b", pcost}}),
 		Groups:       groups(d.Final, d.Edges),
 	}
 	return tmpl.Execute(w, page)
@@ -231,6 +237,28 @@ var tmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 		return note
 	},
 	"f2": func(v float64) string { return fmt.Sprintf("%.2f", v) },
+	"pred": func(it api.Iteration) string {
+		p := it.Predicted
+		if p == nil {
+			return "–"
+		}
+		return fmt.Sprintf("%.1f / %.1f / %.2f (±%.0f%%)", p.P50Ms, p.P95Ms, p.CostPerMillionUSD, p.Confidence*100)
+	},
+	"errs": func(it api.Iteration) string {
+		p := it.Predicted
+		if p == nil || !it.Measured() {
+			return "–"
+		}
+		var out []string
+		for _, f := range [][2]float64{{p.P50Ms, it.P50Ms}, {p.P95Ms, it.P95Ms}, {p.CostPerMillionUSD, it.CostPerMillionUSD}} {
+			if v, ok := api.ErrorPct(f[0], f[1]); ok {
+				out = append(out, fmt.Sprintf("%+.0f%%", v))
+			} else {
+				out = append(out, "–")
+			}
+		}
+		return strings.Join(out, " / ")
+	},
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Fusionize: {{.App}}</title>
 <style>
@@ -246,10 +274,11 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 <h1>Fusionize: {{.App}}</h1>
 <p class="sub">strategy <b>{{.Strategy}}</b>{{if .Profile}} · {{.Profile}}{{end}}</p>
 {{if .Note}}<p>{{.Note}}</p>{{end}}
+{{if .Verdict}}<p><b>{{.Verdict}}</b></p>{{end}}
 <div class="charts">{{.LatencyChart}}{{.CostChart}}</div>
 <h2>Iterations</h2>
-<table><tr><th>#</th><th>decision</th><th>groups</th><th>memory (MB)</th><th>p50 ms</th><th>p95 ms</th><th>$ / million</th><th>change</th></tr>
-{{range .Iterations}}<tr><td>{{.Index}}</td><td>{{.Decision}}</td><td>{{part .Setup}}</td><td>{{mem .Setup}}</td><td class="n">{{f1 .P50Ms}}</td><td class="n">{{f1 .P95Ms}}</td><td class="n">{{f2 .CostPerMillionUSD}}</td><td>{{short .Note}}</td></tr>
+<table><tr><th>#</th><th>decision</th><th>groups</th><th>memory (MB)</th><th>p50 ms</th><th>p95 ms</th><th>$ / million</th><th>predicted p50 / p95 / $</th><th>error p50 / p95 / $</th><th>change</th></tr>
+{{range .Iterations}}<tr><td>{{.Index}}</td><td>{{.Decision}}</td><td>{{part .Setup}}</td><td>{{mem .Setup}}</td><td class="n">{{f1 .P50Ms}}</td><td class="n">{{f1 .P95Ms}}</td><td class="n">{{f2 .CostPerMillionUSD}}</td><td class="n">{{pred .}}</td><td class="n">{{errs .}}</td><td>{{short .Note}}</td></tr>
 {{end}}</table>
 <h2>Final fusion groups</h2>
 <p class="sub">solid: sync call · dashed: async call</p>

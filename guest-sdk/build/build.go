@@ -1,6 +1,7 @@
 // Package build compiles the tasks of a Fusionize app to WebAssembly modules:
-// Go tasks with the Go toolchain as wasip1 reactors, WAT tasks with wat2wasm.
-// It is what `fusionize build` runs.
+// Go tasks with the Go toolchain as wasip1 reactors, WAT tasks with wat2wasm,
+// AssemblyScript tasks with the AssemblyScript compiler (asc). It is what
+// `fusionize build` runs.
 //
 //	app, err := manifest.Load("examples/tree")
 //	if err != nil { ... }
@@ -14,8 +15,20 @@
 //
 // so the go command finds go.mod upward from the app (the Fusionize module for
 // the bundled examples). A WAT task is built with `wat2wasm <source> -o <module>`.
+// An AssemblyScript task (a .ts entry file, or a folder with index.ts) is
+// built with the SDK's pinned compiler and options:
+//
+//	<sdk>/node_modules/.bin/asc <entry> --config <sdk>/asconfig.json --path <dir holding @fusionize/task> -o <module>
+//
+// where <sdk> is guest-sdk/assemblyscript of the Fusionize checkout the app
+// belongs to: the enclosing Fusionize module, or the directory that the app's
+// go.mod replaces github.com/fusionize/fusionize with (as `fusionize new`
+// writes it outside this repository). scripts/install-assemblyscript.sh
+// installs the compiler there.
+//
 // A task whose module is newer than every file of its source (and, for Go
-// tasks, than the Go SDK's sources) is skipped unless Options.Force is set.
+// and AssemblyScript tasks, than their SDK's sources) is skipped unless
+// Options.Force is set.
 package build
 
 import (
@@ -30,6 +43,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +68,10 @@ type Options struct {
 	GoCmd string
 	// Wat2Wasm is the wat2wasm command; default "wat2wasm" from PATH.
 	Wat2Wasm string
+	// AssemblyScriptSDK is the AssemblyScript SDK's folder (the package
+	// @fusionize/task, with the compiler installed in its node_modules);
+	// default guest-sdk/assemblyscript of the app's Fusionize checkout.
+	AssemblyScriptSDK string
 }
 
 // EventKind says what happened to a task.
@@ -148,6 +166,7 @@ type builder struct {
 	opts   Options
 	appDir string // absolute
 	sdkDir string // the Go SDK's sources, "" if not found
+	asSDK  string // the AssemblyScript SDK's folder, "" if not found
 
 	mu sync.Mutex // serializes Progress
 }
@@ -168,7 +187,17 @@ func newBuilder(app *manifest.App, opts Options) (*builder, error) {
 			return nil, fmt.Errorf("build: out dir: %w", err)
 		}
 	}
-	return &builder{app: app, opts: opts, appDir: dir, sdkDir: findSDK(dir)}, nil
+	b := &builder{app: app, opts: opts, appDir: dir}
+	if root := findFusionize(dir); root != "" {
+		b.sdkDir = filepath.Join(root, "guest-sdk", "go", "task")
+		b.asSDK = filepath.Join(root, "guest-sdk", "assemblyscript")
+	}
+	if opts.AssemblyScriptSDK != "" {
+		if b.asSDK, err = filepath.Abs(opts.AssemblyScriptSDK); err != nil {
+			return nil, fmt.Errorf("build: AssemblyScript SDK: %w", err)
+		}
+	}
+	return b, nil
 }
 
 func (b *builder) emit(e Event) {
@@ -205,6 +234,9 @@ func (b *builder) buildTask(ctx context.Context, t *manifest.Task) (*Result, err
 	if t.Lang == manifest.LangGo && b.sdkDir != "" {
 		inputs = append(inputs, b.sdkDir)
 	}
+	if t.Lang == manifest.LangAssemblyScript && b.asSDK != "" {
+		inputs = append(inputs, b.asSDKInputs()...)
+	}
 	skipped := false
 	if !b.opts.Force {
 		fresh, err := upToDate(module, inputs)
@@ -228,6 +260,13 @@ func (b *builder) buildTask(ctx context.Context, t *manifest.Task) (*Result, err
 				return fail("", ErrWat2WasmNotFound)
 			}
 			cmd = exec.CommandContext(ctx, tool, src, "-o", tmp)
+		case manifest.LangAssemblyScript:
+			c, cleanup, err := b.ascCommand(ctx, src, tmp)
+			if err != nil {
+				return fail("", err)
+			}
+			defer cleanup()
+			cmd = c
 		default:
 			cmd = exec.CommandContext(ctx, b.opts.GoCmd, "build", "-buildmode=c-shared", "-trimpath", "-o", tmp, "./"+filepath.ToSlash(filepath.Clean(t.Source)))
 			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
@@ -303,22 +342,32 @@ func digestFile(path string) (string, int64, error) {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-// sdkModule is the module that holds the Go SDK.
+// sdkModule is the module that holds the SDKs.
 const sdkModule = "github.com/fusionize/fusionize"
 
-// findSDK returns the Go SDK's source folder when the app lives inside the
-// Fusionize module (as the bundled examples do), else "". Apps in other
-// modules get the SDK from the module cache, whose files do not change.
-func findSDK(dir string) string {
+// Checkout returns the root of the Fusionize checkout an app in dir builds
+// against (the one whose SDKs it uses), or "" if there is none: the
+// enclosing Fusionize module, or the local directory that the enclosing
+// module's go.mod replaces github.com/fusionize/fusionize with.
+func Checkout(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	return findFusionize(abs)
+}
+
+// findFusionize returns the root of the Fusionize checkout an app in dir
+// builds against: the enclosing Fusionize module (as for the bundled
+// examples), or the local directory that the enclosing module's go.mod
+// replaces the Fusionize module with. It returns "" for apps in other
+// modules without such a replace (their Go SDK comes from the module cache,
+// whose files do not change) and for folders outside any module.
+func findFusionize(dir string) string {
 	for d := dir; ; {
 		data, err := os.ReadFile(filepath.Join(d, "go.mod"))
 		if err == nil {
-			for line := range strings.Lines(string(data)) {
-				if f := strings.Fields(line); len(f) == 2 && f[0] == "module" && f[1] == sdkModule {
-					return filepath.Join(d, "guest-sdk", "go", "task")
-				}
-			}
-			return ""
+			return fusionizeIn(d, string(data))
 		}
 		parent := filepath.Dir(d)
 		if parent == d {
@@ -326,4 +375,55 @@ func findSDK(dir string) string {
 		}
 		d = parent
 	}
+}
+
+// fusionizeIn reads go.mod's text of the module at dir for the Fusionize
+// module itself or a replace of it by a local directory.
+func fusionizeIn(dir, gomod string) string {
+	for line := range strings.Lines(gomod) {
+		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == "module" && f[1] == sdkModule {
+			return dir
+		}
+		// "replace M [version] => DIR" or, inside a replace block,
+		// "M [version] => DIR".
+		if len(f) > 0 && f[0] == "replace" {
+			f = f[1:]
+		}
+		arrow := slices.Index(f, "=>")
+		if (arrow == 1 || arrow == 2) && len(f) == arrow+2 && f[0] == sdkModule && (strings.HasPrefix(f[arrow+1], ".") || filepath.IsAbs(f[arrow+1])) {
+			target := f[arrow+1]
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(dir, target)
+			}
+			return filepath.Clean(target)
+		}
+	}
+	return ""
+}
+
+// CheckTools reports, without building, whether the tools that app's tasks
+// need are installed: wat2wasm for WAT tasks, Node.js and the SDK's
+// AssemblyScript compiler for AssemblyScript tasks (Go is assumed). The error
+// joins a *TaskError per task whose tool is missing, wrapping
+// ErrWat2WasmNotFound or ErrAssemblyScriptNotFound.
+func CheckTools(app *manifest.App, opts Options) error {
+	b, err := newBuilder(app, opts)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, t := range app.Tasks {
+		switch t.Lang {
+		case manifest.LangWAT:
+			if _, err := exec.LookPath(b.opts.Wat2Wasm); err != nil {
+				errs = append(errs, &TaskError{Task: t.Name, Err: ErrWat2WasmNotFound})
+			}
+		case manifest.LangAssemblyScript:
+			if _, err := b.ascTool(); err != nil {
+				errs = append(errs, &TaskError{Task: t.Name, Err: err})
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // loadApp loads testdata/<name> and keeps only the named tasks.
-func loadApp(t *testing.T, name string, tasks ...string) *manifest.App {
+func loadApp(t testing.TB, name string, tasks ...string) *manifest.App {
 	t.Helper()
 	app, err := manifest.Load(filepath.Join("testdata", name))
 	if err != nil {
@@ -39,7 +39,7 @@ func loadApp(t *testing.T, name string, tasks ...string) *manifest.App {
 }
 
 // requireWat2Wasm skips the test when wat2wasm is missing, except in CI.
-func requireWat2Wasm(t *testing.T) {
+func requireWat2Wasm(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("wat2wasm"); err != nil {
 		if os.Getenv("CI") == "" {

@@ -25,3 +25,8 @@ func (e *TaskError) Error() string {
 }
 
 func (e *TaskError) Unwrap() error { return e.Err }
+
+// ErrAssemblyScriptNotFound is wrapped by the error of an AssemblyScript task
+// that needs building when the AssemblyScript compiler is not installed in
+// the SDK's folder (or Node.js is missing).
+var ErrAssemblyScriptNotFound = errors.New("AssemblyScript compiler not found: run scripts/install-assemblyscript.sh (npm ci in guest-sdk/assemblyscript; needs Node.js 20 or later)")

@@ -42,6 +42,9 @@
 //
 // A call with a caller came from another host and is recorded in the
 // callee's span as remote; a call without one is a client request. The
-// server prefers the trace context in gRPC metadata over the request's
-// fields when both are set.
+// server prefers the W3C trace context in gRPC metadata (traceparent,
+// tracestate; over REST the HTTP headers of those names) over the request's
+// fields when both are set, ignores a malformed traceparent (the call starts
+// a new trace), and answers with the trace id and the span id of the
+// invocation.
 package server

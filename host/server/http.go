@@ -38,8 +38,10 @@ type HTTPOptions struct {
 // ones; its connection lives until ctx ends. With an empty grpcAddr the
 // gateway calls the Server in process instead, without the loopback hop
 // (see BENCHMARKS.server.md) but also without the *grpc.Server's options.
-// HTTP headers named Fusionize-* (Fusionize-Trace-Id, …) are passed on as
-// the matching gRPC metadata, and Grpc-Timeout sets the call's deadline.
+// The W3C Traceparent and Tracestate headers and those named Fusionize-*
+// (Fusionize-Caller, …) are passed on as the matching gRPC metadata, and
+// Grpc-Timeout sets the call's deadline; an invocation over REST is
+// traced with faas.trigger "http".
 // Request bodies are limited to twice the server's receive limit (the
 // input travels in base64). A payload over the host's limit is answered
 // with 413 Request Entity Too Large, as Lambda and Cloud Functions answer
@@ -71,6 +73,7 @@ func (s *Server) HTTPHandler(ctx context.Context, grpcAddr string, opts HTTPOpti
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		r.Header.Set(httpTriggerHeader, host.TriggerHTTP)
 		gw.ServeHTTP(w, r)
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -102,10 +105,20 @@ func httpError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, 
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 }
 
-// headerMatcher passes Fusionize-* headers on as fusionize-* metadata, and
-// the gateway's usual headers as it does by default.
+// mdTrigger is the metadata the REST face sets on the calls it passes to
+// the gRPC service (from httpTriggerHeader), so their spans say
+// faas.trigger "http".
+const (
+	mdTrigger         = "fusionize-trigger"
+	httpTriggerHeader = "Fusionize-Trigger"
+)
+
+// headerMatcher passes the W3C trace context headers and Fusionize-*
+// headers on as metadata, and the gateway's usual headers as it does by
+// default.
 func headerMatcher(key string) (string, bool) {
-	if k := textproto.CanonicalMIMEHeaderKey(key); strings.HasPrefix(k, "Fusionize-") {
+	switch k := textproto.CanonicalMIMEHeaderKey(key); {
+	case k == "Traceparent" || k == "Tracestate" || strings.HasPrefix(k, "Fusionize-"):
 		return strings.ToLower(k), true
 	}
 	return runtime.DefaultHeaderMatcher(key)

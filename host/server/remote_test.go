@@ -17,6 +17,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -380,6 +381,11 @@ func TestHandlerErrorsAreNotRetried(t *testing.T) {
 	})
 }
 
+const (
+	traceA = "4bf92f3577b34da6a3ce929d0e0e4736"
+	traceB = "0af7651916cd43dd8448eb211c80319c"
+)
+
 func TestMetadataWinsAndMarksRemoteCalls(t *testing.T) {
 	rec := span.NewBuffer(10)
 	h := newHost(t, host.Config{Name: "host-b", Recorder: rec}, map[string]string{"echo": wat("echo")})
@@ -391,23 +397,41 @@ func TestMetadataWinsAndMarksRemoteCalls(t *testing.T) {
 	defer cc.Close()
 	client := fusionizev1.NewHostServiceClient(cc)
 	ctx := metadata.AppendToOutgoingContext(context.Background(),
-		grpctransport.MDTraceID, "md-trace", grpctransport.MDParentSpan, "42", grpctransport.MDCaller, "md-caller", grpctransport.MDDepth, "3")
-	if _, err := client.Invoke(ctx, &fusionizev1.InvokeRequest{Task: "echo", TraceId: "field-trace", Caller: "field-caller", Depth: 1}); err != nil {
+		grpctransport.MDTraceparent, "00-"+traceA+"-00f067aa0ba902b7-01",
+		grpctransport.MDParentSpan, "42", grpctransport.MDCaller, "md-caller", grpctransport.MDDepth, "3")
+	resp, err := client.Invoke(ctx, &fusionizev1.InvokeRequest{Task: "echo", TraceId: traceB, Caller: "field-caller", Depth: 1})
+	if err != nil {
 		t.Fatal(err)
 	}
-	// A client request: no caller, so not remote.
-	if _, err := client.Invoke(context.Background(), &fusionizev1.InvokeRequest{Task: "echo", TraceId: "client-trace"}); err != nil {
+	// A client request: no caller, so not remote; its trace id is kept.
+	resp2, err := client.Invoke(context.Background(), &fusionizev1.InvokeRequest{Task: "echo", TraceId: traceB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Neither a trace id of another form nor a malformed traceparent is an
+	// error: the call starts a new trace.
+	ctx = metadata.AppendToOutgoingContext(context.Background(), grpctransport.MDTraceparent, "00-"+traceA+"-0000000000000000-01")
+	resp3, err := client.Invoke(ctx, &fusionizev1.InvokeRequest{Task: "echo", TraceId: "client-trace"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	spans := rec.Drain()
-	if len(spans) != 2 {
+	if len(spans) != 3 {
 		t.Fatalf("spans %+v", spans)
 	}
-	if s := spans[0]; s.TraceID != "md-trace" || s.ParentID != 42 || s.Caller != "md-caller" || !s.Remote {
+	if s := spans[0]; s.TraceID != traceA || s.ParentID != 42 || s.Caller != "md-caller" || !s.Remote {
 		t.Errorf("span of the host call: %+v", s)
 	}
-	if s := spans[1]; s.TraceID != "client-trace" || s.Caller != "" || s.Remote {
+	if s := spans[1]; s.TraceID != traceB || s.Caller != "" || s.Remote {
 		t.Errorf("span of the client request: %+v", s)
+	}
+	if s := spans[2]; !host.ValidTraceID(s.TraceID) || s.TraceID == traceA || s.TraceID == traceB {
+		t.Errorf("span of the call with a malformed trace context: %+v, want a new trace", s)
+	}
+	for i, r := range []*fusionizev1.InvokeResponse{resp, resp2, resp3} {
+		if r.GetTraceId() != spans[i].TraceID || r.GetSpanId() != spans[i].ID || r.GetSpanId() == 0 {
+			t.Errorf("response %d has trace %q span %x; its span %+v", i, r.GetTraceId(), r.GetSpanId(), spans[i])
+		}
 	}
 }
 
@@ -474,19 +498,25 @@ func testREST(t *testing.T, inProcess bool) {
 	body := fmt.Sprintf(`{"input":%q}`, base64.StdEncoding.EncodeToString([]byte("hello, rest")))
 	req, _ := http.NewRequest(http.MethodPost, base+"/v1/invoke/echo", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Fusionize-Trace-Id", "rest-trace")
+	req.Header.Set("Traceparent", "00-"+traceA+"-00f067aa0ba902b7-01")
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out struct{ Output []byte }
+	var out struct {
+		Output  []byte
+		TraceID string `json:"traceId"`
+		SpanID  string `json:"spanId"`
+	}
 	err = json.NewDecoder(resp.Body).Decode(&out)
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != http.StatusOK || string(out.Output) != "hello, rest" {
 		t.Fatalf("invoke: %d %q %v", resp.StatusCode, out.Output, err)
 	}
-	if spans := rec.Drain(); len(spans) != 1 || spans[0].TraceID != "rest-trace" || spans[0].Remote {
+	if spans := rec.Drain(); len(spans) != 1 || spans[0].TraceID != traceA || spans[0].Remote {
 		t.Errorf("span of the REST call: %+v", spans)
+	} else if out.TraceID != traceA || out.SpanID != strconv.FormatUint(spans[0].ID, 10) {
+		t.Errorf("REST answer names trace %q span %q; the span is %+v", out.TraceID, out.SpanID, spans[0])
 	}
 
 	for task, want := range map[string]int{"nope": http.StatusNotFound, "trap": http.StatusConflict} {
@@ -622,7 +652,7 @@ func TestTransportSendsDeadlineTraceAndDepth(t *testing.T) {
 	tr := newTransport(t, grpctransport.Options{}, addrs{"b": lis.Addr().String()})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	c := host.Call{Task: "echo", Input: []byte("in"), Caller: "caller", TraceID: "trace-1", ParentID: 99, Depth: 3}
+	c := host.Call{Task: "echo", Input: []byte("in"), Caller: "caller", TraceID: traceA, ParentID: 99, Depth: 3, TraceState: "k=v"}
 	if out, err := tr.Call(ctx, "b", c); err != nil || string(out) != "ok" {
 		t.Fatalf("%q %v", out, err)
 	}
@@ -631,13 +661,13 @@ func TestTransportSendsDeadlineTraceAndDepth(t *testing.T) {
 	if rs.deadline <= time.Second || rs.deadline > 2*time.Second {
 		t.Errorf("remaining deadline at the server: %v, want (1s, 2s]", rs.deadline)
 	}
-	for k, want := range map[string]string{grpctransport.MDTraceID: "trace-1", grpctransport.MDParentSpan: "99", grpctransport.MDCaller: "caller", grpctransport.MDDepth: "3"} {
+	for k, want := range map[string]string{grpctransport.MDTraceparent: "00-" + traceA + "-0000000000000063-01", grpctransport.MDTracestate: "k=v", grpctransport.MDParentSpan: "99", grpctransport.MDCaller: "caller", grpctransport.MDDepth: "3"} {
 		if got := rs.md.Get(k); len(got) != 1 || got[0] != want {
 			t.Errorf("metadata %s = %q, want %q", k, got, want)
 		}
 	}
 	r := rs.req
-	if r.GetTask() != "echo" || string(r.GetInput()) != "in" || r.GetCaller() != "caller" || r.GetTraceId() != "trace-1" ||
+	if r.GetTask() != "echo" || string(r.GetInput()) != "in" || r.GetCaller() != "caller" || r.GetTraceId() != traceA ||
 		r.GetParentSpanId() != 99 || r.GetDepth() != 3 || r.GetAsync() {
 		t.Errorf("request %v", r)
 	}

@@ -270,9 +270,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Invoke runs a task on the host. Trace id, parent span, caller and depth
-// come from the request, overridden by the fusionize-* metadata when
-// present. A call with a caller arrived from another host and is recorded
-// as remote; a client request (no caller) is not.
+// come from the request, overridden by the W3C traceparent/tracestate and
+// fusionize-* metadata when present (a malformed traceparent is ignored).
+// A call with a caller arrived from another host and is recorded as
+// remote; a client request (no caller) is not. The response carries the
+// trace id and the span id of the invocation.
 func (s *Server) Invoke(ctx context.Context, req *fusionizev1.InvokeRequest) (*fusionizev1.InvokeResponse, error) {
 	start := time.Now()
 	if s.token != nil {
@@ -292,8 +294,10 @@ func (s *Server) Invoke(ctx context.Context, req *fusionizev1.InvokeRequest) (*f
 		ParentID: req.GetParentSpanId(),
 		Depth:    int(req.GetDepth()),
 	}
-	if v := mdValue(ctx, grpctransport.MDTraceID); v != "" {
-		c.TraceID = v
+	c.SetTraceparent(mdValue(ctx, grpctransport.MDTraceparent), mdValue(ctx, grpctransport.MDTracestate))
+	c.Trigger = host.TriggerOther
+	if mdValue(ctx, mdTrigger) == host.TriggerHTTP {
+		c.Trigger = host.TriggerHTTP
 	}
 	if v := mdValue(ctx, grpctransport.MDCaller); v != "" {
 		c.Caller = v
@@ -309,6 +313,7 @@ func (s *Server) Invoke(ctx context.Context, req *fusionizev1.InvokeRequest) (*f
 		}
 	}
 	c.Remote = c.Caller != ""
+	s.h.AssignIDs(&c)
 	var (
 		out  []byte
 		err  error
@@ -321,7 +326,7 @@ func (s *Server) Invoke(ctx context.Context, req *fusionizev1.InvokeRequest) (*f
 	}
 	if err == nil {
 		s.observe(c.Task, codes.OK, start)
-		return &fusionizev1.InvokeResponse{Output: out}, nil
+		return &fusionizev1.InvokeResponse{Output: out, TraceId: c.TraceID, SpanId: c.SpanID}, nil
 	}
 	st, code := grpctransport.ToStatus(err, c.Task, s.h.Name())
 	_ = grpc.SetTrailer(ctx, metadata.Pairs(grpctransport.MDCode, strconv.Itoa(int(code))))

@@ -282,8 +282,10 @@ func TestTraceparentHeaderStartsTheTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if req.TraceID != "4bf92f3577b34da6a3ce929d0e0e4736" || req.ParentID != 0x00f067aa0ba902b7 {
-		t.Fatalf("trace %q parent %x", req.TraceID, req.ParentID)
+	// The outside caller's span is the OpenTelemetry parent, not a task's
+	// span: the call stays an entry (no fusionize parent).
+	if c := req.Call(); c.TraceID != "4bf92f3577b34da6a3ce929d0e0e4736" || c.SpanParent != 0x00f067aa0ba902b7 || c.ParentID != 0 {
+		t.Fatalf("trace %q span parent %x parent %x", c.TraceID, c.SpanParent, c.ParentID)
 	}
 }
 

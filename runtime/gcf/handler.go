@@ -79,7 +79,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 	}
 	failedBefore := h.host.Stats().AsyncFailed
-	out, err := h.host.Serve(ctx, req.Call())
+	c := req.Call()
+	c.Trigger = host.TriggerHTTP
+	out, err := h.host.Serve(ctx, c)
 	runtime.Settle(ctx, h.host)
 	if err == nil && req.Async && h.host.Stats().AsyncFailed > failedBefore {
 		// A queued async call is the call itself: it ran to the end here,
@@ -102,20 +104,23 @@ func DecodeRequest(body []byte, hdr http.Header) (wire.Request, error) {
 	if err != nil {
 		return req, err
 	}
-	if req.TraceID != "" {
-		return req, nil
-	}
-	if tid, parent, ok := wire.ParseTraceparent(hdr.Get("traceparent")); ok {
-		req.TraceID = tid
-		if req.ParentID == 0 {
-			req.ParentID = parent
+	if req.Traceparent != "" {
+		if _, ok := host.ParseTraceparent(req.Traceparent); ok {
+			return req, nil
 		}
+	}
+	if tp := hdr.Get("traceparent"); tp != "" {
+		if _, ok := host.ParseTraceparent(tp); ok {
+			req.Traceparent, req.Tracestate = tp, hdr.Get("tracestate")
+			return req, nil
+		}
+	}
+	if host.ValidTraceID(req.TraceID) {
 		return req, nil
 	}
 	// X-Cloud-Trace-Context: TRACE_ID/SPAN_ID;o=1, TRACE_ID 32 hex digits.
 	if v := hdr.Get("X-Cloud-Trace-Context"); len(v) >= 32 {
-		tid := strings.ToLower(v[:32])
-		if wire.Traceparent(tid, 1) != "" {
+		if tid := strings.ToLower(v[:32]); host.ValidTraceID(tid) {
 			req.TraceID = tid
 		}
 	}

@@ -223,12 +223,11 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 	}
 	fn.Host = h
 	fn.Compiled = max(runtime.CacheEntries(hc.CacheDir)-cached, 0)
-	var flush func(context.Context) error
-	if fn.reporter != nil {
-		flush = func(ctx context.Context) error {
+	flush := func(ctx context.Context) error {
+		if fn.reporter != nil {
 			fn.reporter.Flush(ctx)
-			return nil
 		}
+		return h.FlushTracer(ctx)
 	}
 	fn.Handler = NewHandler(h, flush, log)
 	return fn, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/fusionize/fusionize/host"
 	wire "github.com/fusionize/fusionize/host/transport/lambda"
 	"github.com/fusionize/fusionize/runtime"
 )
@@ -70,8 +71,12 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (io.Reade
 		defer cancel()
 	}
 	c := req.Call()
-	if lc, ok := lambdacontext.FromContext(ctx); ok && c.TraceID == "" {
-		c.TraceID = traceIDOf(lc.AwsRequestID)
+	c.Trigger = host.TriggerOther
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		c.InvocationID = lc.AwsRequestID
+		if !host.ValidTraceID(c.TraceID) {
+			c.TraceID = traceIDOf(lc.AwsRequestID)
+		}
 	}
 	if h.entries != nil {
 		h.entries.arm(c.Task, c.Caller, c.ParentID, start)

@@ -107,7 +107,7 @@ func (g *group) flush(ctx context.Context) error {
 	if g.rep != nil {
 		g.rep.Flush(ctx)
 	}
-	return nil
+	return g.host.FlushTracer(ctx)
 }
 
 func (g *group) close(ctx context.Context) {

@@ -40,9 +40,12 @@
 // # What travels with a call
 //
 // The request carries task, input, async, caller, trace id, parent span id
-// and call depth; the last four also travel as gRPC metadata
-// (fusionize-trace-id, fusionize-parent-span, fusionize-caller,
-// fusionize-depth), and the server prefers the metadata when both are set.
+// and call depth; the trace context also travels as the W3C traceparent
+// (and tracestate, when the trace has one) metadata, whose parent is the
+// span the callee's OpenTelemetry span hangs under (host.Call.Traceparent),
+// and the caller's span, the caller and the depth as fusionize-parent-span,
+// fusionize-caller and fusionize-depth. The server prefers the metadata
+// when both are set and ignores a malformed traceparent.
 // The caller's remaining deadline travels as gRPC's grpc-timeout, so the
 // callee stops when the caller gives up; a host gives every call a deadline
 // (host.Config.Timeout). A call with a caller came from another host and

@@ -15,14 +15,16 @@ import (
 	"github.com/fusionize/fusionize/host/transport/wire"
 )
 
-// Metadata keys. Requests carry the trace context, the caller and the call
-// depth; responses of failed calls carry the exact host.Code in a trailer.
+// Metadata keys. Requests carry the W3C trace context (traceparent,
+// tracestate), the calling task's span, the caller and the call depth;
+// responses of failed calls carry the exact host.Code in a trailer.
 const (
-	MDTraceID    = "fusionize-trace-id"
-	MDParentSpan = "fusionize-parent-span"
-	MDCaller     = "fusionize-caller"
-	MDDepth      = "fusionize-depth"
-	MDCode       = "fusionize-code"
+	MDTraceparent = "traceparent"
+	MDTracestate  = "tracestate"
+	MDParentSpan  = "fusionize-parent-span"
+	MDCaller      = "fusionize-caller"
+	MDDepth       = "fusionize-depth"
+	MDCode        = "fusionize-code"
 )
 
 // errorDomain is the ErrorInfo domain of the status details the server

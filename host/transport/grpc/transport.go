@@ -244,13 +244,16 @@ func (t *Transport) Invoke(ctx context.Context, to host.Target, c host.Call) ([]
 		ParentSpanId: c.ParentID,
 		Depth:        int32(c.Depth),
 	}
-	kv := make([]string, 0, 10)
+	kv := make([]string, 0, 12)
 	kv = append(kv, MDDepth, strconv.Itoa(c.Depth))
 	if t.bearer != "" {
 		kv = append(kv, "authorization", t.bearer)
 	}
-	if c.TraceID != "" {
-		kv = append(kv, MDTraceID, c.TraceID)
+	if tp := c.Traceparent(); tp != "" {
+		kv = append(kv, MDTraceparent, tp)
+		if c.TraceState != "" {
+			kv = append(kv, MDTracestate, c.TraceState)
+		}
 	}
 	if c.ParentID != 0 {
 		kv = append(kv, MDParentSpan, strconv.FormatUint(c.ParentID, 10))
@@ -266,6 +269,9 @@ func (t *Transport) Invoke(ctx context.Context, to host.Target, c host.Call) ([]
 		var trailer metadata.MD
 		resp, err := client.Invoke(ctx, req, grpc.Peer(&p), grpc.Trailer(&trailer))
 		if err == nil {
+			if id, ok := ctx.Value(responseSpanKey{}).(*uint64); ok {
+				*id = resp.GetSpanId()
+			}
 			return resp.GetOutput(), nil
 		}
 		// A call that got no stream never reached the remote host: gRPC
@@ -317,4 +323,13 @@ func (t *Transport) await(ctx context.Context, cc *grpc.ClientConn, attempt int)
 			return ctx.Err() == nil
 		}
 	}
+}
+
+type responseSpanKey struct{}
+
+// WithResponseSpan returns a context that makes Invoke store the span id
+// the callee's host answered with (InvokeResponse.span_id) in *id: for a
+// client that prints or links the span of its request.
+func WithResponseSpan(ctx context.Context, id *uint64) context.Context {
+	return context.WithValue(ctx, responseSpanKey{}, id)
 }

@@ -199,8 +199,11 @@ func (t *Transport) post(ctx context.Context, url string, c host.Call, body []by
 		if t.opts.Place != "" {
 			req.Header.Set(rtt.CallerPlaceHeader, t.opts.Place)
 		}
-		if tp := wire.Traceparent(c.TraceID, c.ParentID); tp != "" {
+		if tp := c.Traceparent(); tp != "" {
 			req.Header.Set("traceparent", tp)
+			if c.TraceState != "" {
+				req.Header.Set("tracestate", c.TraceState)
+			}
 		}
 		if t.opts.IDTokens != nil && strings.HasPrefix(url, "https://") {
 			tok, err := t.opts.IDTokens(ctx, url)

@@ -57,8 +57,11 @@ func (t *Transport) Enqueue(ctx context.Context, url string, c host.Call) error 
 		return fail(c, url, host.CodeInternal, "encode invocation: %v", err)
 	}
 	hr := HTTPRequest{URL: url, HTTPMethod: http.MethodPost, Headers: map[string]string{"Content-Type": "application/json"}, Body: env}
-	if tp := wire.Traceparent(c.TraceID, c.ParentID); tp != "" {
+	if tp := c.Traceparent(); tp != "" {
 		hr.Headers["traceparent"] = tp
+		if c.TraceState != "" {
+			hr.Headers["tracestate"] = c.TraceState
+		}
 	}
 	if t.opts.IDTokens != nil && strings.HasPrefix(url, "https://") {
 		hr.OIDCToken = &OIDCToken{ServiceAccountEmail: t.opts.ServiceAccount, Audience: url}

@@ -39,8 +39,13 @@ type Request struct {
 	Input    []byte `json:"input,omitempty"`
 	Caller   string `json:"caller,omitempty"`
 	TraceID  string `json:"traceId,omitempty"`
-	ParentID uint64 `json:"parentId,omitempty"`
+	ParentID uint64 `json:"parentId,omitempty"` // the calling task's span
 	Depth    int    `json:"depth,omitempty"`
+	// Traceparent and Tracestate are the W3C trace context of the call
+	// (host.Call.Traceparent): Lambda payloads carry no headers, so the
+	// envelope does. A malformed traceparent is ignored.
+	Traceparent string `json:"traceparent,omitempty"`
+	Tracestate  string `json:"tracestate,omitempty"`
 	// Async marks a call its caller does not wait for (a Lambda Event
 	// invocation, a Cloud Tasks delivery): the callee runs it to the end
 	// before answering, and a failure is an error answer so that the
@@ -59,6 +64,10 @@ func NewRequest(c host.Call, deadline time.Time) Request {
 	r := Request{
 		Version: Version, Task: c.Task, Input: c.Input, Caller: c.Caller,
 		TraceID: c.TraceID, ParentID: c.ParentID, Depth: c.Depth, Async: c.Async,
+		Traceparent: c.Traceparent(),
+	}
+	if r.Traceparent != "" {
+		r.Tracestate = c.TraceState
 	}
 	if !deadline.IsZero() && !c.Async {
 		r.DeadlineMs = deadline.UnixMilli()
@@ -69,11 +78,13 @@ func NewRequest(c host.Call, deadline time.Time) Request {
 // Call returns the host.Call r carries. A call with a caller arrived from
 // another host (Remote).
 func (r Request) Call() host.Call {
-	return host.Call{
+	c := host.Call{
 		Task: r.Task, Input: r.Input, Async: r.Async, Caller: r.Caller,
 		TraceID: r.TraceID, ParentID: r.ParentID, Depth: r.Depth,
 		Remote: r.Caller != "",
 	}
+	c.SetTraceparent(r.Traceparent, r.Tracestate)
+	return c
 }
 
 // Deadline returns the caller's deadline, if it sent one.
@@ -167,58 +178,4 @@ func DecodeRequest(payload []byte) (Request, error) {
 		return Request{}, fmt.Errorf("invocation depth %d is negative", r.Depth)
 	}
 	return r, nil
-}
-
-// Traceparent formats a W3C trace context header (version 00, sampled) for
-// a 32-hex-digit trace id and a parent span id; "" when traceID is not 32
-// lowercase hex digits or parent is 0 (W3C forbids all-zero ids).
-func Traceparent(traceID string, parent uint64) string {
-	if !isHex(traceID, 32) || traceID == "00000000000000000000000000000000" || parent == 0 {
-		return ""
-	}
-	return fmt.Sprintf("00-%s-%016x-01", traceID, parent)
-}
-
-// ParseTraceparent parses a W3C traceparent header
-// ("00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>"). It accepts
-// future versions' longer headers as the specification asks, and refuses
-// version ff and all-zero ids.
-func ParseTraceparent(h string) (traceID string, parent uint64, ok bool) {
-	if len(h) < 55 || (len(h) > 55 && h[55] != '-') {
-		return "", 0, false
-	}
-	ver, tid, pid, flags := h[0:2], h[3:35], h[36:52], h[53:55]
-	if h[2] != '-' || h[35] != '-' || h[52] != '-' || !isHex(ver, 2) || ver == "ff" || !isHex(tid, 32) || !isHex(pid, 16) || !isHex(flags, 2) {
-		return "", 0, false
-	}
-	if ver == "00" && len(h) != 55 {
-		return "", 0, false
-	}
-	var p uint64
-	for i := 0; i < 16; i++ {
-		p = p<<4 | uint64(hexVal(pid[i]))
-	}
-	if p == 0 || tid == "00000000000000000000000000000000" {
-		return "", 0, false
-	}
-	return tid, p, true
-}
-
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func hexVal(c byte) byte {
-	if c <= '9' {
-		return c - '0'
-	}
-	return c - 'a' + 10
 }

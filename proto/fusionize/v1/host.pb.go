@@ -89,9 +89,14 @@ type InvokeRequest struct {
 	Async bool `protobuf:"varint,3,opt,name=async,proto3" json:"async,omitempty"`
 	// Calling task; empty for an entry request.
 	Caller string `protobuf:"bytes,4,opt,name=caller,proto3" json:"caller,omitempty"`
-	// Trace the call belongs to; empty starts a new trace.
+	// W3C trace id of the trace the call belongs to: 32 lowercase hex digits.
+	// Empty or malformed starts a new trace. A W3C `traceparent` in the gRPC
+	// metadata (or the HTTP header of a REST call) takes precedence; a
+	// malformed one is ignored.
 	TraceId string `protobuf:"bytes,5,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
-	// Span ID of the caller; 0 at the entry.
+	// Span ID of the calling task's invocation; 0 at the entry. The span the
+	// callee's OpenTelemetry span hangs under (the caller's client span)
+	// travels in the traceparent.
 	ParentSpanId uint64 `protobuf:"varint,6,opt,name=parent_span_id,json=parentSpanId,proto3" json:"parent_span_id,omitempty"`
 	// Call depth, counted from 0 at the entry, to stop runaway recursion.
 	Depth int32 `protobuf:"varint,7,opt,name=depth,proto3" json:"depth,omitempty"`
@@ -187,13 +192,18 @@ func (x *InvokeRequest) GetSetupVersion() int64 {
 	return 0
 }
 
-// InvokeResponse carries the task's output.
+// InvokeResponse carries the task's output and the ids of its trace.
 type InvokeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Output bytes of the task; empty for async calls.
 	Output []byte `protobuf:"bytes,1,opt,name=output,proto3" json:"output,omitempty"`
-	// Span ID the host recorded for this invocation.
-	SpanId        uint64 `protobuf:"varint,2,opt,name=span_id,json=spanId,proto3" json:"span_id,omitempty"`
+	// Span ID (8 bytes; 16 hex digits in a traceparent) the host recorded
+	// for this invocation: the entry task's span, or the client span of the
+	// call when the host sent it on to another group.
+	SpanId uint64 `protobuf:"varint,2,opt,name=span_id,json=spanId,proto3" json:"span_id,omitempty"`
+	// W3C trace id of the invocation's trace: 32 lowercase hex digits, the
+	// caller's when it sent a valid traceparent or trace_id, else a new one.
+	TraceId       string `protobuf:"bytes,3,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -240,6 +250,13 @@ func (x *InvokeResponse) GetSpanId() uint64 {
 		return x.SpanId
 	}
 	return 0
+}
+
+func (x *InvokeResponse) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
 }
 
 // HealthRequest is empty.
@@ -383,10 +400,11 @@ const file_fusionize_v1_host_proto_rawDesc = "" +
 	"\btrace_id\x18\x05 \x01(\tR\atraceId\x12$\n" +
 	"\x0eparent_span_id\x18\x06 \x01(\x04R\fparentSpanId\x12\x14\n" +
 	"\x05depth\x18\a \x01(\x05R\x05depth\x12#\n" +
-	"\rsetup_version\x18\b \x01(\x03R\fsetupVersion\"A\n" +
+	"\rsetup_version\x18\b \x01(\x03R\fsetupVersion\"\\\n" +
 	"\x0eInvokeResponse\x12\x16\n" +
 	"\x06output\x18\x01 \x01(\fR\x06output\x12\x17\n" +
-	"\aspan_id\x18\x02 \x01(\x04R\x06spanId\"\x0f\n" +
+	"\aspan_id\x18\x02 \x01(\x04R\x06spanId\x12\x19\n" +
+	"\btrace_id\x18\x03 \x01(\tR\atraceId\"\x0f\n" +
 	"\rHealthRequest\"\xc6\x01\n" +
 	"\x0eHealthResponse\x123\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1b.fusionize.v1.ServingStatusR\x06status\x12\x12\n" +

@@ -222,11 +222,13 @@ func (x *Place) GetArch() string {
 // github.com/fusionize/fusionize/api/span field for field.
 type Span struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Shared by every span of one request.
+	// Shared by every span of one request: a W3C trace id (32 lowercase hex
+	// digits) for spans of hosts.
 	TraceId string `protobuf:"bytes,1,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
-	// Unique within the trace.
+	// Unique within the trace: the 8-byte span id, also the id of the
+	// invocation's OpenTelemetry span.
 	Id uint64 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
-	// ID of the caller's span; 0 at the entry.
+	// ID of the calling task's span; 0 at the entry.
 	ParentId uint64 `protobuf:"varint,3,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
 	// Calling task; empty for the entry invocation.
 	Caller string `protobuf:"bytes,4,opt,name=caller,proto3" json:"caller,omitempty"`
@@ -716,7 +718,10 @@ type Iteration struct {
 	// Free-form explanation of the decision.
 	Note string `protobuf:"bytes,7,opt,name=note,proto3" json:"note,omitempty"`
 	// When the setup was deployed.
-	DeployedAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=deployed_at,json=deployedAt,proto3" json:"deployed_at,omitempty"`
+	DeployedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=deployed_at,json=deployedAt,proto3" json:"deployed_at,omitempty"`
+	// What the strategy predicted for the setup before deploying it; absent
+	// when it predicted nothing.
+	Predicted     *Prediction `protobuf:"bytes,9,opt,name=predicted,proto3" json:"predicted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -807,6 +812,88 @@ func (x *Iteration) GetDeployedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Iteration) GetPredicted() *Prediction {
+	if x != nil {
+		return x.Predicted
+	}
+	return nil
+}
+
+// Prediction is a strategy's forecast for a setup, kept beside the
+// measurement.
+type Prediction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Median end-to-end latency, in milliseconds.
+	P50Ms float64 `protobuf:"fixed64,1,opt,name=p50_ms,json=p50Ms,proto3" json:"p50_ms,omitempty"`
+	// 95th percentile end-to-end latency, in milliseconds.
+	P95Ms float64 `protobuf:"fixed64,2,opt,name=p95_ms,json=p95Ms,proto3" json:"p95_ms,omitempty"`
+	// Cost of one million requests, in US dollars.
+	CostPerMillionUsd float64 `protobuf:"fixed64,3,opt,name=cost_per_million_usd,json=costPerMillionUsd,proto3" json:"cost_per_million_usd,omitempty"`
+	// The model's relative half-width: 0.2 means a measurement within ±20% of
+	// the prediction agrees with it.
+	Confidence    float64 `protobuf:"fixed64,4,opt,name=confidence,proto3" json:"confidence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Prediction) Reset() {
+	*x = Prediction{}
+	mi := &file_fusionize_v1_types_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Prediction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Prediction) ProtoMessage() {}
+
+func (x *Prediction) ProtoReflect() protoreflect.Message {
+	mi := &file_fusionize_v1_types_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Prediction.ProtoReflect.Descriptor instead.
+func (*Prediction) Descriptor() ([]byte, []int) {
+	return file_fusionize_v1_types_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Prediction) GetP50Ms() float64 {
+	if x != nil {
+		return x.P50Ms
+	}
+	return 0
+}
+
+func (x *Prediction) GetP95Ms() float64 {
+	if x != nil {
+		return x.P95Ms
+	}
+	return 0
+}
+
+func (x *Prediction) GetCostPerMillionUsd() float64 {
+	if x != nil {
+		return x.CostPerMillionUsd
+	}
+	return 0
+}
+
+func (x *Prediction) GetConfidence() float64 {
+	if x != nil {
+		return x.Confidence
+	}
+	return 0
+}
+
 var File_fusionize_v1_types_proto protoreflect.FileDescriptor
 
 const file_fusionize_v1_types_proto_rawDesc = "" +
@@ -867,7 +954,7 @@ const file_fusionize_v1_types_proto_rawDesc = "" +
 	"\aaddress\x18\x03 \x01(\tR\aaddress\x12#\n" +
 	"\rsetup_version\x18\x04 \x01(\x03R\fsetupVersion\x12\x14\n" +
 	"\x05tasks\x18\x05 \x03(\tR\x05tasks\x12'\n" +
-	"\x0fmetrics_address\x18\x06 \x01(\tR\x0emetricsAddress\"\x98\x02\n" +
+	"\x0fmetrics_address\x18\x06 \x01(\tR\x0emetricsAddress\"\xd0\x02\n" +
 	"\tIteration\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12)\n" +
 	"\x05setup\x18\x02 \x01(\v2\x13.fusionize.v1.SetupR\x05setup\x12\x15\n" +
@@ -877,7 +964,16 @@ const file_fusionize_v1_types_proto_rawDesc = "" +
 	"\bdecision\x18\x06 \x01(\tR\bdecision\x12\x12\n" +
 	"\x04note\x18\a \x01(\tR\x04note\x12;\n" +
 	"\vdeployed_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"deployedAtB?Z=github.com/fusionize/fusionize/proto/fusionize/v1;fusionizev1b\x06proto3"
+	"deployedAt\x126\n" +
+	"\tpredicted\x18\t \x01(\v2\x18.fusionize.v1.PredictionR\tpredicted\"\x8b\x01\n" +
+	"\n" +
+	"Prediction\x12\x15\n" +
+	"\x06p50_ms\x18\x01 \x01(\x01R\x05p50Ms\x12\x15\n" +
+	"\x06p95_ms\x18\x02 \x01(\x01R\x05p95Ms\x12/\n" +
+	"\x14cost_per_million_usd\x18\x03 \x01(\x01R\x11costPerMillionUsd\x12\x1e\n" +
+	"\n" +
+	"confidence\x18\x04 \x01(\x01R\n" +
+	"confidenceB?Z=github.com/fusionize/fusionize/proto/fusionize/v1;fusionizev1b\x06proto3"
 
 var (
 	file_fusionize_v1_types_proto_rawDescOnce sync.Once
@@ -891,7 +987,7 @@ func file_fusionize_v1_types_proto_rawDescGZIP() []byte {
 	return file_fusionize_v1_types_proto_rawDescData
 }
 
-var file_fusionize_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_fusionize_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_fusionize_v1_types_proto_goTypes = []any{
 	(*Setup)(nil),                 // 0: fusionize.v1.Setup
 	(*Group)(nil),                 // 1: fusionize.v1.Group
@@ -901,24 +997,26 @@ var file_fusionize_v1_types_proto_goTypes = []any{
 	(*Endpoint)(nil),              // 5: fusionize.v1.Endpoint
 	(*HostInfo)(nil),              // 6: fusionize.v1.HostInfo
 	(*Iteration)(nil),             // 7: fusionize.v1.Iteration
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 9: google.protobuf.Duration
+	(*Prediction)(nil),            // 8: fusionize.v1.Prediction
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 10: google.protobuf.Duration
 }
 var file_fusionize_v1_types_proto_depIdxs = []int32{
-	1, // 0: fusionize.v1.Setup.groups:type_name -> fusionize.v1.Group
-	2, // 1: fusionize.v1.Group.place:type_name -> fusionize.v1.Place
-	8, // 2: fusionize.v1.Span.start:type_name -> google.protobuf.Timestamp
-	9, // 3: fusionize.v1.Span.duration:type_name -> google.protobuf.Duration
-	9, // 4: fusionize.v1.Span.wait:type_name -> google.protobuf.Duration
-	9, // 5: fusionize.v1.Span.billed:type_name -> google.protobuf.Duration
-	8, // 6: fusionize.v1.ModuleInfo.uploaded_at:type_name -> google.protobuf.Timestamp
-	0, // 7: fusionize.v1.Iteration.setup:type_name -> fusionize.v1.Setup
-	8, // 8: fusionize.v1.Iteration.deployed_at:type_name -> google.protobuf.Timestamp
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	1,  // 0: fusionize.v1.Setup.groups:type_name -> fusionize.v1.Group
+	2,  // 1: fusionize.v1.Group.place:type_name -> fusionize.v1.Place
+	9,  // 2: fusionize.v1.Span.start:type_name -> google.protobuf.Timestamp
+	10, // 3: fusionize.v1.Span.duration:type_name -> google.protobuf.Duration
+	10, // 4: fusionize.v1.Span.wait:type_name -> google.protobuf.Duration
+	10, // 5: fusionize.v1.Span.billed:type_name -> google.protobuf.Duration
+	9,  // 6: fusionize.v1.ModuleInfo.uploaded_at:type_name -> google.protobuf.Timestamp
+	0,  // 7: fusionize.v1.Iteration.setup:type_name -> fusionize.v1.Setup
+	9,  // 8: fusionize.v1.Iteration.deployed_at:type_name -> google.protobuf.Timestamp
+	8,  // 9: fusionize.v1.Iteration.predicted:type_name -> fusionize.v1.Prediction
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_fusionize_v1_types_proto_init() }
@@ -932,7 +1030,7 @@ func file_fusionize_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fusionize_v1_types_proto_rawDesc), len(file_fusionize_v1_types_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

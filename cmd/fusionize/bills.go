@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/fusionize/fusionize/adapters/aws"
+	"github.com/fusionize/fusionize/adapters/gcp"
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/fuser/cost"
+	"github.com/fusionize/fusionize/fuser/loop"
+)
+
+// billingEnv is the loop's Env on the emulated clouds: a ClientEnv that
+// also reads what the platforms reported for each invocation (the Lambda
+// emulator's REPORT records, the Cloud Functions emulator's request
+// reports), as the fuser would read CloudWatch and Cloud Logging.
+type billingEnv struct {
+	*loop.ClientEnv
+	app    string
+	clouds *clouds
+}
+
+var _ loop.Biller = (*billingEnv)(nil)
+
+// Bills implements loop.Biller.
+func (e *billingEnv) Bills(_ context.Context, s *setup.Setup, since time.Time) ([]cost.Bill, error) {
+	var out []cost.Bill
+	for _, g := range s.Groups {
+		switch g.Place.Provider {
+		case aws.Provider:
+			if e.clouds.lambda == nil {
+				continue
+			}
+			for _, r := range e.clouds.lambda.Reports(aws.FunctionName(e.app, g.Name)) {
+				start := r.Time.Add(-r.Duration - r.InitDuration)
+				if start.Before(since) {
+					continue
+				}
+				out = append(out, cost.Bill{Group: g.Name, Place: g.Place, Time: start, Duration: r.Duration, Billed: r.BilledDuration,
+					Init: r.InitDuration, Cold: r.Cold, MemoryMB: r.MemorySizeMB, MaxMemoryMB: r.MaxMemoryUsed, Async: r.Async,
+					Failed: r.Status != "success"})
+			}
+		case gcp.Provider:
+			if e.clouds.gcf == nil {
+				continue
+			}
+			for _, r := range e.clouds.gcf.Requests(gcp.FunctionName(e.app, g.Name, s.Version)) {
+				if r.Start.Before(since) {
+					continue
+				}
+				out = append(out, cost.Bill{Group: g.Name, Place: g.Place, Time: r.Start, Duration: r.Duration, Billed: r.Billed,
+					Init: r.Init, Cold: r.Cold, MemoryMB: r.MemoryMB, MaxMemoryMB: r.MaxMemoryMB, Failed: r.Status >= 400})
+			}
+		}
+	}
+	return out, nil
+}
