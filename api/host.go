@@ -12,4 +12,8 @@ type HostInfo struct {
 	SetupVersion int64     // setup version it routes by
 	Tasks        []string  // tasks loaded in the host
 	LastSeen     time.Time // when the control plane last heard from it
+
+	// MetricsAddress is the host:port of GET /metrics (Prometheus text
+	// format), "" when the host serves none.
+	MetricsAddress string
 }

@@ -140,6 +140,7 @@ type stats struct {
 	traps         atomic.Uint64
 	deadlines     atomic.Uint64
 	coldStarts    atomic.Uint64
+	created       atomic.Uint64
 	asyncAccepted atomic.Uint64
 	asyncFailed   atomic.Uint64
 	remoteCalls   atomic.Uint64
@@ -152,7 +153,7 @@ type Stats struct {
 	Failures      uint64 // invocations that failed, for any reason
 	Traps         uint64 // invocations whose instance trapped or exited
 	Deadlines     uint64 // invocations stopped by their deadline
-	ColdStarts    uint64 // instances created
+	ColdStarts    uint64 // invocations that were a new instance's first (spans' Cold)
 	AsyncAccepted uint64 // async calls accepted
 	AsyncFailed   uint64 // accepted async calls that failed
 	AsyncInflight int64  // accepted async calls still running
@@ -161,6 +162,10 @@ type Stats struct {
 	// invocation had logged Config.MaxLogBytes.
 	LogLinesDropped uint64
 	Instances       int // live instances over all tasks
+	// InstancesCreated counts instances instantiated (at load, for the
+	// pool under concurrent load, in place of a discarded one), whether or
+	// not they have served a request yet.
+	InstancesCreated uint64
 }
 
 // New creates a host. Close it to release the runtime.
@@ -913,7 +918,8 @@ func (h *Host) Stats() Stats {
 		AsyncInflight: h.asyncN.Load(),
 		RemoteCalls:   h.stats.remoteCalls.Load(),
 
-		LogLinesDropped: h.stats.logDropped.Load(),
+		LogLinesDropped:  h.stats.logDropped.Load(),
+		InstancesCreated: h.stats.created.Load(),
 	}
 	h.tasksMu.Lock()
 	for _, p := range h.pools {

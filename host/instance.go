@@ -213,6 +213,7 @@ func (t *pool) instantiate(ctx context.Context) (*instance, error) {
 	if len(t.tasks) > 0 {
 		inst.t = t.tasks[0]
 	}
+	h.stats.created.Add(1)
 	h.instances.Store(mod, inst)
 	return inst, nil
 }

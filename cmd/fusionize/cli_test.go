@@ -2,13 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/fusionize/fusionize/api"
 )
 
 // TestConfigFromEnvAndFile: a flag not given on the command line comes from
@@ -116,5 +120,34 @@ func TestRunNamesTheLoopingCallee(t *testing.T) {
 	err := root.Execute()
 	if err == nil || !strings.Contains(err.Error(), `task "echo" on host local: stopped by its deadline (in a sync call from task "caller")`) {
 		t.Fatalf("got %v, want the deadline error of the callee echo", err)
+	}
+}
+
+// TestPrometheusSDListsHostsThatServeMetrics: the file_sd output has one
+// target group per host with a metrics address, sorted by host, labelled
+// with app, group and host; hosts without one are left out, and no hosts
+// give an empty list (which Prometheus accepts), not null.
+func TestPrometheusSDListsHostsThatServeMetrics(t *testing.T) {
+	b, err := prometheusSD("iot", []api.HostInfo{
+		{Name: "I@v2", Group: "I", Address: "127.0.0.1:9000", MetricsAddress: "127.0.0.1:9001"},
+		{Name: "CA@v2", Group: "CA", Address: "127.0.0.1:9002", MetricsAddress: "127.0.0.1:9003"},
+		{Name: "old", Group: "X", Address: "127.0.0.1:9004"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []sdTargetGroup
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("%v:\n%s", err, b)
+	}
+	want := []sdTargetGroup{
+		{Targets: []string{"127.0.0.1:9003"}, Labels: map[string]string{"fusionize_app": "iot", "fusionize_group": "CA", "fusionize_host": "CA@v2"}},
+		{Targets: []string{"127.0.0.1:9001"}, Labels: map[string]string{"fusionize_app": "iot", "fusionize_group": "I", "fusionize_host": "I@v2"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("prometheus-sd = %+v, want %+v", got, want)
+	}
+	if b, err := prometheusSD("iot", nil); err != nil || strings.TrimSpace(string(b)) != "[]" {
+		t.Fatalf("no hosts: %q, %v; want []", b, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -61,20 +62,30 @@ func (f *cpFlags) registerInvokeToken(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.invokeToken, "invoke-token", "", "the app's invoke token, which hosts require (default: $FUSIONIZE_INVOKE_TOKEN, else read from <data-dir>/invoke-token)")
 }
 
-// invoker returns an Invoker that sends the app's invoke token.
+// invoker returns an Invoker that calls hosts directly, with the app's
+// invoke token.
 func (f *cpFlags) invoker(cp *client.Client) (*invoke.Invoker, error) {
-	tok := f.invokeToken
-	if tok == "" {
-		tok = os.Getenv("FUSIONIZE_INVOKE_TOKEN")
-	}
-	if tok == "" {
-		t, err := client.ReadInvokeToken(g.dataDir)
-		if err != nil {
-			return nil, fmt.Errorf("no invoke token: pass --invoke-token or run where %s holds the control plane's data (%w)", g.dataDir, err)
-		}
-		tok = t
+	tok, err := f.readInvokeToken()
+	if err != nil {
+		return nil, err
 	}
 	return invoke.New(cp, invoke.WithInvokeToken(tok)), nil
+}
+
+// readInvokeToken returns --invoke-token, else $FUSIONIZE_INVOKE_TOKEN, else
+// the control plane's invoke-token file.
+func (f *cpFlags) readInvokeToken() (string, error) {
+	if f.invokeToken != "" {
+		return f.invokeToken, nil
+	}
+	if tok := os.Getenv("FUSIONIZE_INVOKE_TOKEN"); tok != "" {
+		return tok, nil
+	}
+	tok, err := client.ReadInvokeToken(g.dataDir)
+	if err != nil {
+		return "", fmt.Errorf("no invoke token: pass --invoke-token or run where %s holds the control plane's data (%w)", g.dataDir, err)
+	}
+	return tok, nil
 }
 
 func (f *cpFlags) dial(ctx context.Context) (*client.Client, error) {
@@ -588,19 +599,42 @@ func countOrphans(ctx context.Context, w io.Writer) (int, error) {
 func newInvokeCmd() *cobra.Command {
 	var cf cpFlags
 	var data, dataFile string
-	var async, verbose bool
+	var async, direct, verbose bool
 	cmd := &cobra.Command{
 		Use:   "invoke <task>",
-		Short: "Invoke a task of the running app at its group's recorded endpoint and print the output",
-		Args:  cobra.ExactArgs(1),
-		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, args []string, cp *client.Client) error {
+		Short: "Invoke a task of the running app through its entry point and print the output",
+		Long: `Sends one request to a task of the running app and prints the output.
+
+By default the request goes to the app's stable entry point: the control
+plane's own gRPC address (--control-plane), which forwards it to the group of
+the active setup version that holds the task and follows live switches. Only
+the invoke token is needed. With --direct the command asks the control plane
+for the endpoint recorded for the task's group and calls that host itself
+(this also needs the control-plane token).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
 			input, err := invokeInput(data, dataFile, cmd.InOrStdin())
 			if err != nil {
 				return err
 			}
-			inv, err := cf.invoker(cp)
-			if err != nil {
-				return err
+			var inv *invoke.Invoker
+			if direct {
+				cp, err := cf.dial(ctx)
+				if err != nil {
+					return err
+				}
+				defer cp.Close()
+				inv, err = cf.invoker(cp)
+				if err != nil {
+					return err
+				}
+			} else {
+				tok, err := cf.readInvokeToken()
+				if err != nil {
+					return err
+				}
+				inv = invoke.NewEntry(cf.addr, invoke.WithInvokeToken(tok))
 			}
 			defer inv.Close()
 			ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -622,7 +656,11 @@ func newInvokeCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", res.Output)
-			fmt.Fprintf(cmd.ErrOrStderr(), "(%s via %v, setup version %d)\n", time.Since(start).Round(time.Microsecond), res.Endpoint, res.Version)
+			if direct {
+				fmt.Fprintf(cmd.ErrOrStderr(), "(%s via %v, setup version %d)\n", time.Since(start).Round(time.Microsecond), res.Endpoint, res.Version)
+			} else {
+				fmt.Fprintf(cmd.ErrOrStderr(), "(%s via the entry point %s)\n", time.Since(start).Round(time.Microsecond), cf.addr)
+			}
 			if verbose {
 				if spanID != 0 {
 					fmt.Fprintf(cmd.ErrOrStderr(), "(trace %s span %016x)\n", traceID, spanID)
@@ -631,7 +669,7 @@ func newInvokeCmd() *cobra.Command {
 				}
 			}
 			return nil
-		}),
+		},
 	}
 	cf.register(cmd)
 	cf.registerInvokeToken(cmd)
@@ -639,6 +677,7 @@ func newInvokeCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dataFile, "data-file", "", `read the request body from this file ("-": standard input)`)
 	cmd.MarkFlagsMutuallyExclusive("data", "data-file")
 	cmd.Flags().BoolVar(&async, "async", false, "fire and forget: return once the host accepted the call")
+	cmd.Flags().BoolVar(&direct, "direct", false, "call the host of the task's group directly instead of through the entry point")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print the W3C trace id of the request and the span id of its entry invocation (gRPC endpoints answer it)")
 	return cmd
 }
@@ -674,16 +713,75 @@ func invokeInput(data, dataFile string, r io.Reader) ([]byte, error) {
 
 func newStatusCmd() *cobra.Command {
 	var cf cpFlags
+	var output string
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the control plane, the active setup and the live hosts",
-		Args:  cobra.NoArgs,
+		Long: `Shows the control plane, the active setup's groups with their endpoints and
+the metrics address of their live hosts.
+
+With -o prometheus-sd it prints instead the live hosts as a Prometheus
+file_sd_configs target list (JSON): one target per host, its /metrics
+address, labelled fusionize_app, fusionize_group and fusionize_host. Write it
+to a file Prometheus watches, e.g. every few seconds from cron or a loop:
+
+  fusionize status -o prometheus-sd > /etc/prometheus/fusionize.json`,
+		Args: cobra.NoArgs,
 		RunE: cf.withClient(func(ctx context.Context, cmd *cobra.Command, _ []string, cp *client.Client) error {
-			return printStatus(ctx, cmd.OutOrStdout(), cp, cf.addr)
+			switch output {
+			case "text":
+				return printStatus(ctx, cmd.OutOrStdout(), cp, cf.addr)
+			case "prometheus-sd":
+				st, err := cp.Status(ctx)
+				if err != nil {
+					return err
+				}
+				hosts, err := cp.Hosts(ctx)
+				if err != nil {
+					return err
+				}
+				b, err := prometheusSD(st.App, hosts)
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(b)
+				return err
+			}
+			return fmt.Errorf("status: unknown output %q: want text or prometheus-sd", output)
 		}),
 	}
 	cf.register(cmd)
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, or prometheus-sd (a file_sd target list of the live hosts' /metrics)")
 	return cmd
+}
+
+// sdTargetGroup is one entry of a Prometheus file_sd target list.
+type sdTargetGroup struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
+
+// prometheusSD returns the live hosts that serve /metrics as a Prometheus
+// file_sd target list, sorted by host name; a host without a metrics
+// address is left out. The setup version is not a target label: every
+// series of a host carries it already (setup_version).
+func prometheusSD(app string, hosts []api.HostInfo) ([]byte, error) {
+	groups := []sdTargetGroup{}
+	sorted := append([]api.HostInfo(nil), hosts...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	for _, h := range sorted {
+		if h.MetricsAddress == "" {
+			continue
+		}
+		groups = append(groups, sdTargetGroup{Targets: []string{h.MetricsAddress}, Labels: map[string]string{
+			"fusionize_app": app, "fusionize_group": h.Group, "fusionize_host": h.Name,
+		}})
+	}
+	b, err := json.MarshalIndent(groups, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
 }
 
 func printStatus(ctx context.Context, w io.Writer, cp *client.Client, addr string) error {
@@ -710,13 +808,17 @@ func printStatus(ctx context.Context, w io.Writer, cp *client.Client, addr strin
 		return err
 	}
 	alive := map[string]bool{}
+	metrics := map[string][]string{}
 	for _, h := range hosts {
 		if h.SetupVersion == su.Version {
 			alive[h.Group] = true
+			if h.MetricsAddress != "" {
+				metrics[h.Group] = append(metrics[h.Group], h.MetricsAddress)
+			}
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tTASKS\tMEMORY\tPLACE\tENDPOINT\tHEARTBEAT")
+	fmt.Fprintln(tw, "GROUP\tTASKS\tMEMORY\tPLACE\tENDPOINT\tHEARTBEAT\tMETRICS")
 	groups := append([]setup.Group(nil), su.Groups...)
 	sort.Slice(groups, func(i, j int) bool { return groups[i].Name < groups[j].Name })
 	for _, gr := range groups {
@@ -731,7 +833,12 @@ func printStatus(ctx context.Context, w io.Writer, cp *client.Client, addr strin
 		if alive[gr.Name] {
 			hb = "ok"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d MB\t%s\t%s\t%s\n", gr.Name, strings.Join(gr.Tasks, ","), gr.MemoryMB, gr.Place, ep, hb)
+		m := "-"
+		if addrs := metrics[gr.Name]; len(addrs) > 0 {
+			slices.Sort(addrs)
+			m = strings.Join(addrs, ",")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d MB\t%s\t%s\t%s\t%s\n", gr.Name, strings.Join(gr.Tasks, ","), gr.MemoryMB, gr.Place, ep, hb, m)
 	}
 	return tw.Flush()
 }

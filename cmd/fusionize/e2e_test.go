@@ -7,14 +7,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,7 +178,11 @@ func fused(t *testing.T, app *manifest.App, input []byte) []byte {
 
 // TestSeparateProcessesAndLiveSwitch runs the IoT app with every task in its
 // own host process, checks it answers as the fused run does, then switches
-// setups twice under load and expects zero failed requests.
+// setups twice under load and expects zero failed requests on every path a
+// client takes: directly to the hosts (fuser/invoke, following the routes
+// itself), through the control plane's stable entry point over gRPC (what
+// 'fusionize invoke' does) and over REST (POST /v1/invoke/{task}, which
+// reports the serving version in Fusionize-Setup-Version).
 func TestSeparateProcessesAndLiveSwitch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane and host processes")
@@ -192,40 +198,55 @@ func TestSeparateProcessesAndLiveSwitch(t *testing.T) {
 	if !bytes.Equal(res.Output, want) {
 		t.Fatalf("separate processes returned\n%s\nfused returned\n%s", res.Output, want)
 	}
+	entry := invoke.NewEntry(c.cp.Addr(), invoke.WithInvokeToken(c.cp.InvokeToken()))
+	defer entry.Close()
+	rest := restEntry(c.cp.HTTPAddr(), c.cp.InvokeToken())
 
-	// Load through two switches.
+	// Load through two switches: two clients on each path.
+	paths := map[string]func(context.Context, string, []byte) (int64, []byte, error){
+		"direct": func(ctx context.Context, task string, in []byte) (int64, []byte, error) {
+			r, err := c.inv.Invoke(ctx, task, in)
+			return r.Version, r.Output, err
+		},
+		"entry-grpc": func(ctx context.Context, task string, in []byte) (int64, []byte, error) {
+			r, err := entry.Invoke(ctx, task, in)
+			return r.Version, r.Output, err
+		},
+		"entry-rest": rest,
+	}
 	stop := make(chan struct{})
-	var ok, failed atomic.Int64
 	var mu sync.Mutex
-	versions := map[int64]int{}
+	ok, failed := map[string]int{}, map[string]int{}
+	versions := map[string]map[int64]int{}
 	var firstErr error
 	var wg sync.WaitGroup
-	for range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 5000; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				r, err := c.inv.Invoke(rctx, c.app.Entry, input)
-				cancel()
-				mu.Lock()
-				if err != nil || !bytes.Equal(r.Output, want) {
-					failed.Add(1)
-					if firstErr == nil {
-						firstErr = fmt.Errorf("request failed: %v (output %q)", err, r.Output)
+	for name, call := range paths {
+		versions[name] = map[int64]int{}
+		for range 2 {
+			wg.Go(func() {
+				for i := 0; i < 5000; i++ {
+					select {
+					case <-stop:
+						return
+					default:
 					}
-				} else {
-					ok.Add(1)
-					versions[r.Version]++
+					rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+					v, out, err := call(rctx, c.app.Entry, input)
+					cancel()
+					mu.Lock()
+					if err != nil || !bytes.Equal(out, want) {
+						failed[name]++
+						if firstErr == nil {
+							firstErr = fmt.Errorf("%s: request failed: %v (output %q)", name, err, out)
+						}
+					} else {
+						ok[name]++
+						versions[name][v]++
+					}
+					mu.Unlock()
 				}
-				mu.Unlock()
-			}
-		}()
+			})
+		}
 	}
 	local := setup.Place{Provider: "local"}
 	paper := &setup.Setup{Groups: []setup.Group{
@@ -242,11 +263,59 @@ func TestSeparateProcessesAndLiveSwitch(t *testing.T) {
 	time.Sleep(time.Second)
 	close(stop)
 	wg.Wait()
-	t.Logf("requests through two switches: %d ok, %d failed; by setup version: %v", ok.Load(), failed.Load(), versions)
-	if failed.Load() != 0 {
-		t.Fatalf("%d requests failed during the switches; first: %v", failed.Load(), firstErr)
+	t.Logf("requests through two switches: ok %v, failed %v; by setup version: %v", ok, failed, versions)
+	for name := range paths {
+		if failed[name] != 0 {
+			t.Errorf("%d requests failed on path %s during the switches", failed[name], name)
+		}
+		if ok[name] == 0 {
+			t.Errorf("no request answered on path %s", name)
+		}
 	}
-	if versions[v2] == 0 || versions[v3] == 0 {
-		t.Fatalf("load did not reach both new setups: %v", versions)
+	if firstErr != nil {
+		t.Fatalf("first failure: %v", firstErr)
+	}
+	for _, name := range []string{"direct", "entry-rest"} { // the paths that say which version served
+		if versions[name][v2] == 0 || versions[name][v3] == 0 {
+			t.Fatalf("load on path %s did not reach both new setups: %v", name, versions[name])
+		}
+	}
+}
+
+// restEntry returns a client of the entry point's REST face at httpAddr:
+// POST /v1/invoke/{task} with the invoke token, the setup version from the
+// Fusionize-Setup-Version response header.
+func restEntry(httpAddr, token string) func(context.Context, string, []byte) (int64, []byte, error) {
+	return func(ctx context.Context, task string, in []byte) (int64, []byte, error) {
+		body, err := json.Marshal(map[string][]byte{"input": in})
+		if err != nil {
+			return 0, nil, err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+httpAddr+"/v1/invoke/"+task, bytes.NewReader(body))
+		if err != nil {
+			return 0, nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			return 0, nil, err
+		}
+		if res.StatusCode != http.StatusOK {
+			return 0, nil, fmt.Errorf("POST /v1/invoke/%s: %s: %s", task, res.Status, b)
+		}
+		var out struct{ Output []byte }
+		if err := json.Unmarshal(b, &out); err != nil {
+			return 0, nil, fmt.Errorf("POST /v1/invoke/%s answered %s: %w", task, b, err)
+		}
+		v, err := strconv.ParseInt(res.Header.Get("Fusionize-Setup-Version"), 10, 64)
+		if err != nil {
+			return 0, nil, fmt.Errorf("POST /v1/invoke/%s: Fusionize-Setup-Version: %w", task, err)
+		}
+		return v, out.Output, nil
 	}
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,10 +60,41 @@ func TestUpInvokeDown(t *testing.T) {
 	if !strings.Contains(out, "(active 2)") || !strings.Contains(out, "front") {
 		t.Fatalf("status output:\n%s", out)
 	}
-	if out = run("invoke", "I", "-v", "--control-plane", cpAddr, "--data", input); !strings.Contains(out, `"sensorId":"s-7"`) {
+	if out = run("invoke", "I", "-v", "--control-plane", cpAddr, "--data", input); !strings.Contains(out, `"sensorId":"s-7"`) || !strings.Contains(out, "via the entry point "+cpAddr) {
 		t.Fatalf("invoke after the switch:\n%s", out)
 	} else if !regexp.MustCompile(`\(trace [0-9a-f]{32} span [0-9a-f]{16}\)`).MatchString(out) || strings.Contains(out, "span 0000000000000000") {
 		t.Fatalf("invoke -v prints no trace and span id:\n%s", out)
+	}
+	if out = run("invoke", "I", "--direct", "--control-plane", cpAddr, "--data", input); !strings.Contains(out, `"sensorId":"s-7"`) || !strings.Contains(out, "setup version 2") {
+		t.Fatalf("invoke --direct after the switch:\n%s", out)
+	}
+	// The live hosts as Prometheus file_sd targets, each serving /metrics.
+	out = run("status", "-o", "prometheus-sd", "--control-plane", cpAddr)
+	var sd []struct {
+		Targets []string
+		Labels  map[string]string
+	}
+	if err := json.Unmarshal([]byte(out), &sd); err != nil {
+		t.Fatalf("status -o prometheus-sd is not a target list: %v\n%s", err, out)
+	}
+	groups := map[string]bool{}
+	for _, tg := range sd {
+		groups[tg.Labels["fusionize_group"]] = true
+		if len(tg.Targets) != 1 || tg.Labels["fusionize_app"] != "iot" {
+			t.Fatalf("target group %+v, want one target of app iot", tg)
+		}
+		res, err := http.Get("http://" + tg.Targets[0] + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil || res.StatusCode != http.StatusOK || !strings.Contains(string(b), "fusionize_invocations_total") {
+			t.Fatalf("GET %s/metrics: %s, %v:\n%.300s", tg.Targets[0], res.Status, err, b)
+		}
+	}
+	if !groups["front"] || !groups["rest"] {
+		t.Fatalf("prometheus-sd targets %+v lack the active groups front and rest", sd)
 	}
 	if out = run("history", "--control-plane", cpAddr); !strings.Contains(out, "no iterations yet") {
 		t.Fatalf("history output:\n%s", out)

@@ -157,6 +157,8 @@ func HostToProto(h api.HostInfo) *fusionizev1.HostInfo {
 		Address:      h.Address,
 		SetupVersion: h.SetupVersion,
 		Tasks:        append([]string(nil), h.Tasks...),
+
+		MetricsAddress: h.MetricsAddress,
 	}
 }
 
@@ -172,6 +174,8 @@ func HostFromProto(p *fusionizev1.HostInfo) api.HostInfo {
 		Address:      p.GetAddress(),
 		SetupVersion: p.GetSetupVersion(),
 		Tasks:        append([]string(nil), p.GetTasks()...),
+
+		MetricsAddress: p.GetMetricsAddress(),
 	}
 }
 

@@ -52,7 +52,7 @@ func TestIterationAndHostRoundTrip(t *testing.T) {
 	if got := IterationFromProto(IterationToProto(&it)); !reflect.DeepEqual(got, it) {
 		t.Errorf("iteration with a prediction, round trip:\n got %+v\nwant %+v", got, it)
 	}
-	h := api.HostInfo{Name: "h", Group: "g", Address: "a:1", SetupVersion: 2, Tasks: []string{"A"}}
+	h := api.HostInfo{Name: "h", Group: "g", Address: "a:1", SetupVersion: 2, Tasks: []string{"A"}, MetricsAddress: "a:2"}
 	if got := HostFromProto(HostToProto(h)); !reflect.DeepEqual(got, h) {
 		t.Errorf("host round trip: %+v", got)
 	}

@@ -22,6 +22,14 @@ var publicPrefixes = []string{
 	"/grpc.health.v1.Health/",
 }
 
+// The entry point's methods: Invoke needs the app's invoke token (what
+// clients of the app hold, as on every host), never the control plane's;
+// Health is open, as on every host.
+const (
+	entryInvokeMethod = "/fusionize.v1.HostService/Invoke"
+	entryHealthMethod = "/fusionize.v1.HostService/Health"
+)
+
 func isPublic(fullMethod string) bool {
 	for _, p := range publicPrefixes {
 		if strings.HasPrefix(fullMethod, p) {
@@ -35,6 +43,39 @@ func isPublic(fullMethod string) bool {
 type authenticator struct {
 	token     []byte
 	tokenPath string // named in errors so the user knows where to look
+}
+
+// policy says which token a method needs: the invoke token for the entry
+// point's Invoke (when invoke is set), none for the public methods, the
+// control plane's for the rest.
+type policy struct {
+	cp, invoke *authenticator
+}
+
+func (p policy) check(ctx context.Context, fullMethod string) error {
+	switch {
+	case isPublic(fullMethod):
+		return nil
+	case p.invoke != nil && fullMethod == entryHealthMethod:
+		return nil
+	case p.invoke != nil && fullMethod == entryInvokeMethod:
+		return p.invoke.check(ctx)
+	}
+	return p.cp.check(ctx)
+}
+
+func (p policy) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := p.check(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (p policy) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := p.check(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	return handler(srv, ss)
 }
 
 func (a *authenticator) check(ctx context.Context) error {
@@ -67,28 +108,12 @@ func cutBearer(v string) (string, bool) {
 // unary call except the public ones (reflection, health). tokenPath is named
 // in the error a caller without the right token gets.
 func UnaryAuthInterceptor(token, tokenPath string) grpc.UnaryServerInterceptor {
-	a := &authenticator{token: []byte(token), tokenPath: tokenPath}
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if !isPublic(info.FullMethod) {
-			if err := a.check(ctx); err != nil {
-				return nil, err
-			}
-		}
-		return handler(ctx, req)
-	}
+	return policy{cp: &authenticator{token: []byte(token), tokenPath: tokenPath}}.unary
 }
 
 // StreamAuthInterceptor is UnaryAuthInterceptor for streaming calls.
 func StreamAuthInterceptor(token, tokenPath string) grpc.StreamServerInterceptor {
-	a := &authenticator{token: []byte(token), tokenPath: tokenPath}
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if !isPublic(info.FullMethod) {
-			if err := a.check(ss.Context()); err != nil {
-				return err
-			}
-		}
-		return handler(srv, ss)
-	}
+	return policy{cp: &authenticator{token: []byte(token), tokenPath: tokenPath}}.stream
 }
 
 // TokenPath returns where the control plane of dataDir keeps its token.

@@ -8,10 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/textproto"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/fusionize/fusionize/controlplane/store"
+	"github.com/fusionize/fusionize/host/transport"
+	grpctransport "github.com/fusionize/fusionize/host/transport/grpc"
 	"github.com/fusionize/fusionize/internal/otlpenv"
 	"github.com/fusionize/fusionize/proto/descriptor"
 	fusionizev1 "github.com/fusionize/fusionize/proto/fusionize/v1"
@@ -78,11 +82,17 @@ type Options struct {
 	Store store.Options
 	// Logger receives start and stop messages; nil means slog.Default().
 	Logger *slog.Logger
+	// Entry configures the transports the entry point forwards with (see
+	// Entry): TLS to hosts, Lambda credentials, ID tokens for Cloud
+	// Functions. The zero value: gRPC in plaintext (to any address unless
+	// Entry.GRPC.TLS is set), the SDKs' defaults otherwise. The app's
+	// invoke token is sent unless Entry.GRPC.InvokeToken is set.
+	Entry transport.Options
 }
 
 // ControlPlane is a running control plane: the store, a gRPC server
-// (ControlPlaneService, health, reflection) and an HTTP server (the REST
-// gateway, /healthz, /metrics). New binds the listeners; Serve serves until
+// (ControlPlaneService, the entry point's HostService, health, reflection)
+// and an HTTP server (the REST gateway of both, /healthz, /metrics). New binds the listeners; Serve serves until
 // its context ends and then shuts everything down.
 type ControlPlane struct {
 	opts        Options
@@ -92,6 +102,8 @@ type ControlPlane struct {
 	invokeToken string
 
 	srv    *Server
+	entry  *Entry
+	mux    *transport.Mux // the entry point's transports
 	health *health.Server
 	grpc   *grpc.Server // public, with TLS when configured
 	inner  *grpc.Server // in-memory, plaintext: the gateway's way in
@@ -182,12 +194,29 @@ func New(opts Options) (_ *ControlPlane, err error) {
 	m := rpcMetrics{count: rpcs, latency: latency}
 	cp.srv = NewServer(cp.st, ServerConfig{App: opts.App, Tasks: opts.Tasks, MaxModuleSize: opts.MaxModuleSize, ModuleCacheDir: opts.ModuleCacheDir, ModuleInitTimeout: opts.ModuleInitTimeout, HostTTL: opts.HostTTL, Registerer: reg})
 
-	tokenPath := TokenPath(opts.DataDir)
+	eo := opts.Entry
+	if eo.GRPC.InvokeToken == "" {
+		eo.GRPC.InvokeToken = cp.invokeToken
+	}
+	if eo.GRPC.TLS == nil {
+		eo.GRPC.Insecure = true
+	}
+	if cp.mux, err = transport.Standard(eo); err != nil {
+		return nil, fmt.Errorf("controlplane: entry point: %w", err)
+	}
+	cp.entry = NewEntry(opts.App, cp.st, cp.mux)
+
+	auth := policy{
+		cp:     &authenticator{token: []byte(cp.token), tokenPath: TokenPath(opts.DataDir)},
+		invoke: &authenticator{token: []byte(cp.invokeToken), tokenPath: InvokeTokenPath(opts.DataDir)},
+	}
 	serverOpts := []grpc.ServerOption{
-		// A PutValue carries a value of up to store.MaxValueSize and its key.
-		grpc.MaxRecvMsgSize(store.MaxValueSize + msgOverhead),
-		grpc.ChainUnaryInterceptor(m.unary, UnaryAuthInterceptor(cp.token, tokenPath)),
-		grpc.ChainStreamInterceptor(m.stream, StreamAuthInterceptor(cp.token, tokenPath)),
+		// A PutValue carries a value of up to store.MaxValueSize and its
+		// key; an Invoke through the entry point a payload of up to the
+		// hosts' default limit, which is the same.
+		grpc.MaxRecvMsgSize(max(store.MaxValueSize, grpctransport.DefaultMaxPayload) + msgOverhead),
+		grpc.ChainUnaryInterceptor(m.unary, auth.unary),
+		grpc.ChainStreamInterceptor(m.stream, auth.stream),
 	}
 	if cp.tracer, err = otlpenv.Provider(context.Background(), "fusionize-controlplane", nil); err != nil {
 		return nil, fmt.Errorf("controlplane: tracing: %w", err)
@@ -203,6 +232,7 @@ func New(opts Options) (_ *ControlPlane, err error) {
 	}
 	cp.grpc = grpc.NewServer(pub...)
 	fusionizev1.RegisterControlPlaneServiceServer(cp.grpc, cp.srv)
+	fusionizev1.RegisterHostServiceServer(cp.grpc, cp.entry)
 	cp.health = health.NewServer()
 	healthpb.RegisterHealthServer(cp.grpc, cp.health)
 	if err := descriptor.RegisterReflection(cp.grpc); err != nil {
@@ -215,6 +245,7 @@ func New(opts Options) (_ *ControlPlane, err error) {
 	// forwards the Authorization header as "authorization" metadata).
 	cp.inner = grpc.NewServer(serverOpts...)
 	fusionizev1.RegisterControlPlaneServiceServer(cp.inner, cp.srv)
+	fusionizev1.RegisterHostServiceServer(cp.inner, cp.entry)
 	cp.innerLn = bufconn.Listen(1 << 20)
 	cp.gwConn, err = grpc.NewClient("passthrough:///controlplane",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return cp.innerLn.DialContext(ctx) }),
@@ -222,9 +253,12 @@ func New(opts Options) (_ *ControlPlane, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: gateway connection: %w", err)
 	}
-	gw := runtime.NewServeMux()
+	gw := runtime.NewServeMux(runtime.WithIncomingHeaderMatcher(incomingHeader), runtime.WithOutgoingHeaderMatcher(outgoingHeader))
 	if err := fusionizev1.RegisterControlPlaneServiceHandler(context.Background(), gw, cp.gwConn); err != nil {
 		return nil, fmt.Errorf("controlplane: register gateway: %w", err)
+	}
+	if err := fusionizev1.RegisterHostServiceHandler(context.Background(), gw, cp.gwConn); err != nil {
+		return nil, fmt.Errorf("controlplane: register entry point gateway: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", cp.healthz)
@@ -250,14 +284,19 @@ func (cp *ControlPlane) HTTPAddr() string { return cp.httpLn.Addr().String() }
 // Token returns the bearer token clients must send.
 func (cp *ControlPlane) Token() string { return cp.token }
 
-// InvokeToken returns the app's invoke token: hosts of the app require it
-// on HostService.Invoke, and the deployer hands it to them at start. The
-// control plane itself does not accept it.
+// InvokeToken returns the app's invoke token: hosts of the app and the
+// control plane's entry point require it on HostService.Invoke, and the
+// deployer hands it to hosts at start. It opens nothing of
+// ControlPlaneService.
 func (cp *ControlPlane) InvokeToken() string { return cp.invokeToken }
 
 // Store returns the control plane's store, for in-process users such as the
 // optimizer loop. It is closed when Serve returns.
 func (cp *ControlPlane) Store() *store.Store { return cp.st }
+
+// Entry returns the app's entry point (HostService on the control plane's
+// addresses).
+func (cp *ControlPlane) Entry() *Entry { return cp.entry }
 
 // Server returns the service implementation.
 func (cp *ControlPlane) Server() *Server { return cp.srv }
@@ -367,6 +406,9 @@ func (cp *ControlPlane) release() error {
 	if cp.gwConn != nil {
 		cp.gwConn.Close()
 	}
+	if cp.mux != nil {
+		cp.mux.Close()
+	}
 	var err error
 	if cp.tracer != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -406,4 +448,25 @@ func (m rpcMetrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServe
 		m.latency.WithLabelValues(info.FullMethod, code).Observe(time.Since(start).Seconds())
 	}
 	return err
+}
+
+// incomingHeader passes the W3C trace context (Traceparent, Tracestate)
+// and Fusionize-* request headers on as metadata of the same lowercase
+// names, for the entry point; the rest as the gateway does by default.
+func incomingHeader(key string) (string, bool) {
+	switch k := textproto.CanonicalMIMEHeaderKey(key); {
+	case k == "Traceparent", k == "Tracestate", strings.HasPrefix(k, "Fusionize-"):
+		return strings.ToLower(k), true
+	}
+	return runtime.DefaultHeaderMatcher(key)
+}
+
+// outgoingHeader sends fusionize-* response metadata (the entry point's
+// setup version and group) as Fusionize-* headers, the rest with the
+// gateway's Grpc-Metadata- prefix.
+func outgoingHeader(key string) (string, bool) {
+	if strings.HasPrefix(key, "fusionize-") {
+		return textproto.CanonicalMIMEHeaderKey(key), true
+	}
+	return runtime.MetadataHeaderPrefix + key, true
 }

@@ -42,7 +42,7 @@ type testCP struct {
 	stop func() // cancels Serve and waits for it; idempotent
 }
 
-func startCP(t *testing.T, dir string, mod ...func(*Options)) *testCP {
+func startCP(t testing.TB, dir string, mod ...func(*Options)) *testCP {
 	t.Helper()
 	opts := Options{
 		DataDir:  dir,
@@ -477,7 +477,7 @@ func TestHostsRegisterAndExpire(t *testing.T) {
 	if _, err := c.ApplySetup(t.Context(), testSetup("A")); err != nil {
 		t.Fatal(err)
 	}
-	v, err := c.RegisterHost(t.Context(), api.HostInfo{Name: "h1", Group: "A", Address: "127.0.0.1:9000", Tasks: []string{"A"}})
+	v, err := c.RegisterHost(t.Context(), api.HostInfo{Name: "h1", Group: "A", Address: "127.0.0.1:9000", Tasks: []string{"A"}, MetricsAddress: "127.0.0.1:9001"})
 	if err != nil || v != 1 {
 		t.Fatalf("register: %d, %v", v, err)
 	}
@@ -486,7 +486,7 @@ func TestHostsRegisterAndExpire(t *testing.T) {
 	// A host last seen long ago is not live.
 	cp.Store().SeeHost(api.HostInfo{Name: "old", LastSeen: time.Now().Add(-2 * time.Hour)})
 	hosts, err := c.Hosts(t.Context())
-	want := []api.HostInfo{{Name: "h1", Group: "A", Address: "127.0.0.1:9000", Tasks: []string{"A"}}}
+	want := []api.HostInfo{{Name: "h1", Group: "A", Address: "127.0.0.1:9000", Tasks: []string{"A"}, MetricsAddress: "127.0.0.1:9001"}}
 	if err != nil || !reflect.DeepEqual(hosts, want) {
 		t.Fatalf("hosts = %+v, %v", hosts, err)
 	}

@@ -1,5 +1,6 @@
 // Package controlplane is the fuser's control plane: the gRPC service
-// fusionize.v1.ControlPlaneService over a durable store.Store, with its REST
+// fusionize.v1.ControlPlaneService over a durable store.Store, the app's
+// stable entry point (fusionize.v1.HostService, forwarding), with its REST
 // mapping (grpc-gateway), the standard gRPC health service, server
 // reflection, Prometheus metrics, and a client.Client for hosts and the CLI.
 //
@@ -52,7 +53,23 @@
 // The control plane also creates the app's invoke token
 // (<data-dir>/invoke-token, mode 0600; ControlPlane.InvokeToken), which
 // the deployer hands to hosts at start and hosts require on
-// HostService.Invoke. The control plane itself does not accept it.
+// HostService.Invoke.
+//
+// # The app's entry point
+//
+// The control plane serves fusionize.v1.HostService too, on the same
+// addresses (Entry): one address per app that always reaches the active
+// setup version, whatever ports its hosts have after a deploy. Invoke (gRPC)
+// and POST /v1/invoke/{task} (REST) take the invoke token, never the
+// control-plane token, and forward each request to the group of the active
+// version that holds the task, through host/transport (gRPC, the Lambda
+// Invoke API, HTTPS) with the routes the deployer recorded
+// (host/transport/route); the response headers fusionize-setup-version and
+// fusionize-group (REST: Fusionize-Setup-Version, Fusionize-Group) say who
+// answered. The invoke token opens nothing else here.
+//
+//	grpcurl -plaintext -H "authorization: Bearer $(cat $DIR/invoke-token)" -d '{"task":"I","input":"e30="}' 127.0.0.1:7070 fusionize.v1.HostService/Invoke
+//	curl -H "Authorization: Bearer $(cat $DIR/invoke-token)" -d '{"input":"e30="}' http://127.0.0.1:7071/v1/invoke/I
 //
 // # Why are reflection and health open, and nothing else?
 //
@@ -63,7 +80,7 @@
 // where the token is. The standard health service says only SERVING or
 // NOT_SERVING; probes (Kubernetes, grpc_health_probe) carry no secrets. All
 // of fusionize.v1.ControlPlaneService, which reads or changes state,
-// requires the token. /healthz and /metrics on the HTTP port are open for
+// requires the token (and the entry point's Invoke the invoke token). /healthz and /metrics on the HTTP port are open for
 // the same reason as health: they carry counts, never data.
 //
 // # Why one token in a file?

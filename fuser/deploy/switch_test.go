@@ -19,8 +19,9 @@ import (
 
 // switchUnderLoad deploys a caller and its callee at place through a, two
 // groups, then one, then two again, while four clients keep calling the
-// caller: every request must be answered, by one version or the next, and
-// every version must answer some. It closes a before it stops the control
+// caller directly and two through the control plane's entry point: every
+// request must be answered, by one version or the next, and every version
+// must answer some. It closes a before it stops the control
 // plane.
 func switchUnderLoad(t *testing.T, ctx context.Context, a adapters.Adapter, place setup.Place, quiet *slog.Logger) {
 	t.Helper()
@@ -77,23 +78,33 @@ func switchUnderLoad(t *testing.T, ctx context.Context, a adapters.Adapter, plac
 	// so the client needs no invoke token here.
 	inv := invoke.New(c)
 	defer inv.Close()
+	// The same requests through the control plane's entry point, which
+	// forwards to the entry group's endpoint (the alias, the URL) itself.
+	entry := invoke.NewEntry(cp.Addr(), invoke.WithInvokeToken(cp.InvokeToken()))
+	defer entry.Close()
 	var stop atomic.Bool
 	var ok, failed atomic.Int64
 	versions := sync.Map{}
 	var wg sync.WaitGroup
-	for range 4 {
+	for i := range 6 {
+		via, name := inv, "directly"
+		if i >= 4 {
+			via, name = entry, "through the entry point"
+		}
 		wg.Go(func() {
 			for !stop.Load() {
 				rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
-				res, err := inv.Invoke(rctx, "caller", []byte("live"))
+				res, err := via.Invoke(rctx, "caller", []byte("live"))
 				rcancel()
 				if err != nil || string(res.Output) != "live" {
 					failed.Add(1)
-					t.Errorf("request failed during the switch: %q, %v", res.Output, err)
+					t.Errorf("request sent %s failed during the switch: %q, %v", name, res.Output, err)
 					continue
 				}
 				ok.Add(1)
-				versions.Store(res.Version, true)
+				if via == inv { // the entry point does not say which version served
+					versions.Store(res.Version, true)
+				}
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -42,7 +43,8 @@ func scrapeHost(t *testing.T, s *server.Server) string {
 
 // lintMetrics fails t on any problem Prometheus's lint (the rules of
 // promtool check metrics) finds in the exposition text, and runs promtool
-// itself on it when promtool is on PATH.
+// itself on it when promtool is on PATH (required when
+// FUSIONIZE_REQUIRE_PROMTOOL is set, as CI sets it).
 func lintMetrics(t *testing.T, body string) {
 	t.Helper()
 	problems, err := promlint.New(strings.NewReader(body)).Lint()
@@ -58,6 +60,8 @@ func lintMetrics(t *testing.T, body string) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("promtool check metrics: %v\n%s", err, out)
 		}
+	} else if os.Getenv("FUSIONIZE_REQUIRE_PROMTOOL") != "" {
+		t.Fatalf("FUSIONIZE_REQUIRE_PROMTOOL is set but promtool is not on PATH: run scripts/install-promtool.sh")
 	}
 }
 
@@ -123,4 +127,55 @@ func TestMetricsTimeRemoteCallsPerTransportAndLabelTheVersionApart(t *testing.T)
 		t.Errorf("the host label carries the setup version:\n%s", body)
 	}
 	lintMetrics(t, body)
+}
+
+// metricValue returns the value of the one series of name in an
+// exposition body, "" when it has none.
+func metricValue(body, name string) string {
+	for line := range strings.SplitSeq(body, "\n") {
+		if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
+			f := strings.Fields(line)
+			return f[len(f)-1]
+		}
+	}
+	return ""
+}
+
+// TestColdStartsCountFirstRequestsOfNewInstancesNotInstancesCreated pins
+// what fusionize_cold_starts_total counts: invocations that were a new
+// instance's first request, as spans mark them cold. The instance a host
+// creates at load is not a cold start until it serves; reusing a pooled
+// instance is not one; the instance that replaces one discarded after a
+// trap is, on its first request. fusionize_instances_created_total counts
+// instances, served or not.
+func TestColdStartsCountFirstRequestsOfNewInstancesNotInstancesCreated(t *testing.T) {
+	h := newHost(t, host.Config{Name: "g@v1", Group: "g"}, map[string]string{"echo": wat("echo"), "trap": wat("trap")})
+	srv, _ := serve(t, h, server.Options{HostLabel: "g"})
+	check := func(when, cold, created string) {
+		t.Helper()
+		body := scrapeHost(t, srv)
+		if got := metricValue(body, "fusionize_cold_starts_total"); got != cold {
+			t.Errorf("%s: fusionize_cold_starts_total = %s, want %s", when, got, cold)
+		}
+		if got := metricValue(body, "fusionize_instances_created_total"); got != created {
+			t.Errorf("%s: fusionize_instances_created_total = %s, want %s", when, got, created)
+		}
+		lintMetrics(t, body)
+	}
+	check("after load (one instance per task, none has served)", "0", "2")
+	ctx := t.Context()
+	for range 3 {
+		if _, err := h.Invoke(ctx, "echo", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("after three sequential echo requests (one instance, reused)", "1", "2")
+	for range 2 {
+		if _, err := h.Invoke(ctx, "trap", nil); err == nil {
+			t.Fatal("trap did not trap")
+		}
+	}
+	// The load instance of trap served (cold) and was discarded; its
+	// replacement was created for the second request (cold again).
+	check("after two trapping requests", "3", "3")
 }

@@ -242,7 +242,7 @@ func run(ctx context.Context, opts Options, ready *bool) error {
 		}
 	})
 
-	info := api.HostInfo{Name: name, Group: g.Name, Address: grpcAddr, SetupVersion: su.Version, Tasks: h.Tasks()}
+	info := api.HostInfo{Name: name, Group: g.Name, Address: grpcAddr, SetupVersion: su.Version, Tasks: h.Tasks(), MetricsAddress: hlis.Addr().String()}
 	if _, err := cp.RegisterHost(ctx, info); err != nil {
 		log.Warn("register host", "err", err)
 	}

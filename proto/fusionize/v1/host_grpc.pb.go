@@ -30,6 +30,9 @@ const (
 // HostService is served by every host: it invokes the tasks loaded in the
 // host's fusion group and reports the host's health. Hosts call each other's
 // Invoke for remote (cross-group) calls; clients call it for entry requests.
+// The control plane serves it too, on its own addresses, as the app's stable
+// entry point: its Invoke forwards to the group of the active setup version
+// that holds the task, and its Health reports that version.
 //
 // Deadlines, trace context and call depth also travel in gRPC metadata; the
 // request fields carry them for REST callers; when both are set, the metadata wins.
@@ -76,6 +79,9 @@ func (c *hostServiceClient) Health(ctx context.Context, in *HealthRequest, opts 
 // HostService is served by every host: it invokes the tasks loaded in the
 // host's fusion group and reports the host's health. Hosts call each other's
 // Invoke for remote (cross-group) calls; clients call it for entry requests.
+// The control plane serves it too, on its own addresses, as the app's stable
+// entry point: its Invoke forwards to the group of the active setup version
+// that holds the task, and its Health reports that version.
 //
 // Deadlines, trace context and call depth also travel in gRPC metadata; the
 // request fields carry them for REST callers; when both are set, the metadata wins.

@@ -627,9 +627,13 @@ type HostInfo struct {
 	// Fusion setup version the host currently routes by.
 	SetupVersion int64 `protobuf:"varint,4,opt,name=setup_version,json=setupVersion,proto3" json:"setup_version,omitempty"`
 	// Tasks loaded in the host.
-	Tasks         []string `protobuf:"bytes,5,rep,name=tasks,proto3" json:"tasks,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Tasks []string `protobuf:"bytes,5,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	// host:port of the host's HTTP face, where GET /metrics serves its
+	// Prometheus metrics (scrape targets: `fusionize status -o prometheus-sd`);
+	// empty for a host that serves none.
+	MetricsAddress string `protobuf:"bytes,6,opt,name=metrics_address,json=metricsAddress,proto3" json:"metrics_address,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *HostInfo) Reset() {
@@ -695,6 +699,13 @@ func (x *HostInfo) GetTasks() []string {
 		return x.Tasks
 	}
 	return nil
+}
+
+func (x *HostInfo) GetMetricsAddress() string {
+	if x != nil {
+		return x.MetricsAddress
+	}
+	return ""
 }
 
 // Iteration is one step of the optimizer's history: a setup it deployed and
@@ -947,13 +958,14 @@ const file_fusionize_v1_types_proto_rawDesc = "" +
 	"\tqualifier\x18\x04 \x01(\tR\tqualifier\x12\x16\n" +
 	"\x06region\x18\x05 \x01(\tR\x06region\x12!\n" +
 	"\fapi_endpoint\x18\x06 \x01(\tR\vapiEndpoint\x12\x10\n" +
-	"\x03url\x18\a \x01(\tR\x03url\"\x89\x01\n" +
+	"\x03url\x18\a \x01(\tR\x03url\"\xb2\x01\n" +
 	"\bHostInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x18\n" +
 	"\aaddress\x18\x03 \x01(\tR\aaddress\x12#\n" +
 	"\rsetup_version\x18\x04 \x01(\x03R\fsetupVersion\x12\x14\n" +
-	"\x05tasks\x18\x05 \x03(\tR\x05tasks\"\xd0\x02\n" +
+	"\x05tasks\x18\x05 \x03(\tR\x05tasks\x12'\n" +
+	"\x0fmetrics_address\x18\x06 \x01(\tR\x0emetricsAddress\"\xd0\x02\n" +
 	"\tIteration\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12)\n" +
 	"\x05setup\x18\x02 \x01(\v2\x13.fusionize.v1.SetupR\x05setup\x12\x15\n" +

@@ -1,4 +1,4 @@
-package invoke
+package route
 
 import (
 	"fmt"
@@ -19,8 +19,8 @@ func TestRefusedGoesByTheHostsCodeNotItsMessage(t *testing.T) {
 		{&host.Error{Task: "I", Code: host.CodeFailed, Msg: "task says: host is draining, connection refused"}, false},
 		{&host.Error{Task: "I", Code: host.CodeDeadline, Msg: "shutting down"}, false},
 	} {
-		if got := refused(tc.err); got != tc.want {
-			t.Errorf("refused(%v) = %v, want %v", tc.err, got, tc.want)
+		if got := Refused(tc.err); got != tc.want {
+			t.Errorf("Refused(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }
