@@ -184,10 +184,11 @@ func (m *Model) Propose(ctx context.Context, in Input) (*setup.Setup, Explanatio
 	if curFits && (tabu[Key(best)] || Key(best) == curKey || pred.Score >= cur.Score*(1-m.cfg.Hysteresis)) {
 		why.Converged = true
 		why.Predicted = &cur
-		why.Change = fmt.Sprintf("converged: best candidate %s predicted %.4g vs current %.4g", describe(best), pred.Score, cur.Score)
+		why.Change = fmt.Sprintf("no candidate is predicted better than the serving setup (predicted %s, $%.2f/M); the best other one, %s, is predicted at %s, $%.2f/M",
+			fmtMs(cur.Latency), cur.CostPerMillion, describe(best), fmtMs(pred.Latency), pred.CostPerMillion)
 		if b := obj.LatencyBoundMs; b > 0 && ms(pred.Latency) > b {
 			why.BoundUnmet = true
-			why.Change += fmt.Sprintf("; no setup is predicted to meet the %s ≤ %.0f ms bound (the best candidate is predicted at %s)", obj.Latency, b, fmtMs(pred.Latency))
+			why.Change += fmt.Sprintf("; no setup is predicted to meet the %s ≤ %.0f ms bound", obj.Latency, b)
 		}
 		return in.Current, why, nil
 	}
