@@ -775,6 +775,7 @@ func prometheusSD(app string, hosts []api.HostInfo) ([]byte, error) {
 		}
 		groups = append(groups, sdTargetGroup{Targets: []string{h.MetricsAddress}, Labels: map[string]string{
 			"fusionize_app": app, "fusionize_group": h.Group, "fusionize_host": h.Name,
+			"fusionize_setup_version": strconv.FormatInt(h.SetupVersion, 10),
 		}})
 	}
 	b, err := json.MarshalIndent(groups, "", "  ")

@@ -179,8 +179,8 @@ func TestNewAppUpAndInvoke(t *testing.T) {
 	run("up", dir, "--control-plane", cpAddr, "--http-addr", httpAddr)
 	for _, task := range []string{"hello", "greet"} {
 		out := run("invoke", task, "--control-plane", cpAddr, "--data", "up")
-		if want := "hello from " + task + ": up\n"; !strings.HasPrefix(out, want) || !strings.Contains(out, "via grpc") {
-			t.Errorf("invoke %s:\n%s\nwant %q via grpc", task, out, want)
+		if want := "hello from " + task + ": up\n"; !strings.HasPrefix(out, want) || !strings.Contains(out, "via the entry point "+cpAddr) {
+			t.Errorf("invoke %s:\n%s\nwant %q via the entry point %s", task, out, want, cpAddr)
 		}
 	}
 	run("down")

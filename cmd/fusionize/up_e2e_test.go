@@ -79,10 +79,13 @@ func TestUpInvokeDown(t *testing.T) {
 	}
 	groups := map[string]bool{}
 	for _, tg := range sd {
-		groups[tg.Labels["fusionize_group"]] = true
-		if len(tg.Targets) != 1 || tg.Labels["fusionize_app"] != "iot" {
-			t.Fatalf("target group %+v, want one target of app iot", tg)
+		if len(tg.Targets) != 1 || tg.Labels["fusionize_app"] != "iot" || tg.Labels["fusionize_setup_version"] == "" {
+			t.Fatalf("target group %+v, want one target of app iot with its setup version", tg)
 		}
+		if tg.Labels["fusionize_setup_version"] != "2" {
+			continue // a host of the previous version, draining: it may be gone already
+		}
+		groups[tg.Labels["fusionize_group"]] = true
 		res, err := http.Get("http://" + tg.Targets[0] + "/metrics")
 		if err != nil {
 			t.Fatal(err)
