@@ -125,12 +125,12 @@ func TestRunNamesTheLoopingCallee(t *testing.T) {
 
 // TestPrometheusSDListsHostsThatServeMetrics: the file_sd output has one
 // target group per host with a metrics address, sorted by host, labelled
-// with app, group and host; hosts without one are left out, and no hosts
+// with app, group, host and setup version; hosts without one are left out, and no hosts
 // give an empty list (which Prometheus accepts), not null.
 func TestPrometheusSDListsHostsThatServeMetrics(t *testing.T) {
 	b, err := prometheusSD("iot", []api.HostInfo{
-		{Name: "I@v2", Group: "I", Address: "127.0.0.1:9000", MetricsAddress: "127.0.0.1:9001"},
-		{Name: "CA@v2", Group: "CA", Address: "127.0.0.1:9002", MetricsAddress: "127.0.0.1:9003"},
+		{Name: "I@v2", Group: "I", Address: "127.0.0.1:9000", SetupVersion: 2, MetricsAddress: "127.0.0.1:9001"},
+		{Name: "CA@v2", Group: "CA", Address: "127.0.0.1:9002", SetupVersion: 2, MetricsAddress: "127.0.0.1:9003"},
 		{Name: "old", Group: "X", Address: "127.0.0.1:9004"},
 	})
 	if err != nil {
@@ -141,8 +141,8 @@ func TestPrometheusSDListsHostsThatServeMetrics(t *testing.T) {
 		t.Fatalf("%v:\n%s", err, b)
 	}
 	want := []sdTargetGroup{
-		{Targets: []string{"127.0.0.1:9003"}, Labels: map[string]string{"fusionize_app": "iot", "fusionize_group": "CA", "fusionize_host": "CA@v2"}},
-		{Targets: []string{"127.0.0.1:9001"}, Labels: map[string]string{"fusionize_app": "iot", "fusionize_group": "I", "fusionize_host": "I@v2"}},
+		{Targets: []string{"127.0.0.1:9003"}, Labels: map[string]string{"fusionize_app": "iot", "fusionize_group": "CA", "fusionize_host": "CA@v2", "fusionize_setup_version": "2"}},
+		{Targets: []string{"127.0.0.1:9001"}, Labels: map[string]string{"fusionize_app": "iot", "fusionize_group": "I", "fusionize_host": "I@v2", "fusionize_setup_version": "2"}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("prometheus-sd = %+v, want %+v", got, want)
