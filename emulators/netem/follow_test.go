@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fusionize/fusionize/api/rtt"
 	"github.com/fusionize/fusionize/emulators/netem"
 )
 
@@ -91,5 +90,4 @@ func TestFollowAppliesEditsOfTheFile(t *testing.T) {
 	}
 	write(`{"links":[{"a":"aws/us-east-1","b":"gcp/us-east4","rttMs":5}]}`)
 	waitFor(5 * time.Millisecond)
-	_ = rtt.Zero
 }
