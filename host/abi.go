@@ -369,7 +369,7 @@ func (h *Host) fnSpanBegin(ctx context.Context, m api.Module, stack []uint64) {
 		return
 	}
 	t := p.tasks[idx]
-	caller, _, depth := inst.current()
+	caller, parent, depth := inst.current()
 	if err := ctx.Err(); err != nil {
 		inst.hold([]byte("deadline exceeded before calling " + t.name))
 		ret(stack, int32(CodeDeadline))
@@ -384,12 +384,20 @@ func (h *Host) fnSpanBegin(ctx context.Context, m api.Module, stack []uint64) {
 		return
 	}
 	h.stats.invocations.Add(1)
-	inst.frames = append(inst.frames, localFrame{
-		task:   t,
-		spanID: h.newSpanID(),
-		start:  time.Now(),
-		inLen:  int(inLen),
-	})
+	f := localFrame{task: t, spanID: h.newSpanID(), caller: caller, parent: parent, depth: depth + 1, direct: true, inLen: int(inLen)}
+	if running, open, ok := inst.guestFrames(); ok {
+		f.direct = open == len(inst.frames)
+		w := uint64(running)
+		if open == 0 {
+			w |= edgeFromTop
+		}
+		f.edge = w<<32 | uint64(idx)
+		if inst.firstSpan[idx] == 0 {
+			inst.firstSpan[idx] = f.spanID
+		}
+	}
+	f.start = time.Since(h.epoch)
+	inst.frames = append(inst.frames, f)
 	ret(stack, 0)
 }
 
@@ -410,10 +418,12 @@ func (h *Host) fnSpanEnd(_ context.Context, m api.Module, stack []uint64) {
 		ret(stack, int32(CodeBadArgument))
 		return
 	}
-	f := inst.frames[n-1]
+	d := time.Since(h.epoch) - inst.frames[n-1].start
+	f := &inst.frames[n-1]
 	inst.frames = inst.frames[:n-1]
-	d := time.Since(f.start)
-	inst.addWait(d)
+	if f.direct {
+		inst.addWait(d)
+	}
 	status, ptr, size := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
 	var err error
 	outBytes := 0
@@ -429,7 +439,10 @@ func (h *Host) fnSpanEnd(_ context.Context, m api.Module, stack []uint64) {
 	default:
 		outBytes = int(size)
 	}
-	h.recordFrame(inst, &f, d, outBytes, err)
+	if inst.table.ptr != 0 {
+		inst.noteSampled(f, d)
+	}
+	h.recordFrame(inst, f, d, outBytes, err)
 	if err != nil {
 		h.stats.failures.Add(1)
 		ret(stack, inst.deliver(nil, err, 0, 0))
@@ -438,21 +451,20 @@ func (h *Host) fnSpanEnd(_ context.Context, m api.Module, stack []uint64) {
 	ret(stack, 0)
 }
 
-// recordFrame records the span of a call that ran inside a fused module;
-// its caller is the frame below it (or the instance's invocation).
+// recordFrame records the span of a call that ran inside a fused module.
 func (h *Host) recordFrame(inst *instance, f *localFrame, d time.Duration, outBytes int, err error) {
-	caller, parent, depth := inst.current()
-	c := Call{Caller: caller, TraceID: inst.traceID, ParentID: parent, Depth: depth + 1}
-	h.recordSpanFor(&c, f.task.name, f.spanID, f.start, d, f.wait, false, f.inLen, outBytes, err)
+	c := Call{Caller: f.caller, TraceID: inst.traceID, ParentID: f.parent, Depth: f.depth}
+	h.recordSpanFor(&c, f.task.name, f.spanID, h.epoch.Add(f.start), d, f.wait, false, f.inLen, outBytes, err)
 }
 
 // abandonFrames records the spans of the calls inside a fused module that
 // were running when its invocation failed (a trap ends them all), with the
 // invocation's error.
 func (h *Host) abandonFrames(inst *instance, err error) {
+	now := time.Since(h.epoch)
 	for n := len(inst.frames); n > 0; n = len(inst.frames) {
 		f := inst.frames[n-1]
 		inst.frames = inst.frames[:n-1]
-		h.recordFrame(inst, &f, time.Since(f.start), 0, err)
+		h.recordFrame(inst, &f, now-f.start, 0, err)
 	}
 }

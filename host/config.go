@@ -81,6 +81,16 @@ type Config struct {
 	// guest calls an import. Only for trusted tasks.
 	DisablePreemption bool
 
+	// SpanSampleEvery is how sync calls inside a fused module are
+	// recorded (guest-sdk/ABI.md, "Sampling calls inside the module"):
+	// the first call of each caller→callee edge in an invocation and 1 in
+	// SpanSampleEvery after it get a span of their own, timed and admitted
+	// by the host; the others are counted by the guest and recorded, when
+	// the invocation ends, as one span per edge whose Count says how many
+	// calls it stands for. 1: every call gets its own span. Default
+	// DefaultSpanSampleEvery.
+	SpanSampleEvery int
+
 	// Recorder receives a span per invocation. Default span.Discard.
 	Recorder span.Recorder
 	// Tracer, when set, receives every span with its trace context and
@@ -104,6 +114,10 @@ type Config struct {
 	// MemoryMB is the memory size of the group, written into spans.
 	MemoryMB int
 }
+
+// DefaultSpanSampleEvery is the default Config.SpanSampleEvery: a call
+// inside a fused module costs the two host calls of its span once in 64.
+const DefaultSpanSampleEvery = 64
 
 // Memory limits, in 64 KiB wasm pages.
 const (
@@ -159,6 +173,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.InitTimeout <= 0 {
 		c.InitTimeout = 10 * time.Second
+	}
+	if c.SpanSampleEvery <= 0 {
+		c.SpanSampleEvery = DefaultSpanSampleEvery
 	}
 	if c.Recorder == nil {
 		c.Recorder = span.Discard

@@ -127,6 +127,10 @@ type Host struct {
 
 	idBase uint64
 	nextID atomic.Uint64
+	// epoch is the host's start; calls inside fused modules are timed
+	// from it on the monotonic clock alone (time.Since of a time with a
+	// monotonic reading does not read the wall clock).
+	epoch time.Time
 
 	tracePrefix [16]byte
 	traceSeq    atomic.Uint64
@@ -196,6 +200,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		asyncSem: make(chan struct{}, cfg.AsyncConcurrency),
 	}
 	h.baseCtx, h.baseCancel = context.WithCancel(context.Background())
+	h.epoch = time.Now()
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	h.idBase = binary.LittleEndian.Uint64(b[:]) &^ 0xffffffff
@@ -590,6 +595,7 @@ func (h *Host) runLocal(ctx context.Context, t *task, c *Call) (*instance, []byt
 		inst.spanID = h.newSpanID()
 	}
 	inst.logw.begin(t.name, c.TraceID)
+	h.armTable(inst)
 	out, err := h.execute(ctx, inst, c.Input)
 	if n := inst.waitPending(); n > 0 && err == nil {
 		err = newError(t.name, h.cfg.Name, CodeFailed, "returned with %d started calls not waited for", n)
@@ -598,6 +604,7 @@ func (h *Host) runLocal(ctx context.Context, t *task, c *Call) (*instance, []byt
 	if err != nil {
 		h.stats.failures.Add(1)
 		h.abandonFrames(inst, err)
+		h.flushTable(inst)
 		h.recordInst(c, inst, t.name, start, cold, 0, err)
 		if isTrap(err) {
 			t.pool.discard(inst)
@@ -606,6 +613,7 @@ func (h *Host) runLocal(ctx context.Context, t *task, c *Call) (*instance, []byt
 		}
 		return nil, nil, err
 	}
+	h.flushTable(inst)
 	h.recordInst(c, inst, t.name, start, cold, len(out), nil)
 	return inst, out, nil
 }

@@ -41,7 +41,15 @@ type task struct {
 type localFrame struct {
 	task   *task
 	spanID uint64
-	start  time.Time
+	// Its caller's name, span and the call's depth, as span_begin found
+	// them; direct: the caller is the frame below it (or the invocation),
+	// not a call the guest ran unsampled, so its wait includes this call.
+	caller string
+	parent uint64
+	depth  int
+	direct bool
+	edge   uint64        // the call's edge in the span table (edgeStat.key)
+	start  time.Duration // since Host.epoch: the monotonic clock only
 	wait   time.Duration
 	inLen  int
 }
@@ -89,6 +97,13 @@ type instance struct {
 	// frames are the calls inside a fused module running now, innermost
 	// last: the task running is the last frame's, or t when there is none.
 	frames []localFrame
+
+	// table is the fused module's span table (spantable.go); edges and
+	// firstSpan describe the invocation's sampled calls inside the
+	// module: the time of each edge, and each task's first span.
+	table     spanTable
+	edges     []edgeStat
+	firstSpan []uint64
 }
 
 // pendingCall is a sync call started with call_start.
@@ -213,6 +228,12 @@ func (t *pool) instantiate(ctx context.Context) (*instance, error) {
 	if len(t.tasks) > 0 {
 		inst.t = t.tasks[0]
 	}
+	if t.abi == ABIVersionFused {
+		if err := t.openTable(ctx, inst); err != nil {
+			_ = mod.Close(ctx)
+			return nil, err
+		}
+	}
 	h.stats.created.Add(1)
 	h.instances.Store(mod, inst)
 	return inst, nil
@@ -336,6 +357,11 @@ func (inst *instance) waitPending() int {
 // current returns the task running now in inst (the innermost call inside
 // a fused module, or the invocation's task), its span and its call depth.
 func (inst *instance) current() (task string, spanID uint64, depth int) {
+	if running, open, ok := inst.guestFrames(); ok && open != len(inst.frames) && int(running) < len(inst.p.tasks) {
+		// A call the guest did not sample is running: the host has no
+		// frame of it, the guest's table says which task it is.
+		return inst.p.tasks[running].name, inst.spanOf(running), inst.depth + open
+	}
 	if n := len(inst.frames); n > 0 {
 		f := &inst.frames[n-1]
 		return f.task.name, f.spanID, inst.depth + n

@@ -37,6 +37,24 @@ type Span struct {
 	InputBytes   int
 	OutputBytes  int
 	Err          string // empty on success
+	// Count is how many invocations of the edge Caller→Task this span
+	// stands for; 0 and 1 both mean one (read it with Calls). A span with
+	// a Count above 1 aggregates calls inside a fused module that were
+	// counted but not timed one by one: Duration, Wait, InputBytes and
+	// OutputBytes are then the mean of one of them (the duration and wait
+	// those of the edge's timed calls in the same invocation), so a reader
+	// that ignores Count sees one typical call; multiply by Calls for the
+	// edge's total. Such a span never carries an error (a failed call has
+	// a span of its own) and is never cold.
+	Count int
+}
+
+// Calls returns how many invocations s stands for: Count, at least 1.
+func (s *Span) Calls() int {
+	if s.Count < 1 {
+		return 1
+	}
+	return s.Count
 }
 
 // Self is the task's own time: its duration minus the time it waited on sync

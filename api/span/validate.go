@@ -16,10 +16,11 @@ var (
 	ErrNoTask      = errors.New("span names no task")
 	ErrBadDuration = errors.New("negative or absurd duration")
 	ErrBadWait     = errors.New("wait exceeds duration")
+	ErrBadCount    = errors.New("negative count")
 )
 
 // Validate reports why s is not a plausible span (wrapping ErrNoTask,
-// ErrBadDuration or ErrBadWait), or nil. It is the one check every receiver
+// ErrBadDuration, ErrBadWait or ErrBadCount), or nil. It is the one check every receiver
 // of spans applies: the control plane when hosts report them, analytics
 // before it learns from them.
 func (s *Span) Validate() error {
@@ -32,6 +33,8 @@ func (s *Span) Validate() error {
 		return fmt.Errorf("%w: %s is %s or more", ErrBadDuration, s.Duration, MaxDuration)
 	case s.Wait > s.Duration:
 		return fmt.Errorf("%w: wait %s, duration %s", ErrBadWait, s.Wait, s.Duration)
+	case s.Count < 0:
+		return fmt.Errorf("%w: %d", ErrBadCount, s.Count)
 	}
 	return nil
 }

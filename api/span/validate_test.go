@@ -20,6 +20,8 @@ func TestValidateRefusesImplausibleSpans(t *testing.T) {
 		{"negative duration", func(s *span.Span) { s.Duration = -1 }, span.ErrBadDuration},
 		{"negative billed", func(s *span.Span) { s.Billed = -1 }, span.ErrBadDuration},
 		{"15 minutes", func(s *span.Span) { s.Duration = span.MaxDuration }, span.ErrBadDuration},
+		{"an aggregate of 5 calls", func(s *span.Span) { s.Count = 5 }, nil},
+		{"negative count", func(s *span.Span) { s.Count = -1 }, span.ErrBadCount},
 		{"wait past duration", func(s *span.Span) { s.Wait = 2 * time.Millisecond }, span.ErrBadWait},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -56,6 +56,11 @@ var (
 	// as it does when the host copies it into another instance.
 	localIn   [][]byte
 	localDeep int
+	// localSampled[d] tells whether the call at nesting level d is sampled
+	// (has a span the host times); curTask is the index of the task
+	// running now.
+	localSampled []bool
+	curTask      int32
 )
 
 //go:wasmexport fusionize_abi_version
@@ -84,7 +89,22 @@ func exportHandleTask(index uint32, ptr unsafe.Pointer, n uint32) int32 {
 		setOutput(fmt.Appendf(nil, "task: fusionize_handle_task: no task with index %d in this module of %d tasks", index, len(fusedHandlers)))
 		return 1
 	}
+	curTask = int32(index)
+	spanTable.hdr[hdrRunning], spanTable.hdr[hdrGuestDepth] = index, 0
 	return handleWith(fusedHandlers[index], ptr, n)
+}
+
+// exportSpanTable gives the host the address of the span table
+// (spantable.go) of a fused module; 0 in a module of one task.
+//
+//go:wasmexport fusionize_span_table
+func exportSpanTable() unsafe.Pointer {
+	if len(fusedNames) == 0 {
+		return nil
+	}
+	spanTable.hdr[hdrLayout] = spanTableLayout
+	spanTable.hdr[hdrCapacity] = maxEdges
+	return unsafe.Pointer(&spanTable)
 }
 
 //go:wasmexport fusionize_alloc
@@ -107,6 +127,7 @@ func exportHandle(ptr unsafe.Pointer, n uint32) int32 {
 
 func handleWith(h Handler, ptr unsafe.Pointer, n uint32) int32 {
 	localDeep = 0
+	clearEdges()
 	out, err := runHandler(h, unsafe.Slice((*byte)(ptr), n))
 	if err != nil {
 		setOutput([]byte(err.Error()))
@@ -159,31 +180,99 @@ func localTask(name string) (int32, bool) {
 }
 
 // callLocal runs task i of this fused module as a sync call from the task
-// running now: a plain function call between the span_begin and span_end
-// imports, through which the host checks the call (depth, payload, deadline)
-// as it checks a call through the host, records the callee's span and words
-// its error.
+// running now: a plain function call. With the host's span table (ABI.md,
+// "Sampling calls inside the module") most calls are only counted in it;
+// a sampled call, and every call the table cannot take, is bracketed by
+// the span_begin and span_end imports, through which the host checks it
+// (depth, payload, deadline), records the callee's span and words its error.
 func callLocal(dst []byte, i int32, name string, input []byte) ([]byte, error) {
+	t := &spanTable
+	every := t.hdr[hdrEvery]
+	if every == 0 {
+		return callSampled(dst, i, name, input, nil)
+	}
+	caller := uint32(curTask)
+	if localDeep == 0 {
+		caller |= edgeFromTop
+	}
+	e := edgeOf(caller, uint32(i))
+	if e == nil || t.hdr[hdrDepth]+uint32(localDeep)+1 > t.hdr[hdrMaxDepth] || uint32(len(input)) > t.hdr[hdrMaxPayload] {
+		// The table is full, or the host would refuse the call: let it,
+		// in its own words.
+		return callSampled(dst, i, name, input, e)
+	}
+	if (localDeep > 0 && localSampled[localDeep-1]) || e[entCalls]%every == 0 {
+		return callSampled(dst, i, name, input, e)
+	}
+	// Counted, not timed: the host adds it to the edge's aggregate span
+	// when the invocation ends.
+	e[entCalls]++
+	e[entCounted]++
+	addU64(e[entInLo:], uint64(len(input)))
+	out, err := runLocal(i, input, false)
+	if err != nil {
+		// A failure is recorded as a span of its own, after the fact, so
+		// that the host words it as it words a failed call: the call
+		// moves from the count to that span.
+		e[entCounted]--
+		addU64(e[entInLo:], -uint64(len(input)))
+		if n := hostSpanBegin(uint32(i), uint32(len(input))); n < 0 {
+			return dst, &CallError{Task: name, Code: Code(n), Message: string(takeAll())}
+		}
+		return dst, spanFailed(name, err)
+	}
+	addU64(e[entOutLo:], uint64(len(out)))
+	return append(dst, out...), nil
+}
+
+// callSampled runs task i between span_begin and span_end: the host admits
+// the call, times it and records its span. e is the call's edge in the span
+// table, nil when there is none.
+func callSampled(dst []byte, i int32, name string, input []byte, e *[entWords]uint32) ([]byte, error) {
 	if n := hostSpanBegin(uint32(i), uint32(len(input))); n < 0 {
 		return dst, &CallError{Task: name, Code: Code(n), Message: string(takeAll())}
 	}
-	if localDeep == len(localIn) {
-		localIn = append(localIn, nil)
+	if e != nil {
+		e[entCalls]++
 	}
-	in := append(localIn[localDeep][:0], input...)
-	localIn[localDeep] = in
-	localDeep++
-	out, err := runHandler(fusedHandlers[i], in)
-	localDeep--
+	out, err := runLocal(i, input, true)
 	if err != nil {
-		msg := err.Error()
-		n := hostSpanEnd(1, strPtr(msg), uint32(len(msg)))
-		return dst, &CallError{Task: name, Code: Code(n), Message: string(takeAll())}
+		return dst, spanFailed(name, err)
 	}
 	if n := hostSpanEnd(0, nil, uint32(len(out))); n < 0 {
 		return dst, &CallError{Task: name, Code: Code(n), Message: string(takeAll())}
 	}
 	return append(dst, out...), nil
+}
+
+// spanFailed closes the innermost open span with err and returns the
+// error as the host words it.
+func spanFailed(name string, err error) error {
+	msg := err.Error()
+	n := hostSpanEnd(1, strPtr(msg), uint32(len(msg)))
+	return &CallError{Task: name, Code: Code(n), Message: string(takeAll())}
+}
+
+// runLocal runs task i's handler on a copy of input, one nesting level
+// deeper.
+func runLocal(i int32, input []byte, sampled bool) ([]byte, error) {
+	if localDeep == len(localIn) {
+		localIn = append(localIn, nil)
+		localSampled = append(localSampled, false)
+	}
+	in := append(localIn[localDeep][:0], input...)
+	localIn[localDeep] = in
+	localSampled[localDeep] = sampled
+	localDeep++
+	caller := curTask
+	curTask = i
+	t := &spanTable
+	t.hdr[hdrRunning], t.hdr[hdrGuestDepth] = uint32(i), uint32(localDeep)
+	out, err := runHandler(fusedHandlers[i], in)
+	curTask = caller
+	localDeep--
+	t.hdr[hdrRunning], t.hdr[hdrGuestDepth] = uint32(caller), uint32(localDeep)
+	return out, err
 }
 
 func setOutput(b []byte) int32 {
