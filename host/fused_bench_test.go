@@ -1,6 +1,6 @@
 package host_test
 
-// The call between two Go tasks three ways, in one run:
+// The call between two Go tasks, in one run:
 //
 //	go test ./host/ -run '^$' -bench 'CallGo1KiB' -benchmem -count 1
 //
@@ -8,8 +8,12 @@ package host_test
 // plain-go-in-one-module: that work inside one Wasm module (gloopplain),
 // the floor of a call inside a module;
 // instance-fused: gloop and gecho in modules of their own, the call through
-// the host; module-fused: both in one fused module, the call inside it.
-// Every call's span is recorded (counted by the recorder, and checked).
+// the host; module-fused: both in one fused module, the call inside it,
+// sampled (the default Config.SpanSampleEvery: 1 call in 64 timed by the
+// host, the others counted by the guest) or exact (SpanSampleEvery 1:
+// every call through span_begin and span_end).
+// Every call is recorded: the recorder sums the calls gecho's spans stand
+// for (span.Span.Calls), and the benchmark fails unless it is one per call.
 
 import (
 	"context"
@@ -20,11 +24,12 @@ import (
 	"github.com/fusionize/fusionize/host"
 )
 
-type countRecorder struct{ n atomic.Int64 }
+type countRecorder struct{ n, spans atomic.Int64 }
 
 func (c *countRecorder) Record(s span.Span) {
 	if s.Task == "gecho" {
-		c.n.Add(1)
+		c.n.Add(int64(s.Calls()))
+		c.spans.Add(1)
 	}
 }
 
@@ -36,17 +41,21 @@ func BenchmarkCallGo1KiB(b *testing.B) {
 			n.a(kib)
 		}
 	})
-	b.Run("plain-go-in-one-module", func(b *testing.B) {
-		h := newHost(b, host.Config{DisablePreemption: true}, map[string]string{"gloopplain": goGuest(b, "gloopplain")})
-		benchLoop(b, h, "gloopplain")
-	})
+	fusions := []struct {
+		name  string
+		every int // Config.SpanSampleEvery; -1: instance-fused
+	}{{"instance-fused", -1}, {"module-fused-exact", 1}, {"module-fused-sampled", 0}}
 	for _, mode := range preemptionModes {
-		for _, fusion := range []string{"instance-fused", "module-fused"} {
-			b.Run(fusion+"/"+mode.name, func(b *testing.B) {
+		b.Run("plain-go-in-one-module/"+mode.name, func(b *testing.B) {
+			h := newHost(b, host.Config{DisablePreemption: mode.off}, map[string]string{"gloopplain": goGuest(b, "gloopplain")})
+			benchLoop(b, h, "gloopplain")
+		})
+		for _, fusion := range fusions {
+			b.Run(fusion.name+"/"+mode.name, func(b *testing.B) {
 				rec := &countRecorder{}
-				cfg := host.Config{DisablePreemption: mode.off, Recorder: rec}
+				cfg := host.Config{DisablePreemption: mode.off, Recorder: rec, SpanSampleEvery: max(fusion.every, 0)}
 				var h *host.Host
-				if fusion == "module-fused" {
+				if fusion.every >= 0 {
 					h = newHost(b, cfg, nil)
 					if err := h.LoadFusedFile(context.Background(), []string{"gloop", "gecho"}, fusedGuest(b, "gloop", "gecho"), ""); err != nil {
 						b.Fatal(err)
@@ -56,8 +65,9 @@ func BenchmarkCallGo1KiB(b *testing.B) {
 				}
 				benchLoop(b, h, "gloop")
 				if got := rec.n.Load(); got != int64(b.N)+10 {
-					b.Fatalf("%d gecho spans recorded, want %d", got, b.N+10)
+					b.Fatalf("%d gecho calls recorded in %d spans, want %d", got, rec.spans.Load(), b.N+10)
 				}
+				b.ReportMetric(float64(rec.spans.Load())/float64(b.N+10), "spans/call")
 			})
 		}
 	}

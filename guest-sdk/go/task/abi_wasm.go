@@ -211,18 +211,22 @@ func callLocal(dst []byte, i int32, name string, input []byte) ([]byte, error) {
 	addU64(e[entInLo:], uint64(len(input)))
 	out, err := runLocal(i, input, false)
 	if err != nil {
-		// A failure is recorded as a span of its own, after the fact, so
-		// that the host words it as it words a failed call: the call
-		// moves from the count to that span.
-		e[entCounted]--
-		addU64(e[entInLo:], -uint64(len(input)))
-		if n := hostSpanBegin(uint32(i), uint32(len(input))); n < 0 {
-			return dst, &CallError{Task: name, Code: Code(n), Message: string(takeAll())}
-		}
-		return dst, spanFailed(name, err)
+		return dst, countedFailed(e, i, name, input, err)
 	}
 	addU64(e[entOutLo:], uint64(len(out)))
 	return append(dst, out...), nil
+}
+
+// countedFailed records a counted call to task i that failed as a span of
+// its own, after the fact, so that the host words its error as it words a
+// failed call: the call moves from the edge's count to that span.
+func countedFailed(e *[entWords]uint32, i int32, name string, input []byte, err error) error {
+	e[entCounted]--
+	addU64(e[entInLo:], -uint64(len(input)))
+	if n := hostSpanBegin(uint32(i), uint32(len(input))); n < 0 {
+		return &CallError{Task: name, Code: Code(n), Message: string(takeAll())}
+	}
+	return spanFailed(name, err)
 }
 
 // callSampled runs task i between span_begin and span_end: the host admits
@@ -316,6 +320,41 @@ func takeAll() []byte {
 func CallInto(dst []byte, name string, input []byte) ([]byte, error) {
 	dst = dst[:0]
 	if i, ok := localTask(name); ok {
+		t := &spanTable
+		le, every := lastEdge, t.hdr[hdrEvery]
+		caller := uint32(curTask)
+		if localDeep == 0 {
+			caller |= edgeFromTop
+		}
+		// The common case, written out here (the compiler inlines none
+		// of it, and every call costs in Go's Wasm code): a call on the
+		// edge of the last call that is counted, not sampled (callLocal
+		// decides everything else).
+		if le >= 0 && every != 0 && (localDeep == 0 || !localSampled[localDeep-1]) && localDeep < len(localIn) {
+			e := &t.ent[le]
+			if e[entCaller] == caller && e[entCallee] == uint32(i) && e[entCalls]%every != 0 &&
+				t.hdr[hdrDepth]+uint32(localDeep)+1 <= t.hdr[hdrMaxDepth] && uint32(len(input)) <= t.hdr[hdrMaxPayload] {
+				e[entCalls]++
+				e[entCounted]++
+				addU64(e[entInLo:], uint64(len(input)))
+				in := append(localIn[localDeep][:0], input...)
+				localIn[localDeep] = in
+				localSampled[localDeep] = false
+				localDeep++
+				prev := curTask
+				curTask = i
+				t.hdr[hdrRunning], t.hdr[hdrGuestDepth] = uint32(i), uint32(localDeep)
+				out, err := runHandler(fusedHandlers[i], in)
+				curTask = prev
+				localDeep--
+				t.hdr[hdrRunning], t.hdr[hdrGuestDepth] = uint32(prev), uint32(localDeep)
+				if err != nil {
+					return dst, countedFailed(e, i, name, input, err)
+				}
+				addU64(e[entOutLo:], uint64(len(out)))
+				return append(dst, out...), nil
+			}
+		}
 		return callLocal(dst, i, name, input)
 	}
 	n := hostCall(strPtr(name), uint32(len(name)), ptrOf(input), uint32(len(input)), ptrOf(dst[:cap(dst)]), uint32(cap(dst)))
