@@ -95,6 +95,7 @@ func SpanToProto(s *span.Span) *fusionizev1.Span {
 		InputBytes:   int64(s.InputBytes),
 		OutputBytes:  int64(s.OutputBytes),
 		Err:          s.Err,
+		Count:        int64(s.Count),
 	}
 	if !s.Start.IsZero() {
 		p.Start = timestamppb.New(s.Start)
@@ -128,6 +129,7 @@ func SpanFromProto(p *fusionizev1.Span) span.Span {
 		InputBytes:   int(p.GetInputBytes()),
 		OutputBytes:  int(p.GetOutputBytes()),
 		Err:          p.GetErr(),
+		Count:        int(p.GetCount()),
 	}
 }
 

@@ -18,7 +18,7 @@ func TestSpanRoundTrip(t *testing.T) {
 		{},
 		{TraceID: "t", ID: 7, ParentID: 3, Caller: "A", Task: "B", Async: true, Remote: true, Group: "g", Host: "h",
 			SetupVersion: 4, Start: time.Unix(1700000000, 123456789).UTC(), Duration: 3 * time.Millisecond,
-			Wait: time.Millisecond, Billed: 4 * time.Millisecond, MemoryMB: 512, Cold: true, InputBytes: 10, OutputBytes: 20, Err: "boom"},
+			Wait: time.Millisecond, Billed: 4 * time.Millisecond, MemoryMB: 512, Cold: true, InputBytes: 10, OutputBytes: 20, Err: "boom", Count: 5},
 	} {
 		if got := SpanFromProto(SpanToProto(&s)); !reflect.DeepEqual(got, s) {
 			t.Errorf("round trip:\n got %+v\nwant %+v", got, s)

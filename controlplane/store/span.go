@@ -36,6 +36,7 @@ const (
 	flagRemote
 	flagCold
 	flagZeroStart // Start was the zero time.Time; the key holds 0
+	flagCount     // a varint Count follows the strings (values written before it have none: Count 0)
 )
 
 // spanReadChunk is how many spans SpansSince decodes per read transaction:
@@ -71,6 +72,9 @@ func appendSpan(dst []byte, s *span.Span) []byte {
 	if s.Start.IsZero() {
 		flags |= flagZeroStart
 	}
+	if s.Count != 0 {
+		flags |= flagCount
+	}
 	dst = append(dst, spanCodecV1, flags)
 	dst = binary.AppendUvarint(dst, s.ID)
 	dst = binary.AppendUvarint(dst, s.ParentID)
@@ -83,6 +87,9 @@ func appendSpan(dst []byte, s *span.Span) []byte {
 	for _, str := range [...]string{s.TraceID, s.Caller, s.Task, s.Group, s.Host, s.Err} {
 		dst = binary.AppendUvarint(dst, uint64(len(str)))
 		dst = append(dst, str...)
+	}
+	if s.Count != 0 {
+		dst = binary.AppendVarint(dst, int64(s.Count))
 	}
 	return dst
 }
@@ -171,6 +178,9 @@ func (d *spanDecoder) decode(key, val []byte, out *span.Span) error {
 	out.Group = bs()
 	out.Host = bs()
 	out.Err = bs()
+	if flags&flagCount != 0 {
+		out.Count = int(sv())
+	}
 	if bad || len(p) != 0 {
 		return fmt.Errorf("%w: span %x: malformed value", ErrCorrupt, key)
 	}

@@ -15,6 +15,7 @@ func TestSpanCodecRoundTrip(t *testing.T) {
 		"zero":            {},
 		"negative fields": {SetupVersion: -1, Start: time.Unix(-5, 3), Duration: -1, MemoryMB: -2, Err: "boom"},
 		"unicode":         {Task: "タスク", Caller: "ä", Host: string([]byte{0, 255}), Start: time.Unix(0, 1)},
+		"an aggregate":    {Caller: "A", Task: "B", Duration: time.Microsecond, Count: 63, Start: time.Unix(0, 1)},
 	}
 	var d spanDecoder
 	for name, in := range cases {
@@ -29,6 +30,25 @@ func TestSpanCodecRoundTrip(t *testing.T) {
 				t.Fatalf("round trip:\n got %+v\nwant %+v", out, in)
 			}
 		})
+	}
+}
+
+// A value written before spans had a count decodes with Count 0 (one call).
+func TestSpanWithoutCountDecodesAsOneCall(t *testing.T) {
+	in := span.Span{Task: "B", Count: 1}
+	v := appendSpan(nil, &in)
+	var d spanDecoder
+	var out span.Span
+	if err := d.decode(appendSpanKey(nil, 0, time.Time{}, 1), v, &out); err != nil || out.Count != 1 {
+		t.Fatalf("with a count: %+v, %v", out, err)
+	}
+	in.Count = 0
+	old := appendSpan(nil, &in)
+	if old[1]&flagCount != 0 {
+		t.Fatalf("a span of Count 0 is written with the count flag")
+	}
+	if err := d.decode(appendSpanKey(nil, 0, time.Time{}, 1), old, &out); err != nil || out.Count != 0 || out.Calls() != 1 {
+		t.Fatalf("without a count: %+v, %v", out, err)
 	}
 }
 

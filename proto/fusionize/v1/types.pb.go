@@ -271,7 +271,12 @@ type Span struct {
 	// Size of the task's output, in bytes.
 	OutputBytes int64 `protobuf:"varint,18,opt,name=output_bytes,json=outputBytes,proto3" json:"output_bytes,omitempty"`
 	// Error message; empty on success.
-	Err           string `protobuf:"bytes,19,opt,name=err,proto3" json:"err,omitempty"`
+	Err string `protobuf:"bytes,19,opt,name=err,proto3" json:"err,omitempty"`
+	// How many invocations of the edge caller→task this span stands for; 0
+	// and 1 both mean one. Above 1 the span aggregates calls inside a fused
+	// module that were counted, not timed one by one: duration, wait,
+	// input_bytes and output_bytes are then the mean of one such call.
+	Count         int64 `protobuf:"varint,20,opt,name=count,proto3" json:"count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -437,6 +442,13 @@ func (x *Span) GetErr() string {
 		return x.Err
 	}
 	return ""
+}
+
+func (x *Span) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
 }
 
 // ModuleInfo describes a task's Wasm module held by the control plane.
@@ -921,7 +933,7 @@ const file_fusionize_v1_types_proto_rawDesc = "" +
 	"\x05Place\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x12\x12\n" +
-	"\x04arch\x18\x03 \x01(\tR\x04arch\"\xc9\x04\n" +
+	"\x04arch\x18\x03 \x01(\tR\x04arch\"\xdf\x04\n" +
 	"\x04Span\x12\x19\n" +
 	"\btrace_id\x18\x01 \x01(\tR\atraceId\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12\x1b\n" +
@@ -943,7 +955,8 @@ const file_fusionize_v1_types_proto_rawDesc = "" +
 	"\vinput_bytes\x18\x11 \x01(\x03R\n" +
 	"inputBytes\x12!\n" +
 	"\foutput_bytes\x18\x12 \x01(\x03R\voutputBytes\x12\x10\n" +
-	"\x03err\x18\x13 \x01(\tR\x03err\"\x89\x01\n" +
+	"\x03err\x18\x13 \x01(\tR\x03err\x12\x14\n" +
+	"\x05count\x18\x14 \x01(\x03R\x05count\"\x89\x01\n" +
 	"\n" +
 	"ModuleInfo\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\tR\x04task\x12\x16\n" +
