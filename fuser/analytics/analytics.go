@@ -295,6 +295,10 @@ type analyzer struct {
 	parent   []int32 // per span: index of its parent span, -1 when absent
 	pos      []int32 // per span: its position in its trace's part of order
 	rejected int
+	// aggWait is, per span, the time it waited on sync callees that only
+	// aggregate spans stand for (span.Span.Count above 1): part of its
+	// Wait that no child span's own interval shows.
+	aggWait map[int32]int64
 }
 
 func newAnalyzer(spans []span.Span, opt Options) *analyzer {
@@ -575,17 +579,24 @@ func (a *analyzer) summarize() *Report {
 	}
 
 	// Own times of all tasks in one array, a slice per task.
+	// An aggregate span (Count above 1) counts as the calls it stands
+	// for; its own time is the mean of the edge's timed calls, which are
+	// samples already, so it adds none to Self.
 	invocations := make([]int, nt)
+	timed := make([]int, nt)
 	for i, t := range a.task {
 		if a.bad[i] == 0 {
-			invocations[t]++
+			invocations[t] += a.spans[i].Calls()
+			if a.spans[i].Calls() == 1 {
+				timed[t]++
+			}
 		}
 	}
 	backing := make([]int64, 0, len(a.spans)-a.rejected)
 	selfs := make([][]int64, nt)
 	for t := range selfs {
-		selfs[t] = backing[len(backing) : len(backing) : len(backing)+invocations[t]]
-		backing = backing[:len(backing)+invocations[t]]
+		selfs[t] = backing[len(backing) : len(backing) : len(backing)+timed[t]]
+		backing = backing[:len(backing)+timed[t]]
 	}
 	type cfgAcc struct {
 		cfg Config
@@ -618,21 +629,24 @@ func (a *analyzer) summarize() *Report {
 			}
 			s := &a.spans[i]
 			t := a.task[i]
+			n := s.Calls()
 			self := int64(s.Self())
-			selfs[t] = append(selfs[t], self)
+			if n == 1 {
+				selfs[t] = append(selfs[t], self)
+			}
 			pl := placeOf(i)
 			cs := cfgs[t]
 			found := false
 			for k := range cs {
 				if cs[k].cfg.MemoryMB == s.MemoryMB && cs[k].cfg.Place == pl {
-					cs[k].n++
-					cs[k].sum += float64(self)
+					cs[k].n += n
+					cs[k].sum += float64(self) * float64(n)
 					found = true
 					break
 				}
 			}
 			if !found {
-				cfgs[t] = append(cs, cfgAcc{Config{pl, s.MemoryMB}, 1, float64(self)})
+				cfgs[t] = append(cs, cfgAcc{Config{pl, s.MemoryMB}, n, float64(self) * float64(n)})
 			}
 			if c := a.caller[i]; c >= 0 {
 				key := uint64(uint32(c))<<32 | uint64(uint32(t))
@@ -643,18 +657,30 @@ func (a *analyzer) summarize() *Report {
 					edges = append(edges, edgeAcc{caller: c, callee: t})
 				}
 				ea := &edges[e]
-				ea.calls++
+				ea.calls += n
 				if !s.Async {
-					ea.sync++
+					ea.sync += n
 				}
 				if s.Remote {
-					ea.remote++
+					ea.remote += n
 				}
-				ea.payload += int64(s.InputBytes + s.OutputBytes)
+				ea.payload += int64(s.InputBytes+s.OutputBytes) * int64(n)
 			}
 			p := a.parent[i]
 			if s.ParentID != 0 && p < 0 {
 				r.Orphans++
+			}
+			if n > 1 {
+				// An aggregate has no interval of its own (its Start is the
+				// first timed call's): no start share, no overlap; what its
+				// calls took is part of the parent's wait.
+				if p >= 0 && !s.Async {
+					if a.aggWait == nil {
+						a.aggWait = map[int32]int64{}
+					}
+					a.aggWait[p] += int64(s.Duration) * int64(n)
+				}
+				continue
 			}
 			if c := a.caller[i]; c >= 0 && p >= 0 {
 				if ps := &a.spans[p]; ps.Duration > 0 {
@@ -836,7 +862,7 @@ func (a *analyzer) caller1(r *Report, kids []kid, edgeIdx map[uint64]int32, plac
 			return // a cold start hides in the wait; the cold-start rate covers it
 		}
 	}
-	transport := int64(p.Wait) - union
+	transport := int64(p.Wait) - union - a.aggWait[kids[0].parent]
 	if transport < 0 {
 		return
 	}

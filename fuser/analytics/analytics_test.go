@@ -176,3 +176,36 @@ func TestAddBillsKeepsPeakMemoryColdRateAndInitPerGroup(t *testing.T) {
 		t.Errorf("tasks %v, billed %v", ps.Tasks, r.Billed)
 	}
 }
+
+// An aggregate span (Count above 1, from a fused module's sampled calls)
+// counts as the calls it stands for on its edge and its callee, and adds
+// no timing sample: the report equals that of the same calls one by one
+// in counts, payload and mean own time.
+func TestAggregateSpanCountsItsCalls(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	one := func(id uint64, at time.Duration) span.Span {
+		return span.Span{TraceID: "t", ID: id, ParentID: 1, Caller: "A", Task: "B", Group: "g", Start: t0.Add(at), Duration: time.Millisecond, InputBytes: 10, OutputBytes: 20}
+	}
+	entry := span.Span{TraceID: "t", ID: 1, Task: "A", Group: "g", Start: t0, Duration: 100 * time.Millisecond, Wait: 10 * time.Millisecond}
+	separate := []span.Span{entry}
+	for i := range 10 {
+		separate = append(separate, one(uint64(2+i), time.Duration(i)*2*time.Millisecond))
+	}
+	agg := one(3, 2*time.Millisecond)
+	agg.Count = 9
+	aggregated := []span.Span{entry, one(2, 0), agg}
+	opt := analytics.Options{Tasks: []string{"A", "B"}}
+	want, got := analytics.Analyze(separate, opt), analytics.Analyze(aggregated, opt)
+	e := analytics.Edge{Caller: "A", Callee: "B"}
+	we, ge := want.Edges[e], got.Edges[e]
+	if ge == nil || ge.Calls != 10 || ge.Calls != we.Calls || ge.Sync != we.Sync || ge.PayloadBytes != we.PayloadBytes || ge.PerRequest != we.PerRequest {
+		t.Fatalf("edge A->B aggregated %+v, one by one %+v", ge, we)
+	}
+	wb, gb := want.Tasks["B"], got.Tasks["B"]
+	if gb.Invocations != 10 || gb.Invocations != wb.Invocations || gb.Self.Mean != wb.Self.Mean || gb.Self.Count != 1 {
+		t.Errorf("task B aggregated %+v, one by one %+v (Self from the one timed call)", gb, wb)
+	}
+	if got.Requests != 1 {
+		t.Errorf("%d requests, want 1", got.Requests)
+	}
+}
