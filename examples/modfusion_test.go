@@ -61,7 +61,9 @@ func loadModuleFused(t testing.TB, h *host.Host, app *manifest.App, tasks []stri
 	}
 }
 
-// edgeCounts counts the spans of each call edge, in the notation of graphs.
+// edgeCounts counts the calls of each call edge, in the notation of
+// graphs: a span stands for span.Span.Calls calls (an aggregate of calls
+// counted inside a fused module for more than one).
 func edgeCounts(spans []span.Span) map[string]int {
 	out := map[string]int{}
 	for _, s := range spans {
@@ -69,15 +71,17 @@ func edgeCounts(spans []span.Span) map[string]int {
 		if s.Async {
 			arrow = "~>"
 		}
-		out[s.Caller+arrow+s.Task]++
+		out[s.Caller+arrow+s.Task] += s.Calls()
 	}
 	return out
 }
 
 // TestModuleFusedAgreesWithInstanceFused runs each app in one host twice:
 // instance-fused (a module per task) and module-fused (the Go tasks in one
-// module; tree's WAT task D keeps its own). Both return the same bytes and
-// record the same spans per call edge, the documented call graph.
+// module; tree's WAT task D keeps its own), the latter with the host's
+// default sampling of calls inside the module and with every call exact
+// (SpanSampleEvery 1). All return the same bytes and record the same calls
+// per call edge, the documented call graph.
 // TestFusedAndSeparateAgree holds instance-fused to all-separate.
 func TestModuleFusedAgreesWithInstanceFused(t *testing.T) {
 	if testing.Short() {
@@ -91,10 +95,14 @@ func TestModuleFusedAgreesWithInstanceFused(t *testing.T) {
 			input := []byte(app.Input)
 			results := map[string][]byte{}
 			counts := map[string]map[string]int{}
-			for _, mode := range []string{"instance", "module"} {
+			for _, mode := range []string{"instance", "module", "module-exact"} {
 				rec := span.NewBuffer(1 << 12)
-				h := newHost(t, host.Config{Name: mode, Group: "all", App: app.Name, Recorder: rec})
-				if mode == "module" {
+				cfg := host.Config{Name: mode, Group: "all", App: app.Name, Recorder: rec}
+				if mode == "module-exact" {
+					cfg.SpanSampleEvery = 1
+				}
+				h := newHost(t, cfg)
+				if mode != "instance" {
 					loadModuleFused(t, h, app, app.TaskNames(), fused)
 				} else if err := h.LoadApp(ctx, app, nil, nil); err != nil {
 					t.Fatal(err)
@@ -112,11 +120,13 @@ func TestModuleFusedAgreesWithInstanceFused(t *testing.T) {
 					t.Errorf("%s-fused call graph %v, want %v", mode, e, wantEdges)
 				}
 			}
-			if !bytes.Equal(results["module"], results["instance"]) {
-				t.Errorf("module-fused returned\n%s\ninstance-fused returned\n%s", results["module"], results["instance"])
-			}
-			if !maps.Equal(counts["module"], counts["instance"]) {
-				t.Errorf("spans per edge: module-fused %v, instance-fused %v", counts["module"], counts["instance"])
+			for _, mode := range []string{"module", "module-exact"} {
+				if !bytes.Equal(results[mode], results["instance"]) {
+					t.Errorf("%s-fused returned\n%s\ninstance-fused returned\n%s", mode, results[mode], results["instance"])
+				}
+				if !maps.Equal(counts[mode], counts["instance"]) {
+					t.Errorf("calls per edge: %s-fused %v, instance-fused %v", mode, counts[mode], counts["instance"])
+				}
 			}
 		})
 	}

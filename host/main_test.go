@@ -17,7 +17,7 @@ import (
 // goGuests are the Go test tasks under testdata/go, built once per test
 // binary into guestDir.
 var (
-	goGuests = []string{"noop", "gecho", "gcaller", "gpanic", "ghog", "gpar", "gsleep", "gkv", "gloop", "gbig", "glog", "gtrap", "gvia", "gloopplain"}
+	goGuests = []string{"noop", "gecho", "gcaller", "gpanic", "ghog", "gpar", "gsleep", "gkv", "gloop", "gbig", "glog", "gtrap", "gvia", "gloopplain", "grepeat"}
 	guestDir string
 	cacheDir string // a compilation cache shared by the tests of one run
 	buildErr error
