@@ -22,10 +22,15 @@
 //
 //	err := h.LoadFusedFile(ctx, []string{"A", "B", "C"}, "build/fused-A-B-C.wasm", "")
 //
-// A sync call between two of its tasks stays inside the instance; the
-// module reports it through the span_begin and span_end imports, so each
-// call still has its span with its caller and parent, as a call through the
-// host has. A trap discards the instance, for all of its tasks, and the
+// A sync call between two of its tasks stays inside the instance. The
+// module reports a sample of them through the span_begin and span_end
+// imports (the first call of each edge in an invocation and 1 in
+// Config.SpanSampleEvery after it), each with its span, caller and parent
+// as a call through the host has, and counts the others in a span table
+// the host reads when the invocation ends: one aggregate span per edge,
+// whose span.Span.Count says how many calls it stands for, so the calls
+// per edge are exact (guest-sdk/ABI.md, "Sampling calls inside the
+// module"). A trap discards the instance, for all of its tasks, and the
 // error names the task that was running.
 //
 // Limits, each with an error that names the task and the host: a payload

@@ -28,9 +28,15 @@
 // The same source also builds into a fused module with other tasks of its
 // group (guest-sdk/build.BuildFused: one module, one Go runtime, guest ABI
 // version 2). There, CallInto and Call to a task of the same module are a
-// function call that never leaves the instance (the host still records the
-// callee's span through two imports), and a panic in the callee fails that
-// call only. CallAsync and Start always go through the host. A handler must
+// function call that never leaves the instance, and a panic in the callee
+// fails that call only. The SDK counts every such call in a span table the
+// host reads when the invocation ends, and brackets only a sample (the
+// first call of each caller→callee edge, then 1 in the host's
+// Config.SpanSampleEvery) with the two imports through which the host
+// times it and records its span; the others become one aggregate span per
+// edge (ABI.md, "Sampling calls inside the module"). The depth and payload
+// limits hold for every call: a call the host would refuse goes to the
+// host, which refuses it in its own words. CallAsync and Start always go through the host. A handler must
 // not rely on globals shared with other tasks: in a fused module, packages
 // the tasks import are shared by all of them.
 //
