@@ -369,7 +369,8 @@ func (h *Host) fnSpanBegin(ctx context.Context, m api.Module, stack []uint64) {
 		return
 	}
 	t := p.tasks[idx]
-	caller, parent, depth := inst.current()
+	running, open, table := inst.guestFrames()
+	caller, parent, depth := inst.currentIn(running, open, table)
 	if err := ctx.Err(); err != nil {
 		inst.hold([]byte("deadline exceeded before calling " + t.name))
 		ret(stack, int32(CodeDeadline))
@@ -385,7 +386,7 @@ func (h *Host) fnSpanBegin(ctx context.Context, m api.Module, stack []uint64) {
 	}
 	h.stats.invocations.Add(1)
 	f := localFrame{task: t, spanID: h.newSpanID(), caller: caller, parent: parent, depth: depth + 1, direct: true, inLen: int(inLen)}
-	if running, open, ok := inst.guestFrames(); ok {
+	if table {
 		f.direct = open == len(inst.frames)
 		w := uint64(running)
 		if open == 0 {

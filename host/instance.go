@@ -357,7 +357,13 @@ func (inst *instance) waitPending() int {
 // current returns the task running now in inst (the innermost call inside
 // a fused module, or the invocation's task), its span and its call depth.
 func (inst *instance) current() (task string, spanID uint64, depth int) {
-	if running, open, ok := inst.guestFrames(); ok && open != len(inst.frames) && int(running) < len(inst.p.tasks) {
+	running, open, ok := inst.guestFrames()
+	return inst.currentIn(running, open, ok)
+}
+
+// currentIn is current given what guestFrames returned.
+func (inst *instance) currentIn(running uint32, open int, table bool) (task string, spanID uint64, depth int) {
+	if table && open != len(inst.frames) && int(running) < len(inst.p.tasks) {
 		// A call the guest did not sample is running: the host has no
 		// frame of it, the guest's table says which task it is.
 		return inst.p.tasks[running].name, inst.spanOf(running), inst.depth + open
