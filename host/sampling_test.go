@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -200,5 +201,25 @@ func TestFusedModuleWithoutTableKeepsEveryCallExact(t *testing.T) {
 	b := spansOf(spans, "b")
 	if len(b) != 3 || slices.ContainsFunc(b, func(s span.Span) bool { return s.Count != 0 || s.Caller != "a" }) {
 		t.Errorf("b's spans %+v, want three exact ones called by a", b)
+	}
+}
+
+// A span table the host cannot read fails the load, naming the module's
+// tasks and what is wrong with it.
+func TestFusedModuleWithABadTableIsRefused(t *testing.T) {
+	wasm, err := os.ReadFile("testdata/fusedbadtable.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHost(t, host.Config{}, nil)
+	err = h.LoadFused(context.Background(), []string{"a", "b"}, wasm, "")
+	if !errors.Is(err, host.ErrBadModule) || !strings.Contains(err.Error(), "fusionize_span_table") || !strings.Contains(err.Error(), "layout 7") {
+		t.Fatalf("err = %v, want the table's layout refused", err)
+	}
+	if !strings.Contains(err.Error(), "a,b") {
+		t.Errorf("err = %v does not name the module's tasks", err)
+	}
+	if len(h.Tasks()) != 0 {
+		t.Errorf("tasks %v loaded after a refused module", h.Tasks())
 	}
 }

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	"github.com/fusionize/fusionize/api/span"
@@ -83,14 +84,14 @@ func (t *pool) openTable(ctx context.Context, inst *instance) error {
 	}
 	hdr, ok := inst.mem.Read(ptr, 4*hdrWords)
 	if !ok {
-		return newError(t.label(), t.h.cfg.Name, CodeBadArgument, "%s returned %#x, outside its memory", exportSpanTable, ptr)
+		return fmt.Errorf("%s: %w: %s returned %#x, outside its memory", t.label(), ErrBadModule, exportSpanTable, ptr)
 	}
 	layout, capacity := binary.LittleEndian.Uint32(hdr), binary.LittleEndian.Uint32(hdr[4:])
 	if layout != spanTableLayout || capacity > maxSpanEdges {
-		return newError(t.label(), t.h.cfg.Name, CodeBadArgument, "%s: span table of layout %d with %d entries; the host reads layout %d of at most %d", exportSpanTable, layout, capacity, spanTableLayout, maxSpanEdges)
+		return fmt.Errorf("%s: %w: %s: a span table of layout %d with %d entries; the host reads layout %d of at most %d entries", t.label(), ErrBadModule, exportSpanTable, layout, capacity, spanTableLayout, maxSpanEdges)
 	}
 	if _, ok := inst.mem.Read(ptr, 4*(hdrWords+capacity*entWords)); !ok {
-		return newError(t.label(), t.h.cfg.Name, CodeBadArgument, "%s: its table of %d entries at %#x lies outside its memory", exportSpanTable, capacity, ptr)
+		return fmt.Errorf("%s: %w: %s: its table of %d entries at %#x lies outside its memory", t.label(), ErrBadModule, exportSpanTable, capacity, ptr)
 	}
 	inst.table = spanTable{ptr: ptr, capacity: capacity}
 	return nil
