@@ -678,7 +678,12 @@ func (h *Host) execute(ctx context.Context, inst *instance, input []byte) ([]byt
 // with that cause rather than as the bare trap.
 func (h *Host) callFailure(ctx context.Context, inst *instance, fn string, err error) error {
 	t := inst.t
-	if n := len(inst.frames); n > 0 {
+	if running, open, ok := inst.guestFrames(); ok && open > 0 && open != len(inst.frames) && int(running) < len(inst.p.tasks) {
+		// It stopped inside a call the fused module only counted: its
+		// span table says which task ran.
+		t = inst.p.tasks[running]
+		fn = fmt.Sprintf("%s (in a call inside the fused module, from task %q)", fn, inst.t.name)
+	} else if n := len(inst.frames); n > 0 {
 		// It stopped inside a call that stayed in the fused module: the
 		// task running then is the one to name.
 		t = inst.frames[n-1].task

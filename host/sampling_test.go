@@ -179,6 +179,20 @@ func TestTrapKeepsTheCallsCountedBeforeIt(t *testing.T) {
 	}
 }
 
+// A trap inside a call the module only counted names the task that
+// trapped, as a trap in a sampled call does.
+func TestTrapInACountedCallNamesTheTask(t *testing.T) {
+	fused, _, rec, _ := newRepeatHosts(t, host.Config{})
+	_, err := fused.Invoke(context.Background(), "grepeat", []byte("3 gtrap ok\n1 gtrap trap\n"))
+	var he *host.Error
+	if !errors.As(err, &he) || he.Task != "gtrap" || !strings.Contains(err.Error(), `from task "grepeat"`) {
+		t.Fatalf("err = %v, want gtrap's trap inside a call from grepeat", err)
+	}
+	if c := calls(rec.Drain()); c["grepeat->gtrap"] != 4 {
+		t.Errorf("calls per edge %v, want 4 to gtrap", c)
+	}
+}
+
 // A fused module without a span table (version 2 as it was first
 // written, testdata/fusednotable.wat) keeps every call inside it exact,
 // whatever the sampling.
