@@ -67,20 +67,30 @@ type Learned struct {
 	// coldCPU, per place, says coldMs is init work at one vCPU (measured:
 	// the callee's init takes coldMs / its speed), not a fixed delay.
 	coldCPU []bool
-	rtt     [][]float64
-	fee     []float64
-	granMs  []float64
-	mems    [][]int // memory sizes to search, per place
-	cfgs    []cfgT  // every (place, memory) the search may pick
-	own     [][]float64
-	p95     float64
-	latCorr float64
-	costCor float64
-	conf    float64 // relative half-width of a prediction
-	ownCPU  bool    // ModelConfig.AsyncOwnCPU
-	mem     memoryFit
-	notes   []string
+	// coldRate is, per place, the share of invocations that started cold
+	// for groups invoked sync or as the entry [0] and async [1];
+	// initPerTask the init time per task of a group at one vCPU.
+	coldRate    [][2]float64
+	initPerTask []float64
+	rtt         [][]float64
+	fee         []float64
+	granMs      []float64
+	mems        [][]int // memory sizes to search, per place
+	cfgs        []cfgT  // every (place, memory) the search may pick
+	own         [][]float64
+	p95         float64
+	latCorr     float64
+	costCor     float64
+	fits        map[string]setupFit // by Key: measured ÷ predicted
+	conf        float64             // relative half-width of a prediction
+	ownCPU      bool                // ModelConfig.AsyncOwnCPU
+	mem         memoryFit
+	notes       []string
 }
+
+// setupFit is what a measured setup measured over what the model predicts
+// for it: factors for its p50, its p95 and its cost.
+type setupFit struct{ p50, p95, cost float64 }
 
 type medge struct {
 	to        int
@@ -93,6 +103,7 @@ type medge struct {
 type inEdge struct {
 	from   int
 	perReq float64
+	sync   bool
 }
 
 type cfgT struct {
@@ -232,7 +243,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 			me.xferMs = e.MeanPayload() / (bw * 1e6) * 1e3
 		}
 		l.out[f] = append(l.out[f], me)
-		l.in[t] = append(l.in[t], inEdge{from: f, perReq: e.PerRequest})
+		l.in[t] = append(l.in[t], inEdge{from: f, perReq: e.PerRequest, sync: me.sync})
 		if !slices.Contains(l.adj[f], t) {
 			l.adj[f] = append(l.adj[f], t)
 			l.adj[t] = append(l.adj[t], f)
@@ -255,6 +266,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 	np := len(l.places)
 	l.inv, l.coldMs, l.fee, l.granMs = make([]float64, np), make([]float64, np), make([]float64, np), make([]float64, np)
 	l.coldCPU = make([]bool, np)
+	l.coldRate, l.initPerTask = make([][2]float64, np), make([]float64, np)
 	l.rtt = make([][]float64, np)
 	for i, p := range l.places {
 		l.rtt[i] = make([]float64, np)
@@ -288,9 +300,10 @@ func (m *Model) learn(in Input) (*Learned, error) {
 				p, l.inv[i], int(v[1]), ms(l.prof.InvokeOverhead(p))))
 		}
 		l.coldMs[i] = primary.ColdRate * ms(l.prof.ColdStart(p))
-		if rate, initAt1, ok := coldOn(reports, p, l.prof); ok {
-			l.coldMs[i], l.coldCPU[i] = rate*initAt1, true
-			l.notes = append(l.notes, fmt.Sprintf("cold starts on %s: %.1f%% of invocations, init %.1f ms at one vCPU, from the platform's reports", p, 100*rate, initAt1))
+		if rates, perTask, ok := coldOn(reports, p, l.prof); ok {
+			l.coldRate[i], l.initPerTask[i], l.coldCPU[i] = rates, perTask, true
+			l.notes = append(l.notes, fmt.Sprintf("cold starts on %s: %.1f%% of sync and entry invocations, %.1f%% of async ones; init %.1f ms per task at one vCPU, from the platform's reports",
+				p, 100*rates[0], 100*rates[1], perTask))
 		}
 		fee, err := l.prices.RequestFee(p)
 		if err != nil {
@@ -325,22 +338,39 @@ func (m *Model) learn(in Input) (*Learned, error) {
 		}
 	}
 
-	// Percentile ratio and corrections from the current setup's measurements.
+	// Corrections from every measured setup: each keeps its own
+	// (measured ÷ predicted, so a setup already measured is predicted as
+	// it measured); their geometric means correct the rest, as the
+	// machine's slowdown against the components (a loaded machine runs
+	// every window slower than its parts were learned at).
 	if in.Current != nil {
 		if d, ok := primary.Latency[in.Current.Version]; ok && d.P50 > 0 {
 			l.p95 = min(max(float64(d.P95)/float64(d.P50), 1), 5)
 		}
-		if n := len(in.History); n > 0 {
-			it := in.History[n-1]
-			if it.Measured() && it.Setup != nil && Key(it.Setup) == Key(in.Current) {
-				lat, c, err := l.raw(in.Current)
-				if err == nil && lat > 0 && c > 0 {
-					l.latCorr = min(max(it.P50Ms/lat, 1/MaxCorrection), MaxCorrection)
-					l.costCor = min(max(it.CostPerMillionUSD/(c*1e6), 1/MaxCorrection), MaxCorrection)
-					l.notes = append(l.notes, fmt.Sprintf("correction from measured setup: latency ×%.3f, cost ×%.3f", l.latCorr, l.costCor))
-				}
-			}
+	}
+	l.fits = map[string]setupFit{}
+	for _, it := range in.History {
+		if !it.Measured() || it.Setup == nil || it.P95Ms <= 0 || it.CostPerMillionUSD <= 0 {
+			continue
 		}
+		lat, c, err := l.raw(it.Setup)
+		if err != nil || lat <= 0 || c <= 0 {
+			continue
+		}
+		clamp := func(f float64) float64 { return min(max(f, 1/MaxCorrection), MaxCorrection) }
+		l.fits[Key(it.Setup)] = setupFit{p50: clamp(it.P50Ms / lat), p95: clamp(it.P95Ms / lat), cost: clamp(it.CostPerMillionUSD / (c * 1e6))}
+	}
+	if len(l.fits) > 0 {
+		var s50, s95, sc float64
+		for _, f := range l.fits {
+			s50 += math.Log(f.p50)
+			s95 += math.Log(f.p95 / f.p50)
+			sc += math.Log(f.cost)
+		}
+		k := float64(len(l.fits))
+		l.latCorr = math.Exp(s50 / k)
+		l.p95 = min(max(math.Exp(s95/k), 1), 5)
+		l.notes = append(l.notes, fmt.Sprintf("correction from %d measured setups: latency ×%.3f, p95/p50 %.2f (cost of setups not measured is priced from the components as the platforms bill them, measured cost ÷ predicted %.3f on average); each measured setup keeps its own", len(l.fits), l.latCorr, l.p95, math.Exp(sc/k)))
 	}
 	l.conf = confidence(in.History)
 	return l, nil
@@ -375,31 +405,55 @@ func confidence(history []Observation) float64 {
 	return min(max(errs[len(errs)/2], 0.1), 1)
 }
 
-// coldOn returns the cold-start rate and the mean init time, scaled to one
-// vCPU (init × the group's CPU share: loading Go tasks is CPU work), that
-// the platforms reported for groups on place p, the current report's first.
-func coldOn(reports []*analytics.Report, p setup.Place, prof *profile.Profile) (rate, initAt1Ms float64, ok bool) {
+// coldOn returns, for groups on place p, the cold-start rates of sync or
+// entry invocations [0] and async ones [1], and the mean init time per task
+// at one vCPU (init × the group's CPU share ÷ its tasks: loading Go tasks is
+// CPU work), pooled over every report the platforms' figures reached.
+func coldOn(reports []*analytics.Report, p setup.Place, prof *profile.Profile) (rates [2]float64, initPerTaskMs float64, ok bool) {
 	key := p.String()
+	var inv, cold [2]int
+	var work float64
 	for _, r := range reports {
-		var inv, cold int
-		var work float64
 		for _, ps := range r.Platform {
-			if ps.Place != key {
+			if ps.Place != key || ps.Invocations == 0 {
 				continue
 			}
-			inv += ps.Invocations
-			cold += ps.Cold
-			work += ms(ps.InitMean) * float64(ps.Cold) * prof.Speed(p, ps.MemoryMB)
+			k := 0
+			if invokedAsync(r, ps.Tasks) {
+				k = 1
+			}
+			inv[k] += ps.Invocations
+			cold[k] += ps.Cold
+			work += ms(ps.InitMean) * float64(ps.Cold) * prof.Speed(p, ps.MemoryMB) / float64(max(len(ps.Tasks), 1))
 		}
-		if inv == 0 {
-			continue
-		}
-		if cold == 0 {
-			return 0, 0, true
-		}
-		return float64(cold) / float64(inv), work / float64(cold), true
 	}
-	return 0, 0, false
+	if inv[0]+inv[1] == 0 {
+		return rates, 0, false
+	}
+	all := float64(cold[0]+cold[1]) / float64(inv[0]+inv[1])
+	for k := range rates {
+		rates[k] = all
+		if inv[k] > 0 {
+			rates[k] = float64(cold[k]) / float64(inv[k])
+		}
+	}
+	if cold[0]+cold[1] > 0 {
+		initPerTaskMs = work / float64(cold[0]+cold[1])
+	}
+	return rates, initPerTaskMs, true
+}
+
+// invokedAsync reports whether the calls into a group of tasks from
+// outside it were mostly async in r.
+func invokedAsync(r *analytics.Report, tasks []string) bool {
+	var sync, async int
+	for _, e := range r.Edges {
+		if slices.Contains(tasks, e.Callee) && !slices.Contains(tasks, e.Caller) {
+			sync += e.Sync
+			async += e.Calls - e.Sync
+		}
+	}
+	return async > sync
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
@@ -487,20 +541,86 @@ type gparam struct {
 	cfg    int // index into cfgs, or -1
 	speed  float64
 	perSec float64
+	tasks  int // tasks in the group: its init loads each one
 }
 
 type evalBuf struct {
-	d, x []float64
+	d, x, c []float64
+	tr      *Breakdown // when set, eval records its components here
 }
 
-// eval returns the expected latency (ms, uncorrected) and cost per request
-// ($, uncorrected) of tasks assigned to groups (group[t]) with params gp.
+// eval returns the latency (ms, uncorrected) of a request that meets no
+// cold start, which is the median while fewer than half the requests meet
+// one, and the expected cost per request ($, uncorrected: cold starts, their
+// wait and their billed init included) of tasks assigned to groups
+// (group[t]) with params gp.
 func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float64) {
 	n := len(l.tasks)
 	if cap(buf.d) < n {
-		buf.d, buf.x = make([]float64, n), make([]float64, n)
+		buf.d, buf.x, buf.c = make([]float64, n), make([]float64, n), make([]float64, n)
 	}
-	d, x := buf.d[:n], buf.x[:n]
+	d, x, c := buf.d[:n], buf.x[:n], buf.c[:n]
+	warm := l.paths(group, gp, d, x, c, false, buf.tr)
+	l.paths(group, gp, d, x, c, true, nil)
+	var costReq float64
+	for t := 0; t < n; t++ {
+		g := &gp[group[t]]
+		r, async := 0.0, 0.0
+		if t == l.entry {
+			r = 1
+		}
+		for _, e := range l.in[t] {
+			if group[e.from] != group[t] {
+				r += e.perReq
+				if !e.sync {
+					async += e.perReq
+				}
+			}
+		}
+		if r == 0 {
+			continue
+		}
+		billed := d[t] + x[t]
+		run, init := billed, 0.0
+		if l.coldCPU[g.place] {
+			// Custom runtimes are billed for their init phase: the
+			// expected init of a cold invocation, at the group's speed.
+			init = l.coldInit(g, async > r/2)
+			billed += init
+		}
+		if gr := l.granMs[g.place]; gr > 0 {
+			billed = math.Ceil(billed/gr-1e-9) * gr
+		}
+		costReq += r * (l.fee[g.place] + billed/1e3*g.perSec)
+		if buf.tr != nil {
+			buf.tr.Invocations = append(buf.tr.Invocations, InvocationPart{Task: l.tasks[t], Place: l.places[g.place].String(), PerRequest: r,
+				RunMs: run, InitMs: init, BilledMs: billed, FeeUSD: l.fee[g.place], CostUSD: r * (l.fee[g.place] + billed/1e3*g.perSec)})
+		}
+	}
+	return warm, costReq
+}
+
+// coldInit is the expected cold-start time of one invocation of group g:
+// the cold-start rate of its place for groups invoked that way (async
+// invocations arrive in bursts and start more environments) times its
+// init, which loads each of its tasks at its CPU share; without platform
+// reports, the profile's delay times the measured rate.
+func (l *Learned) coldInit(g *gparam, async bool) float64 {
+	if !l.coldCPU[g.place] {
+		return l.coldMs[g.place]
+	}
+	rate := l.coldRate[g.place][0]
+	if async {
+		rate = l.coldRate[g.place][1]
+	}
+	return rate * l.initPerTask[g.place] * float64(max(g.tasks, 1)) / g.speed
+}
+
+// paths computes each task's duration d, how long in-memory work under it
+// outlasts it x and the CPU time c of everything it runs in its environment,
+// callees first; withCold adds the expected cold start to every remote sync
+// call. It returns the entry's duration.
+func (l *Learned) paths(group []int32, gp []gparam, d, x, c []float64, withCold bool, tr *Breakdown) float64 {
 	for _, t := range l.post {
 		g := &gp[group[t]]
 		var own float64
@@ -508,6 +628,9 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 			own = l.own[t][g.cfg]
 		} else {
 			own = l.a[t] + l.b[t]/g.speed
+		}
+		if tr != nil {
+			tr.Tasks[t] = TaskPart{Task: l.tasks[t], Place: l.places[g.place].String(), Speed: g.speed, OwnMs: own, CPUMs: l.b[t] / g.speed, OtherMs: l.a[t]}
 		}
 		// Own time splits around the calls, which run in the order the
 		// spans showed (learn sorts edges by StartShare); consecutive
@@ -518,8 +641,13 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 		// In-memory work that may outlast t shares the environment's CPU
 		// with t: from the first such call on, t and that work run on one
 		// CPU share (Lambda gives at most one vCPU below 1769 MB; Cloud Run
-		// one below 2 GiB), so they take turns.
+		// one below 2 GiB), so they take turns for the CPU part of their
+		// work; waits (I/O, sleeps, remote calls) overlap freely.
 		bgAt, bgWork := -1.0, 0.0
+		cpu := l.b[t] / g.speed // CPU time of t and its in-memory sync callees
+		if g.cfg >= 0 {
+			cpu = max(own-l.a[t], 0)
+		}
 		for i := range l.out[t] {
 			e := &l.out[t][i]
 			u := e.to
@@ -531,18 +659,25 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 			if local {
 				if e.sync {
 					block = d[u]
+					cpu += e.n * c[u]
 				}
 			} else {
-				pu := gp[group[u]].place
+				gu := &gp[group[u]]
+				pu := gu.place
 				hop := l.inv[pu] + l.rtt[g.place][pu] + e.xferMs
+				cold := 0.0
 				if e.sync {
-					cold := l.coldMs[pu]
-					if l.coldCPU[pu] {
-						cold /= gp[group[u]].speed
+					cold = l.coldInit(gu, false)
+					block = d[u] + hop
+					if withCold {
+						block += cold
 					}
-					block = d[u] + hop + cold
 				} else {
 					block = hop
+				}
+				if tr != nil {
+					tr.Calls = append(tr.Calls, CallPart{Caller: l.tasks[t], Callee: l.tasks[u], From: l.places[g.place].String(), To: l.places[pu].String(),
+						Sync: e.sync, PerInvocation: e.n, InvokeMs: l.inv[pu], RTTMs: l.rtt[g.place][pu], TransferMs: e.xferMs, ColdMs: cold})
 				}
 			}
 			at := cursor
@@ -558,9 +693,11 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 			if local && (!e.sync || x[u] > 0) {
 				// In-memory work that may outlast t: an async callee, or
 				// what an in-memory callee left running.
-				w := x[u]
+				w := 0.0 // CPU work of what outlasts: the async subtree's
 				if !e.sync {
-					w = e.n * (d[u] + x[u])
+					w = e.n * c[u]
+				} else if d[u]+x[u] > 0 {
+					w = c[u] * x[u] / (d[u] + x[u])
 				}
 				if bgAt < 0 {
 					bgAt = at
@@ -573,43 +710,30 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 			cursor = parStart + parMax
 		}
 		d[t] = cursor + own - own/2
+		shared := 0.0
 		if bgAt >= 0 && !l.ownCPU {
-			// Processor sharing from bgAt: t's remaining r and the
-			// background work w; t ends after r + min(r, w), the work
-			// after r + w.
-			r := max(d[t]-bgAt, 0)
-			d[t] += min(r, bgWork)
+			// Processor sharing from bgAt, for the CPU parts: t's
+			// remaining CPU work r (its share of what is left of it) and
+			// the background's w; t is delayed by min(r, w), the
+			// background ends no earlier than r + w after bgAt.
+			rem := max(d[t]-bgAt, 0)
+			r := rem
+			if d[t] > 0 {
+				r = min(rem, cpu*rem/d[t])
+			}
+			shared = min(r, bgWork)
+			d[t] += shared
 			end = max(end, bgAt+r+bgWork)
 		}
 		x[t] = max(end-d[t], 0)
+		c[t] = cpu + bgWork
+		if tr != nil {
+			tp := &tr.Tasks[t]
+			tp.SharedMs, tp.DurationMs, tp.OutlastMs = shared, d[t], x[t]
+			tp.WaitMs = d[t] - own - shared
+		}
 	}
-	var costReq float64
-	for t := 0; t < n; t++ {
-		g := &gp[group[t]]
-		r := 0.0
-		if t == l.entry {
-			r = 1
-		}
-		for _, e := range l.in[t] {
-			if group[e.from] != group[t] {
-				r += e.perReq
-			}
-		}
-		if r == 0 {
-			continue
-		}
-		billed := d[t] + x[t]
-		if l.coldCPU[g.place] {
-			// Custom runtimes are billed for their init phase: the
-			// expected init of a cold invocation, at the group's speed.
-			billed += l.coldMs[g.place] / g.speed
-		}
-		if gr := l.granMs[g.place]; gr > 0 {
-			billed = math.Ceil(billed/gr-1e-9) * gr
-		}
-		costReq += r * (l.fee[g.place] + billed/1e3*g.perSec)
-	}
-	return d[l.entry], costReq
+	return d[l.entry]
 }
 
 // compile turns a setup into the group assignment and params eval takes.
@@ -628,7 +752,7 @@ func (l *Learned) compile(s *setup.Setup) ([]int32, []gparam, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("model: group %q: %w", g.Name, err)
 		}
-		gp[gi] = gparam{place: p, cfg: -1, speed: l.prof.Speed(g.Place, g.MemoryMB), perSec: ps}
+		gp[gi] = gparam{place: p, cfg: -1, speed: l.prof.Speed(g.Place, g.MemoryMB), perSec: ps, tasks: len(g.Tasks)}
 		for _, t := range g.Tasks {
 			i, ok := l.idx[t]
 			if !ok {
@@ -668,11 +792,21 @@ func (l *Learned) finishPrediction(latMs, costReq float64) Prediction {
 	return p
 }
 
-// Evaluate predicts s at the objective's latency percentile.
+// Evaluate predicts s at the objective's latency percentile. A setup
+// already measured is predicted as it measured (its own correction).
 func (l *Learned) Evaluate(s *setup.Setup) (Prediction, error) {
 	lat, c, err := l.raw(s)
 	if err != nil {
 		return Prediction{}, err
+	}
+	if f, ok := l.fits[Key(s)]; ok {
+		p50, p95 := time.Duration(lat*f.p50*1e6), time.Duration(lat*f.p95*1e6)
+		p := Prediction{Latency: p50, P50: p50, P95: p95, CostPerMillion: c * 1e6 * f.cost, Confidence: l.conf}
+		if l.obj.Objective.Latency == "p95" {
+			p.Latency = p95
+		}
+		p.Score = Score(l.obj.Objective, p.Latency, p.CostPerMillion)
+		return p, nil
 	}
 	return l.finishPrediction(lat, c), nil
 }

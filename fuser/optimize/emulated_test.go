@@ -1,0 +1,125 @@
+package optimize_test
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
+	"github.com/fusionize/fusionize/fuser/analytics"
+	"github.com/fusionize/fusionize/fuser/cost"
+	"github.com/fusionize/fusionize/fuser/optimize"
+)
+
+// window is one measured window on the emulated clouds, as `fusionize demo
+// --capture` and `fusionize sweep --capture` write it: the setup, when the
+// window started, every span of the setup version (the warm-up's too) and
+// what the platforms reported from the window's start on.
+type window struct {
+	App   string       `json:"app"`
+	Setup *setup.Setup `json:"setup"`
+	Since time.Time    `json:"since"`
+	Spans []span.Span  `json:"spans"`
+	Bills []cost.Bill  `json:"bills"`
+}
+
+// recorded is a window measured the way fuser/loop measures an iteration.
+type recorded struct {
+	file string
+	obs  optimize.Observation
+}
+
+// loadWindows reads every window under testdata/emulated/dir, in file order,
+// and measures each as the loop does: the requests whose entry span started
+// at or after Since, latency percentiles of their entry spans, cost from the
+// platforms' reports.
+func loadWindows(t testing.TB, dir string, app optimize.App) []recorded {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "emulated", dir, "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no windows in testdata/emulated/%s: %v", dir, err)
+	}
+	sort.Strings(files)
+	prices := cost.Default()
+	var out []recorded
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w window
+		if err := json.Unmarshal(data, &w); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		in := map[string]bool{}
+		var lat []float64
+		for _, sp := range w.Spans {
+			if sp.Caller == "" && !sp.Start.Before(w.Since) {
+				in[sp.TraceID] = true
+				lat = append(lat, float64(sp.Duration)/1e6)
+			}
+		}
+		spans := slices.DeleteFunc(slices.Clone(w.Spans), func(sp span.Span) bool { return !in[sp.TraceID] })
+		rep := analytics.Analyze(spans, analytics.Options{Tasks: app.Tasks, Setups: []*setup.Setup{w.Setup}})
+		rep.AddBills(w.Setup, w.Bills)
+		total, err := prices.PriceBills(w.Bills)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		o := optimize.Observe(w.Setup, rep, total/float64(len(lat))*1e6, "recorded")
+		o.P50Ms, o.P95Ms = percentile(lat, 0.5), percentile(lat, 0.95)
+		out = append(out, recorded{file: filepath.Base(f), obs: o})
+	}
+	return out
+}
+
+// percentile is the loop's: the value at rank q·(n−1) of the sorted sample.
+func percentile(v []float64, q float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[int(q*float64(len(s)-1))]
+}
+
+var treeApp = optimize.App{Name: "tree", Entry: "A", Tasks: []string{"A", "B", "C", "D", "E", "F", "G"},
+	Objective: manifest.Objective{Latency: "p95", LatencyBoundMs: 100}}
+
+func relErr(pred, meas float64) float64 { return (pred - meas) / meas }
+
+// TestPredictsHeldOutSetupsOfTreeOnTheEmulators learns from every recorded
+// window of the tree sweep but one and predicts the one left out.
+func TestPredictsHeldOutSetupsOfTreeOnTheEmulators(t *testing.T) {
+	ws := loadWindows(t, "tree-sweep", treeApp)
+	m := optimize.NewModel(optimize.ModelConfig{Places: []setup.Place{awsEast}})
+	for i, held := range ws {
+		var hist []optimize.Observation
+		for j, w := range ws {
+			if j != i {
+				hist = append(hist, w.obs)
+			}
+		}
+		cur := hist[len(hist)-1]
+		l, err := m.Learn(optimize.Input{App: treeApp, Current: cur.Setup, Report: cur.Report, History: hist})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := l.Evaluate(held.obs.Setup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e50 := relErr(float64(p.P50)/1e6, held.obs.P50Ms)
+		ec := relErr(p.CostPerMillion, held.obs.CostPerMillionUSD)
+		t.Logf("%s %s: p50 predicted %.1f measured %.1f (%+.0f%%), $/M predicted %.2f measured %.2f (%+.0f%%)",
+			held.file, optimize.Key(held.obs.Setup), float64(p.P50)/1e6, held.obs.P50Ms, 100*e50, p.CostPerMillion, held.obs.CostPerMillionUSD, 100*ec)
+		if b, err := l.Breakdown(held.obs.Setup); err == nil && testing.Verbose() {
+			t.Log("\n" + b.Compare(held.obs.Report, held.obs.CostPerMillionUSD))
+		}
+		_ = math.Abs
+	}
+}
