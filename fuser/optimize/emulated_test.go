@@ -1,7 +1,9 @@
 package optimize_test
 
 import (
+	"context"
 	"encoding/json"
+	"github.com/fusionize/fusionize/api"
 	"math"
 	"os"
 	"path/filepath"
@@ -122,4 +124,38 @@ func TestPredictsHeldOutSetupsOfTreeOnTheEmulators(t *testing.T) {
 		}
 		_ = math.Abs
 	}
+}
+
+var iotApp = optimize.App{Name: "iot", Entry: "I", Tasks: []string{"AS", "CA", "CS", "CSA", "CSL", "CT", "CW", "DJ", "I", "SE"},
+	Objective: manifest.Objective{Latency: "p95", LatencyBoundMs: 150}}
+
+// TestPredictsIoTFusedFromItsBaselineOnTheEmulators learns from the demo's
+// first window (every task alone at 512 MB) and predicts the second (all
+// ten fused at 1769 MB), as the loop's first proposal does.
+func TestPredictsIoTFusedFromItsBaselineOnTheEmulators(t *testing.T) {
+	ws := loadWindows(t, "iot-demo", iotApp)
+	base, fused := ws[0].obs, ws[1].obs
+	m := optimize.NewModel(optimize.ModelConfig{Places: []setup.Place{awsEast, {Provider: "gcp", Region: "us-east4"}}})
+	l, err := m.Learn(optimize.Input{App: iotApp, Current: base.Setup, Report: base.Report, History: []optimize.Observation{base}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := l.Breakdown(fused.Setup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + b.Compare(fused.Report, fused.CostPerMillionUSD))
+}
+
+func TestIoTNextProposal(t *testing.T) {
+	ws := loadWindows(t, "iot-demo", iotApp)
+	base, fused := ws[0].obs, ws[1].obs
+	m := optimize.NewModel(optimize.ModelConfig{Places: []setup.Place{awsEast, {Provider: "gcp", Region: "us-east4"}}, Seed: 1})
+	in := optimize.Input{App: iotApp, Current: fused.Setup, Report: fused.Report, History: []optimize.Observation{base, fused}}
+	next, why, err := m.Propose(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(optimize.Key(next), why.Change, why.Notes)
+	in.History[1].Predicted = &api.Prediction{P50Ms: 129.5, P95Ms: 647, CostPerMillionUSD: 57}
 }

@@ -54,7 +54,15 @@ type Learned struct {
 	tasks  []string
 	idx    map[string]int
 	entry  int
-	a, b   []float64 // own time in ms: a + b/speed
+	a, b   []float64 // mean own time in ms: a + b/speed
+	// am, bm fit the median own time the same way; predictions use it:
+	// a request's typical latency is made of typical own times, and the
+	// mean is the median plus rare outliers (first invocations of new
+	// environments, pauses, the machine's contention) that make it two to
+	// three times the median on the emulators but that the platforms'
+	// billed durations barely show.
+	am, bm []float64
+	ownMed [][]float64
 	out    [][]medge // outgoing edges, back edges of cycles removed
 	in     [][]inEdge
 	adj    [][]int // undirected neighbours, for search moves and connectivity
@@ -188,9 +196,10 @@ func (m *Model) learn(in Input) (*Learned, error) {
 
 	// Own time per task.
 	l.a, l.b = make([]float64, n), make([]float64, n)
+	l.am, l.bm = make([]float64, n), make([]float64, n)
 	fitted2 := 0
 	for t, name := range l.tasks {
-		var xs, ys, ws []float64
+		var xs, ys, ms50, ws []float64
 		for _, r := range reports {
 			ts := r.Tasks[name]
 			if ts == nil {
@@ -204,9 +213,18 @@ func (m *Model) learn(in Input) (*Learned, error) {
 				xs = append(xs, 1/l.prof.Speed(p, c.MemoryMB))
 				ys = append(ys, float64(c.Mean)/1e6)
 				ws = append(ws, float64(c.Count))
+				// The median of this config: exact when the task ran in
+				// one config in this report, else the mean scaled by the
+				// task's median-to-mean ratio.
+				med := float64(ts.Self.P50) / 1e6
+				if len(ts.ByConfig) > 1 && ts.Self.Mean > 0 {
+					med = float64(c.Mean) / 1e6 * float64(ts.Self.P50) / float64(ts.Self.Mean)
+				}
+				ms50 = append(ms50, med)
 			}
 		}
 		var two bool
+		l.am[t], l.bm[t], _ = fitOwn(xs, ms50, ws)
 		l.a[t], l.b[t], two = fitOwn(xs, ys, ws)
 		if two {
 			fitted2++
@@ -330,11 +348,12 @@ func (m *Model) learn(in Input) (*Learned, error) {
 			l.cfgs = append(l.cfgs, cfgT{place: i, mem: mem, speed: l.prof.Speed(p, mem), perSec: ps})
 		}
 	}
-	l.own = make([][]float64, n)
+	l.own, l.ownMed = make([][]float64, n), make([][]float64, n)
 	for t := range l.own {
-		l.own[t] = make([]float64, len(l.cfgs))
+		l.own[t], l.ownMed[t] = make([]float64, len(l.cfgs)), make([]float64, len(l.cfgs))
 		for c, cf := range l.cfgs {
 			l.own[t][c] = l.a[t] + l.b[t]/cf.speed
+			l.ownMed[t][c] = l.am[t] + l.bm[t]/cf.speed
 		}
 	}
 
@@ -357,8 +376,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 		if err != nil || lat <= 0 || c <= 0 {
 			continue
 		}
-		clamp := func(f float64) float64 { return min(max(f, 1/MaxCorrection), MaxCorrection) }
-		l.fits[Key(it.Setup)] = setupFit{p50: clamp(it.P50Ms / lat), p95: clamp(it.P95Ms / lat), cost: clamp(it.CostPerMillionUSD / (c * 1e6))}
+		l.fits[Key(it.Setup)] = setupFit{p50: it.P50Ms / lat, p95: it.P95Ms / lat, cost: it.CostPerMillionUSD / (c * 1e6)}
 	}
 	if len(l.fits) > 0 {
 		var s50, s95, sc float64
@@ -368,7 +386,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 			sc += math.Log(f.cost)
 		}
 		k := float64(len(l.fits))
-		l.latCorr = math.Exp(s50 / k)
+		l.latCorr = min(max(math.Exp(s50/k), 1/MaxCorrection), MaxCorrection)
 		l.p95 = min(max(math.Exp(s95/k), 1), 5)
 		l.notes = append(l.notes, fmt.Sprintf("correction from %d measured setups: latency ×%.3f, p95/p50 %.2f (cost of setups not measured is priced from the components as the platforms bill them, measured cost ÷ predicted %.3f on average); each measured setup keeps its own", len(l.fits), l.latCorr, l.p95, math.Exp(sc/k)))
 	}
@@ -618,19 +636,22 @@ func (l *Learned) coldInit(g *gparam, async bool) float64 {
 
 // paths computes each task's duration d, how long in-memory work under it
 // outlasts it x and the CPU time c of everything it runs in its environment,
-// callees first; withCold adds the expected cold start to every remote sync
-// call. It returns the entry's duration.
-func (l *Learned) paths(group []int32, gp []gparam, d, x, c []float64, withCold bool, tr *Breakdown) float64 {
+// callees first, from median own times. expected adds the expected cold
+// start to every remote sync call (what is billed on average); without it
+// the path is a typical warm request's. It returns the entry's duration.
+func (l *Learned) paths(group []int32, gp []gparam, d, x, c []float64, expected bool, tr *Breakdown) float64 {
+	withCold := expected
+	fa, fb, fown := l.am, l.bm, l.ownMed
 	for _, t := range l.post {
 		g := &gp[group[t]]
 		var own float64
 		if g.cfg >= 0 {
-			own = l.own[t][g.cfg]
+			own = fown[t][g.cfg]
 		} else {
-			own = l.a[t] + l.b[t]/g.speed
+			own = fa[t] + fb[t]/g.speed
 		}
 		if tr != nil {
-			tr.Tasks[t] = TaskPart{Task: l.tasks[t], Place: l.places[g.place].String(), Speed: g.speed, OwnMs: own, CPUMs: l.b[t] / g.speed, OtherMs: l.a[t]}
+			tr.Tasks[t] = TaskPart{Task: l.tasks[t], Place: l.places[g.place].String(), Speed: g.speed, OwnMs: own, CPUMs: fb[t] / g.speed, OtherMs: fa[t]}
 		}
 		// Own time splits around the calls, which run in the order the
 		// spans showed (learn sorts edges by StartShare); consecutive
@@ -644,9 +665,9 @@ func (l *Learned) paths(group []int32, gp []gparam, d, x, c []float64, withCold 
 		// one below 2 GiB), so they take turns for the CPU part of their
 		// work; waits (I/O, sleeps, remote calls) overlap freely.
 		bgAt, bgWork := -1.0, 0.0
-		cpu := l.b[t] / g.speed // CPU time of t and its in-memory sync callees
+		cpu := fb[t] / g.speed // CPU time of t and its in-memory sync callees
 		if g.cfg >= 0 {
-			cpu = max(own-l.a[t], 0)
+			cpu = max(own-fa[t], 0)
 		}
 		for i := range l.out[t] {
 			e := &l.out[t][i]
