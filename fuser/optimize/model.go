@@ -50,11 +50,11 @@ import (
 // tasks under it outlast it; those share the environment's CPU with their
 // caller (processor sharing), unless ModelConfig.AsyncOwnCPU.
 type Learned struct {
-	obj    App
-	tasks  []string
-	idx    map[string]int
-	entry  int
-	a, b   []float64 // mean own time in ms: a + b/speed
+	obj   App
+	tasks []string
+	idx   map[string]int
+	entry int
+	a, b  []float64 // mean own time in ms: a + b/speed
 	// am, bm fit the median own time the same way; predictions use it:
 	// a request's typical latency is made of typical own times, and the
 	// mean is the median plus rare outliers (first invocations of new
