@@ -1,9 +1,7 @@
 package optimize_test
 
 import (
-	"context"
 	"encoding/json"
-	"github.com/fusionize/fusionize/api"
 	"math"
 	"os"
 	"path/filepath"
@@ -95,10 +93,19 @@ var treeApp = optimize.App{Name: "tree", Entry: "A", Tasks: []string{"A", "B", "
 func relErr(pred, meas float64) float64 { return (pred - meas) / meas }
 
 // TestPredictsHeldOutSetupsOfTreeOnTheEmulators learns from every recorded
-// window of the tree sweep but one and predicts the one left out.
+// window of the tree sweep (testdata/emulated/tree-sweep: 8 setups measured
+// on the Lambda emulator, `fusionize sweep examples/tree --max 8 --requests
+// 24 --concurrency 2 --memory 512,1769 --place aws --capture DIR`) but one
+// and predicts the one left out. The measured front's fastest and cheapest
+// point, all seven fused at 1769 MB, is predicted within 20% on p50 and
+// cost; over all eight the median p50 error stays within 25% (20% as
+// recorded). With -v it
+// prints each prediction taken apart beside its measurement.
 func TestPredictsHeldOutSetupsOfTreeOnTheEmulators(t *testing.T) {
 	ws := loadWindows(t, "tree-sweep", treeApp)
 	m := optimize.NewModel(optimize.ModelConfig{Places: []setup.Place{awsEast}})
+	fused := optimize.Key(setup.Fused(1, "all", treeApp.Tasks, awsEast, 1769))
+	var errs50 []float64
 	for i, held := range ws {
 		var hist []optimize.Observation
 		for j, w := range ws {
@@ -119,10 +126,47 @@ func TestPredictsHeldOutSetupsOfTreeOnTheEmulators(t *testing.T) {
 		ec := relErr(p.CostPerMillion, held.obs.CostPerMillionUSD)
 		t.Logf("%s %s: p50 predicted %.1f measured %.1f (%+.0f%%), $/M predicted %.2f measured %.2f (%+.0f%%)",
 			held.file, optimize.Key(held.obs.Setup), float64(p.P50)/1e6, held.obs.P50Ms, 100*e50, p.CostPerMillion, held.obs.CostPerMillionUSD, 100*ec)
-		if b, err := l.Breakdown(held.obs.Setup); err == nil && testing.Verbose() {
+		if testing.Verbose() {
+			b, err := l.Breakdown(held.obs.Setup)
+			if err != nil {
+				t.Fatal(err)
+			}
 			t.Log("\n" + b.Compare(held.obs.Report, held.obs.CostPerMillionUSD))
 		}
-		_ = math.Abs
+		errs50 = append(errs50, math.Abs(e50))
+		if optimize.Key(held.obs.Setup) == fused && (math.Abs(e50) > 0.2 || math.Abs(ec) > 0.2) {
+			t.Errorf("all fused at 1769 MB: p50 %+.0f%%, cost %+.0f%% off the measurement, want within 20%%", 100*e50, 100*ec)
+		}
+	}
+	slices.Sort(errs50)
+	if med := errs50[len(errs50)/2]; med > 0.25 {
+		t.Errorf("median p50 error over the held-out setups %.0f%%, want within 25%%", 100*med)
+	}
+}
+
+// TestMeasuredSetupIsPredictedAsMeasured: once a setup was measured, the
+// model predicts it as it measured, whatever its components say.
+func TestMeasuredSetupIsPredictedAsMeasured(t *testing.T) {
+	ws := loadWindows(t, "tree-sweep", treeApp)
+	var hist []optimize.Observation
+	for _, w := range ws {
+		hist = append(hist, w.obs)
+	}
+	cur := hist[len(hist)-1]
+	l, err := optimize.NewModel(optimize.ModelConfig{Places: []setup.Place{awsEast}}).Learn(optimize.Input{App: treeApp, Current: cur.Setup, Report: cur.Report, History: hist})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
+		p, err := l.Evaluate(w.obs.Setup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range [][3]float64{{float64(p.P50) / 1e6, w.obs.P50Ms, 50}, {float64(p.P95) / 1e6, w.obs.P95Ms, 95}, {p.CostPerMillion, w.obs.CostPerMillionUSD, 0}} {
+			if math.Abs(relErr(f[0], f[1])) > 0.01 {
+				t.Errorf("%s: predicted %.3f, measured %.3f (p%.0f; 0 is cost)", w.file, f[0], f[1], f[2])
+			}
+		}
 	}
 }
 
@@ -130,8 +174,15 @@ var iotApp = optimize.App{Name: "iot", Entry: "I", Tasks: []string{"AS", "CA", "
 	Objective: manifest.Objective{Latency: "p95", LatencyBoundMs: 150}}
 
 // TestPredictsIoTFusedFromItsBaselineOnTheEmulators learns from the demo's
-// first window (every task alone at 512 MB) and predicts the second (all
-// ten fused at 1769 MB), as the loop's first proposal does.
+// first window (testdata/emulated/iot-demo, `fusionize demo examples/iot
+// --capture DIR`: every task alone at 512 MB, on a machine at load average
+// 18) and predicts the second (all ten fused at 1769 MB), as the loop's
+// first proposal does: p50 within 20% (p95 is logged: it comes from
+// the baseline's p95/p50 ratio, a fifth over the fused one's). Cost is not held to it: the
+// baseline's own times at 512 MB are four to nine times those at 1769 MB,
+// not the 3.5 the CPU share explains, and the in-memory async work they
+// predict outlasting the entry makes the predicted cost several times the
+// measured one (see BENCHMARKS.md, "Honest predictions").
 func TestPredictsIoTFusedFromItsBaselineOnTheEmulators(t *testing.T) {
 	ws := loadWindows(t, "iot-demo", iotApp)
 	base, fused := ws[0].obs, ws[1].obs
@@ -145,17 +196,8 @@ func TestPredictsIoTFusedFromItsBaselineOnTheEmulators(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log("\n" + b.Compare(fused.Report, fused.CostPerMillionUSD))
-}
-
-func TestIoTNextProposal(t *testing.T) {
-	ws := loadWindows(t, "iot-demo", iotApp)
-	base, fused := ws[0].obs, ws[1].obs
-	m := optimize.NewModel(optimize.ModelConfig{Places: []setup.Place{awsEast, {Provider: "gcp", Region: "us-east4"}}, Seed: 1})
-	in := optimize.Input{App: iotApp, Current: fused.Setup, Report: fused.Report, History: []optimize.Observation{base, fused}}
-	next, why, err := m.Propose(context.Background(), in)
-	if err != nil {
-		t.Fatal(err)
+	if e := relErr(float64(b.Prediction.P50)/1e6, fused.P50Ms); math.Abs(e) > 0.2 {
+		t.Errorf("p50 %+.0f%% off the measurement, want within 20%%", 100*e)
 	}
-	t.Log(optimize.Key(next), why.Change, why.Notes)
-	in.History[1].Predicted = &api.Prediction{P50Ms: 129.5, P95Ms: 647, CostPerMillionUSD: 57}
+	t.Logf("p95 predicted %.1f ms, measured %.1f ms (%+.0f%%)", float64(b.Prediction.P95)/1e6, fused.P95Ms, 100*relErr(float64(b.Prediction.P95)/1e6, fused.P95Ms))
 }

@@ -77,23 +77,23 @@ type Learned struct {
 	coldCPU []bool
 	// coldRate is, per place, the share of invocations that started cold
 	// for groups invoked sync or as the entry [0] and async [1];
-	// initPerTask the init time per task of a group at one vCPU.
-	coldRate    [][2]float64
-	initPerTask []float64
-	rtt         [][]float64
-	fee         []float64
-	granMs      []float64
-	mems        [][]int // memory sizes to search, per place
-	cfgs        []cfgT  // every (place, memory) the search may pick
-	own         [][]float64
-	p95         float64
-	latCorr     float64
-	costCor     float64
-	fits        map[string]setupFit // by Key: measured ÷ predicted
-	conf        float64             // relative half-width of a prediction
-	ownCPU      bool                // ModelConfig.AsyncOwnCPU
-	mem         memoryFit
-	notes       []string
+	// initBase + initPerTask × tasks is a group's init at one vCPU.
+	coldRate              [][2]float64
+	initBase, initPerTask []float64
+	rtt                   [][]float64
+	fee                   []float64
+	granMs                []float64
+	mems                  [][]int // memory sizes to search, per place
+	cfgs                  []cfgT  // every (place, memory) the search may pick
+	own                   [][]float64
+	p95                   float64
+	latCorr               float64
+	costCor               float64
+	fits                  map[string]setupFit // by Key: measured ÷ predicted
+	conf                  float64             // relative half-width of a prediction
+	ownCPU                bool                // ModelConfig.AsyncOwnCPU
+	mem                   memoryFit
+	notes                 []string
 }
 
 // setupFit is what a measured setup measured over what the model predicts
@@ -284,7 +284,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 	np := len(l.places)
 	l.inv, l.coldMs, l.fee, l.granMs = make([]float64, np), make([]float64, np), make([]float64, np), make([]float64, np)
 	l.coldCPU = make([]bool, np)
-	l.coldRate, l.initPerTask = make([][2]float64, np), make([]float64, np)
+	l.coldRate, l.initBase, l.initPerTask = make([][2]float64, np), make([]float64, np), make([]float64, np)
 	l.rtt = make([][]float64, np)
 	for i, p := range l.places {
 		l.rtt[i] = make([]float64, np)
@@ -318,10 +318,10 @@ func (m *Model) learn(in Input) (*Learned, error) {
 				p, l.inv[i], int(v[1]), ms(l.prof.InvokeOverhead(p))))
 		}
 		l.coldMs[i] = primary.ColdRate * ms(l.prof.ColdStart(p))
-		if rates, perTask, ok := coldOn(reports, p, l.prof); ok {
-			l.coldRate[i], l.initPerTask[i], l.coldCPU[i] = rates, perTask, true
-			l.notes = append(l.notes, fmt.Sprintf("cold starts on %s: %.1f%% of sync and entry invocations, %.1f%% of async ones; init %.1f ms per task at one vCPU, from the platform's reports",
-				p, 100*rates[0], 100*rates[1], perTask))
+		if rates, base, perTask, ok := coldOn(reports, p, l.prof); ok {
+			l.coldRate[i], l.initBase[i], l.initPerTask[i], l.coldCPU[i] = rates, base, perTask, true
+			l.notes = append(l.notes, fmt.Sprintf("cold starts on %s: %.1f%% of sync and entry invocations, %.1f%% of async ones; init %.1f ms + %.1f ms per task at one vCPU, from the platform's reports",
+				p, 100*rates[0], 100*rates[1], base, perTask))
 		}
 		fee, err := l.prices.RequestFee(p)
 		if err != nil {
@@ -424,13 +424,15 @@ func confidence(history []Observation) float64 {
 }
 
 // coldOn returns, for groups on place p, the cold-start rates of sync or
-// entry invocations [0] and async ones [1], and the mean init time per task
-// at one vCPU (init × the group's CPU share ÷ its tasks: loading Go tasks is
-// CPU work), pooled over every report the platforms' figures reached.
-func coldOn(reports []*analytics.Report, p setup.Place, prof *profile.Profile) (rates [2]float64, initPerTaskMs float64, ok bool) {
+// entry invocations [0] and async ones [1], and a group's init time at one
+// vCPU as base + perTask × its tasks (init × the group's CPU share: loading
+// Go tasks is CPU work), fitted by least squares over every group the
+// platforms reported a cold start for (all per task when every group had
+// as many tasks), pooled over every report.
+func coldOn(reports []*analytics.Report, p setup.Place, prof *profile.Profile) (rates [2]float64, base, perTask float64, ok bool) {
 	key := p.String()
 	var inv, cold [2]int
-	var work float64
+	var xs, ys, ws []float64
 	for _, r := range reports {
 		for _, ps := range r.Platform {
 			if ps.Place != key || ps.Invocations == 0 {
@@ -442,11 +444,15 @@ func coldOn(reports []*analytics.Report, p setup.Place, prof *profile.Profile) (
 			}
 			inv[k] += ps.Invocations
 			cold[k] += ps.Cold
-			work += ms(ps.InitMean) * float64(ps.Cold) * prof.Speed(p, ps.MemoryMB) / float64(max(len(ps.Tasks), 1))
+			if ps.Cold > 0 {
+				xs = append(xs, float64(max(len(ps.Tasks), 1)))
+				ys = append(ys, ms(ps.InitMean)*prof.Speed(p, ps.MemoryMB))
+				ws = append(ws, float64(ps.Cold))
+			}
 		}
 	}
 	if inv[0]+inv[1] == 0 {
-		return rates, 0, false
+		return rates, 0, 0, false
 	}
 	all := float64(cold[0]+cold[1]) / float64(inv[0]+inv[1])
 	for k := range rates {
@@ -455,10 +461,8 @@ func coldOn(reports []*analytics.Report, p setup.Place, prof *profile.Profile) (
 			rates[k] = float64(cold[k]) / float64(inv[k])
 		}
 	}
-	if cold[0]+cold[1] > 0 {
-		initPerTaskMs = work / float64(cold[0]+cold[1])
-	}
-	return rates, initPerTaskMs, true
+	base, perTask, _ = fitOwn(xs, ys, ws)
+	return rates, base, perTask, true
 }
 
 // invokedAsync reports whether the calls into a group of tasks from
@@ -631,7 +635,7 @@ func (l *Learned) coldInit(g *gparam, async bool) float64 {
 	if async {
 		rate = l.coldRate[g.place][1]
 	}
-	return rate * l.initPerTask[g.place] * float64(max(g.tasks, 1)) / g.speed
+	return rate * (l.initBase[g.place] + l.initPerTask[g.place]*float64(max(g.tasks, 1))) / g.speed
 }
 
 // paths computes each task's duration d, how long in-memory work under it
