@@ -20,35 +20,45 @@ import (
 // What it knows, and from where:
 //   - each task's own time as a + b/speed, speed being the CPU share of its
 //     group's memory on its place (capped at one vCPU): fitted by least
-//     squares over every place and memory size the task was measured in; with
-//     a single measurement it assumes all of it is CPU time (a = 0);
+//     squares over every place and memory size the task was measured in,
+//     to the median own time (the mean is fitted too, for OwnTime); with a
+//     single memory size it assumes all of it is CPU time (a = 0);
 //   - each call edge's calls per invocation, sync or async, parallel or not
 //     (sync siblings whose spans overlapped) and mean payload;
 //   - each place's invoke overhead: measured remote-call overhead minus the
 //     profile's round trip, else the profile's figure;
-//   - the cold-start rate times the init time the platforms reported
-//     (scaled by the callee's CPU share), else the profile's cold-start
-//     delay, added to every remote sync call;
+//   - cold starts per place from the platforms' reports: the share of
+//     invocations that started cold, apart for groups invoked async (their
+//     calls arrive in bursts and start more environments) and the others,
+//     and a group's init as base + per task, at one vCPU, scaled by its CPU
+//     share; without reports, the profile's delay times the measured rate;
 //   - each task's memory footprint and the host's base, from the max memory
 //     used the platforms reported (see PeakMB, Fits);
 //   - prices from package cost, round trips and CPU shares from package profile;
-//   - the measured p95/p50 ratio and, once a setup it predicted was
-//     measured, a correction factor for latency and one for cost.
+//   - from every measured setup, measured ÷ predicted for its p50, p95 and
+//     cost: a measured setup is predicted as it measured; any other's
+//     latency is corrected by the geometric mean of those factors (the
+//     machine's slowdown against the parts) and its p95 is its p50 times
+//     their mean p95/p50 ratio; cost is not corrected (see below).
 //
-// Latency is the critical path of sync calls from the entry: a task's own
-// time (half before its calls, half after; calls in the order the spans
-// show), plus each sync call (the callee's latency, and for a remote call
-// the invoke overhead + round trip + payload transfer + expected cold
-// start), parallel sync calls counting once at their maximum, plus the
-// dispatch of each remote async call (invoke overhead + round trip). In-memory
-// calls cost nothing extra; async callees do not add to the caller's
-// latency. Cost is, for every platform invocation (the entry and every
-// remote call), the request fee plus its billed time × the price of its
-// memory on its place (plus the expected billed init of a cold start, as
-// the platforms reported it), where billed time is the invocation's latency
-// (callers are billed while they wait) plus however long in-memory async
-// tasks under it outlast it; those share the environment's CPU with their
-// caller (processor sharing), unless ModelConfig.AsyncOwnCPU.
+// Latency (the median) is the critical path of sync calls from the entry
+// for a request that meets no cold start: a task's own time (half before
+// its calls, half after; calls in the order the spans show), plus each sync
+// call (the callee's latency, and for a remote call the invoke overhead +
+// round trip + payload transfer), parallel sync calls counting once at
+// their maximum, plus the dispatch of each remote async call (invoke
+// overhead + round trip). In-memory calls cost nothing extra; async callees
+// do not add to the caller's latency. Cost is, for every platform
+// invocation (the entry and every remote call), the request fee plus its
+// billed time × the price of its memory on its place, rounded up as the
+// platform rounds (Lambda 1 ms, Cloud Run 100 ms), where billed time is the
+// invocation's expected duration (its path with the expected cold start of
+// each remote sync callee; callers are billed while they wait) plus however
+// long in-memory async tasks under it outlast it, plus the expected billed
+// init of its own cold start (custom runtimes are billed for init). Those
+// in-memory tasks share the environment's CPU with their caller for the
+// CPU part of their work (processor sharing; waits overlap), unless
+// ModelConfig.AsyncOwnCPU. Breakdown takes a prediction apart.
 type Learned struct {
 	obj   App
 	tasks []string
