@@ -2,11 +2,13 @@ package optimize_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,6 +94,21 @@ var treeApp = optimize.App{Name: "tree", Entry: "A", Tasks: []string{"A", "B", "
 
 func relErr(pred, meas float64) float64 { return (pred - meas) / meas }
 
+// describe is a setup's groups in one line: (A,B)512 (C)1769@gcp.
+func describe(s *setup.Setup) string {
+	var b strings.Builder
+	for i, g := range s.Groups {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "(%s)%d", strings.Join(g.Tasks, ","), g.MemoryMB)
+		if g.Place.Provider != "aws" {
+			b.WriteString("@" + g.Place.Provider)
+		}
+	}
+	return b.String()
+}
+
 // TestPredictsHeldOutSetupsOfTreeOnTheEmulators learns from every recorded
 // window of the tree sweep (testdata/emulated/tree-sweep: 8 setups measured
 // on the Lambda emulator, `fusionize sweep examples/tree --max 8 --requests
@@ -124,8 +141,9 @@ func TestPredictsHeldOutSetupsOfTreeOnTheEmulators(t *testing.T) {
 		}
 		e50 := relErr(float64(p.P50)/1e6, held.obs.P50Ms)
 		ec := relErr(p.CostPerMillion, held.obs.CostPerMillionUSD)
-		t.Logf("%s %s: p50 predicted %.1f measured %.1f (%+.0f%%), $/M predicted %.2f measured %.2f (%+.0f%%)",
-			held.file, optimize.Key(held.obs.Setup), float64(p.P50)/1e6, held.obs.P50Ms, 100*e50, p.CostPerMillion, held.obs.CostPerMillionUSD, 100*ec)
+		e95 := relErr(float64(p.P95)/1e6, held.obs.P95Ms)
+		t.Logf("%s %s: p50 predicted %.1f measured %.1f (%+.0f%%), p95 predicted %.1f measured %.1f (%+.0f%%), $/M predicted %.2f measured %.2f (%+.0f%%)",
+			held.file, describe(held.obs.Setup), float64(p.P50)/1e6, held.obs.P50Ms, 100*e50, float64(p.P95)/1e6, held.obs.P95Ms, 100*e95, p.CostPerMillion, held.obs.CostPerMillionUSD, 100*ec)
 		if testing.Verbose() {
 			b, err := l.Breakdown(held.obs.Setup)
 			if err != nil {
