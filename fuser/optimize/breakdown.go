@@ -18,15 +18,16 @@ import (
 type Breakdown struct {
 	Setup *setup.Setup
 	// LatencyMs is the predicted critical path before the corrections;
-	// Prediction is the corrected forecast (what Evaluate returns).
+	// Prediction is the forecast Evaluate returns.
 	LatencyMs  float64
 	Prediction Prediction
-	// LatencyCorrection and CostCorrection are the factors the model
-	// applied from the measured setup it learned from.
-	LatencyCorrection, CostCorrection float64
-	Tasks                             []TaskPart
-	Calls                             []CallPart
-	Invocations                       []InvocationPart
+	// LatencyCorrection is the factor the model applied to the path from
+	// the setups it measured (cost is not corrected). A setup already
+	// measured is predicted as it measured instead (see Evaluate).
+	LatencyCorrection float64
+	Tasks             []TaskPart
+	Calls             []CallPart
+	Invocations       []InvocationPart
 }
 
 // TaskPart is one task's share of a prediction.
@@ -72,10 +73,13 @@ func (l *Learned) Breakdown(s *setup.Setup) (*Breakdown, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Breakdown{Setup: s.Clone(), Tasks: make([]TaskPart, len(l.tasks)), LatencyCorrection: l.latCorr, CostCorrection: l.costCor}
-	lat, c := l.eval(group, gp, &evalBuf{tr: b})
-	b.LatencyMs = lat
-	b.Prediction = l.finishPrediction(lat, c)
+	b := &Breakdown{Setup: s.Clone(), Tasks: make([]TaskPart, len(l.tasks)), LatencyCorrection: l.latCorr}
+	b.LatencyMs, _ = l.eval(group, gp, &evalBuf{tr: b})
+	p, err := l.Evaluate(s)
+	if err != nil {
+		return nil, err
+	}
+	b.Prediction = p
 	sort.Slice(b.Invocations, func(i, j int) bool { return b.Invocations[i].Task < b.Invocations[j].Task })
 	return b, nil
 }
@@ -123,7 +127,7 @@ func (b *Breakdown) Compare(r *analytics.Report, costPerMillion float64) string 
 	d := r.Latency[b.Setup.Version]
 	fmt.Fprintf(&sb, "latency: predicted %.2f ms raw × %.3f = p50 %.2f ms, p95 %.2f ms; measured p50 %.2f ms (mean %.2f), p95 %.2f ms: error p50 %s, p95 %s\n",
 		b.LatencyMs, b.LatencyCorrection, ms(b.Prediction.P50), ms(b.Prediction.P95), ms(d.P50), ms(d.Mean), ms(d.P95), pct(ms(b.Prediction.P50), ms(d.P50)), pct(ms(b.Prediction.P95), ms(d.P95)))
-	fmt.Fprintf(&sb, "cost: predicted $%.3f/M (× %.3f); measured $%.3f/M: error %s\n", b.Prediction.CostPerMillion, b.CostCorrection, costPerMillion, pct(b.Prediction.CostPerMillion, costPerMillion))
+	fmt.Fprintf(&sb, "cost: predicted $%.3f/M; measured $%.3f/M: error %s\n", b.Prediction.CostPerMillion, costPerMillion, pct(b.Prediction.CostPerMillion, costPerMillion))
 	return sb.String()
 }
 

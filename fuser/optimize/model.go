@@ -81,9 +81,11 @@ type Learned struct {
 	prices cost.Prices
 	places []setup.Place
 	inv    []float64 // ms per place
-	coldMs []float64 // expected cold-start ms per remote call, per place
-	// coldCPU, per place, says coldMs is init work at one vCPU (measured:
-	// the callee's init takes coldMs / its speed), not a fixed delay.
+	// coldMs is, per place without platform reports, the expected
+	// cold-start delay of an invocation (the profile's delay × the measured
+	// rate); coldCPU says the place has reports, and coldInit uses the
+	// rates and init fitted from them instead.
+	coldMs  []float64
 	coldCPU []bool
 	// coldRate is, per place, the share of invocations that started cold
 	// for groups invoked sync or as the entry [0] and async [1];
@@ -98,7 +100,6 @@ type Learned struct {
 	own                   [][]float64
 	p95                   float64
 	latCorr               float64
-	costCor               float64
 	fits                  map[string]setupFit // by Key: measured ÷ predicted
 	conf                  float64             // relative half-width of a prediction
 	ownCPU                bool                // ModelConfig.AsyncOwnCPU
@@ -153,7 +154,7 @@ func parsePlace(s string) (setup.Place, bool) {
 func (m *Model) learn(in Input) (*Learned, error) {
 	cfg := m.cfg
 	l := &Learned{obj: in.App, tasks: in.App.Tasks, idx: map[string]int{}, prof: cfg.Profile, prices: *cfg.Prices,
-		p95: 1.3, latCorr: 1, costCor: 1, conf: DefaultConfidence, ownCPU: cfg.AsyncOwnCPU}
+		p95: 1.3, latCorr: 1, conf: DefaultConfidence, ownCPU: cfg.AsyncOwnCPU}
 	for i, t := range l.tasks {
 		l.idx[t] = i
 	}
@@ -819,7 +820,7 @@ func (l *Learned) finishPrediction(latMs, costReq float64) Prediction {
 	latMs *= l.latCorr
 	p50 := time.Duration(latMs * 1e6)
 	p95 := time.Duration(latMs * l.p95 * 1e6)
-	p := Prediction{Latency: p50, P50: p50, P95: p95, CostPerMillion: costReq * 1e6 * l.costCor, Confidence: l.conf}
+	p := Prediction{Latency: p50, P50: p50, P95: p95, CostPerMillion: costReq * 1e6, Confidence: l.conf}
 	if l.obj.Objective.Latency == "p95" {
 		p.Latency = p95
 	}
