@@ -19,12 +19,14 @@ type billingEnv struct {
 	*loop.ClientEnv
 	app    string
 	clouds *clouds
+	// captureDir, when set, receives every window measured (see capture).
+	captureDir string
 }
 
 var _ loop.Biller = (*billingEnv)(nil)
 
 // Bills implements loop.Biller.
-func (e *billingEnv) Bills(_ context.Context, s *setup.Setup, since time.Time) ([]cost.Bill, error) {
+func (e *billingEnv) Bills(ctx context.Context, s *setup.Setup, since time.Time) ([]cost.Bill, error) {
 	var out []cost.Bill
 	for _, g := range s.Groups {
 		switch g.Place.Provider {
@@ -52,6 +54,11 @@ func (e *billingEnv) Bills(_ context.Context, s *setup.Setup, since time.Time) (
 				out = append(out, cost.Bill{Group: g.Name, Place: g.Place, Time: r.Start, Duration: r.Duration, Billed: r.Billed,
 					Init: r.Init, Cold: r.Cold, MemoryMB: r.MemoryMB, MaxMemoryMB: r.MaxMemoryMB, Failed: r.Status >= 400})
 			}
+		}
+	}
+	if e.captureDir != "" {
+		if err := capture(ctx, e.captureDir, e.app, s, since, e.ClientEnv.Spans, out); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -43,6 +43,7 @@ type loopFlags struct {
 	requests    int
 	concurrency int
 	max         int
+	capture     string
 }
 
 // register adds the flags with these defaults.
@@ -115,6 +116,7 @@ emulator at the end (also on Ctrl-C). Every platform figure is emulated.`,
 		},
 	}
 	lf.register(cmd, demoDefaults)
+	cmd.Flags().StringVar(&lf.capture, "capture", "", "write every measured window (setup, spans, platform reports) as JSON into this directory")
 	return cmd
 }
 
@@ -136,7 +138,7 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 	defer ea.close()
 	runCtx, cli, inv, dep, data := ea.ctx, ea.cli, ea.inv, ea.dep, ea.data
 	env := &billingEnv{ClientEnv: &loop.ClientEnv{CP: cli, Invoker: inv, Task: app.Entry, Input: []byte(app.Input), Concurrency: lf.concurrency, Wait: dep.Wait},
-		app: app.Name, clouds: ea.clouds}
+		app: app.Name, clouds: ea.clouds, captureDir: lf.capture}
 	initial, _, err := strat.Propose(runCtx, optimize.Input{App: optimize.AppOf(app)})
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ type sweepFlags struct {
 	memories                   []int
 	providers                  []string
 	seed                       uint64
+	capture                    string
 }
 
 func newSweepCmd() *cobra.Command {
@@ -64,6 +65,7 @@ platform figure is emulated.`,
 	cmd.Flags().IntSliceVar(&f.memories, "memory", []int{256, 512, 1024}, "memory sizes (MB) to try")
 	cmd.Flags().StringSliceVar(&f.providers, "place", []string{"aws", "gcp"}, "platforms to try: aws (emulated Lambda us-east-1), gcp (emulated Cloud Functions us-east4)")
 	cmd.Flags().Uint64Var(&f.seed, "seed", 1, "seed of the sample")
+	cmd.Flags().StringVar(&f.capture, "capture", "", "write every measured window (setup, spans, platform reports) as JSON into this directory")
 	return cmd
 }
 
@@ -103,7 +105,7 @@ func runSweep(cmd *cobra.Command, appDir string, f sweepFlags) error {
 	}
 	defer ea.close()
 	env := &billingEnv{ClientEnv: &loop.ClientEnv{CP: ea.cli, Invoker: ea.inv, Task: app.Entry, Input: []byte(app.Input), Concurrency: f.concurrency, Wait: ea.dep.Wait},
-		app: app.Name, clouds: ea.clouds}
+		app: app.Name, clouds: ea.clouds, captureDir: f.capture}
 	fmt.Fprintf(w, "sweeping %s on %s (objective: %s)\n\n", app.Name, placesLabel(places), objective(app.Objective))
 	res, err := sweep.Run(ea.ctx, env, sweep.Options{
 		App: app, Places: places, MemoriesMB: f.memories, Max: f.max, Seed: f.seed,

@@ -20,41 +20,59 @@ import (
 // What it knows, and from where:
 //   - each task's own time as a + b/speed, speed being the CPU share of its
 //     group's memory on its place (capped at one vCPU): fitted by least
-//     squares over every place and memory size the task was measured in; with
-//     a single measurement it assumes all of it is CPU time (a = 0);
+//     squares over every place and memory size the task was measured in,
+//     to the median own time (the mean is fitted too, for OwnTime); with a
+//     single memory size it assumes all of it is CPU time (a = 0);
 //   - each call edge's calls per invocation, sync or async, parallel or not
 //     (sync siblings whose spans overlapped) and mean payload;
 //   - each place's invoke overhead: measured remote-call overhead minus the
 //     profile's round trip, else the profile's figure;
-//   - the cold-start rate times the init time the platforms reported
-//     (scaled by the callee's CPU share), else the profile's cold-start
-//     delay, added to every remote sync call;
+//   - cold starts per place from the platforms' reports: the share of
+//     invocations that started cold, apart for groups invoked async (their
+//     calls arrive in bursts and start more environments) and the others,
+//     and a group's init as base + per task, at one vCPU, scaled by its CPU
+//     share; without reports, the profile's delay times the measured rate;
 //   - each task's memory footprint and the host's base, from the max memory
 //     used the platforms reported (see PeakMB, Fits);
 //   - prices from package cost, round trips and CPU shares from package profile;
-//   - the measured p95/p50 ratio and, once a setup it predicted was
-//     measured, a correction factor for latency and one for cost.
+//   - from every measured setup, measured ÷ predicted for its p50, p95 and
+//     cost: a measured setup is predicted as it measured; any other's
+//     latency is corrected by the geometric mean of those factors (the
+//     machine's slowdown against the parts) and its p95 is its p50 times
+//     their mean p95/p50 ratio; cost is not corrected (see below).
 //
-// Latency is the critical path of sync calls from the entry: a task's own
-// time (half before its calls, half after; calls in the order the spans
-// show), plus each sync call (the callee's latency, and for a remote call
-// the invoke overhead + round trip + payload transfer + expected cold
-// start), parallel sync calls counting once at their maximum, plus the
-// dispatch of each remote async call (invoke overhead + round trip). In-memory
-// calls cost nothing extra; async callees do not add to the caller's
-// latency. Cost is, for every platform invocation (the entry and every
-// remote call), the request fee plus its billed time × the price of its
-// memory on its place (plus the expected billed init of a cold start, as
-// the platforms reported it), where billed time is the invocation's latency
-// (callers are billed while they wait) plus however long in-memory async
-// tasks under it outlast it; those share the environment's CPU with their
-// caller (processor sharing), unless ModelConfig.AsyncOwnCPU.
+// Latency (the median) is the critical path of sync calls from the entry
+// for a request that meets no cold start: a task's own time (half before
+// its calls, half after; calls in the order the spans show), plus each sync
+// call (the callee's latency, and for a remote call the invoke overhead +
+// round trip + payload transfer), parallel sync calls counting once at
+// their maximum, plus the dispatch of each remote async call (invoke
+// overhead + round trip). In-memory calls cost nothing extra; async callees
+// do not add to the caller's latency. Cost is, for every platform
+// invocation (the entry and every remote call), the request fee plus its
+// billed time × the price of its memory on its place, rounded up as the
+// platform rounds (Lambda 1 ms, Cloud Run 100 ms), where billed time is the
+// invocation's expected duration (its path with the expected cold start of
+// each remote sync callee; callers are billed while they wait) plus however
+// long in-memory async tasks under it outlast it, plus the expected billed
+// init of its own cold start (custom runtimes are billed for init). Those
+// in-memory tasks share the environment's CPU with their caller for the
+// CPU part of their work (processor sharing; waits overlap), unless
+// ModelConfig.AsyncOwnCPU. Breakdown takes a prediction apart.
 type Learned struct {
-	obj    App
-	tasks  []string
-	idx    map[string]int
-	entry  int
-	a, b   []float64 // own time in ms: a + b/speed
+	obj   App
+	tasks []string
+	idx   map[string]int
+	entry int
+	a, b  []float64 // mean own time in ms: a + b/speed
+	// am, bm fit the median own time the same way; predictions use it:
+	// a request's typical latency is made of typical own times, and the
+	// mean is the median plus rare outliers (first invocations of new
+	// environments, pauses, the machine's contention) that make it two to
+	// three times the median on the emulators but that the platforms'
+	// billed durations barely show.
+	am, bm []float64
+	ownMed [][]float64
 	out    [][]medge // outgoing edges, back edges of cycles removed
 	in     [][]inEdge
 	adj    [][]int // undirected neighbours, for search moves and connectivity
@@ -63,24 +81,35 @@ type Learned struct {
 	prices cost.Prices
 	places []setup.Place
 	inv    []float64 // ms per place
-	coldMs []float64 // expected cold-start ms per remote call, per place
-	// coldCPU, per place, says coldMs is init work at one vCPU (measured:
-	// the callee's init takes coldMs / its speed), not a fixed delay.
+	// coldMs is, per place without platform reports, the expected
+	// cold-start delay of an invocation (the profile's delay × the measured
+	// rate); coldCPU says the place has reports, and coldInit uses the
+	// rates and init fitted from them instead.
+	coldMs  []float64
 	coldCPU []bool
-	rtt     [][]float64
-	fee     []float64
-	granMs  []float64
-	mems    [][]int // memory sizes to search, per place
-	cfgs    []cfgT  // every (place, memory) the search may pick
-	own     [][]float64
-	p95     float64
-	latCorr float64
-	costCor float64
-	conf    float64 // relative half-width of a prediction
-	ownCPU  bool    // ModelConfig.AsyncOwnCPU
-	mem     memoryFit
-	notes   []string
+	// coldRate is, per place, the share of invocations that started cold
+	// for groups invoked sync or as the entry [0] and async [1];
+	// initBase + initPerTask × tasks is a group's init at one vCPU.
+	coldRate              [][2]float64
+	initBase, initPerTask []float64
+	rtt                   [][]float64
+	fee                   []float64
+	granMs                []float64
+	mems                  [][]int // memory sizes to search, per place
+	cfgs                  []cfgT  // every (place, memory) the search may pick
+	own                   [][]float64
+	p95                   float64
+	latCorr               float64
+	fits                  map[string]setupFit // by Key: measured ÷ predicted
+	conf                  float64             // relative half-width of a prediction
+	ownCPU                bool                // ModelConfig.AsyncOwnCPU
+	mem                   memoryFit
+	notes                 []string
 }
+
+// setupFit is what a measured setup measured over what the model predicts
+// for it: factors for its p50, its p95 and its cost.
+type setupFit struct{ p50, p95, cost float64 }
 
 type medge struct {
 	to        int
@@ -93,6 +122,7 @@ type medge struct {
 type inEdge struct {
 	from   int
 	perReq float64
+	sync   bool
 }
 
 type cfgT struct {
@@ -124,7 +154,7 @@ func parsePlace(s string) (setup.Place, bool) {
 func (m *Model) learn(in Input) (*Learned, error) {
 	cfg := m.cfg
 	l := &Learned{obj: in.App, tasks: in.App.Tasks, idx: map[string]int{}, prof: cfg.Profile, prices: *cfg.Prices,
-		p95: 1.3, latCorr: 1, costCor: 1, conf: DefaultConfidence, ownCPU: cfg.AsyncOwnCPU}
+		p95: 1.3, latCorr: 1, conf: DefaultConfidence, ownCPU: cfg.AsyncOwnCPU}
 	for i, t := range l.tasks {
 		l.idx[t] = i
 	}
@@ -177,9 +207,10 @@ func (m *Model) learn(in Input) (*Learned, error) {
 
 	// Own time per task.
 	l.a, l.b = make([]float64, n), make([]float64, n)
+	l.am, l.bm = make([]float64, n), make([]float64, n)
 	fitted2 := 0
 	for t, name := range l.tasks {
-		var xs, ys, ws []float64
+		var xs, ys, ms50, ws []float64
 		for _, r := range reports {
 			ts := r.Tasks[name]
 			if ts == nil {
@@ -193,9 +224,18 @@ func (m *Model) learn(in Input) (*Learned, error) {
 				xs = append(xs, 1/l.prof.Speed(p, c.MemoryMB))
 				ys = append(ys, float64(c.Mean)/1e6)
 				ws = append(ws, float64(c.Count))
+				// The median of this config: exact when the task ran in
+				// one config in this report, else the mean scaled by the
+				// task's median-to-mean ratio.
+				med := float64(ts.Self.P50) / 1e6
+				if len(ts.ByConfig) > 1 && ts.Self.Mean > 0 {
+					med = float64(c.Mean) / 1e6 * float64(ts.Self.P50) / float64(ts.Self.Mean)
+				}
+				ms50 = append(ms50, med)
 			}
 		}
 		var two bool
+		l.am[t], l.bm[t], _ = fitOwn(xs, ms50, ws)
 		l.a[t], l.b[t], two = fitOwn(xs, ys, ws)
 		if two {
 			fitted2++
@@ -232,7 +272,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 			me.xferMs = e.MeanPayload() / (bw * 1e6) * 1e3
 		}
 		l.out[f] = append(l.out[f], me)
-		l.in[t] = append(l.in[t], inEdge{from: f, perReq: e.PerRequest})
+		l.in[t] = append(l.in[t], inEdge{from: f, perReq: e.PerRequest, sync: me.sync})
 		if !slices.Contains(l.adj[f], t) {
 			l.adj[f] = append(l.adj[f], t)
 			l.adj[t] = append(l.adj[t], f)
@@ -255,6 +295,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 	np := len(l.places)
 	l.inv, l.coldMs, l.fee, l.granMs = make([]float64, np), make([]float64, np), make([]float64, np), make([]float64, np)
 	l.coldCPU = make([]bool, np)
+	l.coldRate, l.initBase, l.initPerTask = make([][2]float64, np), make([]float64, np), make([]float64, np)
 	l.rtt = make([][]float64, np)
 	for i, p := range l.places {
 		l.rtt[i] = make([]float64, np)
@@ -288,9 +329,10 @@ func (m *Model) learn(in Input) (*Learned, error) {
 				p, l.inv[i], int(v[1]), ms(l.prof.InvokeOverhead(p))))
 		}
 		l.coldMs[i] = primary.ColdRate * ms(l.prof.ColdStart(p))
-		if rate, initAt1, ok := coldOn(reports, p, l.prof); ok {
-			l.coldMs[i], l.coldCPU[i] = rate*initAt1, true
-			l.notes = append(l.notes, fmt.Sprintf("cold starts on %s: %.1f%% of invocations, init %.1f ms at one vCPU, from the platform's reports", p, 100*rate, initAt1))
+		if rates, base, perTask, ok := coldOn(reports, p, l.prof); ok {
+			l.coldRate[i], l.initBase[i], l.initPerTask[i], l.coldCPU[i] = rates, base, perTask, true
+			l.notes = append(l.notes, fmt.Sprintf("cold starts on %s: %.1f%% of sync and entry invocations, %.1f%% of async ones; init %.1f ms + %.1f ms per task at one vCPU, from the platform's reports",
+				p, 100*rates[0], 100*rates[1], base, perTask))
 		}
 		fee, err := l.prices.RequestFee(p)
 		if err != nil {
@@ -317,30 +359,47 @@ func (m *Model) learn(in Input) (*Learned, error) {
 			l.cfgs = append(l.cfgs, cfgT{place: i, mem: mem, speed: l.prof.Speed(p, mem), perSec: ps})
 		}
 	}
-	l.own = make([][]float64, n)
+	l.own, l.ownMed = make([][]float64, n), make([][]float64, n)
 	for t := range l.own {
-		l.own[t] = make([]float64, len(l.cfgs))
+		l.own[t], l.ownMed[t] = make([]float64, len(l.cfgs)), make([]float64, len(l.cfgs))
 		for c, cf := range l.cfgs {
 			l.own[t][c] = l.a[t] + l.b[t]/cf.speed
+			l.ownMed[t][c] = l.am[t] + l.bm[t]/cf.speed
 		}
 	}
 
-	// Percentile ratio and corrections from the current setup's measurements.
+	// Corrections from every measured setup: each keeps its own
+	// (measured ÷ predicted, so a setup already measured is predicted as
+	// it measured); their geometric means correct the rest, as the
+	// machine's slowdown against the components (a loaded machine runs
+	// every window slower than its parts were learned at).
 	if in.Current != nil {
 		if d, ok := primary.Latency[in.Current.Version]; ok && d.P50 > 0 {
 			l.p95 = min(max(float64(d.P95)/float64(d.P50), 1), 5)
 		}
-		if n := len(in.History); n > 0 {
-			it := in.History[n-1]
-			if it.Measured() && it.Setup != nil && Key(it.Setup) == Key(in.Current) {
-				lat, c, err := l.raw(in.Current)
-				if err == nil && lat > 0 && c > 0 {
-					l.latCorr = min(max(it.P50Ms/lat, 1/MaxCorrection), MaxCorrection)
-					l.costCor = min(max(it.CostPerMillionUSD/(c*1e6), 1/MaxCorrection), MaxCorrection)
-					l.notes = append(l.notes, fmt.Sprintf("correction from measured setup: latency ×%.3f, cost ×%.3f", l.latCorr, l.costCor))
-				}
-			}
+	}
+	l.fits = map[string]setupFit{}
+	for _, it := range in.History {
+		if !it.Measured() || it.Setup == nil || it.P95Ms <= 0 || it.CostPerMillionUSD <= 0 {
+			continue
 		}
+		lat, c, err := l.raw(it.Setup)
+		if err != nil || lat <= 0 || c <= 0 {
+			continue
+		}
+		l.fits[Key(it.Setup)] = setupFit{p50: it.P50Ms / lat, p95: it.P95Ms / lat, cost: it.CostPerMillionUSD / (c * 1e6)}
+	}
+	if len(l.fits) > 0 {
+		var s50, s95, sc float64
+		for _, f := range l.fits {
+			s50 += math.Log(f.p50)
+			s95 += math.Log(f.p95 / f.p50)
+			sc += math.Log(f.cost)
+		}
+		k := float64(len(l.fits))
+		l.latCorr = min(max(math.Exp(s50/k), 1/MaxCorrection), MaxCorrection)
+		l.p95 = min(max(math.Exp(s95/k), 1), 5)
+		l.notes = append(l.notes, fmt.Sprintf("correction from %d measured setups: latency ×%.3f, p95/p50 %.2f (cost of setups not measured is priced from the components as the platforms bill them, measured cost ÷ predicted %.3f on average); each measured setup keeps its own", len(l.fits), l.latCorr, l.p95, math.Exp(sc/k)))
 	}
 	l.conf = confidence(in.History)
 	return l, nil
@@ -375,31 +434,59 @@ func confidence(history []Observation) float64 {
 	return min(max(errs[len(errs)/2], 0.1), 1)
 }
 
-// coldOn returns the cold-start rate and the mean init time, scaled to one
-// vCPU (init × the group's CPU share: loading Go tasks is CPU work), that
-// the platforms reported for groups on place p, the current report's first.
-func coldOn(reports []*analytics.Report, p setup.Place, prof *profile.Profile) (rate, initAt1Ms float64, ok bool) {
+// coldOn returns, for groups on place p, the cold-start rates of sync or
+// entry invocations [0] and async ones [1], and a group's init time at one
+// vCPU as base + perTask × its tasks (init × the group's CPU share: loading
+// Go tasks is CPU work), fitted by least squares over every group the
+// platforms reported a cold start for (all per task when every group had
+// as many tasks), pooled over every report.
+func coldOn(reports []*analytics.Report, p setup.Place, prof *profile.Profile) (rates [2]float64, base, perTask float64, ok bool) {
 	key := p.String()
+	var inv, cold [2]int
+	var xs, ys, ws []float64
 	for _, r := range reports {
-		var inv, cold int
-		var work float64
 		for _, ps := range r.Platform {
-			if ps.Place != key {
+			if ps.Place != key || ps.Invocations == 0 {
 				continue
 			}
-			inv += ps.Invocations
-			cold += ps.Cold
-			work += ms(ps.InitMean) * float64(ps.Cold) * prof.Speed(p, ps.MemoryMB)
+			k := 0
+			if invokedAsync(r, ps.Tasks) {
+				k = 1
+			}
+			inv[k] += ps.Invocations
+			cold[k] += ps.Cold
+			if ps.Cold > 0 {
+				xs = append(xs, float64(max(len(ps.Tasks), 1)))
+				ys = append(ys, ms(ps.InitMean)*prof.Speed(p, ps.MemoryMB))
+				ws = append(ws, float64(ps.Cold))
+			}
 		}
-		if inv == 0 {
-			continue
-		}
-		if cold == 0 {
-			return 0, 0, true
-		}
-		return float64(cold) / float64(inv), work / float64(cold), true
 	}
-	return 0, 0, false
+	if inv[0]+inv[1] == 0 {
+		return rates, 0, 0, false
+	}
+	all := float64(cold[0]+cold[1]) / float64(inv[0]+inv[1])
+	for k := range rates {
+		rates[k] = all
+		if inv[k] > 0 {
+			rates[k] = float64(cold[k]) / float64(inv[k])
+		}
+	}
+	base, perTask, _ = fitOwn(xs, ys, ws)
+	return rates, base, perTask, true
+}
+
+// invokedAsync reports whether the calls into a group of tasks from
+// outside it were mostly async in r.
+func invokedAsync(r *analytics.Report, tasks []string) bool {
+	var sync, async int
+	for _, e := range r.Edges {
+		if slices.Contains(tasks, e.Callee) && !slices.Contains(tasks, e.Caller) {
+			sync += e.Sync
+			async += e.Calls - e.Sync
+		}
+	}
+	return async > sync
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
@@ -487,27 +574,99 @@ type gparam struct {
 	cfg    int // index into cfgs, or -1
 	speed  float64
 	perSec float64
+	tasks  int // tasks in the group: its init loads each one
 }
 
 type evalBuf struct {
-	d, x []float64
+	d, x, c []float64
+	tr      *Breakdown // when set, eval records its components here
 }
 
-// eval returns the expected latency (ms, uncorrected) and cost per request
-// ($, uncorrected) of tasks assigned to groups (group[t]) with params gp.
+// eval returns the latency (ms, uncorrected) of a request that meets no
+// cold start, which is the median while fewer than half the requests meet
+// one, and the expected cost per request ($, uncorrected: cold starts, their
+// wait and their billed init included) of tasks assigned to groups
+// (group[t]) with params gp.
 func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float64) {
 	n := len(l.tasks)
 	if cap(buf.d) < n {
-		buf.d, buf.x = make([]float64, n), make([]float64, n)
+		buf.d, buf.x, buf.c = make([]float64, n), make([]float64, n), make([]float64, n)
 	}
-	d, x := buf.d[:n], buf.x[:n]
+	d, x, c := buf.d[:n], buf.x[:n], buf.c[:n]
+	warm := l.paths(group, gp, d, x, c, false, buf.tr)
+	l.paths(group, gp, d, x, c, true, nil)
+	var costReq float64
+	for t := 0; t < n; t++ {
+		g := &gp[group[t]]
+		r, async := 0.0, 0.0
+		if t == l.entry {
+			r = 1
+		}
+		for _, e := range l.in[t] {
+			if group[e.from] != group[t] {
+				r += e.perReq
+				if !e.sync {
+					async += e.perReq
+				}
+			}
+		}
+		if r == 0 {
+			continue
+		}
+		billed := d[t] + x[t]
+		run, init := billed, 0.0
+		if l.coldCPU[g.place] {
+			// Custom runtimes are billed for their init phase: the
+			// expected init of a cold invocation, at the group's speed.
+			init = l.coldInit(g, async > r/2)
+			billed += init
+		}
+		if gr := l.granMs[g.place]; gr > 0 {
+			billed = math.Ceil(billed/gr-1e-9) * gr
+		}
+		costReq += r * (l.fee[g.place] + billed/1e3*g.perSec)
+		if buf.tr != nil {
+			buf.tr.Invocations = append(buf.tr.Invocations, InvocationPart{Task: l.tasks[t], Place: l.places[g.place].String(), PerRequest: r,
+				RunMs: run, InitMs: init, BilledMs: billed, FeeUSD: l.fee[g.place], CostUSD: r * (l.fee[g.place] + billed/1e3*g.perSec)})
+		}
+	}
+	return warm, costReq
+}
+
+// coldInit is the expected cold-start time of one invocation of group g:
+// the cold-start rate of its place for groups invoked that way (async
+// invocations arrive in bursts and start more environments) times its
+// init, which loads each of its tasks at its CPU share; without platform
+// reports, the profile's delay times the measured rate.
+func (l *Learned) coldInit(g *gparam, async bool) float64 {
+	if !l.coldCPU[g.place] {
+		return l.coldMs[g.place]
+	}
+	rate := l.coldRate[g.place][0]
+	if async {
+		rate = l.coldRate[g.place][1]
+	}
+	return rate * (l.initBase[g.place] + l.initPerTask[g.place]*float64(max(g.tasks, 1))) / g.speed
+}
+
+// paths computes each task's duration d, how long in-memory work under it
+// outlasts it x and the CPU time c of everything it runs in its environment,
+// callees first, from median own times. expected adds the expected cold
+// start to every remote sync call (what is billed on average); without it
+// the path is a typical warm request's. It returns the entry's duration.
+func (l *Learned) paths(group []int32, gp []gparam, d, x, c []float64, expected bool, tr *Breakdown) float64 {
+	withCold := expected
+	fa, fb, fown := l.am, l.bm, l.ownMed
 	for _, t := range l.post {
 		g := &gp[group[t]]
 		var own float64
 		if g.cfg >= 0 {
-			own = l.own[t][g.cfg]
+			own = fown[t][g.cfg]
 		} else {
-			own = l.a[t] + l.b[t]/g.speed
+			own = fa[t] + fb[t]/g.speed
+		}
+		if tr != nil {
+			tr.Tasks[t] = TaskPart{Task: l.tasks[t], Place: l.places[g.place].String(), Speed: g.speed, OwnMs: own, CPUMs: fb[t] / g.speed, OtherMs: fa[t]}
 		}
 		// Own time splits around the calls, which run in the order the
 		// spans showed (learn sorts edges by StartShare); consecutive
@@ -518,8 +677,13 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 		// In-memory work that may outlast t shares the environment's CPU
 		// with t: from the first such call on, t and that work run on one
 		// CPU share (Lambda gives at most one vCPU below 1769 MB; Cloud Run
-		// one below 2 GiB), so they take turns.
+		// one below 2 GiB), so they take turns for the CPU part of their
+		// work; waits (I/O, sleeps, remote calls) overlap freely.
 		bgAt, bgWork := -1.0, 0.0
+		cpu := fb[t] / g.speed // CPU time of t and its in-memory sync callees
+		if g.cfg >= 0 {
+			cpu = max(own-fa[t], 0)
+		}
 		for i := range l.out[t] {
 			e := &l.out[t][i]
 			u := e.to
@@ -531,18 +695,25 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 			if local {
 				if e.sync {
 					block = d[u]
+					cpu += e.n * c[u]
 				}
 			} else {
-				pu := gp[group[u]].place
+				gu := &gp[group[u]]
+				pu := gu.place
 				hop := l.inv[pu] + l.rtt[g.place][pu] + e.xferMs
+				cold := 0.0
 				if e.sync {
-					cold := l.coldMs[pu]
-					if l.coldCPU[pu] {
-						cold /= gp[group[u]].speed
+					cold = l.coldInit(gu, false)
+					block = d[u] + hop
+					if withCold {
+						block += cold
 					}
-					block = d[u] + hop + cold
 				} else {
 					block = hop
+				}
+				if tr != nil {
+					tr.Calls = append(tr.Calls, CallPart{Caller: l.tasks[t], Callee: l.tasks[u], From: l.places[g.place].String(), To: l.places[pu].String(),
+						Sync: e.sync, PerInvocation: e.n, InvokeMs: l.inv[pu], RTTMs: l.rtt[g.place][pu], TransferMs: e.xferMs, ColdMs: cold})
 				}
 			}
 			at := cursor
@@ -558,9 +729,11 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 			if local && (!e.sync || x[u] > 0) {
 				// In-memory work that may outlast t: an async callee, or
 				// what an in-memory callee left running.
-				w := x[u]
+				w := 0.0 // CPU work of what outlasts: the async subtree's
 				if !e.sync {
-					w = e.n * (d[u] + x[u])
+					w = e.n * c[u]
+				} else if d[u]+x[u] > 0 {
+					w = c[u] * x[u] / (d[u] + x[u])
 				}
 				if bgAt < 0 {
 					bgAt = at
@@ -573,43 +746,30 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 			cursor = parStart + parMax
 		}
 		d[t] = cursor + own - own/2
+		shared := 0.0
 		if bgAt >= 0 && !l.ownCPU {
-			// Processor sharing from bgAt: t's remaining r and the
-			// background work w; t ends after r + min(r, w), the work
-			// after r + w.
-			r := max(d[t]-bgAt, 0)
-			d[t] += min(r, bgWork)
+			// Processor sharing from bgAt, for the CPU parts: t's
+			// remaining CPU work r (its share of what is left of it) and
+			// the background's w; t is delayed by min(r, w), the
+			// background ends no earlier than r + w after bgAt.
+			rem := max(d[t]-bgAt, 0)
+			r := rem
+			if d[t] > 0 {
+				r = min(rem, cpu*rem/d[t])
+			}
+			shared = min(r, bgWork)
+			d[t] += shared
 			end = max(end, bgAt+r+bgWork)
 		}
 		x[t] = max(end-d[t], 0)
+		c[t] = cpu + bgWork
+		if tr != nil {
+			tp := &tr.Tasks[t]
+			tp.SharedMs, tp.DurationMs, tp.OutlastMs = shared, d[t], x[t]
+			tp.WaitMs = d[t] - own - shared
+		}
 	}
-	var costReq float64
-	for t := 0; t < n; t++ {
-		g := &gp[group[t]]
-		r := 0.0
-		if t == l.entry {
-			r = 1
-		}
-		for _, e := range l.in[t] {
-			if group[e.from] != group[t] {
-				r += e.perReq
-			}
-		}
-		if r == 0 {
-			continue
-		}
-		billed := d[t] + x[t]
-		if l.coldCPU[g.place] {
-			// Custom runtimes are billed for their init phase: the
-			// expected init of a cold invocation, at the group's speed.
-			billed += l.coldMs[g.place] / g.speed
-		}
-		if gr := l.granMs[g.place]; gr > 0 {
-			billed = math.Ceil(billed/gr-1e-9) * gr
-		}
-		costReq += r * (l.fee[g.place] + billed/1e3*g.perSec)
-	}
-	return d[l.entry], costReq
+	return d[l.entry]
 }
 
 // compile turns a setup into the group assignment and params eval takes.
@@ -628,7 +788,7 @@ func (l *Learned) compile(s *setup.Setup) ([]int32, []gparam, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("model: group %q: %w", g.Name, err)
 		}
-		gp[gi] = gparam{place: p, cfg: -1, speed: l.prof.Speed(g.Place, g.MemoryMB), perSec: ps}
+		gp[gi] = gparam{place: p, cfg: -1, speed: l.prof.Speed(g.Place, g.MemoryMB), perSec: ps, tasks: len(g.Tasks)}
 		for _, t := range g.Tasks {
 			i, ok := l.idx[t]
 			if !ok {
@@ -660,7 +820,7 @@ func (l *Learned) finishPrediction(latMs, costReq float64) Prediction {
 	latMs *= l.latCorr
 	p50 := time.Duration(latMs * 1e6)
 	p95 := time.Duration(latMs * l.p95 * 1e6)
-	p := Prediction{Latency: p50, P50: p50, P95: p95, CostPerMillion: costReq * 1e6 * l.costCor, Confidence: l.conf}
+	p := Prediction{Latency: p50, P50: p50, P95: p95, CostPerMillion: costReq * 1e6, Confidence: l.conf}
 	if l.obj.Objective.Latency == "p95" {
 		p.Latency = p95
 	}
@@ -668,11 +828,21 @@ func (l *Learned) finishPrediction(latMs, costReq float64) Prediction {
 	return p
 }
 
-// Evaluate predicts s at the objective's latency percentile.
+// Evaluate predicts s at the objective's latency percentile. A setup
+// already measured is predicted as it measured (its own correction).
 func (l *Learned) Evaluate(s *setup.Setup) (Prediction, error) {
 	lat, c, err := l.raw(s)
 	if err != nil {
 		return Prediction{}, err
+	}
+	if f, ok := l.fits[Key(s)]; ok {
+		p50, p95 := time.Duration(lat*f.p50*1e6), time.Duration(lat*f.p95*1e6)
+		p := Prediction{Latency: p50, P50: p50, P95: p95, CostPerMillion: c * 1e6 * f.cost, Confidence: l.conf}
+		if l.obj.Objective.Latency == "p95" {
+			p.Latency = p95
+		}
+		p.Score = Score(l.obj.Objective, p.Latency, p.CostPerMillion)
+		return p, nil
 	}
 	return l.finishPrediction(lat, c), nil
 }

@@ -223,6 +223,9 @@ func (s *searcher) score(c *cand) float64 {
 		cf := &s.l.cfgs[c.cfg[g]]
 		s.gp[g] = gparam{place: cf.place, cfg: int(c.cfg[g]), speed: cf.speed, perSec: cf.perSec}
 	}
+	for _, g := range c.group {
+		s.gp[g].tasks++
+	}
 	s.evals++
 	if over := s.overflow(c); over > 0 {
 		// Does not fit: worse than any setup that does, and the less it

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
+	"github.com/fusionize/fusionize/fuser/cost"
+)
+
+// capturedWindow is one measured window as written by --capture: the
+// setup, when the window started (spans of requests whose entry started
+// before it are the warm-up), every span of the setup version and what the
+// platforms reported from Since on. fuser/optimize's fixtures are files of
+// this shape.
+type capturedWindow struct {
+	App   string       `json:"app"`
+	Setup *setup.Setup `json:"setup"`
+	Since time.Time    `json:"since"`
+	Spans []span.Span  `json:"spans"`
+	Bills []cost.Bill  `json:"bills"`
+}
+
+// capture writes one window to dir as NNN-vVERSION.json, NNN counting the
+// files already there.
+func capture(ctx context.Context, dir, app string, s *setup.Setup, since time.Time, spans func(context.Context, int64) ([]span.Span, error), bills []cost.Bill) error {
+	all, err := spans(ctx, s.Version)
+	if err != nil {
+		return fmt.Errorf("capture: spans of setup version %d: %w", s.Version, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	old, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	data, err := json.Marshal(capturedWindow{App: app, Setup: s, Since: since, Spans: all, Bills: bills})
+	if err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%03d-v%d.json", len(old), s.Version))
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,221 @@
+package optimize_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
+	"github.com/fusionize/fusionize/fuser/analytics"
+	"github.com/fusionize/fusionize/fuser/cost"
+	"github.com/fusionize/fusionize/fuser/optimize"
+)
+
+// window is one measured window on the emulated clouds, as `fusionize demo
+// --capture` and `fusionize sweep --capture` write it: the setup, when the
+// window started, every span of the setup version (the warm-up's too) and
+// what the platforms reported from the window's start on.
+type window struct {
+	App   string       `json:"app"`
+	Setup *setup.Setup `json:"setup"`
+	Since time.Time    `json:"since"`
+	Spans []span.Span  `json:"spans"`
+	Bills []cost.Bill  `json:"bills"`
+}
+
+// recorded is a window measured the way fuser/loop measures an iteration.
+type recorded struct {
+	file string
+	obs  optimize.Observation
+}
+
+// loadWindows reads every window under testdata/emulated/dir, in file order,
+// and measures each as the loop does: the requests whose entry span started
+// at or after Since, latency percentiles of their entry spans, cost from the
+// platforms' reports.
+func loadWindows(t testing.TB, dir string, app optimize.App) []recorded {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "emulated", dir, "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no windows in testdata/emulated/%s: %v", dir, err)
+	}
+	sort.Strings(files)
+	prices := cost.Default()
+	var out []recorded
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w window
+		if err := json.Unmarshal(data, &w); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		in := map[string]bool{}
+		var lat []float64
+		for _, sp := range w.Spans {
+			if sp.Caller == "" && !sp.Start.Before(w.Since) {
+				in[sp.TraceID] = true
+				lat = append(lat, float64(sp.Duration)/1e6)
+			}
+		}
+		spans := slices.DeleteFunc(slices.Clone(w.Spans), func(sp span.Span) bool { return !in[sp.TraceID] })
+		rep := analytics.Analyze(spans, analytics.Options{Tasks: app.Tasks, Setups: []*setup.Setup{w.Setup}})
+		rep.AddBills(w.Setup, w.Bills)
+		total, err := prices.PriceBills(w.Bills)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		o := optimize.Observe(w.Setup, rep, total/float64(len(lat))*1e6, "recorded")
+		o.P50Ms, o.P95Ms = percentile(lat, 0.5), percentile(lat, 0.95)
+		out = append(out, recorded{file: filepath.Base(f), obs: o})
+	}
+	return out
+}
+
+// percentile is the loop's: the value at rank q·(n−1) of the sorted sample.
+func percentile(v []float64, q float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[int(q*float64(len(s)-1))]
+}
+
+var treeApp = optimize.App{Name: "tree", Entry: "A", Tasks: []string{"A", "B", "C", "D", "E", "F", "G"},
+	Objective: manifest.Objective{Latency: "p95", LatencyBoundMs: 100}}
+
+func relErr(pred, meas float64) float64 { return (pred - meas) / meas }
+
+// describe is a setup's groups in one line: (A,B)512 (C)1769@gcp.
+func describe(s *setup.Setup) string {
+	var b strings.Builder
+	for i, g := range s.Groups {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "(%s)%d", strings.Join(g.Tasks, ","), g.MemoryMB)
+		if g.Place.Provider != "aws" {
+			b.WriteString("@" + g.Place.Provider)
+		}
+	}
+	return b.String()
+}
+
+// TestPredictsHeldOutSetupsOfTreeOnTheEmulators learns from every recorded
+// window of the tree sweep (testdata/emulated/tree-sweep: 8 setups measured
+// on the Lambda emulator, `fusionize sweep examples/tree --max 8 --requests
+// 24 --concurrency 2 --memory 512,1769 --place aws --capture DIR`) but one
+// and predicts the one left out. The measured front's fastest and cheapest
+// point, all seven fused at 1769 MB, is predicted within 20% on p50 and
+// cost; over all eight the median p50 error stays within 25% (20% as
+// recorded). With -v it
+// prints each prediction taken apart beside its measurement.
+func TestPredictsHeldOutSetupsOfTreeOnTheEmulators(t *testing.T) {
+	ws := loadWindows(t, "tree-sweep", treeApp)
+	m := optimize.NewModel(optimize.ModelConfig{Places: []setup.Place{awsEast}})
+	fused := optimize.Key(setup.Fused(1, "all", treeApp.Tasks, awsEast, 1769))
+	var errs50 []float64
+	for i, held := range ws {
+		var hist []optimize.Observation
+		for j, w := range ws {
+			if j != i {
+				hist = append(hist, w.obs)
+			}
+		}
+		cur := hist[len(hist)-1]
+		l, err := m.Learn(optimize.Input{App: treeApp, Current: cur.Setup, Report: cur.Report, History: hist})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := l.Evaluate(held.obs.Setup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e50 := relErr(float64(p.P50)/1e6, held.obs.P50Ms)
+		ec := relErr(p.CostPerMillion, held.obs.CostPerMillionUSD)
+		e95 := relErr(float64(p.P95)/1e6, held.obs.P95Ms)
+		t.Logf("%s %s: p50 predicted %.1f measured %.1f (%+.0f%%), p95 predicted %.1f measured %.1f (%+.0f%%), $/M predicted %.2f measured %.2f (%+.0f%%)",
+			held.file, describe(held.obs.Setup), float64(p.P50)/1e6, held.obs.P50Ms, 100*e50, float64(p.P95)/1e6, held.obs.P95Ms, 100*e95, p.CostPerMillion, held.obs.CostPerMillionUSD, 100*ec)
+		if testing.Verbose() {
+			b, err := l.Breakdown(held.obs.Setup)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Log("\n" + b.Compare(held.obs.Report, held.obs.CostPerMillionUSD))
+		}
+		errs50 = append(errs50, math.Abs(e50))
+		if optimize.Key(held.obs.Setup) == fused && (math.Abs(e50) > 0.2 || math.Abs(ec) > 0.2) {
+			t.Errorf("all fused at 1769 MB: p50 %+.0f%%, cost %+.0f%% off the measurement, want within 20%%", 100*e50, 100*ec)
+		}
+	}
+	slices.Sort(errs50)
+	if med := errs50[len(errs50)/2]; med > 0.25 {
+		t.Errorf("median p50 error over the held-out setups %.0f%%, want within 25%%", 100*med)
+	}
+}
+
+// TestMeasuredSetupIsPredictedAsMeasured: once a setup was measured, the
+// model predicts it as it measured, whatever its components say.
+func TestMeasuredSetupIsPredictedAsMeasured(t *testing.T) {
+	ws := loadWindows(t, "tree-sweep", treeApp)
+	var hist []optimize.Observation
+	for _, w := range ws {
+		hist = append(hist, w.obs)
+	}
+	cur := hist[len(hist)-1]
+	l, err := optimize.NewModel(optimize.ModelConfig{Places: []setup.Place{awsEast}}).Learn(optimize.Input{App: treeApp, Current: cur.Setup, Report: cur.Report, History: hist})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
+		p, err := l.Evaluate(w.obs.Setup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range [][3]float64{{float64(p.P50) / 1e6, w.obs.P50Ms, 50}, {float64(p.P95) / 1e6, w.obs.P95Ms, 95}, {p.CostPerMillion, w.obs.CostPerMillionUSD, 0}} {
+			if math.Abs(relErr(f[0], f[1])) > 0.01 {
+				t.Errorf("%s: predicted %.3f, measured %.3f (p%.0f; 0 is cost)", w.file, f[0], f[1], f[2])
+			}
+		}
+	}
+}
+
+var iotApp = optimize.App{Name: "iot", Entry: "I", Tasks: []string{"AS", "CA", "CS", "CSA", "CSL", "CT", "CW", "DJ", "I", "SE"},
+	Objective: manifest.Objective{Latency: "p95", LatencyBoundMs: 150}}
+
+// TestPredictsIoTFusedFromItsBaselineOnTheEmulators learns from the demo's
+// first window (testdata/emulated/iot-demo, `fusionize demo examples/iot
+// --capture DIR`: every task alone at 512 MB, on a machine at load average
+// 18) and predicts the second (all ten fused at 1769 MB), as the loop's
+// first proposal does: p50 within 20% (p95 is logged: it comes from
+// the baseline's p95/p50 ratio, a fifth over the fused one's). Cost is not held to it: the
+// baseline's own times at 512 MB are four to nine times those at 1769 MB,
+// not the 3.5 the CPU share explains, and the in-memory async work they
+// predict outlasting the entry makes the predicted cost several times the
+// measured one (see BENCHMARKS.md, "Honest predictions").
+func TestPredictsIoTFusedFromItsBaselineOnTheEmulators(t *testing.T) {
+	ws := loadWindows(t, "iot-demo", iotApp)
+	base, fused := ws[0].obs, ws[1].obs
+	m := optimize.NewModel(optimize.ModelConfig{Places: []setup.Place{awsEast, {Provider: "gcp", Region: "us-east4"}}})
+	l, err := m.Learn(optimize.Input{App: iotApp, Current: base.Setup, Report: base.Report, History: []optimize.Observation{base}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := l.Breakdown(fused.Setup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + b.Compare(fused.Report, fused.CostPerMillionUSD))
+	if e := relErr(float64(b.Prediction.P50)/1e6, fused.P50Ms); math.Abs(e) > 0.2 {
+		t.Errorf("p50 %+.0f%% off the measurement, want within 20%%", 100*e)
+	}
+	t.Logf("p95 predicted %.1f ms, measured %.1f ms (%+.0f%%)", float64(b.Prediction.P95)/1e6, fused.P95Ms, 100*relErr(float64(b.Prediction.P95)/1e6, fused.P95Ms))
+}
