@@ -23,7 +23,24 @@ type billingEnv struct {
 	captureDir string
 }
 
-var _ loop.Biller = (*billingEnv)(nil)
+var (
+	_ loop.Biller = (*billingEnv)(nil)
+	_ loop.Queuer = (*billingEnv)(nil)
+)
+
+// Pending implements loop.Queuer: the Event invocations the Lambda
+// emulator has accepted and not finished, and the Cloud Tasks emulator's
+// undelivered tasks.
+func (e *billingEnv) Pending(context.Context) (int, error) {
+	n := 0
+	if e.clouds.lambda != nil {
+		n += e.clouds.lambda.PendingEvents()
+	}
+	if e.clouds.tasks != nil {
+		n += e.clouds.tasks.Pending()
+	}
+	return n, nil
+}
 
 // Bills implements loop.Biller.
 func (e *billingEnv) Bills(ctx context.Context, s *setup.Setup, since time.Time) ([]cost.Bill, error) {

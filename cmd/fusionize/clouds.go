@@ -61,6 +61,7 @@ type clouds struct {
 	// loop reads (nil when not emulated).
 	lambda *lambdaemu.Emulator
 	gcf    *gcf.Emulator
+	tasks  *tasks.Emulator
 	rtt    []func(rtt.Table) // the emulators' SetRTT
 }
 
@@ -194,6 +195,7 @@ func (c *cloudFlags) startGCP(ctx context.Context, w io.Writer, cl *clouds, ads 
 			return "", err
 		}
 		cl.stops = append(cl.stops, func(context.Context) error { return q.Close() })
+		cl.tasks = q
 		cl.rtt = append(cl.rtt, q.SetRTT)
 		opts.Endpoint = em.GRPCAddr()
 		opts.Queue = q.QueueURL(c.gcpProject, c.gcpRegion, "fusionize")

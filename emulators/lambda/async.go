@@ -31,6 +31,16 @@ func (em *Emulator) DeadLetters() []DeadLetter {
 	return slices.Clone(em.deadLetters)
 }
 
+// PendingEvents is the number of accepted Event invocations not yet done or
+// dead-lettered: what Lambda's AsyncEventsReceived less the finished ones
+// tells a client watching CloudWatch. A window of async work is complete
+// when it is 0.
+func (em *Emulator) PendingEvents() int {
+	em.mu.Lock()
+	defer em.mu.Unlock()
+	return em.pending
+}
+
 type event struct {
 	ref       functionRef
 	id        string

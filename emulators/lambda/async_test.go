@@ -43,6 +43,7 @@ func TestEventInvocationIsAcceptedAndRuns(t *testing.T) {
 	if r := f.em.Reports("ev")[0]; !r.Async || r.Status != "success" {
 		t.Errorf("report %+v", r)
 	}
+	waitFor(t, "no event pending", func() bool { return f.em.PendingEvents() == 0 })
 	if d := f.em.DeadLetters(); len(d) != 0 {
 		t.Errorf("dead letters %+v", d)
 	}
@@ -78,6 +79,10 @@ func TestCloseRunsQueuedEventsOrDeadLettersThem(t *testing.T) {
 		invokeEvent(t, f, "drain", map[string]any{"op": "sleep", "n": 50})
 	}
 	invokeEvent(t, f, "drain", map[string]any{"op": "error", "value": "retry later"})
+	// The failing event waits an hour for its retry: it stays pending.
+	if n := f.em.PendingEvents(); n < 1 {
+		t.Errorf("%d events pending with one waiting for its retry", n)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := f.em.Close(ctx); err != nil {

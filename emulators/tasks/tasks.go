@@ -251,6 +251,19 @@ func (e *Emulator) Stats(queue string) Stats {
 	return Stats{}
 }
 
+// Pending is the number of tasks accepted and neither delivered nor
+// dead-lettered, over every queue: the queues' task counts as Cloud Tasks'
+// GetQueue stats give them.
+func (e *Emulator) Pending() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, q := range e.queues {
+		n += len(q.pending)
+	}
+	return n
+}
+
 type createRequest struct {
 	Task struct {
 		Name        string      `json:"name"`

@@ -52,6 +52,9 @@ func TestFailedDeliveryIsRetriedUntilItSucceeds(t *testing.T) {
 	if st.Attempts != 3 || st.DeadLettered != 0 || st.Pending != 0 {
 		t.Fatalf("stats %+v, want 3 attempts and no dead letter", st)
 	}
+	if n := q.Pending(); n != 0 {
+		t.Errorf("Pending() = %d after the only task was delivered", n)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if want := []string{"0", "1", "2"}; len(retries) != 3 || retries[0] != want[0] || retries[2] != want[2] {

@@ -52,6 +52,15 @@ type Biller interface {
 	Bills(ctx context.Context, s *setup.Setup, since time.Time) ([]cost.Bill, error)
 }
 
+// Queuer is an Env that can say how much accepted async work the platforms
+// have not run yet (Lambda's queued Event invocations, the Cloud Tasks
+// queues' tasks), as their metrics tell a client. With it a window settles
+// only once that work has run, so that its spans and bills are whole: on a
+// loaded machine a queued event can wait longer than the spans' quiet time.
+type Queuer interface {
+	Pending(ctx context.Context) (int, error)
+}
+
 // Options configure Run.
 type Options struct {
 	App      *manifest.App
@@ -418,9 +427,13 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 // settle waits until the spans of version v stop arriving: hosts report in
 // batches every 200 ms, and async calls finish after the requests that
 // started them. It waits at least min, then until the count has not changed
-// for 1.5 s (three reads half a second apart), and at most 30 s.
+// for 1.5 s (three reads half a second apart) and, when env is a Queuer, no
+// accepted async work is left; at most 30 s for the spans, 2 min while async
+// work is still queued.
 func settle(ctx context.Context, env Env, v int64, min time.Duration) ([]span.Span, error) {
-	deadline := time.Now().Add(30 * time.Second)
+	begin := time.Now()
+	quiet, queued := begin.Add(30*time.Second), begin.Add(2*time.Minute)
+	q, _ := env.(Queuer)
 	wait := min
 	prev, same := -1, 0
 	for {
@@ -438,8 +451,17 @@ func settle(ctx context.Context, env Env, v int64, min time.Duration) ([]span.Sp
 		} else {
 			same = 0
 		}
-		if same >= 3 || time.Now().After(deadline) {
-			return all, nil
+		now := time.Now()
+		if same >= 3 || now.After(quiet) {
+			pending := 0
+			if q != nil {
+				if pending, err = q.Pending(ctx); err != nil {
+					return nil, fmt.Errorf("loop: queued async work: %w", err)
+				}
+			}
+			if pending == 0 || now.After(queued) {
+				return all, nil
+			}
 		}
 		prev = len(all)
 		wait = 500 * time.Millisecond

@@ -3,6 +3,7 @@ package loop_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -121,6 +122,68 @@ func TestCostComesFromThePlatformsBills(t *testing.T) {
 		}
 		if strings.Contains(it.Note, "cost from the spans") {
 			t.Errorf("iteration %d note %q", it.Index, it.Note)
+		}
+	}
+}
+
+// queuedEnv is a billingEnv whose platform runs each window's async work
+// (one more billed invocation per request) only after the requests: it
+// reports that work pending for a few reads after the spans stop arriving,
+// and bills it once run.
+type queuedEnv struct {
+	billingEnv
+	mu      *sync.Mutex
+	pending map[int64]int // reads of Pending left before the version's async work has run
+	ran     map[int64]bool
+	version int64
+}
+
+func (e *queuedEnv) Apply(ctx context.Context, s *setup.Setup) (int64, error) {
+	v, err := e.billingEnv.Apply(ctx, s)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.version, e.pending[v] = v, 3
+	return v, err
+}
+
+func (e *queuedEnv) Pending(context.Context) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.pending[e.version] > 0 {
+		e.pending[e.version]--
+		return 1, nil
+	}
+	e.ran[e.version] = true
+	return 0, nil
+}
+
+func (e *queuedEnv) Bills(ctx context.Context, s *setup.Setup, since time.Time) ([]cost.Bill, error) {
+	bills, err := e.billingEnv.Bills(ctx, s, since)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ran[s.Version] {
+		bills = append(bills, bills...) // the async invocations, billed as much again
+	}
+	return bills, err
+}
+
+// TestWindowWaitsForQueuedAsyncWork: a window is priced only once the
+// platform has run the async work its requests queued, not when the spans
+// fall quiet; otherwise the async invocations' bills go missing and the
+// setup looks cheaper than it is.
+func TestWindowWaitsForQueuedAsyncWork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for spans to settle")
+	}
+	env := &queuedEnv{billingEnv: billingEnv{newFake(20 * time.Millisecond)}, mu: &sync.Mutex{},
+		pending: map[int64]int{}, ran: map[int64]bool{}}
+	res := runPredicting(t, env, &predicting{}, 0)
+	p := cost.Default()
+	for _, it := range res.Iterations {
+		mem := float64(it.Setup.Groups[0].MemoryMB)
+		want := 2 * (0.1*mem/1024*p.AWS.X86PerGBSecond + p.AWS.PerMillionRequests/1e6) * 1e6
+		if d := it.CostPerMillionUSD - want; d > 1e-9 || d < -1e-9 {
+			t.Errorf("iteration %d at %v MB: $%.4f/M, want $%.4f/M with the queued async invocations billed", it.Index, mem, it.CostPerMillionUSD, want)
 		}
 	}
 }
