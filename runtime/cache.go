@@ -33,6 +33,19 @@ func Precompile(ctx context.Context, cacheDir, task, path string) error {
 	return h.Close(ctx)
 }
 
+// PrecompileFused is Precompile for the fused module at path that holds tasks.
+func PrecompileFused(ctx context.Context, cacheDir string, tasks []string, path string) error {
+	h, err := host.New(ctx, host.Config{Name: "precompile", CacheDir: cacheDir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	if err := h.LoadFusedFile(ctx, tasks, path, ""); err != nil {
+		_ = h.Close(ctx)
+		return err
+	}
+	return h.Close(ctx)
+}
+
 // WritableCache returns a writable compilation cache holding the artifact's precompiled
 // modules (root/[CacheDir]): that directory where it is writable (the emulators, Cloud
 // Run's in-memory file system), else a copy in the temporary directory (Lambda's task
