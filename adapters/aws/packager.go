@@ -159,7 +159,7 @@ func (p *Packager) precompile(ctx context.Context, arch string, mods []lambdart.
 	}
 	if goarch != runtime.GOARCH || runtime.GOOS != "linux" {
 		for _, m := range mods {
-			if err := host.CheckModule(ctx, m.Task, m.Wasm, host.CheckOptions{}); err != nil {
+			if err := checkModule(ctx, m); err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrModule, err)
 			}
 		}
@@ -206,7 +206,11 @@ func (p *Packager) compileInto(ctx context.Context, boot, dir string, m lambdart
 		return err
 	}
 	cache := filepath.Join(tmp, "cache")
-	out, err := exec.CommandContext(ctx, boot, lambdart.PrecompileCommand, cache, m.Task, wasm).CombinedOutput()
+	args := []string{lambdart.PrecompileCommand, cache, m.Task, wasm}
+	if len(m.Tasks) > 0 {
+		args = append(args, strings.Join(m.Tasks, ","))
+	}
+	out, err := exec.CommandContext(ctx, boot, args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%w: task %q: %s", ErrModule, m.Task, strings.TrimSpace(string(out)))
 	}
@@ -216,4 +220,13 @@ func (p *Packager) compileInto(ctx context.Context, boot, dir string, m lambdart
 		}
 	}
 	return nil
+}
+
+// checkModule runs the checks of a host's load on m in this process: a
+// fused module's for a fused module, a task module's otherwise.
+func checkModule(ctx context.Context, m lambdart.Module) error {
+	if len(m.Tasks) > 0 {
+		return host.CheckFusedModule(ctx, m.Tasks, m.Wasm, host.CheckOptions{})
+	}
+	return host.CheckModule(ctx, m.Task, m.Wasm, host.CheckOptions{})
 }
