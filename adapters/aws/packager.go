@@ -177,7 +177,7 @@ func (p *Packager) precompile(ctx context.Context, arch string, mods []lambdart.
 	build := host.Digest(bin)[len("sha256:"):][:16]
 	files := map[string][]byte{}
 	for _, m := range mods {
-		dir := filepath.Join(p.dir, "compiled", build, strings.TrimPrefix(m.Digest, "sha256:"))
+		dir := filepath.Join(p.dir, "compiled", build, compiledName(m.Digest, m.Tasks))
 		if _, err := os.Stat(dir); err != nil {
 			if err := p.compileInto(ctx, boot, dir, m); err != nil {
 				return nil, err
@@ -229,4 +229,15 @@ func checkModule(ctx context.Context, m lambdart.Module) error {
 		return host.CheckFusedModule(ctx, m.Tasks, m.Wasm, host.CheckOptions{})
 	}
 	return host.CheckModule(ctx, m.Task, m.Wasm, host.CheckOptions{})
+}
+
+// compiledName names the kept compilation cache of a module: its digest,
+// and for a fused module the tasks it was checked to hold, so that a claim
+// of other tasks is checked again.
+func compiledName(digest string, fused []string) string {
+	name := strings.TrimPrefix(digest, "sha256:")
+	if len(fused) > 0 {
+		name += "-" + host.Digest([]byte(strings.Join(fused, ",")))[len("sha256:"):][:16]
+	}
+	return name
 }
