@@ -73,13 +73,13 @@ func TestInitializeThatNeverReturnsFailsTheLoad(t *testing.T) {
 // one more names that task, claiming one fewer names the one held unclaimed,
 // and the check of a module of one task refuses it for its ABI version.
 func TestCheckFusedModuleAcceptsWhatItHoldsAndNamesWhatItLacks(t *testing.T) {
-	wasm, err := os.ReadFile(wat("fusedab"))
+	wasm, err := os.ReadFile(wat("fusedpair"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	opts := host.CheckOptions{CacheDir: cacheDir}
-	if err := host.CheckFusedModule(ctx, []string{"b", "a"}, wasm, opts); err != nil {
+	if err := host.CheckFusedModule(ctx, []string{"fb", "fa"}, wasm, opts); err != nil {
 		t.Fatalf("the tasks it holds: %v", err)
 	}
 	cases := []struct {
@@ -88,9 +88,9 @@ func TestCheckFusedModuleAcceptsWhatItHoldsAndNamesWhatItLacks(t *testing.T) {
 		want  error
 		msg   string
 	}{
-		{"a task it lacks", []string{"a", "b", "c"}, host.ErrMissingTask, `task "c"`},
-		{"a task it holds unclaimed", []string{"a"}, host.ErrBadModule, `task "b"`},
-		{"a task named twice", []string{"a", "a", "b"}, host.ErrDuplicate, `task "a"`},
+		{"a task it lacks", []string{"fa", "fb", "fc"}, host.ErrMissingTask, `task "fc"`},
+		{"a task it holds unclaimed", []string{"fa"}, host.ErrBadModule, `task "fb"`},
+		{"a task named twice", []string{"fa", "fa", "fb"}, host.ErrDuplicate, `task "fa"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -100,7 +100,7 @@ func TestCheckFusedModuleAcceptsWhatItHoldsAndNamesWhatItLacks(t *testing.T) {
 			}
 		})
 	}
-	if err := host.CheckModule(ctx, "a", wasm, opts); !errors.Is(err, host.ErrABIVersion) {
+	if err := host.CheckModule(ctx, "fa", wasm, opts); !errors.Is(err, host.ErrABIVersion) {
 		t.Errorf("CheckModule of a fused module = %v, want ErrABIVersion", err)
 	}
 	dup, err := os.ReadFile(wat("fuseddup"))

@@ -16,8 +16,8 @@ import (
 	"github.com/fusionize/fusionize/runtime"
 )
 
-// fusedPackage writes an artifact holding a fused module of tasks a and b
-// (host/testdata/fusedab) and the module of task echo, as a packager lays
+// fusedPackage writes an artifact holding a fused module of tasks fa and fb
+// (host/testdata/fusedpair) and the module of task echo, as a packager lays
 // it out, and returns its directory and config for group g.
 func fusedPackage(t *testing.T, g setup.Group) (string, runtime.PackageConfig) {
 	t.Helper()
@@ -27,7 +27,7 @@ func fusedPackage(t *testing.T, g setup.Group) (string, runtime.PackageConfig) {
 	for _, m := range []struct {
 		name, file string
 		tasks      []string
-	}{{"fused-a-b", "fusedab", []string{"a", "b"}}, {"echo", "echo", nil}} {
+	}{{"fused-fa-fb", "fusedpair", []string{"fa", "fb"}}, {"echo", "echo", nil}} {
 		wasm, err := os.ReadFile(filepath.Join("..", "host", "testdata", m.file+".wasm"))
 		if err != nil {
 			t.Fatal(err)
@@ -51,23 +51,23 @@ func fusedPackage(t *testing.T, g setup.Group) (string, runtime.PackageConfig) {
 // a module-fused group without a fused module is refused saying so.
 func TestModuleFusedGroupLoadsItsFusedModuleBesideTheOthers(t *testing.T) {
 	ctx := context.Background()
-	g := setup.Group{Name: "g", Tasks: []string{"a", "b", "echo"}, MemoryMB: 128, Fusion: setup.FusionModule}
+	g := setup.Group{Name: "g", Tasks: []string{"fa", "fb", "echo"}, MemoryMB: 128, Fusion: setup.FusionModule}
 	dir, cfg := fusedPackage(t, g)
 	h, err := runtime.NewHost(ctx, runtime.GroupConfig{App: "app", Setup: cfg.Setup, Group: "g", Modules: cfg.ModulesIn(dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close(ctx)
-	if got := h.Tasks(); !slices.Equal(got, []string{"a", "b", "echo"}) {
-		t.Errorf("tasks %v, want a, b, echo", got)
+	if got := h.Tasks(); !slices.Equal(got, []string{"echo", "fa", "fb"}) {
+		t.Errorf("tasks %v, want echo, fa, fb", got)
 	}
-	da, _ := h.Digest("a")
-	db, _ := h.Digest("b")
+	da, _ := h.Digest("fa")
+	db, _ := h.Digest("fb")
 	de, _ := h.Digest("echo")
 	if da != cfg.Modules[0].Digest || db != da || de == da {
 		t.Errorf("digests a %s b %s echo %s: want a and b the fused module's %s", da, db, de, cfg.Modules[0].Digest)
 	}
-	for _, task := range []string{"a", "b", "echo"} {
+	for _, task := range []string{"fa", "fb", "echo"} {
 		if out, err := h.Invoke(ctx, task, []byte("hi")); err != nil || string(out) != "hi" {
 			t.Errorf("invoke %s = %q, %v", task, out, err)
 		}
@@ -77,14 +77,14 @@ func TestModuleFusedGroupLoadsItsFusedModuleBesideTheOthers(t *testing.T) {
 	inst.Fusion = setup.FusionInstance
 	dir, cfg = fusedPackage(t, inst)
 	_, err = runtime.NewHost(ctx, runtime.GroupConfig{App: "app", Setup: cfg.Setup, Group: "g", Modules: cfg.ModulesIn(dir)})
-	if err == nil || !strings.Contains(err.Error(), `no module of task "a"`) {
-		t.Errorf("instance-fused group from a fused artifact: %v, want no module of task a", err)
+	if err == nil || !strings.Contains(err.Error(), `no module of task "fa"`) {
+		t.Errorf("instance-fused group from a fused artifact: %v, want no module of task fa", err)
 	}
 
 	dir, cfg = fusedPackage(t, g)
 	cfg.Modules = cfg.Modules[1:]
 	_, err = runtime.NewHost(ctx, runtime.GroupConfig{App: "app", Setup: cfg.Setup, Group: "g", Modules: cfg.ModulesIn(dir)})
-	if !errors.Is(err, runtime.ErrNoFusedModule) || !strings.Contains(err.Error(), "a,b,echo") {
+	if !errors.Is(err, runtime.ErrNoFusedModule) || !strings.Contains(err.Error(), "fa,fb,echo") {
 		t.Errorf("module-fused group without a fused module: %v, want ErrNoFusedModule naming its tasks", err)
 	}
 }

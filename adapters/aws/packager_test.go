@@ -69,7 +69,7 @@ func TestFusedPackageShipsTheFusedModuleAndItsCache(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the Lambda bootstrap")
 	}
-	fused, err := os.ReadFile("../../host/testdata/fusedab.wasm")
+	fused, err := os.ReadFile("../../host/testdata/fusedpair.wasm")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,10 +77,10 @@ func TestFusedPackageShipsTheFusedModuleAndItsCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	su := &setup.Setup{Version: 1, Groups: []setup.Group{{Name: "g", Tasks: []string{"a", "b", "echo"}, MemoryMB: 128, Place: setup.Place{Provider: "aws"}, Fusion: setup.FusionModule}}}
+	su := &setup.Setup{Version: 1, Groups: []setup.Group{{Name: "g", Tasks: []string{"fa", "fb", "echo"}, MemoryMB: 128, Place: setup.Place{Provider: "aws"}, Fusion: setup.FusionModule}}}
 	cfg := lambdart.Config{App: "t", SetupVersion: 1, Group: "g", MemoryMB: 128, Setup: su}
 	mods := []lambdart.Module{
-		{Task: "fused-a-b", Tasks: []string{"a", "b"}, Digest: host.Digest(fused), Wasm: fused},
+		{Task: "fused-fa-fb", Tasks: []string{"fa", "fb"}, Digest: host.Digest(fused), Wasm: fused},
 		{Task: "echo", Digest: host.Digest(echo), Wasm: echo},
 	}
 	p := sharedPackager(t)
@@ -117,15 +117,15 @@ func TestFusedPackageShipsTheFusedModuleAndItsCache(t *testing.T) {
 			r.Close()
 		}
 	}
-	if len(got.Modules) != 2 || got.Modules[1].Task != "fused-a-b" || !slices.Equal(got.Modules[1].Tasks, []string{"a", "b"}) || got.Modules[1].Path != "modules/fused-a-b.wasm" {
-		t.Errorf("config lists %+v, want echo and fused-a-b holding a, b", got.Modules)
+	if len(got.Modules) != 2 || got.Modules[1].Task != "fused-fa-fb" || !slices.Equal(got.Modules[1].Tasks, []string{"fa", "fb"}) || got.Modules[1].Path != "modules/fused-fa-fb.wasm" {
+		t.Errorf("config lists %+v, want echo and fused-fa-fb holding fa, fb", got.Modules)
 	}
 	if cacheFiles < 2 {
 		t.Errorf("%d compilation cache files, want one per module (2)", cacheFiles)
 	}
 
-	mods[0].Tasks = []string{"a", "b", "c"}
-	if _, _, err := p.Build(ctx, "x86_64", cfg, mods); !errors.Is(err, aws.ErrModule) || !strings.Contains(err.Error(), "c") {
-		t.Errorf("a fused module lacking a task it claims: %v, want ErrModule naming c", err)
+	mods[0].Tasks = []string{"fa", "fb", "fc"}
+	if _, _, err := p.Build(ctx, "x86_64", cfg, mods); !errors.Is(err, aws.ErrModule) || !strings.Contains(err.Error(), `task "fc"`) {
+		t.Errorf("a fused module lacking a task it claims: %v, want ErrModule naming fc", err)
 	}
 }

@@ -197,20 +197,20 @@ func TestUploadRefusesModulesNoHostCouldLoad(t *testing.T) {
 func TestUploadOfAFusedModuleChecksTheTasksItClaims(t *testing.T) {
 	cp := startCP(t, t.TempDir())
 	c := dial(t, cp)
-	const fusedab = "../../host/testdata/fusedab.wasm"
-	info, err := c.UploadFusedModuleFile(t.Context(), []string{"b", "a"}, fusedab)
+	const fusedpair = "../../host/testdata/fusedpair.wasm"
+	info, err := c.UploadFusedModuleFile(t.Context(), []string{"fb", "fa"}, fusedpair)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Task != "fused-a-b" || !slices.Equal(info.Tasks, []string{"a", "b"}) || !info.Fused() {
-		t.Errorf("stored as %+v, want fused-a-b holding a, b", info)
+	if info.Task != "fused-fa-fb" || !slices.Equal(info.Tasks, []string{"fa", "fb"}) || !info.Fused() {
+		t.Errorf("stored as %+v, want fused-fa-fb holding fa, fb", info)
 	}
-	_, err = c.UploadFusedModuleFile(t.Context(), []string{"a", "b", "c"}, fusedab)
-	wantRefused(t, err, `task "c"`, "does not hold it")
-	_, err = c.UploadModuleFile(t.Context(), "a", fusedab)
-	wantRefused(t, err, "module of task a", "ABI version 2")
+	_, err = c.UploadFusedModuleFile(t.Context(), []string{"fa", "fb", "fc"}, fusedpair)
+	wantRefused(t, err, `task "fc"`, "does not hold it")
+	_, err = c.UploadModuleFile(t.Context(), "fa", fusedpair)
+	wantRefused(t, err, "module of task fa", "ABI version 2")
 	mods, err := c.Modules(t.Context())
-	if err != nil || len(mods) != 1 || !slices.Equal(mods[0].Tasks, []string{"a", "b"}) {
-		t.Fatalf("modules = %+v, %v; want only fused-a-b with its tasks", mods, err)
+	if err != nil || len(mods) != 1 || !slices.Equal(mods[0].Tasks, []string{"fa", "fb"}) {
+		t.Fatalf("modules = %+v, %v; want only fused-fa-fb with its tasks", mods, err)
 	}
 }
