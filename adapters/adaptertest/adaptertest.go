@@ -525,7 +525,7 @@ func testModuleFusedGroup(t *testing.T, s *suite) {
 		s.env.Upload(t, task, Module(t, "loop"))
 	}
 	s.env.UploadFused(t, FusedTasks, Module(t, FusedModule))
-	su := s.env.Apply(t, setup.Group{Name: GroupFused, Tasks: append([]string{"echo"}, FusedTasks...), Fusion: setup.FusionModule})
+	su := s.env.Apply(t, setup.Group{Name: GroupFused, Tasks: append([]string{"echo"}, FusedTasks...), MemoryMB: 256, Fusion: setup.FusionModule})
 	d := s.env.Deployment(t, su, GroupFused)
 	ep, err := s.a.Deploy(s.ctx(t), d)
 	if err != nil {
