@@ -12,7 +12,8 @@ import (
 )
 
 // What a deployed group's artifact holds for its runtime, whatever the
-// platform: ConfigFile at its root, and each task's module under ModulesDir.
+// platform: ConfigFile at its root, and each module under ModulesDir (a
+// task's, or a module-fused group's fused module, listed with its tasks).
 // A Lambda deployment package and a Cloud Function's source both carry it.
 const (
 	ConfigFile = "fusionize.json"

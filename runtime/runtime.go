@@ -10,6 +10,12 @@
 //	                 execution environment
 //	runtime/gcf      (to come) an HTTP function for functions-framework-go
 //
+// A module-fused group (setup.Group.ModuleFused) loads one fused module for
+// its Go tasks that are not isolated, which its Modules give (FusedModules:
+// an artifact lists it, the control plane stores it under
+// api.FusedModuleName; ModulesOf and PickFused choose it), and the module of
+// each of its other tasks.
+//
 // Each calls NewHost and then serves the host its own way:
 //
 //	mux := transport.NewMux()
