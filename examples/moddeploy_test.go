@@ -44,12 +44,12 @@ func TestIoTModuleFusedOnLambdaAnswersAlikeInLessMemory(t *testing.T) {
 	app := buildApp(t, "iot")
 	want := fusedResult(t, app)
 	quiet := slog.New(slog.DiscardHandler)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	cp := controlPlane(t)
 	cp.uploadModules(ctx, t, app)
 	em, url := lambdaEmulator(t)
-	a, err := aws.New(ctx, aws.Options{Endpoint: url, Timeout: 30, Drain: -1, Logger: quiet})
+	a, err := aws.New(ctx, aws.Options{Endpoint: url, Timeout: 120, Drain: -1, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,12 +61,12 @@ func TestIoTModuleFusedOnLambdaAnswersAlikeInLessMemory(t *testing.T) {
 	prep := deploy.FusedModules(app, cp.store, deploy.FusedOptions{Build: build.Options{CacheDir: fusedCacheDir}})
 	d := deploy.New(cp.store, adapters.Adapters{aws.Provider: a}, deploy.Options{App: app.Name, ControlPlane: cp.addr, Token: cp.token, Grace: time.Millisecond, Logger: quiet, Prepare: prep})
 	place := setup.Place{Provider: aws.Provider, Region: "us-east-1"}
-	const requests = 10
+	const requests = 4
 	figures := map[string]lambdaFigures{}
 	for _, c := range []struct {
 		group, fusion string
 		memoryMB      int
-	}{{"inst", setup.FusionInstance, 1024}, {"mod", setup.FusionModule, 128}} {
+	}{{"mod", setup.FusionModule, 128}, {"inst", setup.FusionInstance, 1024}} {
 		su := &setup.Setup{Groups: []setup.Group{{Name: c.group, Tasks: app.TaskNames(), MemoryMB: c.memoryMB, Place: place, Fusion: c.fusion}}}
 		v, err := cp.client.ApplySetup(ctx, su)
 		if err != nil {
