@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -54,7 +55,7 @@ func subset(of, in []string) bool {
 
 // ErrNoFusedModule is wrapped by NewHost and the packagers for a
 // module-fused group whose fused module was never uploaded.
-var ErrNoFusedModule = fmt.Errorf("no fused module")
+var ErrNoFusedModule = errors.New("no fused module")
 
 // noFused is the error of a module-fused group without a fused module.
 func noFused(tasks []string) error {
