@@ -39,6 +39,7 @@ type Packager struct {
 
 	mu    sync.Mutex
 	built map[string][]byte
+	paths map[string]string // where each built bootstrap is, named by its digest
 }
 
 // NewPackager returns a packager that keeps built bootstraps in dir
@@ -54,7 +55,7 @@ func NewPackager(dir string, log *slog.Logger) *Packager {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Packager{dir: dir, log: log, built: map[string][]byte{}}
+	return &Packager{dir: dir, log: log, built: map[string][]byte{}, paths: map[string]string{}}
 }
 
 // goArch maps a Lambda architecture to GOARCH.
@@ -87,10 +88,18 @@ func (p *Packager) Bootstrap(ctx context.Context, arch string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := filepath.Join(p.dir, "bootstrap-linux-"+goarch)
 	if err := os.MkdirAll(p.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("aws: %w", err)
 	}
+	// Built into a file of its own and kept under its digest: packagers of
+	// other checkouts may share dir, and must not swap the bootstrap (and
+	// the one that precompiles the cache) under this one.
+	tmp, err := os.MkdirTemp(p.dir, ".build-")
+	if err != nil {
+		return nil, fmt.Errorf("aws: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	out := filepath.Join(tmp, "bootstrap")
 	// -trimpath and an empty build id make the same source give the same
 	// bytes, so packages are reproducible; go's build cache makes a
 	// rebuild of unchanged source take a moment.
@@ -107,7 +116,11 @@ func (p *Packager) Bootstrap(ctx context.Context, arch string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("aws: %w", err)
 	}
-	p.built[arch] = b
+	kept := filepath.Join(p.dir, "bootstrap-linux-"+goarch+"-"+host.Digest(b)[len("sha256:"):][:16])
+	if err := os.Rename(out, kept); err != nil {
+		return nil, fmt.Errorf("aws: %w", err)
+	}
+	p.built[arch], p.paths[arch] = b, kept
 	return b, nil
 }
 
@@ -120,11 +133,9 @@ func (p *Packager) bootstrapPath(ctx context.Context, arch string) (string, erro
 	if _, err := p.Bootstrap(ctx, arch); err != nil {
 		return "", err
 	}
-	goarch, err := goArch(arch)
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(p.dir, "bootstrap-linux-"+goarch), nil
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paths[arch], nil
 }
 
 // Build writes the deployment package of cfg with mods for arch.
