@@ -27,6 +27,19 @@ type CheckOptions struct {
 // The control plane calls it on every upload, so a module no host could
 // load is refused before any host starts.
 func CheckModule(ctx context.Context, name string, wasm []byte, opts CheckOptions) error {
+	return check(ctx, opts, func(h *Host) error { return h.Load(ctx, name, wasm, "") })
+}
+
+// CheckFusedModule is CheckModule for a fused module (guest ABI version 2)
+// that claims to hold tasks: it runs what LoadFused runs, so the module
+// must speak ABI version 2 and hold exactly tasks, each once. A task it
+// claims but does not hold is an ErrMissingTask naming that task; a task
+// it holds unclaimed, or holds twice, an ErrBadModule naming it.
+func CheckFusedModule(ctx context.Context, tasks []string, wasm []byte, opts CheckOptions) error {
+	return check(ctx, opts, func(h *Host) error { return h.LoadFused(ctx, tasks, wasm, "") })
+}
+
+func check(ctx context.Context, opts CheckOptions, load func(*Host) error) error {
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -35,7 +48,7 @@ func CheckModule(ctx context.Context, name string, wasm []byte, opts CheckOption
 	if err != nil {
 		return err
 	}
-	loadErr := h.Load(ctx, name, wasm, "")
+	loadErr := load(h)
 	if err := h.Close(context.WithoutCancel(ctx)); err != nil && loadErr == nil {
 		return err
 	}

@@ -67,3 +67,47 @@ func TestInitializeThatNeverReturnsFailsTheLoad(t *testing.T) {
 		t.Fatalf("host stopped serving: %q %v", out, err)
 	}
 }
+
+// TestCheckFusedModuleAcceptsWhatItHoldsAndNamesWhatItLacks: a fused module
+// (ABI version 2) passes the check for exactly the tasks it holds; claiming
+// one more names that task, claiming one fewer names the one held unclaimed,
+// and the check of a module of one task refuses it for its ABI version.
+func TestCheckFusedModuleAcceptsWhatItHoldsAndNamesWhatItLacks(t *testing.T) {
+	wasm, err := os.ReadFile(wat("fusedpair"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	opts := host.CheckOptions{CacheDir: cacheDir}
+	if err := host.CheckFusedModule(ctx, []string{"fb", "fa"}, wasm, opts); err != nil {
+		t.Fatalf("the tasks it holds: %v", err)
+	}
+	cases := []struct {
+		name  string
+		tasks []string
+		want  error
+		msg   string
+	}{
+		{"a task it lacks", []string{"fa", "fb", "fc"}, host.ErrMissingTask, `task "fc"`},
+		{"a task it holds unclaimed", []string{"fa"}, host.ErrBadModule, `task "fb"`},
+		{"a task named twice", []string{"fa", "fa", "fb"}, host.ErrDuplicate, `task "fa"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := host.CheckFusedModule(ctx, c.tasks, wasm, opts)
+			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.msg) {
+				t.Errorf("CheckFusedModule(%v) = %v, want %v naming %s", c.tasks, err, c.want, c.msg)
+			}
+		})
+	}
+	if err := host.CheckModule(ctx, "fa", wasm, opts); !errors.Is(err, host.ErrABIVersion) {
+		t.Errorf("CheckModule of a fused module = %v, want ErrABIVersion", err)
+	}
+	dup, err := os.ReadFile(wat("fuseddup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := host.CheckFusedModule(ctx, []string{"a"}, dup, opts); !errors.Is(err, host.ErrBadModule) || !strings.Contains(err.Error(), `task "a"`) {
+		t.Errorf("a module listing a task twice: %v, want ErrBadModule naming a", err)
+	}
+}

@@ -2,11 +2,13 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/fusionize/fusionize/host"
 )
@@ -27,6 +29,32 @@ func Precompile(ctx context.Context, cacheDir, task, path string) error {
 		return err
 	}
 	if err := h.LoadFile(ctx, task, path, ""); err != nil {
+		_ = h.Close(ctx)
+		return err
+	}
+	return h.Close(ctx)
+}
+
+// PrecompileArgs runs Precompile from a precompile command's arguments:
+// `<cache-dir> <task> <module.wasm>` for the module of one task, and
+// `<cache-dir> <name> <module.wasm> <task,task,...>` for a fused module.
+func PrecompileArgs(ctx context.Context, args []string) error {
+	switch len(args) {
+	case 3:
+		return Precompile(ctx, args[0], args[1], args[2])
+	case 4:
+		return PrecompileFused(ctx, args[0], strings.Split(args[3], ","), args[2])
+	}
+	return fmt.Errorf("usage: precompile <cache-dir> <task> <module.wasm> [<fused tasks, comma-separated>]")
+}
+
+// PrecompileFused is Precompile for the fused module at path that holds tasks.
+func PrecompileFused(ctx context.Context, cacheDir string, tasks []string, path string) error {
+	h, err := host.New(ctx, host.Config{Name: "precompile", CacheDir: cacheDir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	if err := h.LoadFusedFile(ctx, tasks, path, ""); err != nil {
 		_ = h.Close(ctx)
 		return err
 	}

@@ -12,7 +12,8 @@ import (
 )
 
 // What a deployed group's artifact holds for its runtime, whatever the
-// platform: ConfigFile at its root, and each task's module under ModulesDir.
+// platform: ConfigFile at its root, and each module under ModulesDir (a
+// task's, or a module-fused group's fused module, listed with its tasks).
 // A Lambda deployment package and a Cloud Function's source both carry it.
 const (
 	ConfigFile = "fusionize.json"
@@ -32,12 +33,14 @@ type PackageConfig struct {
 	Modules   []PackageModule `json:"modules"`
 }
 
-// PackageModule is one task module of an artifact.
+// PackageModule is one module of an artifact: the module of one task, or a
+// fused module (Tasks set), which Task then names (api.FusedModuleName).
 type PackageModule struct {
-	Task   string `json:"task"`
-	Digest string `json:"digest"` // "sha256:<hex>" of the module's bytes
-	Path   string `json:"path"`   // slash path inside the artifact
-	Wasm   []byte `json:"-"`
+	Task   string   `json:"task"`
+	Tasks  []string `json:"tasks,omitempty"` // the tasks a fused module holds
+	Digest string   `json:"digest"`          // "sha256:<hex>" of the module's bytes
+	Path   string   `json:"path"`            // slash path inside the artifact
+	Wasm   []byte   `json:"-"`
 }
 
 // ReadPackageConfig reads ConfigFile from the unpacked artifact at dir.
@@ -72,18 +75,45 @@ func (cfg PackageConfig) Place() string {
 }
 
 // ModulesIn gives the modules cfg lists, read from the artifact at dir and
-// checked against their digests by the host.
-func (cfg PackageConfig) ModulesIn(dir string) Modules {
-	mods := map[string]PackageModule{}
+// checked against their digests by the host; the fused module it lists,
+// if any, is the fused module of the group.
+func (cfg PackageConfig) ModulesIn(dir string) FusedModules {
+	mods := packageModules{dir: dir, byTask: map[string]PackageModule{}}
 	for _, m := range cfg.Modules {
-		mods[m.Task] = m
-	}
-	return ModulesFunc(func(_ context.Context, task string) ([]byte, string, error) {
-		m, ok := mods[task]
-		if !ok {
-			return nil, "", fmt.Errorf("runtime: no module of task %q in %s", task, ConfigFile)
+		if len(m.Tasks) > 0 {
+			mods.fused = append(mods.fused, m)
+		} else {
+			mods.byTask[m.Task] = m
 		}
-		wasm, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(m.Path)))
-		return wasm, m.Digest, err
-	})
+	}
+	return mods
+}
+
+type packageModules struct {
+	dir    string
+	byTask map[string]PackageModule
+	fused  []PackageModule
+}
+
+func (p packageModules) read(m PackageModule) ([]byte, error) {
+	return os.ReadFile(filepath.Join(p.dir, filepath.FromSlash(m.Path)))
+}
+
+func (p packageModules) Module(_ context.Context, task string) ([]byte, string, error) {
+	m, ok := p.byTask[task]
+	if !ok {
+		return nil, "", fmt.Errorf("runtime: no module of task %q in %s", task, ConfigFile)
+	}
+	wasm, err := p.read(m)
+	return wasm, m.Digest, err
+}
+
+func (p packageModules) Fused(_ context.Context, tasks []string) ([]string, []byte, string, error) {
+	for _, m := range p.fused {
+		if subset(m.Tasks, tasks) {
+			wasm, err := p.read(m)
+			return m.Tasks, wasm, m.Digest, err
+		}
+	}
+	return nil, nil, "", noFused(tasks)
 }

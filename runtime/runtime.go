@@ -10,6 +10,12 @@
 //	                 execution environment
 //	runtime/gcf      (to come) an HTTP function for functions-framework-go
 //
+// A module-fused group (setup.Group.ModuleFused) loads one fused module for
+// its Go tasks that are not isolated, which its Modules give (FusedModules:
+// an artifact lists it, the control plane stores it under
+// api.FusedModuleName; ModulesOf and PickFused choose it), and the module of
+// each of its other tasks.
+//
 // Each calls NewHost and then serves the host its own way:
 //
 //	mux := transport.NewMux()
@@ -90,7 +96,10 @@ func Name(group string, version int64) string { return fmt.Sprintf("%s@v%d", gro
 
 // NewHost builds the host of cfg.Group: it creates the host, loads the
 // group's modules (as many at once as there are cores) and routes by
-// cfg.Setup. Close the host when done.
+// cfg.Setup. A module-fused group (setup.Group.ModuleFused) loads one fused
+// module for its Go tasks that are not isolated, which cfg.Modules must
+// give (FusedModules), and one module for each of its other tasks. Close
+// the host when done.
 func NewHost(ctx context.Context, cfg GroupConfig) (*host.Host, error) {
 	if cfg.Setup == nil {
 		return nil, errors.New("runtime: GroupConfig.Setup is required")
@@ -126,13 +135,30 @@ func NewHost(ctx context.Context, cfg GroupConfig) (*host.Host, error) {
 		}
 		return nil, err
 	}
-	if err := load(ctx, h, cfg.Modules, g.Tasks); err != nil {
+	if err := loadGroup(ctx, h, cfg.Modules, *g); err != nil {
 		return nil, errors.Join(err, h.Close(context.WithoutCancel(ctx)))
 	}
 	if err := h.SetSetup(cfg.Setup); err != nil {
 		return nil, errors.Join(err, h.Close(context.WithoutCancel(ctx)))
 	}
 	return h, nil
+}
+
+// loadGroup loads the modules of g into h: for a module-fused group its
+// fused module (FusedModules) and the modules of its other tasks; for any
+// other group one module per task.
+func loadGroup(ctx context.Context, h *host.Host, mods Modules, g setup.Group) error {
+	fused, wasm, digest, rest, err := groupUnits(ctx, g, mods)
+	if err != nil {
+		return err
+	}
+	if len(fused) == 0 {
+		return load(ctx, h, mods, rest)
+	}
+	// The fused module loads beside the others, as one of the loads.
+	done := make(chan error, 1)
+	go func() { done <- h.LoadFused(ctx, fused, wasm, digest) }()
+	return errors.Join(load(ctx, h, mods, rest), <-done)
 }
 
 // load loads the modules of tasks into h, as many at once as there are

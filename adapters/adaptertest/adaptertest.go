@@ -60,6 +60,10 @@
 //   - FirstSpanIsCold: the first span of a new group reports a cold start.
 //   - LoopDeadline: a call to loop, which never returns, ends at the
 //     caller's deadline with CodeDeadline naming the task.
+//   - ModuleFusedGroup: a module-fused group (GroupFused) of the tasks of
+//     the fused module fusedpair (fa, fb) and echo loads that one module for
+//     fa and fb, not the modules uploaded for each (loop's, which would
+//     never answer), and echo's own module: all three echo.
 package adaptertest
 
 import (
@@ -125,6 +129,7 @@ var cases = []struct {
 	{"RoutesIgnoreHeartbeats", testRoutesIgnoreHeartbeats},
 	{"FirstSpanIsCold", testFirstSpanIsCold},
 	{"LoopDeadline", testLoopDeadline},
+	{"ModuleFusedGroup", testModuleFusedGroup},
 }
 
 // suite is one case's adapter and environment, and the transports that
@@ -510,4 +515,27 @@ func testLoopDeadline(t *testing.T, s *suite) {
 		t.Fatalf("loop = %q, %v (code %d); want CodeDeadline naming the task", out, err, host.CodeOf(err))
 	}
 	t.Logf("loop: %v", err)
+}
+
+func testModuleFusedGroup(t *testing.T, s *suite) {
+	// Each task of a setup has a module of its own, as `fusionize up`
+	// uploads them; loop's never answers, so a host that loaded these
+	// instead of the fused module would fail the invokes below.
+	for _, task := range FusedTasks {
+		s.env.Upload(t, task, Module(t, "loop"))
+	}
+	s.env.UploadFused(t, FusedTasks, Module(t, FusedModule))
+	su := s.env.Apply(t, setup.Group{Name: GroupFused, Tasks: append([]string{"echo"}, FusedTasks...), MemoryMB: 256, Fusion: setup.FusionModule})
+	d := s.env.Deployment(t, su, GroupFused)
+	ep, err := s.a.Deploy(s.ctx(t), d)
+	if err != nil {
+		t.Fatalf("Deploy %s: %v", d.ID(), err)
+	}
+	for _, task := range append([]string{"echo"}, FusedTasks...) {
+		in := []byte("module-fused " + task)
+		out, err := s.invoke(t, ep, task, in)
+		if err != nil || string(out) != string(in) {
+			t.Errorf("invoke %s of module-fused %s: %q, %v; want its input back", task, d.ID(), out, err)
+		}
+	}
 }

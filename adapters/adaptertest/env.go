@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -39,6 +40,18 @@ var modules embed.FS
 // NewEnv plants it in the store (Env.UploadUnchecked) so that the suite can
 // check how a host that cannot start fails.
 var Tasks = []string{"echo", "caller", "loop", BadTask}
+
+// FusedModule is the test module (a copy of host/testdata/fusedpair) that
+// holds FusedTasks, each echoing its input: the fused module (guest ABI
+// version 2) of the module-fused group GroupFused.
+const FusedModule = "fusedpair"
+
+// FusedTasks are the tasks FusedModule holds.
+var FusedTasks = []string{"fa", "fb"}
+
+// GroupFused is the module-fused group of the ModuleFusedGroup case: echo
+// and FusedTasks.
+const GroupFused = "fused"
 
 // BadTask is the task whose module no host can load.
 const BadTask = "badabi"
@@ -125,6 +138,26 @@ func (e Env) Upload(t testing.TB, task string, wasm []byte) {
 	sum := sha256.Sum256(wasm)
 	if _, err := e.Dial(t).UploadModule(ctx, task, bytes.NewReader(wasm), "sha256:"+hex.EncodeToString(sum[:]), int64(len(wasm))); err != nil {
 		t.Fatalf("adaptertest: upload %s: %v", task, err)
+	}
+}
+
+// UploadFused uploads wasm as the fused module of tasks.
+func (e Env) UploadFused(t testing.TB, tasks []string, wasm []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f, err := os.CreateTemp(t.TempDir(), "fused-*.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(wasm); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Dial(t).UploadFusedModuleFile(ctx, tasks, f.Name()); err != nil {
+		t.Fatalf("adaptertest: upload fused module of %v: %v", tasks, err)
 	}
 }
 

@@ -126,7 +126,7 @@ func (a *Adapter) buildPackage(ctx context.Context, d adapters.Deployment) ([]by
 	if err != nil {
 		return nil, fmt.Errorf("setup version %d: %w", d.Version, err)
 	}
-	mods, err := src.Modules(ctx, d.Group.Tasks)
+	mods, err := src.Modules(ctx, d.Group)
 	if err != nil {
 		return nil, err
 	}

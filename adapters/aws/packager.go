@@ -39,6 +39,7 @@ type Packager struct {
 
 	mu    sync.Mutex
 	built map[string][]byte
+	paths map[string]string // where each built bootstrap is, named by its digest
 }
 
 // NewPackager returns a packager that keeps built bootstraps in dir
@@ -54,7 +55,7 @@ func NewPackager(dir string, log *slog.Logger) *Packager {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Packager{dir: dir, log: log, built: map[string][]byte{}}
+	return &Packager{dir: dir, log: log, built: map[string][]byte{}, paths: map[string]string{}}
 }
 
 // goArch maps a Lambda architecture to GOARCH.
@@ -87,10 +88,18 @@ func (p *Packager) Bootstrap(ctx context.Context, arch string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := filepath.Join(p.dir, "bootstrap-linux-"+goarch)
 	if err := os.MkdirAll(p.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("aws: %w", err)
 	}
+	// Built into a file of its own and kept under its digest: packagers of
+	// other checkouts may share dir, and must not swap the bootstrap (and
+	// the one that precompiles the cache) under this one.
+	tmp, err := os.MkdirTemp(p.dir, ".build-")
+	if err != nil {
+		return nil, fmt.Errorf("aws: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	out := filepath.Join(tmp, "bootstrap")
 	// -trimpath and an empty build id make the same source give the same
 	// bytes, so packages are reproducible; go's build cache makes a
 	// rebuild of unchanged source take a moment.
@@ -107,7 +116,11 @@ func (p *Packager) Bootstrap(ctx context.Context, arch string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("aws: %w", err)
 	}
-	p.built[arch] = b
+	kept := filepath.Join(p.dir, "bootstrap-linux-"+goarch+"-"+host.Digest(b)[len("sha256:"):][:16])
+	if err := os.Rename(out, kept); err != nil {
+		return nil, fmt.Errorf("aws: %w", err)
+	}
+	p.built[arch], p.paths[arch] = b, kept
 	return b, nil
 }
 
@@ -120,11 +133,9 @@ func (p *Packager) bootstrapPath(ctx context.Context, arch string) (string, erro
 	if _, err := p.Bootstrap(ctx, arch); err != nil {
 		return "", err
 	}
-	goarch, err := goArch(arch)
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(p.dir, "bootstrap-linux-"+goarch), nil
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paths[arch], nil
 }
 
 // Build writes the deployment package of cfg with mods for arch.
@@ -159,7 +170,7 @@ func (p *Packager) precompile(ctx context.Context, arch string, mods []lambdart.
 	}
 	if goarch != runtime.GOARCH || runtime.GOOS != "linux" {
 		for _, m := range mods {
-			if err := host.CheckModule(ctx, m.Task, m.Wasm, host.CheckOptions{}); err != nil {
+			if err := checkModule(ctx, m); err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrModule, err)
 			}
 		}
@@ -177,7 +188,7 @@ func (p *Packager) precompile(ctx context.Context, arch string, mods []lambdart.
 	build := host.Digest(bin)[len("sha256:"):][:16]
 	files := map[string][]byte{}
 	for _, m := range mods {
-		dir := filepath.Join(p.dir, "compiled", build, strings.TrimPrefix(m.Digest, "sha256:"))
+		dir := filepath.Join(p.dir, "compiled", build, compiledName(m.Digest, m.Tasks))
 		if _, err := os.Stat(dir); err != nil {
 			if err := p.compileInto(ctx, boot, dir, m); err != nil {
 				return nil, err
@@ -206,7 +217,11 @@ func (p *Packager) compileInto(ctx context.Context, boot, dir string, m lambdart
 		return err
 	}
 	cache := filepath.Join(tmp, "cache")
-	out, err := exec.CommandContext(ctx, boot, lambdart.PrecompileCommand, cache, m.Task, wasm).CombinedOutput()
+	args := []string{lambdart.PrecompileCommand, cache, m.Task, wasm}
+	if len(m.Tasks) > 0 {
+		args = append(args, strings.Join(m.Tasks, ","))
+	}
+	out, err := exec.CommandContext(ctx, boot, args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%w: task %q: %s", ErrModule, m.Task, strings.TrimSpace(string(out)))
 	}
@@ -216,4 +231,24 @@ func (p *Packager) compileInto(ctx context.Context, boot, dir string, m lambdart
 		}
 	}
 	return nil
+}
+
+// checkModule runs the checks of a host's load on m in this process: a
+// fused module's for a fused module, a task module's otherwise.
+func checkModule(ctx context.Context, m lambdart.Module) error {
+	if len(m.Tasks) > 0 {
+		return host.CheckFusedModule(ctx, m.Tasks, m.Wasm, host.CheckOptions{})
+	}
+	return host.CheckModule(ctx, m.Task, m.Wasm, host.CheckOptions{})
+}
+
+// compiledName names the kept compilation cache of a module: its digest,
+// and for a fused module the tasks it was checked to hold, so that a claim
+// of other tasks is checked again.
+func compiledName(digest string, fused []string) string {
+	name := strings.TrimPrefix(digest, "sha256:")
+	if len(fused) > 0 {
+		name += "-" + host.Digest([]byte(strings.Join(fused, ",")))[len("sha256:"):][:16]
+	}
+	return name
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/setup"
 	controlplane "github.com/fusionize/fusionize/controlplane/client"
+	"github.com/fusionize/fusionize/runtime"
 	lambdart "github.com/fusionize/fusionize/runtime/lambda"
 )
 
@@ -31,27 +32,25 @@ func (s *source) Setup(ctx context.Context, version int64) (*setup.Setup, error)
 	return s.cp.Setup(ctx, version)
 }
 
-// Modules fetches the current module of each task, verified by digest.
-func (s *source) Modules(ctx context.Context, tasks []string) ([]lambdart.Module, error) {
+// Modules fetches the modules the host of g loads (runtime.ModulesOf: for a
+// module-fused group its fused module and the modules of its other tasks),
+// verified by digest.
+func (s *source) Modules(ctx context.Context, g setup.Group) ([]lambdart.Module, error) {
 	infos, err := s.cp.Modules(ctx)
 	if err != nil {
 		return nil, err
 	}
-	digests := map[string]string{}
-	for _, m := range infos {
-		digests[m.Task] = m.Digest
+	want, err := runtime.ModulesOf(infos, g)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrModule, err)
 	}
 	var mods []lambdart.Module
-	for _, t := range tasks {
-		d, ok := digests[t]
-		if !ok {
-			return nil, fmt.Errorf("%w: no module uploaded for task %q", ErrModule, t)
-		}
-		wasm, err := s.cp.FetchModule(ctx, d)
+	for _, m := range want {
+		wasm, err := s.cp.FetchModule(ctx, m.Digest)
 		if err != nil {
-			return nil, fmt.Errorf("module of task %q: %w", t, err)
+			return nil, fmt.Errorf("module %q: %w", m.Task, err)
 		}
-		mods = append(mods, lambdart.Module{Task: t, Digest: d, Wasm: wasm})
+		mods = append(mods, lambdart.Module{Task: m.Task, Tasks: m.Tasks, Digest: m.Digest, Wasm: wasm})
 	}
 	return mods, nil
 }

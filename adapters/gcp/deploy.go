@@ -19,8 +19,10 @@ import (
 
 	"github.com/fusionize/fusionize/adapters"
 	"github.com/fusionize/fusionize/api"
+	"github.com/fusionize/fusionize/api/setup"
 	controlplane "github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/internal/otlpenv"
+	"github.com/fusionize/fusionize/runtime"
 	"github.com/fusionize/fusionize/runtime/gcf"
 )
 
@@ -145,7 +147,7 @@ func (a *Adapter) buildSource(ctx context.Context, d adapters.Deployment) ([]byt
 	if err != nil {
 		return nil, fmt.Errorf("setup version %d: %w", d.Version, err)
 	}
-	mods, err := modules(ctx, cp, d.Group.Tasks)
+	mods, err := modules(ctx, cp, d.Group)
 	if err != nil {
 		return nil, err
 	}
@@ -158,27 +160,25 @@ func (a *Adapter) buildSource(ctx context.Context, d adapters.Deployment) ([]byt
 	return src, nil
 }
 
-// modules fetches the current module of each task, verified by digest.
-func modules(ctx context.Context, cp *controlplane.Client, tasks []string) ([]gcf.Module, error) {
+// modules fetches the modules the host of g loads (runtime.ModulesOf: for a
+// module-fused group its fused module and the modules of its other tasks),
+// verified by digest.
+func modules(ctx context.Context, cp *controlplane.Client, g setup.Group) ([]gcf.Module, error) {
 	infos, err := cp.Modules(ctx)
 	if err != nil {
 		return nil, err
 	}
-	digests := map[string]string{}
-	for _, m := range infos {
-		digests[m.Task] = m.Digest
+	want, err := runtime.ModulesOf(infos, g)
+	if err != nil {
+		return nil, err
 	}
 	var mods []gcf.Module
-	for _, t := range tasks {
-		dg, ok := digests[t]
-		if !ok {
-			return nil, fmt.Errorf("no module uploaded for task %q", t)
-		}
-		wasm, err := cp.FetchModule(ctx, dg)
+	for _, m := range want {
+		wasm, err := cp.FetchModule(ctx, m.Digest)
 		if err != nil {
-			return nil, fmt.Errorf("module of task %q: %w", t, err)
+			return nil, fmt.Errorf("module %q: %w", m.Task, err)
 		}
-		mods = append(mods, gcf.Module{Task: t, Digest: dg, Wasm: wasm})
+		mods = append(mods, gcf.Module{Task: m.Task, Tasks: m.Tasks, Digest: m.Digest, Wasm: wasm})
 	}
 	return mods, nil
 }

@@ -329,6 +329,7 @@ func TestConformance(t *testing.T) {
 		)
 	}
 	env := p.env
+	env.Place = setup.Place{Provider: gcp.Provider} // of the groups a case applies itself
 	env.Setup = env.Apply(t, groups()...)
 	env.Next = env.Apply(t, groups()...)
 	var current *gcp.Adapter

@@ -29,7 +29,7 @@ var ErrModule = errors.New("module does not load")
 func (p *Packager) precompile(ctx context.Context, tree *vendorTree, mods []gcf.Module) (map[string][]byte, error) {
 	if p.NoCache || goruntime.GOOS != "linux" || goruntime.GOARCH != "amd64" {
 		for _, m := range mods {
-			if err := host.CheckModule(ctx, m.Task, m.Wasm, host.CheckOptions{}); err != nil {
+			if err := checkModule(ctx, m); err != nil {
 				return nil, fmt.Errorf("gcp: %w: %w", ErrModule, err)
 			}
 		}
@@ -41,7 +41,7 @@ func (p *Packager) precompile(ctx context.Context, tree *vendorTree, mods []gcf.
 	}
 	files := map[string][]byte{}
 	for _, m := range mods {
-		dir := filepath.Join(p.dir, "compiled", tree.digest[:16], strings.TrimPrefix(m.Digest, "sha256:"))
+		dir := filepath.Join(p.dir, "compiled", tree.digest[:16], compiledName(m.Digest, m.Tasks))
 		if _, err := os.Stat(dir); err != nil {
 			if err := compileInto(ctx, bin, dir, m); err != nil {
 				return nil, err
@@ -114,7 +114,11 @@ func compileInto(ctx context.Context, bin, dir string, m gcf.Module) error {
 		return fmt.Errorf("gcp: %w", err)
 	}
 	cache := filepath.Join(tmp, "cache")
-	out, err := exec.CommandContext(ctx, bin, cache, m.Task, wasm).CombinedOutput()
+	args := []string{cache, m.Task, wasm}
+	if len(m.Tasks) > 0 {
+		args = append(args, strings.Join(m.Tasks, ","))
+	}
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("gcp: %w: task %q: %s", ErrModule, m.Task, strings.TrimSpace(string(out)))
 	}
@@ -124,4 +128,24 @@ func compileInto(ctx context.Context, bin, dir string, m gcf.Module) error {
 		}
 	}
 	return nil
+}
+
+// checkModule runs the checks of a host's load on m in this process: a
+// fused module's for a fused module, a task module's otherwise.
+func checkModule(ctx context.Context, m gcf.Module) error {
+	if len(m.Tasks) > 0 {
+		return host.CheckFusedModule(ctx, m.Tasks, m.Wasm, host.CheckOptions{})
+	}
+	return host.CheckModule(ctx, m.Task, m.Wasm, host.CheckOptions{})
+}
+
+// compiledName names the kept compilation cache of a module: its digest,
+// and for a fused module the tasks it was checked to hold, so that a claim
+// of other tasks is checked again.
+func compiledName(digest string, fused []string) string {
+	name := strings.TrimPrefix(digest, "sha256:")
+	if len(fused) > 0 {
+		name += "-" + host.Digest([]byte(strings.Join(fused, ",")))[len("sha256:"):][:16]
+	}
+	return name
 }

@@ -131,9 +131,10 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 			ctx := cmd.Context()
 			log := logger()
 			var tasks []string
+			var m *manifest.App
 			if appDir != "" {
-				m, err := manifest.Load(appDir)
-				if err != nil {
+				var err error
+				if m, err = manifest.Load(appDir); err != nil {
 					return err
 				}
 				if app == "" {
@@ -165,7 +166,13 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 			if err != nil {
 				return err
 			}
-			dep := deploy.New(cp.Store(), ads, deploy.Options{App: app, ControlPlane: cp.Addr(), Token: cp.Token(), Logger: log})
+			dopts := deploy.Options{App: app, ControlPlane: cp.Addr(), Token: cp.Token(), Logger: log}
+			if m != nil {
+				// Module-fused groups get their fused module built from
+				// the app's sources here, where the sources are.
+				dopts.Prepare = deploy.FusedModules(m, cp.Store(), deploy.FusedOptions{Check: host.CheckOptions{CacheDir: filepath.Join(g.dataDir, "cache")}})
+			}
+			dep := deploy.New(cp.Store(), ads, dopts)
 			if err := os.WriteFile(pidFile(), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 				return err
 			}
@@ -190,7 +197,7 @@ setups without failing requests. 'fusionize up' starts it in the background.`,
 		},
 	}
 	cmd.Flags().StringVar(&app, "app", "", "application name")
-	cmd.Flags().StringVar(&appDir, "app-dir", "", "app folder: a setup that leaves out a task of its manifest is refused")
+	cmd.Flags().StringVar(&appDir, "app-dir", "", "app folder: a setup that leaves out a task of its manifest is refused, and module-fused groups are built from its sources")
 	cmd.Flags().StringVar(&addr, "addr", server.DefaultAddr, "control-plane gRPC listen address")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", server.DefaultHTTPAddr, "REST, /healthz and /metrics listen address")
 	cf.register(cmd.Flags())
@@ -839,7 +846,7 @@ func printStatus(ctx context.Context, w io.Writer, cp *client.Client, addr strin
 			slices.Sort(addrs)
 			m = strings.Join(addrs, ",")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d MB\t%s\t%s\t%s\t%s\n", gr.Name, strings.Join(gr.Tasks, ","), gr.MemoryMB, gr.Place, ep, hb, m)
+		fmt.Fprintf(tw, "%s\t%s%s\t%d MB\t%s\t%s\t%s\t%s\n", gr.Name, strings.Join(gr.Tasks, ","), fusionMark(gr), gr.MemoryMB, gr.Place, ep, hb, m)
 	}
 	return tw.Flush()
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fusionize/fusionize/api"
+	"github.com/fusionize/fusionize/host"
 
 	"github.com/spf13/cobra"
 
@@ -221,7 +222,8 @@ func startEmulatedApp(cmd *cobra.Command, app *manifest.App, name string) (*emul
 	if err != nil {
 		return nil, errors.Join(err, cp.Close())
 	}
-	dep := deploy.New(cp.Store(), ads, deploy.Options{App: app.Name, ControlPlane: cp.Addr(), Token: cp.Token(), Grace: 300 * time.Millisecond, Logger: log})
+	dep := deploy.New(cp.Store(), ads, deploy.Options{App: app.Name, ControlPlane: cp.Addr(), Token: cp.Token(), Grace: 300 * time.Millisecond, Logger: log,
+		Prepare: deploy.FusedModules(app, cp.Store(), deploy.FusedOptions{Check: host.CheckOptions{CacheDir: filepath.Join(shared, "cache")}})})
 	// Shutdown order: stop deploying, delete the functions and stop the
 	// emulators (their environments flush their last spans to the control
 	// plane), then stop the control plane.
@@ -376,9 +378,18 @@ func describeSetup(s *setup.Setup) string {
 		if p == "" {
 			p = "local"
 		}
-		parts[i] = fmt.Sprintf("(%s)%d@%s", strings.Join(gr.Tasks, ","), gr.MemoryMB, p)
+		parts[i] = fmt.Sprintf("(%s)%s%d@%s", strings.Join(gr.Tasks, ","), fusionMark(gr), gr.MemoryMB, p)
 	}
 	return strings.Join(parts, " ")
+}
+
+// fusionMark marks a module-fused group where a setup is printed:
+// "(I,CW,CS)[module]256@aws"; instance fusion, the default, is unmarked.
+func fusionMark(gr setup.Group) string {
+	if gr.ModuleFused() {
+		return "[module]"
+	}
+	return ""
 }
 
 // shortNote keeps a strategy's explanation to one short clause: the model's
@@ -417,7 +428,7 @@ func printIterations(w io.Writer, its []api.Iteration) {
 				if p == "" {
 					p = "local"
 				}
-				ms = append(ms, fmt.Sprintf("%d@%s", gr.MemoryMB, p))
+				ms = append(ms, fmt.Sprintf("%s%d@%s", fusionMark(gr), gr.MemoryMB, p))
 			}
 			mem = strings.Join(ms, " ")
 		}

@@ -109,6 +109,20 @@ func (c *Client) API() fusionizev1.ControlPlaneServiceClient { return c.api }
 // hashes the file first, so the control plane verifies the bytes it
 // receives, then streams it in ChunkSize chunks.
 func (c *Client) UploadModuleFile(ctx context.Context, task, path string) (api.ModuleInfo, error) {
+	return c.uploadFile(ctx, task, nil, path)
+}
+
+// UploadFusedModuleFile uploads the fused module at path that holds tasks
+// (guest ABI version 2), named api.FusedModuleName(tasks). The control
+// plane refuses it unless it holds exactly tasks.
+func (c *Client) UploadFusedModuleFile(ctx context.Context, tasks []string, path string) (api.ModuleInfo, error) {
+	if len(tasks) == 0 {
+		return api.ModuleInfo{}, fmt.Errorf("controlplane: upload fused module %s: no tasks", path)
+	}
+	return c.uploadFile(ctx, api.FusedModuleName(tasks), tasks, path)
+}
+
+func (c *Client) uploadFile(ctx context.Context, task string, fused []string, path string) (api.ModuleInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return api.ModuleInfo{}, fmt.Errorf("controlplane: upload %s: %w", path, err)
@@ -122,7 +136,7 @@ func (c *Client) UploadModuleFile(ctx context.Context, task, path string) (api.M
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return api.ModuleInfo{}, fmt.Errorf("controlplane: upload %s: %w", path, err)
 	}
-	info, err := c.UploadModule(ctx, task, f, "sha256:"+hex.EncodeToString(h.Sum(nil)), n)
+	info, err := c.upload(ctx, task, fused, f, "sha256:"+hex.EncodeToString(h.Sum(nil)), n)
 	if err != nil {
 		return api.ModuleInfo{}, fmt.Errorf("%s: %w", path, err)
 	}
@@ -132,6 +146,10 @@ func (c *Client) UploadModuleFile(ctx context.Context, task, path string) (api.M
 // UploadModule streams the module read from r, which must hash to digest
 // ("sha256:<hex>") and, when size > 0, hold size bytes.
 func (c *Client) UploadModule(ctx context.Context, task string, r io.Reader, digest string, size int64) (api.ModuleInfo, error) {
+	return c.upload(ctx, task, nil, r, digest, size)
+}
+
+func (c *Client) upload(ctx context.Context, task string, fused []string, r io.Reader, digest string, size int64) (api.ModuleInfo, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // aborts the stream on early return
 	stream, err := c.api.UploadModule(ctx)
@@ -139,7 +157,7 @@ func (c *Client) UploadModule(ctx context.Context, task string, r io.Reader, dig
 		return api.ModuleInfo{}, fmt.Errorf("controlplane: upload module for task %q: %w", task, err)
 	}
 	err = stream.Send(&fusionizev1.UploadModuleRequest{Payload: &fusionizev1.UploadModuleRequest_Header{
-		Header: &fusionizev1.ModuleHeader{Task: task, Digest: digest, Size: size},
+		Header: &fusionizev1.ModuleHeader{Task: task, Digest: digest, Size: size, Tasks: fused},
 	}})
 	buf := make([]byte, ChunkSize)
 	for err == nil {

@@ -135,7 +135,7 @@ func SpanFromProto(p *fusionizev1.Span) span.Span {
 
 // ModuleInfoToProto converts a stored module's description.
 func ModuleInfoToProto(m api.ModuleInfo) *fusionizev1.ModuleInfo {
-	p := &fusionizev1.ModuleInfo{Task: m.Task, Digest: m.Digest, Size: m.Size}
+	p := &fusionizev1.ModuleInfo{Task: m.Task, Digest: m.Digest, Size: m.Size, Tasks: m.Tasks}
 	if !m.UploadedAt.IsZero() {
 		p.UploadedAt = timestamppb.New(m.UploadedAt)
 	}
@@ -148,7 +148,7 @@ func ModuleInfoFromProto(p *fusionizev1.ModuleInfo) api.ModuleInfo {
 	if p == nil {
 		return api.ModuleInfo{}
 	}
-	return api.ModuleInfo{Task: p.GetTask(), Digest: p.GetDigest(), Size: p.GetSize(), UploadedAt: timeFromProto(p.GetUploadedAt())}
+	return api.ModuleInfo{Task: p.GetTask(), Digest: p.GetDigest(), Size: p.GetSize(), UploadedAt: timeFromProto(p.GetUploadedAt()), Tasks: p.GetTasks()}
 }
 
 // HostToProto converts a host registration.

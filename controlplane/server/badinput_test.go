@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -186,5 +187,30 @@ func TestUploadRefusesModulesNoHostCouldLoad(t *testing.T) {
 	files, err := os.ReadDir(filepath.Join(cp.dir, "modules", "sha256"))
 	if err != nil || len(files) != 1 {
 		t.Fatalf("module directory holds %d files (%v) after refused uploads, want 1", len(files), err)
+	}
+}
+
+// TestUploadOfAFusedModuleChecksTheTasksItClaims: a fused module is stored
+// under api.FusedModuleName of its tasks and listed with them; one that
+// does not hold a task it claims is refused naming that task, and nothing
+// of it is stored.
+func TestUploadOfAFusedModuleChecksTheTasksItClaims(t *testing.T) {
+	cp := startCP(t, t.TempDir())
+	c := dial(t, cp)
+	const fusedpair = "../../host/testdata/fusedpair.wasm"
+	info, err := c.UploadFusedModuleFile(t.Context(), []string{"fb", "fa"}, fusedpair)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Task != "fused-fa-fb" || !slices.Equal(info.Tasks, []string{"fa", "fb"}) || !info.Fused() {
+		t.Errorf("stored as %+v, want fused-fa-fb holding fa, fb", info)
+	}
+	_, err = c.UploadFusedModuleFile(t.Context(), []string{"fa", "fb", "fc"}, fusedpair)
+	wantRefused(t, err, `task "fc"`, "does not hold it")
+	_, err = c.UploadModuleFile(t.Context(), "fa", fusedpair)
+	wantRefused(t, err, "module of task fa", "ABI version 2")
+	mods, err := c.Modules(t.Context())
+	if err != nil || len(mods) != 1 || !slices.Equal(mods[0].Tasks, []string{"fa", "fb"}) {
+		t.Fatalf("modules = %+v, %v; want only fused-fa-fb with its tasks", mods, err)
 	}
 }

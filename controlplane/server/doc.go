@@ -38,7 +38,9 @@
 //	curl -H "Authorization: Bearer $(cat $DIR/token)" http://127.0.0.1:7071/v1/apps/iot/kv/events/s-1/t
 //
 // Every uploaded module must load on a host (host.CheckModule, the host's
-// own checks) or it is refused; ApplySetup and RecordIteration refuse bad
+// own checks; host.CheckFusedModule for a fused module, whose header lists
+// the tasks it must hold and which is stored as api.FusedModuleName of
+// them) or it is refused; ApplySetup and RecordIteration refuse bad
 // input with one message naming every culprit, and a refused call changes
 // nothing.
 //

@@ -177,18 +177,32 @@ func (s *Server) uploadModule(stream grpc.ClientStreamingServer[fusionizev1.Uplo
 		defer close(done)
 		pw.CloseWithError(pump(stream, pw, h))
 	}()
-	task := h.GetTask()
+	task, fused := h.GetTask(), h.GetTasks()
+	if len(fused) > 0 && task != api.FusedModuleName(fused) {
+		return api.ModuleInfo{}, fmt.Errorf("%w: upload of fused module %q: the name of a fused module of %s is %q", ErrBadRequest, task, strings.Join(fused, ","), api.FusedModuleName(fused))
+	}
 	check := func(path string) error {
 		wasm, err := os.ReadFile(path)
 		if err != nil {
 			return fmt.Errorf("check module for task %q: %w", task, err)
 		}
-		if err := host.CheckModule(stream.Context(), task, wasm, host.CheckOptions{CacheDir: s.cfg.ModuleCacheDir, InitTimeout: s.cfg.ModuleInitTimeout}); err != nil {
+		opts := host.CheckOptions{CacheDir: s.cfg.ModuleCacheDir, InitTimeout: s.cfg.ModuleInitTimeout}
+		if len(fused) > 0 {
+			err = host.CheckFusedModule(stream.Context(), fused, wasm, opts)
+		} else {
+			err = host.CheckModule(stream.Context(), task, wasm, opts)
+		}
+		if err != nil {
 			return fmt.Errorf("%w %s: %w", ErrBadModule, host.Digest(wasm), err)
 		}
 		return nil
 	}
-	info, err := s.st.PutCheckedModule(stream.Context(), task, pr, h.GetDigest(), s.cfg.MaxModuleSize, check)
+	var info api.ModuleInfo
+	if len(fused) > 0 {
+		info, err = s.st.PutCheckedFusedModule(stream.Context(), task, fused, pr, h.GetDigest(), s.cfg.MaxModuleSize, check)
+	} else {
+		info, err = s.st.PutCheckedModule(stream.Context(), task, pr, h.GetDigest(), s.cfg.MaxModuleSize, check)
+	}
 	if err != nil {
 		// Unblock the pump if it is writing. If it waits in Recv, it
 		// ends when this handler returns and gRPC cancels the stream.

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/fusionize/fusionize/api"
@@ -40,6 +41,19 @@ func (s *Store) PutModule(ctx context.Context, task string, r io.Reader, wantDig
 // not nil) gets the path of the temp file; an error from it is returned
 // as it is and nothing is stored.
 func (s *Store) PutCheckedModule(ctx context.Context, task string, r io.Reader, wantDigest string, maxSize int64, check func(path string) error) (api.ModuleInfo, error) {
+	return s.putModule(ctx, task, nil, r, wantDigest, maxSize, check)
+}
+
+// PutCheckedFusedModule is PutCheckedModule for a fused module named name
+// (api.FusedModuleName) that holds tasks: its api.ModuleInfo lists them.
+func (s *Store) PutCheckedFusedModule(ctx context.Context, name string, tasks []string, r io.Reader, wantDigest string, maxSize int64, check func(path string) error) (api.ModuleInfo, error) {
+	if len(tasks) == 0 {
+		return api.ModuleInfo{}, fmt.Errorf("store: put fused module %q: no tasks", name)
+	}
+	return s.putModule(ctx, name, slices.Sorted(slices.Values(tasks)), r, wantDigest, maxSize, check)
+}
+
+func (s *Store) putModule(ctx context.Context, task string, fused []string, r io.Reader, wantDigest string, maxSize int64, check func(path string) error) (api.ModuleInfo, error) {
 	if err := s.check(); err != nil {
 		return api.ModuleInfo{}, err
 	}
@@ -101,12 +115,12 @@ func (s *Store) PutCheckedModule(ctx context.Context, task string, r io.Reader, 
 		return api.ModuleInfo{}, fmt.Errorf("store: put module for task %q: %w", task, err)
 	}
 
-	info := api.ModuleInfo{Task: task, Digest: got, Size: n, UploadedAt: time.Now().UTC()}
+	info := api.ModuleInfo{Task: task, Digest: got, Size: n, UploadedAt: time.Now().UTC(), Tasks: fused}
 	err = s.update(func(tx *bolt.Tx) error {
 		tasks := tx.Bucket(bucketTasks)
 		if v := tasks.Get([]byte(task)); v != nil {
 			var prev api.ModuleInfo
-			if json.Unmarshal(v, &prev) == nil && prev.Digest == got {
+			if json.Unmarshal(v, &prev) == nil && prev.Digest == got && slices.Equal(prev.Tasks, fused) {
 				info = prev // idempotent
 				return nil
 			}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -77,7 +78,7 @@ func TestPutModuleIdempotentAndLatest(t *testing.T) {
 		t.Fatal(err)
 	}
 	again, err := st.PutModule(ctx, "A", bytes.NewReader(v1), "", 100)
-	if err != nil || again != a {
+	if err != nil || !reflect.DeepEqual(again, a) {
 		t.Fatalf("second put = %+v, %v; want %+v", again, err, a)
 	}
 	if _, err := st.PutModule(ctx, "B", bytes.NewReader(v1), digestOf(v1), 0); err != nil {
@@ -87,7 +88,7 @@ func TestPutModuleIdempotentAndLatest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := st.ModuleFor("A"); got != a2 {
+	if got, _ := st.ModuleFor("A"); !reflect.DeepEqual(got, a2) {
 		t.Errorf("ModuleFor(A) = %+v, want %+v", got, a2)
 	}
 	mods, err := st.ListModules()

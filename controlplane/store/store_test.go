@@ -97,7 +97,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 		t.Errorf("Setups = %+v, %v", hist, err)
 	}
 	got, err := st.ModuleFor("A")
-	if err != nil || got != info {
+	if err != nil || !reflect.DeepEqual(got, info) {
 		t.Errorf("ModuleFor = %+v, %v; want %+v", got, err, info)
 	}
 	b, err := st.ModuleBytes(info.Digest)

@@ -40,8 +40,13 @@ type Options struct {
 	// Grace is the wait between activating a new version and draining the
 	// old one, so clients that resolved the old version finish their
 	// requests there. Default 1 s.
-	Grace  time.Duration
-	Logger *slog.Logger
+	Grace time.Duration
+	// Prepare, when set, runs before the groups of a setup version are
+	// deployed; an error fails the switch before anything starts. The CLI
+	// sets FusedModules, which builds and stores the fused module of each
+	// module-fused group.
+	Prepare func(ctx context.Context, su *setup.Setup) error
+	Logger  *slog.Logger
 }
 
 // Deployer deploys setup versions through its adapters, one switch at a
@@ -135,6 +140,11 @@ func (d *Deployer) switchLocked(ctx context.Context, v int64) error {
 	// the ones recorded below.
 	if err := d.st.SetEndpoints(v, api.Endpoints{}); err != nil {
 		return fmt.Errorf("deploy: setup version %d: %w", v, err)
+	}
+	if d.opts.Prepare != nil {
+		if err := d.opts.Prepare(ctx, su); err != nil {
+			return fmt.Errorf("deploy: setup version %d: %w", v, err)
+		}
 	}
 	eps, err := d.deployAll(ctx, su)
 	if err != nil {

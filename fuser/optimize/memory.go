@@ -190,7 +190,7 @@ func (l *Learned) Fits(s *setup.Setup) (bool, string) {
 		if !limited(g.Place) {
 			continue
 		}
-		if peak := l.PeakMB(g.Tasks); peak*(1+MemoryMargin) > float64(g.MemoryMB) {
+		if peak := l.GroupPeakMB(g); peak*(1+MemoryMargin) > float64(g.MemoryMB) {
 			return false, fmt.Sprintf("group %q (%d tasks) is predicted to peak at %.0f MB, over %d MB with a %.0f%% margin",
 				g.Name, len(g.Tasks), peak, g.MemoryMB, MemoryMargin*100)
 		}
@@ -209,17 +209,32 @@ func (s *searcher) overflow(c *cand) float64 {
 	for g := range peak {
 		peak[g] = -1
 	}
+	// A group of two or more fusable tasks is module-fused (fusion.go).
+	if cap(s.fused) < len(c.cfg) {
+		s.fused = make([]fusedSums, len(c.cfg))
+	}
+	fused := s.fused[:len(c.cfg)]
+	clear(fused)
 	for t, g := range c.group {
 		if peak[g] < 0 {
 			peak[g] = l.mem.base
 		}
 		peak[g] += l.mem.foot[t]
+		switch l.fusable[t] {
+		case fusable:
+			fused[g].n++
+			fused[g].sum += l.mem.foot[t]
+			fused[g].top = max(fused[g].top, l.mem.foot[t])
+		case isolated:
+			fused[g].n = math.MinInt32 // never module-fused
+		}
 	}
 	var over float64
 	for g, p := range peak {
 		if p < 0 {
 			continue
 		}
+		p = modulePeak(p, fused[g].n, fused[g].sum, fused[g].top)
 		cf := &l.cfgs[c.cfg[g]]
 		if !limited(l.places[cf.place]) {
 			continue
@@ -249,4 +264,11 @@ func smallestFit(peak float64, mems []int) int {
 		}
 	}
 	return s[len(s)-1]
+}
+
+// fusedSums are the fusable tasks of one group of a candidate: how many,
+// the sum and the largest of their footprints.
+type fusedSums struct {
+	n        int
+	sum, top float64
 }

@@ -104,6 +104,7 @@ type Learned struct {
 	conf                  float64             // relative half-width of a prediction
 	ownCPU                bool                // ModelConfig.AsyncOwnCPU
 	mem                   memoryFit
+	fusable               []taskFusion // per task: what module fusion does with it (fusion.go)
 	notes                 []string
 }
 
@@ -159,6 +160,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 		l.idx[t] = i
 	}
 	l.entry = l.idx[in.App.Entry]
+	l.fusable = fusableFlags(in.App, l.tasks)
 	n := len(l.tasks)
 
 	// Reports: the current one first, then the history's, each once.

@@ -75,11 +75,18 @@ type App struct {
 	Entry     string             `json:"entry"`
 	Tasks     []string           `json:"tasks"`
 	Objective manifest.Objective `json:"objective"`
+	// ModuleFusable are the tasks a module-fused group links into one
+	// module (manifest.App.ModuleFusable: Go, not isolated); the model
+	// strategy module-fuses groups of two or more of them (fusion.go).
+	ModuleFusable []string `json:"moduleFusable,omitempty"`
+	// Isolated are the tasks the manifest isolates (isolate: true): no
+	// module-fused group may hold them (setup.Setup.ValidateIsolation).
+	Isolated []string `json:"isolated,omitempty"`
 }
 
 // AppOf returns the App of a parsed manifest.
 func AppOf(m *manifest.App) App {
-	return App{Name: m.Name, Entry: m.Entry, Tasks: m.TaskNames(), Objective: m.Objective}
+	return App{Name: m.Name, Entry: m.Entry, Tasks: m.TaskNames(), Objective: m.Objective, ModuleFusable: m.ModuleFusable(m.TaskNames()), Isolated: m.IsolatedTasks()}
 }
 
 func (a *App) validate() error {

@@ -214,6 +214,7 @@ type searcher struct {
 	buf   evalBuf
 	gp    []gparam
 	peak  []float64
+	fused []fusedSums // scratch of overflow (memory.go)
 	evals int
 	tabu  map[string]bool // setups (by Key) the search must not pick
 }
@@ -376,6 +377,7 @@ func (l *Learned) toSetup(c *cand) *setup.Setup {
 		}
 		s.Groups[i].Tasks = append(s.Groups[i].Tasks, l.tasks[t])
 	}
+	l.markModuleFusion(s)
 	s.Normalize(true)
 	return s
 }

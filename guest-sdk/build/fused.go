@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fusionize/fusionize/api"
 	"github.com/fusionize/fusionize/api/manifest"
 )
 
@@ -120,16 +121,9 @@ func BuildFused(ctx context.Context, app *manifest.App, tasks []string, opts Opt
 
 // FusedName is the file name (without .wasm) BuildFused gives the fused
 // module of tasks in Options.OutDir: "fused-" and the sorted names joined
-// by "-", shortened with a digest when long.
-func FusedName(tasks []string) string {
-	names := slices.Sorted(slices.Values(tasks))
-	n := "fused-" + strings.Join(names, "-")
-	if len(n) <= 64 {
-		return n
-	}
-	sum := sha256.Sum256([]byte(strings.Join(names, "\n")))
-	return n[:47] + "-" + hex.EncodeToString(sum[:8])
-}
+// by "-", shortened with a digest when long (api.FusedModuleName: the name
+// the control plane stores it by).
+func FusedName(tasks []string) string { return api.FusedModuleName(tasks) }
 
 // fusedSources checks the task list and returns each task's source folder.
 func (b *builder) fusedSources(tasks []string) (map[string]string, error) {

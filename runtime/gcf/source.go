@@ -25,7 +25,8 @@ import (
 //	function.go         package function: registers EntryPoint with
 //	                    functions-framework-go (functions.HTTP)
 //	fusionize.json      Config: app, setup version, group, setup, endpoints
-//	modules/<task>.wasm the group's task modules
+//	modules/<task>.wasm the group's task modules, and a module-fused
+//	                    group's fused module as modules/fused-<tasks>.wasm
 //	cache/...           wazero's compilation cache of the modules for
 //	                    linux/amd64 (the buildpack's target), when it could
 //	                    be written where the source was made (see

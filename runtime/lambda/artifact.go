@@ -16,7 +16,8 @@ import (
 //
 //	bootstrap          the runtime, linux/amd64 or linux/arm64 (executable)
 //	fusionize.json     Config: app, setup version, group, setup, endpoints
-//	modules/<task>.wasm the group's task modules
+//	modules/<task>.wasm the group's task modules, and a module-fused group's
+//	                   fused module as modules/fused-<tasks>.wasm
 //	cache/...          wazero's compilation cache for the target architecture,
 //	                   when it could be built where the package was made
 const (

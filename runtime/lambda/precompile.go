@@ -10,7 +10,7 @@ import (
 
 // PrecompileCommand is the bootstrap's first argument that makes it fill a
 // compilation cache instead of serving: `bootstrap precompile <cache-dir>
-// <task> <module.wasm>`. The packager runs the very bootstrap it ships, so
+// <task> <module.wasm> [<fused tasks>]`. The packager runs the very bootstrap it ships, so
 // the cache is keyed by the same wazero build and configuration as the
 // runtime that reads it (a cache written by another build would miss).
 const PrecompileCommand = "precompile"
@@ -24,11 +24,7 @@ func Precompile(ctx context.Context, cacheDir, task, path string) error {
 // MainPrecompile runs the precompile command from its arguments (after the
 // command word) and exits the process.
 func MainPrecompile(ctx context.Context, args []string) {
-	if len(args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: bootstrap precompile <cache-dir> <task> <module.wasm>")
-		os.Exit(2)
-	}
-	if err := Precompile(ctx, args[0], args[1], args[2]); err != nil {
+	if err := runtime.PrecompileArgs(ctx, args); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

@@ -39,6 +39,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -300,8 +301,9 @@ func run(ctx context.Context, opts Options, ready *bool) error {
 }
 
 // controlPlaneModules fetches modules from the control plane by the digest
-// of each task's latest upload; FetchModule verifies the bytes.
-func controlPlaneModules(ctx context.Context, cp *client.Client) (runtime.Modules, error) {
+// of each task's latest upload, and the fused module of a module-fused
+// group by runtime.PickFused; FetchModule verifies the bytes.
+func controlPlaneModules(ctx context.Context, cp *client.Client) (runtime.FusedModules, error) {
 	mods, err := cp.Modules(ctx)
 	if err != nil {
 		return nil, err
@@ -310,14 +312,31 @@ func controlPlaneModules(ctx context.Context, cp *client.Client) (runtime.Module
 	for _, m := range mods {
 		digests[m.Task] = m.Digest
 	}
-	return runtime.ModulesFunc(func(ctx context.Context, task string) ([]byte, string, error) {
-		d, ok := digests[task]
-		if !ok {
-			return nil, "", fmt.Errorf("process: no module uploaded for task %q", task)
-		}
-		wasm, err := cp.FetchModule(ctx, d)
-		return wasm, d, err
-	}), nil
+	return cpModules{cp: cp, infos: mods, digests: digests}, nil
+}
+
+type cpModules struct {
+	cp      *client.Client
+	infos   []api.ModuleInfo
+	digests map[string]string
+}
+
+func (m cpModules) Module(ctx context.Context, task string) ([]byte, string, error) {
+	d, ok := m.digests[task]
+	if !ok {
+		return nil, "", fmt.Errorf("process: no module uploaded for task %q", task)
+	}
+	wasm, err := m.cp.FetchModule(ctx, d)
+	return wasm, d, err
+}
+
+func (m cpModules) Fused(ctx context.Context, tasks []string) ([]string, []byte, string, error) {
+	f, ok := runtime.PickFused(m.infos, tasks)
+	if !ok {
+		return nil, nil, "", fmt.Errorf("process: %w uploaded for the module-fused group of %s", runtime.ErrNoFusedModule, strings.Join(tasks, ","))
+	}
+	wasm, err := m.cp.FetchModule(ctx, f.Digest)
+	return f.Tasks, wasm, f.Digest, err
 }
 
 // heartbeat registers info every period until ctx ends. When no

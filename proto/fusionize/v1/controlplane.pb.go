@@ -117,7 +117,11 @@ type ModuleHeader struct {
 	// Expected content digest, "sha256:<hex>"; the upload fails on mismatch.
 	Digest string `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
 	// Expected size, in bytes.
-	Size          int64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Size int64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	// For a fused module (guest ABI version 2): the tasks it holds; the
+	// upload fails unless the module holds exactly these. Empty for the
+	// module of one task.
+	Tasks         []string `protobuf:"bytes,4,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -171,6 +175,13 @@ func (x *ModuleHeader) GetSize() int64 {
 		return x.Size
 	}
 	return 0
+}
+
+func (x *ModuleHeader) GetTasks() []string {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
 }
 
 // UploadModuleResponse describes the stored module.
@@ -1825,11 +1836,12 @@ const file_fusionize_v1_controlplane_proto_rawDesc = "" +
 	"\x13UploadModuleRequest\x124\n" +
 	"\x06header\x18\x01 \x01(\v2\x1a.fusionize.v1.ModuleHeaderH\x00R\x06header\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\t\n" +
-	"\apayload\"N\n" +
+	"\apayload\"d\n" +
 	"\fModuleHeader\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\tR\x04task\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x12\n" +
-	"\x04size\x18\x03 \x01(\x03R\x04size\"H\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x14\n" +
+	"\x05tasks\x18\x04 \x03(\tR\x05tasks\"H\n" +
 	"\x14UploadModuleResponse\x120\n" +
 	"\x06module\x18\x01 \x01(\v2\x18.fusionize.v1.ModuleInfoR\x06module\"\x14\n" +
 	"\x12ListModulesRequest\"I\n" +

@@ -461,7 +461,9 @@ type ModuleInfo struct {
 	// Size of the module, in bytes.
 	Size int64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
 	// When the control plane stored the module.
-	UploadedAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=uploaded_at,json=uploadedAt,proto3" json:"uploaded_at,omitempty"`
+	UploadedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=uploaded_at,json=uploadedAt,proto3" json:"uploaded_at,omitempty"`
+	// For a fused module: the tasks it holds (task then names the module).
+	Tasks         []string `protobuf:"bytes,5,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -520,6 +522,13 @@ func (x *ModuleInfo) GetSize() int64 {
 func (x *ModuleInfo) GetUploadedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UploadedAt
+	}
+	return nil
+}
+
+func (x *ModuleInfo) GetTasks() []string {
+	if x != nil {
+		return x.Tasks
 	}
 	return nil
 }
@@ -956,14 +965,15 @@ const file_fusionize_v1_types_proto_rawDesc = "" +
 	"inputBytes\x12!\n" +
 	"\foutput_bytes\x18\x12 \x01(\x03R\voutputBytes\x12\x10\n" +
 	"\x03err\x18\x13 \x01(\tR\x03err\x12\x14\n" +
-	"\x05count\x18\x14 \x01(\x03R\x05count\"\x89\x01\n" +
+	"\x05count\x18\x14 \x01(\x03R\x05count\"\x9f\x01\n" +
 	"\n" +
 	"ModuleInfo\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\tR\x04task\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x03R\x04size\x12;\n" +
 	"\vuploaded_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"uploadedAt\"\xc8\x01\n" +
+	"uploadedAt\x12\x14\n" +
+	"\x05tasks\x18\x05 \x03(\tR\x05tasks\"\xc8\x01\n" +
 	"\bEndpoint\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12#\n" +
