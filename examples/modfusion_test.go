@@ -93,7 +93,7 @@ func TestModuleFusedAgreesWithInstanceFused(t *testing.T) {
 			counts := map[string]map[string]int{}
 			for _, mode := range []string{"instance", "module"} {
 				rec := span.NewBuffer(1 << 12)
-				h := newHost(t, host.Config{Name: mode, Group: "all", App: app.Name, Recorder: rec})
+				h := newHost(t, host.Config{Name: mode, Group: "all", App: app.Name, Recorder: rec, MemoryMB: appMemoryMB})
 				if mode == "module" {
 					loadModuleFused(t, h, app, app.TaskNames(), fused)
 				} else if err := h.LoadApp(ctx, app, nil, nil); err != nil {
