@@ -148,6 +148,13 @@ func convergeOne(t *testing.T, c convergeCase) {
 	res, err := sweep.Run(ea.ctx, env, sweep.Options{
 		App: app, Places: places, MemoriesMB: convergeMemories, Max: c.max, Seed: 1, Extra: extra,
 		Requests: convergeRequests, Warmup: 3 * convergeConcurrency,
+		Progress: func(e sweep.Event) {
+			if p := e.Point; p != nil && p.Usable() {
+				t.Logf("sweep [%d/%d] %s: p50 %.1f ms, p95 %.1f ms, $%.2f/M", e.N, e.Of, describeSetup(p.Setup), p.P50Ms, p.P95Ms, p.CostPerMillion)
+			} else if p != nil {
+				t.Logf("sweep [%d/%d] %s: not comparable: %s", e.N, e.Of, describeSetup(p.Setup), sweepFailure(p))
+			}
+		},
 	})
 	var table bytes.Buffer
 	if len(res.Points) > 0 {
@@ -181,6 +188,12 @@ func convergeOne(t *testing.T, c convergeCase) {
 	lr, err := loop.Run(ea.ctx, env, initial, loop.Options{
 		App: app, Strategy: strat, Requests: convergeRequests, MaxIterations: convergeMaxDeployments,
 		Warmup: 3 * convergeConcurrency,
+		Progress: func(e loop.Event) {
+			if it := e.Iteration; e.Kind == loop.EventObserved && it != nil {
+				pred, errs := predictionColumns(it)
+				t.Logf("loop #%d %s: p50 %.1f ms, p95 %.1f ms, $%.2f/M, %s; predicted %s, error %s", it.Index, describeSetup(it.Setup), it.P50Ms, it.P95Ms, it.CostPerMillionUSD, it.Decision, pred, errs)
+			}
+		},
 	})
 	var its bytes.Buffer
 	printIterations(&its, lr.Iterations)
