@@ -64,8 +64,8 @@ test-race: setup ## the fast tests under the race detector
 	go test -race -short ./...
 
 .PHONY: converge
-converge: setup ## the model strategy against sweep's measured best, all five apps on the emulated Lambda (build tag emulated; about an hour)
-	go test -tags emulated -run TestModelConvergesToSweepBest -timeout 120m -v ./cmd/fusionize
+converge: setup ## the model strategy against sweep's measured best, all five apps on the emulated Lambda (build tag emulated; well over an hour; FUSIONIZE_CONVERGE_APPS=app narrows it)
+	go test -tags emulated -run TestModelConvergesToSweepBest -timeout 180m -v ./cmd/fusionize
 
 .PHONY: bench
 bench: setup ## the benchmarks of BENCHMARKS.md
