@@ -63,6 +63,10 @@ test: setup ## vet and run every test (go test ./...)
 test-race: setup ## the fast tests under the race detector
 	go test -race -short ./...
 
+.PHONY: converge
+converge: setup ## the model strategy against sweep's measured best, all five apps on the emulated Lambda (build tag emulated; well over an hour; FUSIONIZE_CONVERGE_APPS=app narrows it)
+	go test -tags emulated -run TestModelConvergesToSweepBest -timeout 180m -v ./cmd/fusionize
+
 .PHONY: bench
 bench: setup ## the benchmarks of BENCHMARKS.md
 	go test ./host/ -run '^$$' -bench . -benchmem -count 1

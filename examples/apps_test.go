@@ -121,10 +121,18 @@ func observed(spans []span.Span) []string {
 
 // answers are apps' answers to their manifest's input. The tree app's is the
 // one it gave with every task but D in Go: task B, now in AssemblyScript,
-// must answer byte for byte as the Go B did.
+// must answer byte for byte as the Go B did. Hotspot's and slowbranch's pin
+// that their work is deterministic.
 var answers = map[string]string{
-	"tree": `{"task":"A","sum":"b1fe97367658bc75","b":{"task":"B","sum":"1317f00857702741","d":{"d":"e753e6c5","e_fnv":"e2977fb2","e":{"d":"e753e6c5","sum":"df89b45e1d4037b3","task":"E"}}}}`,
+	"hotspot":    `{"task":"api","page":{"etag":"0fffc28b751c403c","html":"for u-7731: 1. shelf (4AAAF4B05E, 456) 2. chair (B84547A0DA, 429) 3. desk (B03A914802, 308) 4. lamp (49AA92D147, 158)","session":"e76e5576ef3918c8"}}`,
+	"slowbranch": `{"task":"order","receipt":"b098bfe45e049154","stock":{"sku":"6E92ZMYYFZ","available":16,"inStock":true},"quote":{"unitCents":346,"vatPercent":19,"totalCents":1235}}`,
+	"tree":       `{"task":"A","sum":"b1fe97367658bc75","b":{"task":"B","sum":"1317f00857702741","d":{"d":"e753e6c5","e_fnv":"e2977fb2","e":{"d":"e753e6c5","sum":"df89b45e1d4037b3","task":"E"}}}}`,
 }
+
+// appMemoryMB is the memory size of every group the app tests run: it sets
+// each instance's memory cap, and hotspot's score task holds a 128 MiB
+// table.
+const appMemoryMB = 1024
 
 // TestFusedAndSeparateAgree runs each app with every task fused in one host
 // and with every task in its own host behind the test transport: both must
@@ -140,7 +148,7 @@ func TestFusedAndSeparateAgree(t *testing.T) {
 			input := []byte(app.Input)
 
 			fusedRec := span.NewBuffer(1 << 12)
-			fused := newHost(t, host.Config{Name: "fused", Group: "all", App: app.Name, Recorder: fusedRec})
+			fused := newHost(t, host.Config{Name: "fused", Group: "all", App: app.Name, Recorder: fusedRec, MemoryMB: appMemoryMB})
 			if err := fused.LoadApp(ctx, app, nil, nil); err != nil {
 				t.Fatal(err)
 			}
@@ -157,7 +165,7 @@ func TestFusedAndSeparateAgree(t *testing.T) {
 			rec := span.RecorderFunc(func(s span.Span) { mu.Lock(); sepSpans = append(sepSpans, s); mu.Unlock() })
 			var hosts []*host.Host
 			for _, g := range sep.Groups {
-				h := newHost(t, host.Config{Name: "host-" + g.Name, Group: g.Name, App: app.Name, Transport: p, Endpoints: p, Recorder: rec})
+				h := newHost(t, host.Config{Name: "host-" + g.Name, Group: g.Name, App: app.Name, Transport: p, Endpoints: p, Recorder: rec, MemoryMB: appMemoryMB})
 				hosts = append(hosts, h)
 				if err := h.LoadApp(ctx, app, g.Tasks, nil); err != nil {
 					t.Fatal(err)

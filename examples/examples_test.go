@@ -41,9 +41,16 @@ var graphs = map[string][]string{
 		"checkout->getcart", "checkout->listproducts", "checkout->shipmentquote", "checkout->currency",
 		"checkout->payment", "checkout->shiporder", "checkout~>email", "checkout~>emptycart",
 	},
+	"hotspot": {
+		"api->auth", "api->catalog", "api->score", "api->format",
+	},
+	"slowbranch": {
+		"order~>audit", "order->stock", "order->quote",
+		"audit~>archive",
+	},
 }
 
-var apps = []string{"iot", "tree", "webshop"}
+var apps = []string{"iot", "tree", "webshop", "hotspot", "slowbranch"}
 
 // goCall finds the callee of every call through the Go SDK in a task's source.
 var goCall = regexp.MustCompile(`(?s)task\.(CallAsyncJSON|CallAsync|CallInto|CallJSON\[.*?\]|Call|StartJSON|Start)\((?:[a-z]+, )?"([^"]+)"`)

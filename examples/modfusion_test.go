@@ -97,7 +97,7 @@ func TestModuleFusedAgreesWithInstanceFused(t *testing.T) {
 			counts := map[string]map[string]int{}
 			for _, mode := range []string{"instance", "module", "module-exact"} {
 				rec := span.NewBuffer(1 << 12)
-				cfg := host.Config{Name: mode, Group: "all", App: app.Name, Recorder: rec}
+				cfg := host.Config{Name: mode, Group: "all", App: app.Name, Recorder: rec, MemoryMB: appMemoryMB}
 				if mode == "module-exact" {
 					cfg.SpanSampleEvery = 1
 				}

@@ -10,6 +10,8 @@
 // candidates number at most Options.Max, every one is measured; otherwise
 // every task alone and all fused in each place, a seeded sample, and the
 // setups the model strategy proposes after learning from the sample.
+// Options.Extra adds setups of the caller's choosing, such as groups of
+// different memory sizes, which the candidates never are.
 //
 //	res, err := sweep.Run(ctx, env, sweep.Options{App: app, Places: places, MemoriesMB: []int{512, 1024}})
 //	for _, i := range res.Front { fmt.Println(res.Points[i].Setup.Partition()) }
@@ -48,6 +50,10 @@ type Options struct {
 	// when the space is sampled; default 2.
 	ModelPicks int
 	Seed       uint64 // of the sample; default 1
+	// Extra are setups to measure besides the candidates, right after the
+	// extremes and within Max: setups the candidates cannot be, such as
+	// groups of different memory sizes.
+	Extra []*setup.Setup
 	// Requests, Warmup and Settle shape each measurement as in loop.Options.
 	Requests, Warmup int
 	Settle           time.Duration
@@ -65,7 +71,7 @@ type Event struct {
 // Point is one measured candidate.
 type Point struct {
 	Setup          *setup.Setup // as deployed, with its version
-	Source         string       // "every task alone", "all fused", "sample", "model pick", "candidate"
+	Source         string       // "every task alone", "all fused", "sample", "model pick", "candidate", "extra"
 	P50Ms, P95Ms   float64
 	CostPerMillion float64
 	Requests       int
@@ -188,10 +194,16 @@ func Run(ctx context.Context, env loop.Env, opts Options) (Result, error) {
 				return finish(err)
 			}
 		}
+		for _, s := range opts.Extra {
+			if err := measure(s.Clone(), "extra"); err != nil {
+				return finish(err)
+			}
+		}
 		return finish(nil)
 	}
 
-	// A sample: the extremes in each place, a seeded draw, the model's picks.
+	// A sample: the extremes in each place, the extra setups, a seeded
+	// draw, the model's picks.
 	for _, pl := range opts.Places {
 		for _, s := range []*setup.Setup{setup.Separate(0, tasks, pl, mid), setup.Fused(0, "all", tasks, pl, mid)} {
 			src := "every task alone"
@@ -202,6 +214,13 @@ func Run(ctx context.Context, env loop.Env, opts Options) (Result, error) {
 				if err := measure(s, src); err != nil {
 					return finish(err)
 				}
+			}
+		}
+	}
+	for _, s := range opts.Extra {
+		if n < opts.Max {
+			if err := measure(s.Clone(), "extra"); err != nil {
+				return finish(err)
 			}
 		}
 	}
