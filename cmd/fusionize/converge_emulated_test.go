@@ -152,7 +152,7 @@ func convergeOne(t *testing.T, c convergeCase) {
 			if p := e.Point; p != nil && p.Usable() {
 				t.Logf("sweep [%d/%d] %s: p50 %.1f ms, p95 %.1f ms, $%.2f/M", e.N, e.Of, describeSetup(p.Setup), p.P50Ms, p.P95Ms, p.CostPerMillion)
 			} else if p != nil {
-				t.Logf("sweep [%d/%d] %s: not comparable: %s", e.N, e.Of, describeSetup(p.Setup), sweepFailure(p))
+				t.Logf("sweep [%d/%d] %s: not comparable: %s", e.N, e.Of, describeSetup(p.Setup), p.WhyNot())
 			}
 		},
 	})

@@ -111,7 +111,9 @@ func startCluster(t *testing.T, appDir string) *cluster {
 	// with the other tests of the repository, so each module compiles once.
 	shared := filepath.Join(os.TempDir(), "fusionize-test")
 	ad := local.New(local.Options{Command: []string{binary, "host", "--data-dir", shared}, Dir: filepath.Join(data, "local"), Logger: log})
-	dep := deploy.New(cp.Store(), adapters.Adapters{local.Provider: ad}, deploy.Options{App: app.Name, ControlPlane: cp.Addr(), Token: cp.Token(), Grace: 300 * time.Millisecond, Logger: log})
+	dep := deploy.New(cp.Store(), adapters.Adapters{local.Provider: ad}, deploy.Options{App: app.Name, ControlPlane: cp.Addr(), Token: cp.Token(), Grace: 300 * time.Millisecond, Logger: log,
+		// As serve --app-dir does: module-fused groups get their fused module.
+		Prepare: deploy.FusedModules(app, cp.Store(), deploy.FusedOptions{Check: host.CheckOptions{CacheDir: filepath.Join(shared, "cache")}})})
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = cp.Serve(ctx) }()

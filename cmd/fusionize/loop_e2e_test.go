@@ -65,6 +65,18 @@ func TestLoopOnRealHosts(t *testing.T) {
 	}
 
 	env := &loop.ClientEnv{CP: c.cli, Invoker: c.inv, Task: c.app.Entry, Input: []byte(c.app.Input), Concurrency: 4, Wait: c.dep.Wait}
+	// A failed request's error reaches the loop (loop.Failer), naming the
+	// culprit; the next window starts without it.
+	unknown := &loop.ClientEnv{CP: c.cli, Invoker: c.inv, Task: "NOPE", Input: []byte("{}"), Concurrency: 2}
+	if n, err := unknown.Drive(ctx, 3, func(int, int) {}); err != nil || n != 3 {
+		t.Fatalf("3 requests to an unknown task: %d failed, err %v", n, err)
+	}
+	if fe := unknown.FirstFailure(); fe == nil || !strings.Contains(fe.Error(), "NOPE") {
+		t.Errorf("first failure %v does not name the unknown task", fe)
+	}
+	if n, err := env.Drive(ctx, 2, func(int, int) {}); err != nil || n != 0 || env.FirstFailure() != nil {
+		t.Fatalf("2 requests to %s: %d failed (%v), err %v", c.app.Entry, n, env.FirstFailure(), err)
+	}
 	strat := &failOnce{Strategy: optimize.NewModel(optimize.ModelConfig{InitialMemoryMB: 128, Seed: 1})}
 	res, err := loop.Run(ctx, env, initial, loop.Options{
 		App: c.app, Strategy: strat, Requests: 40, Warmup: 8, MaxIterations: 6,

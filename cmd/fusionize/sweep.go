@@ -118,7 +118,7 @@ func runSweep(cmd *cobra.Command, appDir string, f sweepFlags) error {
 			if p := e.Point; p.Usable() {
 				fmt.Fprintf(w, "       p50 %.1f ms  p95 %.1f ms  $%.2f/M\n", p.P50Ms, p.P95Ms, p.CostPerMillion)
 			} else {
-				fmt.Fprintf(w, "       not comparable: %s\n", sweepFailure(p))
+				fmt.Fprintf(w, "       not comparable: %s\n", p.WhyNot())
 			}
 		},
 	})
@@ -152,13 +152,6 @@ func placesLabel(places []setup.Place) string {
 	return strings.Join(names, " and ")
 }
 
-func sweepFailure(p *sweep.Point) string {
-	if p.Err != "" {
-		return p.Err
-	}
-	return fmt.Sprintf("%d of %d requests failed", p.Failed, p.Requests)
-}
-
 // printSweep prints every measured setup, the front and the best.
 func printSweep(w io.Writer, app *manifest.App, res sweep.Result) {
 	pct := app.Objective.Latency
@@ -178,7 +171,7 @@ func printSweep(w io.Writer, app *manifest.App, res sweep.Result) {
 			mark = "front"
 		}
 		if !p.Usable() {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t-\t-\t-\t%s\n", i, p.Source, describeSetup(p.Setup), sweepFailure(p))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t-\t-\t-\t%s\n", i, p.Source, describeSetup(p.Setup), p.WhyNot())
 			continue
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%.1f\t%.1f\t%.2f\t%s\n", i, p.Source, describeSetup(p.Setup), p.P50Ms, p.P95Ms, p.CostPerMillion, mark)
@@ -221,7 +214,7 @@ func writeSweepReport(path string, app *manifest.App, places []setup.Place, res 
 		sp := report.SweepPoint{Setup: describeSetup(p.Setup), Source: p.Source, LatencyMs: p.Latency(app.Objective.Latency),
 			CostPerMillion: p.CostPerMillion, Front: front[i], Best: i == res.Best}
 		if !p.Usable() {
-			sp.Failed = sweepFailure(p)
+			sp.Failed = p.WhyNot()
 		}
 		d.Points = append(d.Points, sp)
 	}

@@ -35,6 +35,25 @@ type ClientEnv struct {
 	// against the same control plane continues the history.
 	indexBase   int
 	indexBaseOK bool
+
+	errMu    sync.Mutex
+	firstErr error // the first failed request's error of the last Drive
+}
+
+// Failer is an Env that can say why requests of its last window failed.
+type Failer interface {
+	// FirstFailure returns the first failed request's error of the last
+	// Drive, nil when none failed.
+	FirstFailure() error
+}
+
+var _ Failer = (*ClientEnv)(nil)
+
+// FirstFailure implements Failer.
+func (e *ClientEnv) FirstFailure() error {
+	e.errMu.Lock()
+	defer e.errMu.Unlock()
+	return e.firstErr
 }
 
 var _ Env = (*ClientEnv)(nil)
@@ -65,6 +84,9 @@ func (e *ClientEnv) Drive(ctx context.Context, n int, progress func(done, failed
 	}
 	var next, done, failed atomic.Int64
 	var mu sync.Mutex
+	e.errMu.Lock()
+	e.firstErr = nil
+	e.errMu.Unlock()
 	var wg sync.WaitGroup
 	for range min(conc, n) {
 		wg.Add(1)
@@ -78,7 +100,11 @@ func (e *ClientEnv) Drive(ctx context.Context, n int, progress func(done, failed
 				_, err := e.Invoker.Invoke(rctx, e.Task, e.Input)
 				cancel()
 				if err != nil {
-					failed.Add(1)
+					if failed.Add(1) == 1 {
+						e.errMu.Lock()
+						e.firstErr = err
+						e.errMu.Unlock()
+					}
 				}
 				d := done.Add(1)
 				mu.Lock()

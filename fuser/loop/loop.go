@@ -126,7 +126,8 @@ type observation struct {
 	perM     float64
 	score    float64
 	failed   int
-	billed   bool // cost from the platform's reports
+	firstErr error // the first failed request's error, when the Env says (Failer)
+	billed   bool  // cost from the platform's reports
 }
 
 func (o *Options) defaults() {
@@ -202,6 +203,9 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 		}
 		if obs.failed > 0 {
 			it.Note += fmt.Sprintf("; %d of %d requests failed", obs.failed, opts.Requests)
+			if obs.firstErr != nil {
+				it.Note += fmt.Sprintf(" (first: %v)", obs.firstErr)
+			}
 		}
 		if !obs.billed {
 			it.Note += "; cost from the spans (no platform reports)"
@@ -379,6 +383,9 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 		return nil, err
 	}
 	obs := &observation{setup: s, report: rep, perM: sum.PerMillion, failed: failed}
+	if f, ok := env.(Failer); ok && failed > 0 {
+		obs.firstErr = f.FirstFailure()
+	}
 	scale := 1.0 // platform cost over span cost: per-request samples keep their spread, take the bill's level
 	if b, ok := env.(Biller); ok {
 		bills, err := b.Bills(ctx, s, start)

@@ -17,6 +17,7 @@ type Measured struct {
 	CostPerMillion float64 // $ per million requests, from the window's spans
 	Requests       int     // requests in the window
 	Failed         int     // of Requests
+	FirstFailure   error   // the first failed request's error, when the Env says (Failer)
 	Report         *analytics.Report
 }
 
@@ -39,5 +40,5 @@ func Measure(ctx context.Context, env Env, s *setup.Setup, opts Options) (Measur
 		return Measured{}, err
 	}
 	return Measured{Setup: c, P50: obs.p50, P95: obs.p95, CostPerMillion: obs.perM,
-		Requests: opts.Requests, Failed: obs.failed, Report: obs.report}, nil
+		Requests: opts.Requests, Failed: obs.failed, FirstFailure: obs.firstErr, Report: obs.report}, nil
 }

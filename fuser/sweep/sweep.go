@@ -76,6 +76,7 @@ type Point struct {
 	CostPerMillion float64
 	Requests       int
 	Failed         int
+	FirstFailure   string // the first failed request's error, when known
 	Err            string // why the candidate could not be measured
 	Score          float64
 	MeetsBound     bool // the objective's latency bound, or true without one
@@ -146,6 +147,9 @@ func Run(ctx context.Context, env loop.Env, opts Options) (Result, error) {
 			p.Err = err.Error()
 		default:
 			p.Setup, p.Requests, p.Failed = m.Setup, m.Requests, m.Failed
+			if m.FirstFailure != nil {
+				p.FirstFailure = m.FirstFailure.Error()
+			}
 			p.P50Ms, p.P95Ms, p.CostPerMillion = ms(m.P50), ms(m.P95), m.CostPerMillion
 			lat := m.P50
 			if app.Objective.Latency == "p95" {
@@ -174,7 +178,7 @@ func Run(ctx context.Context, env loop.Env, opts Options) (Result, error) {
 	}
 	first := res.Points[0]
 	if !first.Usable() {
-		return finish(fmt.Errorf("sweep: every task alone (%s) could not be measured, so the call graph is unknown: %s", describe(first.Setup), first.whyNot()))
+		return finish(fmt.Errorf("sweep: every task alone (%s) could not be measured, so the call graph is unknown: %s", describe(first.Setup), first.WhyNot()))
 	}
 	parts, complete := Partitions(tasks, edges(reports[0]), opts.Seed)
 	res.Space = len(parts) * len(opts.MemoriesMB) * len(opts.Places)
@@ -320,12 +324,14 @@ func memoriesByProvider(o Options) map[string][]int {
 	return m
 }
 
-func (p *Point) whyNot() string {
+// WhyNot says why p is not usable: its error, or how many requests failed
+// and the first one's error.
+func (p *Point) WhyNot() string {
 	switch {
 	case p.Err != "":
 		return p.Err
 	case p.Failed > 0:
-		return fmt.Sprintf("%d of %d requests failed", p.Failed, p.Requests)
+		return failedWhy(p)
 	}
 	return "no requests measured"
 }
@@ -485,3 +491,13 @@ func describe(s *setup.Setup) string {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// failedWhy says how many of p's requests failed, and the first one's error
+// when known.
+func failedWhy(p *Point) string {
+	why := fmt.Sprintf("%d of %d requests failed", p.Failed, p.Requests)
+	if p.FirstFailure != "" {
+		why += " (first: " + p.FirstFailure + ")"
+	}
+	return why
+}
