@@ -66,6 +66,9 @@ type Options struct {
 
 	// InitialVersion, if set, is the version of initial, already serving.
 	InitialVersion int64
+	// Reason is the first iteration's note (default "initial setup"): why
+	// this run started, e.g. a watching loop's "prices changed: …".
+	Reason string
 	// Progress receives events for a user interface.
 	Progress func(Event)
 }
@@ -117,7 +120,8 @@ type observation struct {
 	perM     float64
 	score    float64
 	failed   int
-	billed   bool // cost from the platform's reports
+	billed   bool                 // cost from the platform's reports
+	edges    map[string][]float64 // overhead per remote sync call in ms, per edge (callOverheads)
 }
 
 func (o *Options) defaults() {
@@ -172,6 +176,9 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 	tried := map[string]bool{optimize.Key(cur): true}
 	var best *observation
 	note := "initial setup"
+	if opts.Reason != "" {
+		note = opts.Reason
+	}
 	var predicted *api.Prediction // what the strategy predicted for cur
 	for {
 		obs, err := observe(ctx, env, cur, opts)
@@ -369,7 +376,7 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 	if err != nil {
 		return nil, err
 	}
-	obs := &observation{setup: s, report: rep, perM: sum.PerMillion, failed: failed}
+	obs := &observation{setup: s, report: rep, perM: sum.PerMillion, failed: failed, edges: callOverheads(spans, s)}
 	scale := 1.0 // platform cost over span cost: per-request samples keep their spread, take the bill's level
 	if b, ok := env.(Biller); ok {
 		bills, err := b.Bills(ctx, s, start)
