@@ -36,6 +36,9 @@ type WatchOptions struct {
 	// MaxDeployments bounds the setups each re-placement deploys; default
 	// 2. Rolling back the last one, when it measures worse, is one more.
 	MaxDeployments int
+	// Replacements, when positive, ends the watch after that many
+	// re-placements.
+	Replacements int
 	// MinChange is how far a signal's median must move, relative to the
 	// reference window, to count as drift (besides the Mann-Whitney test
 	// at Options.Alpha); default 0.5 (±50%).
@@ -81,8 +84,9 @@ type WatchResult struct {
 // a re-plan is the new reference.
 //
 // Watch returns when WatchOptions.Duration has passed (checked between
-// windows) or ctx ends, which is not an error.
-func Watch(ctx context.Context, env Env, serving *setup.Setup, opts Options, w WatchOptions) (WatchResult, error) {
+// windows), after WatchOptions.Replacements re-placements, or when ctx
+// ends, which is not an error.
+func Watch(ctx context.Context, env Env, serving *setup.Setup, opts Options, w WatchOptions) (res WatchResult, err error) {
 	opts.defaults()
 	if opts.App == nil || opts.Strategy == nil {
 		return WatchResult{}, errors.New("loop: Options.App and Options.Strategy are required")
@@ -101,7 +105,7 @@ func Watch(ctx context.Context, env Env, serving *setup.Setup, opts Options, w W
 		opts.Prices = &p
 	}
 	counted := &countingEnv{Env: env}
-	res := WatchResult{Serving: serving.Clone()}
+	res.Serving = serving.Clone()
 	defer func() { res.Requests, res.Failed = counted.requests, counted.failed }()
 	var deadline time.Time
 	if w.Duration > 0 {
@@ -156,6 +160,9 @@ func Watch(ctx context.Context, env Env, serving *setup.Setup, opts Options, w W
 		res.Replacements = append(res.Replacements, rep)
 		res.Serving = rep.To
 		ref = nil
+		if w.Replacements > 0 && len(res.Replacements) >= w.Replacements {
+			break
+		}
 	}
 	return res, nil
 }
