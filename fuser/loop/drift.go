@@ -41,8 +41,8 @@ const minDriftSamples = 8
 // detectDrift compares a window of the serving setup with its reference
 // window. A signal drifted when the Mann-Whitney test rejects "same
 // distribution" at alpha divided by the number of signals tested (the
-// Bonferroni correction: many edges are tested at once) and its median moved
-// by at least minChange (0.5: ±50%). It returns the drifted signal whose
+// Bonferroni correction: many edges are tested at once) and its median grew
+// or shrank by the factor 1+minChange at least (1: doubled or halved). It returns the drifted signal whose
 // median moved most, edges before the end-to-end signals when both drifted
 // (an edge says where).
 func detectDrift(ref, cur *observation, alpha, minChange float64) (drift, bool) {
@@ -66,7 +66,7 @@ func detectDrift(ref, cur *observation, alpha, minChange float64) (drift, bool) 
 			refP50: quantile(s.ref, 0.5), curP50: quantile(s.cur, 0.5),
 			refP95: quantile(s.ref, 0.95), curP95: quantile(s.cur, 0.95)}
 		d.change, d.changeTail = relChange(d.refP50, d.curP50), relChange(d.refP95, d.curP95)
-		if p < alpha/float64(len(signals)) && math.Abs(d.change) >= minChange {
+		if p < alpha/float64(len(signals)) && ratio(d.refP50, d.curP50) >= 1+minChange {
 			found = append(found, d)
 		}
 	}
@@ -81,6 +81,18 @@ func detectDrift(ref, cur *observation, alpha, minChange float64) (drift, bool) 
 		return math.Abs(found[i].change) > math.Abs(found[j].change)
 	})
 	return found[0], true
+}
+
+// ratio is the larger of b/a and a/b (+Inf when one is zero and the other
+// is not, 1 when both are).
+func ratio(a, b float64) float64 {
+	switch {
+	case a == b:
+		return 1
+	case a == 0 || b == 0:
+		return math.Inf(1)
+	}
+	return max(a/b, b/a)
 }
 
 // relChange is (b − a) / a, ±Inf when a is zero and b is not.

@@ -39,9 +39,11 @@ type WatchOptions struct {
 	// Replacements, when positive, ends the watch after that many
 	// re-placements.
 	Replacements int
-	// MinChange is how far a signal's median must move, relative to the
-	// reference window, to count as drift (besides the Mann-Whitney test
-	// at Options.Alpha); default 0.5 (±50%).
+	// MinChange is how far a signal's median must move to count as drift
+	// (besides the Mann-Whitney test at Options.Alpha): by the factor
+	// 1+MinChange up or down from the reference window; default 1 (doubled
+	// or halved: a loaded machine or a busy platform moves medians by tens
+	// of percent without anything having changed).
 	MinChange float64
 }
 
@@ -98,7 +100,7 @@ func Watch(ctx context.Context, env Env, serving *setup.Setup, opts Options, w W
 		w.MaxDeployments = 2
 	}
 	if w.MinChange <= 0 {
-		w.MinChange = 0.5
+		w.MinChange = 1
 	}
 	if w.Prices != nil {
 		p := w.Prices.Prices()
