@@ -50,7 +50,7 @@ func startWatchWorld(t *testing.T, rttFile string, initial *setup.Setup) *watchW
 		t.Fatal(err)
 	}
 	g.dataDir = t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
 	t.Cleanup(cancel)
 	cmd := &cobra.Command{}
 	cmd.SetContext(ctx)
@@ -117,14 +117,14 @@ func (w *watchWorld) watch(t *testing.T, prices *loop.PricesFile, change func())
 		strat = optimize.NewModel(optimize.ModelConfig{Places: demoPlaces, InitialMemoryMB: 512, Seed: 1, Prices: &p})
 		opts.Strategy = strat
 	}
-	res, err := loop.Watch(w.ea.ctx, w.env, w.serving, opts, loop.WatchOptions{Duration: 4 * time.Minute, Replacements: 1, Prices: prices})
+	res, err := loop.Watch(w.ea.ctx, w.env, w.serving, opts, loop.WatchOptions{Duration: 7 * time.Minute, Replacements: 1, Prices: prices})
 	w.stopLoad()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("watch: %d windows, %d of %d requests failed; load driver: %d of %d failed", res.Windows, res.Failed, res.Requests, w.failed.Load(), w.sent.Load())
 	if len(res.Replacements) != 1 {
-		t.Fatalf("%d re-placements within 4 minutes, want 1", len(res.Replacements))
+		t.Fatalf("%d re-placements within 7 minutes, want 1", len(res.Replacements))
 	}
 	r := res.Replacements[0]
 	t.Logf("re-placement: %s: %s → %s in %d deployments (%s); learned %v", r.Reason, describeSetup(r.From), describeSetup(r.To), r.Deployments, r.Verdict, r.Notes)

@@ -66,6 +66,9 @@ type Options struct {
 
 	// InitialVersion, if set, is the version of initial, already serving.
 	InitialVersion int64
+	// Budget, when positive, bounds the deployments of this run, rollbacks
+	// included: a setup is proposed only while it and its rollback fit.
+	Budget int
 	// Reason is the first iteration's note (default "initial setup"): why
 	// this run started, e.g. a watching loop's "prices changed: …".
 	Reason string
@@ -235,10 +238,14 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 		// Propose, skipping setups already tried or failed.
 		var next *setup.Setup
 		for {
-			if res.Deployments > opts.MaxIterations {
+			overBudget := opts.Budget > 0 && res.Deployments+2 > opts.Budget
+			if res.Deployments > opts.MaxIterations || overBudget {
 				res.Best = cur
 				res.BoundMet = meetsBound(opts.App.Objective, curObs)
 				res.Verdict = fmt.Sprintf("stopped at the deployment limit (%d)", opts.MaxIterations)
+				if overBudget {
+					res.Verdict = fmt.Sprintf("stopped at the budget of %d deployments", opts.Budget)
+				}
 				if !res.BoundMet {
 					res.Verdict += "; " + boundText(opts.App.Objective, curObs)
 				}

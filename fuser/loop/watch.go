@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fusionize/fusionize/api"
@@ -33,8 +34,10 @@ type WatchOptions struct {
 	// measurement to drift. A file that became unreadable or invalid is
 	// reported (EventWatched, Note) and the prices read before stay.
 	Prices *PricesFile
-	// MaxDeployments bounds the setups each re-placement deploys; default
-	// 2. Rolling back the last one, when it measures worse, is one more.
+	// MaxDeployments bounds the deployments of each re-placement,
+	// rollbacks included (Options.Budget); default 2: one new setup, and
+	// its rollback if it measures worse. A re-placement that stops at its
+	// budget before the strategy converged is continued by the next one.
 	MaxDeployments int
 	// Replacements, when positive, ends the watch after that many
 	// re-placements.
@@ -54,6 +57,7 @@ type Replacement struct {
 	Deployments int
 	Iterations  []api.Iteration
 	Verdict     string
+	Converged   bool     // the strategy had nothing left to change
 	Notes       []string // what the strategy learned for it (Replanner)
 }
 
@@ -82,8 +86,11 @@ type WatchResult struct {
 // its first iteration's note, at most WatchOptions.MaxDeployments
 // deployments with live switches, recorded in the history like any other
 // iteration. A Replanner strategy is first given the new prices and the
-// window's report (the model learns round trips from it). The window after
-// a re-plan is the new reference.
+// window's report (the model learns round trips from it) and plans every
+// later re-placement with what it learned. A re-placement that used its
+// budget while the strategy still had changes to make is continued by the
+// next one ("continued: …"); otherwise the window after a re-plan is the new
+// reference.
 //
 // Watch returns when WatchOptions.Duration has passed (checked between
 // windows), after WatchOptions.Replacements re-placements, or when ctx
@@ -114,9 +121,13 @@ func Watch(ctx context.Context, env Env, serving *setup.Setup, opts Options, w W
 		deadline = time.Now().Add(w.Duration)
 	}
 	var ref *observation
+	var unfinished *Replacement // the last re-placement, stopped at its budget
 	for ctx.Err() == nil && (deadline.IsZero() || time.Now().Before(deadline)) {
 		var reason string
 		var measured *analytics.Report
+		if unfinished != nil {
+			reason = "continued: " + strings.TrimPrefix(unfinished.Reason, "continued: ")
+		}
 		if w.Prices != nil {
 			change, err := w.Prices.Reload()
 			switch {
@@ -152,7 +163,7 @@ func Watch(ctx context.Context, env Env, serving *setup.Setup, opts Options, w W
 			}
 			reason, measured = d.String(), obs.report
 		}
-		rep, err := replan(ctx, counted, res.Serving, opts, w, reason, measured)
+		rep, strat, err := replan(ctx, counted, res.Serving, opts, w, reason, measured)
 		if err != nil {
 			if ctx.Err() != nil {
 				return res, nil
@@ -161,7 +172,12 @@ func Watch(ctx context.Context, env Env, serving *setup.Setup, opts Options, w W
 		}
 		res.Replacements = append(res.Replacements, rep)
 		res.Serving = rep.To
+		opts.Strategy = strat // what it learned stays learned
 		ref = nil
+		unfinished = nil
+		if !rep.Converged && rep.Moved() {
+			unfinished = &res.Replacements[len(res.Replacements)-1]
+		}
 		if w.Replacements > 0 && len(res.Replacements) >= w.Replacements {
 			break
 		}
@@ -170,7 +186,7 @@ func Watch(ctx context.Context, env Env, serving *setup.Setup, opts Options, w W
 }
 
 // replan runs the loop from the serving setup for reason.
-func replan(ctx context.Context, env Env, serving *setup.Setup, opts Options, w WatchOptions, reason string, measured *analytics.Report) (Replacement, error) {
+func replan(ctx context.Context, env Env, serving *setup.Setup, opts Options, w WatchOptions, reason string, measured *analytics.Report) (Replacement, optimize.Strategy, error) {
 	rep := Replacement{Reason: reason, From: serving.Clone()}
 	opts.Progress(Event{Kind: EventReplanning, Setup: serving, Note: reason})
 	strat := opts.Strategy
@@ -178,17 +194,14 @@ func replan(ctx context.Context, env Env, serving *setup.Setup, opts Options, w 
 		strat, rep.Notes = r.Replan(*opts.Prices, measured)
 	}
 	ro := opts
-	ro.Strategy, ro.Reason, ro.InitialVersion = strat, reason, serving.Version
-	// Run counts the deployments after the serving one: MaxIterations n
-	// proposes up to n+1 setups.
-	ro.MaxIterations = w.MaxDeployments - 1
+	ro.Strategy, ro.Reason, ro.InitialVersion, ro.Budget = strat, reason, serving.Version, w.MaxDeployments
 	res, err := Run(ctx, env, serving, ro)
-	rep.Iterations, rep.Deployments, rep.Verdict = res.Iterations, res.Deployments, res.Verdict
+	rep.Iterations, rep.Deployments, rep.Verdict, rep.Converged = res.Iterations, res.Deployments, res.Verdict, res.Converged
 	if err != nil {
-		return rep, fmt.Errorf("loop: re-plan (%s): %w", reason, err)
+		return rep, strat, fmt.Errorf("loop: re-plan (%s): %w", reason, err)
 	}
 	rep.To = res.Best.Clone()
-	return rep, nil
+	return rep, strat, nil
 }
 
 // countingEnv counts the requests driven through it and how many failed
