@@ -58,6 +58,9 @@ type Replacement struct {
 	Iterations  []api.Iteration
 	Verdict     string
 	Converged   bool     // the strategy had nothing left to change
+	// Requests the re-placement's windows drove through its switches, and
+	// how many failed.
+	Requests, Failed int
 	Notes       []string // what the strategy learned for it (Replanner)
 }
 
@@ -163,7 +166,9 @@ func Watch(ctx context.Context, env Env, serving *setup.Setup, opts Options, w W
 			}
 			reason, measured = d.String(), obs.report
 		}
+		sent, failed := counted.requests, counted.failed
 		rep, strat, err := replan(ctx, counted, res.Serving, opts, w, reason, measured)
+		rep.Requests, rep.Failed = counted.requests-sent, counted.failed-failed
 		if err != nil {
 			if ctx.Err() != nil {
 				return res, nil
