@@ -57,11 +57,11 @@ type Replacement struct {
 	Deployments int
 	Iterations  []api.Iteration
 	Verdict     string
-	Converged   bool     // the strategy had nothing left to change
+	Converged   bool // the strategy had nothing left to change
 	// Requests the re-placement's windows drove through its switches, and
 	// how many failed.
 	Requests, Failed int
-	Notes       []string // what the strategy learned for it (Replanner)
+	Notes            []string // what the strategy learned for it (Replanner)
 }
 
 // Moved says whether the replacement left another setup serving.

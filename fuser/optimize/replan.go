@@ -118,4 +118,3 @@ func LearnLinks(prof *profile.Profile, r *analytics.Report) []rtt.Link {
 	sort.Slice(out, func(i, j int) bool { return out[i].A+out[i].B < out[j].A+out[j].B })
 	return out
 }
-
