@@ -194,15 +194,17 @@ func TestWatchReplacesWhenTheRoundTripGrows(t *testing.T) {
 }
 
 // TestWatchReplacesWhenPricesChange: both tasks fused on emulated Cloud
-// Functions, priced below Lambda by the --prices file; the file then makes
-// every Cloud Functions price ×5. The loop re-ranks at once and moves the
-// app to Lambda within 2 deployments, with no failed request.
+// Functions, priced below Lambda at every memory size by the --prices file
+// (a tenth of the list prices, a quarter of the request fee); the file then
+// makes every Cloud Functions price ×10 (the list prices, and a request fee
+// above Lambda's). The loop re-ranks at once and moves the app to Lambda
+// within 2 deployments, with no failed request.
 func TestWatchReplacesWhenPricesChange(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the chatty app, runs it on the Lambda and Cloud Functions emulators")
 	}
 	pricesFile := filepath.Join(t.TempDir(), "prices.json")
-	writeFile(t, pricesFile, `{"gcp":{"perVCPUSecond":0.0000024,"perGiBSecond":0.00000025,"perMillionRequests":0.02}}`)
+	writeFile(t, pricesFile, `{"gcp":{"perVCPUSecond":0.0000024,"perGiBSecond":0.00000025,"perMillionRequests":0.05}}`)
 	prices, err := loop.LoadPrices(pricesFile)
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +213,7 @@ func TestWatchReplacesWhenPricesChange(t *testing.T) {
 	w := startWatchWorld(t, "", initial)
 	w.app.Objective = manifest.Objective{Latency: "p50", LatencyWeight: 0.001, CostWeight: 1} // cost decides
 	res := w.watch(t, prices, func() {
-		writeFile(t, pricesFile, `{"gcp":{"perVCPUSecond":0.000012,"perGiBSecond":0.00000125,"perMillionRequests":0.1}}`)
+		writeFile(t, pricesFile, `{"gcp":{"perVCPUSecond":0.000024,"perGiBSecond":0.0000025,"perMillionRequests":0.5}}`)
 	})
 	r := res.Replacements[0]
 	if !strings.HasPrefix(r.Reason, "prices changed: ") || !strings.Contains(r.Reason, "gcp.perGiBSecond") {
@@ -219,7 +221,7 @@ func TestWatchReplacesWhenPricesChange(t *testing.T) {
 	}
 	for _, gr := range r.To.Groups {
 		if gr.Place.Provider != "aws" {
-			t.Errorf("group %v still on %s after GCP's prices went ×5", gr.Tasks, gr.Place)
+			t.Errorf("group %v still on %s after GCP's prices went ×10", gr.Tasks, gr.Place)
 		}
 	}
 }
