@@ -116,7 +116,7 @@ func (w *watchWorld) watch(t *testing.T, prices *loop.PricesFile, change func())
 		}
 	}
 	strat := optimize.NewModel(optimize.ModelConfig{Places: demoPlaces, InitialMemoryMB: 512, Seed: 1})
-	opts := loop.Options{App: w.app, Strategy: strat, Requests: 32, Warmup: 8, Progress: progress}
+	opts := loop.Options{App: w.app, Strategy: strat, Requests: 32, Warmup: 16, Progress: progress} // warm-up: every environment the window and the load driver need
 	if prices != nil {
 		p := prices.Prices()
 		opts.Prices = &p
