@@ -113,7 +113,11 @@ drives load and runs the feedback loop until it converges: observe,
 propose, deploy with a live switch, observe again, keep or roll back by a
 statistical test. Prints the iteration table, writes an HTML report with
 charts and the final groups, and removes every function, environment and
-emulator at the end (also on Ctrl-C). Every platform figure is emulated.`,
+emulator at the end (also on Ctrl-C). Every platform figure is emulated.
+
+With --watch it then keeps serving and measuring the converged setup and
+re-places it when the --prices file changes or a window drifts (edit the
+--rtt file to change a round trip between places under it).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDemo(cmd, args[0], lf, rttFile)

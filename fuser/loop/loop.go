@@ -7,6 +7,14 @@
 //
 //	res, err := loop.Run(ctx, env, initial, loop.Options{App: app, Strategy: optimize.NewModel(cfg)})
 //	for _, it := range res.Iterations { fmt.Println(it.Index, it.Decision, it.P50Ms) }
+//
+// Watch keeps measuring the setup Run converged on and re-places it when a
+// prices file changes or a window drifts from the reference window (a round
+// trip between two places got slower), each time within two deployments:
+//
+//	pf, err := loop.LoadPrices("prices.json")
+//	w, err := loop.Watch(ctx, env, res.Best, opts, loop.WatchOptions{Prices: pf, Duration: time.Hour})
+//	for _, r := range w.Replacements { fmt.Println(r.Reason, r.Deployments, r.Moved()) }
 package loop
 
 import (
