@@ -196,7 +196,7 @@ func (c *cloudFlags) startGCP(ctx context.Context, w io.Writer, cl *clouds, ads 
 		}
 		cl.stops = append(cl.stops, func(context.Context) error { return q.Close() })
 		cl.tasks = q
-		cl.rtt = append(cl.rtt, q.SetRTT)
+		cl.rtt = append(cl.rtt, em.SetRTT, q.SetRTT)
 		opts.Endpoint = em.GRPCAddr()
 		opts.Queue = q.QueueURL(c.gcpProject, c.gcpRegion, "fusionize")
 		fmt.Fprintf(w, "gcp: Cloud Functions emulator at %s, Cloud Tasks queue %s (emulated, %s)\n", em.GRPCAddr(), opts.Queue, c.gcpRegion)

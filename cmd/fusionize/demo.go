@@ -26,6 +26,7 @@ import (
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/controlplane/client"
 	"github.com/fusionize/fusionize/controlplane/server"
+	"github.com/fusionize/fusionize/fuser/cost"
 	"github.com/fusionize/fusionize/fuser/deploy"
 	"github.com/fusionize/fusionize/fuser/invoke"
 	"github.com/fusionize/fusionize/fuser/loop"
@@ -45,6 +46,8 @@ type loopFlags struct {
 	concurrency int
 	max         int
 	capture     string
+	watch       time.Duration // keep watching after convergence (watch.go)
+	prices      string        // the --prices file
 }
 
 // register adds the flags with these defaults.
@@ -53,6 +56,7 @@ func (f *loopFlags) register(cmd *cobra.Command, def loopFlags) {
 	cmd.Flags().IntVar(&f.requests, "requests", def.requests, "requests per observation window")
 	cmd.Flags().IntVar(&f.concurrency, "concurrency", def.concurrency, "requests in flight while observing")
 	cmd.Flags().IntVar(&f.max, "max-deployments", def.max, "stop after this many deployments")
+	f.registerWatch(cmd)
 }
 
 // optimizeDefaults are the loop's defaults for an app already up.
@@ -84,10 +88,10 @@ func demoPlatforms(strat optimize.Strategy) string {
 	return "emulated AWS Lambda us-east-1 and emulated Cloud Functions us-east4"
 }
 
-func (f *loopFlags) newStrategy() (optimize.Strategy, error) {
+func (f *loopFlags) newStrategy(prices *cost.Prices) (optimize.Strategy, error) {
 	switch f.strategy {
 	case "model":
-		return optimize.NewModel(optimize.ModelConfig{Places: demoPlaces, InitialMemoryMB: 512, Seed: 1}), nil
+		return optimize.NewModel(optimize.ModelConfig{Places: demoPlaces, InitialMemoryMB: 512, Seed: 1, Prices: prices}), nil
 	case "paper":
 		return optimize.NewPaper(), nil
 	}
@@ -96,6 +100,7 @@ func (f *loopFlags) newStrategy() (optimize.Strategy, error) {
 
 func newDemoCmd() *cobra.Command {
 	var lf loopFlags
+	var rttFile string
 	cmd := &cobra.Command{
 		Use:   "demo <app-dir>",
 		Short: "Watch the feedback loop optimize an app on emulated AWS Lambda and Cloud Functions, locally",
@@ -110,29 +115,38 @@ drives load and runs the feedback loop until it converges: observe,
 propose, deploy with a live switch, observe again, keep or roll back by a
 statistical test. Prints the iteration table, writes an HTML report with
 charts and the final groups, and removes every function, environment and
-emulator at the end (also on Ctrl-C). Every platform figure is emulated.`,
+emulator at the end (also on Ctrl-C). Every platform figure is emulated.
+
+With --watch it then keeps serving and measuring the converged setup and
+re-places it when the --prices file changes or a window drifts (edit the
+--rtt file to change a round trip between places under it).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDemo(cmd, args[0], lf)
+			return runDemo(cmd, args[0], lf, rttFile)
 		},
 	}
 	lf.register(cmd, demoDefaults)
 	cmd.Flags().StringVar(&lf.capture, "capture", "", "write every measured window (setup, spans, platform reports) as JSON into this directory")
+	cmd.Flags().StringVar(&rttFile, "rtt", "", rttUsage)
 	return cmd
 }
 
-func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
+func runDemo(cmd *cobra.Command, appDir string, lf loopFlags, rttFile string) error {
 	w := cmd.OutOrStdout()
 	start := time.Now()
 	app, err := manifest.Load(appDir)
 	if err != nil {
 		return err
 	}
-	strat, err := lf.newStrategy()
+	pf, prices, err := lf.loadPrices()
 	if err != nil {
 		return err
 	}
-	ea, err := startEmulatedApp(cmd, app, "demo-"+app.Name)
+	strat, err := lf.newStrategy(prices)
+	if err != nil {
+		return err
+	}
+	ea, err := startEmulatedApp(cmd, app, "demo-"+app.Name, rttFile)
 	if err != nil {
 		return err
 	}
@@ -146,12 +160,26 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 	}
 	fmt.Fprintf(w, "optimizing %s with the %s strategy on %s (objective: %s)\n\n",
 		app.Name, strat.Name(), demoPlatforms(strat), objective(app.Objective))
-	res, err := loop.Run(runCtx, env, initial, loop.Options{
-		App: app, Strategy: strat, Requests: lf.requests, MaxIterations: lf.max, Progress: progressPrinter(w),
+	opts := loop.Options{
+		App: app, Strategy: strat, Prices: prices, Requests: lf.requests, MaxIterations: lf.max, Progress: progressPrinter(w),
 		Warmup: 3 * lf.concurrency, // every instance the window needs is warm
-	})
+	}
+	res, err := loop.Run(runCtx, env, initial, opts)
 	if err != nil {
 		return err
+	}
+	reportCtx := runCtx
+	var watched *loop.WatchResult
+	if lf.watch > 0 {
+		wres, err := watchServing(runCtx, w, env, &res, opts, lf, pf)
+		if err != nil {
+			return err
+		}
+		watched = &wres
+		// After Ctrl-C the report is still written.
+		c, cancel := context.WithTimeout(context.WithoutCancel(runCtx), 30*time.Second)
+		defer cancel()
+		reportCtx = c
 	}
 	fmt.Fprintln(w)
 	printIterations(w, res.Iterations)
@@ -164,8 +192,11 @@ func runDemo(cmd *cobra.Command, appDir string, lf loopFlags) error {
 		fmt.Fprintf(w, "median latency %.1f → %.1f ms (%+.1f%%), cost per million requests $%.2f → $%.2f (%+.1f%%)  [emulated AWS Lambda / emulated Cloud Functions]\n",
 			first.P50Ms, last.P50Ms, pct(first.P50Ms, last.P50Ms), first.CostPerMillionUSD, last.CostPerMillionUSD, pct(first.CostPerMillionUSD, last.CostPerMillionUSD))
 	}
+	if watched != nil {
+		printWatch(w, *watched)
+	}
 	path := filepath.Join(data, "report.html")
-	if err := writeReport(runCtx, cli, path, app, strat.Name(), res); err != nil {
+	if err := writeReport(reportCtx, cli, path, app, strat.Name(), res); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "report: %s\n", path)
@@ -189,10 +220,11 @@ type emulatedApp struct {
 }
 
 // startEmulatedApp builds app and starts its world under the data
-// directory <data-dir>/<name>, removing what a previous run left there.
+// directory <data-dir>/<name>, removing what a previous run left there;
+// rttFile is the emulators' --rtt table, followed while they run.
 // close deletes every function, environment and emulator, then stops the
 // control plane.
-func startEmulatedApp(cmd *cobra.Command, app *manifest.App, name string) (*emulatedApp, error) {
+func startEmulatedApp(cmd *cobra.Command, app *manifest.App, name, rttFile string) (*emulatedApp, error) {
 	ctx := cmd.Context()
 	w := cmd.OutOrStdout()
 	results, err := buildApp(cmd, app, build.Options{}, w)
@@ -218,7 +250,9 @@ func startEmulatedApp(cmd *cobra.Command, app *manifest.App, name string) (*emul
 	}
 	// The clouds, as `serve --aws emulate --gcp emulate` starts them.
 	ads := adapters.Adapters{}
-	cl, err := demoClouds.start(ctx, w, ads, log)
+	cf := demoClouds
+	cf.rtt = rttFile
+	cl, err := cf.start(ctx, w, ads, log)
 	if err != nil {
 		return nil, errors.Join(err, cp.Close())
 	}
@@ -510,7 +544,11 @@ func newOptimizeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			strat, err := lf.newStrategy()
+			pf, prices, err := lf.loadPrices()
+			if err != nil {
+				return err
+			}
+			strat, err := lf.newStrategy(prices)
 			if err != nil {
 				return err
 			}
@@ -537,25 +575,37 @@ func newOptimizeCmd() *cobra.Command {
 			defer inv.Close()
 			env := &loop.ClientEnv{CP: cli, Invoker: inv, Task: app.Entry, Input: []byte(app.Input), Concurrency: lf.concurrency}
 			maxDeploy := lf.max
-			if !until {
+			if !until && lf.watch == 0 {
 				maxDeploy = 1
 			}
-			res, err := loop.Run(ctx, env, cur, loop.Options{
-				App: app, Strategy: strat, Requests: lf.requests, MaxIterations: maxDeploy,
+			opts := loop.Options{
+				App: app, Strategy: strat, Prices: prices, Requests: lf.requests, MaxIterations: maxDeploy,
 				InitialVersion: cur.Version, Progress: progressPrinter(w), Warmup: 3 * lf.concurrency,
-			})
+			}
+			res, err := loop.Run(ctx, env, cur, opts)
 			if err != nil {
 				return err
 			}
+			var watched *loop.WatchResult
+			if lf.watch > 0 {
+				wres, err := watchServing(ctx, w, env, &res, opts, lf, pf)
+				if err != nil {
+					return err
+				}
+				watched = &wres
+			}
 			fmt.Fprintln(w)
 			printIterations(w, res.Iterations)
+			if watched != nil {
+				printWatch(w, *watched)
+			}
 			return nil
 		},
 	}
 	cf.register(cmd)
 	cf.registerInvokeToken(cmd)
 	lf.register(cmd, optimizeDefaults)
-	cmd.Flags().BoolVar(&until, "until-converged", false, "iterate until the strategy converges")
+	cmd.Flags().BoolVar(&until, "until-converged", false, "iterate until the strategy converges (implied by --watch)")
 	return cmd
 }
 

@@ -99,7 +99,7 @@ func runSweep(cmd *cobra.Command, appDir string, f sweepFlags) error {
 	if err != nil {
 		return err
 	}
-	ea, err := startEmulatedApp(cmd, app, "sweep-"+app.Name)
+	ea, err := startEmulatedApp(cmd, app, "sweep-"+app.Name, "")
 	if err != nil {
 		return err
 	}

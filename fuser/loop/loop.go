@@ -7,6 +7,14 @@
 //
 //	res, err := loop.Run(ctx, env, initial, loop.Options{App: app, Strategy: optimize.NewModel(cfg)})
 //	for _, it := range res.Iterations { fmt.Println(it.Index, it.Decision, it.P50Ms) }
+//
+// Watch keeps measuring the setup Run converged on and re-places it when a
+// prices file changes or a window drifts from the reference window (a round
+// trip between two places got slower), each time within two deployments:
+//
+//	pf, err := loop.LoadPrices("prices.json")
+//	w, err := loop.Watch(ctx, env, res.Best, opts, loop.WatchOptions{Prices: pf, Duration: time.Hour})
+//	for _, r := range w.Replacements { fmt.Println(r.Reason, r.Deployments, r.Moved()) }
 package loop
 
 import (
@@ -75,6 +83,12 @@ type Options struct {
 
 	// InitialVersion, if set, is the version of initial, already serving.
 	InitialVersion int64
+	// Budget, when positive, bounds the deployments of this run, rollbacks
+	// included: a setup is proposed only while it and its rollback fit.
+	Budget int
+	// Reason is the first iteration's note (default "initial setup"): why
+	// this run started, e.g. a watching loop's "prices changed: …".
+	Reason string
 	// Progress receives events for a user interface.
 	Progress func(Event)
 }
@@ -126,8 +140,9 @@ type observation struct {
 	perM     float64
 	score    float64
 	failed   int
-	firstErr error // the first failed request's error, when the Env says (Failer)
-	billed   bool  // cost from the platform's reports
+	firstErr error                // the first failed request's error, when the Env says (Failer)
+	billed   bool                 // cost from the platform's reports
+	edges    map[string][]float64 // overhead per remote sync call in ms, per edge (callOverheads)
 }
 
 func (o *Options) defaults() {
@@ -182,6 +197,9 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 	tried := map[string]bool{optimize.Key(cur): true}
 	var best *observation
 	note := "initial setup"
+	if opts.Reason != "" {
+		note = opts.Reason
+	}
 	var predicted *api.Prediction // what the strategy predicted for cur
 	for {
 		obs, err := observe(ctx, env, cur, opts)
@@ -241,10 +259,14 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 		// Propose, skipping setups already tried or failed.
 		var next *setup.Setup
 		for {
-			if res.Deployments > opts.MaxIterations {
+			overBudget := opts.Budget > 0 && res.Deployments+2 > opts.Budget
+			if res.Deployments > opts.MaxIterations || overBudget {
 				res.Best = cur
 				res.BoundMet = meetsBound(opts.App.Objective, curObs)
 				res.Verdict = fmt.Sprintf("stopped at the deployment limit (%d)", opts.MaxIterations)
+				if overBudget {
+					res.Verdict = fmt.Sprintf("stopped at the budget of %d deployments", opts.Budget)
+				}
 				if !res.BoundMet {
 					res.Verdict += "; " + boundText(opts.App.Objective, curObs)
 				}
@@ -382,7 +404,7 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 	if err != nil {
 		return nil, err
 	}
-	obs := &observation{setup: s, report: rep, perM: sum.PerMillion, failed: failed}
+	obs := &observation{setup: s, report: rep, perM: sum.PerMillion, failed: failed, edges: callOverheads(spans, s)}
 	if f, ok := env.(Failer); ok && failed > 0 {
 		obs.firstErr = f.FirstFailure()
 	}
