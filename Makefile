@@ -57,7 +57,11 @@ demo: setup cli ## the main job: the feedback loop on the IoT app, locally
 .PHONY: test
 test: setup ## vet and run every test (go test ./...)
 	go vet ./...
-	go test ./...
+	go test -timeout 25m ./...
+
+.PHONY: test-emulated
+test-emulated: setup ## the long runs on the emulated clouds: watch re-placements, module fusion deployed (build tag emulated; ~15 min)
+	go test -tags emulated -run 'TestWatchReplaces|TestDemoDeploysAModuleFused|TestIoTModuleFusedOnLambda' -timeout 60m -v ./cmd/fusionize ./examples
 
 .PHONY: test-race
 test-race: setup ## the fast tests under the race detector

@@ -135,7 +135,7 @@ func convergeOne(t *testing.T, c convergeCase) {
 	cmd.SetContext(ctx)
 	cmd.SetOut(&out)
 	began := time.Now()
-	ea, err := startEmulatedApp(cmd, app, "converge-"+app.Name)
+	ea, err := startEmulatedApp(cmd, app, "converge-"+app.Name, "")
 	if err != nil {
 		t.Fatalf("start the emulated app: %v\n%s", err, out.String())
 	}

@@ -1,3 +1,5 @@
+//go:build emulated
+
 package main
 
 import (
