@@ -123,3 +123,24 @@ func copyTree(src, dst string) error {
 		return out.Close()
 	})
 }
+
+// Check runs the checks of a host's load on m in this process, as a
+// packager does before it ships m: a fused module's for a fused module, a
+// task module's otherwise.
+func (m PackageModule) Check(ctx context.Context) error {
+	if len(m.Tasks) > 0 {
+		return host.CheckFusedModule(ctx, m.Tasks, m.Wasm, host.CheckOptions{})
+	}
+	return host.CheckModule(ctx, m.Task, m.Wasm, host.CheckOptions{})
+}
+
+// CompiledName names a packager's kept compilation cache of m: its digest,
+// and for a fused module the tasks it was checked to hold, so that a claim
+// of other tasks is checked again.
+func (m PackageModule) CompiledName() string {
+	name := strings.TrimPrefix(m.Digest, "sha256:")
+	if len(m.Tasks) > 0 {
+		name += "-" + host.Digest([]byte(strings.Join(m.Tasks, ",")))[len("sha256:"):][:16]
+	}
+	return name
+}

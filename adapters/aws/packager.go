@@ -170,7 +170,7 @@ func (p *Packager) precompile(ctx context.Context, arch string, mods []lambdart.
 	}
 	if goarch != runtime.GOARCH || runtime.GOOS != "linux" {
 		for _, m := range mods {
-			if err := checkModule(ctx, m); err != nil {
+			if err := m.Check(ctx); err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrModule, err)
 			}
 		}
@@ -188,7 +188,7 @@ func (p *Packager) precompile(ctx context.Context, arch string, mods []lambdart.
 	build := host.Digest(bin)[len("sha256:"):][:16]
 	files := map[string][]byte{}
 	for _, m := range mods {
-		dir := filepath.Join(p.dir, "compiled", build, compiledName(m.Digest, m.Tasks))
+		dir := filepath.Join(p.dir, "compiled", build, m.CompiledName())
 		if _, err := os.Stat(dir); err != nil {
 			if err := p.compileInto(ctx, boot, dir, m); err != nil {
 				return nil, err
@@ -231,24 +231,4 @@ func (p *Packager) compileInto(ctx context.Context, boot, dir string, m lambdart
 		}
 	}
 	return nil
-}
-
-// checkModule runs the checks of a host's load on m in this process: a
-// fused module's for a fused module, a task module's otherwise.
-func checkModule(ctx context.Context, m lambdart.Module) error {
-	if len(m.Tasks) > 0 {
-		return host.CheckFusedModule(ctx, m.Tasks, m.Wasm, host.CheckOptions{})
-	}
-	return host.CheckModule(ctx, m.Task, m.Wasm, host.CheckOptions{})
-}
-
-// compiledName names the kept compilation cache of a module: its digest,
-// and for a fused module the tasks it was checked to hold, so that a claim
-// of other tasks is checked again.
-func compiledName(digest string, fused []string) string {
-	name := strings.TrimPrefix(digest, "sha256:")
-	if len(fused) > 0 {
-		name += "-" + host.Digest([]byte(strings.Join(fused, ",")))[len("sha256:"):][:16]
-	}
-	return name
 }

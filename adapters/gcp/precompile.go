@@ -11,7 +11,6 @@ import (
 	goruntime "runtime"
 	"strings"
 
-	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/internal/artifact"
 	"github.com/fusionize/fusionize/runtime/gcf"
 )
@@ -29,7 +28,7 @@ var ErrModule = errors.New("module does not load")
 func (p *Packager) precompile(ctx context.Context, tree *vendorTree, mods []gcf.Module) (map[string][]byte, error) {
 	if p.NoCache || goruntime.GOOS != "linux" || goruntime.GOARCH != "amd64" {
 		for _, m := range mods {
-			if err := checkModule(ctx, m); err != nil {
+			if err := m.Check(ctx); err != nil {
 				return nil, fmt.Errorf("gcp: %w: %w", ErrModule, err)
 			}
 		}
@@ -41,7 +40,7 @@ func (p *Packager) precompile(ctx context.Context, tree *vendorTree, mods []gcf.
 	}
 	files := map[string][]byte{}
 	for _, m := range mods {
-		dir := filepath.Join(p.dir, "compiled", tree.digest[:16], compiledName(m.Digest, m.Tasks))
+		dir := filepath.Join(p.dir, "compiled", tree.digest[:16], m.CompiledName())
 		if _, err := os.Stat(dir); err != nil {
 			if err := compileInto(ctx, bin, dir, m); err != nil {
 				return nil, err
@@ -128,24 +127,4 @@ func compileInto(ctx context.Context, bin, dir string, m gcf.Module) error {
 		}
 	}
 	return nil
-}
-
-// checkModule runs the checks of a host's load on m in this process: a
-// fused module's for a fused module, a task module's otherwise.
-func checkModule(ctx context.Context, m gcf.Module) error {
-	if len(m.Tasks) > 0 {
-		return host.CheckFusedModule(ctx, m.Tasks, m.Wasm, host.CheckOptions{})
-	}
-	return host.CheckModule(ctx, m.Task, m.Wasm, host.CheckOptions{})
-}
-
-// compiledName names the kept compilation cache of a module: its digest,
-// and for a fused module the tasks it was checked to hold, so that a claim
-// of other tasks is checked again.
-func compiledName(digest string, fused []string) string {
-	name := strings.TrimPrefix(digest, "sha256:")
-	if len(fused) > 0 {
-		name += "-" + host.Digest([]byte(strings.Join(fused, ",")))[len("sha256:"):][:16]
-	}
-	return name
 }
