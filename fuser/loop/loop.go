@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/fusionize/fusionize/api"
@@ -497,11 +496,9 @@ func settle(ctx context.Context, env Env, v int64, min time.Duration) ([]span.Sp
 	}
 }
 
+// percentile is the q-quantile of ms (milliseconds) as a duration.
 func percentile(ms []float64, q float64) time.Duration {
-	s := slices.Clone(ms)
-	sort.Float64s(s)
-	i := int(q * float64(len(s)-1))
-	return time.Duration(s[i] * float64(time.Millisecond))
+	return time.Duration(quantile(ms, q) * float64(time.Millisecond))
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
