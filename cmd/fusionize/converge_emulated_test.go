@@ -12,6 +12,8 @@
 // emulator runs in the test process and deploys through the aws adapter
 // with the real SDK client. FUSIONIZE_CONVERGE_APPS (a comma-separated list
 // of app folders under examples/) narrows the apps; the default is all five.
+// FUSIONIZE_CONVERGE_CAPTURE=DIR writes every measured window (sweep and
+// loop) under DIR/<app>, as `fusionize sweep --capture` does.
 package main
 
 import (
@@ -142,6 +144,9 @@ func convergeOne(t *testing.T, c convergeCase) {
 	defer ea.close()
 	env := &billingEnv{ClientEnv: &loop.ClientEnv{CP: ea.cli, Invoker: ea.inv, Task: app.Entry, Input: []byte(app.Input),
 		Concurrency: convergeConcurrency, Wait: ea.dep.Wait}, app: app.Name, clouds: ea.clouds}
+	if dir := os.Getenv("FUSIONIZE_CONVERGE_CAPTURE"); dir != "" {
+		env.captureDir = filepath.Join(dir, app.Name)
+	}
 
 	// The ground truth.
 	places := []setup.Place{convergePlace}

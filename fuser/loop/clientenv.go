@@ -37,7 +37,41 @@ type ClientEnv struct {
 	indexBaseOK bool
 
 	errMu    sync.Mutex
-	firstErr error // the first failed request's error of the last Drive
+	firstErr error   // the first failed request's error of the last Drive
+	timed    []timed // the last Drive's answered requests, as the client timed them
+}
+
+// timed is one answered request: the setup version that answered and how
+// long the client waited for it.
+type timed struct {
+	version int64
+	d       time.Duration
+}
+
+// Timer is an Env that timed its requests as its client saw them, from
+// sending a request to reading its answer. That is the latency a user of
+// the platform observes: it holds a cold start of the entry's execution
+// environment, which the entry's span, starting once the environment is
+// up, does not.
+type Timer interface {
+	// Latencies returns how long each request of the last Drive that
+	// setup version v answered took, as the client timed it.
+	Latencies(v int64) []time.Duration
+}
+
+var _ Timer = (*ClientEnv)(nil)
+
+// Latencies implements Timer.
+func (e *ClientEnv) Latencies(v int64) []time.Duration {
+	e.errMu.Lock()
+	defer e.errMu.Unlock()
+	var out []time.Duration
+	for _, t := range e.timed {
+		if t.version == v {
+			out = append(out, t.d)
+		}
+	}
+	return out
 }
 
 // Failer is an Env that can say why requests of its last window failed.
@@ -85,7 +119,7 @@ func (e *ClientEnv) Drive(ctx context.Context, n int, progress func(done, failed
 	var next, done, failed atomic.Int64
 	var mu sync.Mutex
 	e.errMu.Lock()
-	e.firstErr = nil
+	e.firstErr, e.timed = nil, e.timed[:0]
 	e.errMu.Unlock()
 	var wg sync.WaitGroup
 	for range min(conc, n) {
@@ -97,15 +131,18 @@ func (e *ClientEnv) Drive(ctx context.Context, n int, progress func(done, failed
 					return
 				}
 				rctx, cancel := context.WithTimeout(ctx, timeout)
-				_, err := e.Invoker.Invoke(rctx, e.Task, e.Input)
+				began := time.Now()
+				res, err := e.Invoker.Invoke(rctx, e.Task, e.Input)
+				took := time.Since(began)
 				cancel()
-				if err != nil {
-					if failed.Add(1) == 1 {
-						e.errMu.Lock()
-						e.firstErr = err
-						e.errMu.Unlock()
-					}
+				e.errMu.Lock()
+				switch {
+				case err == nil:
+					e.timed = append(e.timed, timed{version: res.Version, d: took})
+				case failed.Add(1) == 1:
+					e.firstErr = err
 				}
+				e.errMu.Unlock()
 				d := done.Add(1)
 				mu.Lock()
 				progress(int(d), int(failed.Load()))

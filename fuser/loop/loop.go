@@ -5,6 +5,12 @@
 // per-request cost), rolling back when it is worse. Every iteration is
 // recorded.
 //
+// Latency is what the client saw when the Env timed its requests (Timer:
+// ClientEnv does), so a request that waited for a cold start of the
+// entry's execution environment counts its init; otherwise it is the entry
+// spans' durations. Cost is what the platforms billed when the Env has
+// their reports (Biller), else the spans priced.
+//
 //	res, err := loop.Run(ctx, env, initial, loop.Options{App: app, Strategy: optimize.NewModel(cfg)})
 //	for _, it := range res.Iterations { fmt.Println(it.Index, it.Decision, it.P50Ms) }
 //
@@ -139,9 +145,12 @@ type observation struct {
 	perM     float64
 	score    float64
 	failed   int
-	firstErr error                // the first failed request's error, when the Env says (Failer)
-	billed   bool                 // cost from the platform's reports
-	edges    map[string][]float64 // overhead per remote sync call in ms, per edge (callOverheads)
+	firstErr error // the first failed request's error, when the Env says (Failer)
+	billed   bool  // cost from the platform's reports
+	// clientTimed says latency is what the client measured (Timer), not
+	// the entry spans' durations.
+	clientTimed bool
+	edges       map[string][]float64 // overhead per remote sync call in ms, per edge (callOverheads)
 }
 
 func (o *Options) defaults() {
@@ -431,6 +440,17 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 		byTrace[sp.TraceID] = append(byTrace[sp.TraceID], sp)
 		if sp.Caller == "" {
 			obs.latency = append(obs.latency, ms(sp.Duration))
+		}
+	}
+	// Latency as the client saw it, when the Env timed its requests (a
+	// cold start of the entry's environment included); else the entry
+	// spans' durations.
+	if tm, ok := env.(Timer); ok {
+		if ds := tm.Latencies(s.Version); len(ds) > 0 {
+			obs.latency, obs.clientTimed = obs.latency[:0], true
+			for _, d := range ds {
+				obs.latency = append(obs.latency, ms(d))
+			}
 		}
 	}
 	for _, ss := range byTrace {

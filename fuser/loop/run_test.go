@@ -95,3 +95,45 @@ func TestBestIsTheSetupServingAtTheEnd(t *testing.T) {
 		t.Fatalf("Best = %+v, want the serving setup version %d", res.Best, env.version)
 	}
 }
+
+// timedEnv is a fakeEnv whose client also timed its requests: every tenth
+// waited for a cold start of the entry's environment that its span, which
+// starts once the environment is up, does not hold.
+type timedEnv struct {
+	*fakeEnv
+	cold time.Duration
+}
+
+func (e *timedEnv) Latencies(v int64) []time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []time.Duration
+	for i, sp := range e.spans[v] {
+		d := sp.Duration + time.Millisecond // the client's own round trip
+		if i%10 == 9 {
+			d += e.cold
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// TestLatencyIsWhatTheClientTimed: when the Env timed its requests, the
+// measured percentiles are the client's, cold starts of the entry
+// included, not the entry spans' durations.
+func TestLatencyIsWhatTheClientTimed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for spans to settle")
+	}
+	env := &timedEnv{fakeEnv: &fakeEnv{spans: map[int64][]span.Span{}, latency: func(int64, int) time.Duration { return 10 * time.Millisecond }}, cold: 800 * time.Millisecond}
+	app := &manifest.App{Name: "t", Entry: "A", Tasks: []manifest.Task{{Name: "A"}}, Objective: manifest.Objective{Latency: "p95", LatencyBoundMs: 100}}
+	m, err := loop.Measure(context.Background(), env, setup.Separate(0, []string{"A"}, setup.Place{Provider: "local"}, 128), loop.Options{
+		App: app, Requests: 40, Warmup: -1, Settle: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.P50 != 11*time.Millisecond || m.P95 != 811*time.Millisecond {
+		t.Fatalf("p50 %v, p95 %v: want the client's 11ms and 811ms (four cold starts in 40 requests), not the spans' 10ms", m.P50, m.P95)
+	}
+}
