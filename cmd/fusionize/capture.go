@@ -24,11 +24,14 @@ type capturedWindow struct {
 	Since time.Time    `json:"since"`
 	Spans []span.Span  `json:"spans"`
 	Bills []cost.Bill  `json:"bills"`
+	// ClientMs are the window's requests as the client timed them
+	// (loop.Timer), in ms.
+	ClientMs []float64 `json:"clientMs,omitempty"`
 }
 
 // capture writes one window to dir as NNN-vVERSION.json, NNN counting the
 // files already there.
-func capture(ctx context.Context, dir, app string, s *setup.Setup, since time.Time, spans func(context.Context, int64) ([]span.Span, error), bills []cost.Bill) error {
+func capture(ctx context.Context, dir, app string, s *setup.Setup, since time.Time, spans func(context.Context, int64) ([]span.Span, error), bills []cost.Bill, client []time.Duration) error {
 	all, err := spans(ctx, s.Version)
 	if err != nil {
 		return fmt.Errorf("capture: spans of setup version %d: %w", s.Version, err)
@@ -40,7 +43,11 @@ func capture(ctx context.Context, dir, app string, s *setup.Setup, since time.Ti
 	if err != nil {
 		return fmt.Errorf("capture: %w", err)
 	}
-	data, err := json.Marshal(capturedWindow{App: app, Setup: s, Since: since, Spans: all, Bills: bills})
+	w := capturedWindow{App: app, Setup: s, Since: since, Spans: all, Bills: bills}
+	for _, d := range client {
+		w.ClientMs = append(w.ClientMs, float64(d)/1e6)
+	}
+	data, err := json.Marshal(w)
 	if err != nil {
 		return fmt.Errorf("capture: %w", err)
 	}

@@ -28,7 +28,7 @@ func TestCaptureWritesEachWindowToItsOwnFile(t *testing.T) {
 			return []span.Span{{TraceID: "t", ID: 1, Task: "A", Group: "A", SetupVersion: got, Start: since, Duration: time.Millisecond}}, nil
 		}
 		bills := []cost.Bill{{Group: "A", Place: place, Time: since, Duration: time.Millisecond, Billed: time.Millisecond, MemoryMB: 512}}
-		if err := capture(context.Background(), dir, "app", s, since, spans, bills); err != nil {
+		if err := capture(context.Background(), dir, "app", s, since, spans, bills, []time.Duration{3 * time.Millisecond}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -41,12 +41,12 @@ func TestCaptureWritesEachWindowToItsOwnFile(t *testing.T) {
 		if err := json.Unmarshal(data, &w); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if w.App != "app" || w.Setup.Version != int64(i+1) || !w.Since.Equal(since) || len(w.Spans) != 1 || w.Spans[0].SetupVersion != int64(i+1) || len(w.Bills) != 1 {
+		if w.App != "app" || w.Setup.Version != int64(i+1) || !w.Since.Equal(since) || len(w.Spans) != 1 || w.Spans[0].SetupVersion != int64(i+1) || len(w.Bills) != 1 || len(w.ClientMs) != 1 || w.ClientMs[0] != 3 {
 			t.Errorf("%s reads back as %+v", name, w)
 		}
 	}
 	broken := func(context.Context, int64) ([]span.Span, error) { return nil, errors.New("store closed") }
-	err := capture(context.Background(), dir, "app", setup.Separate(3, []string{"A"}, place, 512), since, broken, nil)
+	err := capture(context.Background(), dir, "app", setup.Separate(3, []string{"A"}, place, 512), since, broken, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "setup version 3") {
 		t.Fatalf("capture with unreadable spans: %v, want an error naming setup version 3", err)
 	}
