@@ -164,6 +164,10 @@ type Report struct {
 	Groups map[string]*GroupStats
 	// Latency is the end-to-end latency (entry span duration) per setup version.
 	Latency map[int64]Dist
+	// WarmLatency is Latency over the requests that met no cold start: no
+	// span of theirs that was the entry or a sync call started cold. Its
+	// tail is the tail of warm requests alone.
+	WarmLatency map[int64]Dist
 
 	Invocations int // platform invocations: remote or entry spans
 	ColdStarts  int
@@ -537,14 +541,15 @@ type placeKey struct {
 
 func (a *analyzer) summarize() *Report {
 	r := &Report{
-		Spans:    len(a.spans),
-		Accepted: len(a.spans) - a.rejected,
-		Rejected: a.rejections(),
-		Tasks:    make(map[string]*TaskStats),
-		Edges:    make(map[Edge]*EdgeStats),
-		Groups:   make(map[string]*GroupStats),
-		Latency:  make(map[int64]Dist),
-		Overhead: make(map[Link]*OverheadStats),
+		Spans:       len(a.spans),
+		Accepted:    len(a.spans) - a.rejected,
+		Rejected:    a.rejections(),
+		Tasks:       make(map[string]*TaskStats),
+		Edges:       make(map[Edge]*EdgeStats),
+		Groups:      make(map[string]*GroupStats),
+		Latency:     make(map[int64]Dist),
+		WarmLatency: make(map[int64]Dist),
+		Overhead:    make(map[Link]*OverheadStats),
 	}
 	nt := len(a.names)
 	places := make(map[placeKey]string)
@@ -617,12 +622,14 @@ func (a *analyzer) summarize() *Report {
 	var groups []*GroupStats
 	lastGroup, lastG := "", int32(-1)
 	latency := make(map[int64][]int64)
+	warm := make(map[int64][]int64)
 
 	var kids, sorted []kid
 	var counts []int32
 	for tr := 0; tr+1 < len(a.traceOff); tr++ {
 		sub := a.order[a.traceOff[tr]:a.traceOff[tr+1]]
 		kids = kids[:0]
+		coldSync, entry := false, int32(-1) // the request waited for a cold start; its entry span
 		for _, i := range sub {
 			if a.bad[i] != 0 {
 				continue
@@ -714,10 +721,18 @@ func (a *analyzer) summarize() *Report {
 					r.ColdStarts++
 				}
 			}
+			if s.Cold && !s.Async && (s.Remote || s.Caller == "") {
+				coldSync = true
+			}
 			if s.Caller == "" {
+				entry = i
 				r.Requests++
 				latency[s.SetupVersion] = append(latency[s.SetupVersion], int64(s.Duration))
 			}
+		}
+		if entry >= 0 && !coldSync {
+			e := &a.spans[entry]
+			warm[e.SetupVersion] = append(warm[e.SetupVersion], int64(e.Duration))
 		}
 		if len(kids) == 0 {
 			continue
@@ -796,6 +811,9 @@ func (a *analyzer) summarize() *Report {
 	}
 	for v, l := range latency {
 		r.Latency[v] = dist(l)
+	}
+	for v, l := range warm {
+		r.WarmLatency[v] = dist(l)
 	}
 	r.ColdRate = ratio(r.ColdStarts, r.Invocations)
 	for _, o := range r.Overhead {

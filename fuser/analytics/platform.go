@@ -18,6 +18,9 @@ type PlatformStats struct {
 	Place    string // "provider/region"
 	Tasks    []string
 	MemoryMB int // the group's memory size
+	// Fusion is the group's fusion level (setup.Group.Fusion): a
+	// module-fused group loads one module for its Go tasks.
+	Fusion string
 
 	Invocations int
 	Cold        int
@@ -48,7 +51,7 @@ func (r *Report) AddBills(s *setup.Setup, bills []cost.Bill) {
 		}
 		ps := r.Platform[g.Name]
 		if ps == nil {
-			ps = &PlatformStats{Group: g.Name, Place: g.Place.String(), Tasks: slices.Clone(g.Tasks), MemoryMB: g.MemoryMB}
+			ps = &PlatformStats{Group: g.Name, Place: g.Place.String(), Tasks: slices.Clone(g.Tasks), MemoryMB: g.MemoryMB, Fusion: g.Fusion}
 			sort.Strings(ps.Tasks)
 			r.Platform[g.Name] = ps
 		}

@@ -23,9 +23,10 @@ import (
 // between the tasks, the manifest keeps where it matters (isolate: true).
 // With it, the search may put such a group at a memory size instance
 // fusion would overflow (overflow and Fits use the module-fused peak).
-// Cold start and call cost keep their instance-fused figures in the
-// latency and cost predictions: module fusion is predicted no slower, and
-// the loop measures how much faster.
+// Its init is predicted per module loaded (modules), fitted to the init
+// times the platforms reported; call cost keeps the instance-fused figure:
+// module fusion is predicted no slower there, and the loop measures how
+// much faster.
 const ModuleTaskMB = 3.0
 
 // taskFusion is what module fusion does with a task.
@@ -96,6 +97,24 @@ func (l *Learned) GroupPeakMB(g setup.Group) float64 {
 		}
 	}
 	return modulePeak(peak, fused, sum, top)
+}
+
+// modules is how many Wasm modules a group of tasks loads at init: one
+// per task, or when module-fused (moduleFused and ModuleFusable) one for
+// its fusable tasks and one for each other task. A cold start's init is
+// mostly loading and instantiating modules (a Go runtime each), so the
+// model's init time is a cost per module.
+func (l *Learned) modules(tasks []string, moduleFused bool) float64 {
+	if !moduleFused || !l.ModuleFusable(tasks) {
+		return float64(max(len(tasks), 1))
+	}
+	n := 1
+	for _, t := range tasks {
+		if i, ok := l.idx[t]; ok && l.fusable[i] != fusable {
+			n++
+		}
+	}
+	return float64(n)
 }
 
 // markModuleFusion module-fuses every group of s with at least two

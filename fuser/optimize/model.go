@@ -88,24 +88,28 @@ type Learned struct {
 	coldMs  []float64
 	coldCPU []bool
 	// coldRate is, per place, the share of invocations that started cold
-	// for groups invoked sync or as the entry [0] and async [1];
-	// initBase + initPerTask × tasks is a group's init at one vCPU.
-	coldRate              [][2]float64
-	initBase, initPerTask []float64
-	rtt                   [][]float64
-	fee                   []float64
-	granMs                []float64
-	mems                  [][]int // memory sizes to search, per place
-	cfgs                  []cfgT  // every (place, memory) the search may pick
-	own                   [][]float64
-	p95                   float64
-	latCorr               float64
-	fits                  map[string]setupFit // by Key: measured ÷ predicted
-	conf                  float64             // relative half-width of a prediction
-	ownCPU                bool                // ModelConfig.AsyncOwnCPU
-	mem                   memoryFit
-	fusable               []taskFusion // per task: what module fusion does with it (fusion.go)
-	notes                 []string
+	// for each kind of invocation (coldSync, coldAsync, coldBusy);
+	// initBase + initPerModule × modules is a group's init at one vCPU.
+	coldRate                [][coldKinds]float64
+	initBase, initPerModule []float64
+	rtt                     [][]float64
+	fee                     []float64
+	granMs                  []float64
+	mems                    [][]int // memory sizes to search, per place
+	cfgs                    []cfgT  // every (place, memory) the search may pick
+	own                     [][]float64
+	p95                     float64 // the warm requests' p95/p50
+	p95Busy                 float64 // the same where the entry's group runs async work in memory
+	latCorr                 float64
+	fits                    map[string]setupFit // by Key: measured ÷ predicted
+	conf                    float64             // relative half-width of a prediction
+	ownCPU                  bool                // ModelConfig.AsyncOwnCPU
+	mem                     memoryFit
+	fusable                 []taskFusion // per task: what module fusion does with it (fusion.go)
+	notes                   []string
+	// window is how many requests a measured window holds (the primary
+	// report's), which decides how many cold requests reach its p95.
+	window int
 }
 
 // setupFit is what a measured setup measured over what the model predicts
@@ -155,7 +159,7 @@ func parsePlace(s string) (setup.Place, bool) {
 func (m *Model) learn(in Input) (*Learned, error) {
 	cfg := m.cfg
 	l := &Learned{obj: in.App, tasks: in.App.Tasks, idx: map[string]int{}, prof: cfg.Profile, prices: *cfg.Prices,
-		p95: 1.3, latCorr: 1, conf: DefaultConfidence, ownCPU: cfg.AsyncOwnCPU}
+		p95: 1.3, p95Busy: 1.3, latCorr: 1, conf: DefaultConfidence, ownCPU: cfg.AsyncOwnCPU}
 	for i, t := range l.tasks {
 		l.idx[t] = i
 	}
@@ -177,6 +181,10 @@ func (m *Model) learn(in Input) (*Learned, error) {
 		return nil, fmt.Errorf("model: %w", ErrNoData)
 	}
 	primary := reports[0]
+	l.window = DefaultWindow
+	if primary.Requests > 0 {
+		l.window = primary.Requests
+	}
 
 	// Places: candidates, then every place seen in the setups.
 	addPlace := func(p setup.Place) {
@@ -297,7 +305,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 	np := len(l.places)
 	l.inv, l.coldMs, l.fee, l.granMs = make([]float64, np), make([]float64, np), make([]float64, np), make([]float64, np)
 	l.coldCPU = make([]bool, np)
-	l.coldRate, l.initBase, l.initPerTask = make([][2]float64, np), make([]float64, np), make([]float64, np)
+	l.coldRate, l.initBase, l.initPerModule = make([][coldKinds]float64, np), make([]float64, np), make([]float64, np)
 	l.rtt = make([][]float64, np)
 	for i, p := range l.places {
 		l.rtt[i] = make([]float64, np)
@@ -331,10 +339,10 @@ func (m *Model) learn(in Input) (*Learned, error) {
 				p, l.inv[i], int(v[1]), ms(l.prof.InvokeOverhead(p))))
 		}
 		l.coldMs[i] = primary.ColdRate * ms(l.prof.ColdStart(p))
-		if rates, base, perTask, ok := coldOn(reports, p, l.prof); ok {
-			l.coldRate[i], l.initBase[i], l.initPerTask[i], l.coldCPU[i] = rates, base, perTask, true
-			l.notes = append(l.notes, fmt.Sprintf("cold starts on %s: %.1f%% of sync and entry invocations, %.1f%% of async ones; init %.1f ms + %.1f ms per task at one vCPU, from the platform's reports",
-				p, 100*rates[0], 100*rates[1], base, perTask))
+		if rates, base, perModule, ok := l.coldOn(reports, p); ok {
+			l.coldRate[i], l.initBase[i], l.initPerModule[i], l.coldCPU[i] = rates, base, perModule, true
+			l.notes = append(l.notes, fmt.Sprintf("cold starts on %s: %.1f%% of sync and entry invocations, %.1f%% of async ones, %.1f%% of those whose async work outlasts the answer; init %.1f ms + %.1f ms per module at one vCPU, from the platform's reports",
+				p, 100*rates[coldSync], 100*rates[coldAsync], 100*rates[coldBusy], base, perModule))
 		}
 		fee, err := l.prices.RequestFee(p)
 		if err != nil {
@@ -378,30 +386,72 @@ func (m *Model) learn(in Input) (*Learned, error) {
 	if in.Current != nil {
 		if d, ok := primary.Latency[in.Current.Version]; ok && d.P50 > 0 {
 			l.p95 = min(max(float64(d.P95)/float64(d.P50), 1), 5)
+			l.p95Busy = l.p95
 		}
 	}
+	// The warm tail (p95/p50) is learned from the requests that met no
+	// cold start (analytics.Report.WarmLatency) of every measured setup,
+	// else from the measured setups whose p95 the model does not expect to
+	// be a cold start's, else from all.
 	l.fits = map[string]setupFit{}
+	var s95, s95all, k95 float64
+	// Apart for setups whose entry group runs in-memory async work (it
+	// shares the environment's CPU with the next requests' work less
+	// evenly: a longer tail).
+	var sw, kw [2]float64
+	for _, it := range in.History {
+		if it.Report == nil || it.Setup == nil {
+			continue
+		}
+		if d, ok := it.Report.WarmLatency[it.Setup.Version]; ok && d.Count >= 10 && d.P50 > 0 {
+			b := 0
+			if g, ok := it.Setup.GroupOf(in.App.Entry); ok && asyncInside(it.Report, g.Tasks) {
+				b = 1
+			}
+			sw[b] += math.Log(max(float64(d.P95)/float64(d.P50), 1))
+			kw[b]++
+		}
+	}
 	for _, it := range in.History {
 		if !it.Measured() || it.Setup == nil || it.P95Ms <= 0 || it.CostPerMillionUSD <= 0 {
 			continue
 		}
-		lat, c, err := l.raw(it.Setup)
-		if err != nil || lat <= 0 || c <= 0 {
+		r, err := l.raw(it.Setup)
+		if err != nil || r.lat <= 0 || r.cost <= 0 {
 			continue
 		}
-		l.fits[Key(it.Setup)] = setupFit{p50: it.P50Ms / lat, p95: it.P95Ms / lat, cost: it.CostPerMillionUSD / (c * 1e6)}
+		f := setupFit{p50: it.P50Ms / r.lat, p95: it.P95Ms / r.lat, cost: it.CostPerMillionUSD / (r.cost * 1e6)}
+		l.fits[Key(it.Setup)] = f
+		s95all += math.Log(f.p95 / f.p50)
+		if l.coldWeight(r.coldP) < 0.05 {
+			s95 += math.Log(f.p95 / f.p50)
+			k95++
+		}
 	}
 	if len(l.fits) > 0 {
-		var s50, s95, sc float64
+		var s50, sc float64
 		for _, f := range l.fits {
 			s50 += math.Log(f.p50)
-			s95 += math.Log(f.p95 / f.p50)
 			sc += math.Log(f.cost)
 		}
 		k := float64(len(l.fits))
 		l.latCorr = min(max(math.Exp(s50/k), 1/MaxCorrection), MaxCorrection)
-		l.p95 = min(max(math.Exp(s95/k), 1), 5)
+		switch {
+		case kw[0]+kw[1] > 0:
+			s95, k95 = sw[0]+sw[1], kw[0]+kw[1]
+		case k95 == 0:
+			s95, k95 = s95all, k
+		}
+		l.p95 = min(max(math.Exp(s95/k95), 1), 5)
+		l.p95Busy = l.p95
+		if kw[0] > 0 {
+			l.p95 = min(max(math.Exp(sw[0]/kw[0]), 1), 5)
+		}
+		if kw[1] > 0 {
+			l.p95Busy = min(max(math.Exp(sw[1]/kw[1]), 1), 5)
+		}
 		l.notes = append(l.notes, fmt.Sprintf("correction from %d measured setups: latency ×%.3f, p95/p50 %.2f (cost of setups not measured is priced from the components as the platforms bill them, measured cost ÷ predicted %.3f on average); each measured setup keeps its own", len(l.fits), l.latCorr, l.p95, math.Exp(sc/k)))
+		l.notes = append(l.notes, fmt.Sprintf("warm requests' p95/p50: %.2f, %.2f where the entry's group runs async work in memory", l.p95, l.p95Busy))
 	}
 	l.conf = confidence(in.History)
 	return l, nil
@@ -413,6 +463,9 @@ func (m *Model) learn(in Input) (*Learned, error) {
 const (
 	DefaultConfidence = 0.25
 	MaxCorrection     = 4.0
+	// DefaultWindow is the window's size in requests when the report does
+	// not say (the loop's default window).
+	DefaultWindow = 120
 )
 
 // confidence is the model's own relative half-width: the median relative
@@ -436,46 +489,92 @@ func confidence(history []Observation) float64 {
 	return min(max(errs[len(errs)/2], 0.1), 1)
 }
 
-// coldOn returns, for groups on place p, the cold-start rates of sync or
-// entry invocations [0] and async ones [1], and a group's init time at one
-// vCPU as base + perTask × its tasks (init × the group's CPU share: loading
-// Go tasks is CPU work), fitted by least squares over every group the
-// platforms reported a cold start for (all per task when every group had
-// as many tasks), pooled over every report.
-func coldOn(reports []*analytics.Report, p setup.Place, prof *profile.Profile) (rates [2]float64, base, perTask float64, ok bool) {
+// The kinds of invocation a group's cold-start rate is learned and
+// predicted for. With one request per execution environment, a group needs
+// as many environments as it has invocations in flight: a group invoked
+// sync or as the entry needs about one per request in flight; one invoked
+// async gets its events in bursts; one whose in-memory async work outlasts
+// its answer (busy) keeps each environment after the answer, so the next
+// request meets a fresh one more often.
+const (
+	coldSync  = iota // sync or the entry, nothing outlasts the answer
+	coldAsync        // invoked async
+	coldBusy         // sync or the entry, in-memory async work outlasting the answer
+	coldKinds
+)
+
+// coldOn returns, for groups on place p, the cold-start rate of each kind
+// of invocation (coldSync, coldAsync, coldBusy; a kind never measured
+// takes the rate of all invocations, coldBusy's is shrunk toward
+// coldAsync's), and
+// a group's init time at one vCPU as base + perModule × the modules it
+// loads (init × the group's CPU share: loading Go tasks is CPU work),
+// fitted by least squares over every group the platforms reported a cold
+// start for, pooled over every report.
+func (l *Learned) coldOn(reports []*analytics.Report, p setup.Place) (rates [coldKinds]float64, base, perModule float64, ok bool) {
 	key := p.String()
-	var inv, cold [2]int
+	var inv, cold [coldKinds]int
 	var xs, ys, ws []float64
 	for _, r := range reports {
 		for _, ps := range r.Platform {
 			if ps.Place != key || ps.Invocations == 0 {
 				continue
 			}
-			k := 0
-			if invokedAsync(r, ps.Tasks) {
-				k = 1
+			k := coldSync
+			switch {
+			case invokedAsync(r, ps.Tasks):
+				k = coldAsync
+			case asyncInside(r, ps.Tasks):
+				k = coldBusy
 			}
 			inv[k] += ps.Invocations
 			cold[k] += ps.Cold
 			if ps.Cold > 0 {
-				xs = append(xs, float64(max(len(ps.Tasks), 1)))
-				ys = append(ys, ms(ps.InitMean)*prof.Speed(p, ps.MemoryMB))
+				xs = append(xs, l.modules(ps.Tasks, ps.Fusion == setup.FusionModule))
+				ys = append(ys, ms(ps.InitMean)*l.prof.Speed(p, ps.MemoryMB))
 				ws = append(ws, float64(ps.Cold))
 			}
 		}
 	}
-	if inv[0]+inv[1] == 0 {
+	var allInv, allCold int
+	for k := range inv {
+		allInv += inv[k]
+		allCold += cold[k]
+	}
+	if allInv == 0 {
 		return rates, 0, 0, false
 	}
-	all := float64(cold[0]+cold[1]) / float64(inv[0]+inv[1])
+	all := float64(allCold) / float64(allInv)
 	for k := range rates {
 		rates[k] = all
 		if inv[k] > 0 {
 			rates[k] = float64(cold[k]) / float64(inv[k])
 		}
 	}
-	base, perTask, _ = fitOwn(xs, ys, ws)
-	return rates, base, perTask, true
+	// A busy group's environments, like an async-invoked group's, stay
+	// taken after the answer: its rate is shrunk toward the async rate by
+	// one window's worth of invocations, so that the one or two busy groups
+	// a history holds (a few cold starts in a few dozen invocations) do not
+	// decide it alone.
+	if inv[coldAsync] > 0 {
+		const prior = 24.0
+		rates[coldBusy] = (float64(cold[coldBusy]) + prior*rates[coldAsync]) / (float64(inv[coldBusy]) + prior)
+	} else if inv[coldBusy] == 0 {
+		rates[coldBusy] = max(rates[coldBusy], rates[coldAsync])
+	}
+	base, perModule, _ = fitOwn(xs, ys, ws)
+	return rates, base, perModule, true
+}
+
+// asyncInside reports whether a group of tasks made async calls inside
+// itself in r: in-memory work that may outlast the group's answer.
+func asyncInside(r *analytics.Report, tasks []string) bool {
+	for _, e := range r.Edges {
+		if e.Calls > e.Sync && slices.Contains(tasks, e.Callee) && slices.Contains(tasks, e.Caller) {
+			return true
+		}
+	}
+	return false
 }
 
 // invokedAsync reports whether the calls into a group of tasks from
@@ -576,19 +675,40 @@ type gparam struct {
 	cfg    int // index into cfgs, or -1
 	speed  float64
 	perSec float64
-	tasks  int // tasks in the group: its init loads each one
+	tasks  int // tasks in the group
+	// fusable counts its tasks module fusion links, isolated says one is
+	// isolated; modules is what its init loads (setModules).
+	fusable  int
+	isolated bool
+	modules  float64
+}
+
+// setModules sets the modules a group the search proposes loads: the
+// model module-fuses every group of two or more fusable tasks and no
+// isolated one (fusion.go), which loads one module for those.
+func (g *gparam) setModules() {
+	g.modules = float64(max(g.tasks, 1))
+	if g.fusable >= 2 && !g.isolated {
+		g.modules = float64(g.tasks - g.fusable + 1)
+	}
 }
 
 type evalBuf struct {
 	d, x, c []float64
 	tr      *Breakdown // when set, eval records its components here
+	// coldP is the share of requests that meet a cold start on their sync
+	// path (the entry's environment or a remote sync callee's) and coldMs
+	// what such a request waits for it on average: eval sets them.
+	coldP, coldMs float64
+	busy          bool // the entry's group runs async work in memory (coldBusy)
 }
 
 // eval returns the latency (ms, uncorrected) of a request that meets no
 // cold start, which is the median while fewer than half the requests meet
 // one, and the expected cost per request ($, uncorrected: cold starts, their
 // wait and their billed init included) of tasks assigned to groups
-// (group[t]) with params gp.
+// (group[t]) with params gp. It leaves in buf the share of requests that
+// meet a cold start and how long they wait for it, which the p95 takes.
 func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float64) {
 	n := len(l.tasks)
 	if cap(buf.d) < n {
@@ -597,31 +717,48 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 	d, x, c := buf.d[:n], buf.x[:n], buf.c[:n]
 	warm := l.paths(group, gp, d, x, c, false, buf.tr)
 	l.paths(group, gp, d, x, c, true, nil)
-	var costReq float64
+	var costReq, coldP, coldW float64
 	for t := 0; t < n; t++ {
 		g := &gp[group[t]]
-		r, async := 0.0, 0.0
+		r, async, rsync := 0.0, 0.0, 0.0
 		if t == l.entry {
-			r = 1
+			r, rsync = 1, 1
 		}
 		for _, e := range l.in[t] {
 			if group[e.from] != group[t] {
 				r += e.perReq
 				if !e.sync {
 					async += e.perReq
+				} else {
+					rsync += e.perReq
 				}
 			}
 		}
 		if r == 0 {
 			continue
 		}
+		kind := coldSync
+		switch {
+		case async > r/2:
+			kind = coldAsync
+		case x[t] > d[t]/4:
+			kind = coldBusy
+		}
+		if t == l.entry {
+			buf.busy = kind == coldBusy
+		}
 		billed := d[t] + x[t]
 		run, init := billed, 0.0
 		if l.coldCPU[g.place] {
 			// Custom runtimes are billed for their init phase: the
 			// expected init of a cold invocation, at the group's speed.
-			init = l.coldInit(g, async > r/2)
+			init = l.coldInit(g, kind)
 			billed += init
+			if full := l.initMs(g); full > 0 && rsync > 0 {
+				p := min(rsync*init/full, 1)
+				coldP += p
+				coldW += p * full
+			}
 		}
 		if gr := l.granMs[g.place]; gr > 0 {
 			billed = math.Ceil(billed/gr-1e-9) * gr
@@ -632,23 +769,32 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 				RunMs: run, InitMs: init, BilledMs: billed, FeeUSD: l.fee[g.place], CostUSD: r * (l.fee[g.place] + billed/1e3*g.perSec)})
 		}
 	}
+	buf.coldP, buf.coldMs = min(coldP, 1), 0
+	if coldP > 0 {
+		buf.coldMs = coldW / coldP
+	}
 	return warm, costReq
 }
 
-// coldInit is the expected cold-start time of one invocation of group g:
-// the cold-start rate of its place for groups invoked that way (async
-// invocations arrive in bursts and start more environments) times its
-// init, which loads each of its tasks at its CPU share; without platform
-// reports, the profile's delay times the measured rate.
-func (l *Learned) coldInit(g *gparam, async bool) float64 {
+// initMs is group g's init time at its CPU share when its environment
+// starts cold, from the platform's reports (0 without them).
+func (l *Learned) initMs(g *gparam) float64 {
+	if !l.coldCPU[g.place] {
+		return 0
+	}
+	return (l.initBase[g.place] + l.initPerModule[g.place]*max(g.modules, 1)) / g.speed
+}
+
+// coldInit is the expected cold-start time of one invocation of group g
+// invoked as kind says (coldSync, coldAsync, coldBusy): the cold-start
+// rate of its place for that kind times its init, which loads each of its
+// modules at its CPU share; without platform reports, the profile's delay
+// times the measured rate.
+func (l *Learned) coldInit(g *gparam, kind int) float64 {
 	if !l.coldCPU[g.place] {
 		return l.coldMs[g.place]
 	}
-	rate := l.coldRate[g.place][0]
-	if async {
-		rate = l.coldRate[g.place][1]
-	}
-	return rate * (l.initBase[g.place] + l.initPerTask[g.place]*float64(max(g.tasks, 1))) / g.speed
+	return l.coldRate[g.place][kind] * l.initMs(g)
 }
 
 // paths computes each task's duration d, how long in-memory work under it
@@ -705,7 +851,7 @@ func (l *Learned) paths(group []int32, gp []gparam, d, x, c []float64, expected 
 				hop := l.inv[pu] + l.rtt[g.place][pu] + e.xferMs
 				cold := 0.0
 				if e.sync {
-					cold = l.coldInit(gu, false)
+					cold = l.coldInit(gu, coldSync)
 					block = d[u] + hop
 					if withCold {
 						block += cold
@@ -790,7 +936,8 @@ func (l *Learned) compile(s *setup.Setup) ([]int32, []gparam, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("model: group %q: %w", g.Name, err)
 		}
-		gp[gi] = gparam{place: p, cfg: -1, speed: l.prof.Speed(g.Place, g.MemoryMB), perSec: ps, tasks: len(g.Tasks)}
+		gp[gi] = gparam{place: p, cfg: -1, speed: l.prof.Speed(g.Place, g.MemoryMB), perSec: ps, tasks: len(g.Tasks),
+			modules: l.modules(g.Tasks, g.ModuleFused())}
 		for _, t := range g.Tasks {
 			i, ok := l.idx[t]
 			if !ok {
@@ -807,22 +954,79 @@ func (l *Learned) compile(s *setup.Setup) ([]int32, []gparam, error) {
 	return group, gp, nil
 }
 
-// raw returns the uncorrected expected latency (ms) and cost per request.
-func (l *Learned) raw(s *setup.Setup) (float64, float64, error) {
+// rawPred is a setup's uncorrected prediction: the typical request's
+// latency (ms), the share of requests that meet a cold start on their sync
+// path and what they wait for it (ms), and the expected cost per request.
+type rawPred struct {
+	lat, coldP, coldMs, cost float64
+	busy                     bool // the entry's group runs async work in memory
+}
+
+// raw returns the uncorrected prediction of s.
+func (l *Learned) raw(s *setup.Setup) (rawPred, error) {
 	group, gp, err := l.compile(s)
 	if err != nil {
-		return 0, 0, err
+		return rawPred{}, err
 	}
-	lat, c := l.eval(group, gp, &evalBuf{})
-	return lat, c, nil
+	var buf evalBuf
+	lat, c := l.eval(group, gp, &buf)
+	return rawPred{lat: lat, coldP: buf.coldP, coldMs: buf.coldMs, cost: c, busy: buf.busy}, nil
+}
+
+// p95Of is the p95 (ms) of a setup whose typical request takes lat ms and
+// whose share coldP of requests waits coldMs more for a cold start, over a
+// window of l.window requests: the warm requests' tail (lat × the learned
+// p95/p50 of warm windows), or a cold request's latency when the window
+// likely holds enough cold requests to reach its p95 (the loop's p95 of n
+// requests is the value at rank ⌊0.95(n−1)⌋, so n − that rank of them must
+// be cold: 3 of 24, 7 of 120; coldWeight).
+func (l *Learned) p95Of(lat, coldP, coldMs float64, busy bool) float64 {
+	warm := lat * l.p95
+	if busy {
+		warm = lat * l.p95Busy
+	}
+	if coldP <= 0 || coldMs <= 0 {
+		return warm
+	}
+	w := l.coldWeight(coldP)
+	return max(warm, w*(lat+coldMs)+(1-w)*warm)
+}
+
+// coldWeight is how much of a cold request's latency the predicted p95
+// of a window takes when a share coldP of its requests meets a cold
+// start: the p95 is a cold request's in the windows that hold enough of
+// them, and the prediction is that p95's median over windows, so the
+// weight rises from 0 to 1 as that chance goes from 25% to 75%.
+func (l *Learned) coldWeight(coldP float64) float64 {
+	n := l.window
+	chance := binomialTail(n, n-int(0.95*float64(n-1)), coldP)
+	return min(max((chance-0.25)/0.5, 0), 1)
+}
+
+// binomialTail is P(X ≥ k) for X ~ Binomial(n, p).
+func binomialTail(n, k int, p float64) float64 {
+	if k <= 0 {
+		return 1
+	}
+	if p >= 1 {
+		return 1
+	}
+	// P(X < k) = Σ_{i<k} C(n,i) p^i (1-p)^(n-i), term by term.
+	term := math.Pow(1-p, float64(n))
+	below := 0.0
+	for i := 0; i < k && i <= n; i++ {
+		below += term
+		term *= float64(n-i) / float64(i+1) * p / (1 - p)
+	}
+	return min(max(1-below, 0), 1)
 }
 
 // finishPrediction applies the percentile, the corrections and the objective.
-func (l *Learned) finishPrediction(latMs, costReq float64) Prediction {
-	latMs *= l.latCorr
+func (l *Learned) finishPrediction(r rawPred) Prediction {
+	latMs := r.lat * l.latCorr
 	p50 := time.Duration(latMs * 1e6)
-	p95 := time.Duration(latMs * l.p95 * 1e6)
-	p := Prediction{Latency: p50, P50: p50, P95: p95, CostPerMillion: costReq * 1e6, Confidence: l.conf}
+	p95 := time.Duration(l.p95Of(latMs, r.coldP, r.coldMs, r.busy) * 1e6)
+	p := Prediction{Latency: p50, P50: p50, P95: p95, CostPerMillion: r.cost * 1e6, Confidence: l.conf}
 	if l.obj.Objective.Latency == "p95" {
 		p.Latency = p95
 	}
@@ -833,20 +1037,20 @@ func (l *Learned) finishPrediction(latMs, costReq float64) Prediction {
 // Evaluate predicts s at the objective's latency percentile. A setup
 // already measured is predicted as it measured (its own correction).
 func (l *Learned) Evaluate(s *setup.Setup) (Prediction, error) {
-	lat, c, err := l.raw(s)
+	r, err := l.raw(s)
 	if err != nil {
 		return Prediction{}, err
 	}
 	if f, ok := l.fits[Key(s)]; ok {
-		p50, p95 := time.Duration(lat*f.p50*1e6), time.Duration(lat*f.p95*1e6)
-		p := Prediction{Latency: p50, P50: p50, P95: p95, CostPerMillion: c * 1e6 * f.cost, Confidence: l.conf}
+		p50, p95 := time.Duration(r.lat*f.p50*1e6), time.Duration(r.lat*f.p95*1e6)
+		p := Prediction{Latency: p50, P50: p50, P95: p95, CostPerMillion: r.cost * 1e6 * f.cost, Confidence: l.conf}
 		if l.obj.Objective.Latency == "p95" {
 			p.Latency = p95
 		}
 		p.Score = Score(l.obj.Objective, p.Latency, p.CostPerMillion)
 		return p, nil
 	}
-	return l.finishPrediction(lat, c), nil
+	return l.finishPrediction(r), nil
 }
 
 // Predict returns the predicted latency (at the objective's percentile) and

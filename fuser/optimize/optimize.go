@@ -190,14 +190,19 @@ func Score(o manifest.Objective, latency time.Duration, costPerMillion float64) 
 	return wl*ms + wc*costPerMillion
 }
 
-// Key returns a canonical string of a setup's partition, memory sizes and
-// places, ignoring group names and version.
+// Key returns a canonical string of a setup's partition, fusion levels,
+// memory sizes and places, ignoring group names and version: a group
+// module-fused and the same group instance-fused are different setups.
 func Key(s *setup.Setup) string {
 	c := s.Clone()
 	c.Normalize(false)
 	var b strings.Builder
 	for _, g := range c.Groups {
-		fmt.Fprintf(&b, "(%s)%d@%s/%s ", strings.Join(g.Tasks, ","), g.MemoryMB, g.Place.String(), g.Place.Arch)
+		fusion := ""
+		if g.ModuleFused() {
+			fusion = "[module]"
+		}
+		fmt.Fprintf(&b, "(%s)%s%d@%s/%s ", strings.Join(g.Tasks, ","), fusion, g.MemoryMB, g.Place.String(), g.Place.Arch)
 	}
 	return b.String()
 }

@@ -224,8 +224,16 @@ func (s *searcher) score(c *cand) float64 {
 		cf := &s.l.cfgs[c.cfg[g]]
 		s.gp[g] = gparam{place: cf.place, cfg: int(c.cfg[g]), speed: cf.speed, perSec: cf.perSec}
 	}
-	for _, g := range c.group {
+	for t, g := range c.group {
 		s.gp[g].tasks++
+		if s.l.fusable[t] == fusable {
+			s.gp[g].fusable++
+		} else if s.l.fusable[t] == isolated {
+			s.gp[g].isolated = true
+		}
+	}
+	for g := range c.cfg {
+		s.gp[g].setModules()
 	}
 	s.evals++
 	if over := s.overflow(c); over > 0 {
@@ -237,7 +245,7 @@ func (s *searcher) score(c *cand) float64 {
 		return 1e15
 	}
 	lat, cr := s.l.eval(c.group, s.gp, &s.buf)
-	return s.l.finishPrediction(lat, cr).Score
+	return s.l.finishPrediction(rawPred{lat: lat, coldP: s.buf.coldP, coldMs: s.buf.coldMs, cost: cr, busy: s.buf.busy}).Score
 }
 
 // used returns the group ids in use, ascending.
