@@ -11,7 +11,8 @@ import (
 // Wasm module with one Go runtime, so it pays for one runtime instead of
 // one per task: its peak is predicted as the host's base, the largest
 // learned footprint among its fused tasks (one runtime with that task's
-// heap) and ModuleTaskMB for each further fused task, plus the footprint of
+// heap) and ModuleTaskMB for each further fused task (fitted to the
+// platforms' reports once a module-fused group ran), plus the footprint of
 // each task that keeps its own module. For IoT's ten Go tasks that is
 // 30 + 27 + 9×3 ≈ 84 MB against ≈ 300 MB instance-fused (BENCHMARKS.md,
 // "Module fusion": 65–94 MB measured).
@@ -54,13 +55,14 @@ func fusableFlags(app App, tasks []string) []taskFusion {
 
 // modulePeak is the peak of a module-fused group from the sum of its
 // tasks' footprints (peak), the number of its fused tasks and the
-// footprints of those (their sum and largest). A group of fewer than two
+// footprints of those (their sum and largest), perTask MB for each fused
+// task past the largest. A group of fewer than two
 // fusable tasks, or with an isolated task (fused < 0), is not module-fused.
-func modulePeak(peak float64, fused int, fusedSum, fusedMax float64) float64 {
+func modulePeak(peak float64, fused int, fusedSum, fusedMax, perTask float64) float64 {
 	if fused < 2 {
 		return peak
 	}
-	return peak - fusedSum + fusedMax + ModuleTaskMB*float64(fused-1)
+	return peak - fusedSum + fusedMax + perTask*float64(fused-1)
 }
 
 // ModuleFusable reports whether a group of tasks has at least two tasks
@@ -96,7 +98,7 @@ func (l *Learned) GroupPeakMB(g setup.Group) float64 {
 			top = max(top, l.mem.foot[i])
 		}
 	}
-	return modulePeak(peak, fused, sum, top)
+	return modulePeak(peak, fused, sum, top, l.mem.moduleTask)
 }
 
 // modules is how many Wasm modules a group of tasks loads at init: one

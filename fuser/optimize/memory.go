@@ -30,10 +30,19 @@ type memoryFit struct {
 	base     float64
 	foot     []float64 // MB per task
 	observed int       // groups with a reported peak
+	// moduleTask is the MB a module-fused group's peak grows by per fused
+	// task past its largest (ModuleTaskMB until a module-fused group's
+	// peak was reported), moduleObserved how many such groups it is from.
+	moduleTask     float64
+	moduleObserved int
 }
 
-// fitMemory fits the footprints from every report's platform figures.
-func fitMemory(tasks []string, idx map[string]int, reports []*analytics.Report) memoryFit {
+// fitMemory fits the footprints from every report's platform figures: the
+// instance-fused groups' peaks give the host's base and each task's
+// footprint; then the module-fused groups' peaks, past the base, their
+// other tasks' footprints and their largest fused footprint, give what
+// each further fused task adds.
+func fitMemory(tasks []string, idx map[string]int, flags []taskFusion, reports []*analytics.Report) (mf memoryFit) {
 	n := len(tasks)
 	type obs struct {
 		set  []int
@@ -41,18 +50,27 @@ func fitMemory(tasks []string, idx map[string]int, reports []*analytics.Report) 
 	}
 	seen := map[string]*obs{}
 	var order []string
+	var modular []obs
 	for _, r := range reports {
 		for _, ps := range r.PlatformList() {
 			if ps.PeakMemoryMB <= 0 {
 				continue
 			}
 			var set []int
+			nf := 0
 			for _, t := range ps.Tasks {
 				if i, ok := idx[t]; ok {
 					set = append(set, i)
+					if flags[i] == fusable {
+						nf++
+					}
 				}
 			}
 			if len(set) == 0 {
+				continue
+			}
+			if ps.Fusion == setup.FusionModule && nf >= 2 {
+				modular = append(modular, obs{set: set, peak: float64(ps.PeakMemoryMB)})
 				continue
 			}
 			slices.Sort(set)
@@ -65,10 +83,17 @@ func fitMemory(tasks []string, idx map[string]int, reports []*analytics.Report) 
 			order = append(order, k)
 		}
 	}
-	mf := memoryFit{base: DefaultHostBaseMB, foot: make([]float64, n), observed: len(order)}
+	mf = memoryFit{base: DefaultHostBaseMB, foot: make([]float64, n), observed: len(order) + len(modular), moduleTask: ModuleTaskMB}
 	for i := range mf.foot {
 		mf.foot[i] = DefaultTaskFootprintMB
 	}
+	defer mf.fitModules(func(yield func([]int, float64) bool) {
+		for _, o := range modular {
+			if !yield(o.set, o.peak) {
+				return
+			}
+		}
+	}, flags)
 	if len(order) == 0 {
 		return mf
 	}
@@ -122,6 +147,34 @@ func fitMemory(tasks []string, idx map[string]int, reports []*analytics.Report) 
 		}
 	}
 	return mf
+}
+
+// fitModules sets moduleTask to the mean, over the module-fused groups
+// given as (tasks, peak), of (peak − base − the footprints of the tasks
+// that keep their own module − the largest fused footprint) ÷ (fused
+// tasks − 1), at least 0.
+func (mf *memoryFit) fitModules(groups func(yield func([]int, float64) bool), flags []taskFusion) {
+	var sum float64
+	var k int
+	for set, peak := range groups {
+		rest, top, nf := peak-mf.base, 0.0, 0
+		for _, t := range set {
+			if flags[t] == fusable {
+				top = max(top, mf.foot[t])
+				nf++
+			} else {
+				rest -= mf.foot[t]
+			}
+		}
+		if nf < 2 {
+			continue
+		}
+		sum += max((rest-top)/float64(nf-1), 0)
+		k++
+	}
+	if k > 0 {
+		mf.moduleTask, mf.moduleObserved = sum/float64(k), k
+	}
 }
 
 // solve solves the augmented system a (m rows, m+1 columns) by Gaussian
@@ -234,7 +287,7 @@ func (s *searcher) overflow(c *cand) float64 {
 		if p < 0 {
 			continue
 		}
-		p = modulePeak(p, fused[g].n, fused[g].sum, fused[g].top)
+		p = modulePeak(p, fused[g].n, fused[g].sum, fused[g].top, l.mem.moduleTask)
 		cf := &l.cfgs[c.cfg[g]]
 		if !limited(l.places[cf.place]) {
 			continue

@@ -240,3 +240,35 @@ func TestBilledInitOfColdStartsIsPartOfPredictedCost(t *testing.T) {
 		t.Errorf("predicted cost with billed init $%.2f/M, want at least $%.2f/M", pb.CostPerMillion, pp.CostPerMillion+extra)
 	}
 }
+
+// TestModuleFusedPeaksTeachWhatAFusedTaskAdds: the peak a module-fused
+// group reported does not pull the per-task footprints down (it is not
+// base + Σ footprints); it gives what each fused task past the largest
+// adds, which the module-fused prediction then uses.
+func TestModuleFusedPeaksTeachWhatAFusedTaskAdds(t *testing.T) {
+	g := simulate.Tree()
+	env := simulate.New(g, truthProfile(), 3)
+	app := appOf(g, manifest.Objective{})
+	names := g.TaskNames()
+	app.ModuleFusable = names
+	sep := setup.Separate(1, names, awsEast, 1024)
+	fused := setup.Fused(2, "all", names, awsEast, 1024)
+	fused.Groups[0].Fusion = setup.FusionModule
+	a, b := observe(t, env, app, sep, 50), observe(t, env, app, fused, 50)
+	reportPeaks(&a, 30, nil, 27)
+	// One runtime: base + the largest footprint + 5 MB per further task.
+	b.Report.AddBills(b.Setup, []cost.Bill{{Group: fused.Groups[0].Name, Place: awsEast, MemoryMB: 1024,
+		MaxMemoryMB: 30 + 27 + 5*(len(names)-1), Billed: 10e6}})
+	l, err := optimize.NewModel(optimize.ModelConfig{AsyncOwnCPU: true}).Learn(optimize.Input{App: app, Current: fused, Report: b.Report,
+		History: []optimize.Observation{a, b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, base := l.Footprint(names[0]); math.Abs(base-30) > 3 || math.Abs(f-27) > 3 {
+		t.Errorf("fitted base %.1f MB, footprint %.1f MB; want 30 and 27, as the separate groups reported", base, f)
+	}
+	want := float64(30 + 27 + 5*(len(names)-1))
+	if got := l.GroupPeakMB(fused.Groups[0]); math.Abs(got-want) > 3 {
+		t.Errorf("predicted module-fused peak %.1f MB, want the reported %.0f", got, want)
+	}
+}

@@ -252,9 +252,9 @@ func (m *Model) learn(in Input) (*Learned, error) {
 		}
 	}
 	l.notes = append(l.notes, fmt.Sprintf("own time of %d tasks learned, %d from two or more CPU shares", n, fitted2))
-	l.mem = fitMemory(l.tasks, l.idx, reports)
+	l.mem = fitMemory(l.tasks, l.idx, l.fusable, reports)
 	if l.mem.observed > 0 {
-		l.notes = append(l.notes, fmt.Sprintf("memory: host base %.0f MB + per-task footprints, fitted to the max memory used the platforms reported for %d groups", l.mem.base, l.mem.observed))
+		l.notes = append(l.notes, fmt.Sprintf("memory: host base %.0f MB + per-task footprints, fitted to the max memory used the platforms reported for %d groups; a module-fused group %.1f MB per fused task past its largest (%d module-fused groups reported)", l.mem.base, l.mem.observed, l.mem.moduleTask, l.mem.moduleObserved))
 	} else {
 		l.notes = append(l.notes, fmt.Sprintf("memory: no max memory used reported yet; priors %.0f MB per host + %.0f MB per task", DefaultHostBaseMB, DefaultTaskFootprintMB))
 	}

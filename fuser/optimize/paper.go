@@ -80,7 +80,7 @@ func (p *Paper) Propose(ctx context.Context, in Input) (*setup.Setup, Explanatio
 		start := p.StartMemoryMB
 		how := ""
 		if start <= 0 {
-			mf := fitMemory(in.App.Tasks, indexOf(in.App.Tasks), nil)
+			mf := fitMemory(in.App.Tasks, indexOf(in.App.Tasks), fusableFlags(in.App, in.App.Tasks), nil)
 			start = smallestFit(mf.base+DefaultTaskFootprintMB, mems)
 			how = fmt.Sprintf(", the smallest size that holds one task's host (%.0f MB + %.0f MB per task, %.0f%% margin)", mf.base, DefaultTaskFootprintMB, 100*MemoryMargin)
 		}
@@ -94,7 +94,7 @@ func (p *Paper) Propose(ctx context.Context, in Input) (*setup.Setup, Explanatio
 	if in.Report == nil {
 		return nil, why, fmt.Errorf("paper: %w", ErrNoData)
 	}
-	mf := fitMemory(in.App.Tasks, indexOf(in.App.Tasks), reportsOf(in))
+	mf := fitMemory(in.App.Tasks, indexOf(in.App.Tasks), fusableFlags(in.App, in.App.Tasks), reportsOf(in))
 	fit := func(tasks []string) int {
 		peak := mf.base
 		idx := indexOf(in.App.Tasks)
