@@ -80,8 +80,14 @@ type Options struct {
 	Strategy optimize.Strategy
 	Prices   *cost.Prices // default cost.Default()
 
-	Requests      int           // requests per observation window; default 120
-	Warmup        int           // requests before the window (cold starts); default 10
+	Requests int // requests per observation window; default 120
+	Warmup   int // requests before the window (cold starts); default 10
+	// WarmupRounds bounds the further warm-up rounds of Warmup requests
+	// each that the loop drives while the platforms (Biller) report a
+	// cold start on the sync path (the entry or a sync call) in the last
+	// round, so that the window measures the setup under steady load, not
+	// its environments starting; default 4, negative for none.
+	WarmupRounds  int
 	MaxIterations int           // deployments after the initial one; default 15
 	Alpha         float64       // significance level of the tests; default 0.05
 	Settle        time.Duration // wait for the last spans to arrive; default 1.5 s
@@ -160,6 +166,9 @@ func (o *Options) defaults() {
 	}
 	if o.Requests <= 0 {
 		o.Requests = 120
+	}
+	if o.WarmupRounds == 0 {
+		o.WarmupRounds = 4
 	}
 	if o.Warmup < 0 {
 		o.Warmup = 0
@@ -380,10 +389,8 @@ func decide(obs, best *observation, alpha float64) (decision string, rollback bo
 
 // observe drives a window of requests on s and measures it.
 func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*observation, error) {
-	if opts.Warmup > 0 {
-		if _, err := env.Drive(ctx, opts.Warmup, func(int, int) {}); err != nil {
-			return nil, err
-		}
+	if err := warmUp(ctx, env, s, opts); err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	total := opts.Requests
@@ -470,6 +477,36 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 	}
 	obs.score = optimize.Score(opts.App.Objective, lat, obs.perM)
 	return obs, nil
+}
+
+// warmUp drives opts.Warmup requests, then, when env has the platforms'
+// reports, further rounds of as many while the last round met a cold start
+// on the sync path, at most opts.WarmupRounds of them: with one request
+// per execution environment, a new setup keeps starting environments until
+// it has as many as its load keeps busy (more than the requests in flight
+// when environments stay taken after the answer: in-memory async work,
+// spans flushed before the next event).
+func warmUp(ctx context.Context, env Env, s *setup.Setup, opts Options) error {
+	if opts.Warmup <= 0 {
+		return nil
+	}
+	b, billed := env.(Biller)
+	for round := 0; ; round++ {
+		began := time.Now()
+		if _, err := env.Drive(ctx, opts.Warmup, func(int, int) {}); err != nil {
+			return err
+		}
+		if !billed || round >= opts.WarmupRounds {
+			return nil
+		}
+		bills, err := b.Bills(ctx, s, began)
+		if err != nil {
+			return fmt.Errorf("loop: platform reports of setup version %d: %w", s.Version, err)
+		}
+		if !slices.ContainsFunc(bills, func(b cost.Bill) bool { return b.Cold && !b.Async }) {
+			return nil
+		}
+	}
 }
 
 // settle waits until the spans of version v stop arriving: hosts report in

@@ -11,6 +11,7 @@ import (
 	"github.com/fusionize/fusionize/api/manifest"
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
+	"github.com/fusionize/fusionize/fuser/cost"
 	"github.com/fusionize/fusionize/fuser/loop"
 	"github.com/fusionize/fusionize/fuser/optimize"
 )
@@ -135,5 +136,48 @@ func TestLatencyIsWhatTheClientTimed(t *testing.T) {
 	}
 	if m.P50 != 11*time.Millisecond || m.P95 != 811*time.Millisecond {
 		t.Fatalf("p50 %v, p95 %v: want the client's 11ms and 811ms (four cold starts in 40 requests), not the spans' 10ms", m.P50, m.P95)
+	}
+}
+
+// coldEnv is a fakeEnv with platform reports: its entry meets a cold
+// start in each of the first colds warm-up rounds.
+type coldEnv struct {
+	*fakeEnv
+	colds, rounds, driven int
+}
+
+func (e *coldEnv) Drive(ctx context.Context, n int, p func(int, int)) (int, error) {
+	e.driven += n
+	return e.fakeEnv.Drive(ctx, n, p)
+}
+
+func (e *coldEnv) Bills(_ context.Context, s *setup.Setup, since time.Time) ([]cost.Bill, error) {
+	e.rounds++
+	b := cost.Bill{Group: "A", Place: s.Groups[0].Place, Time: since, Duration: time.Millisecond, Billed: time.Millisecond, MemoryMB: 128}
+	if e.rounds <= e.colds {
+		b.Cold, b.Init = true, time.Second
+	}
+	return []cost.Bill{b}, nil
+}
+
+// TestWarmUpGoesOnWhileTheSyncPathStartsCold: the loop drives further
+// warm-up rounds while the platforms report a cold start on the sync path
+// in the last one, and at most WarmupRounds of them.
+func TestWarmUpGoesOnWhileTheSyncPathStartsCold(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for spans to settle")
+	}
+	app := &manifest.App{Name: "t", Entry: "A", Tasks: []manifest.Task{{Name: "A"}}, Objective: manifest.Objective{Latency: "p50", LatencyWeight: 1}}
+	for _, c := range []struct{ colds, rounds, want int }{{0, 0, 10}, {2, 0, 30}, {9, 3, 40}} {
+		env := &coldEnv{fakeEnv: &fakeEnv{spans: map[int64][]span.Span{}, latency: func(int64, int) time.Duration { return time.Millisecond }}, colds: c.colds}
+		_, err := loop.Measure(context.Background(), env, setup.Separate(0, []string{"A"}, setup.Place{Provider: "aws", Region: "us-east-1"}, 128), loop.Options{
+			App: app, Requests: 20, Warmup: 10, WarmupRounds: c.rounds, Settle: time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := env.driven - 20; got != c.want {
+			t.Errorf("%d cold rounds, at most %d more: %d warm-up requests, want %d", c.colds, c.rounds, got, c.want)
+		}
 	}
 }
