@@ -74,7 +74,7 @@ func (e *billingEnv) Bills(ctx context.Context, s *setup.Setup, since time.Time)
 		}
 	}
 	if e.captureDir != "" {
-		if err := capture(ctx, e.captureDir, e.app, s, since, e.ClientEnv.Spans, out, e.ClientEnv.Latencies(s.Version)); err != nil {
+		if _, err := capture(ctx, e.captureDir, e.app, s, since, e.ClientEnv.Spans, out, e.ClientEnv.Latencies(s.Version)); err != nil {
 			return nil, err
 		}
 	}

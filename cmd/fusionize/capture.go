@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fusionize/fusionize/api/setup"
@@ -30,18 +31,21 @@ type capturedWindow struct {
 }
 
 // capture writes one window to dir as NNN-vVERSION.json, NNN counting the
-// files already there.
-func capture(ctx context.Context, dir, app string, s *setup.Setup, since time.Time, spans func(context.Context, int64) ([]span.Span, error), bills []cost.Bill, client []time.Duration) error {
+// files already there, and returns the file's path. A window of the setup
+// version the last file holds replaces it (pass that file as the
+// capturer's last): the loop reads the platforms' reports after each
+// warm-up round too, and only the window after them is measured.
+func capture(ctx context.Context, dir, app string, s *setup.Setup, since time.Time, spans func(context.Context, int64) ([]span.Span, error), bills []cost.Bill, client []time.Duration) (string, error) {
 	all, err := spans(ctx, s.Version)
 	if err != nil {
-		return fmt.Errorf("capture: spans of setup version %d: %w", s.Version, err)
+		return "", fmt.Errorf("capture: spans of setup version %d: %w", s.Version, err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("capture: %w", err)
+		return "", fmt.Errorf("capture: %w", err)
 	}
 	old, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil {
-		return fmt.Errorf("capture: %w", err)
+		return "", fmt.Errorf("capture: %w", err)
 	}
 	w := capturedWindow{App: app, Setup: s, Since: since, Spans: all, Bills: bills}
 	for _, d := range client {
@@ -49,11 +53,14 @@ func capture(ctx context.Context, dir, app string, s *setup.Setup, since time.Ti
 	}
 	data, err := json.Marshal(w)
 	if err != nil {
-		return fmt.Errorf("capture: %w", err)
+		return "", fmt.Errorf("capture: %w", err)
 	}
 	path := filepath.Join(dir, fmt.Sprintf("%03d-v%d.json", len(old), s.Version))
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		return fmt.Errorf("capture: %w", err)
+	if n := len(old); n > 0 && strings.HasSuffix(old[n-1], fmt.Sprintf("-v%d.json", s.Version)) {
+		path = old[n-1] // sorted by their number: the last file written
 	}
-	return nil
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return "", fmt.Errorf("capture: %w", err)
+	}
+	return path, nil
 }

@@ -28,9 +28,14 @@ func TestCaptureWritesEachWindowToItsOwnFile(t *testing.T) {
 			return []span.Span{{TraceID: "t", ID: 1, Task: "A", Group: "A", SetupVersion: got, Start: since, Duration: time.Millisecond}}, nil
 		}
 		bills := []cost.Bill{{Group: "A", Place: place, Time: since, Duration: time.Millisecond, Billed: time.Millisecond, MemoryMB: 512}}
-		if err := capture(context.Background(), dir, "app", s, since, spans, bills, []time.Duration{3 * time.Millisecond}); err != nil {
-			t.Fatal(err)
+		for range 2 { // the loop reads the reports after a warm-up round, then for the window
+			if _, err := capture(context.Background(), dir, "app", s, since, spans, bills, []time.Duration{3 * time.Millisecond}); err != nil {
+				t.Fatal(err)
+			}
 		}
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(files) != 2 {
+		t.Fatalf("%d files for two setup versions, want one each: %v", len(files), files)
 	}
 	for i, name := range []string{"000-v1.json", "001-v2.json"} {
 		data, err := os.ReadFile(filepath.Join(dir, name))
@@ -46,7 +51,7 @@ func TestCaptureWritesEachWindowToItsOwnFile(t *testing.T) {
 		}
 	}
 	broken := func(context.Context, int64) ([]span.Span, error) { return nil, errors.New("store closed") }
-	err := capture(context.Background(), dir, "app", setup.Separate(3, []string{"A"}, place, 512), since, broken, nil, nil)
+	_, err := capture(context.Background(), dir, "app", setup.Separate(3, []string{"A"}, place, 512), since, broken, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "setup version 3") {
 		t.Fatalf("capture with unreadable spans: %v, want an error naming setup version 3", err)
 	}

@@ -1,6 +1,7 @@
 package optimize_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -286,5 +287,69 @@ func TestPredictsHeldOutSetupsOfSlowbranchOnTheEmulators(t *testing.T) {
 	}
 	if met == 0 || missed > 1 {
 		t.Errorf("%d of the %d setups that met the bound predicted over it, want at most one", missed, met)
+	}
+}
+
+// treeLoop is a loop on tree as replayed from testdata/emulated/tree-loop:
+// every task alone at 512 MB, then (A,B,D,E) at 1024 MB and (C,F,G) at
+// 256 MB module-fused, measured at p95 723 ms against the 100 ms bound
+// (`make converge` on 2 December 2026).
+func treeLoop(t *testing.T, app optimize.App) []optimize.Observation {
+	ws := loadWindows(t, "tree-loop", app)
+	var hist []optimize.Observation
+	for _, w := range ws {
+		hist = append(hist, w.obs)
+	}
+	return hist
+}
+
+// proposeNext proposes the next setup after hist and checks that it is
+// one not measured yet.
+func proposeNext(t *testing.T, app optimize.App, hist []optimize.Observation) optimize.Explanation {
+	t.Helper()
+	cur := hist[len(hist)-1]
+	m := optimize.NewModel(optimize.ModelConfig{Places: []setup.Place{awsEast}, Memories: map[string][]int{"aws": {256, 512, 1024}}})
+	next, why, err := m.Propose(context.Background(), optimize.Input{App: app, Current: cur.Setup, Report: cur.Report, History: hist})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(why.Change)
+	if why.Converged {
+		t.Fatalf("converged over the bound (measured p95 %.0f ms): %s", cur.P95Ms, why.Change)
+	}
+	for _, h := range hist {
+		if optimize.Key(h.Setup) == optimize.Key(next) {
+			t.Fatalf("proposed %s, measured already", describe(next))
+		}
+	}
+	return why
+}
+
+var treeGo = []string{"A", "C", "E", "F", "G"} // B is AssemblyScript, D WAT
+
+// TestMeasuredWorseThanItsPartsDoesNotWinTheSearch: the serving setup
+// measured 723 ms where its parts predict about 200; the search, which
+// scores candidates from their parts, must not pick it again and stop:
+// it proposes the unmeasured setup predicted best.
+func TestMeasuredWorseThanItsPartsDoesNotWinTheSearch(t *testing.T) {
+	app := treeApp
+	app.ModuleFusable = treeGo
+	proposeNext(t, app, treeLoop(t, app))
+}
+
+// TestExploresWhenNoSetupIsPredictedToMeetTheBound: with the bound at
+// 150 ms and the serving setup measured at 170 ms, no candidate is
+// predicted to meet the bound or to beat the serving setup; the best
+// unmeasured one is predicted within the model's confidence of the bound,
+// so the model measures it rather than stop over the bound.
+func TestExploresWhenNoSetupIsPredictedToMeetTheBound(t *testing.T) {
+	app := treeApp
+	app.ModuleFusable = treeGo
+	app.Objective.LatencyBoundMs = 150
+	hist := treeLoop(t, app)
+	hist[len(hist)-1].P95Ms = 170
+	why := proposeNext(t, app, hist)
+	if !strings.HasPrefix(why.Change, "explore:") {
+		t.Errorf("want an exploring proposal, got %q", why.Change)
 	}
 }

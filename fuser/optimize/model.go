@@ -1083,7 +1083,11 @@ func describe(s *setup.Setup) string {
 	c.Normalize(false)
 	parts := make([]string, len(c.Groups))
 	for i, g := range c.Groups {
-		parts[i] = fmt.Sprintf("(%s)%dMB@%s", strings.Join(g.Tasks, ","), g.MemoryMB, g.Place)
+		fusion := ""
+		if g.ModuleFused() {
+			fusion = "[module]"
+		}
+		parts[i] = fmt.Sprintf("(%s)%s%dMB@%s", strings.Join(g.Tasks, ","), fusion, g.MemoryMB, g.Place)
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, " ")

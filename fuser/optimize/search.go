@@ -3,6 +3,7 @@ package optimize
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -160,7 +161,20 @@ func (m *Model) Propose(ctx context.Context, in Input) (*setup.Setup, Explanatio
 			tabu[Key(it.Setup)] = true
 		}
 	}
-	best, pred, err := m.search(ctx, l, in, tabu)
+	// The search scores candidates from the model's parts; a measured
+	// setup that measured worse than its parts predict must not win on
+	// them (it is predicted as it measured).
+	avoid := maps.Clone(tabu)
+	for i := range in.History {
+		it := &in.History[i]
+		if it.Setup == nil || !it.Measured() || avoid[Key(it.Setup)] {
+			continue
+		}
+		if r, err := l.raw(it.Setup); err == nil && Score(obj, it.Latency(obj), it.CostPerMillionUSD) > l.finishPrediction(r).Score {
+			avoid[Key(it.Setup)] = true
+		}
+	}
+	best, pred, err := m.search(ctx, l, in, avoid)
 	if err != nil {
 		return nil, why, err
 	}
@@ -182,6 +196,12 @@ func (m *Model) Propose(ctx context.Context, in Input) (*setup.Setup, Explanatio
 	}
 	curFits, _ := l.Fits(in.Current)
 	if curFits && (tabu[Key(best)] || Key(best) == curKey || pred.Score >= cur.Score*(1-m.cfg.Hysteresis)) {
+		if next, p, ok := m.explore(ctx, l, in, tabu, cur); ok {
+			why.Predicted = &p
+			why.Change = fmt.Sprintf("explore: the serving setup is over the %s ≤ %.0f ms bound and no setup is predicted to meet it; %s → %s is predicted at %s, within the model's ±%.0f%% of the bound ($%.2f/M)",
+				obj.Latency, obj.LatencyBoundMs, describe(in.Current), describe(next), fmtMs(p.Latency), 100*p.Confidence, p.CostPerMillion)
+			return finish(next, in.Current), why, nil
+		}
 		why.Converged = true
 		why.Predicted = &cur
 		why.Change = fmt.Sprintf("no candidate is predicted better than the serving setup (predicted %s, $%.2f/M); the best other one, %s, is predicted at %s, $%.2f/M",
@@ -346,6 +366,34 @@ func (s *searcher) tuneFromStarts(c *cand, passes int) float64 {
 }
 
 // search returns the best setup it finds and its prediction.
+// explore returns, when the serving setup (predicted as cur: measured)
+// breaks the objective's latency bound and no candidate is predicted to
+// meet it, the best candidate not measured yet if its predicted latency is
+// within the model's confidence of the bound: predictions are that
+// uncertain, and measuring it costs one deployment where stopping leaves
+// the bound broken.
+func (m *Model) explore(ctx context.Context, l *Learned, in Input, tabu map[string]bool, cur Prediction) (*setup.Setup, Prediction, bool) {
+	b := in.App.Objective.LatencyBoundMs
+	if b <= 0 || ms(cur.Latency) <= b {
+		return nil, Prediction{}, false
+	}
+	seen := maps.Clone(tabu)
+	seen[Key(in.Current)] = true
+	for _, it := range in.History {
+		if it.Setup != nil {
+			seen[Key(it.Setup)] = true
+		}
+	}
+	next, p, err := m.search(ctx, l, in, seen)
+	if err != nil || seen[Key(next)] {
+		return nil, Prediction{}, false
+	}
+	if ok, _ := l.Fits(next); !ok || ms(p.Latency)*(1-p.Confidence) > b {
+		return nil, Prediction{}, false
+	}
+	return next, p, true
+}
+
 func (m *Model) search(ctx context.Context, l *Learned, in Input, tabu map[string]bool) (*setup.Setup, Prediction, error) {
 	n := len(l.tasks)
 	if len(l.cfgs) == 0 {
