@@ -481,7 +481,8 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 
 // warmUp drives opts.Warmup requests, then, when env has the platforms'
 // reports, further rounds of as many while the last round met a cold start
-// on the sync path, at most opts.WarmupRounds of them: with one request
+// on the sync path, at most opts.WarmupRounds of them, and waits for the
+// async work they queued (drain): with one request
 // per execution environment, a new setup keeps starting environments until
 // it has as many as its load keeps busy (more than the requests in flight
 // when environments stay taken after the answer: in-memory async work,
@@ -497,7 +498,7 @@ func warmUp(ctx context.Context, env Env, s *setup.Setup, opts Options) error {
 			return err
 		}
 		if !billed || round >= opts.WarmupRounds {
-			return nil
+			return drain(ctx, env)
 		}
 		bills, err := b.Bills(ctx, s, began)
 		if err != nil {
@@ -505,6 +506,31 @@ func warmUp(ctx context.Context, env Env, s *setup.Setup, opts Options) error {
 		}
 		if !slices.ContainsFunc(bills, func(b cost.Bill) bool { return b.Cold && !b.Async }) {
 			return nil
+		}
+	}
+}
+
+// drain waits, when env is a Queuer, until the async work the warm-up
+// queued has run (at most 2 minutes), so that none of it starts in the
+// window and is billed to the window's requests.
+func drain(ctx context.Context, env Env) error {
+	q, ok := env.(Queuer)
+	if !ok {
+		return nil
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		n, err := q.Pending(ctx)
+		if err != nil {
+			return fmt.Errorf("loop: queued async work: %w", err)
+		}
+		if n == 0 || time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }

@@ -181,3 +181,43 @@ func TestWarmUpGoesOnWhileTheSyncPathStartsCold(t *testing.T) {
 		}
 	}
 }
+
+// drainEnv is a fakeEnv whose platform runs the async work each Drive
+// queued over the next few reads of Pending.
+type drainEnv struct {
+	*fakeEnv
+	pending   int
+	startedAt []int // pending work when each Drive began
+}
+
+func (e *drainEnv) Drive(ctx context.Context, n int, p func(int, int)) (int, error) {
+	e.startedAt = append(e.startedAt, e.pending)
+	e.pending = 3
+	return e.fakeEnv.Drive(ctx, n, p)
+}
+
+func (e *drainEnv) Pending(context.Context) (int, error) {
+	if e.pending > 0 {
+		e.pending--
+	}
+	return e.pending, nil
+}
+
+// TestWindowStartsOnceTheWarmUpsAsyncWorkRan: the async work the warm-up
+// queued runs before the window begins, so none of it is billed to the
+// window's requests.
+func TestWindowStartsOnceTheWarmUpsAsyncWorkRan(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for spans to settle")
+	}
+	app := &manifest.App{Name: "t", Entry: "A", Tasks: []manifest.Task{{Name: "A"}}, Objective: manifest.Objective{Latency: "p50", LatencyWeight: 1}}
+	env := &drainEnv{fakeEnv: &fakeEnv{spans: map[int64][]span.Span{}, latency: func(int64, int) time.Duration { return time.Millisecond }}}
+	if _, err := loop.Measure(context.Background(), env, setup.Separate(0, []string{"A"}, setup.Place{Provider: "local"}, 128), loop.Options{
+		App: app, Requests: 20, Warmup: 10, Settle: time.Millisecond,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(env.startedAt) != 2 || env.startedAt[1] != 0 {
+		t.Fatalf("pending async work when each Drive began: %v, want the window's (the second) to begin with none", env.startedAt)
+	}
+}
