@@ -359,43 +359,52 @@ func takeAll() []byte {
 // that never leaves the module; the host still records its span.
 func CallInto(dst []byte, name string, input []byte) (res []byte, err error) {
 	dst = dst[:0]
+	// The common case, written out here (the compiler inlines none of
+	// it, and every call costs in Go's Wasm code): a call to the task of
+	// the last call inside the module, on the edge of the last call,
+	// counted, not sampled. callInto does everything else; keeping it out
+	// of this function keeps its frame small.
+	t := &spanTable
+	le, every, i := lastEdge, t.hdr[hdrEvery], lastIndex
+	if le < 0 || i < 0 || every == 0 || !sameString(name, lastName) {
+		return callInto(dst, name, input)
+	}
+	d := t.hdr[hdrGuestDepth]
+	prev := t.hdr[hdrRunning]
+	caller := prev
+	if d == 0 {
+		caller |= edgeFromTop
+	}
+	e := &t.ent[le]
+	if (d > 0 && localSampled[d-1]) || int(d) >= len(localIn) ||
+		e[entCaller] != caller || e[entCallee] != uint32(i) || sampleNow(e[entCalls], every) ||
+		t.hdr[hdrDepth]+d+1 > t.hdr[hdrMaxDepth] || uint32(len(input)) > t.hdr[hdrMaxPayload] {
+		return callLocal(dst, i, name, input)
+	}
+	e[entCalls]++
+	e[entCounted]++
+	addU64(e[entInLo:], uint64(len(input)))
+	in := localInput(d, input)
+	localSampled[d] = false
+	t.hdr[hdrRunning], t.hdr[hdrGuestDepth] = uint32(i), d+1
+	// The callee's panic fails this call only. The recover is deferred
+	// here rather than in a function of its own (runHandler): one call
+	// less per call.
+	res = dst
+	defer catchLocal(d, prev, &err)
+	out, herr := fusedHandlers[i](in)
+	t.hdr[hdrRunning], t.hdr[hdrGuestDepth] = prev, d
+	if herr != nil {
+		return dst, countedFailed(e, i, name, len(input), herr)
+	}
+	addU64(e[entOutLo:], uint64(len(out)))
+	return append(dst, out...), nil
+}
+
+// callInto is CallInto's general case: a call to a task of this module
+// (callLocal) or through the host.
+func callInto(dst []byte, name string, input []byte) ([]byte, error) {
 	if i, ok := localTask(name); ok {
-		t := &spanTable
-		le, every := lastEdge, t.hdr[hdrEvery]
-		d := t.hdr[hdrGuestDepth]
-		prev := t.hdr[hdrRunning]
-		caller := prev
-		if d == 0 {
-			caller |= edgeFromTop
-		}
-		// The common case, written out here (the compiler inlines none
-		// of it, and every call costs in Go's Wasm code): a call on the
-		// edge of the last call that is counted, not sampled (callLocal
-		// decides everything else).
-		if le >= 0 && every != 0 && (d == 0 || !localSampled[d-1]) && int(d) < len(localIn) {
-			e := &t.ent[le]
-			if e[entCaller] == caller && e[entCallee] == uint32(i) && !sampleNow(e[entCalls], every) &&
-				t.hdr[hdrDepth]+d+1 <= t.hdr[hdrMaxDepth] && uint32(len(input)) <= t.hdr[hdrMaxPayload] {
-				e[entCalls]++
-				e[entCounted]++
-				addU64(e[entInLo:], uint64(len(input)))
-				in := localInput(d, input)
-				localSampled[d] = false
-				t.hdr[hdrRunning], t.hdr[hdrGuestDepth] = uint32(i), d+1
-				// The callee's panic fails this call only. The recover is
-				// deferred here rather than in a function of its own
-				// (runHandler): one call less per call.
-				res = dst
-				defer catchLocal(d, prev, &err)
-				out, herr := fusedHandlers[i](in)
-				t.hdr[hdrRunning], t.hdr[hdrGuestDepth] = prev, d
-				if herr != nil {
-					return dst, countedFailed(e, i, name, len(input), herr)
-				}
-				addU64(e[entOutLo:], uint64(len(out)))
-				return append(dst, out...), nil
-			}
-		}
 		return callLocal(dst, i, name, input)
 	}
 	n := hostCall(strPtr(name), uint32(len(name)), ptrOf(input), uint32(len(input)), ptrOf(dst[:cap(dst)]), uint32(cap(dst)))
