@@ -160,10 +160,11 @@ func handleWith(h Handler, ptr unsafe.Pointer, n uint32) int32 {
 // runHandler runs h, turning a panic into an error as a trap-free
 // invocation reports it.
 //
-// It runs at every call inside a fused module, so it is written for Go's
-// Wasm code, where every call costs: the deferred function is a small
-// named one (its frame is not the formatting's), and on a normal return
-// it does not even call recover.
+// It also runs every sampled call inside a fused module (a counted one
+// recovers in CallInto, catchLocal), so it is written for Go's Wasm code,
+// where every call costs: the deferred function is a small named one (its
+// frame is not the formatting's), and on a normal return it does not call
+// recover.
 func runHandler(h Handler, in []byte) (out []byte, err error) {
 	done := false
 	defer catchPanic(&out, &err, &done)
