@@ -83,11 +83,11 @@ func TestFusedCallsAreCountedExactlyUnderSampling(t *testing.T) {
 	}
 }
 
-// newRepeatHosts loads grepeat, gvia and gecho module-fused (default
-// sampling) and instance-fused, with cfg.
+// newRepeatHosts loads grepeat, gvia, gecho, gtrap and gpanic
+// module-fused (default sampling) and instance-fused, with cfg.
 func newRepeatHosts(t *testing.T, cfg host.Config) (fused, inst *host.Host, recF, recI *span.Buffer) {
 	t.Helper()
-	set := []string{"grepeat", "gvia", "gecho", "gtrap"}
+	set := []string{"grepeat", "gvia", "gecho", "gtrap", "gpanic"}
 	recF, recI = span.NewBuffer(1<<12), span.NewBuffer(1<<12)
 	cfg.Name = "h"
 	cfg.Recorder = recF
@@ -201,6 +201,60 @@ func TestTrapInACountedCallNamesTheTask(t *testing.T) {
 	}
 	if c := calls(rec.Drain()); c["grepeat->gtrap"] != 4 {
 		t.Errorf("calls per edge %v, want 4 to gtrap", c)
+	}
+}
+
+// A panic in a callee the module only counts (not the first call of its
+// edge, not 1 in N) fails that call only, as a panic in a module of its
+// own does: the caller gets a call error naming the callee and goes on
+// calling, at the top and nested in another call inside the module; the
+// failed calls have spans of their own with the error, every call is
+// recorded, and the instance lives on.
+func TestPanicInACountedCallIsThatCallsError(t *testing.T) {
+	fused, inst, rec, _ := newRepeatHosts(t, host.Config{})
+	in := "5 gpanic ok\n3 gpanic panic\n4 gpanic ok\n4 gvia gpanic:ok\n2 gvia gpanic:panic\n3 gvia gpanic:ok\n"
+	want := []string{"ok", "ok", "ok", "ok", "ok", "err", "err", "err", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "err", "err", "ok", "ok", "ok"}
+	const word = `call gpanic: task "gpanic" on host h: panic: assignment to entry in nil map`
+	for _, h := range []*host.Host{fused, inst} {
+		out, err := h.Invoke(context.Background(), "grepeat", []byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for l := range strings.Lines(string(out)) {
+			switch {
+			case strings.HasPrefix(l, "ok "):
+				got = append(got, "ok")
+			case strings.HasPrefix(l, "err "):
+				got = append(got, "err")
+				if !strings.Contains(l, word) {
+					t.Errorf("error %q does not name gpanic's panic", l)
+				}
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("calls answered %v, want %v", got, want)
+		}
+	}
+	spans := rec.Drain()
+	c := calls(spans)
+	if c["grepeat->gpanic"] != 12 || c["grepeat->gvia"] != 9 || c["gvia->gpanic"] != 9 {
+		t.Errorf("calls per edge %v, want 12 grepeat->gpanic, 9 grepeat->gvia, 9 gvia->gpanic", c)
+	}
+	failed := 0
+	for _, s := range spansOf(spans, "gpanic") {
+		if s.Err != "" {
+			failed++
+			if s.Count > 1 || !strings.Contains(s.Err, "panic: assignment to entry in nil map") {
+				t.Errorf("failed gpanic span %+v", s)
+			}
+		}
+	}
+	if failed != 5 {
+		t.Errorf("%d failed gpanic spans, want 5", failed)
+	}
+	if st := fused.Stats(); st.Traps != 0 || st.Instances != 1 {
+		t.Errorf("module-fused: traps %d, instances %d: want 0 and 1", st.Traps, st.Instances)
 	}
 }
 

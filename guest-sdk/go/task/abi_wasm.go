@@ -54,14 +54,32 @@ var (
 	// localIn holds the inputs of calls that stay inside a fused module,
 	// one reused buffer per nesting level, so that a callee owns its input
 	// as it does when the host copies it into another instance.
-	localIn   [][]byte
-	localDeep int
+	localIn [][]byte
 	// localSampled[d] tells whether the call at nesting level d is sampled
-	// (has a span the host times); curTask is the index of the task
-	// running now.
+	// (has a span the host times). The index of the task running now and
+	// the nesting level (the calls inside the module open now) are kept
+	// only in the span table's words running and open, which the host
+	// reads: one store each per change, not a variable and its copy.
 	localSampled []bool
-	curTask      int32
 )
+
+// localInput copies input into the callee's buffer of nesting level d,
+// growing it only when it is too small (the slice, a pointer, is stored
+// only when its length changes).
+func localInput(d uint32, input []byte) []byte {
+	b := localIn[d]
+	if len(b) != len(input) {
+		// Stored only when the length changes: localIn[d] keeps the
+		// input's length for catchLocal.
+		if cap(b) < len(input) {
+			b = make([]byte, len(input), max(len(input), 2*cap(b)))
+		}
+		b = b[:len(input)]
+		localIn[d] = b
+	}
+	copy(b, input)
+	return b
+}
 
 //go:wasmexport fusionize_abi_version
 func exportABIVersion() int32 {
@@ -89,7 +107,6 @@ func exportHandleTask(index uint32, ptr unsafe.Pointer, n uint32) int32 {
 		setOutput(fmt.Appendf(nil, "task: fusionize_handle_task: no task with index %d in this module of %d tasks", index, len(fusedHandlers)))
 		return 1
 	}
-	curTask = int32(index)
 	spanTable.hdr[hdrRunning], spanTable.hdr[hdrGuestDepth] = index, 0
 	return handleWith(fusedHandlers[index], ptr, n)
 }
@@ -126,7 +143,7 @@ func exportHandle(ptr unsafe.Pointer, n uint32) int32 {
 }
 
 func handleWith(h Handler, ptr unsafe.Pointer, n uint32) int32 {
-	localDeep = 0
+	spanTable.hdr[hdrGuestDepth] = 0
 	clearEdges()
 	out, err := runHandler(h, unsafe.Slice((*byte)(ptr), n))
 	if err != nil {
@@ -142,13 +159,34 @@ func handleWith(h Handler, ptr unsafe.Pointer, n uint32) int32 {
 
 // runHandler runs h, turning a panic into an error as a trap-free
 // invocation reports it.
+//
+// It also runs every sampled call inside a fused module (a counted one
+// recovers in CallInto, catchLocal), so it is written for Go's Wasm code,
+// where every call costs: the deferred function is a small named one (its
+// frame is not the formatting's), and on a normal return it does not call
+// recover.
 func runHandler(h Handler, in []byte) (out []byte, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			out, err = nil, panicError(fmt.Sprintf("panic: %v\n%s", r, debug.Stack()))
-		}
-	}()
-	return h(in)
+	done := false
+	defer catchPanic(&out, &err, &done)
+	out, err = h(in)
+	done = true
+	return out, err
+}
+
+// catchPanic is runHandler's deferred function: after a panic (done is
+// false) it recovers and sets runHandler's results to the panic's error.
+func catchPanic(out *[]byte, err *error, done *bool) {
+	if *done {
+		return
+	}
+	if r := recover(); r != nil {
+		*out, *err = nil, panicErr(r)
+	}
+}
+
+//go:noinline
+func panicErr(r any) error {
+	return panicError(fmt.Sprintf("panic: %v\n%s", r, debug.Stack()))
 }
 
 type panicError string
@@ -163,12 +201,18 @@ var (
 	lastIndex int32 = -1
 )
 
+// sameString is a == b, without runtime.memequal's call when the two
+// share their bytes (a callee's name is usually the same constant).
+func sameString(a, b string) bool {
+	return len(a) == len(b) && (unsafe.StringData(a) == unsafe.StringData(b) || a == b)
+}
+
 // localTask finds task name in this fused module.
 func localTask(name string) (int32, bool) {
 	if len(fusedNames) == 0 {
 		return 0, false
 	}
-	if name == lastName {
+	if sameString(name, lastName) {
 		return lastIndex, lastIndex >= 0
 	}
 	i, ok := fusedIndex[name]
@@ -191,17 +235,18 @@ func callLocal(dst []byte, i int32, name string, input []byte) ([]byte, error) {
 	if every == 0 {
 		return callSampled(dst, i, name, input, nil)
 	}
-	caller := uint32(curTask)
-	if localDeep == 0 {
+	d := t.hdr[hdrGuestDepth]
+	caller := t.hdr[hdrRunning]
+	if d == 0 {
 		caller |= edgeFromTop
 	}
 	e := edgeOf(caller, uint32(i))
-	if e == nil || t.hdr[hdrDepth]+uint32(localDeep)+1 > t.hdr[hdrMaxDepth] || uint32(len(input)) > t.hdr[hdrMaxPayload] {
+	if e == nil || t.hdr[hdrDepth]+d+1 > t.hdr[hdrMaxDepth] || uint32(len(input)) > t.hdr[hdrMaxPayload] {
 		// The table is full, or the host would refuse the call: let it,
 		// in its own words.
 		return callSampled(dst, i, name, input, e)
 	}
-	if (localDeep > 0 && localSampled[localDeep-1]) || e[entCalls]%every == 0 {
+	if (d > 0 && localSampled[d-1]) || e[entCalls]%every == 0 {
 		return callSampled(dst, i, name, input, e)
 	}
 	// Counted, not timed: the host adds it to the edge's aggregate span
@@ -211,7 +256,7 @@ func callLocal(dst []byte, i int32, name string, input []byte) ([]byte, error) {
 	addU64(e[entInLo:], uint64(len(input)))
 	out, err := runLocal(i, input, false)
 	if err != nil {
-		return dst, countedFailed(e, i, name, input, err)
+		return dst, countedFailed(e, i, name, len(input), err)
 	}
 	addU64(e[entOutLo:], uint64(len(out)))
 	return append(dst, out...), nil
@@ -220,10 +265,10 @@ func callLocal(dst []byte, i int32, name string, input []byte) ([]byte, error) {
 // countedFailed records a counted call to task i that failed as a span of
 // its own, after the fact, so that the host words its error as it words a
 // failed call: the call moves from the edge's count to that span.
-func countedFailed(e *[entWords]uint32, i int32, name string, input []byte, err error) error {
+func countedFailed(e *[entWords]uint32, i int32, name string, inLen int, err error) error {
 	e[entCounted]--
-	addU64(e[entInLo:], -uint64(len(input)))
-	if n := hostSpanBegin(uint32(i), uint32(len(input))); n < 0 {
+	addU64(e[entInLo:], -uint64(inLen))
+	if n := hostSpanBegin(uint32(i), uint32(inLen)); n < 0 {
 		return &CallError{Task: name, Code: Code(n), Message: string(takeAll())}
 	}
 	return spanFailed(name, err)
@@ -260,22 +305,18 @@ func spanFailed(name string, err error) error {
 // runLocal runs task i's handler on a copy of input, one nesting level
 // deeper.
 func runLocal(i int32, input []byte, sampled bool) ([]byte, error) {
-	if localDeep == len(localIn) {
+	t := &spanTable
+	d := t.hdr[hdrGuestDepth]
+	if int(d) == len(localIn) {
 		localIn = append(localIn, nil)
 		localSampled = append(localSampled, false)
 	}
-	in := append(localIn[localDeep][:0], input...)
-	localIn[localDeep] = in
-	localSampled[localDeep] = sampled
-	localDeep++
-	caller := curTask
-	curTask = i
-	t := &spanTable
-	t.hdr[hdrRunning], t.hdr[hdrGuestDepth] = uint32(i), uint32(localDeep)
+	in := localInput(d, input)
+	localSampled[d] = sampled
+	caller := t.hdr[hdrRunning]
+	t.hdr[hdrRunning], t.hdr[hdrGuestDepth] = uint32(i), d+1
 	out, err := runHandler(fusedHandlers[i], in)
-	curTask = caller
-	localDeep--
-	t.hdr[hdrRunning], t.hdr[hdrGuestDepth] = uint32(caller), uint32(localDeep)
+	t.hdr[hdrRunning], t.hdr[hdrGuestDepth] = caller, d
 	return out, err
 }
 
@@ -317,48 +358,92 @@ func takeAll() []byte {
 //
 // In a fused module, a call to a task of the same module is a function call
 // that never leaves the module; the host still records its span.
-func CallInto(dst []byte, name string, input []byte) ([]byte, error) {
+func CallInto(dst []byte, name string, input []byte) (res []byte, err error) {
 	dst = dst[:0]
+	// The common case, written out here (the compiler inlines none of
+	// it, and every call costs in Go's Wasm code): a call to the task of
+	// the last call inside the module, on the edge of the last call,
+	// counted, not sampled. callInto does everything else; keeping it out
+	// of this function keeps its frame small.
+	t := &spanTable
+	le, every, i := lastEdge, t.hdr[hdrEvery], lastIndex
+	if le < 0 || i < 0 || every == 0 || !sameString(name, lastName) {
+		return callInto(dst, name, input)
+	}
+	d := t.hdr[hdrGuestDepth]
+	prev := t.hdr[hdrRunning]
+	caller := prev
+	if d == 0 {
+		caller |= edgeFromTop
+	}
+	e := &t.ent[le]
+	if (d > 0 && localSampled[d-1]) || int(d) >= len(localIn) ||
+		e[entCaller] != caller || e[entCallee] != uint32(i) || sampleNow(e[entCalls], every) ||
+		t.hdr[hdrDepth]+d+1 > t.hdr[hdrMaxDepth] || uint32(len(input)) > t.hdr[hdrMaxPayload] {
+		return callLocal(dst, i, name, input)
+	}
+	e[entCalls]++
+	e[entCounted]++
+	addU64(e[entInLo:], uint64(len(input)))
+	in := localInput(d, input)
+	localSampled[d] = false
+	t.hdr[hdrRunning], t.hdr[hdrGuestDepth] = uint32(i), d+1
+	// The callee's panic fails this call only. The recover is deferred
+	// here rather than in a function of its own (runHandler): one call
+	// less per call.
+	res = dst
+	defer catchLocal(d, prev, &err)
+	out, herr := fusedHandlers[i](in)
+	t.hdr[hdrRunning], t.hdr[hdrGuestDepth] = prev, d
+	if herr != nil {
+		return dst, countedFailed(e, i, name, len(input), herr)
+	}
+	addU64(e[entOutLo:], uint64(len(out)))
+	return append(dst, out...), nil
+}
+
+// callInto is CallInto's general case: a call to a task of this module
+// (callLocal) or through the host.
+func callInto(dst []byte, name string, input []byte) ([]byte, error) {
 	if i, ok := localTask(name); ok {
-		t := &spanTable
-		le, every := lastEdge, t.hdr[hdrEvery]
-		caller := uint32(curTask)
-		if localDeep == 0 {
-			caller |= edgeFromTop
-		}
-		// The common case, written out here (the compiler inlines none
-		// of it, and every call costs in Go's Wasm code): a call on the
-		// edge of the last call that is counted, not sampled (callLocal
-		// decides everything else).
-		if le >= 0 && every != 0 && (localDeep == 0 || !localSampled[localDeep-1]) && localDeep < len(localIn) {
-			e := &t.ent[le]
-			if e[entCaller] == caller && e[entCallee] == uint32(i) && e[entCalls]%every != 0 &&
-				t.hdr[hdrDepth]+uint32(localDeep)+1 <= t.hdr[hdrMaxDepth] && uint32(len(input)) <= t.hdr[hdrMaxPayload] {
-				e[entCalls]++
-				e[entCounted]++
-				addU64(e[entInLo:], uint64(len(input)))
-				in := append(localIn[localDeep][:0], input...)
-				localIn[localDeep] = in
-				localSampled[localDeep] = false
-				localDeep++
-				prev := curTask
-				curTask = i
-				t.hdr[hdrRunning], t.hdr[hdrGuestDepth] = uint32(i), uint32(localDeep)
-				out, err := runHandler(fusedHandlers[i], in)
-				curTask = prev
-				localDeep--
-				t.hdr[hdrRunning], t.hdr[hdrGuestDepth] = uint32(prev), uint32(localDeep)
-				if err != nil {
-					return dst, countedFailed(e, i, name, input, err)
-				}
-				addU64(e[entOutLo:], uint64(len(out)))
-				return append(dst, out...), nil
-			}
-		}
 		return callLocal(dst, i, name, input)
 	}
 	n := hostCall(strPtr(name), uint32(len(name)), ptrOf(input), uint32(len(input)), ptrOf(dst[:cap(dst)]), uint32(cap(dst)))
 	return finish(dst, n, name)
+}
+
+// sampleNow tells whether the call of an edge that started calls before
+// it is sampled: calls is a multiple of every (a mask for a power of two,
+// the default, instead of a division).
+func sampleNow(calls, every uint32) bool {
+	if every&(every-1) == 0 {
+		return calls&(every-1) == 0
+	}
+	return calls%every == 0
+}
+
+// catchLocal is CallInto's deferred function for a counted call from
+// task prev at nesting level d. When CallInto returns, the open calls are
+// back at d; if they are not, the callee panicked: catchLocal recovers,
+// closes the callee's level as the return would have, and fails the call
+// as a counted call that returned the panic's error (countedFailed), so
+// the caller gets a *CallError naming the callee and goes on.
+func catchLocal(d, prev uint32, err *error) {
+	t := &spanTable
+	if t.hdr[hdrGuestDepth] == d {
+		return
+	}
+	r := recover()
+	if r == nil {
+		return // runtime.Goexit: not a panic
+	}
+	i := t.hdr[hdrRunning] // the callee: its nested calls closed their levels
+	t.hdr[hdrRunning], t.hdr[hdrGuestDepth] = prev, d
+	caller := prev
+	if d == 0 {
+		caller |= edgeFromTop
+	}
+	*err = countedFailed(edgeOf(caller, i), int32(i), fusedNames[i], len(localIn[d]), panicErr(r))
 }
 
 // Call calls task name synchronously and returns a copy of its result.
