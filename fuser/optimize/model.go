@@ -466,6 +466,12 @@ const (
 	// DefaultWindow is the window's size in requests when the report does
 	// not say (the loop's default window).
 	DefaultWindow = 120
+	// DefaultBusyColdRate is the prior share of cold starts of a group
+	// whose in-memory async work outlasts its answer: 4–8 in windows of 24
+	// requests after the warm-up, measured on the emulated Lambda for
+	// slowbranch and tree fused into one group (BENCHMARKS.md, "The
+	// convergence test with client-timed latency").
+	DefaultBusyColdRate = 0.2
 )
 
 // confidence is the model's own relative half-width: the median relative
@@ -506,7 +512,7 @@ const (
 // coldOn returns, for groups on place p, the cold-start rate of each kind
 // of invocation (coldSync, coldAsync, coldBusy; a kind never measured
 // takes the rate of all invocations, coldBusy's is shrunk toward
-// coldAsync's), and
+// DefaultBusyColdRate), and
 // a group's init time at one vCPU as base + perModule × the modules it
 // loads (init × the group's CPU share: loading Go tasks is CPU work),
 // fitted by least squares over every group the platforms reported a cold
@@ -551,17 +557,14 @@ func (l *Learned) coldOn(reports []*analytics.Report, p setup.Place) (rates [col
 			rates[k] = float64(cold[k]) / float64(inv[k])
 		}
 	}
-	// A busy group's environments, like an async-invoked group's, stay
-	// taken after the answer: its rate is shrunk toward the async rate by
-	// one window's worth of invocations, so that the one or two busy groups
-	// a history holds (a few cold starts in a few dozen invocations) do not
-	// decide it alone.
-	if inv[coldAsync] > 0 {
-		const prior = 24.0
-		rates[coldBusy] = (float64(cold[coldBusy]) + prior*rates[coldAsync]) / (float64(inv[coldBusy]) + prior)
-	} else if inv[coldBusy] == 0 {
-		rates[coldBusy] = max(rates[coldBusy], rates[coldAsync])
-	}
+	// A busy group's environments stay taken after the answer, so with a
+	// few requests in flight its pool keeps growing long after the
+	// warm-up; its rate is shrunk toward DefaultBusyColdRate by one
+	// window's worth of invocations, so that the one or two busy groups a
+	// history holds (a few cold starts in a few dozen invocations), or
+	// none, do not decide it alone.
+	const prior = 24.0
+	rates[coldBusy] = (float64(cold[coldBusy]) + prior*max(DefaultBusyColdRate, rates[coldAsync])) / (float64(inv[coldBusy]) + prior)
 	base, perModule, _ = fitOwn(xs, ys, ws)
 	return rates, base, perModule, true
 }
