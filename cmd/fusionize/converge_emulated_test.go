@@ -192,6 +192,7 @@ func convergeOne(t *testing.T, c convergeCase) {
 	}
 	lr, err := loop.Run(ea.ctx, env, initial, loop.Options{
 		App: app, Strategy: strat, Requests: convergeRequests, MaxIterations: convergeMaxDeployments,
+		Budget: convergeMaxDeployments + 1, // the start and 4 more, a rollback among them
 		Warmup: 3 * convergeConcurrency,
 		Progress: func(e loop.Event) {
 			if it := e.Iteration; e.Kind == loop.EventObserved && it != nil {
