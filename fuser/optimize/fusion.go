@@ -107,16 +107,34 @@ func (l *Learned) GroupPeakMB(g setup.Group) float64 {
 // mostly loading and instantiating modules (a Go runtime each), so the
 // model's init time is a cost per module.
 func (l *Learned) modules(tasks []string, moduleFused bool) float64 {
-	if !moduleFused || !l.ModuleFusable(tasks) {
-		return float64(max(len(tasks), 1))
+	if !moduleFused {
+		return modulesLoaded(len(tasks), 0, false)
 	}
-	n := 1
+	nf, iso := 0, false
 	for _, t := range tasks {
-		if i, ok := l.idx[t]; ok && l.fusable[i] != fusable {
-			n++
+		if i, ok := l.idx[t]; ok {
+			nf += b2i(l.fusable[i] == fusable)
+			iso = iso || l.fusable[i] == isolated
 		}
 	}
-	return float64(n)
+	return modulesLoaded(len(tasks), nf, iso)
+}
+
+// modulesLoaded is what a group of n tasks, fused of them fusable, loads:
+// one module for the fusable ones when there are two or more and none is
+// isolated, one for each other task.
+func modulesLoaded(n, fused int, isolated bool) float64 {
+	if fused >= 2 && !isolated {
+		return float64(n - fused + 1)
+	}
+	return float64(max(n, 1))
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // markModuleFusion module-fuses every group of s with at least two

@@ -689,12 +689,7 @@ type gparam struct {
 // setModules sets the modules a group the search proposes loads: the
 // model module-fuses every group of two or more fusable tasks and no
 // isolated one (fusion.go), which loads one module for those.
-func (g *gparam) setModules() {
-	g.modules = float64(max(g.tasks, 1))
-	if g.fusable >= 2 && !g.isolated {
-		g.modules = float64(g.tasks - g.fusable + 1)
-	}
-}
+func (g *gparam) setModules() { g.modules = modulesLoaded(g.tasks, g.fusable, g.isolated) }
 
 type evalBuf struct {
 	d, x, c []float64
