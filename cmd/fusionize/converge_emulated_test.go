@@ -80,9 +80,9 @@ var (
 	convergeMemories = []int{256, 512, 1024}
 )
 
-// convergeRequests is the tool's default window (optimize.DefaultWindow is
-// 120 requests; 96 keeps a run of one app within minutes): with a window of
-// 24, one cold start's init decided a setup's p95 and its cost.
+// convergeRequests is near the tool's default window (optimize.DefaultWindow
+// is 120 requests; 96 keeps a run of one app within minutes): with a window
+// of 24, one cold start's init decided a setup's p95 and its cost.
 const (
 	convergeRequests    = 96
 	convergeConcurrency = 4
