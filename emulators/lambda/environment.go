@@ -568,7 +568,10 @@ func (env *environment) invocationError(w http.ResponseWriter, r *http.Request) 
 	if inv == nil {
 		return
 	}
-	body, _ := io.ReadAll(io.LimitReader(r.Body, maxResponse))
+	body, ok := readPosted(w, r)
+	if !ok {
+		return
+	}
 	typ := errorTypeOf(body, r.Header.Get("Lambda-Runtime-Function-Error-Type"))
 	if !json.Valid(body) {
 		body = failure(typ, "%s", body).payload
@@ -579,7 +582,10 @@ func (env *environment) invocationError(w http.ResponseWriter, r *http.Request) 
 }
 
 func (env *environment) initError(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, maxResponse))
+	body, ok := readPosted(w, r)
+	if !ok {
+		return
+	}
 	typ := errorTypeOf(body, r.Header.Get("Lambda-Runtime-Function-Error-Type"))
 	if !json.Valid(body) {
 		body = failure(typ, "%s", body).payload
@@ -597,6 +603,18 @@ func (env *environment) initError(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = io.WriteString(w, `{"status":"OK"}`)
 	env.stop() // Lambda resets an environment whose init failed
+}
+
+// readPosted reads an error a runtime posts. A post cut short (the runtime
+// was killed while sending it, as a timeout kills it) records nothing: the
+// runtime gets 400 and the invocation ends as the process's end settles it.
+func readPosted(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxResponse))
+	if err != nil {
+		runtimeError(w, http.StatusBadRequest, "InvalidRequest", err.Error())
+		return nil, false
+	}
+	return body, true
 }
 
 // errorTypeOf is the error type a runtime reported: its header, else the body's errorType.

@@ -114,6 +114,19 @@ func TestCrashMidRequestIsRuntimeExitError(t *testing.T) {
 	}
 }
 
+func TestErrorPostCutShortIsNotTheInvocationsError(t *testing.T) {
+	// A runtime killed while posting its error (a timeout kills it so)
+	// leaves half a body: the invocation ends as the process's end says.
+	f := newFixture(t, Options{})
+	f.create(t, "cut")
+	out := f.invoke(t, "cut", map[string]any{"op": "cut"})
+	t.Logf("payload %s", out.Payload)
+	e := decode[map[string]string](t, out.Payload)
+	if aws.ToString(out.FunctionError) != "Unhandled" || e["errorType"] != "Runtime.ExitError" || !strings.HasSuffix(e["errorMessage"], "exit status 1") {
+		t.Fatalf("function error %q, payload %s", aws.ToString(out.FunctionError), out.Payload)
+	}
+}
+
 func TestMemoryLimitKillsEnvironmentAsOutOfMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: at 128 MB (0.07 vCPU) the kernel's reclaim before the kill takes seconds")

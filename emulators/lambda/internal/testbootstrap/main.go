@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -58,6 +59,8 @@ func handle(ctx context.Context, ev Event) (any, error) {
 		return fmt.Sprintf("holding %d MB", len(hold)*ev.N), nil
 	case "exit":
 		os.Exit(ev.N)
+	case "cut":
+		cutError(ctx)
 	case "log":
 		fmt.Println(ev.Value)
 		return "logged", nil
@@ -73,6 +76,19 @@ func handle(ctx context.Context, ev Event) (any, error) {
 		return env, nil
 	}
 	return nil, fmt.Errorf("unknown op %q", ev.Op)
+}
+
+// cutError starts posting an error to the Runtime API and exits before the
+// body is all sent, as a runtime killed mid-post does.
+func cutError(ctx context.Context) {
+	lc, _ := lambdacontext.FromContext(ctx)
+	c, err := net.Dial("tcp", os.Getenv("AWS_LAMBDA_RUNTIME_API"))
+	if err != nil {
+		os.Exit(2)
+	}
+	fmt.Fprintf(c, "POST /2018-06-01/runtime/invocation/%s/error HTTP/1.1\r\nHost: runtime\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"errorType\":", lc.AwsRequestID)
+	time.Sleep(50 * time.Millisecond) // the emulator reads the headers and starts on the body
+	os.Exit(1)
 }
 
 func main() {
