@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -233,4 +234,29 @@ func TestFailingAsyncCallReachesTheDeadLetterList(t *testing.T) {
 	if n := len(f.em.Reports(f.ep.FunctionName)); n < 4 { // ping + three attempts
 		t.Fatalf("%d invocations, want the first attempt and two retries", n-1)
 	}
+}
+
+func TestCallCarriesItsTraceToLambda(t *testing.T) {
+	// The transport sends the call's trace as X-Ray's header; Lambda's
+	// report names it, so a client can find the invocation it waited for.
+	f := deployGroup(t, lambdaemu.Options{}, 256, 10, map[string]string{"echo": echoWasm})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	if out, err := f.tr.Call(ctx, f.ep, host.Call{Task: "echo", Input: []byte("hi"), TraceID: trace}); err != nil || string(out) != "hi" {
+		t.Fatalf("echo: %q, %v", out, err)
+	}
+	// The REPORT follows the answer: once the runtime asks for its next event.
+	var got []string
+	for range 100 {
+		got = got[:0]
+		for _, r := range f.em.Reports(f.ep.FunctionName) {
+			got = append(got, r.TraceID)
+		}
+		if slices.Contains(got, trace) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("reports name traces %q, want one %s", got, trace)
 }

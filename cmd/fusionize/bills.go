@@ -58,7 +58,7 @@ func (e *billingEnv) Bills(ctx context.Context, s *setup.Setup, since time.Time)
 				}
 				out = append(out, cost.Bill{Group: g.Name, Place: g.Place, Time: start, Duration: r.Duration, Billed: r.BilledDuration,
 					Init: r.InitDuration, Cold: r.Cold, MemoryMB: r.MemorySizeMB, MaxMemoryMB: r.MaxMemoryUsed, Async: r.Async,
-					Failed: r.Status != "success"})
+					Failed: r.Status != "success", Trace: r.TraceID, Stretch: r.Stretch})
 			}
 		case gcp.Provider:
 			if e.clouds.gcf == nil {
@@ -69,12 +69,13 @@ func (e *billingEnv) Bills(ctx context.Context, s *setup.Setup, since time.Time)
 					continue
 				}
 				out = append(out, cost.Bill{Group: g.Name, Place: g.Place, Time: r.Start, Duration: r.Duration, Billed: r.Billed,
-					Init: r.Init, Cold: r.Cold, MemoryMB: r.MemoryMB, MaxMemoryMB: r.MaxMemoryMB, Failed: r.Status >= 400})
+					Init: r.Init, Cold: r.Cold, MemoryMB: r.MemoryMB, MaxMemoryMB: r.MaxMemoryMB, Failed: r.Status >= 400,
+					Trace: r.Trace, Stretch: r.Stretch})
 			}
 		}
 	}
 	if e.captureDir != "" {
-		if _, err := capture(ctx, e.captureDir, e.app, s, since, e.ClientEnv.Spans, out, e.ClientEnv.Latencies(s.Version)); err != nil {
+		if _, err := capture(ctx, e.captureDir, e.app, s, since, e.ClientEnv.Spans, out, e.ClientEnv.Timed(s.Version)); err != nil {
 			return nil, err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/fuser/cost"
+	"github.com/fusionize/fusionize/fuser/loop"
 )
 
 // capturedWindow is one measured window as written by --capture: the
@@ -25,9 +26,12 @@ type capturedWindow struct {
 	Since time.Time    `json:"since"`
 	Spans []span.Span  `json:"spans"`
 	Bills []cost.Bill  `json:"bills"`
-	// ClientMs are the window's requests as the client timed them
-	// (loop.Timer), in ms.
-	ClientMs []float64 `json:"clientMs,omitempty"`
+	// ClientMs are the window's requests as the loop measures them: as
+	// the client timed them (loop.Timer), less the emulators' stretch
+	// (loop.PlatformLatencies), in ms. ClientWallMs are the same requests
+	// as timed.
+	ClientMs     []float64 `json:"clientMs,omitempty"`
+	ClientWallMs []float64 `json:"clientWallMs,omitempty"`
 }
 
 // capture writes one window to dir as NNN-vVERSION.json, NNN counting the
@@ -35,7 +39,7 @@ type capturedWindow struct {
 // version the last file holds replaces it (pass that file as the
 // capturer's last): the loop reads the platforms' reports after each
 // warm-up round too, and only the window after them is measured.
-func capture(ctx context.Context, dir, app string, s *setup.Setup, since time.Time, spans func(context.Context, int64) ([]span.Span, error), bills []cost.Bill, client []time.Duration) (string, error) {
+func capture(ctx context.Context, dir, app string, s *setup.Setup, since time.Time, spans func(context.Context, int64) ([]span.Span, error), bills []cost.Bill, client []loop.Timed) (string, error) {
 	all, err := spans(ctx, s.Version)
 	if err != nil {
 		return "", fmt.Errorf("capture: spans of setup version %d: %w", s.Version, err)
@@ -48,8 +52,9 @@ func capture(ctx context.Context, dir, app string, s *setup.Setup, since time.Ti
 		return "", fmt.Errorf("capture: %w", err)
 	}
 	w := capturedWindow{App: app, Setup: s, Since: since, Spans: all, Bills: bills}
-	for _, d := range client {
+	for i, d := range loop.PlatformLatencies(client, all, bills) {
 		w.ClientMs = append(w.ClientMs, float64(d)/1e6)
+		w.ClientWallMs = append(w.ClientWallMs, float64(client[i].D)/1e6)
 	}
 	data, err := json.Marshal(w)
 	if err != nil {

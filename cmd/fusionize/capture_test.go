@@ -13,6 +13,7 @@ import (
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/fuser/cost"
+	"github.com/fusionize/fusionize/fuser/loop"
 )
 
 // TestCaptureWritesEachWindowToItsOwnFile: --capture writes one JSON file
@@ -27,9 +28,9 @@ func TestCaptureWritesEachWindowToItsOwnFile(t *testing.T) {
 		spans := func(_ context.Context, got int64) ([]span.Span, error) {
 			return []span.Span{{TraceID: "t", ID: 1, Task: "A", Group: "A", SetupVersion: got, Start: since, Duration: time.Millisecond}}, nil
 		}
-		bills := []cost.Bill{{Group: "A", Place: place, Time: since, Duration: time.Millisecond, Billed: time.Millisecond, MemoryMB: 512}}
+		bills := []cost.Bill{{Group: "A", Place: place, Time: since, Duration: time.Millisecond, Billed: time.Millisecond, MemoryMB: 512, Trace: "t", Stretch: time.Millisecond}}
 		for range 2 { // the loop reads the reports after a warm-up round, then for the window
-			if _, err := capture(context.Background(), dir, "app", s, since, spans, bills, []time.Duration{3 * time.Millisecond}); err != nil {
+			if _, err := capture(context.Background(), dir, "app", s, since, spans, bills, []loop.Timed{{Trace: "t", D: 3 * time.Millisecond}}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -46,7 +47,7 @@ func TestCaptureWritesEachWindowToItsOwnFile(t *testing.T) {
 		if err := json.Unmarshal(data, &w); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if w.App != "app" || w.Setup.Version != int64(i+1) || !w.Since.Equal(since) || len(w.Spans) != 1 || w.Spans[0].SetupVersion != int64(i+1) || len(w.Bills) != 1 || len(w.ClientMs) != 1 || w.ClientMs[0] != 3 {
+		if w.App != "app" || w.Setup.Version != int64(i+1) || !w.Since.Equal(since) || len(w.Spans) != 1 || w.Spans[0].SetupVersion != int64(i+1) || len(w.Bills) != 1 || len(w.ClientMs) != 1 || w.ClientMs[0] != 2 || w.ClientWallMs[0] != 3 {
 			t.Errorf("%s reads back as %+v", name, w)
 		}
 	}

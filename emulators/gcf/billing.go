@@ -36,6 +36,19 @@ type Request struct {
 	// (Options.RTT); it is in neither Duration nor Billed, as Cloud Run
 	// bills no network time.
 	NetworkRTT time.Duration `json:"emulated_network_rtt_ns,omitempty"`
+	// Trace is the request's trace id (32 hex digits) from its traceparent
+	// or X-Cloud-Trace-Context header, as Cloud Run's request log has it;
+	// "" when it carried neither.
+	Trace string `json:"trace,omitempty"`
+	// Stretch is how much longer than the emulated platform this machine
+	// took to answer: the wall time of the instance's start less its Init
+	// and SandboxDelay (cold only), plus the wall time of the request on
+	// the instance less Duration. It is the time the instance waited for a
+	// physical CPU of this machine, which every emulated duration leaves
+	// out; a client that subtracts it from what it timed sees the answer
+	// time of the emulated platform. EMULATOR ONLY: Cloud Run reports no
+	// such figure.
+	Stretch time.Duration `json:"emulator_stretch_ns,omitempty"`
 	// Billed is Init+Duration rounded up to 100 ms.
 	Billed      time.Duration `json:"billed_ns"`
 	MemoryMB    int           `json:"memory_mb"`

@@ -151,13 +151,14 @@ func (e *Emulator) forward(w http.ResponseWriter, r *http.Request, rev *revision
 	out.ContentLength = int64(len(body))
 
 	rep := Request{Function: rev.function.String(), Revision: rev.name, Instance: in.id, Start: time.Now(),
-		Cold: cold, MemoryMB: cfg.memoryMiB(), VCPU: cfg.vcpu, NetworkRTT: network, Emulated: true}
+		Cold: cold, MemoryMB: cfg.memoryMiB(), VCPU: cfg.vcpu, NetworkRTT: network, Trace: traceOf(r.Header), Emulated: true}
 	if cold {
-		rep.Init, rep.SandboxDelay = in.init, e.opts.SandboxDelay
+		rep.Init, rep.SandboxDelay, rep.Stretch = in.init, e.opts.SandboxDelay, in.initStretch
 	}
 	mark := in.env.Mark()
 	resp, respBody, err := in.conns.roundTrip(ctx, in.addr, out, maxBodyBytes)
 	rep.Duration = in.env.Since(mark)
+	rep.Stretch += max(time.Since(rep.Start)-rep.Duration, 0)
 	rep.Billed = billed(rep.Init + rep.Duration)
 	rep.CostUSD = cost(rep.Billed, cfg.vcpu, cfg.memoryBytes)
 
@@ -224,6 +225,25 @@ func (e *Emulator) forward(w http.ResponseWriter, r *http.Request, rev *revision
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(respBody)
 }
+
+// traceOf is the trace id Cloud Run's request log gives a request: the
+// trace of its traceparent header, else of its X-Cloud-Trace-Context
+// (TRACE_ID[/SPAN_ID][;o=1]); "" when it has neither.
+func traceOf(h http.Header) string {
+	if tp := h.Get("traceparent"); len(tp) == 55 && tp[2] == '-' && tp[35] == '-' {
+		if id := strings.ToLower(tp[3:35]); isHex(id) {
+			return id
+		}
+	}
+	if v := h.Get("X-Cloud-Trace-Context"); len(v) >= 32 {
+		if id := strings.ToLower(v[:32]); isHex(id) && (len(v) == 32 || v[32] == '/' || v[32] == ';') {
+			return id
+		}
+	}
+	return ""
+}
+
+func isHex(s string) bool { return s != "" && strings.Trim(s, "0123456789abcdef") == "" }
 
 // oomKilled waits briefly for a failed instance to end and tells whether its
 // memory limit killed it.

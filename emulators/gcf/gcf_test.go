@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"runtime"
@@ -605,5 +606,48 @@ func TestSourceWithoutVendorBuildsFromModuleCache(t *testing.T) {
 	}
 	if r, body := call(t, "GET", fn.Url, nil); r.StatusCode != 200 || !strings.Contains(body, "target=Echo data=hello") {
 		t.Fatalf("invoke: %s %q", r.Status, body)
+	}
+}
+
+func TestRequestsCarryTheirTraceAndTheMachinesStretch(t *testing.T) {
+	e, c := newEmulator(t, Options{ForceColdStart: true, SandboxDelay: 20 * time.Millisecond})
+	defer e.Close(context.Background())
+	defer c.Close()
+	fn := mustDeploy(t, c, "traced", "Work", fastStart)
+	headers := []http.Header{
+		{"Traceparent": {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}},
+		{"X-Cloud-Trace-Context": {"105445AA7843BC8BF206B12000100000/1;o=1"}},
+		{},
+	}
+	var walls []time.Duration
+	for _, h := range headers {
+		req, err := http.NewRequest("GET", fn.Url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header = h
+		began := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		walls = append(walls, time.Since(began))
+	}
+	reps := e.Requests("traced")
+	want := []string{"4bf92f3577b34da6a3ce929d0e0e4736", "105445aa7843bc8bf206b12000100000", ""}
+	if len(reps) != len(want) {
+		t.Fatalf("%d requests reported, want %d", len(reps), len(want))
+	}
+	for i, rep := range reps {
+		if rep.Trace != want[i] {
+			t.Errorf("request %d: trace %q, want %q", i, rep.Trace, want[i])
+		}
+		// The stretch is the part of the wall time the client waited that
+		// the emulated durations leave out.
+		if emulated := rep.SandboxDelay + rep.Init + rep.Duration; rep.Stretch < 0 || rep.Stretch > walls[i]-emulated {
+			t.Errorf("request %d: stretch %v of an answer the client waited %v for (%v emulated)", i, rep.Stretch, walls[i], emulated)
+		}
 	}
 }

@@ -44,15 +44,18 @@ type pool struct {
 
 // instance is one execution environment: one process of the revision's binary.
 type instance struct {
-	id       string
-	env      *sandbox.Env
-	addr     string
-	tmp      string        // its TMPDIR
-	init     time.Duration // environment time from process start to listening
-	conns    conns         // the front's kept-alive connections to it
-	inflight int
-	lastUsed time.Time
-	gone     bool // removed from the pool
+	id   string
+	env  *sandbox.Env
+	addr string
+	tmp  string        // its TMPDIR
+	init time.Duration // environment time from process start to listening
+	// initStretch is how much longer than emulated its start took on this
+	// machine (see Request.Stretch).
+	initStretch time.Duration
+	conns       conns // the front's kept-alive connections to it
+	inflight    int
+	lastUsed    time.Time
+	gone        bool // removed from the pool
 }
 
 func (e *Emulator) newPool(rev *revision) (*pool, error) {
@@ -176,6 +179,7 @@ func (p *pool) stopLocked(in *instance) {
 // start runs a new instance of the revision and waits until it listens on
 // its PORT; that is the real part of a cold start.
 func (p *pool) start(ctx context.Context, seq int) (*instance, error) {
+	began := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(p.e.ctx, cancel)
@@ -229,6 +233,7 @@ func (p *pool) start(ctx context.Context, seq int) (*instance, error) {
 			return nil, ctx.Err()
 		}
 	}
+	in.initStretch = max(time.Since(began)-in.init-p.e.opts.SandboxDelay, 0)
 	return in, nil
 }
 

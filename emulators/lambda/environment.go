@@ -98,6 +98,9 @@ type invocation struct {
 	clientContext string
 	async         bool
 	network       time.Duration // emulated round trip waited before dispatch
+	xray          string        // the Invoke's X-Amzn-Trace-Id, "" when it had none
+	arrived       time.Time     // when the Invoke was dispatched (after the network wait)
+	stretch       time.Duration // see Report.Stretch
 
 	env       *environment
 	cold      bool
@@ -118,6 +121,21 @@ type invocation struct {
 func newInvocation(v *version, arn string, payload []byte) *invocation {
 	return &invocation{id: newRevision(), ver: v, invokedArn: arn, payload: payload,
 		responded: make(chan struct{}), ended: make(chan struct{})}
+}
+
+// answered sets inv's stretch as its runtime answers it: the wall time since
+// the Invoke's dispatch less the emulated time the platform would have
+// taken (the sandbox delay and init of a cold start, then the environment's
+// own time since delivery).
+func (inv *invocation) answered(env *environment) {
+	if inv.arrived.IsZero() {
+		return // an Event attempt: nobody waits for its answer
+	}
+	emulated := env.sb.Since(inv.mark)
+	if inv.cold {
+		emulated += env.em.opts.SandboxDelay + inv.initDur
+	}
+	inv.stretch = max(time.Since(inv.arrived)-emulated, 0)
 }
 
 func (inv *invocation) respond(r result) {
@@ -331,6 +349,7 @@ func (env *environment) finish(inv *invocation, d time.Duration, status string, 
 		Time: time.Now(), Duration: d, InitDuration: inv.initDur, Cold: inv.cold,
 		MemorySizeMB: v.cfg.MemorySize, MaxMemoryUsed: maxMem, Architecture: v.cfg.Architecture,
 		Status: status, ErrorType: inv.res.errorType, NetworkRTT: inv.network,
+		TraceID: xrayTraceID(inv.xray), Stretch: inv.stretch,
 	}
 	if status == "success" {
 		r.ErrorType = ""
@@ -500,11 +519,31 @@ func (env *environment) next(w http.ResponseWriter, r *http.Request) {
 	h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
 	h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.delivered.Add(timeout).UnixMilli(), 10))
 	h.Set("Lambda-Runtime-Invoked-Function-Arn", inv.invokedArn)
-	h.Set("Lambda-Runtime-Trace-Id", traceID(inv.delivered, inv.id))
+	if inv.xray != "" {
+		h.Set("Lambda-Runtime-Trace-Id", inv.xray) // the caller's trace, as Lambda passes it on
+	} else {
+		h.Set("Lambda-Runtime-Trace-Id", traceID(inv.delivered, inv.id))
+	}
 	if inv.clientContext != "" {
 		h.Set("Lambda-Runtime-Client-Context", inv.clientContext)
 	}
 	_, _ = w.Write(inv.payload)
+}
+
+// xrayTraceID is the W3C trace id (32 hex digits) of an X-Ray tracing
+// header's Root (1-XXXXXXXX-YYYYYYYYYYYYYYYYYYYYYYYY), "" when it has none.
+func xrayTraceID(header string) string {
+	for _, part := range strings.Split(header, ";") {
+		root, ok := strings.CutPrefix(strings.TrimSpace(part), "Root=1-")
+		if !ok || len(root) != 8+1+24 || root[8] != '-' {
+			continue
+		}
+		id := strings.ToLower(root[:8] + root[9:])
+		if strings.Trim(id, "0123456789abcdef") == "" {
+			return id
+		}
+	}
+	return ""
 }
 
 func traceID(t time.Time, id string) string {
@@ -558,6 +597,7 @@ func (env *environment) response(w http.ResponseWriter, r *http.Request) {
 		runtimeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", fmt.Sprintf("Exceeded maximum allowed payload size (%d bytes).", maxResponse))
 		return
 	}
+	inv.answered(env)
 	inv.respond(result{payload: body})
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = io.WriteString(w, `{"status":"OK"}`)

@@ -19,6 +19,7 @@ type invokeRequest struct {
 	clientContext string
 	tail          bool          // wait for the REPORT line
 	network       time.Duration // the emulated round trip the request waited
+	xray          string        // its X-Amzn-Trace-Id header
 }
 
 // resolveLocked finds the snapshot a reference names; the caller holds em.mu.
@@ -56,7 +57,8 @@ func (em *Emulator) invoke(ctx context.Context, req invokeRequest) (*invocation,
 		return nil, err
 	}
 	inv := newInvocation(v, arn, req.payload)
-	inv.clientContext, inv.network = req.clientContext, req.network
+	inv.clientContext, inv.network, inv.xray = req.clientContext, req.network, req.xray
+	inv.arrived = time.Now()
 	if err := em.attempt(ctx, inv); err != nil {
 		return nil, err
 	}
@@ -151,7 +153,8 @@ func (em *Emulator) handleInvoke(w http.ResponseWriter, r *http.Request, rid str
 			cc = string(b)
 		}
 	}
-	inv, err := em.invoke(r.Context(), invokeRequest{ref: ref, payload: payload, clientContext: cc, tail: tail, network: network})
+	inv, err := em.invoke(r.Context(), invokeRequest{ref: ref, payload: payload, clientContext: cc, tail: tail, network: network,
+		xray: r.Header.Get("X-Amzn-Trace-Id")})
 	if err != nil {
 		writeError(w, rid, err)
 		return

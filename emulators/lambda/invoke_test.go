@@ -3,11 +3,15 @@ package lambda
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 func TestInvokeReturnsHandlerResultWithReportInTail(t *testing.T) {
@@ -124,6 +128,36 @@ func TestErrorPostCutShortIsNotTheInvocationsError(t *testing.T) {
 	e := decode[map[string]string](t, out.Payload)
 	if aws.ToString(out.FunctionError) != "Unhandled" || e["errorType"] != "Runtime.ExitError" || !strings.HasSuffix(e["errorMessage"], "exit status 1") {
 		t.Fatalf("function error %q, payload %s", aws.ToString(out.FunctionError), out.Payload)
+	}
+}
+
+func TestInvokeTraceHeaderReachesTheRuntimeAndTheReport(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.create(t, "traced")
+	const header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+	payload, _ := json.Marshal(map[string]any{"op": "env"})
+	began := time.Now()
+	out, err := f.client.Invoke(context.Background(), &awslambda.InvokeInput{FunctionName: aws.String("traced"), Payload: payload, LogType: types.LogTypeTail},
+		func(o *awslambda.Options) {
+			o.APIOptions = append(o.APIOptions, smithyhttp.AddHeaderValue("X-Amzn-Trace-Id", header))
+		})
+	wall := time.Since(began)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decode[map[string]string](t, out.Payload)["_X_AMZN_TRACE_ID"]; got != header {
+		t.Errorf("the runtime saw trace header %q, want the caller's %q", got, header)
+	}
+	f.invoke(t, "traced", map[string]any{"op": "echo"}) // no header
+	r := f.em.Reports("traced")
+	if len(r) != 2 || r[0].TraceID != "5759e988bd862e3fe1be46a994272793" || r[1].TraceID != "" {
+		t.Fatalf("reports %+v: want the first traced, the second not", r)
+	}
+	// The stretch is the part of the wall time the client waited that the
+	// emulated durations leave out: never more than that wall time less the
+	// emulated init.
+	if r[0].Stretch < 0 || r[0].Stretch > wall-r[0].InitDuration {
+		t.Errorf("stretch %v of an answer the client waited %v for (init %v, duration %v)", r[0].Stretch, wall, r[0].InitDuration, r[0].Duration)
 	}
 }
 

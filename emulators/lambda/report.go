@@ -36,6 +36,23 @@ type Report struct {
 	// in neither Duration nor BilledDuration, as Lambda bills no network time.
 	NetworkRTT time.Duration
 
+	// TraceID is the W3C form (32 hex digits) of the X-Ray trace the Invoke
+	// carried in its X-Amzn-Trace-Id header, "" when it carried none; as on
+	// Lambda, the runtime sees that header as Lambda-Runtime-Trace-Id.
+	TraceID string
+
+	// Stretch is how much longer than the emulated platform this machine
+	// took to answer a synchronous invocation: the wall time from the
+	// Invoke's dispatch to the runtime's response, less the emulated time
+	// (the sandbox delay and InitDuration of a cold start, then the
+	// environment's own time since delivery). It is the time the
+	// environment waited for a physical CPU of this machine, which every
+	// emulated duration leaves out; a client that subtracts it from what it
+	// timed sees the answer time of the emulated platform. 0 for an Event
+	// invocation and for one that did not answer. EMULATOR ONLY: Lambda
+	// reports no such figure.
+	Stretch time.Duration
+
 	Status    string // "success", "error" or "timeout"
 	ErrorType string // for an error or a timeout
 

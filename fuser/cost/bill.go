@@ -25,6 +25,15 @@ type Bill struct {
 	MaxMemoryMB int // the execution environment's peak memory so far
 	Async       bool
 	Failed      bool
+	// Trace is the invocation's trace id (32 hex digits) where the
+	// platform recorded one: the X-Ray trace of a Lambda Invoke, the trace
+	// of a Cloud Run request log entry.
+	Trace string
+	// Stretch is how much longer than the emulated platform the machine
+	// running an emulator took to answer the invocation: the time its
+	// environment waited for a physical CPU, which the emulated durations
+	// leave out. Emulators only; 0 from a real cloud.
+	Stretch time.Duration
 }
 
 // Price returns what b costs: the request fee, billed duration × the price

@@ -2,6 +2,8 @@ package loop
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,7 +13,9 @@ import (
 	"github.com/fusionize/fusionize/api/setup"
 	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/controlplane/client"
+	"github.com/fusionize/fusionize/fuser/cost"
 	"github.com/fusionize/fusionize/fuser/invoke"
+	"github.com/fusionize/fusionize/host"
 )
 
 // ClientEnv is the Env of a running control plane: it applies setups and
@@ -41,37 +45,90 @@ type ClientEnv struct {
 	timed    []timed // the last Drive's answered requests, as the client timed them
 }
 
-// timed is one answered request: the setup version that answered and how
-// long the client waited for it.
+// timed is one answered request: the setup version that answered it.
 type timed struct {
 	version int64
-	d       time.Duration
+	Timed
 }
 
-// Timer is an Env that timed its requests as its client saw them, from
-// sending a request to reading its answer. That is the latency a user of
-// the platform observes: it holds a cold start of the entry's execution
-// environment, which the entry's span, starting once the environment is
-// up, does not.
+// Timed is one answered request as its client timed it: its trace and
+// how long the client waited, from sending it to reading its answer.
+type Timed struct {
+	Trace string
+	D     time.Duration
+}
+
+// Timer is an Env that timed its requests as its client saw them. That is
+// the latency a user of the platform observes: it holds a cold start of
+// the entry's execution environment, which the entry's span, starting once
+// the environment is up, does not.
 type Timer interface {
-	// Latencies returns how long each request of the last Drive that
-	// setup version v answered took, as the client timed it.
-	Latencies(v int64) []time.Duration
+	// Timed returns each request of the last Drive that setup version v
+	// answered, as the client timed it.
+	Timed(v int64) []Timed
 }
 
 var _ Timer = (*ClientEnv)(nil)
 
-// Latencies implements Timer.
-func (e *ClientEnv) Latencies(v int64) []time.Duration {
+// Timed implements Timer.
+func (e *ClientEnv) Timed(v int64) []Timed {
 	e.errMu.Lock()
 	defer e.errMu.Unlock()
-	var out []time.Duration
+	var out []Timed
 	for _, t := range e.timed {
 		if t.version == v {
-			out = append(out, t.d)
+			out = append(out, t.Timed)
 		}
 	}
 	return out
+}
+
+// PlatformLatencies returns how long each timed request would have taken
+// on the platform: what its client timed less the Stretch the platform
+// reported for the request's entry invocation (bills), the invocation of
+// the trace's entry group (spans) that started first. On an emulator that
+// is the time the entry's environment waited for a physical CPU of the
+// machine running it, which a cloud does not make its client wait; a real
+// cloud reports none, and the latency stays as timed. The stretch of a
+// sync callee in another group stays in: its caller waited for it in wall
+// time.
+func PlatformLatencies(reqs []Timed, spans []span.Span, bills []cost.Bill) []time.Duration {
+	entryGroup := map[string]string{}
+	for _, sp := range spans {
+		if sp.Caller == "" {
+			entryGroup[sp.TraceID] = sp.Group
+		}
+	}
+	type key struct{ trace, group string }
+	entry := map[key]cost.Bill{}
+	for _, b := range bills {
+		if b.Trace == "" || b.Async {
+			continue
+		}
+		k := key{b.Trace, b.Group}
+		if old, ok := entry[k]; !ok || b.Time.Before(old.Time) {
+			entry[k] = b
+		}
+	}
+	out := make([]time.Duration, len(reqs))
+	for i, r := range reqs {
+		out[i] = r.D
+		if b, ok := entry[key{r.Trace, entryGroup[r.Trace]}]; ok {
+			out[i] = max(r.D-b.Stretch, 0)
+		}
+	}
+	return out
+}
+
+// newTraceID returns a random W3C trace id: 32 lowercase hex digits, not
+// all zero.
+func newTraceID() string {
+	for {
+		hi, lo := rand.Uint64(), rand.Uint64()
+		if hi|lo != 0 {
+			return fmt.Sprintf("%016x%016x", hi, lo)
+		}
+	}
 }
 
 // Failer is an Env that can say why requests of its last window failed.
@@ -131,14 +188,17 @@ func (e *ClientEnv) Drive(ctx context.Context, n int, progress func(done, failed
 					return
 				}
 				rctx, cancel := context.WithTimeout(ctx, timeout)
+				// Each request names its trace, so the platform's record of
+				// it can be found (PlatformLatencies).
+				trace := newTraceID()
 				began := time.Now()
-				res, err := e.Invoker.Invoke(rctx, e.Task, e.Input)
+				res, err := e.Invoker.Call(rctx, host.Call{Task: e.Task, Input: e.Input, TraceID: trace})
 				took := time.Since(began)
 				cancel()
 				e.errMu.Lock()
 				switch {
 				case err == nil:
-					e.timed = append(e.timed, timed{version: res.Version, d: took})
+					e.timed = append(e.timed, timed{version: res.Version, Timed: Timed{Trace: trace, D: took}})
 				case failed.Add(1) == 1:
 					e.firstErr = err
 				}

@@ -424,8 +424,9 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 		obs.firstErr = f.FirstFailure()
 	}
 	scale := 1.0 // platform cost over span cost: per-request samples keep their spread, take the bill's level
+	var bills []cost.Bill
 	if b, ok := env.(Biller); ok {
-		bills, err := b.Bills(ctx, s, start)
+		bills, err = b.Bills(ctx, s, start)
 		if err != nil {
 			return nil, fmt.Errorf("loop: platform reports of setup version %d: %w", s.Version, err)
 		}
@@ -450,12 +451,13 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 		}
 	}
 	// Latency as the client saw it, when the Env timed its requests (a
-	// cold start of the entry's environment included); else the entry
-	// spans' durations.
+	// cold start of the entry's environment included), less what an
+	// emulator's machine added (PlatformLatencies); else the entry spans'
+	// durations.
 	if tm, ok := env.(Timer); ok {
-		if ds := tm.Latencies(s.Version); len(ds) > 0 {
+		if reqs := tm.Timed(s.Version); len(reqs) > 0 {
 			obs.latency, obs.clientTimed = obs.latency[:0], true
-			for _, d := range ds {
+			for _, d := range PlatformLatencies(reqs, all, bills) {
 				obs.latency = append(obs.latency, ms(d))
 			}
 		}

@@ -3,6 +3,7 @@ package loop_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -105,16 +106,16 @@ type timedEnv struct {
 	cold time.Duration
 }
 
-func (e *timedEnv) Latencies(v int64) []time.Duration {
+func (e *timedEnv) Timed(v int64) []loop.Timed {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []time.Duration
+	var out []loop.Timed
 	for i, sp := range e.spans[v] {
 		d := sp.Duration + time.Millisecond // the client's own round trip
 		if i%10 == 9 {
 			d += e.cold
 		}
-		out = append(out, d)
+		out = append(out, loop.Timed{Trace: sp.TraceID, D: d})
 	}
 	return out
 }
@@ -219,5 +220,31 @@ func TestWindowStartsOnceTheWarmUpsAsyncWorkRan(t *testing.T) {
 	}
 	if len(env.startedAt) != 2 || env.startedAt[1] != 0 {
 		t.Fatalf("pending async work when each Drive began: %v, want the window's (the second) to begin with none", env.startedAt)
+	}
+}
+
+// TestPlatformLatenciesTakeOutTheEntrysStretch: each request loses the
+// stretch of its own trace's entry invocation, the first in the entry's
+// group; an async invocation, another group's or another trace's stretch
+// stays in, and so does a request the platform recorded nothing for.
+func TestPlatformLatenciesTakeOutTheEntrysStretch(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	spans := []span.Span{
+		{TraceID: "a", Task: "A", Group: "g1"}, {TraceID: "a", Caller: "A", Task: "B", Group: "g2"},
+		{TraceID: "b", Task: "A", Group: "g1"},
+		{TraceID: "c", Task: "A", Group: "g1"},
+	}
+	bills := []cost.Bill{
+		{Group: "g1", Trace: "a", Time: t0, Stretch: 30 * time.Millisecond},
+		{Group: "g1", Trace: "a", Time: t0.Add(time.Millisecond), Stretch: 500 * time.Millisecond}, // called again later
+		{Group: "g2", Trace: "a", Time: t0, Stretch: 7 * time.Millisecond},                         // a callee's: stays in
+		{Group: "g1", Trace: "b", Time: t0, Stretch: time.Second},                                  // more than timed
+		{Group: "g1", Trace: "c", Time: t0, Stretch: time.Second, Async: true},
+	}
+	reqs := []loop.Timed{{Trace: "a", D: 100 * time.Millisecond}, {Trace: "b", D: 200 * time.Millisecond}, {Trace: "c", D: 50 * time.Millisecond}, {Trace: "d", D: 9 * time.Millisecond}}
+	got := loop.PlatformLatencies(reqs, spans, bills)
+	want := []time.Duration{70 * time.Millisecond, 0, 50 * time.Millisecond, 9 * time.Millisecond}
+	if !slices.Equal(got, want) {
+		t.Fatalf("PlatformLatencies = %v, want %v", got, want)
 	}
 }

@@ -204,6 +204,10 @@ func (t *Transport) post(ctx context.Context, url string, c host.Call, body []by
 			if c.TraceState != "" {
 				req.Header.Set("tracestate", c.TraceState)
 			}
+		} else if host.ValidTraceID(c.TraceID) {
+			// A trace with no parent span yet (a client's request):
+			// Cloud Run's own header names it, so its request log does.
+			req.Header.Set("X-Cloud-Trace-Context", c.TraceID+map[bool]string{false: ";o=1", true: ";o=0"}[c.Unsampled])
 		}
 		if t.opts.IDTokens != nil && strings.HasPrefix(url, "https://") {
 			tok, err := t.opts.IDTokens(ctx, url)

@@ -191,9 +191,15 @@ func (t *Transport) Call(ctx context.Context, f api.Endpoint, c host.Call) ([]by
 			len(payload), len(c.Input), map[bool]string{true: "async", false: "sync"}[c.Async], limit)
 	}
 	cl := t.client(f)
+	var optFns []func(*awslambda.Options)
+	if h := xrayHeader(&c); h != "" {
+		optFns = append(optFns, func(o *awslambda.Options) {
+			o.APIOptions = append(o.APIOptions, smithyhttp.AddHeaderValue("X-Amzn-Trace-Id", h))
+		})
+	}
 	backoff := t.opts.ThrottleBackoff
 	for {
-		out, err := cl.Invoke(ctx, in)
+		out, err := cl.Invoke(ctx, in, optFns...)
 		if err == nil {
 			return t.answer(c, f, out)
 		}
@@ -219,6 +225,24 @@ func (t *Transport) Call(ctx context.Context, f api.Endpoint, c host.Call) ([]by
 		}
 		backoff = min(2*backoff, time.Second)
 	}
+}
+
+// xrayHeader is c's trace context as an X-Ray tracing header, the form
+// Lambda takes a caller's trace in (X-Amzn-Trace-Id): the W3C trace id split
+// as Root=1-XXXXXXXX-YYYYYYYYYYYYYYYYYYYYYYYY, the parent span where there
+// is one, and the sampled flag. "" when c has no valid trace id.
+func xrayHeader(c *host.Call) string {
+	if !host.ValidTraceID(c.TraceID) {
+		return ""
+	}
+	h := "Root=1-" + c.TraceID[:8] + "-" + c.TraceID[8:]
+	if tp, ok := host.ParseTraceparent(c.Traceparent()); ok {
+		h += fmt.Sprintf(";Parent=%016x", tp.Parent)
+	}
+	if c.Unsampled {
+		return h + ";Sampled=0"
+	}
+	return h + ";Sampled=1"
 }
 
 // answer turns a completed Invoke into the task's output or error.

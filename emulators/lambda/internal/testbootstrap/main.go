@@ -70,7 +70,7 @@ func handle(ctx context.Context, ev Event) (any, error) {
 		lc, _ := lambdacontext.FromContext(ctx)
 		env := map[string]string{"pid": fmt.Sprint(os.Getpid()), "requestId": lc.AwsRequestID, "arn": lc.InvokedFunctionArn}
 		for _, k := range []string{"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
-			"AWS_REGION", "LAMBDA_TASK_ROOT", "_HANDLER", "AWS_LAMBDA_RUNTIME_API", "GREETING"} {
+			"AWS_REGION", "LAMBDA_TASK_ROOT", "_HANDLER", "AWS_LAMBDA_RUNTIME_API", "GREETING", "_X_AMZN_TRACE_ID"} {
 			env[k] = os.Getenv(k)
 		}
 		return env, nil
