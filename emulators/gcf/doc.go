@@ -38,6 +38,12 @@
 // reported as Request.NetworkRTT and X-Emulator-Network-Rtt-Ms, and never
 // billed.
 //
+// Each request report names the request's trace (traceparent, else
+// X-Cloud-Trace-Context), as Cloud Run's request log does, and its Stretch:
+// the time this machine made the answer wait beyond the emulated durations
+// (its CPUs were busy), an emulator-only figure a client can take out of
+// what it timed.
+//
 // Usage:
 //
 //	e, err := gcf.New(gcf.Options{Dir: dir})

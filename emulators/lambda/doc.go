@@ -25,6 +25,10 @@
 //     Used, Init Duration) in the function's log, in [Emulator.Reports] and under
 //     GET /emulator/v1/reports; durations are environment time, so they do not depend on
 //     this machine's load. CostUSD is computed from list prices.
+//   - Tracing: an Invoke's X-Amzn-Trace-Id reaches the runtime as Lambda-Runtime-Trace-Id
+//     and the report as TraceID. Each sync report also carries Stretch, the time this
+//     machine made the answer wait beyond the emulated durations (its CPUs were busy), an
+//     emulator-only figure a client can take out of what it timed.
 //   - The network between places: an invoke whose caller names its place
 //     (api/rtt.CallerPlaceHeader, which Fusionize's Lambda and HTTPS transports send) waits
 //     the round trip between that place and "aws/<Region>" before it is dispatched
