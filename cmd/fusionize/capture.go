@@ -32,6 +32,7 @@ type capturedWindow struct {
 	// as timed.
 	ClientMs     []float64 `json:"clientMs,omitempty"`
 	ClientWallMs []float64 `json:"clientWallMs,omitempty"`
+	ClientTraces []string  `json:"clientTraces,omitempty"` // each request's trace, in the same order
 }
 
 // capture writes one window to dir as NNN-vVERSION.json, NNN counting the
@@ -55,6 +56,7 @@ func capture(ctx context.Context, dir, app string, s *setup.Setup, since time.Ti
 	for i, d := range loop.PlatformLatencies(client, all, bills) {
 		w.ClientMs = append(w.ClientMs, float64(d)/1e6)
 		w.ClientWallMs = append(w.ClientWallMs, float64(client[i].D)/1e6)
+		w.ClientTraces = append(w.ClientTraces, client[i].Trace)
 	}
 	data, err := json.Marshal(w)
 	if err != nil {

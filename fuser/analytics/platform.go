@@ -83,3 +83,28 @@ func (r *Report) PlatformList() []*PlatformStats {
 	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
 	return out
 }
+
+// SetLatency replaces version v's Latency and WarmLatency with latencies
+// measured outside the spans: what a client timed, from sending a request
+// to its answer. warm are those of the requests that met no cold start.
+func (r *Report) SetLatency(v int64, all, warm []time.Duration) {
+	if r.Latency == nil {
+		r.Latency = map[int64]Dist{}
+	}
+	if r.WarmLatency == nil {
+		r.WarmLatency = map[int64]Dist{}
+	}
+	r.Latency[v] = durDist(all)
+	delete(r.WarmLatency, v)
+	if len(warm) > 0 {
+		r.WarmLatency[v] = durDist(warm)
+	}
+}
+
+func durDist(ds []time.Duration) Dist {
+	v := make([]int64, len(ds))
+	for i, d := range ds {
+		v[i] = int64(d)
+	}
+	return dist(v)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,39 +86,87 @@ func (e *ClientEnv) Timed(v int64) []Timed {
 
 // PlatformLatencies returns how long each timed request would have taken
 // on the platform: what its client timed less the Stretch the platform
-// reported for the request's entry invocation (bills), the invocation of
-// the trace's entry group (spans) that started first. On an emulator that
-// is the time the entry's environment waited for a physical CPU of the
-// machine running it, which a cloud does not make its client wait; a real
-// cloud reports none, and the latency stays as timed. The stretch of a
-// sync callee in another group stays in: its caller waited for it in wall
-// time.
+// reported for each invocation the request waited for (bills): its entry
+// invocation, and every sync call to another group on the way, nested ones
+// included; of sync calls a task made at overlapping times, only the
+// largest stretch counts, as the caller waited for them side by side. On
+// an emulator the stretch is the time an environment waited for a
+// physical CPU of the machine running it, which a cloud does not make its
+// client wait; a real cloud reports none, and the latency stays as timed.
+// Spans say which invocations a request waited for: an invocation is the
+// k-th span of its group in the trace that starts an invocation (the
+// entry, a remote sync call), and its bill the k-th of that group and
+// trace by start time.
 func PlatformLatencies(reqs []Timed, spans []span.Span, bills []cost.Bill) []time.Duration {
-	entryGroup := map[string]string{}
-	for _, sp := range spans {
-		if sp.Caller == "" {
-			entryGroup[sp.TraceID] = sp.Group
+	type key struct{ trace, group string }
+	billsOf := map[key][]cost.Bill{}
+	for _, b := range bills {
+		if b.Trace != "" && !b.Async {
+			k := key{b.Trace, b.Group}
+			billsOf[k] = append(billsOf[k], b)
 		}
 	}
-	type key struct{ trace, group string }
-	entry := map[key]cost.Bill{}
-	for _, b := range bills {
-		if b.Trace == "" || b.Async {
-			continue
-		}
-		k := key{b.Trace, b.Group}
-		if old, ok := entry[k]; !ok || b.Time.Before(old.Time) {
-			entry[k] = b
+	for _, bs := range billsOf {
+		slices.SortStableFunc(bs, func(a, b cost.Bill) int { return a.Time.Compare(b.Time) })
+	}
+	invocations := map[string][]span.Span{} // per trace, the spans that started a sync invocation
+	for _, sp := range spans {
+		if sp.Caller == "" || (sp.Remote && !sp.Async) {
+			invocations[sp.TraceID] = append(invocations[sp.TraceID], sp)
 		}
 	}
 	out := make([]time.Duration, len(reqs))
 	for i, r := range reqs {
-		out[i] = r.D
-		if b, ok := entry[key{r.Trace, entryGroup[r.Trace]}]; ok {
-			out[i] = max(r.D-b.Stretch, 0)
-		}
+		out[i] = max(r.D-traceStretch(invocations[r.Trace], func(g string, k int) time.Duration {
+			if bs := billsOf[key{r.Trace, g}]; k < len(bs) {
+				return bs[k].Stretch
+			}
+			return 0
+		}), 0)
 	}
 	return out
+}
+
+// traceStretch sums the stretch of a trace's sync invocations (the entry
+// first among them); stretchOf gives the k-th invocation of a group's.
+// Calls from one caller span that overlap in time count their largest.
+func traceStretch(invs []span.Span, stretchOf func(group string, k int) time.Duration) time.Duration {
+	slices.SortStableFunc(invs, func(a, b span.Span) int { return a.Start.Compare(b.Start) })
+	seen := map[string]int{}
+	type run struct {
+		end     time.Time
+		stretch time.Duration
+	}
+	open := map[uint64]*run{} // per caller span, the latest run of overlapping calls
+	var total time.Duration
+	for _, sp := range invs {
+		k := seen[sp.Group]
+		seen[sp.Group]++
+		st := stretchOf(sp.Group, k)
+		if sp.Caller == "" {
+			total += st
+			continue
+		}
+		end := sp.Start.Add(sp.Duration)
+		if ru := open[sp.ParentID]; ru != nil && sp.Start.Before(ru.end) {
+			if st > ru.stretch { // side by side with the run: only the largest counts
+				total += st - ru.stretch
+				ru.stretch = st
+			}
+			ru.end = later(ru.end, end)
+			continue
+		}
+		open[sp.ParentID] = &run{end: end, stretch: st}
+		total += st
+	}
+	return total
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // newTraceID returns a random W3C trace id: 32 lowercase hex digits, not

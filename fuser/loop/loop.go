@@ -454,12 +454,21 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 	// cold start of the entry's environment included), less what an
 	// emulator's machine added (PlatformLatencies); else the entry spans'
 	// durations.
+	// The report's latency becomes the same, so that the strategy learns
+	// the warm tail from what the client saw.
 	if tm, ok := env.(Timer); ok {
 		if reqs := tm.Timed(s.Version); len(reqs) > 0 {
 			obs.latency, obs.clientTimed = obs.latency[:0], true
-			for _, d := range PlatformLatencies(reqs, all, bills) {
+			lat := PlatformLatencies(reqs, all, bills)
+			cold := coldTraces(all)
+			var warm []time.Duration
+			for i, d := range lat {
 				obs.latency = append(obs.latency, ms(d))
+				if !cold[reqs[i].Trace] {
+					warm = append(warm, d)
+				}
 			}
+			rep.SetLatency(s.Version, lat, warm)
 		}
 	}
 	for _, ss := range byTrace {
@@ -479,6 +488,19 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 	}
 	obs.score = optimize.Score(opts.App.Objective, lat, obs.perM)
 	return obs, nil
+}
+
+// coldTraces are the traces that met a cold start on their way to the
+// answer: the entry's invocation or a sync call's started a new
+// environment (the rule analytics.Report.WarmLatency follows).
+func coldTraces(spans []span.Span) map[string]bool {
+	cold := map[string]bool{}
+	for _, sp := range spans {
+		if sp.Cold && (sp.Caller == "" || (sp.Remote && !sp.Async)) {
+			cold[sp.TraceID] = true
+		}
+	}
+	return cold
 }
 
 // warmUp drives opts.Warmup requests, then, when env has the platforms'

@@ -223,27 +223,43 @@ func TestWindowStartsOnceTheWarmUpsAsyncWorkRan(t *testing.T) {
 	}
 }
 
-// TestPlatformLatenciesTakeOutTheEntrysStretch: each request loses the
-// stretch of its own trace's entry invocation, the first in the entry's
-// group; an async invocation, another group's or another trace's stretch
-// stays in, and so does a request the platform recorded nothing for.
-func TestPlatformLatenciesTakeOutTheEntrysStretch(t *testing.T) {
+// TestPlatformLatenciesTakeOutTheStretchOfWhatTheRequestWaitedFor: each
+// request loses the stretch of its entry invocation and of every sync call
+// to another group on its way (nested ones too); of calls one task made
+// side by side only the largest counts; an async call's, another trace's
+// and an in-memory call's do not; a request the platform recorded nothing
+// for stays as timed.
+func TestPlatformLatenciesTakeOutTheStretchOfWhatTheRequestWaitedFor(t *testing.T) {
 	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	const ms = time.Millisecond
 	spans := []span.Span{
-		{TraceID: "a", Task: "A", Group: "g1"}, {TraceID: "a", Caller: "A", Task: "B", Group: "g2"},
-		{TraceID: "b", Task: "A", Group: "g1"},
-		{TraceID: "c", Task: "A", Group: "g1"},
+		// a: A (g1) calls B (g2) then C (g3) in turn; C calls D (g2 again) and,
+		// side by side, E (g4) and F (g5); G (g6) async; H in memory.
+		{TraceID: "a", ID: 1, Task: "A", Group: "g1", Start: at(0), Duration: 100 * ms},
+		{TraceID: "a", ID: 2, ParentID: 1, Caller: "A", Task: "B", Group: "g2", Remote: true, Start: at(1), Duration: 10 * ms},
+		{TraceID: "a", ID: 3, ParentID: 1, Caller: "A", Task: "C", Group: "g3", Remote: true, Start: at(20), Duration: 60 * ms},
+		{TraceID: "a", ID: 4, ParentID: 3, Caller: "C", Task: "D", Group: "g2", Remote: true, Start: at(21), Duration: 5 * ms},
+		{TraceID: "a", ID: 5, ParentID: 3, Caller: "C", Task: "E", Group: "g4", Remote: true, Start: at(30), Duration: 20 * ms},
+		{TraceID: "a", ID: 6, ParentID: 3, Caller: "C", Task: "F", Group: "g5", Remote: true, Start: at(31), Duration: 20 * ms},
+		{TraceID: "a", ID: 7, ParentID: 1, Caller: "A", Task: "G", Group: "g6", Remote: true, Async: true, Start: at(90), Duration: 50 * ms},
+		{TraceID: "a", ID: 8, ParentID: 1, Caller: "A", Task: "H", Group: "g1", Start: at(85), Duration: 5 * ms},
+		{TraceID: "b", ID: 1, Task: "A", Group: "g1", Start: at(0), Duration: 50 * ms},
+		{TraceID: "c", ID: 1, Task: "A", Group: "g1", Start: at(0), Duration: 9 * ms},
 	}
 	bills := []cost.Bill{
-		{Group: "g1", Trace: "a", Time: t0, Stretch: 30 * time.Millisecond},
-		{Group: "g1", Trace: "a", Time: t0.Add(time.Millisecond), Stretch: 500 * time.Millisecond}, // called again later
-		{Group: "g2", Trace: "a", Time: t0, Stretch: 7 * time.Millisecond},                         // a callee's: stays in
-		{Group: "g1", Trace: "b", Time: t0, Stretch: time.Second},                                  // more than timed
-		{Group: "g1", Trace: "c", Time: t0, Stretch: time.Second, Async: true},
+		{Group: "g1", Trace: "a", Time: at(0), Stretch: 30 * ms},
+		{Group: "g2", Trace: "a", Time: at(21), Stretch: 2 * ms}, // D's: the second of g2
+		{Group: "g2", Trace: "a", Time: at(1), Stretch: 1 * ms},  // B's
+		{Group: "g3", Trace: "a", Time: at(20), Stretch: 4 * ms},
+		{Group: "g4", Trace: "a", Time: at(30), Stretch: 8 * ms},
+		{Group: "g5", Trace: "a", Time: at(31), Stretch: 16 * ms}, // beside E: only the larger
+		{Group: "g6", Trace: "a", Time: at(90), Stretch: 500 * ms, Async: true},
+		{Group: "g1", Trace: "b", Time: at(0), Stretch: time.Second}, // more than timed
 	}
-	reqs := []loop.Timed{{Trace: "a", D: 100 * time.Millisecond}, {Trace: "b", D: 200 * time.Millisecond}, {Trace: "c", D: 50 * time.Millisecond}, {Trace: "d", D: 9 * time.Millisecond}}
+	reqs := []loop.Timed{{Trace: "a", D: 100 * ms}, {Trace: "b", D: 200 * ms}, {Trace: "c", D: 9 * ms}}
 	got := loop.PlatformLatencies(reqs, spans, bills)
-	want := []time.Duration{70 * time.Millisecond, 0, 50 * time.Millisecond, 9 * time.Millisecond}
+	want := []time.Duration{(100 - 30 - 1 - 4 - 2 - 16) * ms, 0, 9 * ms}
 	if !slices.Equal(got, want) {
 		t.Fatalf("PlatformLatencies = %v, want %v", got, want)
 	}

@@ -31,8 +31,11 @@ type window struct {
 	Since time.Time    `json:"since"`
 	Spans []span.Span  `json:"spans"`
 	Bills []cost.Bill  `json:"bills"`
-	// ClientMs are the requests as the client timed them (newer captures).
-	ClientMs []float64 `json:"clientMs"`
+	// ClientMs are the requests as the client timed them (newer captures),
+	// the emulators' stretch taken out where ClientTraces names each
+	// request's trace (newer still).
+	ClientMs     []float64 `json:"clientMs"`
+	ClientTraces []string  `json:"clientTraces"`
 }
 
 // recorded is a window measured the way fuser/loop measures an iteration.
@@ -81,6 +84,25 @@ func loadWindows(t testing.TB, dir string, app optimize.App) []recorded {
 		total, err := prices.PriceBills(w.Bills)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
+		}
+		if len(w.ClientTraces) == len(w.ClientMs) && len(w.ClientMs) > 0 {
+			// As the loop does: the report's latency is the client's, the
+			// warm tail that of the requests no cold start met.
+			cold := map[string]bool{}
+			for _, sp := range w.Spans {
+				if sp.Cold && (sp.Caller == "" || (sp.Remote && !sp.Async)) {
+					cold[sp.TraceID] = true
+				}
+			}
+			var all, warm []time.Duration
+			for i, ms := range w.ClientMs {
+				d := time.Duration(ms * 1e6)
+				all = append(all, d)
+				if !cold[w.ClientTraces[i]] {
+					warm = append(warm, d)
+				}
+			}
+			rep.SetLatency(w.Setup.Version, all, warm)
 		}
 		o := optimize.Observe(w.Setup, rep, total/float64(len(lat))*1e6, "recorded")
 		o.P50Ms, o.P95Ms = percentile(lat, 0.5), percentile(lat, 0.95)

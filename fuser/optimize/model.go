@@ -467,11 +467,14 @@ const (
 	// not say (the loop's default window).
 	DefaultWindow = 120
 	// DefaultBusyColdRate is the prior share of cold starts of a group
-	// whose in-memory async work outlasts its answer: 4–8 in windows of 24
-	// requests after the warm-up, measured on the emulated Lambda for
-	// slowbranch and tree fused into one group (BENCHMARKS.md, "The
-	// convergence test with client-timed latency").
-	DefaultBusyColdRate = 0.2
+	// whose in-memory async work outlasts its answer, where the history
+	// has no async callee's rate to borrow either: 3 of 96 invocations in
+	// the window after the warm-up, measured on the emulated Lambda for
+	// slowbranch fused into one group at 512 MB (BENCHMARKS.md, "Latency
+	// with the machine's stretch taken out"). Windows of 24 requests timed
+	// in wall time had measured 4–8 in 24; most of that was this machine's
+	// CPUs, which held each environment's async work longer.
+	DefaultBusyColdRate = 3.0 / 96
 )
 
 // confidence is the model's own relative half-width: the median relative
@@ -557,14 +560,18 @@ func (l *Learned) coldOn(reports []*analytics.Report, p setup.Place) (rates [col
 			rates[k] = float64(cold[k]) / float64(inv[k])
 		}
 	}
-	// A busy group's environments stay taken after the answer, so with a
-	// few requests in flight its pool keeps growing long after the
-	// warm-up; its rate is shrunk toward DefaultBusyColdRate by one
-	// window's worth of invocations, so that the one or two busy groups a
-	// history holds (a few cold starts in a few dozen invocations), or
-	// none, do not decide it alone.
+	// A busy group's environments stay taken after the answer, as an
+	// async callee's stay taken for its work, so its rate is shrunk toward
+	// the async callees' measured rate (DefaultBusyColdRate where none was
+	// measured) by one short window's worth of invocations, so that the
+	// one or two busy groups a history holds, or none, do not decide it
+	// alone.
 	const prior = 24.0
-	rates[coldBusy] = (float64(cold[coldBusy]) + prior*max(DefaultBusyColdRate, rates[coldAsync])) / (float64(inv[coldBusy]) + prior)
+	busyPrior := DefaultBusyColdRate
+	if inv[coldAsync] > 0 {
+		busyPrior = rates[coldAsync]
+	}
+	rates[coldBusy] = (float64(cold[coldBusy]) + prior*busyPrior) / (float64(inv[coldBusy]) + prior)
 	base, perModule, _ = fitOwn(xs, ys, ws)
 	return rates, base, perModule, true
 }
