@@ -122,22 +122,22 @@ func (c *counters) pread(fd int) ([]byte, bool) {
 	}
 }
 
-// read sums CPU time and run_delay over the environment's threads and reads the cgroup's
-// throttled time.
-func (c *counters) read() (cpu, delay, throttled time.Duration) {
+// read sums CPU time over the environment's threads, puts each thread's run_delay in
+// delays (n of them) and reads the cgroup's throttled time.
+func (c *counters) read(delays *[markThreads]threadDelay) (cpu, throttled time.Duration, n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return 0, 0, 0
 	}
-	if n := c.numThreads(); n < 0 || n != c.listed {
+	if k := c.numThreads(); k < 0 || k != c.listed {
 		c.listThreads()
-		c.listed = n
+		c.listed = k
 	}
-	cpu, delay, ok := c.sum()
+	cpu, n, ok := c.sum(delays)
 	if !ok { // a thread ended (and maybe another began): list them again
 		c.listThreads()
-		cpu, delay, _ = c.sum()
+		cpu, n, _ = c.sum(delays)
 	}
 	if c.cpuStat >= 0 {
 		if b, ok := c.pread(c.cpuStat); ok {
@@ -148,12 +148,13 @@ func (c *counters) read() (cpu, delay, throttled time.Duration) {
 			}
 		}
 	}
-	return cpu, delay, throttled
+	return cpu, throttled, n
 }
 
-// sum adds up CPU time and run_delay over the listed threads; ok is false when a thread's
-// file did not read.
-func (c *counters) sum() (cpu, delay time.Duration, ok bool) {
+// sum adds up CPU time over the listed threads and puts their run_delay in delays, the
+// threads past the first markThreads-1 summed into the last slot; ok is false when a
+// thread's file did not read.
+func (c *counters) sum(delays *[markThreads]threadDelay) (cpu time.Duration, n int, ok bool) {
 	ok = true
 	for i := range c.threads {
 		b, read := c.pread(c.threads[i].fd)
@@ -164,9 +165,18 @@ func (c *counters) sum() (cpu, delay time.Duration, ok bool) {
 		run, rest := leadingUint(b)
 		wait, _ := leadingUint(rest)
 		cpu += time.Duration(run)
-		delay += time.Duration(wait)
+		switch {
+		case n < markThreads-1:
+			delays[n] = threadDelay{tid: c.threads[i].tid, delay: time.Duration(wait)}
+			n++
+		case n == markThreads-1:
+			delays[n] = threadDelay{tid: -1, delay: time.Duration(wait)}
+			n++
+		default:
+			delays[n-1].delay += time.Duration(wait)
+		}
 	}
-	return cpu, delay, ok
+	return cpu, n, ok
 }
 
 // numThreads is the main process's thread count (field 20 of /proc/PID/stat), -1 when

@@ -62,3 +62,38 @@ func BenchmarkSinceUnderLoad(b *testing.B) {
 	b.ReportMetric(sum/float64(b.N), "loaded/alone")
 	b.ReportMetric(wsum/float64(b.N), "wall-loaded/alone")
 }
+
+// TestSinceOfWorkBetweenSleepsIsItsTimeAlone: a request's work is bursts of CPU between
+// waits (a callee, the network). Alone, its environment time is its wall time (the
+// bursts fit the quota, nothing throttles them); beside 8 busy environments it stays
+// what it was alone.
+func TestSinceOfWorkBetweenSleepsIsItsTimeAlone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs 9 CPU-bound environments")
+	}
+	run := func(name string, vcpu float64) (wall, own time.Duration) {
+		env, lines := start(t, name, "cycle", Limits{VCPU: vcpu}, "20", "5", "25") // 20 × (5 units, 25 ms asleep)
+		t0, m := time.Now(), env.Mark()
+		if line := <-lines; line != "done" {
+			t.Fatalf("environment %s: got %q, want done (err %v)", name, line, env.Err())
+		}
+		wall, own = time.Since(t0), env.Since(m)
+		if err := env.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return wall, own
+	}
+	for _, vcpu := range []float64{0.29, 0.58} {
+		wall, alone := run("cycle-alone", vcpu)
+		stop := busy(t, 8)
+		loadedWall, loaded := run("cycle-loaded", vcpu)
+		stop()
+		t.Logf("%.2f vCPU: alone wall %v, environment time %v; with 8 busy environments wall %v, environment time %v", vcpu, wall, alone, loadedWall, loaded)
+		if r := float64(alone) / float64(wall); r < 0.85 || r > 1.15 {
+			t.Errorf("%.2f vCPU alone: environment time %v against wall time %v (ratio %.2f), want within 15%%", vcpu, alone, wall, r)
+		}
+		if r := float64(loaded) / float64(alone); r < 0.75 || r > 1.25 {
+			t.Errorf("%.2f vCPU: environment time under load / alone = %.2f, want within 25%% of 1", vcpu, r)
+		}
+	}
+}

@@ -72,6 +72,13 @@ func helper(mode string, args []string) {
 		wg.Wait()
 		fmt.Println("done")
 		time.Sleep(time.Hour)
+	case "cycle": // args[0] times: spin args[1] units, sleep args[2] ms; say "done", wait
+		for range arg(0) {
+			spin(arg(1))
+			time.Sleep(time.Duration(arg(2)) * time.Millisecond)
+		}
+		fmt.Println("done")
+		time.Sleep(time.Hour)
 	case "sleep":
 		time.Sleep(time.Hour)
 	case "ignore-term":

@@ -2,39 +2,77 @@ package sandbox
 
 import "time"
 
+// markThreads is how many threads a [Mark] keeps the run_delay of one by one; the rest
+// are summed into its last slot.
+const markThreads = 32
+
+// threadDelay is one thread's run_delay at a mark; tid -1 holds the threads past the
+// first markThreads-1.
+type threadDelay struct {
+	tid   int
+	delay time.Duration
+}
+
 // Mark is a point in an environment's own time; see [Env.Since].
 type Mark struct {
 	wall      time.Time
 	cpu       time.Duration // CPU time of the environment's threads
-	delay     time.Duration // their run_delay
 	throttled time.Duration // the cgroup's throttled_time
+	n         int           // threads in use
+	threads   [markThreads]threadDelay
 }
 
 // Mark records the environment's counters now.
 func (e *Env) Mark() Mark {
-	cpu, delay, throttled := e.ctr.read()
-	return Mark{wall: time.Now(), cpu: cpu, delay: delay, throttled: throttled}
+	m := Mark{}
+	m.cpu, m.throttled, m.n = e.ctr.read(&m.threads)
+	m.wall = time.Now()
+	return m
 }
 
-// Since is the environment's elapsed time since m: the wall time with the time its threads
-// waited for a physical CPU taken out, and the time spent running replaced by the time the
-// environment's CPU quota gives that much CPU (see the package comment). It does not depend
-// on how many other processes compete for this machine's CPUs.
+// Since is the environment's elapsed time since m: the wall time with the time it waited
+// for a physical CPU taken out, and at least the time the environment's CPU quota needs
+// to give the CPU time it used (see the package comment). It does not depend on how many
+// other processes compete for this machine's CPUs.
 func (e *Env) Since(m Mark) time.Duration {
 	n := e.Mark()
-	return e.spec.Limits.elapsed(n.wall.Sub(m.wall), n.cpu-m.cpu, n.delay-m.delay, n.throttled-m.throttled)
+	return e.spec.Limits.elapsed(n.wall.Sub(m.wall), n.cpu-m.cpu, contention(m, n))
+}
+
+// contention is how long the environment waited for a physical CPU from m to n: the
+// largest run_delay any one thread gathered meanwhile, less the time the quota throttled
+// the environment (a throttled thread waits on a runqueue too, and that wait is the
+// platform's own). The largest, not the sum: a Go runtime wakes a second thread to look
+// for work whenever it readies a goroutine, so under contention several threads wait at
+// once for what is one wait of the environment's work.
+func contention(m, n Mark) time.Duration {
+	throttled := max(n.throttled-m.throttled, 0)
+	var most time.Duration
+	for _, t := range n.threads[:n.n] {
+		d := t.delay
+		for _, o := range m.threads[:m.n] {
+			if o.tid == t.tid {
+				d -= o.delay
+				break
+			}
+		}
+		most = max(most, d)
+	}
+	return max(most-throttled, 0)
 }
 
 // elapsed turns the deltas of one stretch into environment time.
-func (l Limits) elapsed(wall, cpu, delay, throttled time.Duration) time.Duration {
-	cpu, delay, throttled = max(cpu, 0), max(delay, 0), max(throttled, 0)
+func (l Limits) elapsed(wall, cpu, contention time.Duration) time.Duration {
+	cpu = max(cpu, 0)
 	if l.VCPU <= 0 || l.VCPU >= 1 {
-		// No quota below one CPU: only the wait for a physical CPU comes out.
-		return max(wall-max(delay-throttled, 0), min(cpu, wall))
+		return max(wall-contention, min(cpu, wall))
 	}
-	runnable := min(cpu+delay, wall)
-	blocked := wall - runnable
-	return blocked + l.QuotaTime(cpu)
+	// An environment that got less CPU than its quota under contention was throttled
+	// less than it would have been alone, so the result is at least the time the quota
+	// needs to give that much CPU, the bursts lined up as well as the CFS periods allow.
+	q := max(time.Duration(l.VCPU*float64(CFSPeriod)), MinQuota)
+	least := max(cpu, time.Duration(float64(cpu)*float64(CFSPeriod)/float64(q))-(CFSPeriod-q))
+	return max(wall-contention, least)
 }
 
 // QuotaTime is how long an environment with these limits takes, alone on an idle machine,
