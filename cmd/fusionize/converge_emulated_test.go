@@ -226,8 +226,15 @@ func convergeOne(t *testing.T, c convergeCase) {
 	scoreGap := (finalScore - best.Score) / best.Score
 	v := verdictTable{}
 	v.row("sweep best", describeSetup(best.Setup), best.Latency(pct), best.CostPerMillion, best.Score, "")
-	v.row("model final", describeSetup(final.Setup), finalLat, final.CostPerMillionUSD, finalScore,
-		fmt.Sprintf("%+.1f%% vs sweep best (bar +%.0f%%)", scoreGap*100, convergeScoreTolerance*100))
+	// The same setup as the sweep's best meets the bar whatever its two
+	// windows measured: the gap between them is the measurement's noise,
+	// not the model's choice.
+	sameAsBest := optimize.Key(final.Setup) == optimize.Key(best.Setup)
+	note := fmt.Sprintf("%+.1f%% vs sweep best (bar +%.0f%%)", scoreGap*100, convergeScoreTolerance*100)
+	if sameAsBest {
+		note = fmt.Sprintf("the sweep's best setup; its two windows measured %+.1f%% apart", scoreGap*100)
+	}
+	v.row("model final", describeSetup(final.Setup), finalLat, final.CostPerMillionUSD, finalScore, note)
 	latErr, costErr := math.NaN(), math.NaN()
 	if p := final.Predicted; p != nil {
 		predLat := p.P50Ms
@@ -251,7 +258,7 @@ func convergeOne(t *testing.T, c convergeCase) {
 	if after := lr.Deployments - 1; after > convergeMaxDeployments {
 		t.Errorf("%d deployments after the starting setup, want at most %d", after, convergeMaxDeployments)
 	}
-	if scoreGap > convergeScoreTolerance {
+	if !sameAsBest && scoreGap > convergeScoreTolerance {
 		t.Errorf("the model's final setup %s scores %.2f, %.1f%% above the sweep's best %s at %.2f (want within %.0f%%)",
 			describeSetup(final.Setup), finalScore, scoreGap*100, describeSetup(best.Setup), best.Score, convergeScoreTolerance*100)
 	}
