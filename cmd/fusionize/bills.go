@@ -58,7 +58,7 @@ func (e *billingEnv) Bills(ctx context.Context, s *setup.Setup, since time.Time)
 				}
 				out = append(out, cost.Bill{Group: g.Name, Place: g.Place, Time: start, Duration: r.Duration, Billed: r.BilledDuration,
 					Init: r.InitDuration, Cold: r.Cold, MemoryMB: r.MemorySizeMB, MaxMemoryMB: r.MaxMemoryUsed, Async: r.Async,
-					Failed: r.Status != "success", Trace: r.TraceID, Stretch: r.Stretch})
+					Failed: r.Status != "success", Trace: r.TraceID, Stretch: r.Stretch, Wall: r.WallDuration})
 			}
 		case gcp.Provider:
 			if e.clouds.gcf == nil {
@@ -70,7 +70,7 @@ func (e *billingEnv) Bills(ctx context.Context, s *setup.Setup, since time.Time)
 				}
 				out = append(out, cost.Bill{Group: g.Name, Place: g.Place, Time: r.Start, Duration: r.Duration, Billed: r.Billed,
 					Init: r.Init, Cold: r.Cold, MemoryMB: r.MemoryMB, MaxMemoryMB: r.MaxMemoryMB, Failed: r.Status >= 400,
-					Trace: r.Trace, Stretch: r.Stretch})
+					Trace: r.Trace, Stretch: r.Stretch, Wall: r.WallDuration})
 			}
 		}
 	}

@@ -49,6 +49,10 @@ type Request struct {
 	// time of the emulated platform. EMULATOR ONLY: Cloud Run reports no
 	// such figure.
 	Stretch time.Duration `json:"emulator_stretch_ns,omitempty"`
+	// WallDuration is Duration's stretch on this machine's clock: at least
+	// Duration, more by the time the instance waited for a physical CPU.
+	// EMULATOR ONLY.
+	WallDuration time.Duration `json:"emulator_wall_duration_ns,omitempty"`
 	// Billed is Init+Duration rounded up to 100 ms.
 	Billed      time.Duration `json:"billed_ns"`
 	MemoryMB    int           `json:"memory_mb"`

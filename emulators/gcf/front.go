@@ -158,7 +158,8 @@ func (e *Emulator) forward(w http.ResponseWriter, r *http.Request, rev *revision
 	mark := in.env.Mark()
 	resp, respBody, err := in.conns.roundTrip(ctx, in.addr, out, maxBodyBytes)
 	rep.Duration = in.env.Since(mark)
-	rep.Stretch += max(time.Since(rep.Start)-rep.Duration, 0)
+	rep.WallDuration = max(time.Since(rep.Start), rep.Duration)
+	rep.Stretch += rep.WallDuration - rep.Duration
 	rep.Billed = billed(rep.Init + rep.Duration)
 	rep.CostUSD = cost(rep.Billed, cfg.vcpu, cfg.memoryBytes)
 

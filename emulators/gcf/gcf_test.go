@@ -649,5 +649,8 @@ func TestRequestsCarryTheirTraceAndTheMachinesStretch(t *testing.T) {
 		if emulated := rep.SandboxDelay + rep.Init + rep.Duration; rep.Stretch < 0 || rep.Stretch > walls[i]-emulated {
 			t.Errorf("request %d: stretch %v of an answer the client waited %v for (%v emulated)", i, rep.Stretch, walls[i], emulated)
 		}
+		if rep.WallDuration < rep.Duration || rep.WallDuration > walls[i] {
+			t.Errorf("request %d: wall duration %v against emulated %v and the client's %v", i, rep.WallDuration, rep.Duration, walls[i])
+		}
 	}
 }

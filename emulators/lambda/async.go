@@ -45,6 +45,7 @@ type event struct {
 	ref       functionRef
 	id        string
 	payload   []byte
+	xray      string // the Invoke's X-Amzn-Trace-Id
 	attempts  int
 	lastError result
 }
@@ -55,7 +56,7 @@ type eventQueue struct {
 
 // enqueue accepts an Event invocation: it runs as soon as the function's concurrency
 // allows, on the same environments as synchronous calls.
-func (em *Emulator) enqueue(ref functionRef, payload []byte, rid string) error {
+func (em *Emulator) enqueue(ref functionRef, payload []byte, rid, xray string) error {
 	em.mu.Lock()
 	defer em.mu.Unlock()
 	if em.closing {
@@ -69,7 +70,7 @@ func (em *Emulator) enqueue(ref functionRef, payload []byte, rid string) error {
 		f.queue = &eventQueue{}
 		go em.dispatch(f)
 	}
-	f.queue.events = append(f.queue.events, &event{ref: ref, id: rid, payload: payload})
+	f.queue.events = append(f.queue.events, &event{ref: ref, id: rid, payload: payload, xray: xray})
 	em.pending++
 	em.cond.Broadcast()
 	return nil
@@ -113,7 +114,7 @@ func (em *Emulator) startEvent(ev *event) {
 			return
 		}
 		inv := newInvocation(v, arn, ev.payload)
-		inv.async = true
+		inv.async, inv.xray = true, ev.xray
 		err = em.attempt(context.Background(), inv)
 		var ae *apiError
 		switch {

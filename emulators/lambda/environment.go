@@ -305,7 +305,7 @@ func (env *environment) watch() {
 			env.appendInvocationLog(cur, fmt.Sprintf("RequestId: %s Error: %s\n%s\n", cur.id, exitMessage(err), exitErrorType(err)))
 		}
 		cur.respond(res) // no effect when the runtime had already answered
-		env.finish(cur, d, status, false, peak)
+		env.finish(cur, d, time.Since(cur.delivered), status, false, peak)
 	}
 	env.closeServer()
 }
@@ -332,7 +332,8 @@ func exitMessage(err error) string {
 
 // finish writes the invocation's END and REPORT lines, records the report and ends it.
 // reuse tells whether the environment goes back to the pool (the runtime asked for more).
-func (env *environment) finish(inv *invocation, d time.Duration, status string, reuse bool, peak uint64) {
+// wall is the same stretch as d on this machine's clock.
+func (env *environment) finish(inv *invocation, d, wall time.Duration, status string, reuse bool, peak uint64) {
 	if inv.timer != nil {
 		inv.timer.Stop()
 	}
@@ -349,7 +350,7 @@ func (env *environment) finish(inv *invocation, d time.Duration, status string, 
 		Time: time.Now(), Duration: d, InitDuration: inv.initDur, Cold: inv.cold,
 		MemorySizeMB: v.cfg.MemorySize, MaxMemoryUsed: maxMem, Architecture: v.cfg.Architecture,
 		Status: status, ErrorType: inv.res.errorType, NetworkRTT: inv.network,
-		TraceID: xrayTraceID(inv.xray), Stretch: inv.stretch,
+		TraceID: xrayTraceID(inv.xray), Stretch: inv.stretch, WallDuration: max(wall, d),
 	}
 	if status == "success" {
 		r.ErrorType = ""
@@ -479,7 +480,7 @@ func (env *environment) next(w http.ResponseWriter, r *http.Request) {
 	cur := env.current
 	env.mu.Unlock()
 	if cur != nil {
-		d := env.sb.Since(cur.mark)
+		d, wall := env.sb.Since(cur.mark), time.Since(cur.delivered)
 		env.flushLogs()
 		env.mu.Lock()
 		if env.current != cur { // settled by watch meanwhile
@@ -489,7 +490,7 @@ func (env *environment) next(w http.ResponseWriter, r *http.Request) {
 		env.current = nil
 		env.mu.Unlock()
 		cur.respond(failure("Runtime.NoResponse", "RequestId: %s Error: the runtime asked for the next event without answering this one", cur.id))
-		env.finish(cur, d, "success", true, env.sb.MaxMemoryBytes())
+		env.finish(cur, d, wall, "success", true, env.sb.MaxMemoryBytes())
 	}
 	var inv *invocation
 	select {

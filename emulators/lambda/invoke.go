@@ -138,7 +138,7 @@ func (em *Emulator) handleInvoke(w http.ResponseWriter, r *http.Request, rid str
 		w.WriteHeader(http.StatusNoContent)
 		return
 	case "Event":
-		if err := em.enqueue(ref, payload, rid); err != nil {
+		if err := em.enqueue(ref, payload, rid, r.Header.Get("X-Amzn-Trace-Id")); err != nil {
 			writeError(w, rid, err)
 			return
 		}

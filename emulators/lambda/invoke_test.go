@@ -159,6 +159,9 @@ func TestInvokeTraceHeaderReachesTheRuntimeAndTheReport(t *testing.T) {
 	if r[0].Stretch < 0 || r[0].Stretch > wall-r[0].InitDuration {
 		t.Errorf("stretch %v of an answer the client waited %v for (init %v, duration %v)", r[0].Stretch, wall, r[0].InitDuration, r[0].Duration)
 	}
+	if r[0].WallDuration < r[0].Duration {
+		t.Errorf("wall duration %v shorter than the emulated %v", r[0].WallDuration, r[0].Duration)
+	}
 }
 
 func TestMemoryLimitKillsEnvironmentAsOutOfMemory(t *testing.T) {

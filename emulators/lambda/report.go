@@ -52,6 +52,11 @@ type Report struct {
 	// invocation and for one that did not answer. EMULATOR ONLY: Lambda
 	// reports no such figure.
 	Stretch time.Duration
+	// WallDuration is Duration's stretch on this machine's clock: at least
+	// Duration, more by the time the environment waited for a physical CPU
+	// (Duration ÷ WallDuration is the share of the run the emulated
+	// platform would have taken). EMULATOR ONLY.
+	WallDuration time.Duration
 
 	Status    string // "success", "error" or "timeout"
 	ErrorType string // for an error or a timeout

@@ -34,6 +34,10 @@ type Bill struct {
 	// environment waited for a physical CPU, which the emulated durations
 	// leave out. Emulators only; 0 from a real cloud.
 	Stretch time.Duration
+	// Wall is Duration on the clock of the machine running an emulator:
+	// Duration more the time the environment waited for a physical CPU.
+	// Emulators only; 0 from a real cloud.
+	Wall time.Duration
 }
 
 // Price returns what b costs: the request fee, billed duration × the price

@@ -284,3 +284,71 @@ func (e *ClientEnv) Record(ctx context.Context, it api.Iteration) error {
 	it.Index += e.indexBase
 	return e.CP.RecordIteration(ctx, it)
 }
+
+// EnvironmentTime returns spans with the machine's CPU waits taken out of
+// their own time, as the platform reported them: for each invocation with
+// a bill that says how much longer than its Duration it took on the
+// machine's clock (Wall, emulators only), that difference is taken from
+// the own time (Duration − Wait) of the invocation's spans in proportion to
+// it, as only running work waits for a CPU. An invocation is a span that
+// starts one (the entry, a remote call) and the spans of its group in its
+// trace that start after it; its bill is the k-th of that group and trace
+// by start time. Spans with no such bill are returned as they are.
+func EnvironmentTime(spans []span.Span, bills []cost.Bill) []span.Span {
+	type key struct{ trace, group string }
+	billsOf := map[key][]cost.Bill{}
+	for _, b := range bills {
+		if b.Trace != "" {
+			k := key{b.Trace, b.Group}
+			billsOf[k] = append(billsOf[k], b)
+		}
+	}
+	if len(billsOf) == 0 {
+		return spans
+	}
+	for _, bs := range billsOf {
+		slices.SortStableFunc(bs, func(a, b cost.Bill) int { return a.Time.Compare(b.Time) })
+	}
+	out := slices.Clone(spans)
+	byGroup := map[key][]int{} // indexes into out, by start
+	for i, sp := range out {
+		k := key{sp.TraceID, sp.Group}
+		byGroup[k] = append(byGroup[k], i)
+	}
+	for k, idx := range byGroup {
+		bs := billsOf[k]
+		if len(bs) == 0 {
+			continue
+		}
+		slices.SortStableFunc(idx, func(a, b int) int { return out[a].Start.Compare(out[b].Start) })
+		// Runs of spans, each from a span that starts an invocation.
+		var runs [][]int
+		for _, i := range idx {
+			if sp := out[i]; sp.Caller == "" || sp.Remote || len(runs) == 0 {
+				runs = append(runs, nil)
+			}
+			runs[len(runs)-1] = append(runs[len(runs)-1], i)
+		}
+		for r, run := range runs {
+			if r >= len(bs) {
+				break
+			}
+			wait := bs[r].Wall - bs[r].Duration
+			if bs[r].Wall <= 0 || wait <= 0 {
+				continue
+			}
+			var own time.Duration
+			for _, i := range run {
+				own += max(out[i].Duration-out[i].Wait, 0)
+			}
+			if own <= 0 {
+				continue
+			}
+			for _, i := range run {
+				o := max(out[i].Duration-out[i].Wait, 0)
+				out[i].Duration -= min(time.Duration(float64(wait)*float64(o)/float64(own)), o)
+			}
+		}
+	}
+	return out
+}

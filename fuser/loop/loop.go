@@ -411,7 +411,15 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 			inWindow[sp.TraceID] = true
 		}
 	}
-	spans := slices.DeleteFunc(all, func(sp span.Span) bool { return !inWindow[sp.TraceID] })
+	spans := slices.DeleteFunc(slices.Clone(all), func(sp span.Span) bool { return !inWindow[sp.TraceID] })
+	var bills []cost.Bill
+	b, billed := env.(Biller)
+	if billed {
+		if bills, err = b.Bills(ctx, s, start); err != nil {
+			return nil, fmt.Errorf("loop: platform reports of setup version %d: %w", s.Version, err)
+		}
+		spans = EnvironmentTime(spans, bills)
+	}
 	app := optimize.AppOf(opts.App)
 	rep := analytics.Analyze(spans, analytics.Options{Tasks: app.Tasks, Setups: []*setup.Setup{s}})
 	places := cost.PlacesOf(s)
@@ -424,12 +432,7 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 		obs.firstErr = f.FirstFailure()
 	}
 	scale := 1.0 // platform cost over span cost: per-request samples keep their spread, take the bill's level
-	var bills []cost.Bill
-	if b, ok := env.(Biller); ok {
-		bills, err = b.Bills(ctx, s, start)
-		if err != nil {
-			return nil, fmt.Errorf("loop: platform reports of setup version %d: %w", s.Version, err)
-		}
+	if billed {
 		if len(bills) > 0 && sum.Requests > 0 {
 			total, err := opts.Prices.PriceBills(bills)
 			if err != nil {

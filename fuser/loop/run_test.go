@@ -264,3 +264,33 @@ func TestPlatformLatenciesTakeOutTheStretchOfWhatTheRequestWaitedFor(t *testing.
 		t.Fatalf("PlatformLatencies = %v, want %v", got, want)
 	}
 }
+
+// TestEnvironmentTimeTakesTheWaitOutOfRunningWork: an invocation that took
+// 30 ms longer on the machine's clock than its Duration loses those 30 ms
+// from its spans' own time, in proportion to it (not from the time it
+// waited on a callee); an invocation with no bill keeps its spans.
+func TestEnvironmentTimeTakesTheWaitOutOfRunningWork(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	const ms = time.Millisecond
+	spans := []span.Span{
+		{TraceID: "a", ID: 1, Task: "A", Group: "g1", Start: at(0), Duration: 100 * ms, Wait: 40 * ms},           // own 60
+		{TraceID: "a", ID: 2, ParentID: 1, Caller: "A", Task: "M", Group: "g1", Start: at(1), Duration: 30 * ms}, // in memory, own 30
+		{TraceID: "a", ID: 3, ParentID: 1, Caller: "A", Task: "B", Group: "g2", Remote: true, Start: at(50), Duration: 40 * ms},
+		{TraceID: "b", ID: 1, Task: "A", Group: "g1", Start: at(0), Duration: 10 * ms},
+	}
+	bills := []cost.Bill{
+		{Group: "g1", Trace: "a", Time: at(0), Duration: 100 * ms, Wall: 130 * ms},
+		{Group: "g2", Trace: "a", Time: at(50), Duration: 40 * ms, Wall: 40 * ms},
+	}
+	got := loop.EnvironmentTime(spans, bills)
+	want := []time.Duration{80 * ms, 20 * ms, 40 * ms, 10 * ms}
+	for i, sp := range got {
+		if sp.Duration != want[i] || sp.Wait != spans[i].Wait {
+			t.Errorf("span %s/%s: duration %v wait %v, want %v and %v", sp.TraceID, sp.Task, sp.Duration, sp.Wait, want[i], spans[i].Wait)
+		}
+	}
+	if spans[0].Duration != 100*ms {
+		t.Error("EnvironmentTime changed its input")
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/fuser/analytics"
 	"github.com/fusionize/fusionize/fuser/cost"
+	"github.com/fusionize/fusionize/fuser/loop"
 	"github.com/fusionize/fusionize/fuser/optimize"
 )
 
@@ -78,7 +79,7 @@ func loadWindows(t testing.TB, dir string, app optimize.App) []recorded {
 		if len(w.ClientMs) > 0 {
 			lat = w.ClientMs // as the loop measures latency (loop.Timer)
 		}
-		spans := slices.DeleteFunc(slices.Clone(w.Spans), func(sp span.Span) bool { return !in[sp.TraceID] })
+		spans := loop.EnvironmentTime(slices.DeleteFunc(slices.Clone(w.Spans), func(sp span.Span) bool { return !in[sp.TraceID] }), w.Bills)
 		rep := analytics.Analyze(spans, analytics.Options{Tasks: app.Tasks, Setups: []*setup.Setup{w.Setup}})
 		rep.AddBills(w.Setup, w.Bills)
 		total, err := prices.PriceBills(w.Bills)
