@@ -290,7 +290,7 @@ func crashCluster(t *testing.T) (data, cpAddr, httpAddr string, run func(args ..
 	}
 	buildBinary(t)
 	data = t.TempDir()
-	cpAddr, httpAddr = freePort(t), freePort(t)
+	cpAddr, httpAddr = restartPort(t), restartPort(t) // the crash tests start a control plane again on them
 	run = func(args ...string) string {
 		t.Helper()
 		out, err := exec.Command(binary, append([]string{"--data-dir", data}, args...)...).CombinedOutput()

@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +27,28 @@ func freePort(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return addr
+}
+
+// restartPort returns a loopback address with a free port below Linux's
+// ephemeral range (32768–60999 by default), for a server a test kills and
+// starts again on the same address: in the ephemeral range, any outgoing
+// connection on the machine (a reconnecting host, another test) may take
+// the port as its source port meanwhile, and the restart finds it in use.
+func restartPort(t *testing.T) string {
+	t.Helper()
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return addr
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return ""
 }
 
 // TestUpInvokeDown follows the README: `fusionize up examples/iot`, then

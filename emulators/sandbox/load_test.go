@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,11 +64,10 @@ func BenchmarkSinceUnderLoad(b *testing.B) {
 	b.ReportMetric(wsum/float64(b.N), "wall-loaded/alone")
 }
 
-// TestSinceOfWorkBetweenSleepsIsItsTimeAlone: a request's work is bursts of CPU between
-// waits (a callee, the network). Alone, its environment time is its wall time (the
-// bursts fit the quota, nothing throttles them); beside 8 busy environments it stays
-// what it was alone.
-func TestSinceOfWorkBetweenSleepsIsItsTimeAlone(t *testing.T) {
+// TestSinceOfWorkBetweenSleepsDoesNotDependOnMachineLoad: a request's work is bursts of
+// CPU between waits (a callee, the network). Beside 8 busy environments its environment
+// time stays what it was alone (the median of three tries, as the machine is shared).
+func TestSinceOfWorkBetweenSleepsDoesNotDependOnMachineLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: runs 9 CPU-bound environments")
 	}
@@ -84,16 +84,18 @@ func TestSinceOfWorkBetweenSleepsIsItsTimeAlone(t *testing.T) {
 		return wall, own
 	}
 	for _, vcpu := range []float64{0.29, 0.58} {
-		wall, alone := run("cycle-alone", vcpu)
-		stop := busy(t, 8)
-		loadedWall, loaded := run("cycle-loaded", vcpu)
-		stop()
-		t.Logf("%.2f vCPU: alone wall %v, environment time %v; with 8 busy environments wall %v, environment time %v", vcpu, wall, alone, loadedWall, loaded)
-		if r := float64(alone) / float64(wall); r < 0.85 || r > 1.15 {
-			t.Errorf("%.2f vCPU alone: environment time %v against wall time %v (ratio %.2f), want within 15%%", vcpu, alone, wall, r)
+		var ratios []float64
+		for range 3 {
+			wall, alone := run("cycle-alone", vcpu)
+			stop := busy(t, 8)
+			loadedWall, loaded := run("cycle-loaded", vcpu)
+			stop()
+			t.Logf("%.2f vCPU: alone wall %v, environment time %v; with 8 busy environments wall %v, environment time %v", vcpu, wall, alone, loadedWall, loaded)
+			ratios = append(ratios, float64(loaded)/float64(alone))
 		}
-		if r := float64(loaded) / float64(alone); r < 0.75 || r > 1.25 {
-			t.Errorf("%.2f vCPU: environment time under load / alone = %.2f, want within 25%% of 1", vcpu, r)
+		slices.Sort(ratios)
+		if r := ratios[1]; r < 0.75 || r > 1.25 {
+			t.Errorf("%.2f vCPU: environment time under load / alone = %.2f (median of %.2f), want within 25%% of 1", vcpu, r, ratios)
 		}
 	}
 }

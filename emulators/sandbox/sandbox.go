@@ -20,24 +20,26 @@
 // time and run_delay (time runnable but waiting on a runqueue) in /proc/TID/schedstat.
 // run_delay holds both kinds of waiting: for a physical CPU held by someone else, and for
 // the environment's own quota (a throttled task stays runnable). Since takes the first
-// kind out of the wall time: the largest run_delay any one thread gathered, less the
-// cgroup's throttled_time. The largest, not the sum: a Go runtime wakes a second thread to
-// look for work whenever it readies a goroutine, and under contention both wait for what
-// is one wait of the work (the sum took the waits between a request's CPU bursts for CPU
-// waits, and a request that mostly waited on a callee came out a fraction of its time).
-// Taking the physical wait out is not enough on its own: under contention an environment
-// gets less CPU than its quota and is throttled less, so its wall time minus that wait is
-// shorter than alone. Since is therefore at least the time the quota needs to give the
-// CPU time the environment used:
+// kind out of the wall time: each thread's run_delay less the cgroup's throttled_time,
+// summed and divided by this machine's CPU count, and at least the largest thread's.
+// Not the plain sum: a Go runtime wakes a second thread to look for work whenever it
+// readies a goroutine, and under contention both wait for the CPU, for what is one wait of
+// the work; threads that wait at once wait for this machine's CPUs, so at most that many
+// wait side by side. (The plain sum took a request that mostly waited on a callee for a
+// fraction of its time.) Taking the wait out is not enough on its own: under contention
+// an environment gets less CPU than its quota and is throttled less, so its wall time
+// minus the wait is shorter than alone. Since is therefore at least the time the quota
+// needs to give the CPU time the environment used:
 //
-//	since = max(wall − (max run_delay − throttled), cpu·period/quota − (period − quota))
+//	since = max(wall − wait, cpu·period/quota − (period − quota))
 //
 // With no quota (VCPU 0 or ≥ 1) the floor is the CPU time. The model is the same with and
 // without cgroups, so durations follow VCPU even where the quota is not enforced. Measured
 // on this project's 2-core machine (3 December 2026): work in bursts between sleeps at 0.29
-// and 0.58 vCPU took 0.97–1.00 of its wall time alone, and 1.01–1.11 of its time alone
-// beside 8 busy environments; CPU-bound work at 0.25 vCPU 0.98 of its time alone
-// (TestSinceOfWorkBetweenSleepsIsItsTimeAlone, TestSinceDoesNotDependOnMachineLoad).
+// and 0.58 vCPU took 0.96–0.99 of its wall time alone, and 0.79–0.98 of its time alone
+// beside 8 busy environments; CPU-bound work at 0.25 vCPU 0.95 of its time alone
+// (TestSinceOfWorkBetweenSleepsDoesNotDependOnMachineLoad,
+// TestSinceDoesNotDependOnMachineLoad).
 //
 // A mark is taken twice per request, so it reads kept-open files with pread and does not
 // allocate; the thread list is read again only when the thread count changes.

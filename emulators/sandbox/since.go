@@ -1,6 +1,9 @@
 package sandbox
 
-import "time"
+import (
+	"runtime"
+	"time"
+)
 
 // markThreads is how many threads a [Mark] keeps the run_delay of one by one; the rest
 // are summed into its last slot.
@@ -9,8 +12,8 @@ const markThreads = 32
 // threadDelay is one thread's run_delay at a mark; tid -1 holds the threads past the
 // first markThreads-1.
 type threadDelay struct {
-	tid   int
-	delay time.Duration
+	tid        int
+	cpu, delay time.Duration
 }
 
 // Mark is a point in an environment's own time; see [Env.Since].
@@ -39,15 +42,17 @@ func (e *Env) Since(m Mark) time.Duration {
 	return e.spec.Limits.elapsed(n.wall.Sub(m.wall), n.cpu-m.cpu, contention(m, n))
 }
 
-// contention is how long the environment waited for a physical CPU from m to n: the
-// largest run_delay any one thread gathered meanwhile, less the time the quota throttled
-// the environment (a throttled thread waits on a runqueue too, and that wait is the
-// platform's own). The largest, not the sum: a Go runtime wakes a second thread to look
-// for work whenever it readies a goroutine, so under contention several threads wait at
-// once for what is one wait of the environment's work.
+// contention is how long the environment waited for a physical CPU from m to n, from
+// each thread's run_delay gathered meanwhile less the time the quota throttled the
+// environment (a throttled thread waits on a runqueue too, and that wait is the
+// platform's own). Summing the threads' waits counts one wait of the work several times
+// when threads wait at once: a Go runtime wakes a second thread to look for work whenever
+// it readies a goroutine, and under contention both wait for the CPU. Threads that wait at
+// once wait for this machine's CPUs, so at most that many of them wait side by side: the
+// wait is the sum over the CPU count, and at least the largest thread's.
 func contention(m, n Mark) time.Duration {
 	throttled := max(n.throttled-m.throttled, 0)
-	var most time.Duration
+	var sum, most time.Duration
 	for _, t := range n.threads[:n.n] {
 		d := t.delay
 		for _, o := range m.threads[:m.n] {
@@ -56,10 +61,16 @@ func contention(m, n Mark) time.Duration {
 				break
 			}
 		}
-		most = max(most, d)
+		if d -= throttled; d > 0 {
+			sum += d
+			most = max(most, d)
+		}
 	}
-	return max(most-throttled, 0)
+	return max(most, sum/time.Duration(cpus))
 }
+
+// cpus is this machine's CPU count.
+var cpus = max(runtime.NumCPU(), 1)
 
 // elapsed turns the deltas of one stretch into environment time.
 func (l Limits) elapsed(wall, cpu, contention time.Duration) time.Duration {
