@@ -72,16 +72,7 @@ func TestSinceOfWorkBetweenSleepsDoesNotDependOnMachineLoad(t *testing.T) {
 		t.Skip("slow: runs 9 CPU-bound environments")
 	}
 	run := func(name string, vcpu float64) (wall, own time.Duration) {
-		env, lines := start(t, name, "cycle", Limits{VCPU: vcpu}, "20", "5", "25") // 20 × (5 units, 25 ms asleep)
-		t0, m := time.Now(), env.Mark()
-		if line := <-lines; line != "done" {
-			t.Fatalf("environment %s: got %q, want done (err %v)", name, line, env.Err())
-		}
-		wall, own = time.Since(t0), env.Since(m)
-		if err := env.Stop(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		return wall, own
+		return measure(t, name, "cycle", Limits{VCPU: vcpu}, "20", "5", "25") // 20 × (5 units, 25 ms asleep)
 	}
 	for _, vcpu := range []float64{0.29, 0.58} {
 		var ratios []float64

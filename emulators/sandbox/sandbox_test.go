@@ -124,7 +124,14 @@ func start(t testing.TB, name, mode string, l Limits, args ...string) (*Env, <-c
 // environment's own time for it.
 func work(t testing.TB, name string, l Limits, units int) (wall, own time.Duration) {
 	t.Helper()
-	env, lines := start(t, name, "work", l, strconv.Itoa(units))
+	return measure(t, name, "work", l, strconv.Itoa(units))
+}
+
+// measure runs a new environment in mode until it says "done" and returns its wall time
+// and the environment's own time for it.
+func measure(t testing.TB, name, mode string, l Limits, args ...string) (wall, own time.Duration) {
+	t.Helper()
+	env, lines := start(t, name, mode, l, args...)
 	t0, m := time.Now(), env.Mark()
 	if line := <-lines; line != "done" {
 		t.Fatalf("environment %s: got %q, want done (err %v)", name, line, env.Err())
