@@ -456,9 +456,8 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 	// Latency as the client saw it, when the Env timed its requests (a
 	// cold start of the entry's environment included), less what an
 	// emulator's machine added (PlatformLatencies); else the entry spans'
-	// durations.
-	// The report's latency becomes the same, so that the strategy learns
-	// the warm tail from what the client saw.
+	// durations. The report's latency becomes the same, so that the
+	// strategy learns the warm tail from what the client saw.
 	if tm, ok := env.(Timer); ok {
 		if reqs := tm.Timed(s.Version); len(reqs) > 0 {
 			obs.latency, obs.clientTimed = obs.latency[:0], true
