@@ -59,6 +59,10 @@ test: setup ## vet and run every test (go test ./...)
 	go vet ./...
 	go test -timeout 25m ./...
 
+.PHONY: test-load
+test-load: setup ## the emulators' load-independence tests, one package at a time on an otherwise idle machine (build tag loadtest; ~1 min)
+	go test -tags loadtest -p 1 -count=1 -run 'DoesNotDependOn|DependOnLoad' -v ./emulators/sandbox ./emulators/lambda ./emulators/gcf
+
 .PHONY: test-emulated
 test-emulated: setup ## the long runs on the emulated clouds: watch re-placements, module fusion deployed (build tag emulated; ~15 min)
 	go test -tags emulated -run 'TestWatchReplaces|TestDemoDeploysAModuleFused|TestIoTModuleFusedOnLambda' -timeout 60m -v ./cmd/fusionize ./examples

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"math"
 	"runtime"
 	"time"
 )
@@ -81,9 +82,14 @@ func (l Limits) elapsed(wall, cpu, contention time.Duration) time.Duration {
 	// An environment that got less CPU than its quota under contention was throttled
 	// less than it would have been alone, so the result is at least the time the quota
 	// needs to give that much CPU, the bursts lined up as well as the CFS periods allow.
-	q := max(time.Duration(l.VCPU*float64(CFSPeriod)), MinQuota)
-	least := max(cpu, time.Duration(float64(cpu)*float64(CFSPeriod)/float64(q))-(CFSPeriod-q))
+	q := l.quota()
+	least := max(cpu, time.Duration(math.Round(float64(cpu)*float64(CFSPeriod)/float64(q)))-(CFSPeriod-q))
 	return max(wall-contention, least)
+}
+
+// quota is the CPU time the environment gets per CFS period.
+func (l Limits) quota() time.Duration {
+	return max(time.Duration(math.Round(l.VCPU*float64(CFSPeriod))), MinQuota)
 }
 
 // QuotaTime is how long an environment with these limits takes, alone on an idle machine,
@@ -93,7 +99,7 @@ func (l Limits) QuotaTime(cpu time.Duration) time.Duration {
 	if l.VCPU <= 0 || l.VCPU >= 1 || cpu <= 0 {
 		return max(cpu, 0)
 	}
-	q := max(time.Duration(l.VCPU*float64(CFSPeriod)), MinQuota)
+	q := l.quota()
 	n, r := cpu/q, cpu%q
 	if r == 0 {
 		return (n-1)*CFSPeriod + q
