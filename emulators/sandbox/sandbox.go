@@ -29,15 +29,16 @@
 // fraction of its time.) Taking the wait out is not enough on its own: under contention
 // an environment gets less CPU than its quota and is throttled less, so its wall time
 // minus the wait is shorter than alone. Since is therefore at least the time the quota
-// needs to give the CPU time the environment used:
+// alone would take to give the CPU time the environment used, in one burst from a fresh
+// period:
 //
-//	since = max(wall − wait, cpu·period/quota − (period − quota))
+//	since = max(wall − wait, quota(cpu))
 //
 // With no quota (VCPU 0 or ≥ 1) the floor is the CPU time. The model is the same with and
 // without cgroups, so durations follow VCPU even where the quota is not enforced. Measured
 // on this project's 2-core machine (3 December 2026): work in bursts between sleeps at 0.29
 // and 0.58 vCPU took 0.96–0.99 of its wall time alone, and 0.79–0.98 of its time alone
-// beside 8 busy environments; CPU-bound work at 0.25 vCPU 0.95 of its time alone
+// beside 8 busy environments; CPU-bound work at 0.25 vCPU 0.85–1.04 of its time alone
 // (TestSinceOfWorkBetweenSleepsDoesNotDependOnMachineLoad,
 // TestSinceDoesNotDependOnMachineLoad).
 //

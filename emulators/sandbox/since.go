@@ -81,10 +81,8 @@ func (l Limits) elapsed(wall, cpu, contention time.Duration) time.Duration {
 	}
 	// An environment that got less CPU than its quota under contention was throttled
 	// less than it would have been alone, so the result is at least the time the quota
-	// needs to give that much CPU, the bursts lined up as well as the CFS periods allow.
-	q := l.quota()
-	least := max(cpu, time.Duration(math.Round(float64(cpu)*float64(CFSPeriod)/float64(q)))-(CFSPeriod-q))
-	return max(wall-contention, least)
+	// alone would have given it that much CPU in one burst from a fresh period (QuotaTime).
+	return max(wall-contention, l.QuotaTime(cpu))
 }
 
 // quota is the CPU time the environment gets per CFS period.
