@@ -124,7 +124,6 @@ func TestErrorPostCutShortIsNotTheInvocationsError(t *testing.T) {
 	f := newFixture(t, Options{})
 	f.create(t, "cut")
 	out := f.invoke(t, "cut", map[string]any{"op": "cut"})
-	t.Logf("payload %s", out.Payload)
 	e := decode[map[string]string](t, out.Payload)
 	if aws.ToString(out.FunctionError) != "Unhandled" || e["errorType"] != "Runtime.ExitError" || !strings.HasSuffix(e["errorMessage"], "exit status 1") {
 		t.Fatalf("function error %q, payload %s", aws.ToString(out.FunctionError), out.Payload)

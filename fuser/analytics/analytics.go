@@ -721,7 +721,7 @@ func (a *analyzer) summarize() *Report {
 					r.ColdStarts++
 				}
 			}
-			if s.Cold && !s.Async && (s.Remote || s.Caller == "") {
+			if ColdOnTheWay(s) {
 				coldSync = true
 			}
 			if s.Caller == "" {
@@ -903,6 +903,13 @@ func (a *analyzer) caller1(r *Report, kids []kid, edgeIdx map[uint64]int32, plac
 
 // dist summarizes v (nearest-rank percentiles), reordering it. It selects
 // the three ranks in linear time rather than sorting.
+// ColdOnTheWay reports whether sp is a cold start its request waited for:
+// the entry's invocation or a sync call's started a new environment. A
+// request with none is warm (Report.WarmLatency).
+func ColdOnTheWay(sp *span.Span) bool {
+	return sp.Cold && !sp.Async && (sp.Remote || sp.Caller == "")
+}
+
 func dist(v []int64) Dist {
 	if len(v) == 0 {
 		return Dist{}

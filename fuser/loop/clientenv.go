@@ -98,17 +98,7 @@ func (e *ClientEnv) Timed(v int64) []Timed {
 // entry, a remote sync call), and its bill the k-th of that group and
 // trace by start time.
 func PlatformLatencies(reqs []Timed, spans []span.Span, bills []cost.Bill) []time.Duration {
-	type key struct{ trace, group string }
-	billsOf := map[key][]cost.Bill{}
-	for _, b := range bills {
-		if b.Trace != "" && !b.Async {
-			k := key{b.Trace, b.Group}
-			billsOf[k] = append(billsOf[k], b)
-		}
-	}
-	for _, bs := range billsOf {
-		slices.SortStableFunc(bs, func(a, b cost.Bill) int { return a.Time.Compare(b.Time) })
-	}
+	billsOf := billsByInvocation(bills, func(b cost.Bill) bool { return !b.Async })
 	invocations := map[string][]span.Span{} // per trace, the spans that started a sync invocation
 	for _, sp := range spans {
 		if sp.Caller == "" || (sp.Remote && !sp.Async) {
@@ -118,7 +108,7 @@ func PlatformLatencies(reqs []Timed, spans []span.Span, bills []cost.Bill) []tim
 	out := make([]time.Duration, len(reqs))
 	for i, r := range reqs {
 		out[i] = max(r.D-traceStretch(invocations[r.Trace], func(g string, k int) time.Duration {
-			if bs := billsOf[key{r.Trace, g}]; k < len(bs) {
+			if bs := billsOf[invocationKey{r.Trace, g}]; k < len(bs) {
 				return bs[k].Stretch
 			}
 			return 0
@@ -153,7 +143,9 @@ func traceStretch(invs []span.Span, stretchOf func(group string, k int) time.Dur
 				total += st - ru.stretch
 				ru.stretch = st
 			}
-			ru.end = later(ru.end, end)
+			if end.After(ru.end) {
+				ru.end = end
+			}
 			continue
 		}
 		open[sp.ParentID] = &run{end: end, stretch: st}
@@ -162,11 +154,23 @@ func traceStretch(invs []span.Span, stretchOf func(group string, k int) time.Dur
 	return total
 }
 
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
+// invocationKey is a group's invocations in one trace.
+type invocationKey struct{ trace, group string }
+
+// billsByInvocation groups the bills that name a trace and that keep
+// accepts by trace and group, each group's in the order they started.
+func billsByInvocation(bills []cost.Bill, keep func(cost.Bill) bool) map[invocationKey][]cost.Bill {
+	out := map[invocationKey][]cost.Bill{}
+	for _, b := range bills {
+		if b.Trace != "" && keep(b) {
+			k := invocationKey{b.Trace, b.Group}
+			out[k] = append(out[k], b)
+		}
 	}
-	return b
+	for _, bs := range out {
+		slices.SortStableFunc(bs, func(a, b cost.Bill) int { return a.Time.Compare(b.Time) })
+	}
+	return out
 }
 
 // newTraceID returns a random W3C trace id: 32 lowercase hex digits, not
@@ -295,24 +299,14 @@ func (e *ClientEnv) Record(ctx context.Context, it api.Iteration) error {
 // trace that start after it; its bill is the k-th of that group and trace
 // by start time. Spans with no such bill are returned as they are.
 func EnvironmentTime(spans []span.Span, bills []cost.Bill) []span.Span {
-	type key struct{ trace, group string }
-	billsOf := map[key][]cost.Bill{}
-	for _, b := range bills {
-		if b.Trace != "" {
-			k := key{b.Trace, b.Group}
-			billsOf[k] = append(billsOf[k], b)
-		}
-	}
+	billsOf := billsByInvocation(bills, func(cost.Bill) bool { return true })
 	if len(billsOf) == 0 {
 		return spans
 	}
-	for _, bs := range billsOf {
-		slices.SortStableFunc(bs, func(a, b cost.Bill) int { return a.Time.Compare(b.Time) })
-	}
 	out := slices.Clone(spans)
-	byGroup := map[key][]int{} // indexes into out, by start
+	byGroup := map[invocationKey][]int{} // indexes into out, by start
 	for i, sp := range out {
-		k := key{sp.TraceID, sp.Group}
+		k := invocationKey{sp.TraceID, sp.Group}
 		byGroup[k] = append(byGroup[k], i)
 	}
 	for k, idx := range byGroup {

@@ -493,12 +493,11 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 }
 
 // coldTraces are the traces that met a cold start on their way to the
-// answer: the entry's invocation or a sync call's started a new
-// environment (the rule analytics.Report.WarmLatency follows).
+// answer (analytics.ColdOnTheWay).
 func coldTraces(spans []span.Span) map[string]bool {
 	cold := map[string]bool{}
 	for _, sp := range spans {
-		if sp.Cold && (sp.Caller == "" || (sp.Remote && !sp.Async)) {
+		if analytics.ColdOnTheWay(&sp) {
 			cold[sp.TraceID] = true
 		}
 	}

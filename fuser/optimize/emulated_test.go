@@ -91,7 +91,7 @@ func loadWindows(t testing.TB, dir string, app optimize.App) []recorded {
 			// warm tail that of the requests no cold start met.
 			cold := map[string]bool{}
 			for _, sp := range w.Spans {
-				if sp.Cold && (sp.Caller == "" || (sp.Remote && !sp.Async)) {
+				if analytics.ColdOnTheWay(&sp) {
 					cold[sp.TraceID] = true
 				}
 			}
