@@ -5,7 +5,10 @@
 # with go install) that the Lambda emulator's conformance test compares
 # against, grpcurl (scripts/install-grpcurl.sh) for the host's test from
 # a shell, and the AssemblyScript compiler for AssemblyScript tasks
-# (scripts/install-assemblyscript.sh, npm ci). It is idempotent. The protobuf generators are separate
+# (scripts/install-assemblyscript.sh, npm ci), and fills the module cache
+# with every module go.mod names (go mod download): the gcp adapter vendors
+# a function source's dependencies offline, from that cache. It is
+# idempotent. The protobuf generators are separate
 # (scripts/install-tools.sh, `make tools`): only `make generate` needs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,3 +25,6 @@ fi
 scripts/install-rie.sh
 scripts/install-grpcurl.sh
 scripts/install-assemblyscript.sh
+# The gcp adapter's packager vendors offline (GOPROXY=off): every module a
+# function source needs must be in the module cache before the first deploy.
+go mod download

@@ -188,7 +188,7 @@ func vendorInto(ctx context.Context, root, dir string) error {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("gcp: go mod vendor (offline, from the module cache) for the function source: %v: %s", err, strings.TrimSpace(out.String()))
+		return fmt.Errorf("gcp: go mod vendor (offline, from the module cache; `go mod download` in %s fills it) for the function source: %v: %s", root, err, strings.TrimSpace(out.String()))
 	}
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(goMod), 0o644); err != nil {
 		return fmt.Errorf("gcp: %w", err)

@@ -29,6 +29,10 @@ type PlatformStats struct {
 	InitMean time.Duration
 	// Billed sums the billed durations the platform reported.
 	Billed time.Duration
+	// Warm counts the invocations that started warm and did not fail,
+	// WarmDuration sums their durations (the run, without init).
+	Warm         int
+	WarmDuration time.Duration
 	// PeakMemoryMB is the largest max memory used reported.
 	PeakMemoryMB int
 }
@@ -64,6 +68,9 @@ func (r *Report) AddBills(s *setup.Setup, bills []cost.Bill) {
 		if b.Cold {
 			ps.Cold++
 			inits[g.Name] += b.Init
+		} else if !b.Failed {
+			ps.Warm++
+			ps.WarmDuration += b.Duration
 		}
 	}
 	for name, ps := range r.Platform {

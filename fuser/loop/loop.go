@@ -418,6 +418,7 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 		if bills, err = b.Bills(ctx, s, start); err != nil {
 			return nil, fmt.Errorf("loop: platform reports of setup version %d: %w", s.Version, err)
 		}
+		bills = WindowBills(bills, inWindow)
 		spans = EnvironmentTime(spans, bills)
 	}
 	app := optimize.AppOf(opts.App)
@@ -530,9 +531,18 @@ func warmUp(ctx context.Context, env Env, s *setup.Setup, opts Options) error {
 			return fmt.Errorf("loop: platform reports of setup version %d: %w", s.Version, err)
 		}
 		if !slices.ContainsFunc(bills, func(b cost.Bill) bool { return b.Cold && !b.Async }) {
-			return nil
+			return drain(ctx, env)
 		}
 	}
+}
+
+// WindowBills keeps the bills of the window's requests: those whose
+// trace is one of window's, and those the platform recorded no trace for.
+// A platform reports by time, and the async work of the requests before a
+// window (the warm-up's) can run inside it: counted, it would bill the
+// window's requests for more invocations than they made.
+func WindowBills(bills []cost.Bill, window map[string]bool) []cost.Bill {
+	return slices.DeleteFunc(slices.Clone(bills), func(b cost.Bill) bool { return b.Trace != "" && !window[b.Trace] })
 }
 
 // drain waits, when env is a Queuer, until the async work the warm-up

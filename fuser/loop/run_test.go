@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -292,5 +293,23 @@ func TestEnvironmentTimeTakesTheWaitOutOfRunningWork(t *testing.T) {
 	}
 	if spans[0].Duration != 100*ms {
 		t.Error("EnvironmentTime changed its input")
+	}
+}
+
+// TestWindowBillsKeepsTheWindowsRequestsOnly: the warm-up's async work
+// that ran inside the window is not the window's; a bill without a trace
+// (a platform that records none) stays.
+func TestWindowBillsKeepsTheWindowsRequestsOnly(t *testing.T) {
+	bills := []cost.Bill{{Group: "a", Trace: "w1"}, {Group: "b", Trace: "warmup"}, {Group: "c"}, {Group: "d", Trace: "w2"}}
+	got := loop.WindowBills(bills, map[string]bool{"w1": true, "w2": true})
+	var groups []string
+	for _, b := range got {
+		groups = append(groups, b.Group)
+	}
+	if strings.Join(groups, ",") != "a,c,d" {
+		t.Errorf("kept %v, want a,c,d", groups)
+	}
+	if len(bills) != 4 || bills[1].Group != "b" {
+		t.Errorf("WindowBills changed its input: %v", bills)
 	}
 }

@@ -34,12 +34,20 @@ import (
 //     share; without reports, the profile's delay times the measured rate;
 //   - each task's memory footprint and the host's base, from the max memory
 //     used the platforms reported (see PeakMB, Fits);
+//   - per group measured on the platforms (its tasks, place, memory and
+//     modules): how much longer its warm invocations ran than the path
+//     predicts (learnRuns), which a candidate holding the same group is
+//     billed for;
+//   - per sync path measured (the groups holding the tasks the entry
+//     reaches by sync calls): the warm requests' p95 − p50 (learnTails),
+//     which a candidate with the same sync path takes as its warm tail;
 //   - prices from package cost, round trips and CPU shares from package profile;
 //   - from every measured setup, measured ÷ predicted for its p50, p95 and
 //     cost: a measured setup is predicted as it measured; any other's
 //     latency is corrected by the geometric mean of those factors (the
-//     machine's slowdown against the parts) and its p95 is its p50 times
-//     their mean p95/p50 ratio; cost is not corrected (see below).
+//     machine's slowdown against the parts) and its p95 is its p50 plus
+//     its sync path's measured tail, else its p50 times their mean p95/p50
+//     ratio; cost is not corrected (see below).
 //
 // Latency (the median) is the critical path of sync calls from the entry
 // for a request that meets no cold start: a task's own time (half before
@@ -110,6 +118,14 @@ type Learned struct {
 	// window is how many requests a measured window holds (the primary
 	// report's), which decides how many cold requests reach its p95.
 	window int
+	// onPath says which tasks are on the entry's sync path (reached from
+	// it by sync calls); tails is, by the groups that hold them (pathKey),
+	// the warm requests' p95 − p50 (ms) measured with those groups.
+	onPath []bool
+	tails  map[uint64]float64
+	// runs is, by groupKeys, what a measured group's warm invocations ran
+	// longer than the model's path for them (ms, mean over windows).
+	runs map[uint64]float64
 }
 
 // setupFit is what a measured setup measured over what the model predicts
@@ -300,6 +316,20 @@ func (m *Model) learn(in Input) (*Learned, error) {
 		})
 	}
 	l.order()
+	l.onPath = make([]bool, n)
+	for stack := []int{l.entry}; len(stack) > 0; {
+		t := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if l.onPath[t] {
+			continue
+		}
+		l.onPath[t] = true
+		for _, e := range l.out[t] {
+			if e.sync {
+				stack = append(stack, e.to)
+			}
+		}
+	}
 
 	// Platforms.
 	np := len(l.places)
@@ -412,6 +442,8 @@ func (m *Model) learn(in Input) (*Learned, error) {
 			kw[b]++
 		}
 	}
+	l.learnTails(in.History)
+	l.learnRuns(in.History)
 	for _, it := range in.History {
 		if !it.Measured() || it.Setup == nil || it.P95Ms <= 0 || it.CostPerMillionUSD <= 0 {
 			continue
@@ -455,6 +487,88 @@ func (m *Model) learn(in Input) (*Learned, error) {
 	}
 	l.conf = confidence(in.History)
 	return l, nil
+}
+
+// learnTails learns, from every measured window of at least 10 warm
+// requests, the warm p95 − p50 by the groups that held the sync path
+// (pathKey), averaged over the windows that had the same.
+func (l *Learned) learnTails(history []Observation) {
+	sum, count := map[uint64]float64{}, map[uint64]float64{}
+	var buf evalBuf
+	for _, it := range history {
+		if it.Report == nil || it.Setup == nil {
+			continue
+		}
+		d, ok := it.Report.WarmLatency[it.Setup.Version]
+		if !ok || d.Count < 10 || d.P50 <= 0 {
+			continue
+		}
+		group, gp, err := l.compile(it.Setup)
+		if err != nil {
+			continue
+		}
+		k := l.pathKey(group, groupKeys(group, gp, &buf))
+		sum[k] += ms(d.P95 - d.P50)
+		count[k]++
+	}
+	if len(sum) == 0 {
+		return
+	}
+	l.tails = make(map[uint64]float64, len(sum))
+	for k, v := range sum {
+		l.tails[k] = v / count[k]
+	}
+	l.notes = append(l.notes, fmt.Sprintf("warm tail (p95 − p50) measured for %d sync paths; a setup whose sync path runs in the same groups takes it", len(l.tails)))
+}
+
+// learnRuns learns, for every group measured with at least 10 warm
+// invocations, how much longer its invocations ran than the model's path
+// predicts for them (the mean warm duration the platform billed less the
+// mean predicted run of the invocations into it), averaged over windows.
+// What it holds is what the spans do not: a request held at its CPU quota
+// (the mean of a bimodal duration, where the path is the typical
+// request's), the host's own work around the tasks.
+func (l *Learned) learnRuns(history []Observation) {
+	sum, count := map[uint64]float64{}, map[uint64]float64{}
+	for _, it := range history {
+		if it.Report == nil || it.Setup == nil || len(it.Report.Platform) == 0 {
+			continue
+		}
+		group, gp, err := l.compile(it.Setup)
+		if err != nil {
+			continue
+		}
+		b := &Breakdown{Tasks: make([]TaskPart, len(l.tasks))}
+		buf := evalBuf{tr: b}
+		l.eval(group, gp, &buf)
+		gk := groupKeys(group, gp, &buf)
+		for gi, g := range it.Setup.Groups {
+			ps := it.Report.Platform[g.Name]
+			if ps == nil || ps.Warm < 10 {
+				continue
+			}
+			var run, w float64
+			for _, inv := range b.Invocations {
+				if slices.Contains(g.Tasks, inv.Task) {
+					run += inv.RunMs * inv.PerRequest
+					w += inv.PerRequest
+				}
+			}
+			if w == 0 {
+				continue
+			}
+			sum[gk[gi]] += ms(ps.WarmDuration)/float64(ps.Warm) - run/w
+			count[gk[gi]]++
+		}
+	}
+	if len(sum) == 0 {
+		return
+	}
+	l.runs = make(map[uint64]float64, len(sum))
+	for k, v := range sum {
+		l.runs[k] = v / count[k]
+	}
+	l.notes = append(l.notes, fmt.Sprintf("billed runs: %d measured groups are billed as they ran", len(l.runs)))
 }
 
 // DefaultConfidence is a prediction's relative half-width before any of the
@@ -685,6 +799,7 @@ type gparam struct {
 	cfg    int // index into cfgs, or -1
 	speed  float64
 	perSec float64
+	mem    int // memory size, MB
 	tasks  int // tasks in the group
 	// fusable counts its tasks module fusion links, isolated says one is
 	// isolated; modules is what its init loads (setModules).
@@ -706,6 +821,71 @@ type evalBuf struct {
 	// what such a request waits for it on average: eval sets them.
 	coldP, coldMs float64
 	busy          bool // the entry's group runs async work in memory (coldBusy)
+	// tail is the warm p95 − p50 (ms) measured with this setup's sync-path
+	// groups, when tailOK (Learned.tails); gh is pathKey's scratch.
+	tail   float64
+	tailOK bool
+	gh     []uint64
+}
+
+// pred is the raw prediction of the setup eval last evaluated into buf,
+// whose latency and cost it returned.
+func (buf *evalBuf) pred(lat, cost float64) rawPred {
+	return rawPred{lat: lat, coldP: buf.coldP, coldMs: buf.coldMs, cost: cost, busy: buf.busy, tail: buf.tail, tailOK: buf.tailOK}
+}
+
+// groupKeys sets buf.gh to a key per group of the setup: its tasks, place,
+// memory and the modules it loads. Groups of two setups with the same key
+// run in the same kind of environment.
+func groupKeys(group []int32, gp []gparam, buf *evalBuf) []uint64 {
+	if cap(buf.gh) < len(gp) {
+		buf.gh = make([]uint64, len(gp))
+	}
+	gh := buf.gh[:len(gp)]
+	clear(gh)
+	for t, g := range group {
+		gh[g] += mix(uint64(t) + 1)
+	}
+	for g := range gh {
+		p := &gp[g]
+		gh[g] = mix(gh[g] ^ mix(uint64(p.place)<<40|uint64(p.mem)<<8|uint64(math.Round(p.modules))))
+	}
+	return gh
+}
+
+// pathKey identifies the groups that hold the entry's sync path (onPath)
+// by their groupKeys: two setups with the same key run a request's sync
+// path in the same environments.
+func (l *Learned) pathKey(group []int32, gk []uint64) uint64 {
+	var key, seen uint64
+	for t, g := range group {
+		if !l.onPath[t] || l.onPathBefore(group, t, g) {
+			continue
+		}
+		key += gk[g]
+		seen++
+	}
+	return key ^ seen
+}
+
+// onPathBefore says whether a task before t in group g is on the sync path
+// (so that pathKey counts g once).
+func (l *Learned) onPathBefore(group []int32, t int, g int32) bool {
+	for u := range t {
+		if group[u] == g && l.onPath[u] {
+			return true
+		}
+	}
+	return false
+}
+
+// mix is splitmix64's finalizer: a well-spread hash of x.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // eval returns the latency (ms, uncorrected) of a request that meets no
@@ -723,6 +903,11 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 	warm := l.paths(group, gp, d, x, c, false, buf.tr)
 	l.paths(group, gp, d, x, c, true, nil)
 	var costReq, coldP, coldW float64
+	var gk []uint64
+	buf.tail, buf.tailOK = 0, false
+	if len(l.tails) > 0 || len(l.runs) > 0 {
+		gk = groupKeys(group, gp, buf)
+	}
 	for t := 0; t < n; t++ {
 		g := &gp[group[t]]
 		r, async, rsync := 0.0, 0.0, 0.0
@@ -753,6 +938,12 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 			buf.busy = kind == coldBusy
 		}
 		billed := d[t] + x[t]
+		if len(l.runs) > 0 {
+			// A group measured in this environment is billed as it ran
+			// there: its invocations' measured warm duration over the
+			// model's path (see learnRuns).
+			billed = max(billed+l.runs[gk[group[t]]], 0)
+		}
 		run, init := billed, 0.0
 		if l.coldCPU[g.place] {
 			// Custom runtimes are billed for their init phase: the
@@ -777,6 +968,9 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 	buf.coldP, buf.coldMs = min(coldP, 1), 0
 	if coldP > 0 {
 		buf.coldMs = coldW / coldP
+	}
+	if len(l.tails) > 0 {
+		buf.tail, buf.tailOK = l.tails[l.pathKey(group, gk)]
 	}
 	return warm, costReq
 }
@@ -941,7 +1135,7 @@ func (l *Learned) compile(s *setup.Setup) ([]int32, []gparam, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("model: group %q: %w", g.Name, err)
 		}
-		gp[gi] = gparam{place: p, cfg: -1, speed: l.prof.Speed(g.Place, g.MemoryMB), perSec: ps, tasks: len(g.Tasks),
+		gp[gi] = gparam{place: p, cfg: -1, mem: g.MemoryMB, speed: l.prof.Speed(g.Place, g.MemoryMB), perSec: ps, tasks: len(g.Tasks),
 			modules: l.modules(g.Tasks, g.ModuleFused())}
 		for _, t := range g.Tasks {
 			i, ok := l.idx[t]
@@ -965,6 +1159,10 @@ func (l *Learned) compile(s *setup.Setup) ([]int32, []gparam, error) {
 type rawPred struct {
 	lat, coldP, coldMs, cost float64
 	busy                     bool // the entry's group runs async work in memory
+	// tail is the warm p95 − p50 (ms) measured with the same sync-path
+	// groups, when tailOK.
+	tail   float64
+	tailOK bool
 }
 
 // raw returns the uncorrected prediction of s.
@@ -975,19 +1173,31 @@ func (l *Learned) raw(s *setup.Setup) (rawPred, error) {
 	}
 	var buf evalBuf
 	lat, c := l.eval(group, gp, &buf)
-	return rawPred{lat: lat, coldP: buf.coldP, coldMs: buf.coldMs, cost: c, busy: buf.busy}, nil
+	return buf.pred(lat, c), nil
 }
 
 // p95Of is the p95 (ms) of a setup whose typical request takes lat ms and
-// whose share coldP of requests waits coldMs more for a cold start, over a
-// window of l.window requests: the warm requests' tail (lat × the learned
-// p95/p50 of warm windows), or a cold request's latency when the window
-// likely holds enough cold requests to reach its p95 (the loop's p95 of n
-// requests is the value at rank ⌊0.95(n−1)⌋, so n − that rank of them must
-// be cold: 3 of 24, 7 of 120; coldWeight).
-func (l *Learned) p95Of(lat, coldP, coldMs float64, busy bool) float64 {
+// whose share r.coldP of requests waits r.coldMs more for a cold start,
+// over a window of l.window requests: the warm requests' tail, or a cold
+// request's latency when the window likely holds enough cold requests to
+// reach its p95 (the loop's p95 of n requests is the value at rank
+// ⌊0.95(n−1)⌋, so n − that rank of them must be cold: 3 of 24, 7 of 120;
+// coldWeight).
+//
+// The warm tail is lat plus the p95 − p50 measured with the same groups on
+// the sync path (r.tail), else lat × the learned p95/p50 of warm windows.
+// The tail is a property of the environments a request runs in more than
+// of its length: an environment whose load uses up its CPU quota
+// (emulators/sandbox: CFS bandwidth, 100 ms periods) holds the request
+// that meets the limit until the next period, tens of milliseconds
+// whatever the request's own time.
+func (l *Learned) p95Of(lat float64, r rawPred) float64 {
+	coldP, coldMs := r.coldP, r.coldMs
 	warm := lat * l.p95
-	if busy {
+	switch {
+	case r.tailOK:
+		warm = lat + r.tail
+	case r.busy:
 		warm = lat * l.p95Busy
 	}
 	if coldP <= 0 || coldMs <= 0 {
@@ -1030,7 +1240,7 @@ func binomialTail(n, k int, p float64) float64 {
 func (l *Learned) finishPrediction(r rawPred) Prediction {
 	latMs := r.lat * l.latCorr
 	p50 := time.Duration(latMs * 1e6)
-	p95 := time.Duration(l.p95Of(latMs, r.coldP, r.coldMs, r.busy) * 1e6)
+	p95 := time.Duration(l.p95Of(latMs, r) * 1e6)
 	p := Prediction{Latency: p50, P50: p50, P95: p95, CostPerMillion: r.cost * 1e6, Confidence: l.conf}
 	if l.obj.Objective.Latency == "p95" {
 		p.Latency = p95

@@ -242,7 +242,7 @@ type searcher struct {
 func (s *searcher) score(c *cand) float64 {
 	for g := range c.cfg {
 		cf := &s.l.cfgs[c.cfg[g]]
-		s.gp[g] = gparam{place: cf.place, cfg: int(c.cfg[g]), speed: cf.speed, perSec: cf.perSec}
+		s.gp[g] = gparam{place: cf.place, cfg: int(c.cfg[g]), mem: cf.mem, speed: cf.speed, perSec: cf.perSec}
 	}
 	for t, g := range c.group {
 		s.gp[g].tasks++
@@ -265,7 +265,7 @@ func (s *searcher) score(c *cand) float64 {
 		return 1e15
 	}
 	lat, cr := s.l.eval(c.group, s.gp, &s.buf)
-	return s.l.finishPrediction(rawPred{lat: lat, coldP: s.buf.coldP, coldMs: s.buf.coldMs, cost: cr, busy: s.buf.busy}).Score
+	return s.l.finishPrediction(s.buf.pred(lat, cr)).Score
 }
 
 // used returns the group ids in use, ascending.
