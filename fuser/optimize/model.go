@@ -493,7 +493,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 // requests, the warm p95 − p50 by the groups that held the sync path
 // (pathKey), averaged over the windows that had the same.
 func (l *Learned) learnTails(history []Observation) {
-	sum, count := map[uint64]float64{}, map[uint64]float64{}
+	var tails means
 	var buf evalBuf
 	for _, it := range history {
 		if it.Report == nil || it.Setup == nil {
@@ -507,16 +507,10 @@ func (l *Learned) learnTails(history []Observation) {
 		if err != nil {
 			continue
 		}
-		k := l.pathKey(group, groupKeys(group, gp, &buf))
-		sum[k] += ms(d.P95 - d.P50)
-		count[k]++
+		tails.add(l.pathKey(group, groupKeys(group, gp, &buf)), ms(d.P95-d.P50))
 	}
-	if len(sum) == 0 {
+	if l.tails = tails.mean(); l.tails == nil {
 		return
-	}
-	l.tails = make(map[uint64]float64, len(sum))
-	for k, v := range sum {
-		l.tails[k] = v / count[k]
 	}
 	l.notes = append(l.notes, fmt.Sprintf("warm tail (p95 − p50) measured for %d sync paths; a setup whose sync path runs in the same groups takes it", len(l.tails)))
 }
@@ -529,7 +523,7 @@ func (l *Learned) learnTails(history []Observation) {
 // (the mean of a bimodal duration, where the path is the typical
 // request's), the host's own work around the tasks.
 func (l *Learned) learnRuns(history []Observation) {
-	sum, count := map[uint64]float64{}, map[uint64]float64{}
+	var runs means
 	for _, it := range history {
 		if it.Report == nil || it.Setup == nil || len(it.Report.Platform) == 0 {
 			continue
@@ -557,18 +551,36 @@ func (l *Learned) learnRuns(history []Observation) {
 			if w == 0 {
 				continue
 			}
-			sum[gk[gi]] += ms(ps.WarmDuration)/float64(ps.Warm) - run/w
-			count[gk[gi]]++
+			runs.add(gk[gi], ms(ps.WarmDuration)/float64(ps.Warm)-run/w)
 		}
 	}
-	if len(sum) == 0 {
+	if l.runs = runs.mean(); l.runs == nil {
 		return
 	}
-	l.runs = make(map[uint64]float64, len(sum))
-	for k, v := range sum {
-		l.runs[k] = v / count[k]
-	}
 	l.notes = append(l.notes, fmt.Sprintf("billed runs: %d measured groups are billed as they ran", len(l.runs)))
+}
+
+// means averages values by key.
+type means struct{ sum, n map[uint64]float64 }
+
+func (m *means) add(k uint64, v float64) {
+	if m.sum == nil {
+		m.sum, m.n = map[uint64]float64{}, map[uint64]float64{}
+	}
+	m.sum[k] += v
+	m.n[k]++
+}
+
+// mean is the mean per key, nil when nothing was added.
+func (m *means) mean() map[uint64]float64 {
+	if len(m.sum) == 0 {
+		return nil
+	}
+	out := make(map[uint64]float64, len(m.sum))
+	for k, v := range m.sum {
+		out[k] = v / m.n[k]
+	}
+	return out
 }
 
 // DefaultConfidence is a prediction's relative half-width before any of the
