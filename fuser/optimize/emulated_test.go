@@ -423,3 +423,51 @@ func TestPredictsSlowbranchsLastChangeFromItsLoop(t *testing.T) {
 		t.Errorf("cost: measured $%.2f/M, predicted $%.2f/M: %+.0f%%, want within 20%%", last.CostPerMillionUSD, c, 100*e)
 	}
 }
+
+// TestWarmTailIsTheMeasuredSyncPaths: a candidate whose sync path runs in
+// groups measured together (here the entry's (order,quote,stock) at 256
+// MB, whatever the async pair's size) takes their measured warm p95 − p50
+// as its tail; one whose entry group runs at a size not measured does not.
+func TestWarmTailIsTheMeasuredSyncPaths(t *testing.T) {
+	ws := loadWindows(t, "slowbranch-loop", slowbranchApp)
+	var hist []optimize.Observation
+	var tail, k float64
+	for _, w := range ws[:len(ws)-1] {
+		hist = append(hist, w.obs)
+		if g, ok := w.obs.Setup.GroupOf("order"); ok && g.MemoryMB == 256 {
+			d := w.obs.Report.WarmLatency[w.obs.Setup.Version]
+			tail += float64(d.P95-d.P50) / 1e6
+			k++
+		}
+	}
+	if k == 0 {
+		t.Fatal("no window with the entry's group at 256 MB")
+	}
+	tail /= k
+	cur := hist[len(hist)-1]
+	m := optimize.NewModel(optimize.ModelConfig{Places: []setup.Place{awsEast}, Memories: map[string][]int{"aws": {256, 512, 1024}}})
+	l, err := m.Learn(optimize.Input{App: slowbranchApp, Current: cur.Setup, Report: cur.Report, History: hist})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := ws[len(ws)-1].obs.Setup // the async pair at 1024 MB: not measured
+	p, err := l.Evaluate(same)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := float64(p.P95-p.P50) / 1e6; math.Abs(got-tail) > 0.01 {
+		t.Errorf("%s: predicted p95 − p50 %.2f ms, want the measured sync path's %.2f ms", describe(same), got, tail)
+	}
+	other := same.Clone()
+	for i := range other.Groups {
+		if slices.Contains(other.Groups[i].Tasks, "order") {
+			other.Groups[i].MemoryMB = 512
+		}
+	}
+	if p, err = l.Evaluate(other); err != nil {
+		t.Fatal(err)
+	}
+	if got := float64(p.P95-p.P50) / 1e6; math.Abs(got-tail) < 0.5 {
+		t.Errorf("%s: predicted p95 − p50 %.2f ms, the tail of a sync path measured at 256 MB", describe(other), got)
+	}
+}
