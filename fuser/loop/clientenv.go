@@ -293,8 +293,10 @@ func (e *ClientEnv) Record(ctx context.Context, it api.Iteration) error {
 // their own time, as the platform reported them: for each invocation with
 // a bill that says how much longer than its Duration it took on the
 // machine's clock (Wall, emulators only), that difference is taken from
-// the own time (Duration − Wait) of the invocation's spans in proportion to
-// it, as only running work waits for a CPU. An invocation is a span that
+// the own time (Duration − Wait) of the invocation's spans in the share
+// the wait took of the invocation's running time (its wall time less what
+// it was blocked on remote sync callees), as only running work waits for
+// a CPU and the host's work around the spans waits too. An invocation is a span that
 // starts one (the entry, a remote call) and the spans of its group in its
 // trace that start after it; its bill is the k-th of that group and trace
 // by start time. Spans with no such bill are returned as they are.
@@ -305,9 +307,13 @@ func EnvironmentTime(spans []span.Span, bills []cost.Bill) []span.Span {
 	}
 	out := slices.Clone(spans)
 	byGroup := map[invocationKey][]int{} // indexes into out, by start
+	remoteSync := map[string][]int{}     // by trace
 	for i, sp := range out {
 		k := invocationKey{sp.TraceID, sp.Group}
 		byGroup[k] = append(byGroup[k], i)
+		if sp.Remote && !sp.Async {
+			remoteSync[sp.TraceID] = append(remoteSync[sp.TraceID], i)
+		}
 	}
 	for k, idx := range byGroup {
 		bs := billsOf[k]
@@ -332,15 +338,29 @@ func EnvironmentTime(spans []span.Span, bills []cost.Bill) []span.Span {
 				continue
 			}
 			var own time.Duration
+			ids := map[uint64]bool{}
 			for _, i := range run {
 				own += max(out[i].Duration-out[i].Wait, 0)
+				ids[out[i].ID] = true
 			}
 			if own <= 0 {
 				continue
 			}
+			// The invocation ran for its wall time less what it spent
+			// blocked on remote sync callees; the wait is spread over
+			// that running time, of which the spans' own time is a
+			// part (the host's work around the tasks is the rest).
+			var blocked time.Duration
+			for _, i := range remoteSync[k.trace] {
+				if ids[out[i].ParentID] {
+					blocked += spans[i].Duration
+				}
+			}
+			running := max(bs[r].Wall-blocked, own)
+			share := min(float64(wait)/float64(running), 1)
 			for _, i := range run {
 				o := max(out[i].Duration-out[i].Wait, 0)
-				out[i].Duration -= min(time.Duration(float64(wait)*float64(o)/float64(own)), o)
+				out[i].Duration -= time.Duration(share * float64(o))
 			}
 		}
 	}

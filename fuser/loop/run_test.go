@@ -313,3 +313,19 @@ func TestWindowBillsKeepsTheWindowsRequestsOnly(t *testing.T) {
 		t.Errorf("WindowBills changed its input: %v", bills)
 	}
 }
+
+// TestEnvironmentTimeSpreadsTheWaitOverTheInvocationsRunningTime: a leaf
+// invocation that ran 55 ms on the machine's clock for a Duration of 10 ms
+// waited 45 ms for a CPU over its whole running time, the host's work
+// around its 11 ms span included: the span loses the wait's share of it
+// (45/55), not all 45 ms (which left it nothing before).
+func TestEnvironmentTimeSpreadsTheWaitOverTheInvocationsRunningTime(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	const ms = time.Millisecond
+	spans := []span.Span{{TraceID: "a", ID: 1, Task: "C", Group: "c", Start: t0, Duration: 11 * ms}}
+	bills := []cost.Bill{{Group: "c", Trace: "a", Time: t0, Duration: 10 * ms, Wall: 55 * ms}}
+	got := loop.EnvironmentTime(spans, bills)
+	if want := 2 * ms; got[0].Duration != want {
+		t.Errorf("span duration %v, want %v (11 ms × 10/55)", got[0].Duration, want)
+	}
+}
