@@ -122,8 +122,8 @@ func (c *counters) pread(fd int) ([]byte, bool) {
 	}
 }
 
-// read sums CPU time over the environment's threads, puts each thread's CPU time and
-// run_delay in delays (n of them) and reads the cgroup's throttled time.
+// read sums CPU time over the environment's threads, puts each thread's run_delay in
+// delays (n of them) and reads the cgroup's throttled time.
 func (c *counters) read(delays *[markThreads]threadDelay) (cpu, throttled time.Duration, n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -151,7 +151,7 @@ func (c *counters) read(delays *[markThreads]threadDelay) (cpu, throttled time.D
 	return cpu, throttled, n
 }
 
-// sum adds up CPU time over the listed threads and puts theirs and their run_delay in delays, the
+// sum adds up CPU time over the listed threads and puts their run_delay in delays, the
 // threads past the first markThreads-1 summed into the last slot; ok is false when a
 // thread's file did not read.
 func (c *counters) sum(delays *[markThreads]threadDelay) (cpu time.Duration, n int, ok bool) {
@@ -167,13 +167,12 @@ func (c *counters) sum(delays *[markThreads]threadDelay) (cpu time.Duration, n i
 		cpu += time.Duration(run)
 		switch {
 		case n < markThreads-1:
-			delays[n] = threadDelay{tid: c.threads[i].tid, cpu: time.Duration(run), delay: time.Duration(wait)}
+			delays[n] = threadDelay{tid: c.threads[i].tid, delay: time.Duration(wait)}
 			n++
 		case n == markThreads-1:
-			delays[n] = threadDelay{tid: -1, cpu: time.Duration(run), delay: time.Duration(wait)}
+			delays[n] = threadDelay{tid: -1, delay: time.Duration(wait)}
 			n++
 		default:
-			delays[n-1].cpu += time.Duration(run)
 			delays[n-1].delay += time.Duration(wait)
 		}
 	}

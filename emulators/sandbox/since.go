@@ -13,8 +13,8 @@ const markThreads = 32
 // threadDelay is one thread's run_delay at a mark; tid -1 holds the threads past the
 // first markThreads-1.
 type threadDelay struct {
-	tid        int
-	cpu, delay time.Duration
+	tid   int
+	delay time.Duration
 }
 
 // Mark is a point in an environment's own time; see [Env.Since].
