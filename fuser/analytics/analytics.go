@@ -901,8 +901,6 @@ func (a *analyzer) caller1(r *Report, kids []kid, edgeIdx map[uint64]int32, plac
 	}
 }
 
-// dist summarizes v (nearest-rank percentiles), reordering it. It selects
-// the three ranks in linear time rather than sorting.
 // ColdOnTheWay reports whether sp is a cold start its request waited for:
 // the entry's invocation or a sync call's started a new environment. A
 // request with none is warm (Report.WarmLatency).
@@ -910,6 +908,8 @@ func ColdOnTheWay(sp *span.Span) bool {
 	return sp.Cold && !sp.Async && (sp.Remote || sp.Caller == "")
 }
 
+// dist summarizes v (nearest-rank percentiles), reordering it. It selects
+// the three ranks in linear time rather than sorting.
 func dist(v []int64) Dist {
 	if len(v) == 0 {
 		return Dist{}

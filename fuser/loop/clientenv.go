@@ -296,10 +296,11 @@ func (e *ClientEnv) Record(ctx context.Context, it api.Iteration) error {
 // the own time (Duration − Wait) of the invocation's spans in the share
 // the wait took of the invocation's running time (its wall time less what
 // it was blocked on remote sync callees), as only running work waits for
-// a CPU and the host's work around the spans waits too. An invocation is a span that
-// starts one (the entry, a remote call) and the spans of its group in its
-// trace that start after it; its bill is the k-th of that group and trace
-// by start time. Spans with no such bill are returned as they are.
+// a CPU and the host's work around the spans waits too. An invocation is
+// a span that starts one (the entry, a remote call) and the spans of its
+// group in its trace that start after it; its bill is the k-th of that
+// group and trace by start time. Spans with no such bill are returned as
+// they are.
 func EnvironmentTime(spans []span.Span, bills []cost.Bill) []span.Span {
 	billsOf := billsByInvocation(bills, func(cost.Bill) bool { return true })
 	if len(billsOf) == 0 {
@@ -338,21 +339,20 @@ func EnvironmentTime(spans []span.Span, bills []cost.Bill) []span.Span {
 				continue
 			}
 			var own time.Duration
-			ids := map[uint64]bool{}
 			for _, i := range run {
 				own += max(out[i].Duration-out[i].Wait, 0)
-				ids[out[i].ID] = true
 			}
 			if own <= 0 {
 				continue
 			}
 			// The invocation ran for its wall time less what it spent
-			// blocked on remote sync callees; the wait is spread over
-			// that running time, of which the spans' own time is a
-			// part (the host's work around the tasks is the rest).
+			// blocked on remote sync callees (on the machine's clock: the
+			// callees' spans as recorded); the wait is spread over that
+			// running time, of which the spans' own time is a part (the
+			// host's work around the tasks is the rest).
 			var blocked time.Duration
 			for _, i := range remoteSync[k.trace] {
-				if ids[out[i].ParentID] {
+				if slices.ContainsFunc(run, func(j int) bool { return out[j].ID == spans[i].ParentID }) {
 					blocked += spans[i].Duration
 				}
 			}

@@ -507,7 +507,7 @@ func (l *Learned) learnTails(history []Observation) {
 		if err != nil {
 			continue
 		}
-		tails.add(l.pathKey(group, groupKeys(group, gp, &buf)), ms(d.P95-d.P50))
+		tails.add(l.pathKey(group, groupKeys(group, gp, &buf), &buf), ms(d.P95-d.P50))
 	}
 	if l.tails = tails.mean(); l.tails == nil {
 		return
@@ -834,10 +834,12 @@ type evalBuf struct {
 	coldP, coldMs float64
 	busy          bool // the entry's group runs async work in memory (coldBusy)
 	// tail is the warm p95 − p50 (ms) measured with this setup's sync-path
-	// groups, when tailOK (Learned.tails); gh is pathKey's scratch.
-	tail   float64
-	tailOK bool
-	gh     []uint64
+	// groups, when tailOK (Learned.tails); gh and counted are groupKeys'
+	// and pathKey's scratch.
+	tail    float64
+	tailOK  bool
+	gh      []uint64
+	counted []bool
 }
 
 // pred is the raw prediction of the setup eval last evaluated into buf,
@@ -868,27 +870,21 @@ func groupKeys(group []int32, gp []gparam, buf *evalBuf) []uint64 {
 // pathKey identifies the groups that hold the entry's sync path (onPath)
 // by their groupKeys: two setups with the same key run a request's sync
 // path in the same environments.
-func (l *Learned) pathKey(group []int32, gk []uint64) uint64 {
-	var key, seen uint64
+func (l *Learned) pathKey(group []int32, gk []uint64, buf *evalBuf) uint64 {
+	if cap(buf.counted) < len(gk) {
+		buf.counted = make([]bool, len(gk))
+	}
+	counted := buf.counted[:len(gk)]
+	clear(counted)
+	var key, n uint64
 	for t, g := range group {
-		if !l.onPath[t] || l.onPathBefore(group, t, g) {
-			continue
-		}
-		key += gk[g]
-		seen++
-	}
-	return key ^ seen
-}
-
-// onPathBefore says whether a task before t in group g is on the sync path
-// (so that pathKey counts g once).
-func (l *Learned) onPathBefore(group []int32, t int, g int32) bool {
-	for u := range t {
-		if group[u] == g && l.onPath[u] {
-			return true
+		if l.onPath[t] && !counted[g] {
+			counted[g] = true
+			key += gk[g]
+			n++
 		}
 	}
-	return false
+	return key ^ n
 }
 
 // mix is splitmix64's finalizer: a well-spread hash of x.
@@ -982,7 +978,7 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 		buf.coldMs = coldW / coldP
 	}
 	if len(l.tails) > 0 {
-		buf.tail, buf.tailOK = l.tails[l.pathKey(group, gk)]
+		buf.tail, buf.tailOK = l.tails[l.pathKey(group, gk, buf)]
 	}
 	return warm, costReq
 }
