@@ -94,6 +94,12 @@ type ConfigStats struct {
 	Config
 	Count int
 	Mean  time.Duration
+	// FirstCalls counts the task's first calls in a new execution
+	// environment seen in this config (see Report.AddFirstCalls), and
+	// FirstExtra sums how much longer each ran than the task's median
+	// own time there (negative when one ran faster).
+	FirstCalls int
+	FirstExtra time.Duration
 }
 
 // TaskStats describes one task.

@@ -1,6 +1,7 @@
 package analytics_test
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -174,6 +175,44 @@ func TestAddBillsKeepsPeakMemoryColdRateAndInitPerGroup(t *testing.T) {
 	}
 	if !slices.Equal(ps.Tasks, []string{"A", "B"}) || !r.Billed {
 		t.Errorf("tasks %v, billed %v", ps.Tasks, r.Billed)
+	}
+}
+
+// A cold invocation's spans are its tasks' first calls in the new
+// environment: each adds what it ran over its task's median in the group.
+// A trace that invoked the group twice, a warm invocation and a failed
+// cold one add nothing.
+func TestAddFirstCallsTakesTheColdInvocationsSpans(t *testing.T) {
+	east := setup.Place{Provider: "aws", Region: "us-east-1"}
+	s := setup.Separate(1, []string{"api", "score"}, east, 512)
+	s.Groups[0].Tasks, s.Groups = []string{"api", "score"}, s.Groups[:1]
+	g := s.Groups[0].Name
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	var spans []span.Span
+	var bills []cost.Bill
+	request := func(trace string, scoreMs int, cold, failed bool, invocations int) {
+		for i := range invocations {
+			id := uint64(10 * (i + 1))
+			spans = append(spans,
+				span.Span{TraceID: trace, ID: id, Task: "api", Group: g, SetupVersion: 1, MemoryMB: 512, Start: t0, Duration: ms(scoreMs + 2), Wait: ms(scoreMs)},
+				span.Span{TraceID: trace, ID: id + 1, ParentID: id, Caller: "api", Task: "score", Group: g, SetupVersion: 1, MemoryMB: 512, Start: t0, Duration: ms(scoreMs)})
+		}
+		bills = append(bills, cost.Bill{Group: g, Place: east, MemoryMB: 512, Trace: trace, Cold: cold, Failed: failed, Duration: ms(scoreMs + 2)})
+	}
+	for i := range 9 {
+		request(fmt.Sprintf("w%d", i), 70, false, false, 1)
+	}
+	request("cold", 9070, true, false, 1)
+	request("twice", 5070, true, false, 2)
+	request("failed", 3070, true, true, 1)
+	r := analytics.Analyze(spans, analytics.Options{Tasks: []string{"api", "score"}, Setups: []*setup.Setup{s}})
+	r.AddFirstCalls(spans, bills)
+	for task, want := range map[string]time.Duration{"score": ms(9000), "api": 0} {
+		cs := r.Tasks[task].ByConfig
+		if len(cs) != 1 || cs[0].Config != (analytics.Config{Place: east.String(), MemoryMB: 512}) || cs[0].FirstCalls != 1 || cs[0].FirstExtra != want {
+			t.Errorf("%s: ByConfig %+v, want one config %s 512 MB with 1 first call %v over the median", task, cs, east, want)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
 	"github.com/fusionize/fusionize/fuser/cost"
 )
 
@@ -33,12 +34,26 @@ type PlatformStats struct {
 	// WarmDuration sums their durations (the run, without init).
 	Warm         int
 	WarmDuration time.Duration
+	// ColdDuration sums the durations of the cold invocations that did
+	// not fail (the run after init: their first calls).
+	ColdDuration time.Duration
 	// PeakMemoryMB is the largest max memory used reported.
 	PeakMemoryMB int
+	coldRuns     int // cold invocations in ColdDuration
 }
 
 // ColdRate is the share of invocations that started cold.
 func (p *PlatformStats) ColdRate() float64 { return ratio(p.Cold, p.Invocations) }
+
+// ColdStart is what a cold start added to an invocation's billed time, on
+// average: its init, and how much longer the cold invocation ran than a
+// warm one (its first calls). 0 without both a cold and a warm invocation.
+func (p *PlatformStats) ColdStart() time.Duration {
+	if p.coldRuns == 0 || p.Warm == 0 {
+		return 0
+	}
+	return p.InitMean + p.ColdDuration/time.Duration(p.coldRuns) - p.WarmDuration/time.Duration(p.Warm)
+}
 
 // AddBills adds what the platforms reported for the invocations of s's
 // groups to r (r.Platform, by group name). Bills of groups s does not hold
@@ -47,7 +62,7 @@ func (r *Report) AddBills(s *setup.Setup, bills []cost.Bill) {
 	if r.Platform == nil {
 		r.Platform = map[string]*PlatformStats{}
 	}
-	inits := map[string]time.Duration{}
+	inits, colds := map[string]time.Duration{}, map[string]int{}
 	for _, b := range bills {
 		g, ok := s.Group(b.Group)
 		if !ok {
@@ -68,6 +83,10 @@ func (r *Report) AddBills(s *setup.Setup, bills []cost.Bill) {
 		if b.Cold {
 			ps.Cold++
 			inits[g.Name] += b.Init
+			if !b.Failed {
+				colds[g.Name]++
+				ps.ColdDuration += b.Duration
+			}
 		} else if !b.Failed {
 			ps.Warm++
 			ps.WarmDuration += b.Duration
@@ -77,6 +96,7 @@ func (r *Report) AddBills(s *setup.Setup, bills []cost.Bill) {
 		if ps.Cold > 0 {
 			ps.InitMean = inits[name] / time.Duration(ps.Cold)
 		}
+		ps.coldRuns = colds[name]
 	}
 	r.Billed = len(bills) > 0
 }
@@ -114,4 +134,65 @@ func durDist(ds []time.Duration) Dist {
 		v[i] = int64(d)
 	}
 	return dist(v)
+}
+
+// AddFirstCalls adds to r's tasks (ConfigStats.FirstCalls, FirstExtra)
+// what their first calls in a new execution environment cost over their
+// typical call: a task that fills a cache, builds a table or warms its
+// runtime on its first call runs long once per cold start, and a cold
+// invocation is billed for it on top of its init. The cold invocations
+// are the platforms' (bills that started cold and did not fail); the
+// spans of a cold invocation's trace in its group are its calls, and each
+// one's own time is set against the task's median own time in that group
+// over spans. A trace that invoked the group more than once is left out:
+// which of its calls ran in the new environment cannot be told. spans
+// must be those Analyze was given (r.Tasks comes from them).
+func (r *Report) AddFirstCalls(spans []span.Span, bills []cost.Bill) {
+	type tg struct{ trace, group string }
+	cold := map[tg]cost.Bill{}
+	for _, b := range bills {
+		if b.Cold && !b.Failed && b.Trace != "" {
+			cold[tg{b.Trace, b.Group}] = b
+		}
+	}
+	if len(cold) == 0 {
+		return
+	}
+	type taskGroup struct{ task, group string }
+	selfs := map[taskGroup][]int64{}
+	invoked := map[tg]int{}
+	for i := range spans {
+		s := &spans[i]
+		if s.Err != "" || s.Calls() > 1 {
+			continue
+		}
+		selfs[taskGroup{s.Task, s.Group}] = append(selfs[taskGroup{s.Task, s.Group}], int64(s.Self()))
+		if s.Caller == "" || s.Remote {
+			invoked[tg{s.TraceID, s.Group}]++
+		}
+	}
+	medians := make(map[taskGroup]time.Duration, len(selfs))
+	for k, v := range selfs {
+		medians[k] = time.Duration(dist(v).P50)
+	}
+	for i := range spans {
+		s := &spans[i]
+		k := tg{s.TraceID, s.Group}
+		b, ok := cold[k]
+		if !ok || invoked[k] != 1 || s.Err != "" || s.Calls() > 1 {
+			continue
+		}
+		ts := r.Tasks[s.Task]
+		if ts == nil {
+			continue
+		}
+		cfg := Config{Place: b.Place.String(), MemoryMB: b.MemoryMB}
+		j := slices.IndexFunc(ts.ByConfig, func(c ConfigStats) bool { return c.Config == cfg })
+		if j < 0 {
+			ts.ByConfig = append(ts.ByConfig, ConfigStats{Config: cfg})
+			j = len(ts.ByConfig) - 1
+		}
+		ts.ByConfig[j].FirstCalls++
+		ts.ByConfig[j].FirstExtra += s.Self() - medians[taskGroup{s.Task, s.Group}]
+	}
 }

@@ -440,6 +440,7 @@ func observe(ctx context.Context, env Env, s *setup.Setup, opts Options) (*obser
 				return nil, err
 			}
 			rep.AddBills(s, bills)
+			rep.AddFirstCalls(spans, bills)
 			obs.billed = true
 			if sum.Total > 0 {
 				scale = total / sum.Total

@@ -61,10 +61,14 @@ type InvocationPart struct {
 	Task, Place string
 	PerRequest  float64
 	// RunMs is the billed run time (latency plus in-memory async work
-	// outlasting it), InitMs the expected billed init, BilledMs their sum
-	// rounded up to the platform's granularity.
+	// outlasting it), InitMs the expected billed cold start (init, and the
+	// first calls its new environment runs), BilledMs their sum rounded up
+	// to the platform's granularity.
 	RunMs, InitMs, BilledMs float64
-	FeeUSD, CostUSD         float64 // per invocation; CostUSD per request
+	// ColdStartMs is one cold start of its environment: init and first
+	// calls (InitMs is it times the expected cold-start rate).
+	ColdStartMs     float64
+	FeeUSD, CostUSD float64 // per invocation; CostUSD per request
 }
 
 // Breakdown predicts s and returns the prediction's components.
@@ -113,15 +117,15 @@ func (b *Breakdown) Compare(r *analytics.Report, costPerMillion float64) string 
 		}
 		_ = tw.Flush()
 	}
-	fmt.Fprintln(tw, "invoked task\tper request\trun ms\tinit ms\tbilled ms\t$/M\tmeasured group: invocations/request\tbilled ms\tcold\tinit ms\t")
+	fmt.Fprintln(tw, "invoked task\tper request\trun ms\tinit ms\tbilled ms\t$/M\tcold start ms\tmeasured group: invocations/request\tbilled ms\tcold\tinit ms\tcold start ms\t")
 	for _, inv := range b.Invocations {
-		meas := "-\t-\t-\t-"
+		meas := "-\t-\t-\t-\t-"
 		for _, ps := range r.PlatformList() {
 			if len(ps.Tasks) > 0 && slices.Contains(ps.Tasks, inv.Task) && ps.Invocations > 0 && r.Requests > 0 {
-				meas = fmt.Sprintf("%.2f\t%.2f\t%d/%d\t%.1f", float64(ps.Invocations)/float64(r.Requests), ms(ps.Billed)/float64(ps.Invocations), ps.Cold, ps.Invocations, ms(ps.InitMean))
+				meas = fmt.Sprintf("%.2f\t%.2f\t%d/%d\t%.1f\t%.1f", float64(ps.Invocations)/float64(r.Requests), ms(ps.Billed)/float64(ps.Invocations), ps.Cold, ps.Invocations, ms(ps.InitMean), ms(ps.ColdStart()))
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t\n", inv.Task, inv.PerRequest, inv.RunMs, inv.InitMs, inv.BilledMs, inv.CostUSD*1e6, meas)
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%s\t\n", inv.Task, inv.PerRequest, inv.RunMs, inv.InitMs, inv.BilledMs, inv.CostUSD*1e6, inv.ColdStartMs, meas)
 	}
 	_ = tw.Flush()
 	d := r.Latency[b.Setup.Version]

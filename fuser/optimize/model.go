@@ -38,6 +38,10 @@ import (
 //     modules): how much longer its warm invocations ran than the path
 //     predicts (learnRuns), which a candidate holding the same group is
 //     billed for;
+//   - per task, how much longer its first call in a new environment runs
+//     than a typical one, at one vCPU, from the spans of the platforms'
+//     cold invocations (learnFirst): a cold start is billed its init and
+//     those first calls;
 //   - per sync path measured (the groups holding the tasks the entry
 //     reaches by sync calls): the warm requests' p95 − p50 (learnTails),
 //     which a candidate with the same sync path takes as its warm tail;
@@ -63,7 +67,8 @@ import (
 // invocation's expected duration (its path with the expected cold start of
 // each remote sync callee; callers are billed while they wait) plus however
 // long in-memory async tasks under it outlast it, plus the expected billed
-// init of its own cold start (custom runtimes are billed for init). Those
+// init of its own cold start (custom runtimes are billed for init) and the
+// first calls that cold start runs. Those
 // in-memory tasks share the environment's CPU with their caller for the
 // CPU part of their work (processor sharing; waits overlap), unless
 // ModelConfig.AsyncOwnCPU. Breakdown takes a prediction apart.
@@ -126,6 +131,10 @@ type Learned struct {
 	// runs is, by groupKeys, what a measured group's warm invocations ran
 	// longer than the model's path for them (ms, mean over windows).
 	runs map[uint64]float64
+	// first is, per task, how much longer its first call in a new
+	// environment runs than its typical call, in ms at one vCPU
+	// (learnFirst); nil when no cold invocation showed one.
+	first []float64
 }
 
 // setupFit is what a measured setup measured over what the model predicts
@@ -444,6 +453,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 	}
 	l.learnTails(in.History)
 	l.learnRuns(in.History)
+	l.learnFirst(reports)
 	for _, it := range in.History {
 		if !it.Measured() || it.Setup == nil || it.P95Ms <= 0 || it.CostPerMillionUSD <= 0 {
 			continue
@@ -558,6 +568,66 @@ func (l *Learned) learnRuns(history []Observation) {
 		return
 	}
 	l.notes = append(l.notes, fmt.Sprintf("billed runs: %d measured groups are billed as they ran", len(l.runs)))
+}
+
+// learnFirst learns each task's first-call time from the platforms' cold
+// invocations (analytics.Report.AddFirstCalls): the mean of what its first
+// calls ran over its median own time, each scaled by its CPU share to one
+// vCPU, as a cold start's first calls are work done once per environment
+// (a table built, a cache filled, the runtime warmed). A task no cold
+// invocation showed costs nothing extra.
+func (l *Learned) learnFirst(reports []*analytics.Report) {
+	var sum, n []float64
+	for _, r := range reports {
+		for t, name := range l.tasks {
+			ts := r.Tasks[name]
+			if ts == nil {
+				continue
+			}
+			for _, c := range ts.ByConfig {
+				p, ok := parsePlace(c.Place)
+				if !ok || c.FirstCalls == 0 {
+					continue
+				}
+				if sum == nil {
+					sum, n = make([]float64, len(l.tasks)), make([]float64, len(l.tasks))
+				}
+				sum[t] += ms(c.FirstExtra) * l.prof.Speed(p, c.MemoryMB)
+				n[t] += float64(c.FirstCalls)
+			}
+		}
+	}
+	if sum == nil {
+		return
+	}
+	l.first = make([]float64, len(l.tasks))
+	var shown []string
+	for t := range l.tasks {
+		if n[t] > 0 {
+			l.first[t] = max(sum[t]/n[t], 0)
+		}
+		if l.first[t] >= 1 {
+			shown = append(shown, fmt.Sprintf("%s %.0f ms", l.tasks[t], l.first[t]))
+		}
+	}
+	if len(shown) > 0 {
+		l.notes = append(l.notes, "first calls in a new environment, beyond a typical call, at one vCPU: "+strings.Join(shown, ", "))
+	}
+}
+
+// firstCalls sets f[t], what a cold start of t's environment adds to an
+// invocation of t beyond its init: the first calls of t and of the tasks
+// it reaches in memory, at their group's CPU share.
+func (l *Learned) firstCalls(group []int32, gp []gparam, f []float64) {
+	for _, t := range l.post {
+		v := l.first[t] / gp[group[t]].speed
+		for _, e := range l.out[t] {
+			if group[e.to] == group[t] {
+				v += f[e.to]
+			}
+		}
+		f[t] = v
+	}
 }
 
 // means averages values by key.
@@ -826,8 +896,8 @@ type gparam struct {
 func (g *gparam) setModules() { g.modules = modulesLoaded(g.tasks, g.fusable, g.isolated) }
 
 type evalBuf struct {
-	d, x, c []float64
-	tr      *Breakdown // when set, eval records its components here
+	d, x, c, f []float64
+	tr         *Breakdown // when set, eval records its components here
 	// coldP is the share of requests that meet a cold start on their sync
 	// path (the entry's environment or a remote sync callee's) and coldMs
 	// what such a request waits for it on average: eval sets them.
@@ -908,8 +978,16 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 		buf.d, buf.x, buf.c = make([]float64, n), make([]float64, n), make([]float64, n)
 	}
 	d, x, c := buf.d[:n], buf.x[:n], buf.c[:n]
-	warm := l.paths(group, gp, d, x, c, false, buf.tr)
-	l.paths(group, gp, d, x, c, true, nil)
+	var f []float64
+	if l.first != nil {
+		if cap(buf.f) < n {
+			buf.f = make([]float64, n)
+		}
+		f = buf.f[:n]
+		l.firstCalls(group, gp, f)
+	}
+	warm := l.paths(group, gp, d, x, c, f, false, buf.tr)
+	l.paths(group, gp, d, x, c, f, true, nil)
 	var costReq, coldP, coldW float64
 	var gk []uint64
 	buf.tail, buf.tailOK = 0, false
@@ -952,13 +1030,17 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 			// model's path (see learnRuns).
 			billed = max(billed+l.runs[gk[group[t]]], 0)
 		}
-		run, init := billed, 0.0
+		run, init, first := billed, 0.0, 0.0
+		if f != nil {
+			first = f[t]
+		}
 		if l.coldCPU[g.place] {
 			// Custom runtimes are billed for their init phase: the
-			// expected init of a cold invocation, at the group's speed.
-			init = l.coldInit(g, kind)
+			// expected init of a cold invocation, at the group's speed,
+			// and the first calls its new environment runs.
+			init = l.coldInit(g, kind, first)
 			billed += init
-			if full := l.initMs(g); full > 0 && rsync > 0 {
+			if full := l.initMs(g) + first; full > 0 && rsync > 0 {
 				p := min(rsync*init/full, 1)
 				coldP += p
 				coldW += p * full
@@ -970,7 +1052,7 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 		costReq += r * (l.fee[g.place] + billed/1e3*g.perSec)
 		if buf.tr != nil {
 			buf.tr.Invocations = append(buf.tr.Invocations, InvocationPart{Task: l.tasks[t], Place: l.places[g.place].String(), PerRequest: r,
-				RunMs: run, InitMs: init, BilledMs: billed, FeeUSD: l.fee[g.place], CostUSD: r * (l.fee[g.place] + billed/1e3*g.perSec)})
+				RunMs: run, InitMs: init, BilledMs: billed, ColdStartMs: l.initMs(g) + first, FeeUSD: l.fee[g.place], CostUSD: r * (l.fee[g.place] + billed/1e3*g.perSec)})
 		}
 	}
 	buf.coldP, buf.coldMs = min(coldP, 1), 0
@@ -995,21 +1077,23 @@ func (l *Learned) initMs(g *gparam) float64 {
 // coldInit is the expected cold-start time of one invocation of group g
 // invoked as kind says (coldSync, coldAsync, coldBusy): the cold-start
 // rate of its place for that kind times its init, which loads each of its
-// modules at its CPU share; without platform reports, the profile's delay
-// times the measured rate.
-func (l *Learned) coldInit(g *gparam, kind int) float64 {
+// modules at its CPU share, and first, the first calls a new environment
+// runs for that invocation (firstCalls); without platform reports, the
+// profile's delay times the measured rate.
+func (l *Learned) coldInit(g *gparam, kind int, first float64) float64 {
 	if !l.coldCPU[g.place] {
 		return l.coldMs[g.place]
 	}
-	return l.coldRate[g.place][kind] * l.initMs(g)
+	return l.coldRate[g.place][kind] * (l.initMs(g) + first)
 }
 
 // paths computes each task's duration d, how long in-memory work under it
 // outlasts it x and the CPU time c of everything it runs in its environment,
 // callees first, from median own times. expected adds the expected cold
-// start to every remote sync call (what is billed on average); without it
-// the path is a typical warm request's. It returns the entry's duration.
-func (l *Learned) paths(group []int32, gp []gparam, d, x, c []float64, expected bool, tr *Breakdown) float64 {
+// start (init and first calls, f from firstCalls, nil for none) to every
+// remote sync call (what is billed on average); without it the path is a
+// typical warm request's. It returns the entry's duration.
+func (l *Learned) paths(group []int32, gp []gparam, d, x, c, f []float64, expected bool, tr *Breakdown) float64 {
 	withCold := expected
 	fa, fb, fown := l.am, l.bm, l.ownMed
 	for _, t := range l.post {
@@ -1058,7 +1142,11 @@ func (l *Learned) paths(group []int32, gp []gparam, d, x, c []float64, expected 
 				hop := l.inv[pu] + l.rtt[g.place][pu] + e.xferMs
 				cold := 0.0
 				if e.sync {
-					cold = l.coldInit(gu, coldSync)
+					first := 0.0
+					if f != nil {
+						first = f[u]
+					}
+					cold = l.coldInit(gu, coldSync, first)
 					block = d[u] + hop
 					if withCold {
 						block += cold
