@@ -89,38 +89,74 @@ func (e *ClientEnv) Timed(v int64) []Timed {
 // reported for each invocation the request waited for (bills): its entry
 // invocation, and every sync call to another group on the way, nested ones
 // included; of sync calls a task made at overlapping times, only the
-// largest stretch counts, as the caller waited for them side by side. On
-// an emulator the stretch is the time an environment waited for a
-// physical CPU of the machine running it, which a cloud does not make its
-// client wait; a real cloud reports none, and the latency stays as timed.
-// Spans say which invocations a request waited for: an invocation is the
-// k-th span of its group in the trace that starts an invocation (the
-// entry, a remote sync call), and its bill the k-th of that group and
-// trace by start time.
+// largest stretch counts, as the caller waited for them side by side. A
+// sync call made under an async one (a callee of a callee the request
+// fired and forgot) runs after the answer and does not count. Where an
+// invocation ran on after its answer (the host finishing its async work and
+// flushing its spans before it asks for the next event: the bill's Wall
+// is longer than the span the caller waited for), only the answer's share
+// of its stretch counts. On an emulator the stretch is the time an
+// environment waited for a physical CPU of the machine running it, which
+// a cloud does not make its client wait; a real cloud reports none, and
+// the latency stays as timed. Spans say which invocations a request
+// waited for: an invocation is the k-th span of its group in the trace
+// that starts an invocation (the entry, a remote sync call), and its bill
+// the k-th of that group and trace by start time.
 func PlatformLatencies(reqs []Timed, spans []span.Span, bills []cost.Bill) []time.Duration {
 	billsOf := billsByInvocation(bills, func(b cost.Bill) bool { return !b.Async })
 	invocations := map[string][]span.Span{} // per trace, the spans that started a sync invocation
-	for _, sp := range spans {
+	type ref struct {
+		trace string
+		id    uint64
+	}
+	byID := make(map[ref]*span.Span, len(spans))
+	for i := range spans {
+		sp := &spans[i]
+		byID[ref{sp.TraceID, sp.ID}] = sp
 		if sp.Caller == "" || (sp.Remote && !sp.Async) {
-			invocations[sp.TraceID] = append(invocations[sp.TraceID], sp)
+			invocations[sp.TraceID] = append(invocations[sp.TraceID], *sp)
 		}
+	}
+	// waited says whether the request waited for sp: no async call on
+	// its way up to the entry.
+	waited := func(sp *span.Span) bool {
+		for n := 0; n <= len(spans); n++ {
+			if sp.Async {
+				return false
+			}
+			if sp.Caller == "" || sp.ParentID == 0 {
+				return true
+			}
+			p, ok := byID[ref{sp.TraceID, sp.ParentID}]
+			if !ok {
+				return true // the parent is not among the spans: count it
+			}
+			sp = p
+		}
+		return true
 	}
 	out := make([]time.Duration, len(reqs))
 	for i, r := range reqs {
-		out[i] = max(r.D-traceStretch(invocations[r.Trace], func(g string, k int) time.Duration {
-			if bs := billsOf[invocationKey{r.Trace, g}]; k < len(bs) {
-				return bs[k].Stretch
+		out[i] = max(r.D-traceStretch(invocations[r.Trace], func(sp span.Span, k int) time.Duration {
+			bs := billsOf[invocationKey{r.Trace, sp.Group}]
+			if k >= len(bs) || !waited(&sp) {
+				return 0
 			}
-			return 0
+			b := bs[k]
+			if b.Wall > sp.Duration && sp.Duration > 0 {
+				return time.Duration(float64(b.Stretch) * float64(sp.Duration) / float64(b.Wall))
+			}
+			return b.Stretch
 		}), 0)
 	}
 	return out
 }
 
 // traceStretch sums the stretch of a trace's sync invocations (the entry
-// first among them); stretchOf gives the k-th invocation of a group's.
-// Calls from one caller span that overlap in time count their largest.
-func traceStretch(invs []span.Span, stretchOf func(group string, k int) time.Duration) time.Duration {
+// first among them); stretchOf gives that of sp, the k-th invocation of
+// its group. Calls from one caller span that overlap in time count their
+// largest.
+func traceStretch(invs []span.Span, stretchOf func(sp span.Span, k int) time.Duration) time.Duration {
 	slices.SortStableFunc(invs, func(a, b span.Span) int { return a.Start.Compare(b.Start) })
 	seen := map[string]int{}
 	type run struct {
@@ -132,7 +168,7 @@ func traceStretch(invs []span.Span, stretchOf func(group string, k int) time.Dur
 	for _, sp := range invs {
 		k := seen[sp.Group]
 		seen[sp.Group]++
-		st := stretchOf(sp.Group, k)
+		st := stretchOf(sp, k)
 		if sp.Caller == "" {
 			total += st
 			continue
@@ -296,9 +332,15 @@ func (e *ClientEnv) Record(ctx context.Context, it api.Iteration) error {
 // the own time (Duration − Wait) of the invocation's spans in the share
 // the wait took of the invocation's running time (its wall time less what
 // it was blocked on remote sync callees), as only running work waits for
-// a CPU and the host's work around the spans waits too. An invocation is
-// a span that starts one (the entry, a remote call) and the spans of its
-// group in its trace that start after it; its bill is the k-th of that
+// a CPU and the host's work around the spans waits too. What a span loses,
+// its sync callers lose too, from their wait and their duration (a caller
+// blocked on it would have waited that much less; its own time stays):
+// else the time a remote call costs, a caller's wait less its callees'
+// durations, would grow by every wait taken out of the callees. Where a
+// caller's sync callees overlapped (its wait is less than their summed
+// durations), it loses their losses in the ratio of the two. An invocation
+// is a span that starts one (the entry, a remote call) and the spans of
+// its group in its trace that start after it; its bill is the k-th of that
 // group and trace by start time. Spans with no such bill are returned as
 // they are.
 func EnvironmentTime(spans []span.Span, bills []cost.Bill) []span.Span {
@@ -307,8 +349,9 @@ func EnvironmentTime(spans []span.Span, bills []cost.Bill) []span.Span {
 		return spans
 	}
 	out := slices.Clone(spans)
-	byGroup := map[invocationKey][]int{} // indexes into out, by start
-	remoteSync := map[string][]int{}     // by trace
+	lost := make([]time.Duration, len(out)) // own time taken out, per span
+	byGroup := map[invocationKey][]int{}    // indexes into out, by start
+	remoteSync := map[string][]int{}        // by trace
 	for i, sp := range out {
 		k := invocationKey{sp.TraceID, sp.Group}
 		byGroup[k] = append(byGroup[k], i)
@@ -359,10 +402,59 @@ func EnvironmentTime(spans []span.Span, bills []cost.Bill) []span.Span {
 			running := max(bs[r].Wall-blocked, own)
 			share := min(float64(wait)/float64(running), 1)
 			for _, i := range run {
-				o := max(out[i].Duration-out[i].Wait, 0)
-				out[i].Duration -= time.Duration(share * float64(o))
+				lost[i] = time.Duration(share * float64(max(out[i].Duration-out[i].Wait, 0)))
 			}
 		}
 	}
+	passUp(out, lost)
 	return out
+}
+
+// passUp takes lost[i] out of span i's duration and passes it up to its
+// sync callers' waits and durations (see EnvironmentTime), callees first.
+func passUp(out []span.Span, lost []time.Duration) {
+	type ref struct {
+		trace string
+		id    uint64
+	}
+	at := make(map[ref]int, len(out))
+	for i, sp := range out {
+		at[ref{sp.TraceID, sp.ID}] = i
+	}
+	parent := make([]int, len(out))
+	children := make([]time.Duration, len(out)) // summed durations of sync callees
+	for i, sp := range out {
+		parent[i] = -1
+		if p, ok := at[ref{sp.TraceID, sp.ParentID}]; ok && sp.ParentID != 0 && p != i && !sp.Async {
+			parent[i] = p
+			children[p] += sp.Duration * time.Duration(sp.Calls())
+		}
+	}
+	depth := make([]int, len(out))
+	for i := range out {
+		for p, n := parent[i], 0; p >= 0 && n < len(out); p, n = parent[p], n+1 {
+			depth[i]++
+		}
+	}
+	order := make([]int, len(out))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return depth[b] - depth[a] })
+	passed := make([]time.Duration, len(out)) // from sync callees
+	for _, i := range order {
+		if passed[i] > 0 && children[i] > 0 {
+			passed[i] = time.Duration(float64(passed[i]) * min(float64(out[i].Wait)/float64(children[i]), 1))
+			passed[i] = min(passed[i], out[i].Wait)
+		}
+		total := lost[i] + passed[i]
+		if total <= 0 {
+			continue
+		}
+		out[i].Wait -= passed[i]
+		out[i].Duration -= total
+		if p := parent[i]; p >= 0 {
+			passed[p] += total * time.Duration(out[i].Calls())
+		}
+	}
 }

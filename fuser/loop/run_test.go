@@ -227,9 +227,10 @@ func TestWindowStartsOnceTheWarmUpsAsyncWorkRan(t *testing.T) {
 // TestPlatformLatenciesTakeOutTheStretchOfWhatTheRequestWaitedFor: each
 // request loses the stretch of its entry invocation and of every sync call
 // to another group on its way (nested ones too); of calls one task made
-// side by side only the largest counts; an async call's, another trace's
-// and an in-memory call's do not; a request the platform recorded nothing
-// for stays as timed.
+// side by side only the largest counts; an async call's, a sync call's
+// under an async one, another trace's and an in-memory call's do not; of an
+// invocation that ran on after its answer, the answer's share counts; a
+// request the platform recorded nothing for stays as timed.
 func TestPlatformLatenciesTakeOutTheStretchOfWhatTheRequestWaitedFor(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
@@ -245,8 +246,12 @@ func TestPlatformLatenciesTakeOutTheStretchOfWhatTheRequestWaitedFor(t *testing.
 		{TraceID: "a", ID: 6, ParentID: 3, Caller: "C", Task: "F", Group: "g5", Remote: true, Start: at(31), Duration: 20 * ms},
 		{TraceID: "a", ID: 7, ParentID: 1, Caller: "A", Task: "G", Group: "g6", Remote: true, Async: true, Start: at(90), Duration: 50 * ms},
 		{TraceID: "a", ID: 8, ParentID: 1, Caller: "A", Task: "H", Group: "g1", Start: at(85), Duration: 5 * ms},
+		// G calls K (g7) sync, after the answer: not waited for.
+		{TraceID: "a", ID: 9, ParentID: 7, Caller: "G", Task: "K", Group: "g7", Remote: true, Start: at(95), Duration: 30 * ms},
 		{TraceID: "b", ID: 1, Task: "A", Group: "g1", Start: at(0), Duration: 50 * ms},
 		{TraceID: "c", ID: 1, Task: "A", Group: "g1", Start: at(0), Duration: 9 * ms},
+		// d: the entry answered after 40 ms and ran to 80 ms on the clock.
+		{TraceID: "d", ID: 1, Task: "A", Group: "g1", Start: at(0), Duration: 40 * ms},
 	}
 	bills := []cost.Bill{
 		{Group: "g1", Trace: "a", Time: at(0), Stretch: 30 * ms},
@@ -256,11 +261,13 @@ func TestPlatformLatenciesTakeOutTheStretchOfWhatTheRequestWaitedFor(t *testing.
 		{Group: "g4", Trace: "a", Time: at(30), Stretch: 8 * ms},
 		{Group: "g5", Trace: "a", Time: at(31), Stretch: 16 * ms}, // beside E: only the larger
 		{Group: "g6", Trace: "a", Time: at(90), Stretch: 500 * ms, Async: true},
+		{Group: "g7", Trace: "a", Time: at(95), Stretch: 40 * ms},
 		{Group: "g1", Trace: "b", Time: at(0), Stretch: time.Second}, // more than timed
+		{Group: "g1", Trace: "d", Time: at(0), Stretch: 20 * ms, Wall: 80 * ms},
 	}
-	reqs := []loop.Timed{{Trace: "a", D: 100 * ms}, {Trace: "b", D: 200 * ms}, {Trace: "c", D: 9 * ms}}
+	reqs := []loop.Timed{{Trace: "a", D: 100 * ms}, {Trace: "b", D: 200 * ms}, {Trace: "c", D: 9 * ms}, {Trace: "d", D: 45 * ms}}
 	got := loop.PlatformLatencies(reqs, spans, bills)
-	want := []time.Duration{(100 - 30 - 1 - 4 - 2 - 16) * ms, 0, 9 * ms}
+	want := []time.Duration{(100 - 30 - 1 - 4 - 2 - 16) * ms, 0, 9 * ms, (45 - 10) * ms}
 	if !slices.Equal(got, want) {
 		t.Fatalf("PlatformLatencies = %v, want %v", got, want)
 	}
@@ -269,13 +276,16 @@ func TestPlatformLatenciesTakeOutTheStretchOfWhatTheRequestWaitedFor(t *testing.
 // TestEnvironmentTimeTakesTheWaitOutOfRunningWork: an invocation that took
 // 30 ms longer on the machine's clock than its Duration loses those 30 ms
 // from its spans' own time, in proportion to it (not from the time it
-// waited on a callee); an invocation with no bill keeps its spans.
+// waited on a remote callee); a caller loses from its wait what its sync
+// callee lost, so its own time and the remote call's cost (its wait less
+// its callees' durations) stay; an invocation with no bill keeps its
+// spans.
 func TestEnvironmentTimeTakesTheWaitOutOfRunningWork(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	const ms = time.Millisecond
 	spans := []span.Span{
-		{TraceID: "a", ID: 1, Task: "A", Group: "g1", Start: at(0), Duration: 100 * ms, Wait: 40 * ms},           // own 60
+		{TraceID: "a", ID: 1, Task: "A", Group: "g1", Start: at(0), Duration: 100 * ms, Wait: 75 * ms},           // own 25
 		{TraceID: "a", ID: 2, ParentID: 1, Caller: "A", Task: "M", Group: "g1", Start: at(1), Duration: 30 * ms}, // in memory, own 30
 		{TraceID: "a", ID: 3, ParentID: 1, Caller: "A", Task: "B", Group: "g2", Remote: true, Start: at(50), Duration: 40 * ms},
 		{TraceID: "b", ID: 1, Task: "A", Group: "g1", Start: at(0), Duration: 10 * ms},
@@ -285,11 +295,16 @@ func TestEnvironmentTimeTakesTheWaitOutOfRunningWork(t *testing.T) {
 		{Group: "g2", Trace: "a", Time: at(50), Duration: 40 * ms, Wall: 40 * ms},
 	}
 	got := loop.EnvironmentTime(spans, bills)
-	want := []time.Duration{80 * ms, 20 * ms, 40 * ms, 10 * ms}
+	// g1 ran 130 ms on the clock, 40 of them blocked on B: the 30 ms wait
+	// is a third of its 90 ms running, taken from A's own 25 ms and M's 30.
+	want := []struct{ d, w time.Duration }{{100*ms - 25*ms/3 - 10*ms, 65 * ms}, {20 * ms, 0}, {40 * ms, 0}, {10 * ms, 0}}
 	for i, sp := range got {
-		if sp.Duration != want[i] || sp.Wait != spans[i].Wait {
-			t.Errorf("span %s/%s: duration %v wait %v, want %v and %v", sp.TraceID, sp.Task, sp.Duration, sp.Wait, want[i], spans[i].Wait)
+		if sp.Duration != want[i].d || sp.Wait != want[i].w {
+			t.Errorf("span %s/%s: duration %v wait %v, want %v and %v", sp.TraceID, sp.Task, sp.Duration, sp.Wait, want[i].d, want[i].w)
 		}
+	}
+	if a := got[0]; a.Wait-got[1].Duration-got[2].Duration != 5*ms {
+		t.Errorf("A's wait less its callees' durations is %v, want the 5 ms it was", a.Wait-got[1].Duration-got[2].Duration)
 	}
 	if spans[0].Duration != 100*ms {
 		t.Error("EnvironmentTime changed its input")
