@@ -174,6 +174,10 @@ type Report struct {
 	// span of theirs that was the entry or a sync call started cold. Its
 	// tail is the tail of warm requests alone.
 	WarmLatency map[int64]Dist
+	// ClientTimed says Latency is what a client timed (SetLatency), from
+	// sending a request to its answer, the entry's invocation included;
+	// else it is the entry spans' durations.
+	ClientTimed bool
 
 	Invocations int // platform invocations: remote or entry spans
 	ColdStarts  int
@@ -181,9 +185,10 @@ type Report struct {
 
 	// Overhead is the measured overhead of a remote call per link:
 	// for each caller span, Wait minus the time covered by its sync
-	// children's own spans, shared equally among its remote calls (a cluster
-	// of overlapping remote sync calls counts once; each remote async call
-	// counts once, for its dispatch). It includes invoke overhead, round trip
+	// children's own spans, shared equally among its remote sync calls (a
+	// cluster of overlapping ones counts once; a remote async call is
+	// dispatched in the background and is not in the wait). It includes
+	// invoke overhead, round trip
 	// and payload transfer; callers with a cold child are left out (the cold
 	// start would hide in the wait). It is approximate when a caller mixes
 	// in-memory and remote children that overlap.
@@ -854,8 +859,7 @@ func (a *analyzer) caller1(r *Report, kids []kid, edgeIdx map[uint64]int32, plac
 	}
 	syncSeen := false
 	for j, k := range kids {
-		if k.async { // a remote async dispatch: one event, no overlap
-			events++
+		if k.async { // dispatched in the background: not in the caller's wait
 			continue
 		}
 		if syncSeen && k.start < curEnd {
@@ -893,7 +897,7 @@ func (a *analyzer) caller1(r *Report, kids []kid, edgeIdx map[uint64]int32, plac
 	per := float64(transport) / float64(events)
 	from := placeOf(kids[0].parent)
 	for _, k := range kids {
-		if !k.remote {
+		if !k.remote || k.async {
 			continue
 		}
 		l := Link{from, placeOf(k.idx)}

@@ -122,6 +122,7 @@ func (r *Report) SetLatency(v int64, all, warm []time.Duration) {
 		r.WarmLatency = map[int64]Dist{}
 	}
 	r.Latency[v] = durDist(all)
+	r.ClientTimed = true
 	delete(r.WarmLatency, v)
 	if len(warm) > 0 {
 		r.WarmLatency[v] = durDist(warm)

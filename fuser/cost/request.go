@@ -84,13 +84,18 @@ func (r *requestPricer) price(p *Prices, spans []span.Span, idx []int32, place P
 		r.pos[s.ID] = int32(i)
 		r.ends = append(r.ends, s.Start.Add(s.Duration))
 	}
-	// Extend every invocation to the end of the in-memory spans under it.
+	// Extend every invocation to the end of the in-memory spans under it,
+	// and to the start of the remote async calls it made: a host hands
+	// those over in the background and its invocation ends once they are.
 	for i := 0; i < n; i++ {
 		s := at(i)
-		if IsInvocation(s) {
-			continue
-		}
 		end := s.Start.Add(s.Duration)
+		if IsInvocation(s) {
+			if !s.Remote || !s.Async {
+				continue
+			}
+			end = s.Start
+		}
 		cur := s
 		for depth := 0; depth < 256; depth++ {
 			j, ok := r.pos[cur.ParentID]

@@ -17,17 +17,17 @@ import (
 // component by component, to find where a prediction goes wrong.
 type Breakdown struct {
 	Setup *setup.Setup
-	// LatencyMs is the predicted critical path before the corrections;
-	// Prediction is the forecast Evaluate returns.
+	// LatencyMs is the predicted critical path (the p50); Prediction is
+	// the forecast Evaluate returns (a setup already measured is
+	// predicted as it measured).
 	LatencyMs  float64
 	Prediction Prediction
-	// LatencyCorrection is the factor the model applied to the path from
-	// the setups it measured (cost is not corrected). A setup already
-	// measured is predicted as it measured instead (see Evaluate).
-	LatencyCorrection float64
-	Tasks             []TaskPart
-	Calls             []CallPart
-	Invocations       []InvocationPart
+	// HopScale is the factor the model fitted on every invoke overhead
+	// from the setups it measured (CallPart.InvokeMs is before it).
+	HopScale    float64
+	Tasks       []TaskPart
+	Calls       []CallPart
+	Invocations []InvocationPart
 }
 
 // TaskPart is one task's share of a prediction.
@@ -77,7 +77,7 @@ func (l *Learned) Breakdown(s *setup.Setup) (*Breakdown, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Breakdown{Setup: s.Clone(), Tasks: make([]TaskPart, len(l.tasks)), LatencyCorrection: l.latCorr}
+	b := &Breakdown{Setup: s.Clone(), Tasks: make([]TaskPart, len(l.tasks)), HopScale: l.hopScale}
 	b.LatencyMs, _ = l.eval(group, gp, &evalBuf{tr: b})
 	p, err := l.Evaluate(s)
 	if err != nil {
@@ -129,8 +129,8 @@ func (b *Breakdown) Compare(r *analytics.Report, costPerMillion float64) string 
 	}
 	_ = tw.Flush()
 	d := r.Latency[b.Setup.Version]
-	fmt.Fprintf(&sb, "latency: predicted %.2f ms raw × %.3f = p50 %.2f ms, p95 %.2f ms; measured p50 %.2f ms (mean %.2f), p95 %.2f ms: error p50 %s, p95 %s\n",
-		b.LatencyMs, b.LatencyCorrection, ms(b.Prediction.P50), ms(b.Prediction.P95), ms(d.P50), ms(d.Mean), ms(d.P95), pct(ms(b.Prediction.P50), ms(d.P50)), pct(ms(b.Prediction.P95), ms(d.P95)))
+	fmt.Fprintf(&sb, "latency: path %.2f ms (invoke overheads × %.3f): p50 %.2f ms, p95 %.2f ms; measured p50 %.2f ms (mean %.2f), p95 %.2f ms: error p50 %s, p95 %s\n",
+		b.LatencyMs, b.HopScale, ms(b.Prediction.P50), ms(b.Prediction.P95), ms(d.P50), ms(d.Mean), ms(d.P95), pct(ms(b.Prediction.P50), ms(d.P50)), pct(ms(b.Prediction.P95), ms(d.P95)))
 	fmt.Fprintf(&sb, "cost: predicted $%.3f/M; measured $%.3f/M: error %s\n", b.Prediction.CostPerMillion, costPerMillion, pct(b.Prediction.CostPerMillion, costPerMillion))
 	return sb.String()
 }

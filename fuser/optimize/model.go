@@ -113,13 +113,19 @@ type Learned struct {
 	own                     [][]float64
 	p95                     float64 // the warm requests' p95/p50
 	p95Busy                 float64 // the same where the entry's group runs async work in memory
-	latCorr                 float64
-	fits                    map[string]setupFit // by Key: measured ÷ predicted
-	conf                    float64             // relative half-width of a prediction
-	ownCPU                  bool                // ModelConfig.AsyncOwnCPU
-	mem                     memoryFit
-	fusable                 []taskFusion // per task: what module fusion does with it (fusion.go)
-	notes                   []string
+	// hopScale multiplies every place's invoke overhead (inv): fitted so
+	// that the measured setups' paths meet their measured p50 (fitHops).
+	hopScale float64
+	// clientTimed says the primary report's latency is a client's
+	// (analytics.Report.ClientTimed): a path then starts with the entry's
+	// invocation.
+	clientTimed bool
+	fits        map[string]setupFit // by Key: measured ÷ predicted
+	conf        float64             // relative half-width of a prediction
+	ownCPU      bool                // ModelConfig.AsyncOwnCPU
+	mem         memoryFit
+	fusable     []taskFusion // per task: what module fusion does with it (fusion.go)
+	notes       []string
 	// window is how many requests a measured window holds (the primary
 	// report's), which decides how many cold requests reach its p95.
 	window int
@@ -184,7 +190,7 @@ func parsePlace(s string) (setup.Place, bool) {
 func (m *Model) learn(in Input) (*Learned, error) {
 	cfg := m.cfg
 	l := &Learned{obj: in.App, tasks: in.App.Tasks, idx: map[string]int{}, prof: cfg.Profile, prices: *cfg.Prices,
-		p95: 1.3, p95Busy: 1.3, latCorr: 1, conf: DefaultConfidence, ownCPU: cfg.AsyncOwnCPU}
+		p95: 1.3, p95Busy: 1.3, hopScale: 1, conf: DefaultConfidence, ownCPU: cfg.AsyncOwnCPU}
 	for i, t := range l.tasks {
 		l.idx[t] = i
 	}
@@ -206,6 +212,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 		return nil, fmt.Errorf("model: %w", ErrNoData)
 	}
 	primary := reports[0]
+	l.clientTimed = primary.ClientTimed
 	l.window = DefaultWindow
 	if primary.Requests > 0 {
 		l.window = primary.Requests
@@ -451,6 +458,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 			kw[b]++
 		}
 	}
+	l.fitHops(in.History)
 	l.learnTails(in.History)
 	l.learnRuns(in.History)
 	l.learnFirst(reports)
@@ -477,7 +485,6 @@ func (m *Model) learn(in Input) (*Learned, error) {
 			sc += math.Log(f.cost)
 		}
 		k := float64(len(l.fits))
-		l.latCorr = min(max(math.Exp(s50/k), 1/MaxCorrection), MaxCorrection)
 		switch {
 		case kw[0]+kw[1] > 0:
 			s95, k95 = sw[0]+sw[1], kw[0]+kw[1]
@@ -492,7 +499,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 		if kw[1] > 0 {
 			l.p95Busy = min(max(math.Exp(sw[1]/kw[1]), 1), 5)
 		}
-		l.notes = append(l.notes, fmt.Sprintf("correction from %d measured setups: latency ×%.3f, p95/p50 %.2f (cost of setups not measured is priced from the components as the platforms bill them, measured cost ÷ predicted %.3f on average); each measured setup keeps its own", len(l.fits), l.latCorr, l.p95, math.Exp(sc/k)))
+		l.notes = append(l.notes, fmt.Sprintf("measured ÷ predicted over %d measured setups: p50 %.3f, cost %.3f on average (neither corrects a setup not measured; each measured setup keeps its own); p95/p50 %.2f", len(l.fits), math.Exp(s50/k), math.Exp(sc/k), l.p95))
 		l.notes = append(l.notes, fmt.Sprintf("warm requests' p95/p50: %.2f, %.2f where the entry's group runs async work in memory", l.p95, l.p95Busy))
 	}
 	l.conf = confidence(in.History)
@@ -568,6 +575,42 @@ func (l *Learned) learnRuns(history []Observation) {
 		return
 	}
 	l.notes = append(l.notes, fmt.Sprintf("billed runs: %d measured groups are billed as they ran", len(l.runs)))
+}
+
+// fitHops fits hopScale, the factor on every invoke overhead, to the
+// measured setups' p50: the path of a setup is its own times (trusted: in
+// the environments' time, from the spans) plus its hops (each remote sync
+// call's invoke overhead, and the entry's when the latency is a client's),
+// and the hops' factor is the least-squares fit, in relative error, of
+// own + factor × hops to the measured p50s, drawn toward 1 by a weak prior
+// (a setup without hops says nothing of them). The invoke overhead is
+// measured from spans on the machine's clock: a caller's wait less its
+// callees' durations, which holds the emulator's and the SDK's work on a
+// shared machine at whatever load it had; the client's p50 says what it
+// came to.
+func (l *Learned) fitHops(history []Observation) {
+	const prior = 0.05
+	num, den := prior, prior
+	n := 0
+	for _, it := range history {
+		if !it.Measured() || it.Setup == nil || it.P50Ms <= 0 {
+			continue
+		}
+		group, gp, err := l.compile(it.Setup)
+		if err != nil {
+			continue
+		}
+		l.hopScale = 0
+		own, _ := l.eval(group, gp, &evalBuf{})
+		l.hopScale = 1
+		withHops, _ := l.eval(group, gp, &evalBuf{})
+		hops, m := withHops-own, it.P50Ms
+		num += (m - own) * hops / (m * m)
+		den += hops * hops / (m * m)
+		n++
+	}
+	l.hopScale = min(max(num/den, 0), MaxCorrection)
+	l.notes = append(l.notes, fmt.Sprintf("invoke overhead ×%.3f, fitted to %d measured setups' p50", l.hopScale, n))
 }
 
 // learnFirst learns each task's first-call time from the platforms' cold
@@ -654,8 +697,8 @@ func (m *means) mean() map[uint64]float64 {
 }
 
 // DefaultConfidence is a prediction's relative half-width before any of the
-// model's predictions was measured; MaxCorrection bounds the factor a
-// measured setup corrects latency and cost by.
+// model's predictions was measured; MaxCorrection bounds the factor the
+// invoke overhead is scaled by (fitHops).
 const (
 	DefaultConfidence = 0.25
 	MaxCorrection     = 4.0
@@ -896,8 +939,8 @@ type gparam struct {
 func (g *gparam) setModules() { g.modules = modulesLoaded(g.tasks, g.fusable, g.isolated) }
 
 type evalBuf struct {
-	d, x, c, f []float64
-	tr         *Breakdown // when set, eval records its components here
+	d, x, xb, c, f []float64
+	tr             *Breakdown // when set, eval records its components here
 	// coldP is the share of requests that meet a cold start on their sync
 	// path (the entry's environment or a remote sync callee's) and coldMs
 	// what such a request waits for it on average: eval sets them.
@@ -975,9 +1018,9 @@ func mix(x uint64) uint64 {
 func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float64) {
 	n := len(l.tasks)
 	if cap(buf.d) < n {
-		buf.d, buf.x, buf.c = make([]float64, n), make([]float64, n), make([]float64, n)
+		buf.d, buf.x, buf.xb, buf.c = make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
 	}
-	d, x, c := buf.d[:n], buf.x[:n], buf.c[:n]
+	d, x, xb, c := buf.d[:n], buf.x[:n], buf.xb[:n], buf.c[:n]
 	var f []float64
 	if l.first != nil {
 		if cap(buf.f) < n {
@@ -986,8 +1029,12 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 		f = buf.f[:n]
 		l.firstCalls(group, gp, f)
 	}
-	warm := l.paths(group, gp, d, x, c, f, false, buf.tr)
-	l.paths(group, gp, d, x, c, f, true, nil)
+	warm := l.paths(group, gp, d, x, xb, c, f, false, buf.tr)
+	l.paths(group, gp, d, x, xb, c, f, true, nil)
+	if l.clientTimed {
+		// What a client times starts with the entry's invocation.
+		warm += l.inv[gp[group[l.entry]].place] * l.hopScale
+	}
 	var costReq, coldP, coldW float64
 	var gk []uint64
 	buf.tail, buf.tailOK = 0, false
@@ -1023,7 +1070,7 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 		if t == l.entry {
 			buf.busy = kind == coldBusy
 		}
-		billed := d[t] + x[t]
+		billed := d[t] + xb[t]
 		if len(l.runs) > 0 {
 			// A group measured in this environment is billed as it ran
 			// there: its invocations' measured warm duration over the
@@ -1093,7 +1140,7 @@ func (l *Learned) coldInit(g *gparam, kind int, first float64) float64 {
 // start (init and first calls, f from firstCalls, nil for none) to every
 // remote sync call (what is billed on average); without it the path is a
 // typical warm request's. It returns the entry's duration.
-func (l *Learned) paths(group []int32, gp []gparam, d, x, c, f []float64, expected bool, tr *Breakdown) float64 {
+func (l *Learned) paths(group []int32, gp []gparam, d, x, xb, c, f []float64, expected bool, tr *Breakdown) float64 {
 	withCold := expected
 	fa, fb, fown := l.am, l.bm, l.ownMed
 	for _, t := range l.post {
@@ -1111,7 +1158,8 @@ func (l *Learned) paths(group []int32, gp []gparam, d, x, c, f []float64, expect
 		// spans showed (learn sorts edges by StartShare); consecutive
 		// parallel sync calls block once, for the longest.
 		cursor := own / 2
-		end := 0.0
+		end := 0.0  // when in-memory work under t ends
+		endB := 0.0 // when its remote async dispatches and what is under its in-memory callees end
 		parStart, parMax, inPar := 0.0, 0.0, false
 		// In-memory work that may outlast t shares the environment's CPU
 		// with t: from the first such call on, t and that work run on one
@@ -1139,7 +1187,7 @@ func (l *Learned) paths(group []int32, gp []gparam, d, x, c, f []float64, expect
 			} else {
 				gu := &gp[group[u]]
 				pu := gu.place
-				hop := l.inv[pu] + l.rtt[g.place][pu] + e.xferMs
+				hop := l.inv[pu]*l.hopScale + l.rtt[g.place][pu] + e.xferMs
 				cold := 0.0
 				if e.sync {
 					first := 0.0
@@ -1160,6 +1208,17 @@ func (l *Learned) paths(group []int32, gp []gparam, d, x, c, f []float64, expect
 				}
 			}
 			at := cursor
+			if !local && !e.sync {
+				// The host dispatches a remote async call in the
+				// background: the caller goes on at once, and its
+				// invocation ends (and is billed) once the callee's
+				// platform accepted the call.
+				endB = max(endB, at+block)
+				continue
+			}
+			if local {
+				endB = max(endB, at+d[u]+xb[u])
+			}
 			if e.sync && e.par {
 				if !inPar {
 					parStart, parMax, inPar = cursor, 0, true
@@ -1205,10 +1264,11 @@ func (l *Learned) paths(group []int32, gp []gparam, d, x, c, f []float64, expect
 			end = max(end, bgAt+r+bgWork)
 		}
 		x[t] = max(end-d[t], 0)
+		xb[t] = max(max(end, endB)-d[t], 0)
 		c[t] = cpu + bgWork
 		if tr != nil {
 			tp := &tr.Tasks[t]
-			tp.SharedMs, tp.DurationMs, tp.OutlastMs = shared, d[t], x[t]
+			tp.SharedMs, tp.DurationMs, tp.OutlastMs = shared, d[t], xb[t]
 			tp.WaitMs = d[t] - own - shared
 		}
 	}
@@ -1334,7 +1394,7 @@ func binomialTail(n, k int, p float64) float64 {
 
 // finishPrediction applies the percentile, the corrections and the objective.
 func (l *Learned) finishPrediction(r rawPred) Prediction {
-	latMs := r.lat * l.latCorr
+	latMs := r.lat
 	p50 := time.Duration(latMs * 1e6)
 	p95 := time.Duration(l.p95Of(latMs, r) * 1e6)
 	p := Prediction{Latency: p50, P50: p50, P95: p95, CostPerMillion: r.cost * 1e6, Confidence: l.conf}

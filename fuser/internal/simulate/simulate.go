@@ -16,10 +16,12 @@
 // nothing extra. A remote sync call blocks the caller for the callee's
 // duration plus invoke overhead, round trip and payload transfer (and the
 // cold start when the callee's instance is new). Consecutive calls marked
-// Parallel start together and block until the last returns. A remote async
-// call blocks the caller for its dispatch (invoke overhead + round trip +
-// input transfer); an in-memory async call runs beside the caller. Hosts
-// record every blocked time as Wait.
+// Parallel start together and block until the last returns. An async call
+// does not block the caller, as a host dispatches it in the background: a
+// remote one starts after its dispatch (invoke overhead + round trip +
+// input transfer), which the caller's invocation is billed for, an
+// in-memory one at once, beside the caller. Hosts record every blocked
+// time as Wait.
 package simulate
 
 import (
@@ -135,6 +137,9 @@ type runner struct {
 	out    []span.Span
 	trace  string
 	nextID uint64
+	// dispatched is when the running invocation's last remote async
+	// dispatch ends: the invocation is billed until then.
+	dispatched time.Time
 }
 
 func (e *Env) runner(s *setup.Setup, noise, coldRate float64) *runner {
@@ -228,6 +233,12 @@ func msDur(v float64) time.Duration { return time.Duration(v * float64(time.Mill
 func (r *runner) exec(t int, start time.Time, parent uint64, caller int, async, remote, cold bool, in, out int) time.Time {
 	id := r.nextID
 	r.nextID++
+	invocation := remote || caller < 0
+	if invocation {
+		outer := r.dispatched
+		r.dispatched = time.Time{}
+		defer func() { r.dispatched = outer }()
+	}
 	task := &r.e.Graph.Tasks[t]
 	g := r.group[t]
 	own := msDur((task.IOMs + task.CPUMs/r.speed[g]) * r.factor())
@@ -253,9 +264,7 @@ func (r *runner) exec(t int, start time.Time, parent uint64, caller int, async, 
 		}
 		for k := 0; k < c.Count; k++ {
 			if c.Async {
-				d := r.asyncCall(t, c, cursor, id)
-				wait += d
-				cursor = cursor.Add(d)
+				r.asyncCall(t, c, cursor, id)
 			} else {
 				ret := r.syncCall(t, c, cursor, id)
 				wait += ret.Sub(cursor)
@@ -274,8 +283,12 @@ func (r *runner) exec(t int, start time.Time, parent uint64, caller int, async, 
 	if caller >= 0 {
 		sp.Caller = r.e.Graph.Tasks[caller].Name
 	}
-	if remote || caller < 0 {
-		sp.Billed, _ = r.e.Prices.Billed(r.places[g], sp.Duration)
+	if invocation {
+		last := end
+		if r.dispatched.After(last) {
+			last = r.dispatched
+		}
+		sp.Billed, _ = r.e.Prices.Billed(r.places[g], last.Sub(start))
 	}
 	r.out = append(r.out, sp)
 	return end
@@ -297,21 +310,23 @@ func (r *runner) syncCall(from int, c *resolved, at time.Time, parent uint64) ti
 	return end.Add(r.inv[gt] - r.inv[gt]/2 + r.rtt[gf][gt] - r.rtt[gf][gt]/2 + p.Transfer(c.OutBytes))
 }
 
-// asyncCall starts an async call and returns how long the caller blocks.
-func (r *runner) asyncCall(from int, c *resolved, at time.Time, parent uint64) time.Duration {
+// asyncCall starts an async call in the background.
+func (r *runner) asyncCall(from int, c *resolved, at time.Time, parent uint64) {
 	gf, gt := r.group[from], r.group[c.to]
 	if gf == gt {
 		r.exec(c.to, at, parent, from, true, false, false, c.InBytes, 0)
-		return 0
+		return
 	}
 	d := r.inv[gt] + r.rtt[gf][gt] + r.e.Profile.Transfer(c.InBytes)
+	if at.Add(d).After(r.dispatched) {
+		r.dispatched = at.Add(d)
+	}
 	cold := r.coldRate > 0 && r.rng.Float64() < r.coldRate
 	start := at.Add(d)
 	if cold {
 		start = start.Add(r.cold[gt])
 	}
 	r.exec(c.to, start, parent, from, true, true, cold, c.InBytes, 0)
-	return d
 }
 
 // Partitions calls fn with every partition of n items into blocks, as a
