@@ -114,6 +114,34 @@ func TestRequestBillsWaitingCallersAndExtendsForAsync(t *testing.T) {
 	}
 }
 
+// An invocation that dispatched a remote async call in the background runs
+// until that call was handed over (the callee's start), not only until its
+// entry task returned.
+func TestRequestBillsAnInvocationUntilItsAsyncCallsAreHandedOver(t *testing.T) {
+	p := cost.Default()
+	s := &setup.Setup{Version: 0, Groups: []setup.Group{{Name: "gA", Place: aws}, {Name: "gB", Place: aws}}}
+	const ms = time.Millisecond
+	t0 := time.Unix(0, 0)
+	spans := []span.Span{
+		{TraceID: "t", ID: 1, Task: "A", Group: "gA", Start: t0, Duration: 20 * ms, MemoryMB: 1024},
+		{TraceID: "t", ID: 2, ParentID: 1, Caller: "A", Task: "M", Group: "gA", Start: t0.Add(5 * ms), Duration: 5 * ms, MemoryMB: 1024},
+		// M's remote async call, handed over 30 ms in.
+		{TraceID: "t", ID: 3, ParentID: 2, Caller: "M", Task: "B", Async: true, Remote: true, Group: "gB", Start: t0.Add(30 * ms), Duration: 10 * ms, MemoryMB: 1024},
+	}
+	got, err := p.Request(spans, cost.PlacesOf(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := p.AsyncFee(aws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 2*0.2e-6 + 0.030*0.0000166667 + 0.010*0.0000166667 + q
+	if !near(got, want) {
+		t.Fatalf("Request = %v, want %v (A billed 30 ms, to the async call's start)", got, want)
+	}
+}
+
 func TestParsePricesOverlaysDefaults(t *testing.T) {
 	p, err := cost.ParsePrices([]byte(`{"local": {"perGBSecond": 0.00001}, "aws": {"perMillionRequests": 0.25}}`))
 	if err != nil {

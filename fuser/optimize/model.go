@@ -26,7 +26,9 @@ import (
 //   - each call edge's calls per invocation, sync or async, parallel or not
 //     (sync siblings whose spans overlapped) and mean payload;
 //   - each place's invoke overhead: measured remote-call overhead minus the
-//     profile's round trip, else the profile's figure;
+//     profile's round trip, else the profile's figure; scaled by one factor
+//     fitted so that the measured setups' paths meet their measured p50s
+//     (fitHops: own times are trusted, the hops take the difference);
 //   - cold starts per place from the platforms' reports: the share of
 //     invocations that started cold, apart for groups invoked async (their
 //     calls arrive in bursts and start more environments) and the others,
@@ -47,20 +49,21 @@ import (
 //     which a candidate with the same sync path takes as its warm tail;
 //   - prices from package cost, round trips and CPU shares from package profile;
 //   - from every measured setup, measured ÷ predicted for its p50, p95 and
-//     cost: a measured setup is predicted as it measured; any other's
-//     latency is corrected by the geometric mean of those factors (the
-//     machine's slowdown against the parts) and its p95 is its p50 plus
-//     its sync path's measured tail, else its p50 times their mean p95/p50
-//     ratio; cost is not corrected (see below).
+//     cost: a measured setup is predicted as it measured; any other's p95
+//     is its p50 plus its sync path's measured tail, else its p50 times
+//     the measured setups' mean p95/p50; neither its p50 nor its cost is
+//     corrected.
 //
 // Latency (the median) is the critical path of sync calls from the entry
-// for a request that meets no cold start: a task's own time (half before
-// its calls, half after; calls in the order the spans show), plus each sync
-// call (the callee's latency, and for a remote call the invoke overhead +
-// round trip + payload transfer), parallel sync calls counting once at
-// their maximum, plus the dispatch of each remote async call (invoke
-// overhead + round trip). In-memory calls cost nothing extra; async callees
-// do not add to the caller's latency. Cost is, for every platform
+// for a request that meets no cold start: the entry's invocation when the
+// latency is a client's (its invoke overhead), a task's own time (half
+// before its calls, half after; calls in the order the spans show), plus
+// each sync call (the callee's latency, and for a remote call the invoke
+// overhead + round trip + payload transfer), parallel sync calls counting
+// once at their maximum. In-memory calls cost nothing extra; async calls
+// do not add to the caller's latency: a host runs an in-memory one beside
+// the caller and dispatches a remote one in the background, and the
+// caller's invocation is billed until that dispatch is done. Cost is, for every platform
 // invocation (the entry and every remote call), the request fee plus its
 // billed time × the price of its memory on its place, rounded up as the
 // platform rounds (Lambda 1 ms, Cloud Run 100 ms), where billed time is the
