@@ -491,6 +491,39 @@ func TestColdStartIsBilledItsFirstCalls(t *testing.T) {
 	}
 }
 
+// TestPredictsTheFirstFusedProposalFromTheBaseline learns from a loop's
+// first window alone (every task alone at 512 MB: slowbranch-loop,
+// hotspot-loop) and predicts its first proposal (module-fused groups), as
+// the loop does: p50 within 25%. The baseline's path is mostly remote calls
+// whose invoke overhead, measured on the machine's clock, is too high for
+// the client's p50; the model fits a factor on the invoke overhead alone
+// (slowbranch ×0.45, hotspot ×0.98), so the fused proposal keeps its own
+// times. When one factor scaled the whole path, the loop predicted
+// slowbranch's first proposal at a p50 of 5.8 ms and measured 13.2 ms.
+func TestPredictsTheFirstFusedProposalFromTheBaseline(t *testing.T) {
+	for _, c := range []struct {
+		dir string
+		app optimize.App
+	}{{"slowbranch-loop", slowbranchApp}, {"hotspot-loop", hotspotApp}} {
+		ws := loadWindows(t, c.dir, c.app)
+		base, next := ws[0].obs, ws[1].obs
+		m := optimize.NewModel(optimize.ModelConfig{Places: []setup.Place{awsEast}, Memories: map[string][]int{"aws": {256, 512, 1024}}})
+		l, err := m.Learn(optimize.Input{App: c.app, Current: base.Setup, Report: base.Report, History: []optimize.Observation{base}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := l.Evaluate(next.Setup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pred := float64(p.P50) / 1e6
+		t.Logf("%s %s: p50 predicted %.1f ms, measured %.1f ms", c.dir, describe(next.Setup), pred, next.P50Ms)
+		if e := relErr(pred, next.P50Ms); math.Abs(e) > 0.25 {
+			t.Errorf("%s %s: p50 predicted %.1f ms, measured %.1f ms: %+.0f%%, want within 25%%", c.dir, describe(next.Setup), pred, next.P50Ms, 100*e)
+		}
+	}
+}
+
 // TestWarmTailIsTheMeasuredSyncPaths: a candidate whose sync path runs in
 // groups measured together (here the entry's (order,quote,stock) at 256
 // MB, whatever the async pair's size) takes their measured warm p95 − p50
