@@ -429,9 +429,9 @@ func (m *Model) learn(in Input) (*Learned, error) {
 
 	// Corrections from every measured setup: each keeps its own
 	// (measured ÷ predicted, so a setup already measured is predicted as
-	// it measured); their geometric means correct the rest, as the
-	// machine's slowdown against the components (a loaded machine runs
-	// every window slower than its parts were learned at).
+	// it measured); the rest take the measured p95/p50 where no measured
+	// sync path gives their tail (their p50 comes from the path, whose
+	// invoke overhead fitHops fitted).
 	if in.Current != nil {
 		if d, ok := primary.Latency[in.Current.Version]; ok && d.P50 > 0 {
 			l.p95 = min(max(float64(d.P95)/float64(d.P50), 1), 5)
@@ -1395,7 +1395,7 @@ func binomialTail(n, k int, p float64) float64 {
 	return min(max(1-below, 0), 1)
 }
 
-// finishPrediction applies the percentile, the corrections and the objective.
+// finishPrediction applies the percentile and the objective.
 func (l *Learned) finishPrediction(r rawPred) Prediction {
 	latMs := r.lat
 	p50 := time.Duration(latMs * 1e6)
