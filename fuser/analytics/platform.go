@@ -62,7 +62,7 @@ func (r *Report) AddBills(s *setup.Setup, bills []cost.Bill) {
 	if r.Platform == nil {
 		r.Platform = map[string]*PlatformStats{}
 	}
-	inits, colds := map[string]time.Duration{}, map[string]int{}
+	inits := map[string]time.Duration{}
 	for _, b := range bills {
 		g, ok := s.Group(b.Group)
 		if !ok {
@@ -84,7 +84,7 @@ func (r *Report) AddBills(s *setup.Setup, bills []cost.Bill) {
 			ps.Cold++
 			inits[g.Name] += b.Init
 			if !b.Failed {
-				colds[g.Name]++
+				ps.coldRuns++
 				ps.ColdDuration += b.Duration
 			}
 		} else if !b.Failed {
@@ -96,7 +96,6 @@ func (r *Report) AddBills(s *setup.Setup, bills []cost.Bill) {
 		if ps.Cold > 0 {
 			ps.InitMean = inits[name] / time.Duration(ps.Cold)
 		}
-		ps.coldRuns = colds[name]
 	}
 	r.Billed = len(bills) > 0
 }

@@ -41,7 +41,8 @@ type TaskPart struct {
 	// remote ones the hop), SharedMs what in-memory work beside it takes
 	// from its CPU share; DurationMs = OwnMs + WaitMs + SharedMs.
 	WaitMs, SharedMs, DurationMs float64
-	// OutlastMs is how long in-memory async work under it runs after it.
+	// OutlastMs is how long work under it runs after it: in-memory async
+	// tasks, and remote async calls the host dispatches in the background.
 	OutlastMs float64
 }
 

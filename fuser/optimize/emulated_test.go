@@ -71,7 +71,7 @@ func loadWindows(t testing.TB, dir string, app optimize.App) []recorded {
 		if err := json.Unmarshal(data, &w); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		if n := len(w.ClientWallMs); n > 0 && n == len(w.ClientTraces) {
+		if n := len(w.ClientWallMs); n > 0 && n == len(w.ClientTraces) && n == len(w.ClientMs) {
 			reqs := make([]loop.Timed, n)
 			for i, ms := range w.ClientWallMs {
 				reqs[i] = loop.Timed{Trace: w.ClientTraces[i], D: time.Duration(ms * 1e6)}

@@ -676,6 +676,14 @@ func (l *Learned) firstCalls(group []int32, gp []gparam, f []float64) {
 	}
 }
 
+// firstOf is f[t], 0 when f is nil (no first calls learned).
+func firstOf(f []float64, t int) float64 {
+	if f == nil {
+		return 0
+	}
+	return f[t]
+}
+
 // means averages values by key.
 type means struct{ sum, n map[uint64]float64 }
 
@@ -1080,10 +1088,7 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 			// model's path (see learnRuns).
 			billed = max(billed+l.runs[gk[group[t]]], 0)
 		}
-		run, init, first := billed, 0.0, 0.0
-		if f != nil {
-			first = f[t]
-		}
+		run, init, first := billed, 0.0, firstOf(f, t)
 		if l.coldCPU[g.place] {
 			// Custom runtimes are billed for their init phase: the
 			// expected init of a cold invocation, at the group's speed,
@@ -1138,7 +1143,9 @@ func (l *Learned) coldInit(g *gparam, kind int, first float64) float64 {
 }
 
 // paths computes each task's duration d, how long in-memory work under it
-// outlasts it x and the CPU time c of everything it runs in its environment,
+// outlasts it x (xb: also its remote async dispatches, done in the
+// background, which its invocation is billed for) and the CPU time c of
+// everything it runs in its environment,
 // callees first, from median own times. expected adds the expected cold
 // start (init and first calls, f from firstCalls, nil for none) to every
 // remote sync call (what is billed on average); without it the path is a
@@ -1193,11 +1200,7 @@ func (l *Learned) paths(group []int32, gp []gparam, d, x, xb, c, f []float64, ex
 				hop := l.inv[pu]*l.hopScale + l.rtt[g.place][pu] + e.xferMs
 				cold := 0.0
 				if e.sync {
-					first := 0.0
-					if f != nil {
-						first = f[u]
-					}
-					cold = l.coldInit(gu, coldSync, first)
+					cold = l.coldInit(gu, coldSync, firstOf(f, u))
 					block = d[u] + hop
 					if withCold {
 						block += cold
