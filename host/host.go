@@ -296,11 +296,11 @@ func (h *Host) loadModule(ctx context.Context, source string, wasm []byte, diges
 	if err := h.checkNotLoaded(tasks); err != nil {
 		return err
 	}
-	cm, err := h.compile(ctx, source, wasm, digest)
+	cm, sum, err := h.compile(ctx, source, wasm, digest)
 	if err != nil {
 		return err
 	}
-	p := &pool{h: h, digest: Digest(wasm), compiled: cm, source: source}
+	p := &pool{h: h, digest: sum, compiled: cm, source: source}
 	if !fused {
 		p.abi = ABIVersion
 		p.tasks = []*task{{name: tasks[0], pool: p, index: -1}}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -188,7 +189,7 @@ func (t *pool) instantiate(ctx context.Context) (*instance, error) {
 		WithSysNanotime().
 		WithSysNanosleep().
 		WithRandSource(cryptoRand{})
-	ictx, cancel := context.WithTimeout(ctx, h.cfg.InitTimeout)
+	ictx, cancel := context.WithTimeout(experimental.WithMemoryAllocator(ctx, memoryAllocator()), h.cfg.InitTimeout)
 	defer cancel()
 	mod, err := h.rt.InstantiateModule(ictx, t.compiled, cfg)
 	if err != nil {

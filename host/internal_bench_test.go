@@ -54,7 +54,7 @@ func BenchmarkInstantiateWAT(b *testing.B) {
 func benchInstantiate(b *testing.B, name string, wasm []byte) {
 	h := quietHost(b, "")
 	ctx := context.Background()
-	cm, err := h.compile(ctx, name, wasm, "")
+	cm, _, err := h.compile(ctx, name, wasm, "")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func BenchmarkCompileGo(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			h := quietHost(b, "")
-			cm, err := h.compile(ctx, "noop", wasm, "")
+			cm, _, err := h.compile(ctx, "noop", wasm, "")
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -91,14 +91,14 @@ func BenchmarkCompileGo(b *testing.B) {
 	})
 	cache := filepath.Join(dir, "cache")
 	warm := quietHost(b, cache)
-	if _, err := warm.compile(ctx, "noop", wasm, ""); err != nil {
+	if _, _, err := warm.compile(ctx, "noop", wasm, ""); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("disk-cache", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			h := quietHost(b, cache)
-			cm, err := h.compile(ctx, "noop", wasm, "")
+			cm, _, err := h.compile(ctx, "noop", wasm, "")
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -69,25 +69,25 @@ func Digest(wasm []byte) string {
 }
 
 // compile checks the digest, compiles the module and validates its shape
-// against the ABI. source names the module (a file path or "bytes") in errors.
-func (h *Host) compile(ctx context.Context, source string, wasm []byte, digest string) (wazero.CompiledModule, error) {
-	if digest != "" {
-		if got := Digest(wasm); got != digest {
-			return nil, fmt.Errorf("%s: %w: want %s, got %s", source, ErrDigest, digest, got)
-		}
+// against the ABI; it returns the module's digest with it. source names the
+// module (a file path or "bytes") in errors.
+func (h *Host) compile(ctx context.Context, source string, wasm []byte, digest string) (wazero.CompiledModule, string, error) {
+	got := Digest(wasm)
+	if digest != "" && got != digest {
+		return nil, "", fmt.Errorf("%s: %w: want %s, got %s", source, ErrDigest, digest, got)
 	}
 	if err := precheck(wasm); err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", source, ErrBadModule, err)
+		return nil, "", fmt.Errorf("%s: %w: %v", source, ErrBadModule, err)
 	}
 	cm, err := h.rt.CompileModule(ctx, wasm)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", source, ErrBadModule, err)
+		return nil, "", fmt.Errorf("%s: %w: %v", source, ErrBadModule, err)
 	}
 	if err := validate(cm); err != nil {
 		_ = cm.Close(ctx)
-		return nil, fmt.Errorf("%s: %w", source, err)
+		return nil, "", fmt.Errorf("%s: %w", source, err)
 	}
-	return cm, nil
+	return cm, got, nil
 }
 
 // checkExports checks that exports has each of want with its signature.
