@@ -1,6 +1,7 @@
 package host
 
 import (
+	"math"
 	"sync"
 	"syscall"
 
@@ -74,6 +75,9 @@ func allocateMapped(_, max uint64) experimental.LinearMemory {
 	size := roundUp(max, osPage)
 	if size == 0 {
 		size = osPage
+	}
+	if size > math.MaxInt {
+		return &heapMemory{max: max}
 	}
 	region, err := syscall.Mmap(-1, 0, int(size), syscall.PROT_NONE, syscall.MAP_PRIVATE|syscall.MAP_ANON|syscall.MAP_NORESERVE)
 	if err != nil {
