@@ -36,7 +36,8 @@
 // Limits, each with an error that names the task and the host: a payload
 // limit (CodeTooLarge; an error message over it is truncated, not lost), a
 // memory cap per instance derived from the group's memory size (a Go guest
-// past it is reported out of memory), a deadline per request that stops
+// past it is reported out of memory; on Linux each instance's memory is a
+// mapping of its own outside Go's heap, grown in place), a deadline per request that stops
 // running guest code a little before the caller's own deadline
 // (CodeDeadline, naming the sync callee that ran out of time), a maximum
 // call depth that ends call cycles (CodeDepth), a bound on async calls in
