@@ -156,6 +156,17 @@ func TestIoTAcrossCloudsMatchesFused(t *testing.T) {
 	if e := observed(spans); !slices.Equal(e, wantEdges) {
 		t.Fatalf("call graph across clouds %v, want %v", e, wantEdges)
 	}
+	for _, s := range spans {
+		// Every function's entry span carries the CPU time its process
+		// used for the invocation (runtime.EntrySpans), on both clouds;
+		// a span in memory carries none.
+		if (s.Caller == "" || s.Remote) && s.CPU <= 0 {
+			t.Errorf("entry span of %s (caller %q, group %s): no CPU time", s.Task, s.Caller, s.Group)
+		}
+		if !(s.Caller == "" || s.Remote) && s.CPU != 0 {
+			t.Errorf("span of %s in memory (caller %s, group %s): CPU time %v, want none", s.Task, s.Caller, s.Group, s.CPU)
+		}
+	}
 	if dl := queue.DeadLetters("fusionize"); len(dl) != 0 {
 		t.Errorf("dead letters in the queue: %+v", dl)
 	}

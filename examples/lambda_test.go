@@ -100,6 +100,9 @@ func TestIoTOnLambdaMatchesFused(t *testing.T) {
 		if s.Billed < s.Duration || s.Billed%time.Millisecond != 0 || s.MemoryMB != 512 {
 			t.Errorf("span of %s (caller %q): billed %s for %s at %d MB; want the duration rounded up to 1 ms at 512 MB", s.Task, s.Caller, s.Billed, s.Duration, s.MemoryMB)
 		}
+		if s.CPU <= 0 {
+			t.Errorf("span of %s (caller %q): no CPU time; an entry span carries its invocation's", s.Task, s.Caller)
+		}
 		entries++
 	}
 	if want := len(graphs["iot"]) + 1; entries != want { // every call and the request

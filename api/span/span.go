@@ -47,6 +47,15 @@ type Span struct {
 	// edge's total. Such a span never carries an error (a failed call has
 	// a span of its own) and is never cold.
 	Count int
+	// CPU is the CPU time the environment's process used for the whole
+	// invocation this span is the entry of: the entry task, every task it
+	// ran in memory (sync and async) and the work after the answer, as the
+	// process's own clock (getrusage) counts it. Only a runtime that serves
+	// one invocation at a time per environment (Lambda, Cloud Functions)
+	// sets it, and only on its entry span; 0 means not measured. Unlike
+	// Duration it does not grow when the platform throttles the
+	// environment to its CPU share, so it tells CPU work from waiting.
+	CPU time.Duration
 }
 
 // Calls returns how many invocations s stands for: Count, at least 1.

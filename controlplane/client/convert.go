@@ -97,6 +97,9 @@ func SpanToProto(s *span.Span) *fusionizev1.Span {
 		Err:          s.Err,
 		Count:        int64(s.Count),
 	}
+	if s.CPU > 0 {
+		p.Cpu = durationpb.New(s.CPU)
+	}
 	if !s.Start.IsZero() {
 		p.Start = timestamppb.New(s.Start)
 	}
@@ -130,6 +133,7 @@ func SpanFromProto(p *fusionizev1.Span) span.Span {
 		OutputBytes:  int(p.GetOutputBytes()),
 		Err:          p.GetErr(),
 		Count:        int(p.GetCount()),
+		CPU:          durationFromProto(p.GetCpu()),
 	}
 }
 

@@ -37,6 +37,7 @@ const (
 	flagCold
 	flagZeroStart // Start was the zero time.Time; the key holds 0
 	flagCount     // a varint Count follows the strings (values written before it have none: Count 0)
+	flagCPU       // a varint CPU follows (after Count, when there is one); none means 0
 )
 
 // spanReadChunk is how many spans SpansSince decodes per read transaction:
@@ -75,6 +76,9 @@ func appendSpan(dst []byte, s *span.Span) []byte {
 	if s.Count != 0 {
 		flags |= flagCount
 	}
+	if s.CPU != 0 {
+		flags |= flagCPU
+	}
 	dst = append(dst, spanCodecV1, flags)
 	dst = binary.AppendUvarint(dst, s.ID)
 	dst = binary.AppendUvarint(dst, s.ParentID)
@@ -90,6 +94,9 @@ func appendSpan(dst []byte, s *span.Span) []byte {
 	}
 	if s.Count != 0 {
 		dst = binary.AppendVarint(dst, int64(s.Count))
+	}
+	if s.CPU != 0 {
+		dst = binary.AppendVarint(dst, int64(s.CPU))
 	}
 	return dst
 }
@@ -180,6 +187,9 @@ func (d *spanDecoder) decode(key, val []byte, out *span.Span) error {
 	out.Err = bs()
 	if flags&flagCount != 0 {
 		out.Count = int(sv())
+	}
+	if flags&flagCPU != 0 {
+		out.CPU = time.Duration(sv())
 	}
 	if bad || len(p) != 0 {
 		return fmt.Errorf("%w: span %x: malformed value", ErrCorrupt, key)

@@ -16,6 +16,8 @@ func TestSpanCodecRoundTrip(t *testing.T) {
 		"negative fields": {SetupVersion: -1, Start: time.Unix(-5, 3), Duration: -1, MemoryMB: -2, Err: "boom"},
 		"unicode":         {Task: "タスク", Caller: "ä", Host: string([]byte{0, 255}), Start: time.Unix(0, 1)},
 		"an aggregate":    {Caller: "A", Task: "B", Duration: time.Microsecond, Count: 63, Start: time.Unix(0, 1)},
+		"an entry's CPU":  {Task: "A", Duration: time.Millisecond, CPU: 734 * time.Microsecond, Start: time.Unix(0, 1)},
+		"CPU and count":   {Caller: "A", Task: "B", Count: 2, CPU: time.Second, Start: time.Unix(0, 1)},
 	}
 	var d spanDecoder
 	for name, in := range cases {

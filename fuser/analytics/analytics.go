@@ -100,6 +100,13 @@ type ConfigStats struct {
 	// own time there (negative when one ran faster).
 	FirstCalls int
 	FirstExtra time.Duration
+	// CPUCount counts the invocations in this config whose entry was this
+	// task running alone (no task ran in memory under it) and that carry
+	// their CPU time (span.Span.CPU); CPU is their mean CPU time: the
+	// task's CPU work, which unlike its own time does not grow when the
+	// platform throttles the environment to its share.
+	CPUCount int
+	CPU      time.Duration
 }
 
 // TaskStats describes one task.
@@ -615,9 +622,11 @@ func (a *analyzer) summarize() *Report {
 		backing = backing[:len(backing)+timed[t]]
 	}
 	type cfgAcc struct {
-		cfg Config
-		n   int
-		sum float64
+		cfg    Config
+		n      int
+		sum    float64
+		cpuN   int
+		cpuSum float64
 	}
 	cfgs := make([][]cfgAcc, nt)
 	edgeIdx := make(map[uint64]int32)
@@ -634,6 +643,15 @@ func (a *analyzer) summarize() *Report {
 	lastGroup, lastG := "", int32(-1)
 	latency := make(map[int64][]int64)
 	warm := make(map[int64][]int64)
+
+	// Spans that ran a task in memory under them: their CPU time is not
+	// their task's alone.
+	hosts := make([]bool, len(a.spans))
+	for i := range a.spans {
+		if p := a.parent[i]; p >= 0 && a.bad[i] == 0 && !a.spans[i].Remote {
+			hosts[p] = true
+		}
+	}
 
 	var kids, sorted []kid
 	var counts []int32
@@ -654,17 +672,19 @@ func (a *analyzer) summarize() *Report {
 			}
 			pl := placeOf(i)
 			cs := cfgs[t]
-			found := false
-			for k := range cs {
-				if cs[k].cfg.MemoryMB == s.MemoryMB && cs[k].cfg.Place == pl {
-					cs[k].n += n
-					cs[k].sum += float64(self) * float64(n)
-					found = true
-					break
-				}
+			k := 0
+			for k < len(cs) && !(cs[k].cfg.MemoryMB == s.MemoryMB && cs[k].cfg.Place == pl) {
+				k++
 			}
-			if !found {
-				cfgs[t] = append(cs, cfgAcc{Config{pl, s.MemoryMB}, n, float64(self) * float64(n)})
+			if k == len(cs) {
+				cs = append(cs, cfgAcc{cfg: Config{pl, s.MemoryMB}})
+				cfgs[t] = cs
+			}
+			cs[k].n += n
+			cs[k].sum += float64(self) * float64(n)
+			if s.CPU > 0 && !hosts[i] && (s.Remote || s.Caller == "") {
+				cs[k].cpuN++
+				cs[k].cpuSum += float64(s.CPU)
 			}
 			if c := a.caller[i]; c >= 0 {
 				key := uint64(uint32(c))<<32 | uint64(uint32(t))
@@ -793,7 +813,11 @@ func (a *analyzer) summarize() *Report {
 		}
 		ts := &TaskStats{Task: a.names[t], Invocations: invocations[t], Self: dist(selfs[t])}
 		for _, c := range cfgs[t] {
-			ts.ByConfig = append(ts.ByConfig, ConfigStats{Config: c.cfg, Count: c.n, Mean: time.Duration(c.sum / float64(c.n))})
+			cst := ConfigStats{Config: c.cfg, Count: c.n, Mean: time.Duration(c.sum / float64(c.n)), CPUCount: c.cpuN}
+			if c.cpuN > 0 {
+				cst.CPU = time.Duration(c.cpuSum / float64(c.cpuN))
+			}
+			ts.ByConfig = append(ts.ByConfig, cst)
 		}
 		sort.Slice(ts.ByConfig, func(i, j int) bool {
 			x, y := ts.ByConfig[i], ts.ByConfig[j]

@@ -248,3 +248,28 @@ func TestAggregateSpanCountsItsCalls(t *testing.T) {
 		t.Errorf("%d requests, want 1", got.Requests)
 	}
 }
+
+func TestCPUTimeIsATasksWhereItRanAlone(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := time.Millisecond
+	// A (alone in its invocation) calls B remotely; B ran C in memory, so
+	// B's invocation's CPU time is not B's alone. A second request's A
+	// carries no CPU time (not measured).
+	spans := []span.Span{
+		{TraceID: "t", ID: 1, Task: "A", Group: "A", MemoryMB: 512, Start: t0, Duration: 100 * ms, Wait: 60 * ms, CPU: 30 * ms},
+		{TraceID: "t", ID: 2, ParentID: 1, Caller: "A", Task: "B", Remote: true, Group: "BC", MemoryMB: 256, Start: t0.Add(10 * ms), Duration: 50 * ms, Wait: 20 * ms, CPU: 40 * ms},
+		{TraceID: "t", ID: 3, ParentID: 2, Caller: "B", Task: "C", Group: "BC", MemoryMB: 256, Start: t0.Add(20 * ms), Duration: 20 * ms},
+		{TraceID: "u", ID: 4, Task: "A", Group: "A", MemoryMB: 512, Start: t0.Add(time.Second), Duration: 10 * ms},
+		{TraceID: "v", ID: 5, Task: "A", Group: "A", MemoryMB: 512, Start: t0.Add(2 * time.Second), Duration: 100 * ms, CPU: 10 * ms},
+	}
+	r := analytics.Analyze(spans, analytics.Options{Tasks: []string{"A", "B", "C"}})
+	a := r.Tasks["A"].ByConfig
+	if len(a) != 1 || a[0].Count != 3 || a[0].CPUCount != 2 || a[0].CPU != 20*ms {
+		t.Errorf("A: %+v, want 3 invocations, 2 with CPU time, mean 20ms", a)
+	}
+	for _, task := range []string{"B", "C"} {
+		if c := r.Tasks[task].ByConfig; len(c) != 1 || c[0].CPUCount != 0 || c[0].CPU != 0 {
+			t.Errorf("%s: %+v, want no CPU time: B ran C in memory", task, c)
+		}
+	}
+}

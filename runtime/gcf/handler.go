@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fusionize/fusionize/host"
 	"github.com/fusionize/fusionize/host/transport/https"
@@ -28,14 +29,16 @@ type Server = runtime.Server
 // entered through Cloud Run is traced by Google's id).
 //
 // Before it answers, the handler waits for the invocation's in-memory async
-// work and flushes its spans: Cloud Run bills, and gives CPU to, an
+// work, gives the entry span the invocation's CPU time (runtime.EntrySpans)
+// and flushes its spans: Cloud Run bills, and gives CPU to, an
 // instance only while it handles a request (request-based billing), so
 // work left for after the response would be throttled to almost nothing
 // until the next request arrives, or lost when the instance is reclaimed.
 type Handler struct {
-	host  Server
-	flush func(context.Context) error
-	log   *slog.Logger
+	host    Server
+	flush   func(context.Context) error
+	log     *slog.Logger
+	entries *runtime.EntrySpans // nil: spans are not held back
 }
 
 // NewHandler returns a handler serving with h. flush, if not nil, is called
@@ -50,6 +53,7 @@ func NewHandler(h Server, flush func(context.Context) error, log *slog.Logger) *
 
 // ServeHTTP runs one invocation.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	if r.Method != http.MethodPost {
 		h.answerError(w, wire.Error{Reason: wire.Reason(host.CodeBadArgument), Host: h.host.Name(), Message: "a Fusionize function takes POST, not " + r.Method})
 		return
@@ -81,8 +85,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	failedBefore := h.host.Stats().AsyncFailed
 	c := req.Call()
 	c.Trigger = host.TriggerHTTP
+	if h.entries != nil {
+		h.entries.Begin(c.Task, c.Caller, c.ParentID, start)
+	}
 	out, err := h.host.Serve(ctx, c)
 	runtime.Settle(ctx, h.host)
+	if h.entries != nil {
+		h.entries.End()
+	}
 	if err == nil && req.Async && h.host.Stats().AsyncFailed > failedBefore {
 		// A queued async call is the call itself: it ran to the end here,
 		// and a failure is an error answer the queue retries.

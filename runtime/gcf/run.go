@@ -102,6 +102,7 @@ type Function struct {
 	Compiled int
 	Handler  *Handler
 	reporter *runtime.Reporter
+	entries  *runtime.EntrySpans // nil without a control plane
 	cp       *cpclient.Client
 	mux      *transport.Mux
 }
@@ -182,7 +183,8 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 			return nil, fmt.Errorf("control plane %s: %w", addr, err)
 		}
 		fn.reporter = runtime.NewReporter(name, fn.cp, 100_000, 1000, time.Hour, log)
-		hc.Recorder = fn.reporter
+		fn.entries = runtime.NewEntrySpans(fn.reporter, nil)
+		hc.Recorder = fn.entries
 		if hc.KV == nil {
 			hc.KV = runtime.NewControlPlaneKV(fn.cp, cfg.App)
 		}
@@ -230,6 +232,7 @@ func Load(ctx context.Context, opts Options) (*Function, error) {
 		return h.FlushTracer(ctx)
 	}
 	fn.Handler = NewHandler(h, flush, log)
+	fn.Handler.entries = fn.entries
 	return fn, nil
 }
 

@@ -29,7 +29,7 @@ type Server = runtime.Server
 // that work runs and is billed, as on the platform.
 type Handler struct {
 	host    Server
-	entries *entrySpans // nil: spans are not held back
+	entries *runtime.EntrySpans // nil: spans are not held back
 	flush   func(context.Context) error
 	log     *slog.Logger
 }
@@ -44,9 +44,9 @@ func NewHandler(h Server, flush func(context.Context) error, log *slog.Logger) *
 }
 
 // billSpans makes the handler hold back each invocation's entry span until
-// the invocation ends and give it its billed duration; e must be the
-// recorder of the handler's host.
-func (h *Handler) billSpans(e *entrySpans) { h.entries = e }
+// the invocation ends and give it its CPU time and billed duration; e must
+// be the recorder of the handler's host.
+func (h *Handler) billSpans(e *runtime.EntrySpans) { h.entries = e }
 
 // Handle runs one invocation.
 func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (io.Reader, error) {
@@ -79,7 +79,7 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (io.Reade
 		}
 	}
 	if h.entries != nil {
-		h.entries.arm(c.Task, c.Caller, c.ParentID, start)
+		h.entries.Begin(c.Task, c.Caller, c.ParentID, start)
 	}
 	failedBefore := h.host.Stats().AsyncFailed
 	out, err := h.host.Serve(ctx, c)
@@ -107,7 +107,7 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (io.Reade
 func (h *Handler) finish(ctx context.Context, err error) error {
 	runtime.Settle(ctx, h.host)
 	if h.entries != nil {
-		h.entries.done()
+		h.entries.End()
 	}
 	if h.flush != nil {
 		if ferr := h.flush(ctx); ferr != nil {

@@ -97,8 +97,8 @@ func Run(ctx context.Context, opts Options) error {
 // group is a loaded group and what serves it.
 type group struct {
 	host    *host.Host
-	entries *entrySpans       // holds entry spans for their billed duration
-	rep     *runtime.Reporter // nil without a control plane
+	entries *runtime.EntrySpans // holds entry spans for their CPU time and billed duration
+	rep     *runtime.Reporter   // nil without a control plane
 	cp      *cpclient.Client
 	closers []io.Closer
 }

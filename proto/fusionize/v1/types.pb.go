@@ -276,7 +276,13 @@ type Span struct {
 	// and 1 both mean one. Above 1 the span aggregates calls inside a fused
 	// module that were counted, not timed one by one: duration, wait,
 	// input_bytes and output_bytes are then the mean of one such call.
-	Count         int64 `protobuf:"varint,20,opt,name=count,proto3" json:"count,omitempty"`
+	Count int64 `protobuf:"varint,20,opt,name=count,proto3" json:"count,omitempty"`
+	// CPU time the environment's process used for the whole invocation this
+	// span is the entry of (its in-memory calls and the work after the
+	// answer included), from the process's own clock. Set only on entry
+	// spans, by runtimes that serve one invocation at a time (Lambda, Cloud
+	// Functions); unset means not measured.
+	Cpu           *durationpb.Duration `protobuf:"bytes,21,opt,name=cpu,proto3" json:"cpu,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -449,6 +455,13 @@ func (x *Span) GetCount() int64 {
 		return x.Count
 	}
 	return 0
+}
+
+func (x *Span) GetCpu() *durationpb.Duration {
+	if x != nil {
+		return x.Cpu
+	}
+	return nil
 }
 
 // ModuleInfo describes a task's Wasm module held by the control plane.
@@ -942,7 +955,7 @@ const file_fusionize_v1_types_proto_rawDesc = "" +
 	"\x05Place\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x12\x12\n" +
-	"\x04arch\x18\x03 \x01(\tR\x04arch\"\xdf\x04\n" +
+	"\x04arch\x18\x03 \x01(\tR\x04arch\"\x8c\x05\n" +
 	"\x04Span\x12\x19\n" +
 	"\btrace_id\x18\x01 \x01(\tR\atraceId\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12\x1b\n" +
@@ -965,7 +978,8 @@ const file_fusionize_v1_types_proto_rawDesc = "" +
 	"inputBytes\x12!\n" +
 	"\foutput_bytes\x18\x12 \x01(\x03R\voutputBytes\x12\x10\n" +
 	"\x03err\x18\x13 \x01(\tR\x03err\x12\x14\n" +
-	"\x05count\x18\x14 \x01(\x03R\x05count\"\x9f\x01\n" +
+	"\x05count\x18\x14 \x01(\x03R\x05count\x12+\n" +
+	"\x03cpu\x18\x15 \x01(\v2\x19.google.protobuf.DurationR\x03cpu\"\x9f\x01\n" +
 	"\n" +
 	"ModuleInfo\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\tR\x04task\x12\x16\n" +
@@ -1042,15 +1056,16 @@ var file_fusionize_v1_types_proto_depIdxs = []int32{
 	10, // 3: fusionize.v1.Span.duration:type_name -> google.protobuf.Duration
 	10, // 4: fusionize.v1.Span.wait:type_name -> google.protobuf.Duration
 	10, // 5: fusionize.v1.Span.billed:type_name -> google.protobuf.Duration
-	9,  // 6: fusionize.v1.ModuleInfo.uploaded_at:type_name -> google.protobuf.Timestamp
-	0,  // 7: fusionize.v1.Iteration.setup:type_name -> fusionize.v1.Setup
-	9,  // 8: fusionize.v1.Iteration.deployed_at:type_name -> google.protobuf.Timestamp
-	8,  // 9: fusionize.v1.Iteration.predicted:type_name -> fusionize.v1.Prediction
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	10, // 6: fusionize.v1.Span.cpu:type_name -> google.protobuf.Duration
+	9,  // 7: fusionize.v1.ModuleInfo.uploaded_at:type_name -> google.protobuf.Timestamp
+	0,  // 8: fusionize.v1.Iteration.setup:type_name -> fusionize.v1.Setup
+	9,  // 9: fusionize.v1.Iteration.deployed_at:type_name -> google.protobuf.Timestamp
+	8,  // 10: fusionize.v1.Iteration.predicted:type_name -> fusionize.v1.Prediction
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_fusionize_v1_types_proto_init() }
