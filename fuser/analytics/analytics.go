@@ -152,6 +152,10 @@ type GroupStats struct {
 	Cold        int
 	Busy        time.Duration // summed wall time of its invocations (what is billed, before rounding)
 	Billed      time.Duration // summed Billed as recorded by the hosts
+	// CPUCount counts its invocations whose entry span carries their CPU
+	// time (span.Span.CPU), and CPU is the sum of those.
+	CPUCount int
+	CPU      time.Duration
 }
 
 // Link is a pair of places ("provider/region") a remote call crossed.
@@ -746,6 +750,10 @@ func (a *analyzer) summarize() *Report {
 				gs.Invocations++
 				gs.Busy += s.Duration
 				gs.Billed += s.Billed
+				if s.CPU > 0 {
+					gs.CPUCount++
+					gs.CPU += s.CPU
+				}
 				r.Invocations++
 				if s.Cold {
 					gs.Cold++

@@ -267,6 +267,9 @@ func TestCPUTimeIsATasksWhereItRanAlone(t *testing.T) {
 	if len(a) != 1 || a[0].Count != 3 || a[0].CPUCount != 2 || a[0].CPU != 20*ms {
 		t.Errorf("A: %+v, want 3 invocations, 2 with CPU time, mean 20ms", a)
 	}
+	if g := r.Groups["BC"]; g == nil || g.CPUCount != 1 || g.CPU != 40*ms {
+		t.Errorf("group BC: %+v, want one invocation of 40ms CPU time", g)
+	}
 	for _, task := range []string{"B", "C"} {
 		if c := r.Tasks[task].ByConfig; len(c) != 1 || c[0].CPUCount != 0 || c[0].CPU != 0 {
 			t.Errorf("%s: %+v, want no CPU time: B ran C in memory", task, c)

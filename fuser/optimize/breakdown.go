@@ -35,11 +35,16 @@ type TaskPart struct {
 	Task, Place string
 	Speed       float64 // CPU share of its group's memory (1 = one vCPU)
 	// OwnMs = CPUMs + OtherMs: the learned CPU part at Speed and the part
-	// that does not scale with CPU.
+	// that does not scale with CPU. With measured CPU times (the model's
+	// notes say so) OwnMs is at full speed and CPUMs is one call's CPU
+	// time as measured, which includes the host's work for an invocation
+	// and may exceed OwnMs; OtherMs is then OwnMs − CPUMs, at least 0.
 	OwnMs, CPUMs, OtherMs float64
 	// WaitMs is time blocked on sync callees (their latency, and for
 	// remote ones the hop), SharedMs what in-memory work beside it takes
-	// from its CPU share; DurationMs = OwnMs + WaitMs + SharedMs.
+	// from its CPU share, or, with measured CPU times, how long its
+	// environment's CPU quota holds back the invocation it begins;
+	// DurationMs = OwnMs + WaitMs + SharedMs.
 	WaitMs, SharedMs, DurationMs float64
 	// OutlastMs is how long work under it runs after it: in-memory async
 	// tasks, and remote async calls the host dispatches in the background.

@@ -23,6 +23,12 @@ import (
 //     squares over every place and memory size the task was measured in,
 //     to the median own time (the mean is fitted too, for OwnTime); with a
 //     single memory size it assumes all of it is CPU time (a = 0);
+//   - or, when the platforms' runtimes measured every task's CPU time
+//     (span.Span.CPU on entry spans; learnCPU), its own time at full
+//     speed and its CPU time per call, and what an invocation costs
+//     beyond its tasks; each invocation then runs under its environment's
+//     CPU quota, which its sync path and the in-memory async work beside
+//     it spend together (cfs.go), in place of processor sharing;
 //   - each call edge's calls per invocation, sync or async, parallel or not
 //     (sync siblings whose spans overlapped) and mean payload;
 //   - each place's invoke overhead: measured remote-call overhead minus the
@@ -105,17 +111,19 @@ type Learned struct {
 	coldCPU []bool
 	// coldRate is, per place, the share of invocations that started cold
 	// for each kind of invocation (coldSync, coldAsync, coldBusy);
-	// initBase + initPerModule × modules is a group's init at one vCPU.
-	coldRate                [][coldKinds]float64
-	initBase, initPerModule []float64
-	rtt                     [][]float64
-	fee                     []float64
-	granMs                  []float64
-	mems                    [][]int // memory sizes to search, per place
-	cfgs                    []cfgT  // every (place, memory) the search may pick
-	own                     [][]float64
-	p95                     float64 // the warm requests' p95/p50
-	p95Busy                 float64 // the same where the entry's group runs async work in memory
+	// initPerModule × its Go modules + initPerLight × its other modules
+	// (WAT, AssemblyScript: no runtime to start) is a group's init at one
+	// vCPU.
+	coldRate                    [][coldKinds]float64
+	initPerLight, initPerModule []float64
+	rtt                         [][]float64
+	fee                         []float64
+	granMs                      []float64
+	mems                        [][]int // memory sizes to search, per place
+	cfgs                        []cfgT  // every (place, memory) the search may pick
+	own                         [][]float64
+	p95                         float64 // the warm requests' p95/p50
+	p95Busy                     float64 // the same where the entry's group runs async work in memory
 	// hopScale multiplies every place's invoke overhead (inv): fitted so
 	// that the measured setups' paths meet their measured p50 (fitHops).
 	hopScale float64
@@ -144,6 +152,16 @@ type Learned struct {
 	// environment runs than its typical call, in ms at one vCPU
 	// (learnFirst); nil when no cold invocation showed one.
 	first []float64
+	// cpu is, per task, the CPU time (ms) of one call, measured where it
+	// ran alone in its invocation (analytics.ConfigStats.CPU); when every
+	// task has it, own times are at full speed and each invocation runs
+	// under its environment's CPU quota (learnCPU, cfs.go). nil: no CPU
+	// time was measured, and CPU work takes own time ÷ the CPU share.
+	// cpuInv is the CPU time (ms) an invocation costs beyond its tasks'
+	// (the runtime, the transport, the remote calls it makes), which
+	// each task's CPU time measured alone included.
+	cpu    []float64
+	cpuInv float64
 }
 
 // setupFit is what a measured setup measured over what the model predicts
@@ -168,6 +186,7 @@ type cfgT struct {
 	place  int
 	mem    int
 	speed  float64
+	vcpu   float64 // quotaShare
 	perSec float64
 }
 
@@ -269,14 +288,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 				xs = append(xs, 1/l.prof.Speed(p, c.MemoryMB))
 				ys = append(ys, float64(c.Mean)/1e6)
 				ws = append(ws, float64(c.Count))
-				// The median of this config: exact when the task ran in
-				// one config in this report, else the mean scaled by the
-				// task's median-to-mean ratio.
-				med := float64(ts.Self.P50) / 1e6
-				if len(ts.ByConfig) > 1 && ts.Self.Mean > 0 {
-					med = float64(c.Mean) / 1e6 * float64(ts.Self.P50) / float64(ts.Self.Mean)
-				}
-				ms50 = append(ms50, med)
+				ms50 = append(ms50, configMedianMs(ts, c))
 			}
 		}
 		var two bool
@@ -287,6 +299,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 		}
 	}
 	l.notes = append(l.notes, fmt.Sprintf("own time of %d tasks learned, %d from two or more CPU shares", n, fitted2))
+	l.learnCPU(reports, in)
 	l.mem = fitMemory(l.tasks, l.idx, l.fusable, reports)
 	if l.mem.observed > 0 {
 		l.notes = append(l.notes, fmt.Sprintf("memory: host base %.0f MB + per-task footprints, fitted to the max memory used the platforms reported for %d groups; a module-fused group %.1f MB per fused task past its largest (%d module-fused groups reported)", l.mem.base, l.mem.observed, l.mem.moduleTask, l.mem.moduleObserved))
@@ -354,7 +367,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 	np := len(l.places)
 	l.inv, l.coldMs, l.fee, l.granMs = make([]float64, np), make([]float64, np), make([]float64, np), make([]float64, np)
 	l.coldCPU = make([]bool, np)
-	l.coldRate, l.initBase, l.initPerModule = make([][coldKinds]float64, np), make([]float64, np), make([]float64, np)
+	l.coldRate, l.initPerLight, l.initPerModule = make([][coldKinds]float64, np), make([]float64, np), make([]float64, np)
 	l.rtt = make([][]float64, np)
 	for i, p := range l.places {
 		l.rtt[i] = make([]float64, np)
@@ -388,10 +401,10 @@ func (m *Model) learn(in Input) (*Learned, error) {
 				p, l.inv[i], int(v[1]), ms(l.prof.InvokeOverhead(p))))
 		}
 		l.coldMs[i] = primary.ColdRate * ms(l.prof.ColdStart(p))
-		if rates, base, perModule, ok := l.coldOn(reports, p); ok {
-			l.coldRate[i], l.initBase[i], l.initPerModule[i], l.coldCPU[i] = rates, base, perModule, true
-			l.notes = append(l.notes, fmt.Sprintf("cold starts on %s: %.1f%% of sync and entry invocations, %.1f%% of async ones, %.1f%% of those whose async work outlasts the answer; init %.1f ms + %.1f ms per module at one vCPU, from the platform's reports",
-				p, 100*rates[coldSync], 100*rates[coldAsync], 100*rates[coldBusy], base, perModule))
+		if rates, perModule, perLight, ok := l.coldOn(reports, p); ok {
+			l.coldRate[i], l.initPerModule[i], l.initPerLight[i], l.coldCPU[i] = rates, perModule, perLight, true
+			l.notes = append(l.notes, fmt.Sprintf("cold starts on %s: %.1f%% of sync and entry invocations, %.1f%% of async ones, %.1f%% of those whose async work outlasts the answer; init %.1f ms per Go module and %.1f ms per other module at one vCPU, from the platform's reports",
+				p, 100*rates[coldSync], 100*rates[coldAsync], 100*rates[coldBusy], perModule, perLight))
 		}
 		fee, err := l.prices.RequestFee(p)
 		if err != nil {
@@ -415,7 +428,7 @@ func (m *Model) learn(in Input) (*Learned, error) {
 			if err != nil {
 				return nil, fmt.Errorf("model: %w", err)
 			}
-			l.cfgs = append(l.cfgs, cfgT{place: i, mem: mem, speed: l.prof.Speed(p, mem), perSec: ps})
+			l.cfgs = append(l.cfgs, cfgT{place: i, mem: mem, speed: l.prof.Speed(p, mem), vcpu: l.quotaShare(p, mem), perSec: ps})
 		}
 	}
 	l.own, l.ownMed = make([][]float64, n), make([][]float64, n)
@@ -766,14 +779,15 @@ const (
 // of invocation (coldSync, coldAsync, coldBusy; a kind never measured
 // takes the rate of all invocations, coldBusy's is shrunk toward
 // DefaultBusyColdRate), and
-// a group's init time at one vCPU as base + perModule × the modules it
-// loads (init × the group's CPU share: loading Go tasks is CPU work),
-// fitted by least squares over every group the platforms reported a cold
-// start for, pooled over every report.
-func (l *Learned) coldOn(reports []*analytics.Report, p setup.Place) (rates [coldKinds]float64, base, perModule float64, ok bool) {
+// a group's init time at one vCPU as perModule × the Go modules it loads
+// + perLight × its other modules (init × the group's CPU share: loading
+// modules is CPU work; a Go module starts a runtime, a WAT or
+// AssemblyScript one barely anything), fitted by least squares over every
+// group the platforms reported a cold start for, pooled over every report.
+func (l *Learned) coldOn(reports []*analytics.Report, p setup.Place) (rates [coldKinds]float64, perModule, perLight float64, ok bool) {
 	key := p.String()
 	var inv, cold [coldKinds]int
-	var xs, ys, ws []float64
+	var hs, xs, ys, ws []float64
 	for _, r := range reports {
 		for _, ps := range r.Platform {
 			if ps.Place != key || ps.Invocations == 0 {
@@ -789,7 +803,9 @@ func (l *Learned) coldOn(reports []*analytics.Report, p setup.Place) (rates [col
 			inv[k] += ps.Invocations
 			cold[k] += ps.Cold
 			if ps.Cold > 0 {
-				xs = append(xs, l.modules(ps.Tasks, ps.Fusion == setup.FusionModule))
+				light := float64(l.lightModules(ps.Tasks))
+				hs = append(hs, max(l.modules(ps.Tasks, ps.Fusion == setup.FusionModule)-light, 0))
+				xs = append(xs, light)
 				ys = append(ys, ms(ps.InitMean)*l.prof.Speed(p, ps.MemoryMB))
 				ws = append(ws, float64(ps.Cold))
 			}
@@ -822,8 +838,8 @@ func (l *Learned) coldOn(reports []*analytics.Report, p setup.Place) (rates [col
 		busyPrior = rates[coldAsync]
 	}
 	rates[coldBusy] = (float64(cold[coldBusy]) + prior*busyPrior) / (float64(inv[coldBusy]) + prior)
-	base, perModule, _ = fitOwn(xs, ys, ws)
-	return rates, base, perModule, true
+	perModule, perLight = fitInit(hs, xs, ys, ws)
+	return rates, perModule, perLight, true
 }
 
 // asyncInside reports whether a group of tasks made async calls inside
@@ -851,6 +867,16 @@ func invokedAsync(r *analytics.Report, tasks []string) bool {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// configMedianMs is the median own time (ms) of task stats ts in one of
+// its configs c: exact when the task ran in one config in the report, else
+// the config's mean scaled by the task's median-to-mean ratio.
+func configMedianMs(ts *analytics.TaskStats, c analytics.ConfigStats) float64 {
+	if len(ts.ByConfig) > 1 && ts.Self.Mean > 0 {
+		return ms(c.Mean) * float64(ts.Self.P50) / float64(ts.Self.Mean)
+	}
+	return ms(ts.Self.P50)
+}
 
 // fitOwn fits y = a + b·x by weighted least squares, a, b ≥ 0; with one
 // distinct x it returns a = 0. two reports whether x varied.
@@ -934,6 +960,7 @@ type gparam struct {
 	place  int
 	cfg    int // index into cfgs, or -1
 	speed  float64
+	vcpu   float64 // the share its CPU quota is of a vCPU (quotaShare)
 	perSec float64
 	mem    int // memory size, MB
 	tasks  int // tasks in the group
@@ -942,6 +969,7 @@ type gparam struct {
 	fusable  int
 	isolated bool
 	modules  float64
+	light    int // tasks with a module of their own that is not Go (ownModule)
 }
 
 // setModules sets the modules a group the search proposes loads: the
@@ -957,6 +985,10 @@ type evalBuf struct {
 	// what such a request waits for it on average: eval sets them.
 	coldP, coldMs float64
 	busy          bool // the entry's group runs async work in memory (coldBusy)
+	// quotaTail is how much longer than a typical request the entry's
+	// invocation takes at the 95th percentile of its CPU quota period's
+	// phases (cfsTimes; 0 without measured CPU times).
+	quotaTail float64
 	// tail is the warm p95 − p50 (ms) measured with this setup's sync-path
 	// groups, when tailOK (Learned.tails); gh and counted are groupKeys'
 	// and pathKey's scratch.
@@ -969,7 +1001,7 @@ type evalBuf struct {
 // pred is the raw prediction of the setup eval last evaluated into buf,
 // whose latency and cost it returned.
 func (buf *evalBuf) pred(lat, cost float64) rawPred {
-	return rawPred{lat: lat, coldP: buf.coldP, coldMs: buf.coldMs, cost: cost, busy: buf.busy, tail: buf.tail, tailOK: buf.tailOK}
+	return rawPred{lat: lat, coldP: buf.coldP, coldMs: buf.coldMs, cost: cost, busy: buf.busy, tail: buf.tail, tailOK: buf.tailOK, quotaTail: buf.quotaTail}
 }
 
 // groupKeys sets buf.gh to a key per group of the setup: its tasks, place,
@@ -1031,6 +1063,7 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 	if cap(buf.d) < n {
 		buf.d, buf.x, buf.xb, buf.c = make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
 	}
+	buf.quotaTail = 0
 	d, x, xb, c := buf.d[:n], buf.x[:n], buf.xb[:n], buf.c[:n]
 	var f []float64
 	if l.first != nil {
@@ -1040,8 +1073,8 @@ func (l *Learned) eval(group []int32, gp []gparam, buf *evalBuf) (float64, float
 		f = buf.f[:n]
 		l.firstCalls(group, gp, f)
 	}
-	warm := l.paths(group, gp, d, x, xb, c, f, false, buf.tr)
-	l.paths(group, gp, d, x, xb, c, f, true, nil)
+	warm := l.paths(group, gp, d, x, xb, c, f, false, buf.tr, &buf.quotaTail)
+	l.paths(group, gp, d, x, xb, c, f, true, nil, nil)
 	if l.clientTimed {
 		// What a client times starts with the entry's invocation.
 		warm += l.inv[gp[group[l.entry]].place] * l.hopScale
@@ -1126,7 +1159,12 @@ func (l *Learned) initMs(g *gparam) float64 {
 	if !l.coldCPU[g.place] {
 		return 0
 	}
-	return (l.initBase[g.place] + l.initPerModule[g.place]*max(g.modules, 1)) / g.speed
+	light := float64(g.light)
+	heavy := max(g.modules-light, 0)
+	if heavy+light == 0 {
+		heavy = 1
+	}
+	return (l.initPerModule[g.place]*heavy + l.initPerLight[g.place]*light) / g.speed
 }
 
 // coldInit is the expected cold-start time of one invocation of group g
@@ -1149,20 +1187,31 @@ func (l *Learned) coldInit(g *gparam, kind int, first float64) float64 {
 // callees first, from median own times. expected adds the expected cold
 // start (init and first calls, f from firstCalls, nil for none) to every
 // remote sync call (what is billed on average); without it the path is a
-// typical warm request's. It returns the entry's duration.
-func (l *Learned) paths(group []int32, gp []gparam, d, x, xb, c, f []float64, expected bool, tr *Breakdown) float64 {
+// typical warm request's. It returns the entry's duration, and sets
+// *quotaTail (when not nil) to how much longer than that the entry's
+// invocation takes at the 95th percentile of its quota period's phases.
+func (l *Learned) paths(group []int32, gp []gparam, d, x, xb, c, f []float64, expected bool, tr *Breakdown, quotaTail *float64) float64 {
 	withCold := expected
 	fa, fb, fown := l.am, l.bm, l.ownMed
 	for _, t := range l.post {
 		g := &gp[group[t]]
-		var own float64
-		if g.cfg >= 0 {
+		// own is t's own time, cpu the CPU time of t and (below) its
+		// in-memory sync callees: with measured CPU times, at full speed
+		// and the CPU time as measured (the quota is applied per
+		// invocation below); else CPU work at the group's share.
+		var own, cpu float64
+		switch {
+		case l.cpu != nil:
+			own, cpu = fa[t], l.cpu[t]
+		case g.cfg >= 0:
 			own = fown[t][g.cfg]
-		} else {
+			cpu = max(own-fa[t], 0)
+		default:
 			own = fa[t] + fb[t]/g.speed
+			cpu = fb[t] / g.speed
 		}
 		if tr != nil {
-			tr.Tasks[t] = TaskPart{Task: l.tasks[t], Place: l.places[g.place].String(), Speed: g.speed, OwnMs: own, CPUMs: fb[t] / g.speed, OtherMs: fa[t]}
+			tr.Tasks[t] = TaskPart{Task: l.tasks[t], Place: l.places[g.place].String(), Speed: g.speed, OwnMs: own, CPUMs: cpu, OtherMs: max(own-cpu, 0)}
 		}
 		// Own time splits around the calls, which run in the order the
 		// spans showed (learn sorts edges by StartShare); consecutive
@@ -1177,9 +1226,9 @@ func (l *Learned) paths(group []int32, gp []gparam, d, x, xb, c, f []float64, ex
 		// one below 2 GiB), so they take turns for the CPU part of their
 		// work; waits (I/O, sleeps, remote calls) overlap freely.
 		bgAt, bgWork := -1.0, 0.0
-		cpu := fb[t] / g.speed // CPU time of t and its in-memory sync callees
-		if g.cfg >= 0 {
-			cpu = max(own-fa[t], 0)
+		root := t == l.entry // t begins an invocation of its environment
+		for _, e := range l.in[t] {
+			root = root || group[e.from] != group[t]
 		}
 		for i := range l.out[t] {
 			e := &l.out[t][i]
@@ -1255,7 +1304,7 @@ func (l *Learned) paths(group []int32, gp []gparam, d, x, xb, c, f []float64, ex
 		}
 		d[t] = cursor + own - own/2
 		shared := 0.0
-		if bgAt >= 0 && !l.ownCPU {
+		if bgAt >= 0 && !l.ownCPU && l.cpu == nil {
 			// Processor sharing from bgAt, for the CPU parts: t's
 			// remaining CPU work r (its share of what is left of it) and
 			// the background's w; t is delayed by min(r, w), the
@@ -1272,6 +1321,23 @@ func (l *Learned) paths(group []int32, gp []gparam, d, x, xb, c, f []float64, ex
 		x[t] = max(end-d[t], 0)
 		xb[t] = max(max(end, endB)-d[t], 0)
 		c[t] = cpu + bgWork
+		if root && l.cpu != nil && g.vcpu > 0 {
+			// The invocation under the environment's quota: the sync path
+			// and the in-memory async work beside it spend it together.
+			streams := [2]cpuStream{{0, d[t], cpu + l.cpuInv}}
+			if bgAt >= 0 && end > bgAt {
+				streams[1] = cpuStream{bgAt, end, bgWork}
+			}
+			ans, p95, fin := cfsTimes(g.vcpu, streams[:], d[t], d[t]+xb[t])
+			if t == l.entry && quotaTail != nil {
+				*quotaTail = p95 - ans
+			}
+			throttled := ans - d[t]
+			x[t] = max(x[t]+fin-ans-xb[t], 0)
+			xb[t] = max(fin-ans, 0)
+			d[t] = ans
+			shared = throttled
+		}
 		if tr != nil {
 			tp := &tr.Tasks[t]
 			tp.SharedMs, tp.DurationMs, tp.OutlastMs = shared, d[t], xb[t]
@@ -1297,8 +1363,8 @@ func (l *Learned) compile(s *setup.Setup) ([]int32, []gparam, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("model: group %q: %w", g.Name, err)
 		}
-		gp[gi] = gparam{place: p, cfg: -1, mem: g.MemoryMB, speed: l.prof.Speed(g.Place, g.MemoryMB), perSec: ps, tasks: len(g.Tasks),
-			modules: l.modules(g.Tasks, g.ModuleFused())}
+		gp[gi] = gparam{place: p, cfg: -1, mem: g.MemoryMB, speed: l.prof.Speed(g.Place, g.MemoryMB), vcpu: l.quotaShare(g.Place, g.MemoryMB), perSec: ps, tasks: len(g.Tasks),
+			modules: l.modules(g.Tasks, g.ModuleFused()), light: l.lightModules(g.Tasks)}
 		for _, t := range g.Tasks {
 			i, ok := l.idx[t]
 			if !ok {
@@ -1325,6 +1391,9 @@ type rawPred struct {
 	// groups, when tailOK.
 	tail   float64
 	tailOK bool
+	// quotaTail is evalBuf.quotaTail: the tail the entry's CPU quota
+	// alone gives, which a warm tail not measured is at least.
+	quotaTail float64
 }
 
 // raw returns the uncorrected prediction of s.
@@ -1360,7 +1429,9 @@ func (l *Learned) p95Of(lat float64, r rawPred) float64 {
 	case r.tailOK:
 		warm = lat + r.tail
 	case r.busy:
-		warm = lat * l.p95Busy
+		warm = max(lat*l.p95Busy, lat+r.quotaTail)
+	default:
+		warm = max(warm, lat+r.quotaTail)
 	}
 	if coldP <= 0 || coldMs <= 0 {
 		return warm
@@ -1468,4 +1539,49 @@ func describe(s *setup.Setup) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, " ")
+}
+
+// fitInit fits y = a·h + b·l by weighted least squares, a, b ≥ 0: the
+// init of groups loading h Go modules and l others. Where only one kind
+// was seen, the other takes its per-module figure.
+func fitInit(hs, ls, ys, ws []float64) (a, b float64) {
+	var shh, sll, shl, shy, sly float64
+	for i := range ys {
+		w := ws[i]
+		shh += w * hs[i] * hs[i]
+		sll += w * ls[i] * ls[i]
+		shl += w * hs[i] * ls[i]
+		shy += w * hs[i] * ys[i]
+		sly += w * ls[i] * ys[i]
+	}
+	one := func(sxx, sxy float64) float64 {
+		if sxx <= 0 {
+			return 0
+		}
+		return max(sxy/sxx, 0)
+	}
+	det := shh*sll - shl*shl
+	switch {
+	case shh == 0 && sll == 0:
+		return 0, 0
+	case sll == 0:
+		a = one(shh, shy)
+		return a, a
+	case shh == 0:
+		b = one(sll, sly)
+		return b, b
+	case math.Abs(det) <= 1e-9*shh*sll:
+		// Every group loaded the two kinds in one proportion: one figure.
+		a = one(shh+2*shl+sll, shy+sly)
+		return a, a
+	}
+	a = (sll*shy - shl*sly) / det
+	b = (shh*sly - shl*shy) / det
+	switch {
+	case a < 0:
+		return 0, one(sll, sly)
+	case b < 0:
+		return one(shh, shy), 0
+	}
+	return a, b
 }

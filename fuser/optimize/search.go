@@ -242,14 +242,17 @@ type searcher struct {
 func (s *searcher) score(c *cand) float64 {
 	for g := range c.cfg {
 		cf := &s.l.cfgs[c.cfg[g]]
-		s.gp[g] = gparam{place: cf.place, cfg: int(c.cfg[g]), mem: cf.mem, speed: cf.speed, perSec: cf.perSec}
+		s.gp[g] = gparam{place: cf.place, cfg: int(c.cfg[g]), mem: cf.mem, speed: cf.speed, vcpu: cf.vcpu, perSec: cf.perSec}
 	}
 	for t, g := range c.group {
 		s.gp[g].tasks++
-		if s.l.fusable[t] == fusable {
+		switch s.l.fusable[t] {
+		case fusable:
 			s.gp[g].fusable++
-		} else if s.l.fusable[t] == isolated {
+		case isolated:
 			s.gp[g].isolated = true
+		default:
+			s.gp[g].light++
 		}
 	}
 	for g := range c.cfg {

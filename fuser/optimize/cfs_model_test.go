@@ -1,0 +1,86 @@
+package optimize_test
+
+import (
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/fusionize/fusionize/api/manifest"
+	"github.com/fusionize/fusionize/api/setup"
+	"github.com/fusionize/fusionize/api/span"
+	"github.com/fusionize/fusionize/fuser/analytics"
+	"github.com/fusionize/fusionize/fuser/optimize"
+)
+
+// cpuBaseline is a measured window of A → B (async), each alone in its
+// Lambda function at 512 MB, each call 20 ms of CPU work at full speed
+// (within the 28.9 ms quota of 512 MB, so it ran unthrottled), its entry
+// span carrying its CPU time as the Lambda runtime records it.
+func cpuBaseline(t *testing.T, withCPU bool) (optimize.App, optimize.Observation) {
+	t.Helper()
+	app := optimize.App{Name: "pair", Entry: "A", Tasks: []string{"A", "B"}, Objective: manifest.Objective{Latency: "p50"}}
+	s := setup.Separate(1, app.Tasks, awsEast, 512)
+	ms := time.Millisecond
+	cpu := func(d time.Duration) time.Duration {
+		if withCPU {
+			return d
+		}
+		return 0
+	}
+	var spans []span.Span
+	t0 := time.Unix(1000, 0)
+	for i := range 40 {
+		at := t0.Add(time.Duration(i) * time.Second)
+		tr := fmt.Sprintf("%032x", i+1)
+		id := uint64(2*i + 1)
+		spans = append(spans,
+			span.Span{TraceID: tr, ID: id, Task: "A", Group: "A", SetupVersion: 1, MemoryMB: 512, Start: at, Duration: 20 * ms, Billed: 20 * ms, CPU: cpu(20 * ms)},
+			span.Span{TraceID: tr, ID: id + 1, ParentID: id, Caller: "A", Task: "B", Async: true, Remote: true, Group: "B", SetupVersion: 1, MemoryMB: 512,
+				Start: at.Add(10 * ms), Duration: 20 * ms, Billed: 20 * ms, CPU: cpu(20 * ms)})
+	}
+	rep := analytics.Analyze(spans, analytics.Options{Tasks: app.Tasks, Setups: []*setup.Setup{s}})
+	return app, optimize.Observe(s, rep, 1, "baseline")
+}
+
+func TestFusedGroupPastItsQuotaWaitsOutThePeriod(t *testing.T) {
+	app, base := cpuBaseline(t, true)
+	l, err := optimize.NewModel(optimize.ModelConfig{}).Learn(optimize.Input{App: app, Current: base.Setup, Report: base.Report, History: []optimize.Observation{base}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(mem int) optimize.Prediction {
+		p, err := l.Evaluate(setup.Fused(2, "AB", app.Tasks, awsEast, mem))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// Fused, A's 20 ms and B's 20 ms beside it need 40 ms of CPU: within
+	// 1024 MB's quota of 57.9 ms A answers at full speed; past 512 MB's
+	// 28.9 ms most requests wait out the rest of the period.
+	p1024, p512 := at(1024), at(512)
+	t.Logf("fused: %v at 1024 MB, %v at 512 MB (p95 %v); notes: %v", p1024.P50, p512.P50, p512.P95, l.Notes())
+	if d := math.Abs(p1024.P50.Seconds()*1e3 - 20); d > 1 {
+		t.Errorf("fused at 1024 MB: p50 %v, want A's 20 ms at full speed (the fluid share would say 10 ms)", p1024.P50)
+	}
+	if p512.P50 < 2*p1024.P50 {
+		t.Errorf("fused at 512 MB: p50 %v, want most requests held to the end of a period (more than twice %v)", p512.P50, p1024.P50)
+	}
+	// How long a request waits depends on where in the period it starts:
+	// the p95 is one that started with most of the period to go.
+	if p512.P95 < p512.P50+30*time.Millisecond {
+		t.Errorf("fused at 512 MB: p95 %v for a p50 of %v, want the period's phases to spread it", p512.P95, p512.P50)
+	}
+
+	// Without CPU times the model keeps the fluid share: at 1024 MB the
+	// same work is predicted twice as fast as it was measured at 512 MB.
+	app, base = cpuBaseline(t, false)
+	fl, err := optimize.NewModel(optimize.ModelConfig{}).Learn(optimize.Input{App: app, Current: base.Setup, Report: base.Report, History: []optimize.Observation{base}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := fl.Evaluate(setup.Fused(2, "AB", app.Tasks, awsEast, 1024)); err != nil || p.P50 > 15*time.Millisecond {
+		t.Errorf("fluid model, fused at 1024 MB: %v, %v; want about 10 ms", p.P50, err)
+	}
+}
