@@ -60,7 +60,9 @@ func cfsTimes(vcpu float64, streams []cpuStream, ans, fin float64) (ansMed, ansP
 	for _, s := range streams {
 		need += s.cpu
 	}
-	if need <= 0 {
+	if need <= quota {
+		// A fresh period's quota covers it all, and a period that ends
+		// midway brings a fresh one: nothing waits.
 		return ans, ans, fin
 	}
 	var ansW [cfsPhases]float64

@@ -3,6 +3,7 @@ package optimize_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/fusionize/fusionize/api/manifest"
@@ -95,5 +96,43 @@ func BenchmarkPropose(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkProposeQuota is BenchmarkPropose with and without CPU times on
+// the entry spans (every task alone, each call's CPU time its own time,
+// as the Lambda runtime records it): "quota" runs every evaluation's
+// invocations under their CPU quota (cfs.go), "fluid" is the model without
+// CPU times. Read the ratio within one run.
+func BenchmarkProposeQuota(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		d := benchData(b, n)
+		withCPU := make([]span.Span, len(d.spans))
+		for i, s := range d.spans {
+			if s.Caller == "" || s.Remote {
+				s.CPU = s.Self()
+			}
+			withCPU[i] = s
+		}
+		for _, mode := range []struct {
+			name  string
+			spans []span.Span
+		}{{"fluid", d.spans}, {"quota", withCPU}} {
+			b.Run(fmt.Sprintf("tasks=%d/%s", n, mode.name), func(b *testing.B) {
+				rep := analytics.Analyze(mode.spans, analytics.Options{Tasks: d.app.Tasks, Setups: []*setup.Setup{d.cur}})
+				in := optimize.Input{App: d.app, Current: d.cur, Report: rep,
+					History: []optimize.Observation{optimize.Observe(d.cur, rep, d.cost, "")}}
+				m := optimize.NewModel(optimize.ModelConfig{Seed: 1})
+				if l, err := m.Learn(in); err != nil || (mode.name == "quota") != strings.Contains(strings.Join(l.Notes(), "\n"), "CPU quota") {
+					b.Fatalf("learned %v: %v", err, l.Notes())
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, _, err := m.Propose(context.Background(), in); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
