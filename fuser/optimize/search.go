@@ -237,6 +237,10 @@ type searcher struct {
 	fused []fusedSums // scratch of overflow (memory.go)
 	evals int
 	tabu  map[string]bool // setups (by Key) the search must not pick
+	// tabuHash holds setupHash of every tabu setup: a candidate is looked
+	// up by Key, which builds its setup, only when its candHash is here.
+	tabuHash map[uint64]bool
+	gh       []uint64 // candHash's scratch
 }
 
 func (s *searcher) score(c *cand) float64 {
@@ -264,7 +268,7 @@ func (s *searcher) score(c *cand) float64 {
 		// overflows the better, so the search finds its way out.
 		return 1e12 * (1 + over)
 	}
-	if len(s.tabu) > 0 && s.tabu[Key(s.l.toSetup(c))] {
+	if len(s.tabu) > 0 && s.tabuHash[s.candHash(c)] && s.tabu[Key(s.l.toSetup(c))] {
 		return 1e15
 	}
 	lat, cr := s.l.eval(c.group, s.gp, &s.buf)
@@ -402,7 +406,14 @@ func (m *Model) search(ctx context.Context, l *Learned, in Input, tabu map[strin
 	if len(l.cfgs) == 0 {
 		return nil, Prediction{}, fmt.Errorf("%w: no memory sizes to search", ErrBadInput)
 	}
-	s := &searcher{l: l, gp: make([]gparam, n), tabu: tabu}
+	s := &searcher{l: l, gp: make([]gparam, n), tabu: tabu, tabuHash: map[uint64]bool{}}
+	for _, it := range in.History {
+		if it.Setup != nil && tabu[Key(it.Setup)] {
+			if h, ok := l.setupHash(it.Setup); ok {
+				s.tabuHash[h] = true
+			}
+		}
+	}
 	var best cand
 	var bestScore float64
 	var err error
@@ -421,6 +432,58 @@ func (m *Model) search(ctx context.Context, l *Learned, in Input, tabu map[strin
 	}
 	_ = bestScore
 	return out, p, nil
+}
+
+// groupHash identifies a group by its tasks (tasks: the sum of mix(t+1)
+// over them), place, memory and whether it is module-fused.
+func groupHash(tasks uint64, place, mem int, moduleFused bool) uint64 {
+	return mix(mix(tasks) ^ uint64(place)<<40 ^ uint64(mem)<<8 ^ uint64(b2i(moduleFused)))
+}
+
+// setupHash identifies s as candHash identifies the candidate toSetup
+// turns into the same setup (same Key); false when s holds a task or a
+// place the model does not know, so no candidate can be s.
+func (l *Learned) setupHash(s *setup.Setup) (uint64, bool) {
+	var h uint64
+	for _, g := range s.Groups {
+		p := l.placeIndex(g.Place)
+		if p < 0 {
+			return 0, false
+		}
+		var tasks uint64
+		for _, t := range g.Tasks {
+			i, ok := l.idx[t]
+			if !ok {
+				return 0, false
+			}
+			tasks += mix(uint64(i) + 1)
+		}
+		h += groupHash(tasks, p, g.MemoryMB, g.ModuleFused())
+	}
+	return h, true
+}
+
+// candHash is c's setupHash without building its setup; s.gp must hold
+// c's group params (score sets them).
+func (s *searcher) candHash(c *cand) uint64 {
+	if cap(s.gh) < len(c.group) {
+		s.gh = make([]uint64, len(c.group))
+	}
+	gh := s.gh[:len(c.group)]
+	clear(gh)
+	for t, g := range c.group {
+		gh[g] += mix(uint64(t) + 1)
+	}
+	var h uint64
+	for g, tasks := range gh {
+		if tasks == 0 {
+			continue
+		}
+		p := &s.gp[g]
+		cf := &s.l.cfgs[c.cfg[g]]
+		h += groupHash(tasks, cf.place, cf.mem, p.fusable >= 2 && !p.isolated)
+	}
+	return h
 }
 
 func (l *Learned) toSetup(c *cand) *setup.Setup {
