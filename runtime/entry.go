@@ -16,20 +16,23 @@ import (
 //     the environment meanwhile;
 //   - Billed, when bill is set: bill of the time from Begin to End.
 //
-// Every other span goes on at once.
+// Every other span goes on at once. Invocations that overlap (a Cloud
+// Function allowed more than one request per instance) hold nothing back:
+// neither's CPU time is its own, and their spans go on as they are.
 type EntrySpans struct {
 	next span.Recorder
 	bill func(time.Duration) time.Duration
 
-	mu     sync.Mutex
-	armed  bool
-	task   string
-	caller string
-	parent uint64
-	start  time.Time
-	cpu    time.Duration
-	cpuOK  bool
-	held   *span.Span
+	mu       sync.Mutex
+	inflight int // invocations begun and not ended
+	armed    bool
+	task     string
+	caller   string
+	parent   uint64
+	start    time.Time
+	cpu      time.Duration
+	cpuOK    bool
+	held     *span.Span
 }
 
 // NewEntrySpans returns an EntrySpans recording to next; bill, if not nil,
@@ -55,6 +58,16 @@ func (e *EntrySpans) Record(s span.Span) {
 func (e *EntrySpans) Begin(task, caller string, parent uint64, start time.Time) {
 	cpu, ok := ProcessCPU()
 	e.mu.Lock()
+	e.inflight++
+	if e.inflight > 1 {
+		held := e.held
+		e.armed, e.held = false, nil
+		e.mu.Unlock()
+		if held != nil {
+			e.next.Record(*held)
+		}
+		return
+	}
 	e.armed, e.task, e.caller, e.parent, e.start, e.held = true, task, caller, parent, start, nil
 	e.cpu, e.cpuOK = cpu, ok
 	e.mu.Unlock()
@@ -67,6 +80,7 @@ func (e *EntrySpans) End() {
 	e.mu.Lock()
 	held, start, cpu0, ok0 := e.held, e.start, e.cpu, e.cpuOK
 	e.armed, e.held = false, nil
+	e.inflight = max(e.inflight-1, 0)
 	e.mu.Unlock()
 	if held == nil {
 		return

@@ -61,3 +61,25 @@ func TestEntrySpansGiveTheEntryItsInvocationsCPUTime(t *testing.T) {
 		t.Errorf("spans %+v: want A's third span untouched", got)
 	}
 }
+
+func TestEntrySpansOfOverlappingInvocationsGoOnAsTheyAre(t *testing.T) {
+	var got spans
+	e := runtime.NewEntrySpans(&got, nil)
+	e.Begin("A", "", 0, time.Now())
+	e.Record(span.Span{Task: "A", ID: 1})
+	e.Begin("A", "", 0, time.Now()) // a second request in the same instance
+	e.Record(span.Span{Task: "A", ID: 2})
+	e.End()
+	e.End()
+	if len(got) != 2 || got[0].ID != 1 || got[1].ID != 2 || got[0].CPU != 0 || got[1].CPU != 0 {
+		t.Fatalf("spans %+v: want both entry spans, in order, without CPU time", got)
+	}
+	// Alone again, an invocation's entry span is held and measured.
+	e.Begin("A", "", 0, time.Now())
+	e.Record(span.Span{Task: "A", ID: 3})
+	burn(t, time.Millisecond)
+	e.End()
+	if len(got) != 3 || got[2].ID != 3 || got[2].CPU <= 0 {
+		t.Errorf("spans %+v: want the third with its CPU time", got)
+	}
+}
