@@ -79,7 +79,10 @@ func TestLoopOnRealHosts(t *testing.T) {
 	}
 	strat := &failOnce{Strategy: optimize.NewModel(optimize.ModelConfig{InitialMemoryMB: 128, Seed: 1})}
 	res, err := loop.Run(ctx, env, initial, loop.Options{
-		App: c.app, Strategy: strat, Requests: 40, Warmup: 8, MaxIterations: 6,
+		// On a loaded machine windows of 40 requests on local hosts miss
+		// their predictions by more than the model's confidence, and each
+		// miss refits and searches again: room for a few of those.
+		App: c.app, Strategy: strat, Requests: 40, Warmup: 8, MaxIterations: 10,
 		InitialVersion: initial.Version, Settle: time.Second,
 	})
 	if err != nil {
