@@ -211,23 +211,16 @@ func (l *Learned) learnCPU(reports []*analytics.Report, in Input) {
 			return
 		}
 		alone[t] = sum / calls
-		for _, r := range reports {
-			ts := r.Tasks[name]
-			if ts == nil {
-				continue
+		eachConfig(reports, name, func(ts *analytics.TaskStats, c analytics.ConfigStats, p setup.Place) {
+			if c.CPUCount == 0 {
+				return
 			}
-			for _, c := range ts.ByConfig {
-				p, ok := parsePlace(c.Place)
-				if !ok || c.CPUCount == 0 || c.Count == 0 {
-					continue
-				}
-				v := l.quotaShare(p, c.MemoryMB)
-				k := float64(c.Count)
-				wm += k * cfsOwnTime(v, alone[t], configMedianMs(ts, c))
-				wa += k * cfsOwnTime(v, alone[t], ms(c.Mean))
-				w += k
-			}
-		}
+			v := l.quotaShare(p, c.MemoryMB)
+			k := float64(c.Count)
+			wm += k * cfsOwnTime(v, alone[t], configMedianMs(ts, c))
+			wa += k * cfsOwnTime(v, alone[t], ms(c.Mean))
+			w += k
+		})
 		if w > 0 {
 			om[t], oa[t] = wm/w, wa/w
 		}

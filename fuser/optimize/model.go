@@ -275,22 +275,12 @@ func (m *Model) learn(in Input) (*Learned, error) {
 	fitted2 := 0
 	for t, name := range l.tasks {
 		var xs, ys, ms50, ws []float64
-		for _, r := range reports {
-			ts := r.Tasks[name]
-			if ts == nil {
-				continue
-			}
-			for _, c := range ts.ByConfig {
-				p, ok := parsePlace(c.Place)
-				if !ok || c.Count == 0 {
-					continue
-				}
-				xs = append(xs, 1/l.prof.Speed(p, c.MemoryMB))
-				ys = append(ys, float64(c.Mean)/1e6)
-				ws = append(ws, float64(c.Count))
-				ms50 = append(ms50, configMedianMs(ts, c))
-			}
-		}
+		eachConfig(reports, name, func(ts *analytics.TaskStats, c analytics.ConfigStats, p setup.Place) {
+			xs = append(xs, 1/l.prof.Speed(p, c.MemoryMB))
+			ys = append(ys, float64(c.Mean)/1e6)
+			ws = append(ws, float64(c.Count))
+			ms50 = append(ms50, configMedianMs(ts, c))
+		})
 		var two bool
 		l.am[t], l.bm[t], _ = fitOwn(xs, ms50, ws)
 		l.a[t], l.b[t], two = fitOwn(xs, ys, ws)
@@ -867,6 +857,23 @@ func invokedAsync(r *analytics.Report, tasks []string) bool {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// eachConfig calls f for every config task ran in with calls, in every
+// report, with the config's place parsed (configs on an unknown place are
+// skipped).
+func eachConfig(reports []*analytics.Report, task string, f func(ts *analytics.TaskStats, c analytics.ConfigStats, p setup.Place)) {
+	for _, r := range reports {
+		ts := r.Tasks[task]
+		if ts == nil {
+			continue
+		}
+		for _, c := range ts.ByConfig {
+			if p, ok := parsePlace(c.Place); ok && c.Count > 0 {
+				f(ts, c, p)
+			}
+		}
+	}
+}
 
 // configMedianMs is the median own time (ms) of task stats ts in one of
 // its configs c: exact when the task ran in one config in the report, else

@@ -240,7 +240,6 @@ type searcher struct {
 	// tabuHash holds setupHash of every tabu setup: a candidate is looked
 	// up by Key, which builds its setup, only when its candHash is here.
 	tabuHash map[uint64]bool
-	gh       []uint64 // candHash's scratch
 }
 
 func (s *searcher) score(c *cand) float64 {
@@ -434,54 +433,32 @@ func (m *Model) search(ctx context.Context, l *Learned, in Input, tabu map[strin
 	return out, p, nil
 }
 
-// groupHash identifies a group by its tasks (tasks: the sum of mix(t+1)
-// over them), place, memory and whether it is module-fused.
-func groupHash(tasks uint64, place, mem int, moduleFused bool) uint64 {
-	return mix(mix(tasks) ^ uint64(place)<<40 ^ uint64(mem)<<8 ^ uint64(b2i(moduleFused)))
-}
-
-// setupHash identifies s as candHash identifies the candidate toSetup
-// turns into the same setup (same Key); false when s holds a task or a
-// place the model does not know, so no candidate can be s.
+// setupHash identifies s by its groups' groupKeys (tasks, place, memory,
+// modules loaded), as candHash identifies a candidate: a candidate whose
+// setup has the same Key has the same hash. false when the model cannot
+// evaluate s (an unknown task or place), so no candidate can be s.
 func (l *Learned) setupHash(s *setup.Setup) (uint64, bool) {
-	var h uint64
-	for _, g := range s.Groups {
-		p := l.placeIndex(g.Place)
-		if p < 0 {
-			return 0, false
-		}
-		var tasks uint64
-		for _, t := range g.Tasks {
-			i, ok := l.idx[t]
-			if !ok {
-				return 0, false
-			}
-			tasks += mix(uint64(i) + 1)
-		}
-		h += groupHash(tasks, p, g.MemoryMB, g.ModuleFused())
+	group, gp, err := l.compile(s)
+	if err != nil {
+		return 0, false
 	}
-	return h, true
+	var buf evalBuf
+	return sumKeys(groupKeys(group, gp, &buf), gp), true
 }
 
-// candHash is c's setupHash without building its setup; s.gp must hold
-// c's group params (score sets them).
+// candHash is setupHash of c's setup without building it; s.gp must hold
+// c's group params, modules included (score sets them).
 func (s *searcher) candHash(c *cand) uint64 {
-	if cap(s.gh) < len(c.group) {
-		s.gh = make([]uint64, len(c.group))
-	}
-	gh := s.gh[:len(c.group)]
-	clear(gh)
-	for t, g := range c.group {
-		gh[g] += mix(uint64(t) + 1)
-	}
+	return sumKeys(groupKeys(c.group, s.gp, &s.buf), s.gp)
+}
+
+// sumKeys adds up the keys of the groups that hold tasks.
+func sumKeys(gk []uint64, gp []gparam) uint64 {
 	var h uint64
-	for g, tasks := range gh {
-		if tasks == 0 {
-			continue
+	for g, k := range gk {
+		if gp[g].tasks > 0 {
+			h += k
 		}
-		p := &s.gp[g]
-		cf := &s.l.cfgs[c.cfg[g]]
-		h += groupHash(tasks, cf.place, cf.mem, p.fusable >= 2 && !p.isolated)
 	}
 	return h
 }
