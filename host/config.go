@@ -24,7 +24,8 @@ type Config struct {
 	// every time the process starts.
 	CacheDir string
 
-	// PoolSize is the number of idle instances kept per task. Default
+	// PoolSize is the number of idle instances kept per task; a fused
+	// module keeps PoolSize per task it holds in its one pool. Default
 	// 2 × GOMAXPROCS.
 	PoolSize int
 	// MaxConcurrent bounds invocations arriving through Invoke or Serve that

@@ -294,3 +294,41 @@ func TestSpanImportsRefuseAModuleOfOneTask(t *testing.T) {
 		t.Errorf("spans %+v, want the probe's only", spans)
 	}
 }
+
+// A fused module's one pool keeps as many idle instances as its tasks'
+// pools would: an invocation that fans out inside it (gpar starts two
+// gsleep calls, three instances at once) creates no more instances, run
+// after run once the pools are filled, than the same tasks as modules of
+// their own.
+func TestFusedPoolKeepsAnIdleInstancePerTask(t *testing.T) {
+	ctx := context.Background()
+	tasks := []string{"gpar", "gsleep"}
+	fused := newHost(t, host.Config{Name: "fused", PoolSize: 1}, nil)
+	if err := fused.LoadFusedFile(ctx, tasks, fusedGuest(t, tasks...), ""); err != nil {
+		t.Fatal(err)
+	}
+	separate := newHost(t, host.Config{Name: "separate", PoolSize: 1}, map[string]string{"gpar": goGuest(t, "gpar"), "gsleep": goGuest(t, "gsleep")})
+	const runs = 5
+	created := map[string]uint64{}
+	for name, h := range map[string]*host.Host{"fused": fused, "separate": separate} {
+		var before uint64
+		for i := range runs + 1 {
+			if i == 1 {
+				// After a first run, which fills the pools.
+				before = h.Stats().InstancesCreated
+			}
+			if out, err := h.Invoke(ctx, "gpar", []byte("5")); err != nil || string(out) != "slept+slept" {
+				t.Fatalf("%s: gpar: %q, %v", name, out, err)
+			}
+		}
+		created[name] = h.Stats().InstancesCreated - before
+	}
+	// Separate: gsleep's pool of one keeps one of its two instances, so
+	// each run creates one; fused, the pool of two keeps two of three.
+	if created["separate"] != runs {
+		t.Errorf("separate modules created %d instances in %d runs, want %d", created["separate"], runs, runs)
+	}
+	if created["fused"] > created["separate"] {
+		t.Errorf("the fused module created %d instances in %d runs, the same tasks as modules of their own %d: its pool keeps fewer idle instances than theirs", created["fused"], runs, created["separate"])
+	}
+}

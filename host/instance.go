@@ -141,11 +141,15 @@ func (t *pool) borrow(ctx context.Context) (inst *instance, cold bool, err error
 	return inst, true, nil
 }
 
-// release returns inst to the pool, or closes it when the pool is full.
+// release returns inst to the pool, or closes it when the pool is full. A
+// pool keeps Config.PoolSize idle instances per task it serves: a fused
+// module's one pool stands in for its tasks' pools, and an invocation that
+// fans out inside it holds as many instances at once as the same tasks
+// would hold as modules of their own.
 func (t *pool) release(inst *instance) {
 	inst.reset()
 	t.mu.Lock()
-	if len(t.idle) < t.h.cfg.PoolSize && !t.h.isClosed() {
+	if len(t.idle) < t.h.cfg.PoolSize*len(t.tasks) && !t.h.isClosed() {
 		t.idle = append(t.idle, inst)
 		t.mu.Unlock()
 		return
