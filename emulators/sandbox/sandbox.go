@@ -37,8 +37,10 @@
 // With no quota (VCPU 0 or ≥ 1) the floor is the CPU time. The model is the same with and
 // without cgroups, so durations follow VCPU even where the quota is not enforced. Measured
 // on this project's 2-core machine (3 December 2026): work in bursts between sleeps at 0.29
-// and 0.58 vCPU took 0.96–0.99 of its wall time alone, and 0.79–0.98 of its time alone
-// beside 8 busy environments; CPU-bound work at 0.25 vCPU 0.85–1.04 of its time alone
+// and 0.58 vCPU took 0.96–0.99 of its wall time alone, and 0.71–0.98 of its time alone
+// beside 8 busy environments (its waits are on timers, and a Go runtime's sysmon thread
+// wakes with every timer and waits beside the work's two threads: three waits on two
+// CPUs count half a wait too many); CPU-bound work at 0.25 vCPU 0.85–1.04 of its time alone
 // (TestSinceOfWorkBetweenSleepsDoesNotDependOnMachineLoad,
 // TestSinceDoesNotDependOnMachineLoad).
 //
