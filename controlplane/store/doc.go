@@ -2,6 +2,7 @@
 // must still know after a restart, kept under one data directory.
 //
 //	dir/fusionize.db          bbolt database: setups, module index, spans, iterations
+//	dir/kv.db                 bbolt database: the tasks' key-value store
 //	dir/modules/sha256/<hex>  Wasm modules, content-addressed, written atomically
 //	dir/token                 the control-plane bearer token, mode 0600
 //
@@ -35,10 +36,14 @@
 // Buckets: "setups" (big-endian version → setup JSON), "modules" (digest →
 // api.ModuleInfo JSON), "tasks" (task → api.ModuleInfo JSON of its latest module),
 // "spans" (24-byte key → compact binary span, see span.go), "iterations"
-// (big-endian sequence → api.Iteration JSON), "meta" (the span count) and
-// "kv" (one nested bucket per application: the key-value store of its
-// tasks, key → value, one write transaction per PutValue so that an
-// acknowledged write is on disk).
+// (big-endian sequence → api.Iteration JSON) and "meta" (the span count).
+// The tasks' key-value store is a database of its own, kv.db, bucket "kv"
+// (one nested bucket per application, key → value, one write transaction
+// per PutValue so that an acknowledged write is on disk). Apart, a task's
+// write waits for the other writes of tasks only, as it would on a managed
+// database, and not for the span batches every invocation's host reports:
+// in one file bbolt's single writer queues each put behind the span commit
+// in progress (BenchmarkPutValueBesideSpans, BENCHMARKS.store.md).
 //
 // The hosts registry is kept in memory only: hosts re-register on their
 // heartbeat, so after a restart it refills within one heartbeat period.

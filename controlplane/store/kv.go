@@ -43,7 +43,7 @@ func (s *Store) GetValue(app, key string) (val []byte, ok bool, err error) {
 	if err := checkKey(app, key); err != nil {
 		return nil, false, err
 	}
-	err = s.view(func(tx *bolt.Tx) error {
+	err = s.run(s.kv.View, func(tx *bolt.Tx) error {
 		kv := tx.Bucket(bucketKV)
 		if kv == nil {
 			return nil
@@ -73,7 +73,7 @@ func (s *Store) PutValue(app, key string, val []byte) error {
 	if len(val) > MaxValueSize {
 		return fmt.Errorf("%w: value of key %q is %d bytes, limit %d (application %q)", ErrTooLarge, key, len(val), MaxValueSize, app)
 	}
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.run(s.kv.Update, func(tx *bolt.Tx) error {
 		kv, err := tx.CreateBucketIfNotExists(bucketKV)
 		if err != nil {
 			return err
@@ -89,6 +89,41 @@ func (s *Store) PutValue(app, key string, val []byte) error {
 	})
 	if err != nil {
 		return fmt.Errorf("store: put %q of application %q: %w", key, app, err)
+	}
+	return nil
+}
+
+// moveKV moves the key-value store of a data directory written before it
+// had a database of its own (a "kv" bucket in DBFile) into KVFile: copied
+// in one transaction, then deleted from DBFile in another. Interrupted
+// between the two, the next Open copies it again over the same keys.
+func (s *Store) moveKV() error {
+	var found bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		old := tx.Bucket(bucketKV)
+		if old == nil {
+			return nil
+		}
+		found = true
+		return s.kv.Update(func(ktx *bolt.Tx) error {
+			kv, err := ktx.CreateBucketIfNotExists(bucketKV)
+			if err != nil {
+				return err
+			}
+			return old.ForEachBucket(func(app []byte) error {
+				b, err := kv.CreateBucketIfNotExists(app)
+				if err != nil {
+					return err
+				}
+				return old.Bucket(app).ForEach(func(k, v []byte) error { return b.Put(k, v) })
+			})
+		})
+	})
+	if err == nil && found {
+		err = s.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketKV) })
+	}
+	if err != nil {
+		return fmt.Errorf("store: move the key-value store into %s: %w", KVFile, err)
 	}
 	return nil
 }

@@ -3,8 +3,11 @@ package store
 import (
 	"bytes"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestValuesSurviveReopenPerApplication(t *testing.T) {
@@ -89,5 +92,61 @@ func TestGetValueReturnsACopy(t *testing.T) {
 	v[0] = 'X'
 	if again, _, _ := st.GetValue("iot", "k"); string(again) != "abc" {
 		t.Fatalf("stored value changed through a returned slice: %q", again)
+	}
+}
+
+// A data directory written before the key-value store had its own database
+// keeps its values: Open moves them into KVFile and out of DBFile.
+func TestOpenMovesAnOldKeyValueBucketIntoItsOwnDatabase(t *testing.T) {
+	dir := t.TempDir()
+	db, err := bolt.Open(filepath.Join(dir, DBFile), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		kv, err := tx.CreateBucket(bucketKV)
+		if err != nil {
+			return err
+		}
+		for app, key := range map[string]string{"iot": "events/s-1/t", "webshop": "cart/42"} {
+			b, err := kv.CreateBucket([]byte(app))
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(key), []byte("kept "+app)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err := errors.Join(err, db.Close()); err != nil {
+		t.Fatal(err)
+	}
+
+	st := openTest(t, dir, Options{})
+	for app, key := range map[string]string{"iot": "events/s-1/t", "webshop": "cart/42"} {
+		got, ok, err := st.GetValue(app, key)
+		if err != nil || !ok || string(got) != "kept "+app {
+			t.Errorf("%s %s after the move = %q, %v, %v; want %q", app, key, got, ok, err, "kept "+app)
+		}
+	}
+	err = st.view(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketKV) != nil {
+			return errors.New("the old kv bucket is still in " + DBFile)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+	if err := st.PutValue("iot", "events/s-1/t", []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st = openTest(t, dir, Options{}) // a second Open finds nothing to move
+	if got, _, err := st.GetValue("iot", "events/s-1/t"); err != nil || string(got) != "new" {
+		t.Errorf("after reopening: %q, %v; want \"new\"", got, err)
 	}
 }

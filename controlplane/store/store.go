@@ -19,6 +19,11 @@ import (
 // DBFile is the name of the database file inside the data directory.
 const DBFile = "fusionize.db"
 
+// KVFile is the name of the tasks' key-value database inside the data
+// directory: a database of its own, so that a task's write waits for no
+// span batch's commit (see doc.go).
+const KVFile = "kv.db"
+
 // DefaultMaxSpans is the default span retention limit.
 const DefaultMaxSpans = 5_000_000
 
@@ -58,6 +63,7 @@ type Store struct {
 	dir      string
 	modDir   string
 	db       *bolt.DB
+	kv       *bolt.DB // the tasks' key-value store (KVFile)
 	maxSpans int64
 
 	closed   atomic.Bool
@@ -90,18 +96,20 @@ func OpenWith(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: create data directory: %w", err)
 	}
-	path := filepath.Join(dir, DBFile)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w: %s is held by another process (waited %s)", ErrLocked, path, opts.LockTimeout)
-	}
+	db, err := openDB(filepath.Join(dir, DBFile), opts)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
+	}
+	kv, err := openDB(filepath.Join(dir, KVFile), opts)
+	if err != nil {
+		db.Close()
+		return nil, err
 	}
 	s := &Store{
 		dir:      dir,
 		modDir:   filepath.Join(dir, "modules", "sha256"),
 		db:       db,
+		kv:       kv,
 		maxSpans: opts.MaxSpans,
 		closedCh: make(chan struct{}),
 		changed:  make(chan struct{}),
@@ -109,9 +117,23 @@ func OpenWith(dir string, opts Options) (*Store, error) {
 	}
 	if err := s.init(); err != nil {
 		db.Close()
+		kv.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// openDB opens the bbolt database at path, waiting opts.LockTimeout for
+// another holder of its file lock.
+func openDB(path string, opts Options) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s is held by another process (waited %s)", ErrLocked, path, opts.LockTimeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return db, nil
 }
 
 func (s *Store) init() error {
@@ -128,6 +150,9 @@ func (s *Store) init() error {
 		if strings.HasPrefix(e.Name(), tmpPrefix) {
 			os.Remove(filepath.Join(s.modDir, e.Name()))
 		}
+	}
+	if err := s.moveKV(); err != nil {
+		return err
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketSetups, bucketModules, bucketTasks, bucketSpans, bucketIterations, bucketMeta, bucketEndpoints} {
@@ -157,7 +182,11 @@ func (s *Store) Close() error {
 		return nil
 	}
 	close(s.closedCh)
-	if err := s.db.Close(); err != nil {
+	err := s.db.Close()
+	if kerr := s.kv.Close(); err == nil {
+		err = kerr
+	}
+	if err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
 	return nil
@@ -172,22 +201,16 @@ func (s *Store) check() error {
 
 // view and update run fn in a read or write transaction, returning
 // ErrClosed when the store is closed.
-func (s *Store) view(fn func(*bolt.Tx) error) error {
-	if err := s.check(); err != nil {
-		return err
-	}
-	err := s.db.View(fn)
-	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-		return ErrClosed
-	}
-	return err
-}
+func (s *Store) view(fn func(*bolt.Tx) error) error { return s.run(s.db.View, fn) }
 
-func (s *Store) update(fn func(*bolt.Tx) error) error {
+func (s *Store) update(fn func(*bolt.Tx) error) error { return s.run(s.db.Update, fn) }
+
+// run runs fn in a transaction of txn (a database's View or Update).
+func (s *Store) run(txn func(func(*bolt.Tx) error) error, fn func(*bolt.Tx) error) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	err := s.db.Update(fn)
+	err := txn(fn)
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fusionize/fusionize/api/span"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Reproduce: go test -run '^$' -bench . -benchtime 2s ./controlplane/store/
@@ -129,4 +130,72 @@ func BenchmarkSpanCodec(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkPutValueBesideSpans times a task's durable key-value write while
+// another goroutine appends 100-span batches in a loop, as the control plane
+// does when every function invocation flushes its spans. kv-db is the store's
+// own layout (KVFile); shared-db, the baseline, is the same write into the
+// spans' database, the layout before KVFile, where bbolt's single writer
+// queues the put behind each span batch's commit. alone is the put with no
+// span writer.
+func BenchmarkPutValueBesideSpans(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		spans  bool
+		shared bool
+	}{{"alone", false, false}, {"kv-db", true, false}, {"shared-db", true, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			st, err := OpenWith(b.TempDir(), Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			put := func(key string, val []byte) error { return st.PutValue("iot", key, val) }
+			if c.shared {
+				put = func(key string, val []byte) error {
+					return st.update(func(tx *bolt.Tx) error {
+						bk, err := tx.CreateBucketIfNotExists(bucketKV)
+						if err != nil {
+							return err
+						}
+						return bk.Put([]byte(key), val)
+					})
+				}
+			}
+			stop, done := make(chan struct{}), make(chan error, 1)
+			if c.spans {
+				go func() {
+					for i := 0; ; i++ {
+						select {
+						case <-stop:
+							done <- nil
+							return
+						default:
+						}
+						if err := st.AppendSpans(benchBatch(1, 100, i*100)); err != nil {
+							done <- err
+							return
+						}
+					}
+				}()
+			} else {
+				close(done)
+			}
+			val := make([]byte, 256)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if err := put(fmt.Sprintf("events/s-%d/t", i%64), val); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if c.spans {
+				close(stop)
+			}
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
 }
