@@ -224,9 +224,9 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 			return res, err
 		}
 		decision := api.DecisionBaseline
-		rollback := false
+		rollback, why := false, ""
 		if best != nil {
-			decision, rollback = decide(obs, best, opts.Alpha)
+			decision, rollback, why = decide(opts.App.Objective, obs, best, opts.Alpha)
 		}
 		if best == nil || decision == api.DecisionKept || (decision == api.DecisionSame && obs.score <= best.score) {
 			best = obs
@@ -235,6 +235,9 @@ func Run(ctx context.Context, env Env, initial *setup.Setup, opts Options) (Resu
 			Index: len(res.Iterations), Setup: cur.Clone(),
 			P50Ms: ms(obs.p50), P95Ms: ms(obs.p95), CostPerMillionUSD: obs.perM,
 			Decision: decision, Note: note, DeployedAt: time.Now(), Predicted: predicted,
+		}
+		if why != "" {
+			it.Note += "; " + why
 		}
 		if obs.failed > 0 {
 			it.Note += fmt.Sprintf("; %d of %d requests failed", obs.failed, opts.Requests)
@@ -369,21 +372,31 @@ func record(ctx context.Context, env Env, res *Result, it api.Iteration, opts Op
 	return nil
 }
 
-// decide compares a new observation with the best so far.
-func decide(obs, best *observation, alpha float64) (decision string, rollback bool) {
+// decide compares a new observation with the best so far; why says what
+// made a rollback that the statistical tests alone would not have made.
+//
+// The objective's latency bound is a hard limit: a setup that measured over
+// it does not go on serving in place of one that measured within it, even
+// when the rank tests find no significant difference. Those tests compare
+// whole distributions of a window, and a p95 bound is on the tail of five
+// requests in a hundred, which they hardly see.
+func decide(obj manifest.Objective, obs, best *observation, alpha float64) (decision string, rollback bool, why string) {
 	pLat, lessLat := MannWhitney(obs.latency, best.latency)
 	pCost, lessCost := MannWhitney(obs.costs, best.costs)
 	latBetter, latWorse := pLat < alpha && lessLat > 0.5, pLat < alpha && lessLat < 0.5
 	costBetter, costWorse := pCost < alpha && lessCost > 0.5, pCost < alpha && lessCost < 0.5
 	switch {
 	case obs.failed > best.failed:
-		return api.DecisionRollback, true
+		return api.DecisionRollback, true, ""
+	case !meetsBound(obj, obs) && meetsBound(obj, best):
+		return api.DecisionRollback, true, fmt.Sprintf("%s %.1f ms over the bound of %.0f ms, where the best setup (version %d) measured %.1f ms",
+			obj.Latency, ms(boundLatency(obj, obs)), obj.LatencyBoundMs, best.setup.Version, ms(boundLatency(obj, best)))
 	case obs.score < best.score && (latBetter || costBetter):
-		return api.DecisionKept, false
+		return api.DecisionKept, false, ""
 	case obs.score > best.score && (latWorse || costWorse):
-		return api.DecisionRollback, true
+		return api.DecisionRollback, true, ""
 	default:
-		return api.DecisionSame, false
+		return api.DecisionSame, false, ""
 	}
 }
 
