@@ -21,8 +21,8 @@ import (
 //   - each task's own time as a + b/speed, speed being the CPU share of its
 //     group's memory on its place (capped at one vCPU): fitted by least
 //     squares over every place and memory size the task was measured in,
-//     to the median own time (the mean is fitted too, for OwnTime); with a
-//     single memory size it assumes all of it is CPU time (a = 0);
+//     to the median own time for latency and to the mean for cost (what
+//     an invocation is billed) and OwnTime; with a single memory size it assumes all of it is CPU time (a = 0);
 //   - or, when the platforms' runtimes measured every task's CPU time
 //     (span.Span.CPU on entry spans; learnCPU), its own time at full
 //     speed and its CPU time per call, and what an invocation costs
@@ -87,12 +87,13 @@ type Learned struct {
 	idx   map[string]int
 	entry int
 	a, b  []float64 // mean own time in ms: a + b/speed
-	// am, bm fit the median own time the same way; predictions use it:
-	// a request's typical latency is made of typical own times, and the
-	// mean is the median plus rare outliers (first invocations of new
-	// environments, pauses, the machine's contention) that make it two to
-	// three times the median on the emulators but that the platforms'
-	// billed durations barely show.
+	// am, bm fit the median own time the same way; latency uses it: a
+	// request's typical latency is made of typical own times, and the mean
+	// is the median plus outliers (a key-value write queued behind others,
+	// a call answered late, the machine's contention) that make it two to
+	// three times the median on the emulators. What is billed is an
+	// invocation's mean duration, so cost runs the mean own times (paths
+	// with expected).
 	am, bm []float64
 	ownMed [][]float64
 	out    [][]medge // outgoing edges, back edges of cycles removed
@@ -1191,15 +1192,21 @@ func (l *Learned) coldInit(g *gparam, kind int, first float64) float64 {
 // outlasts it x (xb: also its remote async dispatches, done in the
 // background, which its invocation is billed for) and the CPU time c of
 // everything it runs in its environment,
-// callees first, from median own times. expected adds the expected cold
-// start (init and first calls, f from firstCalls, nil for none) to every
-// remote sync call (what is billed on average); without it the path is a
-// typical warm request's. It returns the entry's duration, and sets
+// callees first. expected gives what is billed on average: mean own times
+// and the expected cold start (init and first calls, f from firstCalls,
+// nil for none) on every remote sync call; without it the path is a
+// typical warm request's, from median own times. It returns the entry's duration, and sets
 // *quotaTail (when not nil) to how much longer than that the entry's
 // invocation takes at the 95th percentile of its quota period's phases.
 func (l *Learned) paths(group []int32, gp []gparam, d, x, xb, c, f []float64, expected bool, tr *Breakdown, quotaTail *float64) float64 {
 	withCold := expected
 	fa, fb, fown := l.am, l.bm, l.ownMed
+	if expected {
+		// What is billed on average runs mean own times: an own time's
+		// spread is mostly waits (a key-value write queued, a call
+		// answered late), which lengthen the mean and not the median.
+		fa, fb, fown = l.a, l.b, l.own
+	}
 	for _, t := range l.post {
 		g := &gp[group[t]]
 		// own is t's own time, cpu the CPU time of t and (below) its
