@@ -38,8 +38,9 @@
 // "spans" (24-byte key → compact binary span, see span.go), "iterations"
 // (big-endian sequence → api.Iteration JSON) and "meta" (the span count).
 // The tasks' key-value store is a database of its own, kv.db, bucket "kv"
-// (one nested bucket per application, key → value, one write transaction
-// per PutValue so that an acknowledged write is on disk). Apart, a task's
+// (one nested bucket per application, key → value; a PutValue answers once
+// its transaction is on disk, and the puts that arrive while one commits
+// share the next transaction: group commit, kv.go). Apart, a task's
 // write waits for the other writes of tasks only, as it would on a managed
 // database, and not for the span batches every invocation's host reports:
 // in one file bbolt's single writer queues each put behind the span commit

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Limits of the key-value store, those of the guest ABI (guest-sdk/ABI.md,
@@ -63,9 +64,11 @@ func (s *Store) GetValue(app, key string) (val []byte, ok bool, err error) {
 	return val, ok, nil
 }
 
-// PutValue stores a copy of val under key in app's key-value store, in a
-// transaction of its own: when PutValue returns nil the write is on disk
-// (unless Options.NoSync), and a crash afterwards keeps it.
+// PutValue stores val under key in app's key-value store: when PutValue
+// returns nil the write is on disk (unless Options.NoSync), and a crash
+// afterwards keeps it. Puts that arrive while another commits are
+// committed together in the next transaction (group commit, writeKV), so
+// concurrent writers share an fsync instead of queueing for one each.
 func (s *Store) PutValue(app, key string, val []byte) error {
 	if err := checkKey(app, key); err != nil {
 		return err
@@ -73,24 +76,103 @@ func (s *Store) PutValue(app, key string, val []byte) error {
 	if len(val) > MaxValueSize {
 		return fmt.Errorf("%w: value of key %q is %d bytes, limit %d (application %q)", ErrTooLarge, key, len(val), MaxValueSize, app)
 	}
-	err := s.run(s.kv.Update, func(tx *bolt.Tx) error {
+	if err := s.check(); err != nil {
+		return fmt.Errorf("store: put %q of application %q: %w", key, app, err)
+	}
+	p := &kvPut{app: app, key: key, val: val, done: make(chan error, 1)}
+	select {
+	case s.puts <- p:
+	case <-s.closedCh:
+		return fmt.Errorf("store: put %q of application %q: %w", key, app, ErrClosed)
+	}
+	if err := <-p.done; err != nil {
+		return fmt.Errorf("store: put %q of application %q: %w", key, app, err)
+	}
+	return nil
+}
+
+// kvPut is one PutValue waiting for its transaction.
+type kvPut struct {
+	app, key string
+	val      []byte
+	done     chan error
+}
+
+// The most puts, and the most value bytes, one transaction takes.
+const (
+	maxPutBatch      = 256
+	maxPutBatchBytes = 8 << 20
+)
+
+// writeKV commits the puts handed to it until the store closes. It waits
+// for none: a put that arrives to an idle writer commits at once, alone;
+// the puts that arrived meanwhile go into the next transaction together.
+// A failed transaction of several puts is retried one put at a time, so
+// that one put's failure is its own.
+func (s *Store) writeKV() {
+	defer close(s.kvDone)
+	var batch []*kvPut
+	for {
+		select {
+		case p := <-s.puts:
+			batch = append(batch[:0], p)
+		case <-s.closedCh:
+			return
+		}
+		size := len(batch[0].val)
+	more:
+		for len(batch) < maxPutBatch && size < maxPutBatchBytes {
+			select {
+			case p := <-s.puts:
+				batch = append(batch, p)
+				size += len(p.val)
+			default:
+				break more
+			}
+		}
+		err := s.commitPuts(batch)
+		if err != nil && len(batch) > 1 {
+			for _, p := range batch {
+				p.done <- s.commitPuts([]*kvPut{p})
+			}
+		} else {
+			for _, p := range batch {
+				p.done <- err
+			}
+		}
+		clear(batch)
+	}
+}
+
+// commitPuts writes puts, in the order they arrived, in one transaction.
+func (s *Store) commitPuts(puts []*kvPut) error {
+	err := s.kv.Update(func(tx *bolt.Tx) error {
 		kv, err := tx.CreateBucketIfNotExists(bucketKV)
 		if err != nil {
 			return err
 		}
-		b, err := kv.CreateBucketIfNotExists([]byte(app))
-		if err != nil {
-			return err
+		for _, p := range puts {
+			b, err := kv.CreateBucketIfNotExists([]byte(p.app))
+			if err != nil {
+				return err
+			}
+			val := p.val
+			if val == nil {
+				val = []byte{} // bbolt stores an empty value; nil would read as absent
+			}
+			if err := b.Put([]byte(p.key), val); err != nil {
+				return err
+			}
 		}
-		if val == nil {
-			val = []byte{} // bbolt stores an empty value; nil would read as absent
-		}
-		return b.Put([]byte(key), val)
+		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("store: put %q of application %q: %w", key, app, err)
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
 	}
-	return nil
+	if err == nil {
+		s.kvCommits.Add(1)
+	}
+	return err
 }
 
 // moveKV moves the key-value store of a data directory written before it

@@ -66,6 +66,13 @@ type Store struct {
 	kv       *bolt.DB // the tasks' key-value store (KVFile)
 	maxSpans int64
 
+	// puts hands each PutValue to writeKV, which commits every put that
+	// arrived while its last transaction committed in one (kv.go);
+	// kvDone is closed when writeKV has returned.
+	puts      chan *kvPut
+	kvDone    chan struct{}
+	kvCommits atomic.Int64 // transactions writeKV committed
+
 	closed   atomic.Bool
 	closedCh chan struct{}
 
@@ -113,6 +120,8 @@ func OpenWith(dir string, opts Options) (*Store, error) {
 		maxSpans: opts.MaxSpans,
 		closedCh: make(chan struct{}),
 		changed:  make(chan struct{}),
+		puts:     make(chan *kvPut),
+		kvDone:   make(chan struct{}),
 		hosts:    make(map[string]api.HostInfo),
 	}
 	if err := s.init(); err != nil {
@@ -120,6 +129,7 @@ func OpenWith(dir string, opts Options) (*Store, error) {
 		kv.Close()
 		return nil, err
 	}
+	go s.writeKV()
 	return s, nil
 }
 
@@ -183,6 +193,7 @@ func (s *Store) Close() error {
 	}
 	close(s.closedCh)
 	err := s.db.Close()
+	<-s.kvDone // the puts handed over are committed
 	if kerr := s.kv.Close(); err == nil {
 		err = kerr
 	}
