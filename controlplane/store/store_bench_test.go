@@ -142,29 +142,14 @@ func BenchmarkSpanCodec(b *testing.B) {
 // queues the put behind each span batch's commit. alone is the put with no
 // span writer.
 func BenchmarkPutValueBesideSpans(b *testing.B) {
+	spansDB := func(st *Store) *bolt.DB { return st.db }
 	for _, c := range []struct {
-		name   string
-		spans  bool
-		shared bool
-	}{{"alone", false, false}, {"kv-db", true, false}, {"shared-db", true, true}} {
+		name  string
+		spans bool
+		own   func(*Store) *bolt.DB
+	}{{"alone", false, nil}, {"kv-db", true, nil}, {"shared-db", true, spansDB}} {
 		b.Run(c.name, func(b *testing.B) {
-			st, err := OpenWith(b.TempDir(), Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
-			put := func(key string, val []byte) error { return st.PutValue("iot", key, val) }
-			if c.shared {
-				put = func(key string, val []byte) error {
-					return st.update(func(tx *bolt.Tx) error {
-						bk, err := tx.CreateBucketIfNotExists(bucketKV)
-						if err != nil {
-							return err
-						}
-						return bk.Put([]byte(key), val)
-					})
-				}
-			}
+			st, put := benchPut(b, c.own)
 			stop, done := make(chan struct{}), make(chan error, 1)
 			if c.spans {
 				go func() {
@@ -210,32 +195,13 @@ func BenchmarkPutValueBesideSpans(b *testing.B) {
 // ns/op is wall time per put over all writers; µs/put is the latency one
 // writer sees.
 func BenchmarkPutValueConcurrent(b *testing.B) {
+	kvDB := func(st *Store) *bolt.DB { return st.kv }
 	for _, c := range []struct {
-		name   string
-		perTxn bool
-	}{{"group", false}, {"txn-per-put", true}} {
+		name string
+		own  func(*Store) *bolt.DB
+	}{{"group", nil}, {"txn-per-put", kvDB}} {
 		b.Run(c.name, func(b *testing.B) {
-			st, err := OpenWith(b.TempDir(), Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
-			put := func(key string, val []byte) error { return st.PutValue("iot", key, val) }
-			if c.perTxn {
-				put = func(key string, val []byte) error {
-					return st.kv.Update(func(tx *bolt.Tx) error {
-						kv, err := tx.CreateBucketIfNotExists(bucketKV)
-						if err != nil {
-							return err
-						}
-						bk, err := kv.CreateBucketIfNotExists([]byte("iot"))
-						if err != nil {
-							return err
-						}
-						return bk.Put([]byte(key), val)
-					})
-				}
-			}
+			_, put := benchPut(b, c.own)
 			val := make([]byte, 256)
 			var n atomic.Int64
 			var lat atomic.Int64
@@ -257,4 +223,36 @@ func BenchmarkPutValueConcurrent(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchPut opens a durable store for b and returns it with the put to
+// time: PutValue, or with own, a baseline's transaction per put into the
+// database own picks.
+func benchPut(b *testing.B, own func(*Store) *bolt.DB) (*Store, func(key string, val []byte) error) {
+	st, err := OpenWith(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	if own != nil {
+		db := own(st)
+		return st, func(key string, val []byte) error { return putInOwnTxn(db, key, val) }
+	}
+	return st, func(key string, val []byte) error { return st.PutValue("iot", key, val) }
+}
+
+// putInOwnTxn is the baselines' put: one bbolt transaction of db for one
+// value, in the key-value layout (bucket "kv", application "iot").
+func putInOwnTxn(db *bolt.DB, key string, val []byte) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		kv, err := tx.CreateBucketIfNotExists(bucketKV)
+		if err != nil {
+			return err
+		}
+		bk, err := kv.CreateBucketIfNotExists([]byte("iot"))
+		if err != nil {
+			return err
+		}
+		return bk.Put([]byte(key), val)
+	})
 }

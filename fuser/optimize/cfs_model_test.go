@@ -19,8 +19,6 @@ import (
 // span carrying its CPU time as the Lambda runtime records it.
 func cpuBaseline(t *testing.T, withCPU bool) (optimize.App, optimize.Observation) {
 	t.Helper()
-	app := optimize.App{Name: "pair", Entry: "A", Tasks: []string{"A", "B"}, Objective: manifest.Objective{Latency: "p50"}}
-	s := setup.Separate(1, app.Tasks, awsEast, 512)
 	ms := time.Millisecond
 	cpu := func(d time.Duration) time.Duration {
 		if withCPU {
@@ -28,16 +26,26 @@ func cpuBaseline(t *testing.T, withCPU bool) (optimize.App, optimize.Observation
 		}
 		return 0
 	}
+	return pairWindow(t, func(_ int, at time.Time, tr string, id uint64) []span.Span {
+		return []span.Span{
+			{TraceID: tr, ID: id, Task: "A", Group: "A", SetupVersion: 1, MemoryMB: 512, Start: at, Duration: 20 * ms, Billed: 20 * ms, CPU: cpu(20 * ms)},
+			{TraceID: tr, ID: id + 1, ParentID: id, Caller: "A", Task: "B", Async: true, Remote: true, Group: "B", SetupVersion: 1, MemoryMB: 512,
+				Start: at.Add(10 * ms), Duration: 20 * ms, Billed: 20 * ms, CPU: cpu(20 * ms)},
+		}
+	})
+}
+
+// pairWindow is a measured window of 40 requests, one a second, of the app
+// A → B, each task alone in its Lambda function at 512 MB: request i's
+// spans (trace tr, A's span id and B's id+1) are spansOf's.
+func pairWindow(t *testing.T, spansOf func(i int, at time.Time, tr string, id uint64) []span.Span) (optimize.App, optimize.Observation) {
+	t.Helper()
+	app := optimize.App{Name: "pair", Entry: "A", Tasks: []string{"A", "B"}, Objective: manifest.Objective{Latency: "p50"}}
+	s := setup.Separate(1, app.Tasks, awsEast, 512)
 	var spans []span.Span
 	t0 := time.Unix(1000, 0)
 	for i := range 40 {
-		at := t0.Add(time.Duration(i) * time.Second)
-		tr := fmt.Sprintf("%032x", i+1)
-		id := uint64(2*i + 1)
-		spans = append(spans,
-			span.Span{TraceID: tr, ID: id, Task: "A", Group: "A", SetupVersion: 1, MemoryMB: 512, Start: at, Duration: 20 * ms, Billed: 20 * ms, CPU: cpu(20 * ms)},
-			span.Span{TraceID: tr, ID: id + 1, ParentID: id, Caller: "A", Task: "B", Async: true, Remote: true, Group: "B", SetupVersion: 1, MemoryMB: 512,
-				Start: at.Add(10 * ms), Duration: 20 * ms, Billed: 20 * ms, CPU: cpu(20 * ms)})
+		spans = append(spans, spansOf(i, t0.Add(time.Duration(i)*time.Second), fmt.Sprintf("%032x", i+1), uint64(2*i+1))...)
 	}
 	rep := analytics.Analyze(spans, analytics.Options{Tasks: app.Tasks, Setups: []*setup.Setup{s}})
 	return app, optimize.Observe(s, rep, 1, "baseline")
@@ -94,27 +102,19 @@ func TestFusedGroupPastItsQuotaWaitsOutThePeriod(t *testing.T) {
 // fused from its baseline was billed $0.34/M predicted against $0.82/M
 // measured so).
 func TestUnmeasuredGroupIsBilledOnMeanOwnTimes(t *testing.T) {
-	app := optimize.App{Name: "pair", Entry: "A", Tasks: []string{"A", "B"}, Objective: manifest.Objective{Latency: "p50"}}
-	s := setup.Separate(1, app.Tasks, awsEast, 512)
 	ms := time.Millisecond
-	var spans []span.Span
-	t0 := time.Unix(1000, 0)
-	for i := range 40 {
-		at := t0.Add(time.Duration(i) * time.Second)
-		tr := fmt.Sprintf("%032x", i+1)
-		id := uint64(2*i + 1)
+	app, base := pairWindow(t, func(i int, at time.Time, tr string, id uint64) []span.Span {
 		b := 4 * ms
 		if i%10 == 9 {
 			b = 64 * ms
 		}
 		wait := b + 2*ms // B's duration and the invoke overhead
-		spans = append(spans,
-			span.Span{TraceID: tr, ID: id, Task: "A", Group: "A", SetupVersion: 1, MemoryMB: 512, Start: at, Duration: 5*ms + wait, Wait: wait, Billed: 5*ms + wait, CPU: 5 * ms},
-			span.Span{TraceID: tr, ID: id + 1, ParentID: id, Caller: "A", Task: "B", Remote: true, Group: "B", SetupVersion: 1, MemoryMB: 512,
-				Start: at.Add(3 * ms), Duration: b, Billed: b, CPU: ms})
-	}
-	rep := analytics.Analyze(spans, analytics.Options{Tasks: app.Tasks, Setups: []*setup.Setup{s}})
-	base := optimize.Observe(s, rep, 1, "baseline")
+		return []span.Span{
+			{TraceID: tr, ID: id, Task: "A", Group: "A", SetupVersion: 1, MemoryMB: 512, Start: at, Duration: 5*ms + wait, Wait: wait, Billed: 5*ms + wait, CPU: 5 * ms},
+			{TraceID: tr, ID: id + 1, ParentID: id, Caller: "A", Task: "B", Remote: true, Group: "B", SetupVersion: 1, MemoryMB: 512,
+				Start: at.Add(3 * ms), Duration: b, Billed: b, CPU: ms},
+		}
+	})
 	l, err := optimize.NewModel(optimize.ModelConfig{}).Learn(optimize.Input{App: app, Current: base.Setup, Report: base.Report, History: []optimize.Observation{base}})
 	if err != nil {
 		t.Fatal(err)
