@@ -135,3 +135,41 @@ func TestUnmeasuredGroupIsBilledOnMeanOwnTimes(t *testing.T) {
 		t.Errorf("fused: p50 %.1f ms, want the medians' 9 ms", p50)
 	}
 }
+
+// A Cloud Function answers once the invocation's in-memory async work is
+// done (runtime/gcf.Handler), a Lambda function before it. With CPU times,
+// fused at a whole vCPU: A's answer at 20 ms waits on Cloud Functions for
+// B, which runs from 10 ms to 30 ms beside it, and not on Lambda; both bill
+// the whole 30 ms. Without them (the fluid model, own times scaled from
+// 512 MB's share to a whole vCPU) the same holds of whatever the run is.
+func TestCloudFunctionAnswersAfterItsAsyncWork(t *testing.T) {
+	gcp := setup.Place{Provider: "gcp", Region: "us-east4"}
+	msOf := func(d time.Duration) float64 { return d.Seconds() * 1e3 }
+	for _, withCPU := range []bool{true, false} {
+		app, base := cpuBaseline(t, withCPU)
+		l, err := optimize.NewModel(optimize.ModelConfig{Places: []setup.Place{awsEast, gcp}}).Learn(optimize.Input{App: app, Current: base.Setup, Report: base.Report, History: []optimize.Observation{base}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := func(p setup.Place, mem int) (p50, run float64) {
+			b, err := l.Breakdown(setup.Fused(2, "AB", app.Tasks, p, mem))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return msOf(b.Prediction.P50), b.Invocations[0].RunMs
+		}
+		// Memory with a whole vCPU on each, so that no quota holds either.
+		awsP50, awsRun := at(awsEast, 1769)
+		gcfP50, gcfRun := at(gcp, 4096)
+		t.Logf("CPU times %v: Lambda p50 %.1f ms, run %.1f ms; Cloud Functions p50 %.1f ms, run %.1f ms", withCPU, awsP50, awsRun, gcfP50, gcfRun)
+		if math.Abs(gcfP50-gcfRun) > 0.5 {
+			t.Errorf("CPU times %v: Cloud Functions p50 %.1f ms, want its run's %.1f ms: the answer waits for B", withCPU, gcfP50, gcfRun)
+		}
+		if awsP50 > awsRun-1 {
+			t.Errorf("CPU times %v: Lambda p50 %.1f ms, want under its run's %.1f ms: B goes on after the answer", withCPU, awsP50, awsRun)
+		}
+		if withCPU && (math.Abs(awsP50-20) > 1 || math.Abs(gcfRun-30) > 1 || math.Abs(awsRun-30) > 1) {
+			t.Errorf("Lambda p50 %.1f ms (want 20), runs %.1f and %.1f ms (want 30)", awsP50, awsRun, gcfRun)
+		}
+	}
+}

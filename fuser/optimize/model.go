@@ -29,6 +29,8 @@ import (
 //     beyond its tasks; each invocation then runs under its environment's
 //     CPU quota, which its sync path and the in-memory async work beside
 //     it spend together (cfs.go), in place of processor sharing;
+//   - where a runtime answers only once that async work is done (a Cloud
+//     Function: answersAfterAsync), its caller waits for it too;
 //   - each call edge's calls per invocation, sync or async, parallel or not
 //     (sync siblings whose spans overlapped) and mean payload;
 //   - each place's invoke overhead: measured remote-call overhead minus the
@@ -110,6 +112,9 @@ type Learned struct {
 	// rates and init fitted from them instead.
 	coldMs  []float64
 	coldCPU []bool
+	// settles says, per place, that its runtime answers a request only once
+	// the invocation's in-memory async work is done (answersAfterAsync).
+	settles []bool
 	// coldRate is, per place, the share of invocations that started cold
 	// for each kind of invocation (coldSync, coldAsync, coldBusy);
 	// initPerModule × its Go modules + initPerLight × its other modules
@@ -357,7 +362,10 @@ func (m *Model) learn(in Input) (*Learned, error) {
 	// Platforms.
 	np := len(l.places)
 	l.inv, l.coldMs, l.fee, l.granMs = make([]float64, np), make([]float64, np), make([]float64, np), make([]float64, np)
-	l.coldCPU = make([]bool, np)
+	l.coldCPU, l.settles = make([]bool, np), make([]bool, np)
+	for i, p := range l.places {
+		l.settles[i] = answersAfterAsync(p)
+	}
 	l.coldRate, l.initPerLight, l.initPerModule = make([][coldKinds]float64, np), make([]float64, np), make([]float64, np)
 	l.rtt = make([][]float64, np)
 	for i, p := range l.places {
@@ -1335,6 +1343,7 @@ func (l *Learned) paths(group []int32, gp []gparam, d, x, xb, c, f []float64, ex
 		x[t] = max(end-d[t], 0)
 		xb[t] = max(max(end, endB)-d[t], 0)
 		c[t] = cpu + bgWork
+		settles := root && l.settles[g.place]
 		if root && l.cpu != nil && g.vcpu > 0 {
 			// The invocation under the environment's quota: the sync path
 			// and the in-memory async work beside it spend it together.
@@ -1342,15 +1351,26 @@ func (l *Learned) paths(group []int32, gp []gparam, d, x, xb, c, f []float64, ex
 			if bgAt >= 0 && end > bgAt {
 				streams[1] = cpuStream{bgAt, end, bgWork}
 			}
-			ans, p95, fin := cfsTimes(g.vcpu, streams[:], d[t], d[t]+xb[t])
+			answer := d[t]
+			if settles {
+				answer = d[t] + xb[t]
+			}
+			ans, p95, fin := cfsTimes(g.vcpu, streams[:], answer, d[t]+xb[t])
 			if t == l.entry && quotaTail != nil {
 				*quotaTail = p95 - ans
 			}
-			throttled := ans - d[t]
+			throttled := ans - answer
 			x[t] = max(x[t]+fin-ans-xb[t], 0)
 			xb[t] = max(fin-ans, 0)
 			d[t] = ans
 			shared = throttled
+			if settles {
+				x[t] = 0 // nothing outlasts the answer; xb is the mean's excess over the median
+			}
+		} else if settles {
+			// The answer waits for the work beside the path.
+			d[t] += xb[t]
+			x[t], xb[t] = 0, 0
 		}
 		if tr != nil {
 			tp := &tr.Tasks[t]
@@ -1360,6 +1380,14 @@ func (l *Learned) paths(group []int32, gp []gparam, d, x, xb, c, f []float64, ex
 	}
 	return d[l.entry]
 }
+
+// answersAfterAsync reports whether the runtime on place p answers a
+// request only once the invocation's in-memory async work is done: a Cloud
+// Function does (runtime/gcf.Handler: Cloud Run gives an instance CPU only
+// while it handles a request), so its caller waits for that work, and
+// nothing in its environment outlasts the answer. A Lambda function answers
+// first and is billed for the rest (runtime/lambda).
+func answersAfterAsync(p setup.Place) bool { return p.Provider == cost.ProviderGCP }
 
 // compile turns a setup into the group assignment and params eval takes.
 func (l *Learned) compile(s *setup.Setup) ([]int32, []gparam, error) {
