@@ -2,8 +2,9 @@
 // the deployed setup, let a strategy propose the next setup, deploy it with a
 // live switch, observe again, and keep a setup only when it is better by a
 // statistical test on the samples (Mann-Whitney U on per-request latency and
-// per-request cost), rolling back when it is worse. Every iteration is
-// recorded.
+// per-request cost), rolling back when it is worse, or when it measured
+// over the objective's latency bound where the best setup measured within
+// it. Every iteration is recorded.
 //
 // Latency is what the client saw when the Env timed its requests (Timer:
 // ClientEnv does), so a request that waited for a cold start of the
