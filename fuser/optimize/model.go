@@ -22,7 +22,8 @@ import (
 //     group's memory on its place (capped at one vCPU): fitted by least
 //     squares over every place and memory size the task was measured in,
 //     to the median own time for latency and to the mean for cost (what
-//     an invocation is billed) and OwnTime; with a single memory size it assumes all of it is CPU time (a = 0);
+//     an invocation is billed) and OwnTime; with a single memory size it
+//     assumes all of it is CPU time (a = 0);
 //   - or, when the platforms' runtimes measured every task's CPU time
 //     (span.Span.CPU on entry spans; learnCPU), its own time at full
 //     speed and its CPU time per call, and what an invocation costs
@@ -1203,9 +1204,10 @@ func (l *Learned) coldInit(g *gparam, kind int, first float64) float64 {
 // callees first. expected gives what is billed on average: mean own times
 // and the expected cold start (init and first calls, f from firstCalls,
 // nil for none) on every remote sync call; without it the path is a
-// typical warm request's, from median own times. It returns the entry's duration, and sets
-// *quotaTail (when not nil) to how much longer than that the entry's
-// invocation takes at the 95th percentile of its quota period's phases.
+// typical warm request's, from median own times. It returns the entry's
+// duration, and sets *quotaTail (when not nil) to how much longer than
+// that the entry's invocation takes at the 95th percentile of its quota
+// period's phases.
 func (l *Learned) paths(group []int32, gp []gparam, d, x, xb, c, f []float64, expected bool, tr *Breakdown, quotaTail *float64) float64 {
 	withCold := expected
 	fa, fb, fown := l.am, l.bm, l.ownMed
@@ -1359,14 +1361,13 @@ func (l *Learned) paths(group []int32, gp []gparam, d, x, xb, c, f []float64, ex
 			if t == l.entry && quotaTail != nil {
 				*quotaTail = p95 - ans
 			}
-			throttled := ans - answer
 			x[t] = max(x[t]+fin-ans-xb[t], 0)
+			if settles {
+				x[t] = 0 // nothing outlasts the answer; xb below is the mean's excess over the median
+			}
 			xb[t] = max(fin-ans, 0)
 			d[t] = ans
-			shared = throttled
-			if settles {
-				x[t] = 0 // nothing outlasts the answer; xb is the mean's excess over the median
-			}
+			shared = ans - answer
 		} else if settles {
 			// The answer waits for the work beside the path.
 			d[t] += xb[t]
